@@ -1,0 +1,3 @@
+from dexscan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,471 @@
+"""Settings: ``config/default.toml`` layered with a user file and the environment, validated.
+
+Every key is declared here with its type and range, so a typo or a wrong value fails at start-up
+with one line naming the key and the file, never deep inside a running scanner. Secrets come only
+from the environment (or a local ``secrets.env`` that is never committed) and are masked whenever
+settings are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from dexscan.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+ENV_TELEGRAM_TOKEN = "DEXSCAN_TELEGRAM_TOKEN"
+ENV_BIRDEYE_KEY = "DEXSCAN_BIRDEYE_API_KEY"
+ENV_JUPITER_KEY = "DEXSCAN_JUPITER_API_KEY"
+ENV_RPC_URLS = "DEXSCAN_RPC_URLS"
+ENV_DB = "DEXSCAN_DB"
+ENV_DATA_DIR = "DEXSCAN_DATA_DIR"
+ENV_SECRETS_FILE = "DEXSCAN_SECRETS_FILE"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppSettings(_Section):
+    db_path: str = ""
+    log_file: str = ""
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    timezone: str = "Asia/Kolkata"
+    reports_dir: str = "reports"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'UTC', 'Asia/Kolkata')") from exc
+        return v
+
+
+class HttpSettings(_Section):
+    timeout_s: float = Field(15.0, gt=0, le=300)
+    retries: int = Field(4, ge=0, le=20)
+    backoff_base_s: float = Field(0.5, ge=0, le=60)
+    backoff_max_s: float = Field(30.0, ge=0, le=600)
+    max_retry_after_s: float = Field(120.0, ge=0, le=3600)
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
+    user_agent: str = "dexscan/0.1"
+
+
+class JupiterSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://api.jup.ag"
+    requests_per_minute: float = Field(30, gt=0, le=100_000)
+    search_batch: int = Field(100, ge=1, le=100)
+    price_batch: int = Field(50, ge=1, le=50)
+
+
+class DexScreenerSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://api.dexscreener.com"
+    ws_url: str = "wss://api.dexscreener.com"
+    pairs_per_minute: float = Field(300, gt=0, le=100_000)
+    profiles_per_minute: float = Field(60, gt=0, le=100_000)
+    tokens_batch: int = Field(30, ge=1, le=30)
+
+
+class GeckoTerminalSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://api.geckoterminal.com/api/v2"
+    requests_per_minute: float = Field(25, gt=0, le=100_000)
+    ohlcv_page_limit: int = Field(1000, ge=1, le=1000)
+
+
+class BirdeyeSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://public-api.birdeye.so"
+    requests_per_second: float = Field(1, gt=0, le=10_000)
+
+
+class SourcesSettings(_Section):
+    jupiter: JupiterSettings = JupiterSettings()
+    dexscreener: DexScreenerSettings = DexScreenerSettings()
+    geckoterminal: GeckoTerminalSettings = GeckoTerminalSettings()
+    birdeye: BirdeyeSettings = BirdeyeSettings()
+
+
+class RpcSettings(_Section):
+    endpoints: list[str] = Field(default_factory=lambda: ["https://api.mainnet-beta.solana.com"])
+    requests_per_10s: float = Field(100, gt=0, le=1_000_000)
+    method_requests_per_10s: float = Field(40, gt=0, le=1_000_000)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    max_slot_lag: int = Field(50, ge=0, le=1_000_000)
+    health_interval_s: float = Field(30.0, gt=0, le=3600)
+    breaker_failures: int = Field(3, ge=1, le=1000)
+    breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
+    hedged_reads: bool = False
+    batch_size: int = Field(100, ge=1, le=100)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"RPC endpoint {mask_url(url)!r} must start with http:// or https://")
+        return v
+
+
+JupiterCategory = Literal["toptrending", "toporganicscore", "toptraded"]
+_ALL_CATEGORIES: tuple[JupiterCategory, ...] = ("toptrending", "toporganicscore", "toptraded")
+HistoryTimeframe = Literal["5m", "1h", "4h"]
+_ALL_HISTORY_TFS: tuple[HistoryTimeframe, ...] = ("5m", "1h", "4h")
+
+
+class UniverseSettings(_Section):
+    discovery_interval_s: float = Field(600, gt=0, le=86_400)
+    jupiter_categories: list[JupiterCategory] = Field(
+        default_factory=lambda: list(_ALL_CATEGORIES)
+    )
+    jupiter_interval: Literal["5m", "1h", "6h", "24h"] = "1h"
+    jupiter_limit: int = Field(100, ge=1, le=100)
+    jupiter_recent: bool = True
+    dexscreener_profiles: bool = True
+    dexscreener_boosts: bool = True
+    exit_after_s: float = Field(3600, ge=0, le=7 * 86_400)
+    recheck_failed_after_s: float = Field(1800, ge=0, le=7 * 86_400)
+    max_tokens: int = Field(5000, ge=1, le=100_000)
+
+
+class GateSettings(_Section):
+    min_liquidity_usd: float = Field(50_000.0, ge=0)
+    min_volume_24h_usd: float = Field(100_000.0, ge=0)
+    impact_size_usd: float = Field(500.0, gt=0)
+    max_price_impact_pct: float = Field(2.0, gt=0, le=100)
+    require_mint_renounced: bool = True
+    require_freeze_renounced: bool = True
+    max_transfer_fee_bps: int = Field(100, ge=0, le=10_000)
+    max_top10_pct: float = Field(-1.0, ge=-1, le=100)
+
+    @property
+    def top10_gate_enabled(self) -> bool:
+        return self.max_top10_pct >= 0
+
+
+class IgnitionSettings(_Section):
+    rise_pct: float = Field(2.0, gt=0, le=1000)
+    volume_mult: float = Field(3.0, gt=0, le=1000)
+    sma_bars: int = Field(20, ge=1, le=1000)
+
+
+class ConfirmationSettings(_Section):
+    rise_pct: float = Field(10.0, gt=0, le=10_000)
+
+
+class DetectorSettings(_Section):
+    ignition: IgnitionSettings = IgnitionSettings()
+    confirmation: ConfirmationSettings = ConfirmationSettings()
+
+
+class GodCandleSettings(_Section):
+    rise_pct: float = Field(12.0, gt=0, le=10_000)
+    window_bars: int = Field(10, ge=1, le=1000)
+    volume_mult: float = Field(5.0, gt=0, le=1000)
+    volume_bars: int = Field(20, ge=1, le=1000)
+    breakout_bars: int = Field(50, ge=1, le=5000)
+    max_upper_wick_frac: float = Field(0.6, ge=0, le=1)
+
+
+class VolumeSurgeSettings(_Section):
+    sigmas: float = Field(4.0, gt=0, le=100)
+    bars: int = Field(20, ge=2, le=1000)
+    close_in_top_frac: float = Field(0.3333, gt=0, le=1)
+
+
+class StrategiesSettings(_Section):
+    enabled: list[str] = Field(
+        default_factory=lambda: ["ignition", "confirmation", "god_candle", "volume_surge"]
+    )
+    god_candle: GodCandleSettings = GodCandleSettings()
+    volume_surge: VolumeSurgeSettings = VolumeSurgeSettings()
+
+
+class LadderSettings(_Section):
+    atr_period: int = Field(14, ge=1, le=500)
+    sl_mode: Literal["atr", "structural"] = "atr"
+    sl_atr_mult: float = Field(1.5, gt=0, le=100)
+    structural_atr_mult: float = Field(0.5, ge=0, le=100)
+    sl_floor_frac: float = Field(0.5, gt=0, lt=1)
+    tp_r: list[float] = Field(default_factory=lambda: [1.5, 3.0, 5.0])
+    breakeven_after_tp1: bool = True
+    time_stop_h: float = Field(24.0, gt=0, le=24 * 365)
+
+    @field_validator("tp_r")
+    @classmethod
+    def _three_increasing(cls, v: list[float]) -> list[float]:
+        if len(v) != 3 or not (0 < v[0] < v[1] < v[2]):
+            raise ValueError("needs three increasing positive R multiples, e.g. [1.5, 3.0, 5.0]")
+        return v
+
+
+class ScoringSettings(_Section):
+    bias: float = -1.0
+    min_calibration_samples: int = Field(500, ge=1)
+    calibrator_path: str = ""
+    weights: dict[str, float] = Field(default_factory=dict)
+
+
+class BackfillSettings(_Section):
+    days: float = Field(30, gt=0, le=365)
+    source: Literal["geckoterminal", "birdeye"] = "geckoterminal"
+    timeframes: list[HistoryTimeframe] = Field(default_factory=lambda: list(_ALL_HISTORY_TFS))
+
+
+class EvaluateSettings(_Section):
+    folds: int = Field(5, ge=2, le=50)
+    embargo_days: float = Field(1.0, ge=0, le=30)
+
+
+class ScanSettings(_Section):
+    hot_refresh_s: float = Field(15.0, gt=0, le=3600)
+    cold_refresh_s: float = Field(120.0, gt=0, le=86_400)
+    near_threshold_pct: float = Field(1.5, ge=0, le=100)
+    queue_size: int = Field(1000, ge=1, le=1_000_000)
+    dashboard_refresh_per_s: float = Field(2.0, gt=0, le=30)
+    table_rows: int = Field(8, ge=1, le=100)
+
+
+class TelegramSettings(_Section):
+    base_url: str = "https://api.telegram.org"
+    chat_ids: list[int] = Field(default_factory=list)
+    per_chat_per_s: float = Field(1.0, gt=0, le=30)
+    global_per_s: float = Field(25.0, gt=0, le=30)
+    digest_threshold: int = Field(5, ge=1, le=1000)
+    digest_window_s: float = Field(120.0, gt=0, le=86_400)
+    send_charts: bool = False
+
+
+class ServiceSettings(_Section):
+    listen: str = ""
+
+
+class Secrets(_Section):
+    """Values that must never be printed. Filled from the environment only."""
+
+    telegram_token: SecretStr | None = None
+    birdeye_api_key: SecretStr | None = None
+    jupiter_api_key: SecretStr | None = None
+    rpc_urls: list[SecretStr] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    app: AppSettings = AppSettings()
+    http: HttpSettings = HttpSettings()
+    sources: SourcesSettings = SourcesSettings()
+    rpc: RpcSettings = RpcSettings()
+    universe: UniverseSettings = UniverseSettings()
+    gates: GateSettings = GateSettings()
+    detector: DetectorSettings = DetectorSettings()
+    strategies: StrategiesSettings = StrategiesSettings()
+    ladder: LadderSettings = LadderSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    backfill: BackfillSettings = BackfillSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
+    scan: ScanSettings = ScanSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    service: ServiceSettings = ServiceSettings()
+    secrets: Secrets = Secrets()
+
+    # -- derived values --------------------------------------------------------------------
+
+    def rpc_endpoints(self) -> list[str]:
+        """Endpoints in priority order: secret URLs from the environment first, then the file's."""
+        secret = [s.get_secret_value() for s in self.secrets.rpc_urls]
+        return secret + [u for u in self.rpc.endpoints if u not in secret]
+
+    def data_dir(self) -> Path:
+        return default_data_dir()
+
+    def db_file(self) -> Path:
+        env = os.environ.get(ENV_DB)
+        if env:
+            return Path(env).expanduser()
+        if self.app.db_path:
+            return Path(self.app.db_path).expanduser()
+        return self.data_dir() / "dexscan.db"
+
+    def log_path(self) -> Path:
+        if self.app.log_file:
+            return Path(self.app.log_file).expanduser()
+        return self.db_file().with_suffix(".log")
+
+    def calibrator_file(self) -> Path:
+        if self.scoring.calibrator_path:
+            return Path(self.scoring.calibrator_path).expanduser()
+        return self.db_file().parent / "calibrator.json"
+
+    def local_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.app.timezone)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """A copy with dotted-key overrides applied and validated (used by the demo and tests)."""
+        data = self.model_dump(mode="python")
+        secrets = data.pop("secrets")
+        for dotted, value in overrides.items():
+            _set_dotted(data, dotted, value)
+        data["secrets"] = self.secrets
+        del secrets
+        return _validate(data, sources={})
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "dexscan"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", str(Path.home()))) / "dexscan"
+    return Path(os.environ.get("XDG_DATA_HOME", str(Path.home() / ".local" / "share"))) / "dexscan"
+
+
+def mask_url(url: str) -> str:
+    """Scheme and host only; a path or query (where providers put API keys) becomes ``***``."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return "***"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    hidden = bool(parts.query) or parts.path not in ("", "/") or bool(parts.username)
+    return urlunsplit((parts.scheme, host, "/***" if hidden else parts.path, "", ""))
+
+
+def mask_secret(value: str | None) -> str:
+    return "***" if value else "(not set)"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def _has_dotted(data: dict[str, Any], path: tuple[str | int, ...]) -> bool:
+    node: Any = data
+    for p in path:
+        if not isinstance(node, dict) or p not in node:
+            return False
+        node = node[p]
+    return True
+
+
+def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        where = "settings"
+        for name, content in sources.items():
+            if _has_dotted(content, loc) or (err["type"] == "extra_forbidden" and _has_dotted(content, loc)):
+                where = name
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against config/default.toml)"
+        elif "input" in err and not isinstance(err["input"], dict):
+            msg = f"{msg} (got {err['input']!r})"
+        more = f" (+{len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{where}: {key}: {msg}{more}") from None
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        values[k.strip()] = v.strip().strip('"').strip("'")
+    return values
+
+
+def _secrets_from_env(env: dict[str, str]) -> dict[str, Any]:
+    file_path = env.get(ENV_SECRETS_FILE) or str(default_data_dir() / "secrets.env")
+    merged = {**_read_secrets_file(Path(file_path).expanduser()), **env}
+    rpc = [u.strip() for u in merged.get(ENV_RPC_URLS, "").split(",") if u.strip()]
+    return {
+        "telegram_token": merged.get(ENV_TELEGRAM_TOKEN) or None,
+        "birdeye_api_key": merged.get(ENV_BIRDEYE_KEY) or None,
+        "jupiter_api_key": merged.get(ENV_JUPITER_KEY) or None,
+        "rpc_urls": rpc,
+    }
+
+
+def load_settings(
+    user_file: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    default_file: Path = DEFAULT_CONFIG_PATH,
+) -> Settings:
+    """Defaults, then the user's file, then secrets from the environment; validated once."""
+    env = dict(os.environ) if env is None else env
+    defaults = _read_toml(default_file)
+    sources: dict[str, dict[str, Any]] = {str(default_file): defaults}
+    data = defaults
+    if user_file:
+        user_path = Path(user_file).expanduser()
+        user = _read_toml(user_path)
+        if "secrets" in user:
+            raise ConfigError(
+                f"{user_path}: secrets: secrets are read from the environment only "
+                f"({ENV_TELEGRAM_TOKEN}, {ENV_BIRDEYE_KEY}, {ENV_JUPITER_KEY}, {ENV_RPC_URLS})"
+            )
+        sources[str(user_path)] = user
+        data = _merge(defaults, user)
+    data = {**data, "secrets": _secrets_from_env(env)}
+    return _validate(data, sources)
+
+
+def settings_for_display(settings: Settings) -> dict[str, Any]:
+    """The settings as a plain dict with every secret masked (for ``dexscan config show``)."""
+    data = settings.model_dump(mode="json", exclude={"secrets"})
+    data["rpc"]["endpoints"] = [mask_url(u) for u in settings.rpc.endpoints]
+    s = settings.secrets
+    data["secrets"] = {
+        ENV_TELEGRAM_TOKEN: mask_secret(s.telegram_token.get_secret_value() if s.telegram_token else None),
+        ENV_BIRDEYE_KEY: mask_secret(s.birdeye_api_key.get_secret_value() if s.birdeye_api_key else None),
+        ENV_JUPITER_KEY: mask_secret(s.jupiter_api_key.get_secret_value() if s.jupiter_api_key else None),
+        ENV_RPC_URLS: [mask_url(u.get_secret_value()) for u in s.rpc_urls] or "(not set)",
+    }
+    return data

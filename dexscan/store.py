@@ -1,0 +1,618 @@
+"""SQLite persistence: one file, WAL mode, schema versioned with ``PRAGMA user_version``.
+
+Natural keys everywhere (DESIGN §2.5) so that re-running, restarting or replaying never duplicates
+a row: candles ``(pool, timeframe, ts)``, signals ``(mint, strategy, candle_ts)``, outbox
+``(signal_id, chat_id, kind)``, gate verdicts ``(mint, gate, checked_at)``. Multi-row writes run in
+one transaction, so a killed process leaves either all of a write or none of it. SQL is
+parameterised only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from dexscan.domain import (
+    Candle,
+    Confidence,
+    GateStatus,
+    GateVerdict,
+    Levels,
+    MintExtension,
+    MintFacts,
+    Outcome,
+    Reason,
+    Signal,
+    Timeframe,
+)
+
+#: Each entry upgrades the schema by one version. Append only; never edit a released migration.
+MIGRATIONS: list[str] = [
+    # v1
+    """
+    CREATE TABLE tokens (
+        mint TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        decimals INTEGER,
+        sources TEXT NOT NULL DEFAULT '[]',
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        in_universe INTEGER NOT NULL DEFAULT 0,
+        universe_since INTEGER,
+        failing_since INTEGER,
+        watched INTEGER NOT NULL DEFAULT 0,
+        main_pool TEXT
+    );
+    CREATE TABLE pools (
+        address TEXT PRIMARY KEY,
+        mint TEXT NOT NULL,
+        dex_id TEXT NOT NULL DEFAULT '',
+        quote_mint TEXT NOT NULL DEFAULT '',
+        quote_symbol TEXT NOT NULL DEFAULT '',
+        liquidity_usd REAL,
+        volume_h24_usd REAL,
+        pair_created_at INTEGER,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX pools_by_mint ON pools(mint);
+    CREATE TABLE candles (
+        pool TEXT NOT NULL,
+        timeframe INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+        volume REAL NOT NULL,
+        PRIMARY KEY (pool, timeframe, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE history_coverage (
+        pool TEXT NOT NULL,
+        timeframe INTEGER NOT NULL,
+        start_ts INTEGER NOT NULL,
+        end_ts INTEGER NOT NULL,
+        PRIMARY KEY (pool, timeframe, start_ts)
+    );
+    CREATE TABLE gate_verdicts (
+        mint TEXT NOT NULL,
+        gate TEXT NOT NULL,
+        checked_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'unverified')),
+        reason TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (mint, gate, checked_at)
+    );
+    CREATE TABLE mint_facts (
+        mint TEXT PRIMARY KEY,
+        checked_at INTEGER NOT NULL,
+        facts TEXT NOT NULL
+    );
+    CREATE TABLE signals (
+        id INTEGER PRIMARY KEY,
+        mint TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        candle_ts INTEGER NOT NULL,
+        layer TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        symbol TEXT NOT NULL DEFAULT '',
+        pool TEXT,
+        price REAL NOT NULL,
+        rise_pct REAL,
+        volume_ratio REAL,
+        liquidity_usd REAL,
+        levels TEXT,
+        reasons TEXT NOT NULL,
+        features TEXT NOT NULL DEFAULT '{}',
+        raw_score REAL,
+        confidence REAL,
+        calibrator_version TEXT,
+        status TEXT NOT NULL DEFAULT 'live' CHECK (status IN ('live', 'closed', 'untracked')),
+        UNIQUE (mint, strategy, candle_ts)
+    );
+    CREATE INDEX signals_by_ts ON signals(ts);
+    CREATE INDEX signals_by_status ON signals(status);
+    CREATE TABLE outcomes (
+        signal_id INTEGER PRIMARY KEY REFERENCES signals(id),
+        result TEXT NOT NULL,
+        realized_r REAL NOT NULL,
+        max_r REAL NOT NULL DEFAULT 0,
+        hits TEXT NOT NULL DEFAULT '{}',
+        closed_at INTEGER,
+        last_price REAL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE candle_states (
+        mint TEXT NOT NULL,
+        candle_ts INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        ignited_at INTEGER,
+        confirmed_at INTEGER,
+        PRIMARY KEY (mint, candle_ts)
+    );
+    CREATE TABLE alert_outbox (
+        id INTEGER PRIMARY KEY,
+        signal_id INTEGER REFERENCES signals(id),
+        chat_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'digested')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        message_id INTEGER,
+        last_error TEXT,
+        sent_at INTEGER,
+        UNIQUE (signal_id, chat_id, kind)
+    );
+    CREATE INDEX outbox_pending ON alert_outbox(state, chat_id, id);
+    CREATE TABLE calibrators (
+        version TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        artifact TEXT NOT NULL
+    );
+    CREATE TABLE chat_settings (
+        chat_id INTEGER PRIMARY KEY,
+        settings TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE mutes (
+        chat_id INTEGER NOT NULL,
+        mint TEXT NOT NULL,
+        PRIMARY KEY (chat_id, mint)
+    );
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def levels_to_json(levels: Levels | None) -> str | None:
+    return None if levels is None else _dumps(asdict(levels))
+
+
+def levels_from_json(text: str | None) -> Levels | None:
+    if not text:
+        return None
+    d = json.loads(text)
+    d["flags"] = tuple(d.get("flags", ()))
+    return Levels(**d)
+
+
+def signal_from_row(row: aiosqlite.Row) -> Signal:
+    conf = None
+    if row["raw_score"] is not None:
+        conf = Confidence(row["raw_score"], row["confidence"], row["calibrator_version"])
+    return Signal(
+        mint=row["mint"],
+        strategy=row["strategy"],
+        layer=row["layer"],
+        candle_ts=row["candle_ts"],
+        ts=row["ts"],
+        price=row["price"],
+        reasons=tuple(Reason(**r) for r in json.loads(row["reasons"])),
+        symbol=row["symbol"],
+        pool=row["pool"],
+        rise_pct=row["rise_pct"],
+        volume_ratio=row["volume_ratio"],
+        levels=levels_from_json(row["levels"]),
+        confidence=conf,
+        features=json.loads(row["features"]),
+        liquidity_usd=row["liquidity_usd"],
+    )
+
+
+def outcome_from_row(row: aiosqlite.Row) -> Outcome:
+    return Outcome(
+        result=row["result"],
+        realized_r=row["realized_r"],
+        hits=json.loads(row["hits"]),
+        closed_at=row["closed_at"],
+        last_price=row["last_price"],
+        max_r=row["max_r"],
+    )
+
+
+def facts_to_json(f: MintFacts) -> str:
+    d = asdict(f)
+    d["extensions"] = [{"name": e.name, "state": dict(e.state)} for e in f.extensions]
+    return _dumps(d)
+
+
+def facts_from_json(text: str) -> MintFacts:
+    d = json.loads(text)
+    d["extensions"] = tuple(MintExtension(e["name"], e["state"]) for e in d.get("extensions", []))
+    return MintFacts(**d)
+
+
+class Store:
+    """Async access to the SQLite file. Open with ``await Store.open(path)``; close with ``close()``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        p = Path(path)
+        if str(p) != ":memory:":
+            p.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(p), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db, p)
+        await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def migrate(self) -> int:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database {self.path} has schema v{version}, newer than this dexscan (v{SCHEMA_VERSION}); "
+                "upgrade dexscan or point DEXSCAN_DB at another file"
+            )
+        for v in range(version, SCHEMA_VERSION):
+            async with self.transaction():
+                for stmt in _split_sql(MIGRATIONS[v]):
+                    await self.db.execute(stmt)
+                await self.db.execute(f"PRAGMA user_version = {v + 1}")
+        return SCHEMA_VERSION
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """All statements inside commit together or not at all (BEGIN IMMEDIATE: writers queue)."""
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        else:
+            await self.db.execute("COMMIT")
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    # -- key/value ---------------------------------------------------------------------------
+
+    async def kv_get(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    async def kv_set(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- tokens and pools --------------------------------------------------------------------
+
+    async def upsert_token(
+        self, mint: str, now: int, symbol: str = "", name: str = "", decimals: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        row = await self._one("SELECT sources FROM tokens WHERE mint = ?", (mint,))
+        sources = set(json.loads(row["sources"])) if row else set()
+        if source:
+            sources.add(source)
+        await self.db.execute(
+            """INSERT INTO tokens(mint, symbol, name, decimals, sources, first_seen, last_seen)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(mint) DO UPDATE SET
+                 symbol = CASE WHEN excluded.symbol != '' THEN excluded.symbol ELSE tokens.symbol END,
+                 name = CASE WHEN excluded.name != '' THEN excluded.name ELSE tokens.name END,
+                 decimals = COALESCE(excluded.decimals, tokens.decimals),
+                 sources = excluded.sources, last_seen = excluded.last_seen""",
+            (mint, symbol, name, decimals, _dumps(sorted(sources)), now, now),
+        )
+
+    async def set_universe_membership(
+        self, mint: str, in_universe: bool, now: int, failing_since: int | None, main_pool: str | None = None
+    ) -> None:
+        await self.db.execute(
+            """UPDATE tokens SET in_universe = ?, failing_since = ?,
+                 universe_since = CASE WHEN ? = 1 THEN COALESCE(universe_since, ?) ELSE NULL END,
+                 main_pool = COALESCE(?, main_pool)
+               WHERE mint = ?""",
+            (int(in_universe), failing_since, int(in_universe), now, main_pool, mint),
+        )
+
+    async def set_watched(self, mint: str, watched: bool, now: int) -> None:
+        await self.upsert_token(mint, now, source="user:watch" if watched else None)
+        await self.db.execute("UPDATE tokens SET watched = ? WHERE mint = ?", (int(watched), mint))
+
+    async def token_row(self, mint: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM tokens WHERE mint = ?", (mint,))
+        return None if row is None else dict(row)
+
+    async def universe(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT * FROM tokens WHERE in_universe = 1 ORDER BY mint")]
+
+    async def watched_mints(self) -> list[str]:
+        return [r["mint"] for r in await self._all("SELECT mint FROM tokens WHERE watched = 1 ORDER BY mint")]
+
+    async def upsert_pool(
+        self, address: str, mint: str, now: int, dex_id: str = "", quote_mint: str = "",
+        quote_symbol: str = "", liquidity_usd: float | None = None, volume_h24_usd: float | None = None,
+        pair_created_at: int | None = None,
+    ) -> None:
+        await self.db.execute(
+            """INSERT INTO pools(address, mint, dex_id, quote_mint, quote_symbol, liquidity_usd,
+                                 volume_h24_usd, pair_created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(address) DO UPDATE SET
+                 liquidity_usd = excluded.liquidity_usd, volume_h24_usd = excluded.volume_h24_usd,
+                 dex_id = excluded.dex_id, quote_mint = excluded.quote_mint,
+                 quote_symbol = excluded.quote_symbol,
+                 pair_created_at = COALESCE(excluded.pair_created_at, pools.pair_created_at),
+                 updated_at = excluded.updated_at""",
+            (address, mint, dex_id, quote_mint, quote_symbol, liquidity_usd, volume_h24_usd,
+             pair_created_at, now),
+        )
+
+    async def pools_of(self, mint: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all("SELECT * FROM pools WHERE mint = ? ORDER BY address", (mint,))]
+
+    # -- candles -----------------------------------------------------------------------------
+
+    async def upsert_candles(self, pool: str, tf: Timeframe, candles: Iterable[Candle]) -> int:
+        """Insert or replace bars (a forming bar is rewritten as it grows). Returns rows written."""
+        rows = [(pool, int(tf), c.ts, c.open, c.high, c.low, c.close, c.volume) for c in candles]
+        if not rows:
+            return 0
+        async with self.transaction():
+            await self.db.executemany(
+                """INSERT INTO candles(pool, timeframe, ts, open, high, low, close, volume)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(pool, timeframe, ts) DO UPDATE SET open = excluded.open,
+                     high = excluded.high, low = excluded.low, close = excluded.close,
+                     volume = excluded.volume""",
+                rows,
+            )
+        return len(rows)
+
+    async def candles(
+        self, pool: str, tf: Timeframe, start: int | None = None, end: int | None = None
+    ) -> list[Candle]:
+        """Bars with ``start <= ts < end``, oldest first."""
+        rows = await self._all(
+            """SELECT ts, open, high, low, close, volume FROM candles
+               WHERE pool = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts""",
+            (pool, int(tf), start if start is not None else -(2**62), end if end is not None else 2**62),
+        )
+        return [Candle(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def candle_count(self, pool: str | None = None, tf: Timeframe | None = None) -> int:
+        sql, params = "SELECT COUNT(*) FROM candles WHERE 1=1", list[Any]()
+        if pool is not None:
+            sql += " AND pool = ?"
+            params.append(pool)
+        if tf is not None:
+            sql += " AND timeframe = ?"
+            params.append(int(tf))
+        row = await self._one(sql, params)
+        return int(row[0]) if row else 0
+
+    async def add_coverage(self, pool: str, tf: Timeframe, start_ts: int, end_ts: int) -> None:
+        await self.db.execute(
+            """INSERT INTO history_coverage(pool, timeframe, start_ts, end_ts) VALUES (?, ?, ?, ?)
+               ON CONFLICT(pool, timeframe, start_ts) DO UPDATE SET end_ts = MAX(end_ts, excluded.end_ts)""",
+            (pool, int(tf), start_ts, end_ts),
+        )
+
+    async def coverage(self, pool: str, tf: Timeframe) -> list[tuple[int, int]]:
+        rows = await self._all(
+            "SELECT start_ts, end_ts FROM history_coverage WHERE pool = ? AND timeframe = ? ORDER BY start_ts",
+            (pool, int(tf)),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    # -- gates -------------------------------------------------------------------------------
+
+    async def save_verdicts(self, verdicts: Iterable[GateVerdict]) -> None:
+        rows = [
+            (v.mint, v.gate, v.checked_at, v.status.value, v.reason, _dumps(dict(v.details)))
+            for v in verdicts
+        ]
+        async with self.transaction():
+            await self.db.executemany(
+                """INSERT OR REPLACE INTO gate_verdicts(mint, gate, checked_at, status, reason, details)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+
+    async def latest_verdicts(self, mint: str) -> list[GateVerdict]:
+        rows = await self._all(
+            """SELECT v.* FROM gate_verdicts v
+               JOIN (SELECT gate, MAX(checked_at) AS at FROM gate_verdicts WHERE mint = ? GROUP BY gate) m
+                 ON v.gate = m.gate AND v.checked_at = m.at
+               WHERE v.mint = ? ORDER BY v.gate""",
+            (mint, mint),
+        )
+        return [
+            GateVerdict(r["mint"], r["gate"], GateStatus(r["status"]), r["reason"], r["checked_at"],
+                        json.loads(r["details"]))
+            for r in rows
+        ]
+
+    async def save_mint_facts(self, facts: MintFacts) -> None:
+        await self.db.execute(
+            """INSERT INTO mint_facts(mint, checked_at, facts) VALUES (?, ?, ?)
+               ON CONFLICT(mint) DO UPDATE SET checked_at = excluded.checked_at, facts = excluded.facts""",
+            (facts.mint, facts.checked_at, facts_to_json(facts)),
+        )
+
+    async def mint_facts(self, mint: str) -> MintFacts | None:
+        row = await self._one("SELECT facts FROM mint_facts WHERE mint = ?", (mint,))
+        return None if row is None else facts_from_json(row["facts"])
+
+    # -- signals, outcomes, outbox -----------------------------------------------------------
+
+    async def save_signal(
+        self, sig: Signal, chat_ids: Sequence[int] = (), payload: str = "", now: int | None = None
+    ) -> tuple[int, bool]:
+        """Store a signal and its alert outbox rows in one transaction.
+
+        Returns ``(signal_id, created)``; a signal already stored (same natural key) is left as it
+        is and gets no new alerts, which is what makes replays and restarts duplicate-free.
+        """
+        conf = sig.confidence
+        async with self.transaction():
+            cur = await self.db.execute(
+                """INSERT INTO signals(mint, strategy, candle_ts, layer, ts, symbol, pool, price, rise_pct,
+                     volume_ratio, liquidity_usd, levels, reasons, features, raw_score, confidence,
+                     calibrator_version, status)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(mint, strategy, candle_ts) DO NOTHING""",
+                (
+                    sig.mint, sig.strategy, sig.candle_ts, sig.layer, sig.ts, sig.symbol, sig.pool, sig.price,
+                    sig.rise_pct, sig.volume_ratio, sig.liquidity_usd, levels_to_json(sig.levels),
+                    _dumps([asdict(r) for r in sig.reasons]), _dumps(dict(sig.features)),
+                    conf.raw_score if conf else None, conf.probability if conf else None,
+                    conf.calibrator_version if conf else None,
+                    "live" if sig.levels is not None else "untracked",
+                ),
+            )
+            created = cur.rowcount == 1
+            row = await self._one(
+                "SELECT id FROM signals WHERE mint = ? AND strategy = ? AND candle_ts = ?", sig.key
+            )
+            assert row is not None
+            sid = int(row["id"])
+            if created:
+                if sig.levels is not None:
+                    await self.db.execute(
+                        """INSERT INTO outcomes(signal_id, result, realized_r, updated_at)
+                           VALUES (?, 'open', 0, ?)""",
+                        (sid, sig.ts),
+                    )
+                for chat in chat_ids:
+                    await self.db.execute(
+                        """INSERT OR IGNORE INTO alert_outbox(signal_id, chat_id, kind, payload, created_at)
+                           VALUES (?, ?, 'signal', ?, ?)""",
+                        (sid, chat, payload, now if now is not None else sig.ts),
+                    )
+        return sid, created
+
+    async def save_outcome(
+        self, signal_id: int, outcome: Outcome, now: int, chat_ids: Sequence[int] = (), payload: str = ""
+    ) -> None:
+        """Record the latest outcome; a closing outcome also queues its alert (same transaction)."""
+        async with self.transaction():
+            await self.db.execute(
+                """INSERT INTO outcomes(signal_id, result, realized_r, max_r, hits, closed_at, last_price,
+                                        updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(signal_id) DO UPDATE SET result = excluded.result,
+                     realized_r = excluded.realized_r, max_r = excluded.max_r, hits = excluded.hits,
+                     closed_at = excluded.closed_at, last_price = excluded.last_price,
+                     updated_at = excluded.updated_at""",
+                (signal_id, outcome.result, outcome.realized_r, outcome.max_r, _dumps(dict(outcome.hits)),
+                 outcome.closed_at, outcome.last_price, now),
+            )
+            if outcome.closed:
+                await self.db.execute("UPDATE signals SET status = 'closed' WHERE id = ?", (signal_id,))
+                for chat in chat_ids:
+                    await self.db.execute(
+                        """INSERT OR IGNORE INTO alert_outbox(signal_id, chat_id, kind, payload, created_at)
+                           VALUES (?, ?, 'outcome', ?, ?)""",
+                        (signal_id, chat, payload, now),
+                    )
+
+    async def signal_by_id(self, signal_id: int) -> Signal | None:
+        row = await self._one("SELECT * FROM signals WHERE id = ?", (signal_id,))
+        return None if row is None else signal_from_row(row)
+
+    async def signals(
+        self, since: int | None = None, strategy: str | None = None, status: str | None = None,
+        mint: str | None = None, limit: int | None = None,
+    ) -> list[tuple[int, Signal, Outcome | None]]:
+        """Signals (oldest first) with their latest outcome, filtered."""
+        sql = """SELECT s.*, o.result, o.realized_r, o.max_r, o.hits, o.closed_at, o.last_price
+                 FROM signals s LEFT JOIN outcomes o ON o.signal_id = s.id WHERE 1=1"""
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND s.ts >= ?"
+            params.append(since)
+        if strategy is not None:
+            sql += " AND s.strategy = ?"
+            params.append(strategy)
+        if status is not None:
+            sql += " AND s.status = ?"
+            params.append(status)
+        if mint is not None:
+            sql += " AND s.mint = ?"
+            params.append(mint)
+        sql += " ORDER BY s.ts, s.id"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql.replace(' ORDER BY s.ts, s.id', ' ORDER BY s.ts DESC, s.id DESC')}" \
+                  f" LIMIT ?) ORDER BY ts, id"
+            params.append(limit)
+        rows = await self._all(sql, params)
+        out = []
+        for r in rows:
+            outcome = outcome_from_row(r) if r["result"] is not None else None
+            out.append((int(r["id"]), signal_from_row(r), outcome))
+        return out
+
+    async def signal_count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM signals")
+        return int(row[0]) if row else 0
+
+    # -- candle state machine ----------------------------------------------------------------
+
+    async def save_candle_state(
+        self, mint: str, candle_ts: int, state: str, ignited_at: int | None, confirmed_at: int | None
+    ) -> None:
+        await self.db.execute(
+            """INSERT INTO candle_states(mint, candle_ts, state, ignited_at, confirmed_at)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(mint, candle_ts) DO UPDATE SET state = excluded.state,
+                 ignited_at = COALESCE(candle_states.ignited_at, excluded.ignited_at),
+                 confirmed_at = COALESCE(candle_states.confirmed_at, excluded.confirmed_at)""",
+            (mint, candle_ts, state, ignited_at, confirmed_at),
+        )
+
+    async def candle_states(self, since: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all(
+            "SELECT * FROM candle_states WHERE candle_ts >= ? ORDER BY candle_ts, mint", (since,)
+        )]
+
+    # -- calibrators -------------------------------------------------------------------------
+
+    async def save_calibrator(self, version: str, created_at: int, artifact_json: str) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO calibrators(version, created_at, artifact) VALUES (?, ?, ?)",
+            (version, created_at, artifact_json),
+        )
+
+    async def latest_calibrator(self) -> str | None:
+        row = await self._one("SELECT artifact FROM calibrators ORDER BY created_at DESC, version DESC LIMIT 1")
+        return None if row is None else str(row["artifact"])
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

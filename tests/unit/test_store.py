@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from dexscan.domain import (
+    Candle,
+    Confidence,
+    GateStatus,
+    GateVerdict,
+    Levels,
+    Outcome,
+    Reason,
+    Signal,
+    Timeframe,
+)
+from dexscan.store import SCHEMA_VERSION, Store
+
+
+def _signal(ts: int = 1_700_000_000) -> Signal:
+    return Signal(
+        mint="MintA", strategy="ignition", layer="ignition", candle_ts=1_699_996_800, ts=ts, price=1.02,
+        reasons=(Reason("rise", 2.0, ">=", 2.0, "%"),), symbol="AAA", pool="PoolA", rise_pct=2.0,
+        volume_ratio=3.5, levels=Levels(1.02, 0.87, 1.245, 1.47, 1.77, 0.1, "4h", "atr"),
+        confidence=Confidence(0.61), features={"rise_vs_open": 2.0},
+    )
+
+
+async def test_schema_versioned_and_wal(store: Store, tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "test.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"tokens", "pools", "candles", "gate_verdicts", "signals", "outcomes", "alert_outbox",
+            "calibrators"} <= tables
+    con.close()
+    # re-opening migrates nothing and keeps data
+    again = await Store.open(tmp_path / "test.db")
+    assert await again.migrate() == SCHEMA_VERSION
+    await again.close()
+
+
+async def test_candles_are_idempotent_by_natural_key(store: Store) -> None:
+    bars = [Candle(300 * i, 1.0, 1.1, 0.9, 1.05, 10.0 * i) for i in range(5)]
+    await store.upsert_candles("P", Timeframe.M5, bars)
+    await store.upsert_candles("P", Timeframe.M5, bars)
+    assert await store.candle_count("P", Timeframe.M5) == 5
+    # a forming bar is rewritten, not duplicated
+    await store.upsert_candles("P", Timeframe.M5, [Candle(1200, 1.0, 1.3, 0.9, 1.25, 99.0)])
+    got = await store.candles("P", Timeframe.M5)
+    assert len(got) == 5 and got[-1] == Candle(1200, 1.0, 1.3, 0.9, 1.25, 99.0)
+    assert [c.ts for c in await store.candles("P", Timeframe.M5, 300, 900)] == [300, 600]
+
+
+async def test_signal_and_outbox_written_once(store: Store) -> None:
+    sid, created = await store.save_signal(_signal(), chat_ids=[11, 22], payload="card")
+    assert created
+    sid2, created2 = await store.save_signal(_signal(ts=1_700_000_100), chat_ids=[11, 22], payload="card")
+    assert sid2 == sid and not created2
+    assert await store.signal_count() == 1
+    rows = await store._all("SELECT chat_id, kind, state FROM alert_outbox ORDER BY chat_id")
+    assert [tuple(r) for r in rows] == [(11, "signal", "pending"), (22, "signal", "pending")]
+    [(got_id, got, outcome)] = await store.signals()
+    assert got_id == sid and got == _signal() and outcome == Outcome("open", 0.0)
+
+
+async def test_closing_outcome_updates_status_and_queues_alert(store: Store) -> None:
+    sid, _ = await store.save_signal(_signal(), chat_ids=[11])
+    await store.save_outcome(sid, Outcome("tp1", 1.5, {"tp1": 1_700_003_600}, 1_700_003_600, 1.25, 1.6), 1_700_003_600,
+                             chat_ids=[11])
+    [(_, _, outcome)] = await store.signals(status="closed")
+    assert outcome is not None and outcome.result == "tp1" and outcome.hits == {"tp1": 1_700_003_600}
+    kinds = [r[0] for r in await store._all("SELECT kind FROM alert_outbox ORDER BY id")]
+    assert kinds == ["signal", "outcome"]
+
+
+async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    try:
+        async with store.transaction():
+            await store.db.execute("INSERT INTO kv(key, value) VALUES ('a', '1')")
+            raise RuntimeError("killed mid-write")
+    except RuntimeError:
+        pass
+    assert await store.kv_get("a") is None
+
+
+async def test_latest_verdict_per_gate(store: Store) -> None:
+    await store.save_verdicts([
+        GateVerdict("M", "mint_authority", GateStatus.FAIL, "mint authority set: X", 100),
+        GateVerdict("M", "liquidity", GateStatus.PASS, "liquidity $80,000 >= $50,000", 100),
+    ])
+    await store.save_verdicts([GateVerdict("M", "mint_authority", GateStatus.PASS, "renounced", 200)])
+    got = {v.gate: (v.status, v.checked_at) for v in await store.latest_verdicts("M")}
+    assert got == {"liquidity": (GateStatus.PASS, 100), "mint_authority": (GateStatus.PASS, 200)}
