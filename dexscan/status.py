@@ -1,0 +1,274 @@
+"""What the running scanner reports about itself: one immutable snapshot, read by every viewer.
+
+The engine builds a fresh :class:`ScannerStatus` whenever someone asks (the dashboard a few times a
+second, ``/healthz`` and ``/metrics`` at each request) from its live counters. Viewers never reach
+into the engine: they read this snapshot, so the dashboard can be snapshot-tested from hand-built
+data and the service can be tested without a running scanner.
+
+Row types carry *values*, not formatted strings, so the dashboard decides how a number looks (and
+colours it) and ``/metrics`` or ``--json`` can reuse the same rows. Build them with the ``from_*``
+helpers from the domain objects; the engine then never re-implements R or duration arithmetic.
+
+All times are UTC epoch seconds; ``now`` is a float because it comes from a :class:`~dexscan.clock.Clock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dexscan.domain import Confidence, Layer, Outcome, OutcomeResult, Signal
+
+SourceState = Literal["ok", "degraded", "down", "circuit open"]
+#: States in which a source is serving no data at all (``/healthz`` is 503 when every source is here).
+SOURCE_DOWN_STATES: frozenset[str] = frozenset({"down", "circuit open"})
+
+#: Level names an :class:`~dexscan.domain.Outcome` records in ``hits`` that count as targets.
+TARGET_LEVELS: tuple[str, ...] = ("tp1", "tp2", "tp3")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Health and spend of one market-data provider (jupiter, dexscreener, geckoterminal, birdeye).
+
+    ``requests``, ``rate_limited`` (HTTP 429 answers) and ``errors`` count since the process
+    started; ``budget_used`` of ``budget_limit`` requests are spent in the current sliding window of
+    ``budget_window_s`` seconds. ``latency_ms`` is a recent typical latency, None before the first call.
+    """
+
+    name: str
+    healthy: bool
+    state: SourceState
+    latency_ms: float | None
+    requests: int
+    rate_limited: int
+    errors: int
+    budget_used: int
+    budget_limit: int
+    budget_window_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RpcEndpointStatus:
+    """One Solana RPC endpoint of the failover pool. ``name`` is already masked (no keys)."""
+
+    name: str
+    healthy: bool
+    breaker: str  # "closed" | "open" | "half-open"
+    latency_ms: float | None
+    slot_lag: int | None
+    requests: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    """A new signal as the "new signals" table shows it.
+
+    ``entry`` is the ladder's entry when there is a ladder, else the price at the signal; the
+    level fields are None when no ladder could be built (too little history, SPEC §6).
+    """
+
+    ts: int
+    mint: str
+    symbol: str
+    strategy: str
+    layer: Layer
+    rise_pct: float | None
+    volume_ratio: float | None
+    confidence: Confidence | None
+    entry: float
+    sl: float | None
+    tp1: float | None
+    tp2: float | None
+    tp3: float | None
+    liquidity_usd: float | None
+    reasons: tuple[str, ...]
+    age_s: float
+    signal_id: int | None = None
+
+    @classmethod
+    def from_signal(cls, signal: Signal, now: float, signal_id: int | None = None) -> SignalRow:
+        lv = signal.levels
+        return cls(
+            ts=signal.ts,
+            mint=signal.mint,
+            symbol=signal.symbol,
+            strategy=signal.strategy,
+            layer=signal.layer,
+            rise_pct=signal.rise_pct,
+            volume_ratio=signal.volume_ratio,
+            confidence=signal.confidence,
+            entry=lv.entry if lv else signal.price,
+            sl=lv.sl if lv else None,
+            tp1=lv.tp1 if lv else None,
+            tp2=lv.tp2 if lv else None,
+            tp3=lv.tp3 if lv else None,
+            liquidity_usd=signal.liquidity_usd,
+            reasons=tuple(str(r) for r in signal.reasons),
+            age_s=max(0.0, now - signal.ts),
+            signal_id=signal_id,
+        )
+
+
+def r_multiple(signal: Signal, price: float | None) -> float | None:
+    """(price − entry) / risk, the trade's result in R at ``price``; None without a usable ladder."""
+    lv = signal.levels
+    if lv is None or price is None or lv.risk <= 0:
+        return None
+    return (price - lv.entry) / lv.risk
+
+
+def _hits_in_order(outcome: Outcome | None) -> tuple[str, ...]:
+    if outcome is None:
+        return ()
+    return tuple(sorted(outcome.hits, key=lambda name: (outcome.hits[name], name)))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRow:
+    """A tracked (open) signal: where it stands now.
+
+    ``stop`` is the stop in force: the ladder's SL, or the entry once TP1 was hit (breakeven,
+    SPEC §6). ``hits`` lists the level names touched so far, in the order they were touched.
+    """
+
+    ts: int
+    mint: str
+    symbol: str
+    strategy: str
+    layer: Layer
+    entry: float
+    stop: float | None
+    tp1: float | None
+    tp2: float | None
+    tp3: float | None
+    price: float | None
+    r_now: float | None
+    max_r: float
+    hits: tuple[str, ...]
+    confidence: Confidence | None
+    age_s: float
+    signal_id: int | None = None
+
+    @classmethod
+    def from_signal(
+        cls, signal: Signal, outcome: Outcome | None, now: float, price: float | None = None,
+        signal_id: int | None = None,
+    ) -> LiveRow:
+        """``price`` is the latest market price; without one, the outcome's ``last_price`` is used."""
+        lv = signal.levels
+        current = price if price is not None else (outcome.last_price if outcome else None)
+        hits = _hits_in_order(outcome)
+        stop = lv.sl if lv else None
+        if lv is not None and "tp1" in hits:
+            stop = lv.entry
+        return cls(
+            ts=signal.ts,
+            mint=signal.mint,
+            symbol=signal.symbol,
+            strategy=signal.strategy,
+            layer=signal.layer,
+            entry=lv.entry if lv else signal.price,
+            stop=stop,
+            tp1=lv.tp1 if lv else None,
+            tp2=lv.tp2 if lv else None,
+            tp3=lv.tp3 if lv else None,
+            price=current,
+            r_now=r_multiple(signal, current),
+            max_r=outcome.max_r if outcome else 0.0,
+            hits=hits,
+            confidence=signal.confidence,
+            age_s=max(0.0, now - signal.ts),
+            signal_id=signal_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedRow:
+    """A signal whose ladder has finished: outcome, realized R and how long it took."""
+
+    ts: int
+    closed_at: int
+    mint: str
+    symbol: str
+    strategy: str
+    layer: Layer
+    result: OutcomeResult
+    realized_r: float
+    max_r: float
+    duration_s: int
+    entry: float
+    exit_price: float | None
+    confidence: Confidence | None
+    signal_id: int | None = None
+
+    @classmethod
+    def from_outcome(cls, signal: Signal, outcome: Outcome, signal_id: int | None = None) -> ClosedRow:
+        """Raises ValueError for an open outcome: only closed trades belong in this table."""
+        if not outcome.closed:
+            raise ValueError(f"signal {signal.key} is still open; use LiveRow.from_signal for it")
+        closed_at = outcome.closed_at
+        if closed_at is None:
+            closed_at = max(outcome.hits.values(), default=signal.ts)
+        lv = signal.levels
+        return cls(
+            ts=signal.ts,
+            closed_at=closed_at,
+            mint=signal.mint,
+            symbol=signal.symbol,
+            strategy=signal.strategy,
+            layer=signal.layer,
+            result=outcome.result,
+            realized_r=outcome.realized_r,
+            max_r=outcome.max_r,
+            duration_s=max(0, closed_at - signal.ts),
+            entry=lv.entry if lv else signal.price,
+            exit_price=outcome.last_price,
+            confidence=signal.confidence,
+            signal_id=signal_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerStatus:
+    """Everything the dashboard, ``/healthz`` and ``/metrics`` show, at one instant ``now``.
+
+    ``local_zone`` is an IANA zone name (``app.timezone``). Gate counts are over the tokens checked
+    in the current discovery cycle; ``warming_up`` counts universe tokens with fewer than 20
+    completed 5m bars (SPEC §5). ``calibrator_label`` is "uncalibrated" or e.g.
+    "v3 · n=812 · ECE 0.031". Signal lists may be in any order and any length: the dashboard sorts
+    them newest first and shows as many as fit. ``signals_by_strategy`` counts signals emitted since
+    start; ``counters`` holds any further monotonic counts worth exporting (e.g. ``bad_payloads``),
+    exported as ``dexscan_<name>_total``.
+    """
+
+    now: float
+    local_zone: str = "Asia/Kolkata"
+    universe_size: int = 0
+    gates_passed: int = 0
+    gates_failed: int = 0
+    gates_unverified: int = 0
+    warming_up: int = 0
+    calibrator_label: str = "uncalibrated"
+    sources: Sequence[SourceStatus] = ()
+    rpc: Sequence[RpcEndpointStatus] = ()
+    active_rpc: str | None = None
+    queue_depths: Mapping[str, int] = field(default_factory=dict)
+    outbox_backlog: int = 0
+    new_signals: Sequence[SignalRow] = ()
+    live_signals: Sequence[LiveRow] = ()
+    closed_signals: Sequence[ClosedRow] = ()
+    signals_by_strategy: Mapping[str, int] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)
+    started_at: float | None = None
+    mode: str = "live"  # "live" | "demo" | "replay"
+
+    @property
+    def all_sources_down(self) -> bool:
+        """True when there are sources and none of them serves data (no data, no scanning)."""
+        return bool(self.sources) and all(s.state in SOURCE_DOWN_STATES for s in self.sources)
+
+    def source(self, name: str) -> SourceStatus | None:
+        return next((s for s in self.sources if s.name == name), None)
