@@ -1,0 +1,190 @@
+"""DexScreener: live pair stats (the scanner's main polling source) and discovery feeds.
+
+Two budgets, as documented: 300 requests/min for pair and token endpoints, 60/min for profiles and
+boosts. ``/tokens/v1`` takes up to 30 mints per call, which is what lets one process watch
+thousands of tokens. Prices arrive as strings and ``pairCreatedAt`` in milliseconds; a token's pairs
+include pools where it is the *quote*, so results are filtered by ``baseToken.address`` where that
+matters and :func:`main_pool` only considers pools where the token is the base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dexscan.config import Settings
+from dexscan.domain import MAIN_QUOTES, DiscoveredToken, PairSnapshot, TxnCounts, Window4
+from dexscan.errors import InputError
+from dexscan.sources.http import (
+    DEXSCREENER,
+    PAIRS_BUCKET,
+    PROFILES_BUCKET,
+    HttpLayer,
+    ParamValue,
+    batches,
+    gather_batches,
+)
+from dexscan.sources.parse import (
+    ParseContext,
+    as_object,
+    lookup,
+    opt_float,
+    opt_int,
+    opt_ms_ts,
+    opt_str,
+    opt_str_list,
+    parse_records,
+    req_str,
+    str_or,
+)
+
+CHAIN = "solana"
+TOKENS = "/tokens/v1/solana/{mints}"
+TOKEN_PAIRS = "/token-pairs/v1/solana/{mint}"
+PAIRS = "/latest/dex/pairs/solana/{pairs}"
+SEARCH = "/latest/dex/search"
+PROFILES = "/token-profiles/latest/v1"
+BOOSTS = "/token-boosts/latest/v1"
+TOP_BOOSTS = "/token-boosts/top/v1"
+
+
+class DexScreenerClient:
+    def __init__(self, http: HttpLayer, settings: Settings) -> None:
+        self._http = http
+        self._cfg = settings.sources.dexscreener
+
+    def _ctx(self, endpoint: str) -> ParseContext:
+        return ParseContext(DEXSCREENER, endpoint, self._http.count_bad_record)
+
+    async def _get(self, bucket: str, endpoint: str, path_args: dict[str, str] | None = None,
+                   params: dict[str, ParamValue] | None = None) -> Any:
+        return await self._http.get_json(DEXSCREENER, bucket, endpoint, path_args, params=params)
+
+    def _pairs(self, records: Any, ctx: ParseContext, field: str = "<body>") -> list[PairSnapshot]:
+        observed_at = int(self._http.clock.now())
+        parsed = parse_records(records, lambda r: parse_pair(r, ctx, observed_at), ctx, field)
+        return [p for p in parsed if p is not None]
+
+    async def pairs_for_tokens(self, mints: Sequence[str]) -> list[PairSnapshot]:
+        """Pairs whose base is one of ``mints``; ``tokens_batch`` (≤ 30) mints per call."""
+        ctx = self._ctx(TOKENS)
+
+        async def one(batch: list[str]) -> list[PairSnapshot]:
+            wanted = set(batch)
+            data = await self._get(PAIRS_BUCKET, TOKENS, {"mints": ",".join(batch)})
+            return [p for p in self._pairs(data, ctx) if p.base_mint in wanted]
+
+        return await gather_batches(one, batches(mints, self._cfg.tokens_batch))
+
+    async def token_pairs(self, mint: str) -> list[PairSnapshot]:
+        """Every pool of a token, including pools where it is the quote (sum volumes over these)."""
+        ctx = self._ctx(TOKEN_PAIRS)
+        return self._pairs(await self._get(PAIRS_BUCKET, TOKEN_PAIRS, {"mint": mint}), ctx)
+
+    async def pairs(self, pair_addresses: Sequence[str]) -> list[PairSnapshot]:
+        """Pairs by pool address, up to 30 per call."""
+        ctx = self._ctx(PAIRS)
+
+        async def one(batch: list[str]) -> list[PairSnapshot]:
+            data = as_object(await self._get(PAIRS_BUCKET, PAIRS, {"pairs": ",".join(batch)}), ctx)
+            records = data.get("pairs")
+            if records is None and data.get("pair") is not None:
+                records = [data["pair"]]
+            return self._pairs(records, ctx, "pairs")
+
+        return await gather_batches(one, batches(pair_addresses, self._cfg.tokens_batch))
+
+    async def search(self, query: str) -> list[PairSnapshot]:
+        """Free-text pair search (all chains on the server side; Solana pairs kept)."""
+        if not query.strip():
+            raise InputError("DexScreener search needs a non-empty query")
+        ctx = self._ctx(SEARCH)
+        data = as_object(await self._get(PAIRS_BUCKET, SEARCH, params={"q": query.strip()}), ctx)
+        return self._pairs(data.get("pairs"), ctx, "pairs")
+
+    async def latest_profiles(self) -> list[DiscoveredToken]:
+        return await self._discovered(PROFILES, "dexscreener:profiles")
+
+    async def latest_boosts(self) -> list[DiscoveredToken]:
+        return await self._discovered(BOOSTS, "dexscreener:boosts")
+
+    async def top_boosts(self) -> list[DiscoveredToken]:
+        return await self._discovered(TOP_BOOSTS, "dexscreener:top-boosts")
+
+    async def _discovered(self, endpoint: str, source: str) -> list[DiscoveredToken]:
+        ctx = self._ctx(endpoint)
+        data = await self._get(PROFILES_BUCKET, endpoint)
+        if isinstance(data, dict):  # the docs show a single object; real answers are arrays
+            data = [data]
+        found = parse_records(data, lambda r: parse_discovered(r, ctx, source), ctx)
+        unique: dict[str, DiscoveredToken] = {}
+        for tok in found:
+            if tok is not None and tok.mint not in unique:
+                unique[tok.mint] = tok
+        return list(unique.values())
+
+
+def parse_pair(rec: Any, ctx: ParseContext, observed_at: int) -> PairSnapshot | None:
+    """A DexScreener ``Pair``; ``None`` for another chain's pair (not an error)."""
+    chain = opt_str(rec, "chainId", ctx)
+    if chain is not None and chain != CHAIN:
+        return None
+    return PairSnapshot(
+        pair_address=req_str(rec, "pairAddress", ctx),
+        dex_id=str_or(rec, "dexId", ctx),
+        base_mint=req_str(rec, "baseToken.address", ctx),
+        base_symbol=str_or(rec, "baseToken.symbol", ctx),
+        base_name=str_or(rec, "baseToken.name", ctx),
+        quote_mint=req_str(rec, "quoteToken.address", ctx),
+        quote_symbol=str_or(rec, "quoteToken.symbol", ctx),
+        price_usd=opt_float(rec, "priceUsd", ctx, non_negative=True),
+        price_native=opt_float(rec, "priceNative", ctx, non_negative=True),
+        volume=_window(rec, "volume", ctx, non_negative=True),
+        price_change=_window(rec, "priceChange", ctx, non_negative=False),
+        txns_m5=_txns(rec, "txns.m5", ctx),
+        txns_h1=_txns(rec, "txns.h1", ctx),
+        txns_h24=_txns(rec, "txns.h24", ctx),
+        liquidity_usd=opt_float(rec, "liquidity.usd", ctx, non_negative=True),
+        fdv=opt_float(rec, "fdv", ctx, non_negative=True),
+        market_cap=opt_float(rec, "marketCap", ctx, non_negative=True),
+        pair_created_at=opt_ms_ts(rec, "pairCreatedAt", ctx),
+        observed_at=observed_at,
+        labels=opt_str_list(rec, "labels", ctx),
+        url=opt_str(rec, "url", ctx),
+    )
+
+
+def _window(rec: Any, key: str, ctx: ParseContext, *, non_negative: bool) -> Window4:
+    return Window4(
+        m5=opt_float(rec, f"{key}.m5", ctx, non_negative=non_negative),
+        h1=opt_float(rec, f"{key}.h1", ctx, non_negative=non_negative),
+        h6=opt_float(rec, f"{key}.h6", ctx, non_negative=non_negative),
+        h24=opt_float(rec, f"{key}.h24", ctx, non_negative=non_negative),
+    )
+
+
+def _txns(rec: Any, key: str, ctx: ParseContext) -> TxnCounts:
+    if lookup(rec, key, ctx) is None:
+        return TxnCounts()
+    return TxnCounts(
+        buys=opt_int(rec, f"{key}.buys", ctx, non_negative=True) or 0,
+        sells=opt_int(rec, f"{key}.sells", ctx, non_negative=True) or 0,
+    )
+
+
+def parse_discovered(rec: Any, ctx: ParseContext, source: str) -> DiscoveredToken | None:
+    """A ``TokenProfile`` or ``TokenBoost``; ``None`` when it is another chain's token."""
+    if opt_str(rec, "chainId", ctx) != CHAIN:
+        return None
+    return DiscoveredToken(mint=req_str(rec, "tokenAddress", ctx), source=source)
+
+
+def main_pool(pairs: Iterable[PairSnapshot], mint: str) -> PairSnapshot | None:
+    """The deepest pool (by ``liquidity_usd``) where ``mint`` is the base and the quote is SOL/USDC/USDT.
+
+    Pools without a liquidity figure rank below every pool that has one.
+    """
+    candidates = [p for p in pairs if p.base_mint == mint and p.quote_mint in MAIN_QUOTES]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (p.liquidity_usd is not None, p.liquidity_usd or 0.0))

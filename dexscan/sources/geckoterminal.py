@@ -1,0 +1,144 @@
+"""GeckoTerminal: OHLCV history per pool and a token's pools (keyless, about 25 requests/min).
+
+OHLCV rows come newest-first, as ``[ts, open, high, low, close, volume_usd]`` numbers, at most
+1000 per call; older history is reached by paging backward with ``before_timestamp``. Timeframes
+are ``minute``/``hour``/``day`` with an ``aggregate`` (5m = minute×5, 4h = hour×4). Pool resources
+are JSON:API with every number as a string and ids prefixed ``solana_``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dexscan.config import Settings
+from dexscan.domain import Candle, PoolRef, Timeframe
+from dexscan.sources.http import DEFAULT_BUCKET, GECKOTERMINAL, HttpLayer, ParamValue
+from dexscan.sources.parse import (
+    ParseContext,
+    as_list,
+    as_object,
+    lookup,
+    opt_float,
+    opt_iso_ts,
+    parse_records,
+    req_str,
+    str_or,
+    to_float,
+    to_int,
+)
+
+NETWORK = "solana"
+OHLCV = "/networks/solana/pools/{pool}/ohlcv/{timeframe}"
+TOKEN_POOLS = "/networks/solana/tokens/{mint}/pools"
+
+#: Our timeframes as GeckoTerminal spells them: (timeframe path segment, aggregate).
+TIMEFRAMES: dict[Timeframe, tuple[str, int]] = {
+    Timeframe.M1: ("minute", 1),
+    Timeframe.M5: ("minute", 5),
+    Timeframe.M15: ("minute", 15),
+    Timeframe.H1: ("hour", 1),
+    Timeframe.H4: ("hour", 4),
+    Timeframe.H12: ("hour", 12),
+    Timeframe.D1: ("day", 1),
+}
+
+
+class GeckoTerminalClient:
+    def __init__(self, http: HttpLayer, settings: Settings) -> None:
+        self._http = http
+        self._cfg = settings.sources.geckoterminal
+
+    def _ctx(self, endpoint: str) -> ParseContext:
+        return ParseContext(GECKOTERMINAL, endpoint, self._http.count_bad_record)
+
+    async def ohlcv(self, pool: str, tf: Timeframe, before: int | None = None, limit: int = 1000,
+                    include_empty: bool = True) -> list[Candle]:
+        """Up to ``limit`` candles of ``tf`` before ``before`` (or the latest), ascending by ts."""
+        frame, aggregate = TIMEFRAMES[tf]
+        params: dict[str, ParamValue] = {
+            "aggregate": aggregate,
+            "limit": max(1, min(limit, self._cfg.ohlcv_page_limit)),
+            "currency": "usd",
+            "token": "base",
+            "include_empty_intervals": include_empty,
+        }
+        if before is not None:
+            params["before_timestamp"] = before
+        ctx = self._ctx(OHLCV)
+        data = await self._http.get_json(GECKOTERMINAL, DEFAULT_BUCKET, OHLCV,
+                                         {"pool": pool, "timeframe": frame}, params=params)
+        body = as_object(data, ctx)
+        if "data" not in body:
+            raise ctx.bad("data", "missing (expected a JSON:API ohlcv_request_response)")
+        rows = lookup(body, "data.attributes.ohlcv_list", ctx)
+        candles = parse_records(rows, lambda r: parse_ohlcv_row(r, ctx), ctx, "data.attributes.ohlcv_list")
+        return _ascending_unique(candles)
+
+    async def ohlcv_range(self, pool: str, tf: Timeframe, start: int, end: int,
+                          include_empty: bool = True) -> list[Candle]:
+        """Every candle with ``start <= ts < end``, paging backward from ``end``; ascending, unique."""
+        if end <= start:
+            return []
+        page = self._cfg.ohlcv_page_limit
+        collected: list[Candle] = []
+        before = end
+        while True:
+            wanted = (before - start + int(tf) - 1) // int(tf) + 1
+            rows = await self.ohlcv(pool, tf, before=before, limit=min(page, wanted), include_empty=include_empty)
+            older = [c for c in rows if c.ts < before]
+            collected.extend(c for c in older if start <= c.ts < end)
+            if not older or len(rows) < min(page, wanted):
+                break
+            oldest = older[0].ts
+            if oldest <= start:
+                break
+            before = oldest
+        return _ascending_unique(collected)
+
+    async def token_pools(self, mint: str, page: int = 1) -> list[PoolRef]:
+        """The token's top pools (one page of about 20; ``page`` 1..10)."""
+        ctx = self._ctx(TOKEN_POOLS)
+        data = await self._http.get_json(
+            GECKOTERMINAL, DEFAULT_BUCKET, TOKEN_POOLS, {"mint": mint},
+            params={"page": max(1, min(page, 10)), "include": "base_token,quote_token,dex"},
+        )
+        return parse_records(as_object(data, ctx).get("data"), lambda r: parse_pool(r, ctx), ctx, "data")
+
+
+def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
+    """``[ts, open, high, low, close, volume]``: prices positive, volume non-negative."""
+    field = "ohlcv_list"
+    rows = as_list(row, ctx, field)
+    if len(rows) < 6:
+        raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
+    return Candle(
+        ts=to_int(rows[0], f"{field}.ts", ctx, non_negative=True),
+        open=to_float(rows[1], f"{field}.open", ctx, positive=True),
+        high=to_float(rows[2], f"{field}.high", ctx, positive=True),
+        low=to_float(rows[3], f"{field}.low", ctx, positive=True),
+        close=to_float(rows[4], f"{field}.close", ctx, positive=True),
+        volume=to_float(rows[5], f"{field}.volume", ctx, non_negative=True),
+    )
+
+
+def _strip_network(token_id: str) -> str:
+    prefix = f"{NETWORK}_"
+    return token_id[len(prefix):] if token_id.startswith(prefix) else token_id
+
+
+def parse_pool(rec: Any, ctx: ParseContext) -> PoolRef:
+    return PoolRef(
+        address=req_str(rec, "attributes.address", ctx),
+        dex_id=str_or(rec, "relationships.dex.data.id", ctx),
+        base_mint=_strip_network(req_str(rec, "relationships.base_token.data.id", ctx)),
+        quote_mint=_strip_network(req_str(rec, "relationships.quote_token.data.id", ctx)),
+        name=str_or(rec, "attributes.name", ctx),
+        reserve_usd=opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True),
+        volume_h24_usd=opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True),
+        created_at=opt_iso_ts(rec, "attributes.pool_created_at", ctx),
+    )
+
+
+def _ascending_unique(candles: list[Candle]) -> list[Candle]:
+    by_ts = {c.ts: c for c in candles}
+    return [by_ts[ts] for ts in sorted(by_ts)]

@@ -1,0 +1,514 @@
+"""The one HTTP layer every market-data client goes through.
+
+Budgets, retries, the circuit breaker, typed errors and the counters live here and nowhere else,
+so that the four provider clients are only URL building and parsing, and so that the dashboard,
+``dexscan doctor`` and the Prometheus metrics all read the same numbers.
+
+Order of events for one request: the provider's circuit breaker is asked first (an open breaker
+fails fast, without spending budget), then the named budget is awaited (budgets are the plan, a 429
+is a fault in the plan), then the request goes out. 429, 5xx, timeouts and connection errors are
+retried by tenacity with exponential backoff and full jitter; a ``Retry-After`` header or Jupiter's
+``x-ratelimit-reset`` replaces the backoff and also pauses the whole bucket, so concurrent callers
+stop too. Every wait goes through the injected :class:`~dexscan.clock.Clock`, so tests and the demo
+spend simulated time.
+
+Errors name the provider and the *path template* (``/tokens/v1/solana/{mints}``), never a URL:
+URLs can carry keys, and templates aggregate well in metrics. API keys travel in headers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from dexscan.breaker import BreakerState, CircuitBreaker
+from dexscan.budget import Budget, BudgetState
+from dexscan.clock import Clock, RealClock
+from dexscan.config import Settings, mask_url
+from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+JUPITER = "jupiter"
+DEXSCREENER = "dexscreener"
+GECKOTERMINAL = "geckoterminal"
+BIRDEYE = "birdeye"
+PROVIDERS = (JUPITER, DEXSCREENER, GECKOTERMINAL, BIRDEYE)
+
+#: The bucket a provider with a single budget uses.
+DEFAULT_BUCKET = "default"
+#: DexScreener's two documented budgets.
+PAIRS_BUCKET = "pairs"
+PROFILES_BUCKET = "profiles"
+
+_LATENCY_SAMPLES = 256
+_EWMA_ALPHA = 0.2
+_BODY_SNIPPET = 60
+
+ParamValue = str | int | float | bool
+
+
+class CircuitOpen(SourceUnavailable):
+    """The provider's breaker is open: the call was not sent. ``retry_in`` seconds until a trial."""
+
+    def __init__(self, provider: str, endpoint: str, retry_in: float) -> None:
+        self.retry_in = retry_in
+        super().__init__(provider, endpoint, f"circuit open, retrying in {retry_in:.0f}s")
+
+
+class HttpStatusError(SourceUnavailable):
+    """A 4xx other than 429: retrying cannot help (bad request, bad key, plan, unknown path)."""
+
+    def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(provider, endpoint, f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}")
+
+
+def _hint(status: int) -> str:
+    if status == 401:
+        return " (check the API key in the environment)"
+    if status == 403:
+        return " (the key or plan has no access to this endpoint, or the IP is blocked)"
+    if status == 404:
+        return " (unknown path, pool or token)"
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStats:
+    """A snapshot of one provider's counters (for the dashboard, doctor and /metrics)."""
+
+    provider: str
+    base_url: str  # masked
+    requests: int  # HTTP requests actually sent (retries included)
+    ok: int  # 2xx answers with a valid JSON body
+    rate_limited: int  # 429 answers
+    retries: int  # attempts that were retried after a failure
+    errors: Mapping[str, int]  # by kind: timeout, connection, http_5xx, http_4xx, not_json, circuit_open
+    bad_records: Mapping[str, int]  # records skipped, by field
+    latency_ewma_ms: float | None
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    budgets: tuple[BudgetState, ...]
+    breaker: str  # closed | open | half-open
+    breaker_retry_in_s: float
+    breaker_opened: int  # how many times the breaker opened
+    last_error: str | None
+    last_ok_at: float | None  # clock time of the last good answer
+    remote_remaining: int | None  # what the provider says is left (Jupiter x-ratelimit-remaining)
+
+    @property
+    def error_total(self) -> int:
+        return sum(self.errors.values())
+
+
+class _Provider:
+    """Mutable per-provider state; only :class:`HttpLayer` touches it."""
+
+    def __init__(self, name: str, base_url: str, budgets: dict[str, Budget], breaker: CircuitBreaker,
+                 headers: Mapping[str, str]) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.budgets = budgets
+        self.breaker = breaker
+        self.headers = dict(headers)
+        self.requests = 0
+        self.ok = 0
+        self.rate_limited = 0
+        self.retries = 0
+        self.errors: Counter[str] = Counter()
+        self.bad_records: Counter[str] = Counter()
+        self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self.ewma_ms: float | None = None
+        self.last_error: str | None = None
+        self.last_ok_at: float | None = None
+        self.remote_remaining: int | None = None
+
+    def record_latency(self, ms: float) -> None:
+        self.latencies.append(ms)
+        self.ewma_ms = ms if self.ewma_ms is None else self.ewma_ms + _EWMA_ALPHA * (ms - self.ewma_ms)
+
+    def snapshot(self) -> ProviderStats:
+        lat = sorted(self.latencies)
+        return ProviderStats(
+            provider=self.name,
+            base_url=mask_url(self.base_url),
+            requests=self.requests,
+            ok=self.ok,
+            rate_limited=self.rate_limited,
+            retries=self.retries,
+            errors=dict(self.errors),
+            bad_records=dict(self.bad_records),
+            latency_ewma_ms=self.ewma_ms,
+            latency_p50_ms=_percentile(lat, 0.50),
+            latency_p99_ms=_percentile(lat, 0.99),
+            budgets=tuple(b.state() for b in self.budgets.values()),
+            breaker=str(self.breaker.state),
+            breaker_retry_in_s=self.breaker.seconds_until_retry(),
+            breaker_opened=self.breaker.times_opened,
+            last_error=self.last_error,
+            last_ok_at=self.last_ok_at,
+            remote_remaining=self.remote_remaining,
+        )
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[round(q * (len(sorted_values) - 1))]
+
+
+def make_budget(name: str, requests: float, window_s: float, clock: Clock) -> Budget:
+    """A budget of ``requests`` per ``window_s``; fewer than one request widens the window instead."""
+    if requests >= 1:
+        return Budget(name, int(requests), window_s, clock)
+    return Budget(name, 1, window_s / requests, clock)
+
+
+class HttpLayer:
+    """One aiohttp session, per-provider budgets, retries, breakers and counters.
+
+    Use as ``async with HttpLayer(settings, clock) as http: ...`` (or call :meth:`close`).
+    """
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or RealClock()
+        self._http = settings.http
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._providers: dict[str, _Provider] = {}
+        self._register_from_settings(settings)
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _register_from_settings(self, s: Settings) -> None:
+        src, c = s.sources, self.clock
+        self.register(JUPITER, src.jupiter.base_url,
+                      {DEFAULT_BUCKET: make_budget("jupiter", src.jupiter.requests_per_minute, 60.0, c)})
+        self.register(DEXSCREENER, src.dexscreener.base_url, {
+            PAIRS_BUCKET: make_budget("dexscreener.pairs", src.dexscreener.pairs_per_minute, 60.0, c),
+            PROFILES_BUCKET: make_budget("dexscreener.profiles", src.dexscreener.profiles_per_minute, 60.0, c),
+        })
+        self.register(GECKOTERMINAL, src.geckoterminal.base_url,
+                      {DEFAULT_BUCKET: make_budget("geckoterminal", src.geckoterminal.requests_per_minute, 60.0, c)},
+                      headers={"Accept": "application/json;version=20230302"})
+        self.register(BIRDEYE, src.birdeye.base_url,
+                      {DEFAULT_BUCKET: make_budget("birdeye", src.birdeye.requests_per_second, 1.0, c)})
+
+    def register(self, provider: str, base_url: str, budgets: dict[str, Budget],
+                 headers: Mapping[str, str] | None = None) -> None:
+        """Declare a provider: its base URL, its named budgets and headers sent on every call."""
+        if not budgets:
+            raise ValueError(f"provider {provider} needs at least one budget")
+        breaker = CircuitBreaker(self._http.breaker_failures, self._http.breaker_cooldown_s, self.clock)
+        self._providers[provider] = _Provider(provider, base_url, budgets, breaker, headers or {})
+
+    async def __aenter__(self) -> HttpLayer:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": self._http.user_agent, "Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self._http.timeout_s),
+            )
+        return self._session
+
+    # -- reading state ----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, ProviderStats]:
+        return {name: p.snapshot() for name, p in self._providers.items()}
+
+    def base_url(self, provider: str) -> str:
+        return self._provider(provider).base_url
+
+    def budget(self, provider: str, bucket: str = DEFAULT_BUCKET) -> Budget:
+        return self._bucket(self._provider(provider), bucket)
+
+    def breaker(self, provider: str) -> CircuitBreaker:
+        return self._provider(provider).breaker
+
+    def count_bad_record(self, provider: str, endpoint: str, field: str) -> None:
+        """Count one record skipped because ``field`` broke the contract (the caller logs it)."""
+        del endpoint  # part of the signature so callers state it; counters aggregate by field
+        self._provider(provider).bad_records[field] += 1
+
+    def _provider(self, provider: str) -> _Provider:
+        try:
+            return self._providers[provider]
+        except KeyError:
+            raise ValueError(f"unknown provider {provider!r}; registered: {', '.join(self._providers)}") from None
+
+    @staticmethod
+    def _bucket(p: _Provider, bucket: str | None) -> Budget:
+        if bucket is None:
+            return next(iter(p.budgets.values()))
+        try:
+            return p.budgets[bucket]
+        except KeyError:
+            raise ValueError(f"{p.name} has no budget {bucket!r}; it has {', '.join(p.budgets)}") from None
+
+    # -- the one request method -------------------------------------------------------------
+
+    async def get_json(
+        self,
+        provider: str,
+        bucket: str | None,
+        path_template: str,
+        path_args: Mapping[str, str] | None = None,
+        *,
+        url: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """GET ``base_url + path_template.format(**path_args)`` (or ``url``) and return parsed JSON.
+
+        Raises :class:`RateLimited`, :class:`SourceUnavailable` (incl. :class:`CircuitOpen` and
+        :class:`HttpStatusError`) or :class:`BadPayload`, each naming provider and template.
+        """
+        p = self._provider(provider)
+        budget = self._bucket(p, bucket)
+        endpoint = path_template
+        if url is None:
+            args = {k: quote(str(v), safe=",") for k, v in (path_args or {}).items()}
+            url = p.base_url + path_template.format(**args)
+        query = {k: _param(v) for k, v in (params or {}).items()}
+        hdrs = {**p.headers, **(headers or {})}
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._http.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(self._retryable),
+            sleep=self.clock.sleep,
+            before_sleep=lambda rs: self._before_retry(p, endpoint, rs),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(p, budget, endpoint, url, query, hdrs, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _attempt(self, p: _Provider, budget: Budget, endpoint: str, url: str, params: Mapping[str, str],
+                       headers: Mapping[str, str], attempt_no: int) -> Any:
+        if p.breaker.state is BreakerState.OPEN:
+            raise self._circuit_open(p, endpoint)
+        await budget.acquire()
+        if not p.breaker.allow():
+            raise self._circuit_open(p, endpoint)
+        session = self._ensure_session()
+        p.requests += 1
+        started = time.perf_counter()
+        try:
+            async with session.get(url, params=params, headers=headers) as resp:
+                status = resp.status
+                body = await resp.read()
+                resp_headers = resp.headers
+        except TimeoutError:
+            raise self._failure(p, "timeout", SourceUnavailable(
+                p.name, endpoint, f"timed out after {self._http.timeout_s:g}s")) from None
+        except aiohttp.ClientError as exc:
+            raise self._failure(p, "connection", SourceUnavailable(
+                p.name, endpoint, f"connection failed: {describe_client_error(exc)}")) from None
+        except asyncio.CancelledError:
+            if p.breaker.state is not BreakerState.CLOSED:
+                p.breaker.record_failure()  # release a half-open trial we can no longer finish
+            raise
+        p.record_latency((time.perf_counter() - started) * 1000.0)
+        remaining = resp_headers.get("x-ratelimit-remaining")
+        if remaining is not None:
+            with contextlib.suppress(ValueError, OverflowError):
+                p.remote_remaining = int(float(remaining))
+
+        if status == 429:
+            self._rate_limited(p, budget, endpoint, resp_headers, attempt_no)
+        if status >= 500:
+            raise self._failure(p, "http_5xx", SourceUnavailable(p.name, endpoint, f"HTTP {status}"))
+        if status >= 400 or status < 200:
+            p.breaker.record_success()  # the service answered; retrying will not change a 4xx
+            p.errors["http_4xx"] += 1
+            err = HttpStatusError(p.name, endpoint, status, _error_detail(body))
+            p.last_error = str(err)
+            raise err
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise self._failure(p, "not_json", BadPayload(
+                p.name, endpoint, "<body>", f"not JSON: {exc.__class__.__name__} ({_snippet(body)})")) from None
+        p.breaker.record_success()
+        p.ok += 1
+        p.last_ok_at = self.clock.now()
+        return data
+
+    def _rate_limited(self, p: _Provider, budget: Budget, endpoint: str, headers: Mapping[str, str],
+                      attempt_no: int) -> NoReturn:
+        p.rate_limited += 1
+        # A 429 proves the service is up: it must not trip the breaker (nor keep a trial pending).
+        p.breaker.record_success()
+        retry_after = self._retry_after(headers)
+        budget.penalise(retry_after if retry_after is not None else self._backoff_cap(attempt_no))
+        err = RateLimited(p.name, endpoint, retry_after)
+        p.last_error = str(err)
+        if retry_after is not None and retry_after > self._http.max_retry_after_s:
+            log.warning("%s %s: rate limited for %.0fs (more than http.max_retry_after_s=%.0fs); giving up this call",
+                        p.name, endpoint, retry_after, self._http.max_retry_after_s)
+        raise err
+
+    def _failure(self, p: _Provider, kind: str, err: Exception) -> Exception:
+        p.errors[kind] += 1
+        p.breaker.record_failure()
+        p.last_error = str(err)
+        return err
+
+    def _circuit_open(self, p: _Provider, endpoint: str) -> CircuitOpen:
+        p.errors["circuit_open"] += 1
+        err = CircuitOpen(p.name, endpoint, p.breaker.seconds_until_retry())
+        p.last_error = str(err)
+        return err
+
+    # -- retry policy -----------------------------------------------------------------------
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, CircuitOpen | HttpStatusError | BadPayload):
+            return False
+        if isinstance(exc, RateLimited):
+            return exc.retry_after is None or exc.retry_after <= self._http.max_retry_after_s
+        return isinstance(exc, SourceUnavailable)
+
+    def _backoff_cap(self, attempt_no: int) -> float:
+        return float(min(self._http.backoff_max_s, self._http.backoff_base_s * 2 ** max(0, attempt_no - 1)))
+
+    def _wait(self, rs: RetryCallState) -> float:
+        """Retry-After (or x-ratelimit-reset) when the provider said; else full-jitter backoff."""
+        exc = rs.outcome.exception() if rs.outcome is not None else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return max(0.0, exc.retry_after)
+        return self._rng.uniform(0.0, self._backoff_cap(rs.attempt_number))
+
+    def _before_retry(self, p: _Provider, endpoint: str, rs: RetryCallState) -> None:
+        p.retries += 1
+        exc = rs.outcome.exception() if rs.outcome is not None else None
+        wait = rs.next_action.sleep if rs.next_action is not None else 0.0
+        log.info("%s; retry %d/%d in %.1fs", exc, rs.attempt_number, self._http.retries, wait)
+
+    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset`` (unix s)."""
+        now = self.clock.now()
+        value = headers.get("Retry-After")
+        if value:
+            value = value.strip()
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                pass
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError, IndexError):
+                log.debug("unparseable Retry-After header %r", value)
+        reset = headers.get("x-ratelimit-reset")
+        if reset:
+            try:
+                return max(0.0, float(reset) - now)
+            except ValueError:
+                log.debug("unparseable x-ratelimit-reset header %r", reset)
+        return None
+
+
+def _param(v: ParamValue) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _snippet(body: bytes) -> str:
+    if not body:
+        return "empty body"
+    text = body[:_BODY_SNIPPET].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return f"starts with {text!r}" + (f", {len(body)} bytes" if len(body) > _BODY_SNIPPET else "")
+
+
+def _error_detail(body: bytes) -> str:
+    """The provider's own error message (Jupiter ``error``, Birdeye ``message``, GT ``errors[].title``)."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _snippet(body) if body else ""
+    if isinstance(data, dict):
+        for key in ("message", "error", "title"):
+            if isinstance(data.get(key), str):
+                return str(data[key])[:200]
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            title = errors[0].get("title") or errors[0].get("detail")
+            if isinstance(title, str):
+                return title[:200]
+    return ""
+
+
+def describe_client_error(exc: BaseException) -> str:
+    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_err = exc.os_error
+        if isinstance(os_err, socket.gaierror) or not os_err.errno:
+            reason = os_err.strerror or os_err.__class__.__name__
+        else:
+            reason = os.strerror(os_err.errno)
+        return f"cannot connect to {exc.host}:{exc.port} ({reason})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "response body cut off"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"bad response ({exc.status})"
+    return exc.__class__.__name__
+
+
+def batches(items: Sequence[str], size: int) -> list[list[str]]:
+    """``items`` without duplicates (first occurrence kept), cut into lists of at most ``size``."""
+    unique = list(dict.fromkeys(items))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
+
+
+async def gather_batches(fetch: Callable[[list[str]], Awaitable[list[T]]], groups: Sequence[list[str]]) -> list[T]:
+    """Run one call per batch concurrently (the budget paces them) and concatenate in batch order.
+
+    Every batch runs to completion; if any failed, the first failure is raised (typed, as the HTTP
+    layer raised it) rather than handing back a silently partial answer.
+    """
+    results = await asyncio.gather(*(fetch(g) for g in groups), return_exceptions=True)
+    out: list[T] = []
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+        out.extend(r)
+    return out
