@@ -376,6 +376,10 @@ class Store:
     async def pools_of(self, mint: str) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._all("SELECT * FROM pools WHERE mint = ? ORDER BY address", (mint,))]
 
+    async def pool_row(self, address: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT * FROM pools WHERE address = ?", (address,))
+        return None if row is None else dict(row)
+
     # -- candles -----------------------------------------------------------------------------
 
     async def upsert_candles(self, pool: str, tf: Timeframe, candles: Iterable[Candle]) -> int:
