@@ -1,0 +1,128 @@
+"""Market gates (SPEC §3): main-pool liquidity, 24h volume, price impact of a reference buy.
+
+They judge DexScreener snapshots only, so they are point-in-time safe: fed the snapshots of a past
+moment they give that moment's verdict. The main pool is the deepest pool where the token is the
+base and the quote is SOL/USDC/USDT (:func:`dexscan.sources.dexscreener.main_pool`), because a
+token's liquidity in an obscure pair cannot absorb a real trade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from dexscan.domain import GateVerdict, PairSnapshot
+from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified, usd
+from dexscan.sources.dexscreener import main_pool
+
+
+def token_pools(inp: GateInput) -> list[PairSnapshot]:
+    """The token's pools (as base or quote), each pool once."""
+    seen: dict[str, PairSnapshot] = {}
+    for p in inp.pairs:
+        if inp.mint in (p.base_mint, p.quote_mint) and p.pair_address not in seen:
+            seen[p.pair_address] = p
+    return list(seen.values())
+
+
+def price_impact_pct(size_usd: float, liquidity_usd: float) -> float:
+    """Constant-product estimate of a buy's price impact: ``size / (liquidity/2 + size)``, in %."""
+    return size_usd / (liquidity_usd / 2 + size_usd) * 100
+
+
+_NO_POOLS = "no pool data for this token (DexScreener had no pairs or was not reached)"
+
+
+@register_gate
+class LiquidityGate(GateBase):
+    name = "liquidity"
+    description = "Liquidity (USD) of the main pool: the deepest SOL/USDC/USDT pool with the token as base."
+    point_in_time_safe = True
+    params: Mapping[str, ParamSpec] = MappingProxyType({
+        "min_liquidity_usd": ParamSpec(50_000.0, float, "minimum main-pool liquidity in USD", min=0),
+    })
+
+    def __init__(self, min_liquidity_usd: float = 50_000.0) -> None:
+        self.min_liquidity_usd = min_liquidity_usd
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        pools = token_pools(inp)
+        if not pools:
+            return unverified(self.name, inp, _NO_POOLS)
+        mp = main_pool(pools, inp.mint)
+        if mp is None:
+            return failed(self.name, inp, f"no SOL/USDC/USDT pool with this token as base ({len(pools)} other pools)",
+                          pools=len(pools))
+        details = {"pair": mp.pair_address, "dex": mp.dex_id, "quote": mp.quote_symbol,
+                   "liquidity_usd": mp.liquidity_usd, "min_liquidity_usd": self.min_liquidity_usd}
+        if mp.liquidity_usd is None:
+            return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity", **details)
+        text = f"liquidity {usd(mp.liquidity_usd)}"
+        if mp.liquidity_usd >= self.min_liquidity_usd:
+            return passed(self.name, inp, f"{text} >= {usd(self.min_liquidity_usd)}", **details)
+        return failed(self.name, inp, f"{text} < {usd(self.min_liquidity_usd)}", **details)
+
+
+@register_gate
+class Volume24hGate(GateBase):
+    name = "volume_24h"
+    description = "24h trading volume (USD) summed over all of the token's pools."
+    point_in_time_safe = True
+    params: Mapping[str, ParamSpec] = MappingProxyType({
+        "min_volume_24h_usd": ParamSpec(100_000.0, float, "minimum 24h volume in USD over all pools", min=0),
+    })
+
+    def __init__(self, min_volume_24h_usd: float = 100_000.0) -> None:
+        self.min_volume_24h_usd = min_volume_24h_usd
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        pools = token_pools(inp)
+        if not pools:
+            return unverified(self.name, inp, _NO_POOLS)
+        known = [p.volume.h24 for p in pools if p.volume.h24 is not None]
+        total = float(sum(known))
+        missing = len(pools) - len(known)
+        details = {"volume_24h_usd": total, "min_volume_24h_usd": self.min_volume_24h_usd,
+                   "pools": len(pools), "pools_without_volume": missing}
+        threshold = usd(self.min_volume_24h_usd)
+        over = f"over {len(pools)} pool{'s' if len(pools) != 1 else ''}"
+        if total >= self.min_volume_24h_usd:
+            return passed(self.name, inp, f"24h volume {usd(total)} >= {threshold} {over}", **details)
+        if missing:
+            return unverified(
+                self.name, inp,
+                f"24h volume {usd(total)} from {len(known)} of {len(pools)} pools < {threshold}; "
+                f"{missing} report no volume", **details)
+        return failed(self.name, inp, f"24h volume {usd(total)} < {threshold} {over}", **details)
+
+
+@register_gate
+class PriceImpactGate(GateBase):
+    name = "price_impact"
+    description = "Estimated price impact of a reference buy in the main pool: size / (liquidity/2 + size)."
+    point_in_time_safe = True
+    params: Mapping[str, ParamSpec] = MappingProxyType({
+        "impact_size_usd": ParamSpec(500.0, float, "reference buy size in USD", min=0.01),
+        "max_price_impact_pct": ParamSpec(2.0, float, "the impact must stay below this (percent)", min=0.0, max=100),
+    })
+
+    def __init__(self, impact_size_usd: float = 500.0, max_price_impact_pct: float = 2.0) -> None:
+        self.impact_size_usd = impact_size_usd
+        self.max_price_impact_pct = max_price_impact_pct
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        pools = token_pools(inp)
+        if not pools:
+            return unverified(self.name, inp, _NO_POOLS)
+        mp = main_pool(pools, inp.mint)
+        if mp is None:
+            return failed(self.name, inp, "no SOL/USDC/USDT pool to buy from")
+        if mp.liquidity_usd is None:
+            return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity")
+        impact = price_impact_pct(self.impact_size_usd, mp.liquidity_usd)
+        details = {"pair": mp.pair_address, "impact_pct": impact, "size_usd": self.impact_size_usd,
+                   "max_price_impact_pct": self.max_price_impact_pct, "liquidity_usd": mp.liquidity_usd}
+        text = f"price impact of a {usd(self.impact_size_usd)} buy {impact:.2f}%"
+        if impact < self.max_price_impact_pct:
+            return passed(self.name, inp, f"{text} < {self.max_price_impact_pct:.2f}%", **details)
+        return failed(self.name, inp, f"{text} >= {self.max_price_impact_pct:.2f}%", **details)

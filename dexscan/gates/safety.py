@@ -1,0 +1,188 @@
+"""On-chain safety gates (SPEC §3): authorities, Token-2022 extensions, top-10 holder share.
+
+They judge :class:`~dexscan.domain.MintFacts` read from the chain, never a third-party API. No
+facts, or facts with ``read_error``, give ``UNVERIFIED``; an account that does not exist or is not
+a mint gives ``FAIL`` (both are definite answers). They describe the chain *now*, so they are not
+point-in-time safe for judging history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from dexscan.config import GateSettings
+from dexscan.domain import GateVerdict, MintFacts
+from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified
+
+SPL_TOKEN = "spl-token"
+SPL_TOKEN_2022 = "spl-token-2022"
+
+
+def facts_problem(gate: str, inp: GateInput) -> GateVerdict | None:
+    """The verdict every on-chain gate gives when there is no usable mint to judge, else None."""
+    f = inp.facts
+    if f is None:
+        return unverified(gate, inp, "mint not read from the chain (unverified)")
+    if f.read_error:
+        return unverified(gate, inp, f"chain read failed: {f.read_error}", endpoint=f.endpoint)
+    if not f.exists:
+        return failed(gate, inp, "account does not exist on chain", slot=f.slot)
+    if not f.is_mint:
+        return failed(gate, inp, not_a_mint_reason(f), owner_program=f.owner_program, slot=f.slot)
+    return None
+
+
+def not_a_mint_reason(f: MintFacts) -> str:
+    if f.owner_program in (SPL_TOKEN, SPL_TOKEN_2022):
+        return f"account is owned by {f.owner_program} but is not an initialized mint (a token account or multisig)"
+    return f"account is not a token mint: owned by {f.owner_program}, not the SPL Token or Token-2022 program"
+
+
+def transfer_fee_bps(state: Mapping[str, Any]) -> int:
+    """The higher of the older and newer fee: the older one applies until the newer's epoch."""
+    fees = [state.get(k) or {} for k in ("olderTransferFee", "newerTransferFee")]
+    return max(int(fee.get("transferFeeBasisPoints") or 0) for fee in fees)
+
+
+@register_gate
+class MintAuthorityGate(GateBase):
+    name = "mint_authority"
+    description = "The mint authority must be renounced (null): nobody can mint more supply."
+    point_in_time_safe = False
+    params: Mapping[str, ParamSpec] = MappingProxyType({})
+
+    @classmethod
+    def enabled(cls, settings: GateSettings) -> bool:
+        return settings.require_mint_renounced
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        problem = facts_problem(self.name, inp)
+        if problem is not None:
+            return problem
+        assert inp.facts is not None
+        auth = inp.facts.mint_authority
+        if auth is None:
+            return passed(self.name, inp, "mint authority renounced", slot=inp.facts.slot)
+        return failed(self.name, inp, f"mint authority is set ({auth}): supply can be inflated",
+                      mint_authority=auth, slot=inp.facts.slot)
+
+
+@register_gate
+class FreezeAuthorityGate(GateBase):
+    name = "freeze_authority"
+    description = "The freeze authority must be renounced (null): nobody can freeze holders' tokens."
+    point_in_time_safe = False
+    params: Mapping[str, ParamSpec] = MappingProxyType({})
+
+    @classmethod
+    def enabled(cls, settings: GateSettings) -> bool:
+        return settings.require_freeze_renounced
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        problem = facts_problem(self.name, inp)
+        if problem is not None:
+            return problem
+        assert inp.facts is not None
+        auth = inp.facts.freeze_authority
+        if auth is None:
+            return passed(self.name, inp, "freeze authority renounced", slot=inp.facts.slot)
+        return failed(self.name, inp, f"freeze authority is set ({auth}): holders can be frozen",
+                      freeze_authority=auth, slot=inp.facts.slot)
+
+
+@register_gate
+class Token2022ExtensionsGate(GateBase):
+    name = "token2022_extensions"
+    description = (
+        "Rejects Token-2022 extensions that let someone take, block or tax holders' tokens: permanent delegate, "
+        "transfer hook with a program, non-transferable, default-frozen accounts, pausable, transfer fee above "
+        "the limit. Other extensions and the top-10 holder share are reported in the details."
+    )
+    point_in_time_safe = False
+    params: Mapping[str, ParamSpec] = MappingProxyType({
+        "max_transfer_fee_bps": ParamSpec(100, int, "highest acceptable transfer fee (basis points)", min=0,
+                                          max=10_000),
+    })
+
+    def __init__(self, max_transfer_fee_bps: int = 100) -> None:
+        self.max_transfer_fee_bps = max_transfer_fee_bps
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        problem = facts_problem(self.name, inp)
+        if problem is not None:
+            return problem
+        f = inp.facts
+        assert f is not None
+        risks: list[str] = []
+        notes: list[str] = []
+        unknown: list[str] = []
+        fee: int | None = None
+        for ext in f.extensions:
+            s = ext.state
+            if ext.name == "permanentDelegate" and s.get("delegate"):
+                risks.append(f"permanent delegate {s['delegate']} can move or burn any holder's tokens")
+            elif ext.name == "transferHook" and s.get("programId"):
+                risks.append(f"transfer hook program {s['programId']} runs on every transfer")
+            elif ext.name == "nonTransferable":
+                risks.append("token is non-transferable")
+            elif ext.name == "defaultAccountState" and s.get("accountState") == "frozen":
+                risks.append("new token accounts start frozen")
+            elif ext.name == "pausableConfig":
+                paused = " (paused now)" if s.get("paused") else ""
+                risks.append(f"token is pausable{paused}")
+            elif ext.name == "transferFeeConfig":
+                fee = transfer_fee_bps(s)
+                if fee > self.max_transfer_fee_bps:
+                    risks.append(f"transfer fee {fee} bps > {self.max_transfer_fee_bps} bps")
+                else:
+                    notes.append(f"transfer fee {fee} bps <= {self.max_transfer_fee_bps} bps")
+            elif ext.name == "unparseableExtension":
+                unknown.append(str(s.get("type", "?")))
+        names = [e.name for e in f.extensions]
+        details = {"owner_program": f.owner_program, "extensions": names, "transfer_fee_bps": fee,
+                   "max_transfer_fee_bps": self.max_transfer_fee_bps, "top10_share_pct": f.top10_share_pct,
+                   "slot": f.slot}
+        if risks:
+            return failed(self.name, inp, "; ".join(risks), **details)
+        if unknown:
+            return unverified(self.name, inp, f"unrecognised Token-2022 extension type(s) {', '.join(unknown)}",
+                              **details)
+        if not names:
+            kind = "classic SPL token" if f.owner_program == SPL_TOKEN else "Token-2022 mint"
+            return passed(self.name, inp, f"{kind}: no extensions", **details)
+        harmless = [n for n in names if n != "transferFeeConfig"]
+        parts = [*notes, *([f"other extensions: {', '.join(harmless)}"] if harmless else [])]
+        return passed(self.name, inp, "no risky extensions; " + "; ".join(parts), **details)
+
+
+@register_gate
+class Top10HoldersGate(GateBase):
+    name = "top10_holders"
+    description = "Share of supply held by the 10 largest holders, pool vaults and bonding curves excluded."
+    point_in_time_safe = False
+    params: Mapping[str, ParamSpec] = MappingProxyType({
+        "max_top10_pct": ParamSpec(-1.0, float, "highest acceptable top-10 share in percent", min=0, max=100),
+    })
+
+    def __init__(self, max_top10_pct: float) -> None:
+        self.max_top10_pct = max_top10_pct
+
+    @classmethod
+    def enabled(cls, settings: GateSettings) -> bool:
+        return settings.top10_gate_enabled
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        problem = facts_problem(self.name, inp)
+        if problem is not None:
+            return problem
+        assert inp.facts is not None
+        share = inp.facts.top10_share_pct
+        details = {"top10_share_pct": share, "max_top10_pct": self.max_top10_pct}
+        if share is None:
+            return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
+        text = f"top-10 holders hold {share:.1f}%"
+        if share <= self.max_top10_pct:
+            return passed(self.name, inp, f"{text} <= {self.max_top10_pct:.1f}%", **details)
+        return failed(self.name, inp, f"{text} > {self.max_top10_pct:.1f}%", **details)
