@@ -178,10 +178,14 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def make_budget(name: str, requests: float, window_s: float, clock: Clock) -> Budget:
-    """A budget of ``requests`` per ``window_s``; fewer than one request widens the window instead."""
-    if requests >= 1:
-        return Budget(name, int(requests), window_s, clock)
-    return Budget(name, 1, window_s / requests, clock)
+    """A budget of ``requests`` per ``window_s``; fewer than one request widens the window instead.
+
+    The provider stamps a request when it *arrives*, we when we send it; the safety margin (1% of
+    the window, at least 50 ms) absorbs that much jitter in network latency for <1% of throughput.
+    """
+    if requests < 1:
+        requests, window_s = 1, window_s / requests
+    return Budget(name, int(requests), window_s, clock, margin_s=max(0.05, 0.01 * window_s))
 
 
 class HttpLayer:
@@ -402,7 +406,11 @@ class HttpLayer:
             return False
         if isinstance(exc, RateLimited):
             return exc.retry_after is None or exc.retry_after <= self._http.max_retry_after_s
-        return isinstance(exc, SourceUnavailable)
+        if isinstance(exc, SourceUnavailable):
+            # When this failure opened the breaker, the real cause is the better error to raise.
+            p = self._providers.get(exc.provider)
+            return p is None or p.breaker.state is not BreakerState.OPEN
+        return False
 
     def _backoff_cap(self, attempt_no: int) -> float:
         return float(min(self._http.backoff_max_s, self._http.backoff_base_s * 2 ** max(0, attempt_no - 1)))
