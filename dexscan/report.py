@@ -1,0 +1,344 @@
+"""Evaluation reports: ``report.md`` + ``metrics.json`` + PNG charts in one directory.
+
+The report is rendered from two inputs only: the metrics dictionary (exactly what goes into
+``metrics.json``) and :class:`ChartData` (the raw series the charts draw). Nothing here computes
+a metric, so the Markdown, the JSON and the charts can never disagree. ``metrics.json`` is written
+with sorted keys and rounded floats and holds no wall-clock time, so replaying the same period
+twice gives the same bytes. Charts use matplotlib's object API with the Agg canvas (no GUI, no
+global backend switch).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from dexscan.domain import Candle, Signal
+
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.md"
+CHART_RELIABILITY = "reliability.png"
+CHART_THRESHOLD = "precision_recall_threshold.png"
+CHART_LEAD_TIME = "lead_time.png"
+CHART_R_MULTIPLES = "r_multiples.png"
+CHART_EXAMPLE = "example_pump.png"
+
+_UP, _DOWN = "#26a69a", "#ef5350"
+_PNG_META = {"Software": None}
+
+
+@dataclass(frozen=True, slots=True)
+class PumpExample:
+    """One detected pump to draw: its 4H context, its 5m bars, and the signal with its levels."""
+
+    mint: str
+    symbol: str
+    candle_ts: int
+    candles_4h: Sequence[Candle]
+    candles_5m: Sequence[Candle]
+    signal: Signal
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    lead_times_s: Sequence[float] = ()
+    r_by_strategy: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    example: PumpExample | None = None
+
+
+def dump_metrics(metrics: Mapping[str, Any]) -> str:
+    """The canonical text of ``metrics.json`` (sorted keys, no NaN, trailing newline)."""
+    return json.dumps(metrics, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_report(out_dir: Path, metrics: Mapping[str, Any], charts: ChartData) -> Path:
+    """Write metrics.json, the charts and report.md into ``out_dir``; returns the report path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / METRICS_FILE).write_text(dump_metrics(metrics), encoding="utf-8")
+    drawn = draw_charts(out_dir, metrics, charts)
+    path = out_dir / REPORT_FILE
+    path.write_text(render_markdown(metrics, drawn), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------
+
+
+def _pct(v: Any) -> str:
+    return "–" if v is None else f"{v * 100:.1f}%"
+
+
+def _num(v: Any, fmt: str = ".2f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _dur(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    s = round(seconds)
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _utc(ts: Any) -> str:
+    return "–" if ts is None else datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
+    span = m.get("span", {})
+    lines = [
+        f"# dexscan evaluation — {m.get('run', '')}",
+        "",
+        f"Data: {_utc(span.get('start'))} → {_utc(span.get('end'))} UTC, {m.get('tokens', 0)} tokens, "
+        f"{m.get('bars', {}).get('5m', 0)} 5m / {m.get('bars', {}).get('1h', 0)} 1h / "
+        f"{m.get('bars', {}).get('4h', 0)} 4h bars. Settings hash `{m.get('settings_hash', '')}`.",
+        "",
+        "Every number below comes from replaying the stored history through the live detector in time "
+        "order (a bar is visible only once it has closed) and labelling each signal with the live ladder code.",
+        "",
+        "## 4H candles and the ignition layer",
+        "",
+    ]
+    overall = m.get("overall", {})
+    lines += _candle_section(overall)
+    lines += ["", "## Outcomes per strategy", ""]
+    rows = []
+    for name, t in sorted(overall.get("strategies", {}).items()):
+        outs = ", ".join(f"{k} {v}" for k, v in sorted(t.get("outcomes", {}).items())) or "–"
+        rows.append([name, str(t["signals"]), str(t["closed"]), _pct(t["tp1_first_rate"]),
+                     _num(t["mean_r"]), _num(t["total_r"]), outs])
+    lines += _table(["strategy", "signals", "closed", "TP1 first", "mean R", "total R", "outcomes"], rows) \
+        if rows else ["No signals."]
+    deciles = overall.get("deciles", [])
+    lines += ["", "## Outcomes per confidence decile", ""]
+    if deciles:
+        lines.append(f"Score used: {m.get('decile_score', 'raw score')}.")
+        lines.append("")
+        lines += _table(
+            ["decile", "score range", "closed", "TP1 first", "mean R"],
+            [[str(d["decile"]), f"{_num(d['score_min'], '.3f')}–{_num(d['score_max'], '.3f')}", str(d["closed"]),
+              _pct(d["tp1_first_rate"]), _num(d["mean_r"])] for d in deciles],
+        )
+    else:
+        lines.append("No closed signal with a score.")
+    lines += ["", "## Purged walk-forward folds", ""]
+    v = m.get("validation", {})
+    lines.append(
+        f"{len(v.get('folds', []))} folds, embargo {v.get('embargo_days', 0):g} day(s), time stop "
+        f"{v.get('horizon_h', 0):g} h. Purged (outcome window crosses a fold boundary): "
+        f"{v.get('signals_purged', 0)} signals; embargoed: {v.get('signals_embargoed', 0)}.")
+    lines.append("")
+    frows = []
+    for f in [*v.get("folds", []), {"index": "pooled", **v.get("pooled", {})}]:
+        ign = f.get("candles", {}).get("ignition", {})
+        sig = f.get("signals", {})
+        cal = f.get("calibration", {})
+        frows.append([
+            str(f["index"]), f"{_utc(f.get('start'))} → {_utc(f.get('end'))}" if "start" in f else "all folds",
+            str(f.get("candles", {}).get("pumps", 0)),
+            _pct(ign.get("recall")) if ign.get("status") == "ok" else ign.get("status", "–"),
+            _pct(ign.get("precision")) if ign.get("status") == "ok" else "–",
+            str(sig.get("closed", 0)), _pct(sig.get("tp1_first_rate")), _num(sig.get("mean_r")),
+            _num(cal.get("brier_raw"), ".4f"), _num(cal.get("brier_calibrated"), ".4f"),
+        ])
+    lines += _table(["fold", "span (UTC)", "pumps", "recall", "precision", "closed signals", "TP1 first",
+                     "mean R", "Brier raw", "Brier cal."], frows)
+    cal = v.get("pooled", {}).get("calibration", {})
+    lines += ["", "## Calibration (held-out folds)", ""]
+    lines += _calibration_section(cal)
+    if charts:
+        lines += ["", "## Charts", ""]
+        for name in charts:
+            lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _candle_section(overall: Mapping[str, Any]) -> list[str]:
+    c = overall.get("candles", {})
+    lines = [f"{c.get('candles', 0)} labelled 4H candles, {c.get('pumps', 0)} pumps "
+             f"(close ≥ +{overall.get('pump_threshold_pct', 10):g}% over open; base rate {_pct(c.get('pump_rate'))})."]
+    ign = c.get("ignition", {})
+    if ign.get("status") != "ok":
+        lines += ["", f"Ignition metrics: **{ign.get('status', 'n/a')}** (recall, precision and lead time need "
+                  "5m bars; confirmation labels and ladder outcomes below are still computed)."]
+        return lines
+    lead = ign.get("lead_time_s", {})
+    lines += [
+        "",
+        *_table(["metric", "value"], [
+            ["ignitions", str(ign["ignitions"])],
+            ["ignited pumps / pumps", f"{ign['ignited_pumps']} / {ign['pumps_with_5m']}"],
+            ["fizzled ignitions", str(ign["fizzled"])],
+            ["recall", _pct(ign["recall"])],
+            ["precision (ignition → pump)", _pct(ign["precision"])],
+            ["precision (ignition → TP1 first)", _pct(overall.get("ignition_tp1_first_rate"))],
+            ["F1", _num(ign["f1"], ".3f")],
+            ["lead time p25 / median / p75",
+             f"{_dur(lead.get('p25'))} / {_dur(lead.get('median'))} / {_dur(lead.get('p75'))} (n={lead.get('n', 0)})"],
+        ]),
+    ]
+    missed = ign.get("missed_pumps", [])
+    lines += ["", f"Missed pumps (no ignition before the 4H close): {ign['missed']}."]
+    if missed:
+        lines += ["", *_table(["4H candle (UTC)", "token", "pool", "rise"], [
+            [_utc(p["candle_ts"]), p["symbol"] or p["mint"][:8], p["pool"][:8], f"{p['rise_pct']:+.1f}%"]
+            for p in missed
+        ])]
+        if ign["missed"] > len(missed):
+            lines.append(f"(first {len(missed)} of {ign['missed']} shown)")
+    return lines
+
+
+def _calibration_section(cal: Mapping[str, Any]) -> list[str]:
+    if not cal or cal.get("status") != "ok":
+        return [cal.get("note", "Not enough labelled signals in the held-out folds to judge calibration.")
+                if cal else "No labelled signals."]
+    return _table(["", "Brier", "ECE", "samples"], [
+        ["raw score", _num(cal.get("brier_raw"), ".4f"), _num(cal.get("ece_raw"), ".4f"), str(cal.get("n", 0))],
+        ["calibrated", _num(cal.get("brier_calibrated"), ".4f"), _num(cal.get("ece_calibrated"), ".4f"),
+         str(cal.get("n", 0))],
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------------------------
+
+
+def _figure(w: float = 7.0, h: float = 4.5) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(w, h), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata=_PNG_META)
+
+
+def draw_charts(out_dir: Path, m: Mapping[str, Any], data: ChartData) -> list[str]:
+    """Draw every chart there is data for; returns the file names written, in report order."""
+    drawn: list[str] = []
+    cal = m.get("validation", {}).get("pooled", {}).get("calibration", {})
+    if cal.get("reliability_raw") or cal.get("reliability_calibrated"):
+        _reliability(out_dir / CHART_RELIABILITY, cal)
+        drawn.append(CHART_RELIABILITY)
+    curve = m.get("overall", {}).get("threshold_curve", {})
+    if curve.get("points"):
+        _threshold(out_dir / CHART_THRESHOLD, curve)
+        drawn.append(CHART_THRESHOLD)
+    if data.lead_times_s:
+        _lead_times(out_dir / CHART_LEAD_TIME, data.lead_times_s)
+        drawn.append(CHART_LEAD_TIME)
+    if any(data.r_by_strategy.values()):
+        _r_multiples(out_dir / CHART_R_MULTIPLES, data.r_by_strategy)
+        drawn.append(CHART_R_MULTIPLES)
+    if data.example is not None:
+        _example(out_dir / CHART_EXAMPLE, data.example)
+        drawn.append(CHART_EXAMPLE)
+    return drawn
+
+
+def _reliability(path: Path, cal: Mapping[str, Any]) -> None:
+    fig, ax = _figure(6, 6)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for key, label, colour in (("reliability_raw", "raw score", "#9e9e9e"),
+                               ("reliability_calibrated", "calibrated", "#1e88e5")):
+        bins = [b for b in cal.get(key, []) if b["n"]]
+        if bins:
+            ax.plot([b["mean_predicted"] for b in bins], [b["observed"] for b in bins], marker="o",
+                    color=colour, label=f"{label} (ECE {cal.get('ece_' + key.split('_')[1], 0) or 0:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(TP1 before SL)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("Reliability (held-out folds)")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def _threshold(path: Path, curve: Mapping[str, Any]) -> None:
+    pts = curve["points"]
+    fig, ax = _figure()
+    xs = [p["threshold"] for p in pts]
+    ax.plot(xs, [p["precision"] if p["precision"] is not None else float("nan") for p in pts],
+            label="precision", color="#1e88e5")
+    ax.plot(xs, [p["recall"] if p["recall"] is not None else float("nan") for p in pts],
+            label="recall", color="#e53935")
+    ax.set_xlabel(f"minimum {curve.get('score', 'score')}")
+    ax.set_ylabel("share")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Precision / recall vs threshold ({curve.get('label', '')})")
+    ax.legend()
+    _save(fig, path)
+
+
+def _lead_times(path: Path, leads: Sequence[float]) -> None:
+    fig, ax = _figure()
+    minutes = [v / 60 for v in leads]
+    ax.hist(minutes, bins=min(30, max(5, len(minutes) // 2)), color="#1e88e5", edgecolor="white")
+    ax.set_xlabel("lead time: ignition → +10% reached (minutes)")
+    ax.set_ylabel("pumps")
+    ax.set_title(f"Lead time (n={len(leads)})")
+    _save(fig, path)
+
+
+def _r_multiples(path: Path, r_by_strategy: Mapping[str, Sequence[float]]) -> None:
+    fig, ax = _figure()
+    names = [n for n in sorted(r_by_strategy) if r_by_strategy[n]]
+    ax.hist([list(r_by_strategy[n]) for n in names], bins=20, label=names, stacked=True)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_xlabel("realized R")
+    ax.set_ylabel("signals")
+    ax.set_title("Realized R per closed signal")
+    ax.legend()
+    _save(fig, path)
+
+
+def _candles(ax: Axes, bars: Sequence[Candle], width_s: float) -> None:
+    for b in bars:
+        colour = _UP if b.close >= b.open else _DOWN
+        x = b.ts + width_s / 2
+        ax.vlines(x, b.low, b.high, color=colour, linewidth=0.8)
+        ax.bar(x, max(abs(b.close - b.open), b.close * 1e-4), width_s * 0.7, bottom=min(b.open, b.close),
+               color=colour)
+
+
+def _example(path: Path, ex: PumpExample) -> None:
+    fig = Figure(figsize=(11, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax4, ax5 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    _candles(ax4, ex.candles_4h, 4 * 3600)
+    _candles(ax5, ex.candles_5m, 300)
+    sig = ex.signal
+    for ax in (ax4, ax5):
+        ax.axvline(sig.ts, color="#ff9800", linestyle=":", linewidth=1.2, label="ignition")
+        if sig.levels is not None:
+            lv = sig.levels
+            for price, label, colour in ((lv.entry, "entry", "#424242"), (lv.sl, "SL", _DOWN),
+                                         (lv.tp1, "TP1", _UP), (lv.tp2, "TP2", _UP), (lv.tp3, "TP3", _UP)):
+                ax.axhline(price, color=colour, linestyle="--" if label != "entry" else "-", linewidth=0.9,
+                           label=label)
+        ticks = ax.get_xticks()
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([datetime.fromtimestamp(int(t), UTC).strftime("%m-%d\n%H:%M") for t in ticks],
+                           fontsize=7)
+    ax4.set_title(f"{ex.symbol or ex.mint[:8]} 4H")
+    ax5.set_title(f"5m bars of the 4H candle {_utc(ex.candle_ts)} UTC ({sig.strategy})")
+    ax5.legend(fontsize=7, loc="upper left")
+    _save(fig, path)

@@ -1,0 +1,116 @@
+"""Pure parts of the evaluation: purged walk-forward folds, metric math, deterministic JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from dexscan.domain import Confidence, Outcome, Reason, Signal
+from dexscan.evaluate import (
+    NO_5M_DATA,
+    CandleLabel,
+    Fold,
+    SignalRecord,
+    assign,
+    candle_metrics,
+    f1,
+    make_folds,
+    outcome_table,
+    per_decile,
+    quantiles,
+    rounded,
+)
+
+H4 = 4 * 3600
+DAY = 86_400
+T0 = 1_754_870_400  # 2025-08-11 00:00 UTC
+
+
+@dataclass(frozen=True)
+class Win:
+    start: int
+    end: int
+
+
+def test_folds_are_contiguous_h4_aligned_blocks_with_embargo_after_each() -> None:
+    folds = make_folds(T0, T0 + 10 * DAY, 5, embargo_s=DAY)
+    assert [(f.start - T0, f.end - T0) for f in folds] == [
+        (0, 2 * DAY), (2 * DAY, 4 * DAY), (4 * DAY, 6 * DAY), (6 * DAY, 8 * DAY), (8 * DAY, 10 * DAY)]
+    assert [f.embargo_until - f.start for f in folds] == [0, DAY, DAY, DAY, DAY]
+    uneven = make_folds(T0, T0 + 7 * H4, 2, embargo_s=0)
+    assert [(f.start - T0, f.end - T0) for f in uneven] == [(0, 3 * H4), (3 * H4, 7 * H4)]
+
+
+def test_assign_purges_windows_crossing_a_boundary_and_embargoes_after_a_fold() -> None:
+    folds = [Fold(0, 0, 100, 0), Fold(1, 100, 200, 120)]
+    items = [
+        Win(10, 40),  # fold 0
+        Win(90, 110),  # crosses 100: purged
+        Win(100, 130),  # starts in fold 1's embargo: embargoed
+        Win(119, 125),  # still in the embargo
+        Win(120, 200),  # fold 1 (ends exactly at the boundary)
+        Win(190, 230),  # runs past the data: purged
+        Win(250, 260),  # outside every fold: purged
+    ]
+    a = assign(items, folds)
+    assert a.tests == ((0,), (4,))
+    assert (a.purged, a.embargoed) == (3, 2)
+    assert a.train_before(0) == [] and a.train_before(1) == [0]
+
+
+def _label(ts: int, rise: float, ignited: int | None = None, reached: int | None = None,
+           has_5m: bool = True) -> CandleLabel:
+    return CandleLabel("M", "SYM", "P", ts, 1.0, 1 + rise / 100, rise, rise >= 10.0, has_5m, ignited, reached)
+
+
+def test_candle_metrics_recall_precision_f1_and_lead_times() -> None:
+    labels = [
+        _label(0, 12.0, ignited=100, reached=700),  # caught, lead 600 s
+        _label(H4, 10.0, ignited=H4 + 50, reached=H4 + 1250),  # exactly +10.00%: a pump; lead 1200 s
+        _label(2 * H4, 9.99, ignited=2 * H4 + 10),  # +9.99%: not a pump -> fizzled
+        _label(3 * H4, 25.0),  # missed pump
+        _label(4 * H4, 1.0),  # quiet
+    ]
+    m = candle_metrics(labels)
+    assert (m["candles"], m["pumps"], m["pump_rate"]) == (5, 3, 0.6)
+    ign = m["ignition"]
+    assert (ign["ignitions"], ign["ignited_pumps"], ign["fizzled"], ign["missed"]) == (3, 2, 1, 1)
+    assert ign["recall"] == pytest.approx(2 / 3)
+    assert ign["precision"] == pytest.approx(2 / 3)
+    assert ign["f1"] == pytest.approx(2 / 3)
+    assert ign["lead_time_s"]["median"] == 900.0
+    assert (ign["lead_time_s"]["p25"], ign["lead_time_s"]["p75"]) == (750.0, 1050.0)
+    assert ign["missed_pumps"] == [{"mint": "M", "symbol": "SYM", "pool": "P", "candle_ts": 3 * H4,
+                                    "rise_pct": 25.0}]
+
+
+def test_without_5m_bars_ignition_metrics_say_so_but_labels_remain() -> None:
+    m = candle_metrics([_label(0, 12.0, has_5m=False), _label(H4, 3.0, has_5m=False)])
+    assert m == {"candles": 2, "pumps": 1, "pump_rate": 0.5, "ignition": {"status": NO_5M_DATA}}
+
+
+def _record(strategy: str, result: str, r: float, score: float, ts: int = 0) -> SignalRecord:
+    sig = Signal("M", strategy, "ignition", ts, ts, 1.0, (Reason("rise", 2.0, ">=", 2.0),),
+                 confidence=Confidence(score))
+    return SignalRecord(sig, Outcome(result, r, closed_at=ts + 10), 24 * 3600)  # type: ignore[arg-type]
+
+
+def test_outcome_table_and_deciles() -> None:
+    recs = [_record("ignition", "tp1", 1.5, 0.9), _record("ignition", "sl", -1.0, 0.1),
+            _record("ignition", "breakeven", 0.0, 0.5), _record("ignition", "expired", 0.2, 0.3)]
+    t = outcome_table(recs)
+    assert t["outcomes"] == {"breakeven": 1, "expired": 1, "sl": 1, "tp1": 1}
+    assert (t["closed"], t["tp1_first"], t["tp1_first_rate"]) == (4, 2, 0.5)
+    assert t["total_r"] == pytest.approx(0.7)
+    assert t["mean_r"] == pytest.approx(0.175)
+    deciles = per_decile(recs, lambda r: r.raw_score, n_bins=2)
+    assert [(d["decile"], d["closed"], d["tp1_first"]) for d in deciles] == [(1, 2, 0), (2, 2, 2)]
+    assert (deciles[0]["score_min"], deciles[1]["score_max"]) == (0.1, 0.9)
+
+
+def test_quantiles_f1_and_rounding_are_exact() -> None:
+    assert quantiles([4.0, 1.0, 3.0, 2.0], (0.0, 0.5, 1.0)) == [1.0, 2.5, 4.0]
+    assert quantiles([], (0.5,)) == [None]
+    assert f1(None, 1.0) is None and f1(0.0, 0.0) == 0.0
+    assert rounded({"b": 1 / 3, "a": [float("nan"), -1e-9, True, 2]}) == {"b": 0.333333, "a": [None, 0.0, True, 2]}
