@@ -1,0 +1,291 @@
+"""``dexscan doctor``: can this machine reach every data source and RPC endpoint, and how well?
+
+One cheap call per source through the real clients (so it exercises the same HTTP layer, headers
+and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per RPC endpoint. Each
+check is bounded by ``--timeout``. The answer is a table, never a traceback, and the exit code is
+0 even when everything is unreachable: doctor reports, it does not fail (a script that wants a
+verdict reads the table or the returned results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from dexscan.budget import BudgetState
+from dexscan.clock import Clock, RealClock
+from dexscan.config import Settings, mask_url
+from dexscan.domain import SOL_MINT
+from dexscan.errors import BadPayload, RateLimited, SourceError
+from dexscan.sources import birdeye_configured, build_clients
+from dexscan.sources.http import (
+    BIRDEYE,
+    DEXSCREENER,
+    GECKOTERMINAL,
+    JUPITER,
+    HttpLayer,
+    HttpStatusError,
+    ProviderStats,
+    describe_client_error,
+)
+
+OK = "ok"
+UNREACHABLE = "unreachable"
+ERROR = "error"
+NOT_CONFIGURED = "not configured"
+DISABLED = "disabled"
+RATE_LIMITED = "rate limited"
+UNHEALTHY = "unhealthy"
+
+_STYLE = {OK: "green", UNREACHABLE: "red", ERROR: "red", RATE_LIMITED: "yellow", UNHEALTHY: "yellow",
+          NOT_CONFIGURED: "dim", DISABLED: "dim"}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One row of the doctor's table."""
+
+    name: str
+    target: str  # masked URL
+    status: str
+    detail: str = ""
+    latency_ms: float | None = None
+    auth: str = "-"
+    budget: str = "-"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+# -- market-data sources -------------------------------------------------------------------
+
+
+async def check_sources(settings: Settings, limit_s: float, probe_mint: str = SOL_MINT,
+                        clock: Clock | None = None) -> list[CheckResult]:
+    """Check Jupiter, DexScreener, GeckoTerminal and Birdeye concurrently (no retries)."""
+    quick = settings.with_overrides({"http.timeout_s": min(limit_s, 300.0), "http.retries": 0})
+    async with HttpLayer(quick, clock or RealClock()) as http:
+        clients = build_clients(quick, http)
+        src = quick.sources
+        jup_auth = "key set" if quick.secrets.jupiter_api_key is not None else "keyless"
+
+        async def jupiter() -> str:
+            quotes = await clients.jupiter.prices([probe_mint])
+            return f"Price v3 answered ({len(quotes)} price{'s' * (len(quotes) != 1)})"
+
+        async def dexscreener() -> str:
+            pairs = await clients.dexscreener.pairs_for_tokens([probe_mint])
+            return f"/tokens/v1 answered ({len(pairs)} pair{'s' * (len(pairs) != 1)})"
+
+        async def geckoterminal() -> str:
+            pools = await clients.geckoterminal.token_pools(probe_mint)
+            return f"token pools answered ({len(pools)} pool{'s' * (len(pools) != 1)})"
+
+        async def birdeye() -> str:
+            assert clients.birdeye is not None
+            info = await clients.birdeye.token_overview(probe_mint)
+            return f"token overview answered ({info.symbol or info.mint[:6]})"
+
+        checks: list[Awaitable[CheckResult]] = [
+            _source_check(http, JUPITER, src.jupiter.enabled, jupiter, limit_s, jup_auth),
+            _source_check(http, DEXSCREENER, src.dexscreener.enabled, dexscreener, limit_s, "keyless"),
+            _source_check(http, GECKOTERMINAL, src.geckoterminal.enabled, geckoterminal, limit_s, "keyless"),
+        ]
+        if birdeye_configured(quick):
+            checks.append(_source_check(http, BIRDEYE, True, birdeye, limit_s, "key accepted"))
+        results = list(await asyncio.gather(*checks))
+        if not birdeye_configured(quick):
+            results.append(CheckResult(
+                BIRDEYE, mask_url(http.base_url(BIRDEYE)),
+                DISABLED if not src.birdeye.enabled else NOT_CONFIGURED,
+                ("optional; set DEXSCAN_BIRDEYE_API_KEY to use it" if src.birdeye.enabled
+                 else "sources.birdeye.enabled = false"),
+                auth="no key",
+            ))
+        return results
+
+
+async def _source_check(http: HttpLayer, provider: str, enabled: bool, probe: Callable[[], Awaitable[str]],
+                        limit_s: float, auth_ok: str) -> CheckResult:
+    target = mask_url(http.base_url(provider))
+    if not enabled:
+        return CheckResult(provider, target, DISABLED, f"sources.{provider}.enabled = false")
+    status, detail, auth = OK, "", auth_ok
+    try:
+        detail = await asyncio.wait_for(probe(), limit_s)
+    except TimeoutError:
+        status, detail = UNREACHABLE, f"no answer within {limit_s:g}s"
+    except HttpStatusError as exc:
+        status, detail = ERROR, _reason(exc)
+        if exc.status == 401:
+            auth = "key rejected"
+        elif exc.status == 403:
+            auth = "no access (plan or IP)"
+    except RateLimited as exc:
+        status, detail = RATE_LIMITED, _reason(exc)
+    except BadPayload as exc:
+        status, detail = ERROR, _reason(exc)
+    except SourceError as exc:
+        status, detail = UNREACHABLE, _reason(exc).removeprefix("connection failed: ")
+    except Exception as exc:  # doctor must explain, never crash with a traceback
+        status, detail = ERROR, f"{exc.__class__.__name__}: {exc}"[:160]
+    stats = http.stats()[provider]
+    if status == UNREACHABLE and auth_ok != "keyless":
+        auth = "unknown"
+    # Latency is the HTTP layer's measurement: only an answer (of any status) has one.
+    return CheckResult(provider, target, status, detail, stats.latency_ewma_ms, auth, _budget_text(stats))
+
+
+def _reason(exc: SourceError) -> str:
+    prefix = f"{exc.provider} {exc.endpoint}: "
+    text = str(exc)
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _budget_text(stats: ProviderStats) -> str:
+    def left(b: BudgetState) -> str:
+        return f"{b.limit - b.used}/{b.limit}"
+
+    parts = [left(b) if len(stats.budgets) == 1 else f"{b.name.split('.')[-1]} {left(b)}" for b in stats.budgets]
+    window = stats.budgets[0].window_s if stats.budgets else 0.0
+    text = f"{', '.join(parts)} per {window:g}s"
+    if stats.remote_remaining is not None:
+        text += f" (provider says {stats.remote_remaining})"
+    return text
+
+
+# -- RPC endpoints -------------------------------------------------------------------------
+
+
+async def check_rpc(url: str, limit_s: float, name: str, settings: Settings) -> CheckResult:
+    """``getHealth`` and ``getSlot`` by raw JSON-RPC; self-contained so doctor works without the chain layer."""
+    target = mask_url(url)
+    budget = f"{settings.rpc.requests_per_10s:g} per 10s (configured)"
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=limit_s),
+            headers={"User-Agent": settings.http.user_agent},
+        ) as session:
+            started = time.perf_counter()
+            health = await _rpc_call(session, url, "getHealth")
+            slot = await _rpc_call(session, url, "getSlot")
+            latency = (time.perf_counter() - started) * 1000.0 / 2
+    except TimeoutError:
+        return CheckResult(name, target, UNREACHABLE, f"no answer within {limit_s:g}s", budget=budget)
+    except aiohttp.ClientError as exc:
+        return CheckResult(name, target, UNREACHABLE, describe_client_error(exc), budget=budget)
+    except _RpcProblem as exc:
+        status = RATE_LIMITED if exc.rate_limited else ERROR
+        return CheckResult(name, target, status, str(exc), budget=budget)
+    slot_text = f"slot {slot['result']}" if isinstance(slot.get("result"), int) else "slot unknown"
+    if health.get("result") == "ok":
+        auth = "public" if target == url else "key in URL"
+        return CheckResult(name, target, OK, f"healthy, {slot_text}", latency, auth, budget)
+    err = health.get("error")
+    if not isinstance(err, dict):
+        err = {}
+    message = str(err.get("message") or "getHealth did not answer ok")[:120]
+    return CheckResult(name, target, UNHEALTHY, f"{message}; {slot_text}", latency, "-", budget)
+
+
+class _RpcProblem(Exception):
+    def __init__(self, message: str, rate_limited: bool = False) -> None:
+        self.rate_limited = rate_limited
+        super().__init__(message)
+
+
+async def _rpc_call(session: aiohttp.ClientSession, url: str, method: str) -> dict[str, Any]:
+    async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method}) as resp:
+        body = await resp.read()
+        status = resp.status
+    if status == 429:
+        raise _RpcProblem(f"{method}: HTTP 429 (rate limited)", rate_limited=True)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _RpcProblem(f"{method}: HTTP {status}, not a JSON-RPC answer") from None
+    if not isinstance(data, dict):
+        raise _RpcProblem(f"{method}: HTTP {status}, not a JSON-RPC answer")
+    if status >= 400 and "error" not in data:
+        raise _RpcProblem(f"{method}: HTTP {status}")
+    return data
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SOL_MINT,
+                     clock: Clock | None = None, check_rpc_endpoints: bool = True) -> list[CheckResult]:
+    rpc_checks = [
+        check_rpc(url, limit_s, f"rpc {i}", settings) for i, url in enumerate(settings.rpc_endpoints(), 1)
+    ] if check_rpc_endpoints else []
+    sources, rpcs = await asyncio.gather(
+        check_sources(settings, limit_s, probe_mint, clock),
+        asyncio.gather(*rpc_checks),
+    )
+    return [*sources, *rpcs]
+
+
+@contextlib.asynccontextmanager
+async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str, Clock]]:
+    """Start the loopback market fakes and point the settings (and a Birdeye key) at them."""
+    from dexscan.demo.market_sim import MarketSim, SimConfig
+    from dexscan.demo.servers.market import MarketFakes
+
+    sim = MarketSim(SimConfig(seed=7, n_tokens=5))
+    clock = RealClock()
+    async with MarketFakes(sim, clock) as fakes:
+        demo = settings.with_overrides(fakes.settings_overrides())
+        key = getattr(fakes, "birdeye_api_key", None)
+        if isinstance(key, str) and key:
+            demo = demo.model_copy(update={"secrets": demo.secrets.model_copy(
+                update={"birdeye_api_key": SecretStr(key)})})
+        yield demo, sim.tokens[0].mint, clock
+
+
+def render(results: list[CheckResult], console: Console, title: str) -> None:
+    """One row per check: status and its short reason first, then latency, auth and budget."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("status", overflow="fold", ratio=4)
+    table.add_column("latency", justify="right", no_wrap=True)
+    table.add_column("auth", no_wrap=True)
+    table.add_column("budget left", overflow="fold", ratio=2)
+    for r in results:
+        style = _STYLE.get(r.status, "")
+        status = f"[{style}]{r.status}[/]" if style else r.status
+        table.add_row(
+            f"{r.name}\n[dim]{r.target}[/]",
+            f"{status}: {r.detail}" if r.detail else status,
+            f"{r.latency_ms:.0f} ms" if r.latency_ms is not None else "-",
+            r.auth,
+            r.budget,
+        )
+    console.print(table)
+    console.print(f"{sum(r.ok for r in results)} of {len(results)} checks ok.")
+
+
+async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    timeout = float(getattr(args, "timeout", None) or 5.0)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if getattr(args, "demo", False):
+        async with _demo_settings(settings) as (demo, mint, clock):
+            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock, check_rpc_endpoints=False)
+        render(results, console, "dexscan doctor --demo (loopback fakes; RPC is not part of the market fakes)")
+        return 0
+    results = await run_checks(settings, timeout)
+    render(results, console, "dexscan doctor")
+    return 0
