@@ -151,6 +151,7 @@ class LiveRow:
     confidence: Confidence | None
     age_s: float
     signal_id: int | None = None
+    reasons: tuple[str, ...] = ()
 
     @classmethod
     def from_signal(
@@ -182,12 +183,16 @@ class LiveRow:
             confidence=signal.confidence,
             age_s=max(0.0, now - signal.ts),
             signal_id=signal_id,
+            reasons=tuple(str(r) for r in signal.reasons),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ClosedRow:
-    """A signal whose ladder has finished: outcome, realized R and how long it took."""
+    """A signal whose ladder has finished: outcome, realized R and how long it took.
+
+    ``path`` is every level touched, in order, with the seconds after the signal it happened.
+    """
 
     ts: int
     closed_at: int
@@ -203,6 +208,7 @@ class ClosedRow:
     exit_price: float | None
     confidence: Confidence | None
     signal_id: int | None = None
+    path: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_outcome(cls, signal: Signal, outcome: Outcome, signal_id: int | None = None) -> ClosedRow:
@@ -228,6 +234,7 @@ class ClosedRow:
             exit_price=outcome.last_price,
             confidence=signal.confidence,
             signal_id=signal_id,
+            path=tuple((name, max(0, outcome.hits[name] - signal.ts)) for name in _hits_in_order(outcome)),
         )
 
 

@@ -1,0 +1,9 @@
+"""Terminal user interface: the live dashboard (``dexscan.ui.dashboard``).
+
+Everything here only *reads* a :class:`~dexscan.status.ScannerStatus`; nothing in the UI talks to
+providers, the chain or the store.
+"""
+
+from dexscan.ui.dashboard import Dashboard, dashboard_height, render
+
+__all__ = ["Dashboard", "dashboard_height", "render"]

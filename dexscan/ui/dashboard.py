@@ -1,0 +1,676 @@
+"""The terminal dashboard: a status panel and three fixed-height signal tables (SPEC §9).
+
+Traders watch this for hours, so it must never jump: every section is rendered into an exact number
+of lines (:class:`FixedHeight`), every cell is one line (no wrapping, ellipsis instead), and column
+widths are fixed per terminal width rather than sized by content, so a new row with a longer symbol
+does not shift every other column. When the terminal is narrow, whole columns are dropped by
+priority (reasons first, then TP3, TP2, liquidity, ...) instead of squeezing all of them.
+
+:func:`render` is pure (status and width in, renderable out) so it can be snapshot-tested;
+:class:`Dashboard` is the thin shell that puts it on the alternate screen with rich ``Live``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.live import Live
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.segment import Segment
+from rich.table import Column, Table
+from rich.text import Text
+
+from dexscan.domain import Confidence
+from dexscan.status import (
+    ClosedRow,
+    LiveRow,
+    RpcEndpointStatus,
+    ScannerStatus,
+    SignalRow,
+    SourceStatus,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TABLE_ROWS = 8
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_DASH = "—"
+
+# ---------------------------------------------------------------------------------------------
+# Formatting (plain strings; also usable by alert cards)
+# ---------------------------------------------------------------------------------------------
+
+
+def format_price(price: float | None) -> str:
+    """A USD price in at most ~9 characters with 4 significant digits.
+
+    Meme-token prices are tiny, so three or more zeros after the decimal point are written as a
+    subscript count, as DEX screeners do: 0.000001234 → ``0.0₅1234``. Large prices get thousands
+    separators and no scientific notation.
+    """
+    if price is None or not math.isfinite(price):
+        return _DASH
+    if price == 0:
+        return "0"
+    sign = "-" if price < 0 else ""
+    p = abs(price)
+    mantissa, exp_text = f"{p:.3e}".split("e")
+    exp = int(exp_text)
+    digits = mantissa.replace(".", "")
+    if exp >= 3:
+        return f"{sign}{p:,.0f}"
+    if exp >= 0:
+        return f"{sign}{p:.{3 - exp}f}"
+    zeros = -exp - 1
+    if zeros >= 3:
+        return f"{sign}0.0{str(zeros).translate(_SUBSCRIPT)}{digits}"
+    return f"{sign}0.{'0' * zeros}{digits}"
+
+
+def format_usd(value: float | None) -> str:
+    """Compact dollars for liquidity and volume: $850, $12.3K, $4.56M, $1.2B."""
+    if value is None or not math.isfinite(value):
+        return _DASH
+    v = abs(value)
+    sign = "-" if value < 0 else ""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= scale:
+            q = v / scale
+            return f"{sign}${q:.3g}{unit}" if q < 100 else f"{sign}${q:.0f}{unit}"
+    return f"{sign}${v:.0f}"
+
+
+def format_pct(value: float | None) -> str:
+    """Signed percent with one decimal below 100: +2.4%, -11.0%, +245%."""
+    if value is None or not math.isfinite(value):
+        return _DASH
+    return f"{value:+.1f}%" if abs(value) < 100 else f"{value:+.0f}%"
+
+
+def format_ratio(value: float | None) -> str:
+    """A volume multiple: 4.2×, 37×, 1.2k×."""
+    if value is None or not math.isfinite(value):
+        return _DASH
+    if value >= 1000:
+        return f"{value / 1000:.1f}k×"
+    return f"{value:.1f}×" if value < 100 else f"{value:.0f}×"
+
+
+def format_r(value: float | None) -> str:
+    """A result in R: +1.50R, -1.00R."""
+    if value is None or not math.isfinite(value):
+        return _DASH
+    return f"{value:+.2f}R" if abs(value) < 100 else f"{value:+.0f}R"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Short elapsed time: 45s, 12m, 3h05m, 2d04h."""
+    if seconds is None or not math.isfinite(seconds):
+        return _DASH
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def short_mint(mint: str) -> str:
+    """First and last four characters: ``7xKX…pump`` (pump.fun mints end in "pump")."""
+    return mint if len(mint) <= 9 else f"{mint[:4]}…{mint[-4:]}"
+
+
+def token_label(symbol: str, mint: str) -> str:
+    """``BONK 7xKX…pump``; the symbol is cut to 6 characters so the mint always shows."""
+    sym = symbol.strip()
+    if len(sym) > 6:
+        sym = sym[:5] + "…"
+    return f"{sym} {short_mint(mint)}" if sym else short_mint(mint)
+
+
+def confidence_label(conf: Confidence | None) -> str:
+    """``72%`` when calibrated; ``r0.61`` (the raw score, explicitly not a probability) otherwise."""
+    if conf is None:
+        return _DASH
+    if conf.probability is not None:
+        return f"{conf.probability * 100:.0f}%"
+    return f"r{conf.raw_score:.2f}"
+
+
+def strategy_label(strategy: str, layer: str) -> str:
+    """Strategy name, with the detector layer when the name does not already say it."""
+    name = strategy.replace("_", " ").replace("confirmation", "confirm").replace("volume", "vol")
+    if layer in ("ignition", "confirmation") and layer not in strategy:
+        name = f"{name}/{'ign' if layer == 'ignition' else 'conf'}"
+    return name
+
+
+def zone_of(name: str) -> tzinfo:
+    """The IANA zone ``name``, or UTC if this machine does not know it (the dashboard must not die)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def clock_text(ts: float, zone: tzinfo, seconds: bool = False) -> str:
+    return datetime.fromtimestamp(ts, zone).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def zone_abbrev(ts: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(ts, zone).strftime("%Z") or "local"
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout machinery
+# ---------------------------------------------------------------------------------------------
+
+
+class FixedHeight:
+    """Renders its content into exactly ``height`` lines: padded with blank lines, or cropped.
+
+    This is the guarantee behind "never jumps": whatever a section contains, the sections below it
+    stay where they are.
+    """
+
+    def __init__(self, renderable: RenderableType, height: int) -> None:
+        self.renderable = renderable
+        self.height = height
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = console.render_lines(self.renderable, options.update(height=self.height), pad=True)
+        new_line = Segment.line()
+        for line in lines:
+            yield from line
+            yield new_line
+
+
+Justify = Literal["left", "right", "center"]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One table column: fixed width, and how long it survives when the terminal is narrow."""
+
+    key: str
+    header: str
+    width: int
+    keep: int  # columns with the lowest ``keep`` are dropped first when space runs out
+    justify: Justify = "left"
+    flex: bool = False  # takes the width left over; ``width`` is then its minimum
+
+
+def fit_columns(columns: Sequence[ColumnSpec], width: int) -> list[tuple[ColumnSpec, int]]:
+    """Columns that fit in ``width`` (one space between columns), in display order, with widths."""
+    kept = list(columns)
+
+    def total(cols: Sequence[ColumnSpec]) -> int:
+        return sum(c.width for c in cols) + max(0, len(cols) - 1)
+
+    while len(kept) > 1 and total(kept) > width:
+        kept.remove(min(kept, key=lambda c: c.keep))
+    spare = max(0, width - total(kept))
+    return [(c, c.width + spare if c.flex else c.width) for c in kept]
+
+
+def _fit_chunks(chunks: Sequence[tuple[Text, int]], width: int, sep: str = "   ") -> Text:
+    """Joins the chunks that fit in ``width``, dropping whole low-priority chunks (never mid-word)."""
+    kept = list(chunks)
+    while len(kept) > 1 and sum(t.cell_len for t, _ in kept) + len(sep) * (len(kept) - 1) > width:
+        kept.remove(min(kept, key=lambda c: c[1]))
+    out = Text(sep).join(t for t, _ in kept)
+    out.no_wrap = True
+    out.overflow = "ellipsis"
+    return out
+
+
+def _table(cols: Sequence[tuple[ColumnSpec, int]]) -> Table:
+    table = Table(
+        *[
+            Column(c.header, width=w, min_width=w, max_width=w, no_wrap=True, overflow="ellipsis",
+                   justify=c.justify, header_style="bold")
+            for c, w in cols
+        ],
+        box=None,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=False,
+        expand=False,
+        header_style="bold",
+    )
+    return table
+
+
+Cells = dict[str, Text]
+
+
+def _section(
+    title: str, total: int, columns: Sequence[ColumnSpec], rows: Sequence[Cells], width: int, table_rows: int,
+    hint: str,
+) -> FixedHeight:
+    """Title rule + header + exactly ``table_rows`` lines (data, blanks, and a "+N more" line)."""
+    cols = fit_columns(columns, width)
+    table = _table(cols)
+    overflow = len(rows) > table_rows
+    shown = rows[: table_rows - 1] if overflow else rows
+    for cells in shown:
+        table.add_row(*[cells.get(c.key, Text("")) for c, _ in cols])
+    for _ in range(table_rows - len(shown) - (1 if overflow else 0)):
+        table.add_row(*["" for _ in cols])
+    heading = Text.assemble((f" {title} ", "bold reverse"), (f" {total} ", "bold"))
+    if total == 0:
+        heading.append(hint, style="dim italic")
+    parts: list[RenderableType] = [Rule(heading, align="left", style="grey42"), table]
+    if overflow:
+        parts.append(Text(f"+{len(rows) - len(shown)} more", style="dim italic", no_wrap=True))
+    return FixedHeight(Group(*parts), table_rows + 2)
+
+
+def _styled(text: str, style: str = "") -> Text:
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def _signed_style(value: float | None) -> str:
+    if value is None or value == 0:
+        return ""
+    return "green" if value > 0 else "red"
+
+
+def _conf_cell(conf: Confidence | None) -> Text:
+    if conf is None or conf.probability is None:
+        return _styled(confidence_label(conf), "dim")
+    return _styled(confidence_label(conf), "bold" if conf.probability >= 0.6 else "")
+
+
+_OUTCOME_STYLES = {
+    "tp1": "green",
+    "tp2": "bold green",
+    "tp3": "bold bright_green",
+    "sl": "bold red",
+    "breakeven": "yellow",
+    "expired": "dim",
+    "open": "",
+}
+
+# ---------------------------------------------------------------------------------------------
+# The three tables
+# ---------------------------------------------------------------------------------------------
+
+NEW_COLUMNS = (
+    ColumnSpec("time", "{zone}", 5, 100),
+    ColumnSpec("utc", "UTC", 5, 20),
+    ColumnSpec("token", "token", 16, 99),
+    ColumnSpec("strategy", "strategy", 10, 90),
+    ColumnSpec("rise", "rise", 6, 80, "right"),
+    ColumnSpec("vol", "vol", 5, 60, "right"),
+    ColumnSpec("conf", "conf", 6, 85, "right"),
+    ColumnSpec("entry", "entry", 8, 95, "right"),
+    ColumnSpec("sl", "SL", 8, 94, "right"),
+    ColumnSpec("tp1", "TP1", 8, 93, "right"),
+    ColumnSpec("tp2", "TP2", 8, 45, "right"),
+    ColumnSpec("tp3", "TP3", 8, 40, "right"),
+    ColumnSpec("liq", "liq", 7, 50, "right"),
+    ColumnSpec("age", "age", 5, 55, "right"),
+    ColumnSpec("reasons", "reasons", 16, 10, flex=True),
+)
+
+LIVE_COLUMNS = (
+    ColumnSpec("time", "{zone}", 5, 100),
+    ColumnSpec("utc", "UTC", 5, 20),
+    ColumnSpec("token", "token", 16, 99),
+    ColumnSpec("strategy", "strategy", 10, 90),
+    ColumnSpec("entry", "entry", 8, 92, "right"),
+    ColumnSpec("price", "now", 8, 97, "right"),
+    ColumnSpec("r_now", "R now", 6, 98, "right"),
+    ColumnSpec("hits", "hits", 11, 96),
+    ColumnSpec("stop", "stop", 8, 85, "right"),
+    ColumnSpec("max_r", "max R", 6, 50, "right"),
+    ColumnSpec("conf", "conf", 6, 60, "right"),
+    ColumnSpec("tp1", "TP1", 8, 45, "right"),
+    ColumnSpec("tp2", "TP2", 8, 40, "right"),
+    ColumnSpec("tp3", "TP3", 8, 35, "right"),
+    ColumnSpec("age", "age", 6, 65, "right"),
+    ColumnSpec("reasons", "reasons", 16, 10, flex=True),
+)
+
+CLOSED_COLUMNS = (
+    ColumnSpec("time", "{zone}", 5, 100),
+    ColumnSpec("utc", "UTC", 5, 20),
+    ColumnSpec("token", "token", 16, 99),
+    ColumnSpec("strategy", "strategy", 10, 90),
+    ColumnSpec("outcome", "outcome", 9, 98),
+    ColumnSpec("r", "R", 6, 97, "right"),
+    ColumnSpec("took", "took", 6, 85, "right"),
+    ColumnSpec("entry", "entry", 8, 70, "right"),
+    ColumnSpec("exit", "exit", 8, 72, "right"),
+    ColumnSpec("max_r", "max R", 6, 60, "right"),
+    ColumnSpec("conf", "conf", 6, 65, "right"),
+    ColumnSpec("fired", "fired", 5, 30),
+    ColumnSpec("path", "path", 16, 10, flex=True),
+)
+
+
+def _with_zone(columns: Sequence[ColumnSpec], zone_name: str, show_utc: bool) -> list[ColumnSpec]:
+    out = []
+    for c in columns:
+        if c.key == "utc" and not show_utc:
+            continue
+        out.append(ColumnSpec(c.key, c.header.format(zone=zone_name), c.width, c.keep, c.justify, c.flex)
+                   if "{zone}" in c.header else c)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Zones:
+    local: tzinfo
+    name: str  # abbreviation shown in headers, e.g. "IST"
+    is_utc: bool
+
+
+_UTC_NAMES = frozenset({"UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z", "ZULU", "UNIVERSAL", "ETC/UNIVERSAL"})
+
+
+def _zones(status: ScannerStatus) -> _Zones:
+    zone = zone_of(status.local_zone)
+    is_utc = zone is UTC or status.local_zone.upper() in _UTC_NAMES
+    return _Zones(zone, "UTC" if is_utc else zone_abbrev(status.now, zone), is_utc)
+
+
+def new_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> FixedHeight:
+    """New signals, newest first: exactly ``table_rows + 2`` lines."""
+    z = _zones(status)
+    rows: list[Cells] = []
+    for r in sorted(status.new_signals, key=lambda r: (r.ts, r.mint), reverse=True):
+        rows.append(_new_cells(r, z))
+    return _section("NEW SIGNALS", len(status.new_signals), _with_zone(NEW_COLUMNS, z.name, not z.is_utc), rows,
+                    width, table_rows, "  waiting for the first ignition")
+
+
+def _new_cells(r: SignalRow, z: _Zones) -> Cells:
+    return {
+        "time": _styled(clock_text(r.ts, z.local), "bold"),
+        "utc": _styled(clock_text(r.ts, UTC), "dim"),
+        "token": _styled(token_label(r.symbol, r.mint), "bold cyan"),
+        "strategy": _styled(strategy_label(r.strategy, r.layer), "medium_purple1"),
+        "rise": _styled(format_pct(r.rise_pct), _signed_style(r.rise_pct)),
+        "vol": _styled(format_ratio(r.volume_ratio)),
+        "conf": _conf_cell(r.confidence),
+        "entry": _styled(format_price(r.entry), "bold"),
+        "sl": _styled(format_price(r.sl), "red"),
+        "tp1": _styled(format_price(r.tp1), "green"),
+        "tp2": _styled(format_price(r.tp2), "green"),
+        "tp3": _styled(format_price(r.tp3), "green"),
+        "liq": _styled(format_usd(r.liquidity_usd)),
+        "age": _styled(format_duration(r.age_s), "dim"),
+        "reasons": _styled("; ".join(r.reasons), "dim"),
+    }
+
+
+def live_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> FixedHeight:
+    """Tracked signals, newest first, with current price, R now and the levels hit so far."""
+    z = _zones(status)
+    rows = [_live_cells(r, z) for r in sorted(status.live_signals, key=lambda r: (r.ts, r.mint), reverse=True)]
+    return _section("LIVE", len(status.live_signals), _with_zone(LIVE_COLUMNS, z.name, not z.is_utc), rows,
+                    width, table_rows, "  no open trades")
+
+
+def _live_cells(r: LiveRow, z: _Zones) -> Cells:
+    up = None if r.price is None else r.price - r.entry
+    hits = " ".join(h.upper() for h in r.hits)
+    return {
+        "time": _styled(clock_text(r.ts, z.local), "bold"),
+        "utc": _styled(clock_text(r.ts, UTC), "dim"),
+        "token": _styled(token_label(r.symbol, r.mint), "bold cyan"),
+        "strategy": _styled(strategy_label(r.strategy, r.layer), "medium_purple1"),
+        "entry": _styled(format_price(r.entry)),
+        "price": _styled(format_price(r.price), _signed_style(up)),
+        "r_now": _styled(format_r(r.r_now), "bold " + _signed_style(r.r_now) if r.r_now else ""),
+        "hits": _styled(hits, "green") if hits else _styled(_DASH, "dim"),
+        "stop": _styled(format_price(r.stop), "yellow" if r.stop is not None and r.stop >= r.entry else "red"),
+        "max_r": _styled(format_r(r.max_r), "dim"),
+        "conf": _conf_cell(r.confidence),
+        "tp1": _styled(format_price(r.tp1), "green" if "tp1" in r.hits else "dim"),
+        "tp2": _styled(format_price(r.tp2), "green" if "tp2" in r.hits else "dim"),
+        "tp3": _styled(format_price(r.tp3), "green" if "tp3" in r.hits else "dim"),
+        "age": _styled(format_duration(r.age_s), "dim"),
+        "reasons": _styled("; ".join(r.reasons), "dim"),
+    }
+
+
+def closed_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> FixedHeight:
+    """Finished trades, most recently closed first, with outcome, realized R and duration."""
+    z = _zones(status)
+    rows = [
+        _closed_cells(r, z)
+        for r in sorted(status.closed_signals, key=lambda r: (r.closed_at, r.ts, r.mint), reverse=True)
+    ]
+    return _section("CLOSED", len(status.closed_signals), _with_zone(CLOSED_COLUMNS, z.name, not z.is_utc), rows,
+                    width, table_rows, "  nothing closed yet")
+
+
+def _closed_cells(r: ClosedRow, z: _Zones) -> Cells:
+    return {
+        "time": _styled(clock_text(r.closed_at, z.local), "bold"),
+        "utc": _styled(clock_text(r.closed_at, UTC), "dim"),
+        "fired": _styled(clock_text(r.ts, z.local), "dim"),
+        "token": _styled(token_label(r.symbol, r.mint), "bold cyan"),
+        "strategy": _styled(strategy_label(r.strategy, r.layer), "medium_purple1"),
+        "outcome": _styled(r.result.upper() if r.result.startswith("tp") or r.result == "sl" else r.result,
+                           _OUTCOME_STYLES.get(r.result, "")),
+        "r": _styled(format_r(r.realized_r), _signed_style(r.realized_r)),
+        "took": _styled(format_duration(r.duration_s)),
+        "entry": _styled(format_price(r.entry)),
+        "exit": _styled(format_price(r.exit_price)),
+        "max_r": _styled(format_r(r.max_r), "dim"),
+        "conf": _conf_cell(r.confidence),
+        "path": _path_text(r.path),
+    }
+
+
+def _path_text(path: Sequence[tuple[str, int]]) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, (level, after_s) in enumerate(path):
+        if i:
+            out.append(" → ", style="dim")
+        out.append(level.upper() if level.startswith("tp") or level == "sl" else level, _OUTCOME_STYLES.get(level, ""))
+        out.append(f" +{format_duration(after_s)}", style="dim")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Status panel
+# ---------------------------------------------------------------------------------------------
+
+_STATE_STYLES = {"ok": "green", "degraded": "yellow", "down": "red", "circuit open": "bold red"}
+
+
+def status_panel_height(status: ScannerStatus) -> int:
+    """Borders (2) + three info lines + the sources header + one line per source."""
+    return 2 + 3 + 1 + len(status.sources)
+
+
+def _budget_bar(used: int, limit: int, cells: int = 10) -> Text:
+    share = 0.0 if limit <= 0 else min(1.0, used / limit)
+    filled = round(share * cells)
+    style = "green" if share < 0.7 else "yellow" if share < 0.9 else "red"
+    return Text.assemble(("▰" * filled, style), ("▱" * (cells - filled), "grey35"))
+
+
+def _sources_table(sources: Sequence[SourceStatus], width: int) -> Table:
+    columns = (
+        ColumnSpec("name", "source", 13, 100),
+        ColumnSpec("state", "state", 14, 99),
+        ColumnSpec("latency", "latency", 7, 95, "right"),
+        ColumnSpec("requests", "requests", 8, 80, "right"),
+        ColumnSpec("r429", "429s", 5, 96, "right"),
+        ColumnSpec("errors", "errors", 6, 90, "right"),
+        ColumnSpec("budget", "budget", 11, 97, "right"),
+        ColumnSpec("bar", "", 10, 60),
+    )
+    cols = fit_columns(columns, width)
+    table = _table(cols)
+    for s in sources:
+        window = f"/{s.budget_window_s:.0f}s" if s.budget_window_s else ""
+        cells = {
+            "name": _styled(s.name, "bold"),
+            "state": _styled(f"● {s.state}", _STATE_STYLES.get(s.state, "")),
+            "latency": _styled(_DASH if s.latency_ms is None else f"{s.latency_ms:.0f}ms"),
+            "requests": _styled(f"{s.requests:,}"),
+            "r429": _styled(str(s.rate_limited), "yellow" if s.rate_limited else "dim"),
+            "errors": _styled(str(s.errors), "red" if s.errors else "dim"),
+            "budget": _styled(f"{s.budget_used}/{s.budget_limit}{window}"),
+            "bar": _budget_bar(s.budget_used, s.budget_limit),
+        }
+        table.add_row(*[cells[c.key] for c, _ in cols])
+    return table
+
+
+def _rpc_text(status: ScannerStatus) -> Text:
+    up = sum(1 for e in status.rpc if e.healthy)
+    active: RpcEndpointStatus | None = next((e for e in status.rpc if e.name == status.active_rpc), None)
+    out = Text("rpc ", style="grey62")
+    if status.active_rpc is None:
+        out.append("● none healthy", style="bold red")
+    else:
+        out.append("● ", style="green" if active is None or active.healthy else "red")
+        out.append(status.active_rpc.split("://", 1)[-1], style="bold")
+        if active is not None:
+            if active.latency_ms is not None:
+                out.append(f" {active.latency_ms:.0f}ms")
+            if active.slot_lag is not None:
+                out.append(f" lag {active.slot_lag}", style="dim")
+    if status.rpc:
+        out.append(f" ({up}/{len(status.rpc)} up)", style="dim" if up == len(status.rpc) else "yellow")
+    return out
+
+
+def status_panel(status: ScannerStatus, width: int) -> FixedHeight:
+    """Time (UTC and local), universe and gates, calibrator, RPC, backlog, and every source's health."""
+    z = _zones(status)
+    inner = max(10, width - 4)
+    utc = datetime.fromtimestamp(status.now, UTC)
+    local = datetime.fromtimestamp(status.now, z.local)
+    time_chunks: list[tuple[Text, int]] = [
+        (Text.assemble((local.strftime("%H:%M:%S"), "bold"), f" {z.name}"), 100),
+        (Text.assemble((utc.strftime("%H:%M:%S"), "bold"), " UTC"), 99),
+        (Text(utc.strftime("%a %d %b %Y"), style="grey62"), 50),
+        (Text(status.local_zone, style="dim"), 20),
+    ]
+    if z.is_utc:
+        time_chunks = [time_chunks[1], time_chunks[2]]
+    uncalibrated = status.calibrator_label.strip().lower().startswith("uncalibrated")
+    time_chunks.append((Text.assemble(
+        ("calibrator ", "grey62"), (status.calibrator_label, "yellow" if uncalibrated else "green"),
+    ), 95))
+    if uncalibrated:
+        time_chunks.append((Text("(conf column = raw score)", style="dim italic"), 10))
+    if status.mode != "live":
+        time_chunks.append((Text(f"mode {status.mode}", style="bold magenta"), 90))
+    if status.started_at is not None:
+        time_chunks.append((Text(f"up {format_duration(status.now - status.started_at)}", style="grey62"), 40))
+
+    gates = Text.assemble(
+        ("gates ", "grey62"), (f"✓{status.gates_passed}", "green"), " ", (f"✗{status.gates_failed}", "red"), " ",
+        (f"?{status.gates_unverified}", "yellow" if status.gates_unverified else "dim"),
+    )
+    universe_chunks: list[tuple[Text, int]] = [
+        (Text.assemble(("universe ", "grey62"), (str(status.universe_size), "bold")), 100),
+        (gates, 95),
+        (Text.assemble(("warming up ", "grey62"), (str(status.warming_up), "yellow" if status.warming_up else "")), 90),
+        (Text.assemble(("outbox ", "grey62"), (str(status.outbox_backlog), "yellow" if status.outbox_backlog else "")),
+         85),
+    ]
+    rpc_chunks: list[tuple[Text, int]] = [(_rpc_text(status), 100)]
+    if status.queue_depths:
+        queues = " · ".join(f"{k} {v}" for k, v in sorted(status.queue_depths.items()))
+        rpc_chunks.append((Text.assemble(("queues ", "grey62"), queues), 30))
+    signal_total = sum(status.signals_by_strategy.values())
+    if status.signals_by_strategy:
+        universe_chunks.append((Text.assemble(("signals ", "grey62"), (str(signal_total), "bold")), 40))
+
+    body_lines = [_fit_chunks(time_chunks, inner), _fit_chunks(universe_chunks, inner), _fit_chunks(rpc_chunks, inner)]
+    body = Group(*body_lines, _sources_table(status.sources, inner))
+    title = Text.assemble((" dexscan ", "bold black on cyan"))
+    panel = Panel(body, title=title, title_align="left", border_style="cyan", padding=(0, 1), width=width)
+    return FixedHeight(panel, status_panel_height(status))
+
+
+def render(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> RenderableType:
+    """The whole dashboard for ``status`` at ``width`` columns.
+
+    Height is ``status_panel_height(status) + 3 * (table_rows + 2)`` whatever the signals are.
+    """
+    return Group(
+        status_panel(status, width),
+        new_signals_table(status, width, table_rows),
+        live_signals_table(status, width, table_rows),
+        closed_signals_table(status, width, table_rows),
+    )
+
+
+def dashboard_height(status: ScannerStatus, table_rows: int = DEFAULT_TABLE_ROWS) -> int:
+    return status_panel_height(status) + 3 * (table_rows + 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The live shell
+# ---------------------------------------------------------------------------------------------
+
+
+class Dashboard:
+    """Shows :func:`render` of the latest status full-screen until ``stop`` is set.
+
+    Rendering happens on the event loop (not rich's refresh thread), so ``status_provider`` may read
+    engine state without locks. A provider that raises leaves the last good frame on screen (the
+    error goes to the log file) rather than tearing the terminal.
+    """
+
+    def __init__(
+        self,
+        status_provider: Callable[[], ScannerStatus],
+        *,
+        refresh_per_s: float = 2.0,
+        table_rows: int = DEFAULT_TABLE_ROWS,
+        console: Console | None = None,
+        screen: bool = True,
+    ) -> None:
+        if refresh_per_s <= 0:
+            raise ValueError("refresh_per_s must be > 0 (scan.dashboard_refresh_per_s)")
+        self.status_provider = status_provider
+        self.refresh_per_s = refresh_per_s
+        self.table_rows = table_rows
+        self.console = console or Console()
+        self.screen = screen
+        self._last: RenderableType = Text("starting…")
+
+    def frame(self) -> RenderableType:
+        """The renderable for right now (or the previous one if the status cannot be read)."""
+        try:
+            self._last = render(self.status_provider(), self.console.size.width, self.table_rows)
+        except Exception:
+            log.exception("dashboard: could not build the status; keeping the previous frame")
+        return self._last
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = 1.0 / self.refresh_per_s
+        with Live(
+            self.frame(), console=self.console, screen=self.screen, auto_refresh=False, transient=False,
+            redirect_stdout=True, redirect_stderr=True,
+        ) as live:
+            while not stop.is_set():
+                live.update(self.frame(), refresh=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
