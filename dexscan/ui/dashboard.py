@@ -30,6 +30,7 @@ from rich.segment import Segment
 from rich.table import Column, Table
 from rich.text import Text
 
+from dexscan.config import Settings
 from dexscan.domain import Confidence
 from dexscan.status import (
     ClosedRow,
@@ -655,6 +656,14 @@ class Dashboard:
         self.console = console or Console()
         self.screen = screen
         self._last: RenderableType = Text("starting…")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, status_provider: Callable[[], ScannerStatus], console: Console | None = None
+    ) -> Dashboard:
+        """Refresh rate and table height from ``scan.dashboard_refresh_per_s`` and ``scan.table_rows``."""
+        return cls(status_provider, refresh_per_s=settings.scan.dashboard_refresh_per_s,
+                   table_rows=settings.scan.table_rows, console=console)
 
     def frame(self) -> RenderableType:
         """The renderable for right now (or the previous one if the status cannot be read)."""

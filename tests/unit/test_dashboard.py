@@ -280,6 +280,15 @@ def test_signal_row_without_ladder_uses_the_signal_price() -> None:
 # -- the live shell -----------------------------------------------------------------------------------
 
 
+def test_dashboard_takes_refresh_and_rows_from_settings() -> None:
+    from dexscan.config import load_settings
+
+    settings = load_settings().with_overrides({"scan.dashboard_refresh_per_s": 4.0, "scan.table_rows": 5})
+    dash = Dashboard.from_settings(settings, lambda: _status(0), console=_console(80))
+    assert (dash.refresh_per_s, dash.table_rows) == (4.0, 5)
+    assert len(_lines(dash.frame(), 80)) == 9 + 3 * 7
+
+
 def test_dashboard_keeps_the_last_frame_when_the_status_cannot_be_read() -> None:
     calls = {"n": 0}
 
