@@ -1,0 +1,498 @@
+"""A failover pool of Solana JSON-RPC endpoints over solana-py's ``AsyncClient``.
+
+Why a pool: public RPC nodes fall behind, rate-limit and die, and a safety gate that cannot read the
+chain leaves a token *unverified*. So every call goes to the best endpoint that is healthy, has budget
+left and whose circuit breaker is closed, and moves on to the next one **within the same call** on a
+timeout, a transport error, HTTP 429/5xx or a ``-32005`` "node is behind" answer.
+
+* Health: :meth:`RpcPool.check_health` sends ``getHealth`` (raw JSON-RPC, to read ``-32005`` and
+  ``numSlotsBehind``; solana-py has no ``get_health``) and ``getSlot`` to every endpoint. An endpoint
+  that answers ``-32005`` or lags the best slot by more than ``rpc.max_slot_lag`` is unhealthy and
+  is used only when nothing healthy is left. :meth:`run_health_checks` repeats it every
+  ``rpc.health_interval_s`` (the engine runs it in its task group; :meth:`start` spawns it).
+* Ranking: healthy endpoints with budget room first; among them the *fast group* (latency EWMA
+  within 1.5x + 20 ms of the fastest) in configured priority order, then the slower ones by latency.
+  Treating near-equal latencies as a tie keeps the user's order and avoids flapping.
+* Budgets (:class:`~dexscan.budget.Budget`): per endpoint ``rpc.requests_per_10s`` and, per method,
+  ``rpc.method_requests_per_10s`` — the public mainnet limits (100 and 40 per 10 s), so dexscan
+  never causes a 429; a 429 that happens anyway penalises that endpoint's budget.
+* Breakers (:class:`~dexscan.breaker.CircuitBreaker`): open after ``rpc.breaker_failures``
+  consecutive failures, half-open after ``rpc.breaker_cooldown_s`` for one trial call.
+* Hedged reads (``rpc.hedged_reads``): the call goes to the two best endpoints at once and the first
+  answer wins.
+
+URLs may carry API keys: only :func:`~dexscan.config.mask_url` names ever leave this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx2
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
+from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
+from solders.account import Account
+from solders.pubkey import Pubkey
+from solders.rpc.errors import InvalidParamsMessage, NodeUnhealthyMessage
+
+from dexscan.breaker import BreakerState, CircuitBreaker
+from dexscan.budget import Budget
+from dexscan.clock import Clock, RealClock
+from dexscan.config import RpcSettings, Settings, mask_url
+from dexscan.errors import ConfigError, RpcError, RpcUnavailable
+from dexscan.status import RpcEndpointStatus
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NODE_UNHEALTHY = -32005
+INVALID_PARAMS = -32602
+#: Most keys one ``getMultipleAccounts`` accepts (the RPC answers -32602 above it).
+MAX_MULTIPLE_ACCOUNTS = 100
+_WINDOW_S = 10.0
+_EWMA_ALPHA = 0.3
+_FAST_RATIO = 1.5
+_FAST_SLACK_MS = 20.0
+
+
+class RpcRequestError(RpcError):
+    """The request itself is wrong (JSON-RPC -32602 and the like): another endpoint would refuse it too."""
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[T]):
+    """An answer and which endpoint (masked) gave it, after how many attempts, how fast."""
+
+    value: T
+    endpoint: str
+    elapsed_ms: float
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    """One endpoint of the pool as the dashboard and metrics show it. ``name`` is masked."""
+
+    name: str
+    healthy: bool
+    breaker: str  # "closed" | "open" | "half-open"
+    latency_ms: float | None  # EWMA of successful calls and probes
+    slot: int | None
+    lag: int | None  # slots behind the best endpoint at the last health check
+    requests: int
+    failures: int
+    rate_limited: int
+    served: int  # calls this endpoint answered
+    budget_used: int  # requests in the current 10 s window
+    budget_limit: int
+    method_budget_peak: float  # highest per-method utilisation (0–1) in the current window
+    last_error: str | None
+
+    def as_status(self) -> RpcEndpointStatus:
+        return RpcEndpointStatus(self.name, self.healthy, self.breaker, self.latency_ms, self.lag,
+                                 self.requests, self.failures)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    kind: str  # timeout | transport | http <code> | unhealthy | rpc error | bad response
+    message: str
+    retry_after: float | None = None
+    slots_behind: int | None = None
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class _Endpoint:
+    def __init__(self, url: str, name: str, index: int, settings: RpcSettings, clock: Clock) -> None:
+        self.url = url
+        self.name = name
+        self.index = index
+        self._settings = settings
+        self._clock = clock
+        self.client = AsyncClient(url, commitment=Confirmed, timeout=settings.timeout_s, max_transport_retries=0)
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, clock)
+        self.budget = Budget(f"rpc {name}", settings.requests_per_10s, _WINDOW_S, clock)
+        self.method_budgets: dict[str, Budget] = {}
+        self.latency_ms: float | None = None
+        self.slot: int | None = None
+        self.lag: int | None = None
+        self.healthy = True
+        self.unhealthy_reason: str | None = None
+        self.requests = 0
+        self.failures = 0
+        self.rate_limited = 0
+        self.served = 0
+        self.last_error: str | None = None
+
+    def method_budget(self, method: str) -> Budget:
+        b = self.method_budgets.get(method)
+        if b is None:
+            b = Budget(f"rpc {self.name} {method}", self._settings.method_requests_per_10s, _WINDOW_S, self._clock)
+            self.method_budgets[method] = b
+        return b
+
+    def has_room(self, method: str) -> bool:
+        total, per_method = self.budget.state(), self.method_budget(method).state()
+        return total.used < total.limit and per_method.used < per_method.limit
+
+    async def spend(self, method: str) -> None:
+        await self.method_budget(method).acquire()
+        await self.budget.acquire()
+        self.requests += 1
+
+    def observe_latency(self, ms: float) -> None:
+        self.latency_ms = ms if self.latency_ms is None else _EWMA_ALPHA * ms + (1 - _EWMA_ALPHA) * self.latency_ms
+
+    def mark_unhealthy(self, reason: str) -> None:
+        self.healthy = False
+        self.unhealthy_reason = reason
+
+    def mark_healthy(self) -> None:
+        self.healthy = True
+        self.unhealthy_reason = None
+
+    def state(self) -> EndpointState:
+        b = self.budget.state()
+        peak = max((mb.state().utilisation for mb in self.method_budgets.values()), default=0.0)
+        return EndpointState(
+            name=self.name, healthy=self.healthy, breaker=self.breaker.state.value, latency_ms=self.latency_ms,
+            slot=self.slot, lag=self.lag, requests=self.requests, failures=self.failures,
+            rate_limited=self.rate_limited, served=self.served, budget_used=b.used, budget_limit=b.limit,
+            method_budget_peak=peak, last_error=self.last_error,
+        )
+
+
+def _masked_names(urls: Sequence[str]) -> list[str]:
+    """Masked URLs, made unique (two keyed URLs on one host would otherwise look the same)."""
+    names: list[str] = []
+    for url in urls:
+        base = mask_url(url)
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base} #{n}"
+        names.append(name)
+    return names
+
+
+def classify(exc: BaseException) -> _Failure | None:
+    """What went wrong, as a failover decision; ``None`` for errors of the request itself."""
+    if isinstance(exc, TimeoutError):
+        return _Failure("timeout", "timed out")
+    if isinstance(exc, SolanaRpcException):
+        cause = exc.__cause__
+        if isinstance(cause, httpx2.HTTPStatusError):
+            status = cause.response.status_code
+            retry = _retry_after(cause.response.headers.get("retry-after"))
+            return _Failure(f"http {status}", f"HTTP {status}", retry_after=retry)
+        if isinstance(cause, httpx2.TimeoutException):
+            return _Failure("timeout", f"timed out ({type(cause).__name__})")
+        return _Failure("transport", f"transport error ({type(cause).__name__ if cause else type(exc).__name__})")
+    if isinstance(exc, RPCException):
+        err = exc.args[0] if exc.args else None
+        if isinstance(err, NodeUnhealthyMessage):
+            return _Failure("unhealthy", f"-32005 {err.message}", slots_behind=err.data.num_slots_behind)
+        if isinstance(err, InvalidParamsMessage):
+            return None
+        return _Failure("rpc error", f"RPC error {getattr(err, 'message', err)}")
+    if isinstance(exc, SolanaJsonRpcError):
+        if exc.code == NODE_UNHEALTHY:
+            behind = exc.data.get("numSlotsBehind") if isinstance(exc.data, dict) else None
+            return _Failure("unhealthy", f"-32005 {exc.message}", slots_behind=behind)
+        if exc.code == INVALID_PARAMS:
+            return None
+        return _Failure("rpc error", f"RPC error {exc.code} {exc.message}")
+    if isinstance(exc, httpx2.HTTPError):
+        return _Failure("transport", f"transport error ({type(exc).__name__})")
+    return _Failure("bad response", f"unreadable answer ({type(exc).__name__}: {exc})")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _request_error_text(exc: BaseException) -> str:
+    if isinstance(exc, RPCException) and exc.args:
+        return str(getattr(exc.args[0], "message", exc.args[0]))
+    if isinstance(exc, SolanaJsonRpcError):
+        return exc.message
+    return str(exc)
+
+
+class RpcPool:
+    """Failover pool; use ``async with RpcPool(...) as pool`` or call :meth:`close`."""
+
+    def __init__(self, endpoints: Sequence[str], settings: RpcSettings, clock: Clock | None = None) -> None:
+        if not endpoints:
+            raise ConfigError(
+                "rpc.endpoints: no Solana RPC endpoint configured (set rpc.endpoints or DEXSCAN_RPC_URLS)")
+        self._settings = settings
+        self._clock = clock or RealClock()
+        names = _masked_names(endpoints)
+        self._eps = [_Endpoint(url, name, i, settings, self._clock)
+                     for i, (url, name) in enumerate(zip(endpoints, names, strict=True))]
+        self._health_task: asyncio.Task[None] | None = None
+        self.last_endpoint: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> RpcPool:
+        """Endpoints from ``settings.rpc_endpoints()``: secret ``DEXSCAN_RPC_URLS`` first, then the file's."""
+        return cls(settings.rpc_endpoints(), settings.rpc, clock)
+
+    async def __aenter__(self) -> RpcPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            await asyncio.gather(self._health_task, return_exceptions=True)
+            self._health_task = None
+        for ep in self._eps:
+            await ep.client.close()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return [ep.name for ep in self._eps]
+
+    def state(self) -> list[EndpointState]:
+        return [ep.state() for ep in self._eps]
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run :meth:`run_health_checks` in the background until :meth:`close`."""
+        if self._health_task is None:
+            self._health_task = asyncio.create_task(self.run_health_checks(), name="rpc-health")
+
+    async def run_health_checks(self) -> None:
+        while True:
+            await self.check_health()
+            await self._clock.sleep(self._settings.health_interval_s)
+
+    async def check_health(self) -> list[EndpointState]:
+        """Probe every endpoint (``getHealth`` + ``getSlot``), then judge slot lag against the best."""
+        await asyncio.gather(*(self._probe(ep) for ep in self._eps))
+        slots = [ep.slot for ep in self._eps if ep.slot is not None and ep.unhealthy_reason != "unreachable"]
+        best = max(slots, default=None)
+        for ep in self._eps:
+            if ep.unhealthy_reason == "unreachable" or ep.slot is None or best is None:
+                continue
+            ep.lag = best - ep.slot
+            if ep.unhealthy_reason is None and ep.lag > self._settings.max_slot_lag:
+                ep.mark_unhealthy(f"{ep.lag} slots behind")
+        return self.state()
+
+    async def _probe(self, ep: _Endpoint) -> None:
+        try:
+            await ep.spend("getHealth")
+            started = time.perf_counter()
+            async with asyncio.timeout(self._settings.timeout_s):
+                health = await ep.client.send_rpc_request(JsonRpcRequest(method="getHealth"), str)
+            ep.observe_latency((time.perf_counter() - started) * 1000)
+            await ep.spend("getSlot")
+            async with asyncio.timeout(self._settings.timeout_s):
+                slot = (await ep.client.get_slot()).value
+        except Exception as exc:
+            failure = classify(exc) or _Failure("rpc error", _request_error_text(exc))
+            ep.last_error = failure.message
+            if failure.kind == "unhealthy":
+                ep.mark_unhealthy("node unhealthy")
+                ep.lag = failure.slots_behind
+                await self._slot_of_unhealthy(ep)
+                return
+            ep.failures += 1
+            ep.breaker.record_failure()
+            ep.mark_unhealthy("unreachable")
+            ep.slot = None
+            ep.lag = None
+            return
+        ep.slot = slot
+        if health == "ok":
+            ep.mark_healthy()
+        else:
+            ep.mark_unhealthy(f"getHealth answered {health!r}")
+        if ep.breaker.state is BreakerState.HALF_OPEN:
+            ep.breaker.record_success()
+
+    async def _slot_of_unhealthy(self, ep: _Endpoint) -> None:
+        """A node that says it is behind may still tell its slot; it makes the lag visible."""
+        try:
+            await ep.spend("getSlot")
+            async with asyncio.timeout(self._settings.timeout_s):
+                ep.slot = (await ep.client.get_slot()).value
+        except Exception:
+            ep.slot = None
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def _ranked(self, method: str, exclude: set[int]) -> list[_Endpoint]:
+        usable = [ep for ep in self._eps if ep.index not in exclude and ep.breaker.state is not BreakerState.OPEN]
+        healthy = [ep for ep in usable if ep.healthy]
+        with_room = [ep for ep in healthy if ep.has_room(method)]
+        without_room = [ep for ep in healthy if not ep.has_room(method)]
+        unhealthy = [ep for ep in usable if not ep.healthy]
+        return [*self._by_speed(with_room), *self._by_speed(without_room), *unhealthy]
+
+    @staticmethod
+    def _by_speed(eps: list[_Endpoint]) -> list[_Endpoint]:
+        known = [ep.latency_ms for ep in eps if ep.latency_ms is not None]
+        if not known:
+            return eps
+        limit = min(known) * _FAST_RATIO + _FAST_SLACK_MS
+        fast = [ep for ep in eps if ep.latency_ms is None or ep.latency_ms <= limit]
+        slow = sorted((ep for ep in eps if ep not in fast), key=lambda ep: ep.latency_ms or 0.0)
+        return [*fast, *slow]
+
+    def _pick(self, method: str, exclude: set[int], count: int) -> list[_Endpoint]:
+        picked: list[_Endpoint] = []
+        for ep in self._ranked(method, exclude):
+            if len(picked) == count:
+                break
+            if picked and ep.breaker.state is not BreakerState.CLOSED:
+                continue  # a hedge partner must never hold a half-open trial it may have cancelled
+            if ep.breaker.allow():
+                picked.append(ep)
+        return picked
+
+    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> Served[T]:
+        """``fn(client)`` on the best endpoint, failing over until one answers.
+
+        Raises :class:`RpcRequestError` when the request itself is invalid, and
+        :class:`~dexscan.errors.RpcUnavailable` when every endpoint failed or none may be tried.
+        """
+        started = time.perf_counter()
+        tried: set[int] = set()
+        errors: list[str] = []
+        attempts = 0
+        while True:
+            hedge = 2 if self._settings.hedged_reads and not tried else 1
+            eps = self._pick(method, tried, hedge)
+            if not eps:
+                detail = "; ".join(errors) if errors else "every endpoint's circuit breaker is open"
+                raise RpcUnavailable(f"no RPC endpoint could serve {method}: {detail}")
+            tried.update(ep.index for ep in eps)
+            attempts += len(eps)
+            result = await (self._hedged(method, fn, eps) if len(eps) > 1 else self._attempt(eps[0], method, fn))
+            if isinstance(result, list):
+                errors.extend(result)
+                continue
+            ep, value = result
+            self.last_endpoint = ep.name
+            return Served(value, ep.name, (time.perf_counter() - started) * 1000, attempts)
+
+    async def _attempt(self, ep: _Endpoint, method: str,
+                       fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[_Endpoint, T] | list[str]:
+        await ep.spend(method)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                value = await fn(ep.client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is None:
+                ep.breaker.record_success()
+                raise RpcRequestError(f"{method} refused by {ep.name}: {_request_error_text(exc)}") from None
+            self._record_failure(ep, failure)
+            log.info("rpc %s on %s failed (%s); trying the next endpoint", method, ep.name, failure.message)
+            return [f"{ep.name}: {failure.message}"]
+        ep.observe_latency((time.perf_counter() - started) * 1000)
+        ep.breaker.record_success()
+        ep.served += 1
+        if ep.unhealthy_reason == "node unhealthy":
+            ep.mark_healthy()
+        return ep, value
+
+    async def _hedged(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]],
+                      eps: list[_Endpoint]) -> tuple[_Endpoint, T] | list[str]:
+        pending = {asyncio.create_task(self._attempt(ep, method, fn)) for ep in eps}
+        errors: list[str] = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    result = task.result()
+                    if isinstance(result, list):
+                        errors.extend(result)
+                    else:
+                        return result
+            return errors
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _record_failure(self, ep: _Endpoint, failure: _Failure) -> None:
+        ep.failures += 1
+        ep.last_error = failure.message
+        ep.breaker.record_failure()
+        if failure.kind == "http 429":
+            ep.rate_limited += 1
+            ep.budget.penalise(failure.retry_after if failure.retry_after is not None else _WINDOW_S)
+        elif failure.kind == "unhealthy":
+            ep.mark_unhealthy("node unhealthy")
+            if failure.slots_behind is not None:
+                ep.lag = failure.slots_behind
+
+    # -- typed reads -----------------------------------------------------------------------------
+
+    async def get_multiple_accounts(self, pubkeys: Sequence[Pubkey]) -> Served[tuple[int, list[Account | None]]]:
+        """Raw (base64) accounts in request order, ``None`` where none exists; at most 100 keys."""
+        if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
+            raise ValueError(f"getMultipleAccounts takes at most {MAX_MULTIPLE_ACCOUNTS} keys, got {len(pubkeys)}")
+        keys = list(pubkeys)
+
+        async def fn(client: AsyncClient) -> tuple[int, list[Account | None]]:
+            resp = await client.get_multiple_accounts(keys, encoding="base64")
+            return resp.context.slot, list(resp.value)
+
+        return await self.call("getMultipleAccounts", fn)
+
+    async def get_token_largest_accounts(self, mint: Pubkey) -> Served[list[tuple[str, int]]]:
+        """The (up to 20) largest token accounts of ``mint`` as (token account, raw amount)."""
+
+        async def fn(client: AsyncClient) -> list[tuple[str, int]]:
+            resp = await client.get_token_largest_accounts(mint)
+            return [(str(v.address), int(v.amount.amount)) for v in resp.value]
+
+        return await self.call("getTokenLargestAccounts", fn)
+
+    async def get_slot(self) -> Served[int]:
+        async def fn(client: AsyncClient) -> int:
+            return (await client.get_slot()).value
+
+        return await self.call("getSlot", fn)
+
+
+def describe(states: Sequence[EndpointState]) -> list[dict[str, Any]]:
+    """Endpoint states as plain dicts (for ``--json`` output and logs)."""
+    return [
+        {"name": s.name, "healthy": s.healthy, "breaker": s.breaker,
+         "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1), "slot": s.slot, "lag": s.lag,
+         "requests": s.requests, "failures": s.failures, "rate_limited": s.rate_limited, "served": s.served,
+         "budget_used": s.budget_used, "budget_limit": s.budget_limit}
+        for s in states
+    ]

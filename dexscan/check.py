@@ -1,0 +1,252 @@
+"""``dexscan check MINT...``: run every gate on some mints and show each verdict with its reason.
+
+The chain is read through the RPC failover pool (:mod:`dexscan.chain`), the market through
+DexScreener; both run concurrently. A source that cannot be reached leaves its gates *unverified*
+(exit 1), never a crash. ``--demo`` runs the same code against a LiteSVM-backed RPC fake and, when
+present, the loopback market fakes, so the command can be tried without the internet.
+
+Exit codes: 0 when every mint passes every gate, 1 when any gate fails or is unverified, 2 on bad
+input (raised as :class:`~dexscan.errors.InputError`, which the CLI prints as one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dexscan.chain.mint import MintInspector, address_problem
+from dexscan.chain.rpc import EndpointState, RpcPool, describe
+from dexscan.clock import Clock, RealClock
+from dexscan.config import Settings
+from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
+from dexscan.errors import DexscanError, InputError
+from dexscan.gates import GateInput, admitted, build_gates, evaluate_gates
+from dexscan.store import Store, facts_to_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MintCheck:
+    mint: str
+    verdicts: list[GateVerdict]
+    facts: MintFacts
+    pools: int
+    symbol: str | None
+
+    @property
+    def admitted(self) -> bool:
+        return admitted(self.verdicts)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Everything one check run learnt: verdicts per mint, which endpoint served, and timings."""
+
+    checks: list[MintCheck]
+    rpc: list[EndpointState]
+    chain_ms: float
+    market_ms: float
+    market_note: str  # what DexScreener said, e.g. "3 pools" or "unreachable: ..."
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_admitted(self) -> bool:
+        return all(c.admitted for c in self.checks)
+
+
+def validate_mints(texts: Sequence[str]) -> list[str]:
+    """Distinct mints in input order, or :class:`InputError` naming the first bad one."""
+    mints: list[str] = []
+    for raw in texts:
+        text = raw.strip()
+        problem = address_problem(text)
+        if problem is not None:
+            raise InputError(f"invalid mint address: {problem}")
+        if text not in mints:
+            mints.append(text)
+    return mints
+
+
+async def _market(settings: Settings, mints: list[str], clock: Clock) -> tuple[list[PairSnapshot] | None, str]:
+    if not settings.sources.dexscreener.enabled:
+        return None, "DexScreener disabled (sources.dexscreener.enabled = false)"
+    try:
+        from dexscan.sources.dexscreener import DexScreenerClient
+        from dexscan.sources.http import HttpLayer
+    except ImportError as exc:
+        return None, f"DexScreener client unavailable ({exc})"
+    try:
+        async with HttpLayer(settings, clock) as http:
+            pairs = await DexScreenerClient(http, settings).pairs_for_tokens(mints)
+    except DexscanError as exc:
+        return None, f"DexScreener unreachable: {exc}"
+    return pairs, f"DexScreener: {len(pairs)} pool{'s' if len(pairs) != 1 else ''}"
+
+
+async def _chain(settings: Settings, mints: list[str], clock: Clock,
+                 store: Store | None) -> tuple[dict[str, MintFacts], list[EndpointState]]:
+    async with RpcPool.from_settings(settings, clock) as pool:
+        facts = await MintInspector(pool, settings, clock, store).inspect(mints, holders=True)
+        return facts, pool.state()
+
+
+async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | None = None,
+                      store: Store | None = None) -> CheckReport:
+    """Read chain and market for ``mints`` (already validated) and run every enabled gate."""
+    clock = clock or RealClock()
+    mints = list(mints)
+
+    async def timed(coro: Any) -> tuple[Any, float]:
+        started = time.perf_counter()
+        result = await coro
+        return result, (time.perf_counter() - started) * 1000
+
+    (chain_result, chain_ms), ((pairs, note), market_ms) = await asyncio.gather(
+        timed(_chain(settings, mints, clock, store)), timed(_market(settings, mints, clock)))
+    facts, rpc_state = chain_result
+    gates = build_gates(settings.gates)
+    now = int(clock.now())
+    checks: list[MintCheck] = []
+    for m in mints:
+        mine = [p for p in (pairs or ()) if m in (p.base_mint, p.quote_mint)]
+        verdicts = evaluate_gates(gates, GateInput(mint=m, now=now, pairs=mine, facts=facts[m]))
+        symbol = next((p.base_symbol for p in mine if p.base_mint == m and p.base_symbol), None)
+        checks.append(MintCheck(m, verdicts, facts[m], len(mine), symbol))
+    if store is not None:
+        await store.save_verdicts(v for c in checks for v in c.verdicts)
+    return CheckReport(checks, rpc_state, chain_ms, market_ms, note)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+_STYLE = {GateStatus.PASS: "green", GateStatus.FAIL: "red", GateStatus.UNVERIFIED: "yellow"}
+
+
+def _top10_line(f: MintFacts, settings: Settings) -> str:
+    share = "unknown" if f.top10_share_pct is None else f"{f.top10_share_pct:.1f}%"
+    mode = (f"gate <= {settings.gates.max_top10_pct:.1f}%" if settings.gates.top10_gate_enabled
+            else "reported only; gate off")
+    return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
+
+
+def render(report: CheckReport, settings: Settings, console: Console) -> None:
+    for c in report.checks:
+        outcome = ("[green]ADMITTED[/]" if c.admitted else
+                   "[red]REJECTED[/]" if any(v.status is GateStatus.FAIL for v in c.verdicts) else
+                   "[yellow]UNVERIFIED[/]")
+        title = f"{c.symbol + '  ' if c.symbol else ''}{c.mint}  {outcome}"
+        table = Table(title=title, title_justify="left")
+        table.add_column("gate", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("reason", overflow="fold")
+        for v in c.verdicts:
+            table.add_row(v.gate, f"[{_STYLE[v.status]}]{v.status.value}[/]", v.reason)
+        console.print(table)
+        f = c.facts
+        served = f.endpoint or "no endpoint"
+        slot = f" at slot {f.slot}" if f.slot is not None else ""
+        console.print(f"  chain: {served}{slot}; {_top10_line(f, settings)}")
+    console.print(f"chain read in {report.chain_ms:.0f} ms; market read in {report.market_ms:.0f} ms "
+                  f"({report.market_note})")
+    for s in report.rpc:
+        health = "healthy" if s.healthy else "unhealthy"
+        latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
+        console.print(f"  rpc {s.name}: {health}, breaker {s.breaker}, {s.served} served, {s.failures} failed, "
+                      f"latency {latency}")
+    passed = sum(c.admitted for c in report.checks)
+    console.print(f"{passed} of {len(report.checks)} mint{'s' if len(report.checks) != 1 else ''} passed every gate.")
+
+
+def as_json(report: CheckReport) -> dict[str, Any]:
+    return {
+        "mints": [
+            {"mint": c.mint, "symbol": c.symbol, "admitted": c.admitted, "pools": c.pools,
+             "verdicts": [{"gate": v.gate, "status": v.status.value, "reason": v.reason, "checked_at": v.checked_at,
+                           "details": dict(v.details)} for v in c.verdicts],
+             "facts": json.loads(facts_to_json(c.facts))}
+            for c in report.checks
+        ],
+        "all_admitted": report.all_admitted,
+        "timings_ms": {"chain": round(report.chain_ms, 1), "market": round(report.market_ms, 1)},
+        "market": report.market_note,
+        "rpc": describe(report.rpc),
+        **report.extra,
+    }
+
+
+# -- demo world -----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def demo_world(settings: Settings) -> AsyncIterator[tuple[Settings, Clock, dict[str, str]]]:
+    """A LiteSVM chain (simulated tokens plus a few labelled demo mints) behind the RPC fake, and the
+    market fakes when they exist; yields settings pointed at them, the clock and the demo mints."""
+    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+
+    clock: Clock = RealClock()
+    sim: Any = None
+    with contextlib.suppress(ImportError):
+        from dexscan.demo.market_sim import MarketSim
+
+        sim = MarketSim()
+    chain = FakeChain.from_sim(sim) if sim is not None else FakeChain()
+    labels = chain.add_demo_mints()
+    if sim is not None:
+        labels.update({f"sim {t.symbol}": t.mint for t in sim.tokens[:5]})
+    async with contextlib.AsyncExitStack() as stack:
+        rpc = await stack.enter_async_context(RpcFakeServer(chain, name="demo-rpc", clock=clock))
+        overrides: dict[str, Any] = {"rpc.endpoints": [rpc.url]}
+        market: Any = None
+        if sim is not None:
+            with contextlib.suppress(ImportError):
+                from dexscan.demo.servers.market import MarketFakes
+
+                market = MarketFakes
+        if market is not None:
+            fakes = await stack.enter_async_context(market(sim, clock))
+            overrides.update(fakes.settings_overrides())
+        else:
+            overrides["sources.dexscreener.enabled"] = False  # no market fakes in this build: market gates unverified
+        demo = settings.with_overrides(overrides)
+        demo = demo.model_copy(update={"secrets": demo.secrets.model_copy(update={"rpc_urls": []})})
+        yield demo, clock, labels
+
+
+# -- command --------------------------------------------------------------------------------------
+
+
+async def run_check(settings: Settings, args: argparse.Namespace) -> int:
+    mints = validate_mints(args.mints)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    db = getattr(args, "db", None)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await Store.open(db) if db else None
+        if store is not None:
+            stack.push_async_callback(store.close)
+        if getattr(args, "demo", False):
+            demo, clock, labels = await stack.enter_async_context(demo_world(settings))
+            report = await check_mints(demo, mints, clock, store)
+            report.extra["demo_mints"] = labels
+            shown = demo
+        else:
+            report = await check_mints(settings, mints, RealClock(), store)
+            shown = settings
+    if getattr(args, "json", False):
+        print(json.dumps(as_json(report), indent=2))
+    else:
+        render(report, shown, console)
+        if "demo_mints" in report.extra:
+            console.print("demo mints: " + ", ".join(f"{k} {v}" for k, v in report.extra["demo_mints"].items()))
+    return 0 if report.all_admitted else 1
