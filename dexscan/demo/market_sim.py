@@ -1,0 +1,1208 @@
+"""A seedable simulated Solana DEX market with planted events whose ground truth is exact.
+
+The demo scanner, the loopback fakes of the market-data providers and the backfill/evaluation tests
+all read this one model, so a number a test asserts is the number the demo shows. It is pure: no
+I/O, no wall clock (every query takes its time as an argument), and deterministic in ``seed``.
+
+How the path is built, and why it makes the ground truth exact:
+
+* Each token has one USD price path shared by all of its pools (perfect arbitrage); pools differ in
+  volume share, liquidity and quote. Time is cut into UTC 4H candles. A per-token *anchor chain*
+  fixes the log price at every 4H boundary; ordinary candles move at most ±4% between anchors, so
+  no ordinary 4H candle can close +10% above its open. Planted pumps and fizzles set their candle's
+  close themselves, and the two candles after a pump retrace.
+* Inside a candle, 1-minute bars follow a Brownian bridge between the two anchors, regenerated on
+  demand from an RNG seeded by (seed, token, candle): random access, no hidden state, and an LRU
+  keeps memory bounded for thousands of tokens.
+* 5-minute volume is ``baseline × U(0.7, 1.35)``, the baseline moves at most 7.5% per candle, and
+  at most one 5m bar in each aligned group of 12 is empty. Hence, outside planted events, no 5m
+  bar ever exceeds ~2.5× the mean of the 20 bars before it, so the ignition rule (SPEC §5) can only
+  hold where an event was planted. An ignition bar carries 6–10× the baseline (≥ 4× the mean),
+  closes ≥ +2.6% over the 4H open, and the candle before it stays below +1% (highs included).
+* Quiet minutes are real: zero volume and O=H=L=C=previous close, exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numpy as np
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from dexscan.domain import SOL_MINT, USDC_MINT, Candle, Timeframe, TxnCounts, Window4
+
+TokenKind = Literal["normal", "pump", "fizzle", "rug", "thin"]
+EventKind = Literal["pump", "fizzle", "rug"]
+DiscoveryCategory = Literal["toptrending", "toporganicscore", "toptraded"]
+
+CANDLE_S = int(Timeframe.H4)
+MINUTES_PER_CANDLE = CANDLE_S // 60
+BARS5_PER_CANDLE = CANDLE_S // 300
+#: At most one empty 5m bar per aligned group of this many bars (keeps the 20-bar mean honest).
+QUIET_GROUP_BARS = 12
+#: 2026-01-01 08:00 UTC: a 4H boundary that is not midnight, so the live period starts mid-day and
+#: live events can ignite minutes after it while still having 20 warm-up bars in the same day.
+DEFAULT_START_TS = 1_767_254_400
+SOL_USD = 150.0
+USDC_USD = 1.0
+#: A token younger than this hides the optional fields real APIs omit for new tokens.
+YOUNG_AGE_S = 2 * 86_400
+DEXES = ("raydium", "pumpswap", "meteora", "orca")
+TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+WINDOWS_S: Mapping[str, int] = {"m5": 300, "h1": 3600, "h6": 21_600, "h24": 86_400}
+
+_SIGMA_MINUTE = 0.0016
+_WICK = 0.0025
+_CANDLE_SIGMA = 0.015
+_CANDLE_CLIP = 0.04
+_REVERSION = 0.03
+_BRIDGE_AMP = 0.03
+_PRE_EVENT_MAX = 0.008  # closes before an ignition/rug stay below +0.8% (+1.0% with wicks)
+_PRE_EVENT_MIN = -0.02
+_PRE_EVENT_WICK = 0.002
+_BASE_STEP = 0.075  # max |Δ log baseline volume| per candle
+_BASE_SPREAD = 0.22  # max |log baseline - log initial baseline|
+_DEAD_VOLUME = 0.02  # baseline volume multiplier after a rug
+_BLOCK = 256  # candles per anchor-chain extension block
+_WARMUP_BARS = 20
+
+_WORDS = (
+    "BONK", "WIF", "MEW", "POPCAT", "MOODENG", "GOAT", "PNUT", "CHILL", "FWOG", "MICHI",
+    "SIGMA", "RETARDIO", "GIGA", "BILLY", "PONKE", "SLERF", "MYRO", "WEN", "SAMO", "HARAMBE",
+    "TURBO", "ZEREBRO", "LUCE", "NUB", "SC", "BOME", "MANEKI", "DADDY", "TREMP", "GME",
+    "CATGPT", "DOGGO", "FROGE", "HAMSTER", "KITTY", "LLAMA", "OTTER", "PANDA", "QUOKKA", "SHIBA",
+)
+_NAME_SUFFIX = ("Coin", "Inu", "on Sol", "Token", "Classic", "AI", "Cat", "Dog")
+
+
+def _uniform_log(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _address(tag: str, seed: int, *parts: object) -> str:
+    digest = hashlib.sha256(":".join(["dexscan-sim-" + tag, str(seed), *map(str, parts)]).encode()).digest()
+    return str(Pubkey.from_bytes(digest))
+
+
+def mint_seed_for(seed: int, index: int) -> bytes:
+    """The 32-byte keypair seed of token ``index``; the chain fake creates the mint from it."""
+    return hashlib.sha256(f"dexscan-sim:{seed}:{index}".encode()).digest()
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Knobs of the simulated market. Shares are fractions of ``n_tokens`` (rounded)."""
+
+    seed: int = 7
+    n_tokens: int = 20
+    start_ts: int = DEFAULT_START_TS  # history start, UTC, on a 4H boundary
+    history_days: float = 30.0
+    live_days: float = 2.0  # after the history: dense planted events for the live demo
+    pump_share: float = 0.3  # tokens whose events are mostly pumps
+    fizzle_share: float = 0.15  # tokens whose events are fizzles only
+    rug_share: float = 0.1  # tokens that get rugged once (pumps possible before)
+    thin_share: float = 0.15  # tokens failing the liquidity or the 24h-volume gate (events too)
+    unsafe_share: float = 0.2  # mint authority, freeze authority or Token-2022 with a 500 bps fee
+    young_share: float = 0.1  # tokens whose first pool opens 1–2 days before the live period
+    quote_pool_share: float = 0.15  # tokens with a pool quoted in another simulated token
+    events_per_token_day: float = 0.3  # planted pumps+fizzles per event token per history day
+    pump_fraction: float = 0.7  # share of pumps among a pump token's events
+    live_events_per_candle: int = 3  # planted ignitions in every live 4H candle
+    min_event_gap_candles: int = 3  # candles between two events of one token
+    candle_cache: int = 4096  # (token, 4H candle) minute paths kept in memory
+
+    def __post_init__(self) -> None:
+        if self.start_ts % CANDLE_S:
+            raise ValueError(f"start_ts {self.start_ts} is not on a 4H boundary (multiple of {CANDLE_S})")
+        if self.n_tokens < 1:
+            raise ValueError("n_tokens must be at least 1")
+        if self.history_days <= 0 or self.live_days < 0:
+            raise ValueError("history_days must be > 0 and live_days >= 0")
+        if round(self.history_days * 86_400) % 60:
+            raise ValueError("history_days must be a whole number of minutes")
+        shares = (self.pump_share, self.fizzle_share, self.rug_share, self.thin_share)
+        if any(s < 0 for s in shares) or sum(shares) > 1 + 1e-9:
+            raise ValueError("pump/fizzle/rug/thin shares must be >= 0 and sum to at most 1")
+        for name in ("unsafe_share", "young_share", "quote_pool_share", "pump_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.events_per_token_day < 0 or self.live_events_per_candle < 0:
+            raise ValueError("event rates must be >= 0")
+        if self.min_event_gap_candles < 3:
+            raise ValueError("min_event_gap_candles must be >= 3 (a pump retraces over two candles)")
+        if self.candle_cache < 16:
+            raise ValueError("candle_cache must be >= 16")
+
+
+@dataclass(frozen=True, slots=True)
+class SimPool:
+    address: str
+    base_mint: str
+    quote_mint: str
+    dex_id: str  # raydium | pumpswap | meteora | orca
+    liquidity_usd: float  # nominal: moves with sqrt(price) within ±30–40%, collapses on a rug
+    created_at: int
+    bars_from: int  # first minute with data (history start, or the pool's creation)
+    volume_share: float  # of the base token's volume
+    labels: tuple[str, ...]
+    token_index: int
+    is_main: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SimToken:
+    index: int
+    mint: str
+    mint_seed: bytes
+    symbol: str
+    name: str
+    decimals: int
+    kind: TokenKind
+    mint_authority: bool
+    freeze_authority: bool
+    token2022: bool
+    transfer_fee_bps: int | None
+    pools: tuple[SimPool, ...]  # first = the deepest SOL/USDC pool
+    listed_at: int  # first bar of the main pool
+    initial_price: float  # USD at ``listed_at``
+    total_supply: float  # UI units
+    circ_supply: float
+    daily_volume_usd: float  # nominal baseline, all pools
+    thin_reason: str | None  # "liquidity" | "volume" for kind "thin"
+    young: bool  # first pool opened shortly before the live period
+    dev: str  # developer wallet (also the authority when one is kept)
+    organic_score: float
+    holders0: int
+    trade_size_usd: float
+    top_holders_pct: float  # 0–100
+
+    @property
+    def main_pool(self) -> SimPool:
+        return self.pools[0]
+
+    @property
+    def safe(self) -> bool:
+        """Passes the on-chain gates: both authorities renounced, no transfer fee above 100 bps."""
+        fee_ok = self.transfer_fee_bps is None or self.transfer_fee_bps <= 100
+        return not self.mint_authority and not self.freeze_authority and fee_ok
+
+    @property
+    def token_program(self) -> str:
+        return TOKEN_2022_PROGRAM if self.token2022 else TOKEN_PROGRAM
+
+
+@dataclass(frozen=True, slots=True)
+class PlantedEvent:
+    """Ground truth of one planted event on a token's main pool.
+
+    ``ignite_ts`` — pump/fizzle: the close time (bar start + 300) of the first 5m bar at whose close
+    the ignition rule holds; rug: the start of the first crash minute. ``peak_pct`` — pump/fizzle:
+    highest high of the 4H candle over its open, in %; rug: crash bottom vs the pre-crash price, in %
+    (negative). ``close_pct``: the 4H close over its open, in %. ``eligible``: the token passes every
+    SPEC gate (safe and not thin), i.e. a correct scanner may alert on it.
+    """
+
+    mint: str
+    pool: str
+    kind: EventKind
+    candle_ts: int
+    ignite_ts: int
+    peak_pct: float
+    close_pct: float
+    symbol: str
+    token_kind: TokenKind
+    eligible: bool
+    live: bool  # in the live period (at or after ``live_start``)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """Live stats of one pool at time ``t`` as DexScreener reports them (volumes in USD)."""
+
+    pool: str
+    t: float
+    price_usd: float
+    price_native: float
+    volume: Window4
+    price_change: Window4  # percent; None for windows longer than the pool's age
+    txns: Mapping[str, TxnCounts]  # keys m5, h1, h6, h24
+    liquidity_usd: float
+    liquidity_base: float  # base token units
+    liquidity_quote: float  # quote token units
+    fdv: float
+    market_cap: float
+    pair_created_at: int  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SimSwapStats:
+    """One Jupiter ``stats*`` block (volumes USD, changes in percent)."""
+
+    price_change: float | None
+    volume_change: float | None
+    liquidity_change: float | None
+    holder_change: float | None
+    buy_volume: float
+    sell_volume: float
+    num_buys: int
+    num_sells: int
+    num_traders: int
+    num_organic_buyers: int
+    num_net_buyers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimTokenInfo:
+    """What Jupiter Tokens v2 knows about a token at time ``t``."""
+
+    mint: str
+    t: float
+    usd_price: float
+    liquidity_usd: float  # all pools
+    fdv: float
+    mcap: float
+    holder_count: int
+    organic_score: float
+    organic_score_label: str
+    young: bool
+    is_verified: bool
+    tags: tuple[str, ...]
+    mint_authority_disabled: bool
+    freeze_authority_disabled: bool
+    top_holders_pct: float
+    dev_balance_pct: float
+    is_sus: bool
+    price_change_24h: float | None
+    stats: Mapping[str, SimSwapStats]  # keys 5m, 1h, 6h, 24h
+
+
+@dataclass(frozen=True, slots=True)
+class SimBoost:
+    mint: str
+    amount: float
+    total_amount: float
+    boosted_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    kind: EventKind
+    candle: int
+    start_minute: int  # ignition bar's first minute (pump/fizzle) or first crash minute (rug)
+    x_pre: float  # log level vs the 4H open where the quiet pre-event path ends
+    x_ign: float  # log level at the ignition bar's close (pump/fizzle); crash bottom (rug)
+    x_peak: float
+    x_close: float
+    peak_minute: int
+    surge: float  # ignition-bar (or crash) volume in baselines
+    drop_minutes: int
+    liquidity_factor: float
+    live: bool
+
+
+@dataclass(slots=True)
+class _Schedule:
+    events: dict[int, _Event]
+    ordered: list[_Event]
+    rug: _Event | None
+    retrace: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Path:
+    anchors: list[float]  # log USD price at each candle start, by candle index (nan before listing)
+    log_base: list[float]  # log baseline 5m volume (token level, before the rug factor)
+    ref: float  # mean-reversion level of the anchors
+    lb0: float
+
+
+class _CandleData(NamedTuple):
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # token level (all pools), USD
+    cumvol: np.ndarray  # len 241, cumvol[m] = volume of minutes < m
+
+
+class MarketSim:
+    """The simulated market; see the module docstring for how ground truth is guaranteed."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = cfg = config or SimConfig()
+        self.start_ts = cfg.start_ts
+        self.live_start = cfg.start_ts + round(cfg.history_days * 86_400)
+        self.live_end = self.live_start + round(cfg.live_days * 86_400)
+        self._c_live = -(-(self.live_start - self.start_ts) // CANDLE_S)
+        self._c_live_end = (self.live_end - self.start_ts) // CANDLE_S
+        self.tokens: list[SimToken] = []
+        self._by_mint: dict[str, SimToken] = {}
+        self._pools: dict[str, SimPool] = {}
+        self._pools_with: dict[str, list[SimPool]] = {}
+        self._schedules: dict[int, _Schedule] = {}
+        self._paths: dict[int, _Path] = {}
+        self._cache: OrderedDict[tuple[int, int], _CandleData] = OrderedDict()
+        self._totals: OrderedDict[tuple[int, int], float] = OrderedDict()
+        self._build_tokens()
+        self._live_plan = self._plan_live()
+
+    # ------------------------------------------------------------------ construction
+
+    def _counts(self) -> dict[TokenKind, int]:
+        cfg, n = self.config, self.config.n_tokens
+        counts: dict[TokenKind, int] = {
+            "pump": round(cfg.pump_share * n),
+            "fizzle": round(cfg.fizzle_share * n),
+            "rug": round(cfg.rug_share * n),
+            "thin": round(cfg.thin_share * n),
+        }
+        shrink: tuple[TokenKind, ...] = ("thin", "rug", "fizzle", "pump")
+        for kind in shrink:
+            while sum(counts.values()) > n and counts[kind] > 0:
+                counts[kind] -= 1
+        counts["normal"] = n - sum(counts.values())
+        return counts
+
+    def _build_tokens(self) -> None:
+        cfg, n, seed = self.config, self.config.n_tokens, self.config.seed
+        rng = np.random.default_rng([seed, 0])
+        order = [int(i) for i in rng.permutation(n)]
+        kinds: list[TokenKind] = ["normal"] * n
+        pos = 0
+        by_kind: dict[TokenKind, list[int]] = {}
+        for kind, count in self._counts().items():
+            members = order[pos:pos + count]
+            pos += count
+            by_kind[kind] = sorted(members)
+            for i in members:
+                kinds[i] = kind
+
+        n_young = round(cfg.young_share * n)
+        young_pool = [i for pair in zip(reversed(by_kind["pump"]), reversed(by_kind["normal"]), strict=False)
+                      for i in pair]
+        young_pool += [i for i in reversed(by_kind["pump"] + by_kind["normal"]) if i not in young_pool]
+        young = set(young_pool[:n_young])
+
+        n_unsafe = round(cfg.unsafe_share * n)
+        pumps_ok = [i for i in by_kind["pump"] if i not in young]
+        from_pumps = min(n_unsafe, max(min(3, len(pumps_ok)), min(-(-n_unsafe // 2), len(pumps_ok) // 2)))
+        others = [i for i in by_kind["normal"] + by_kind["fizzle"] if i not in young]
+        unsafe_order = pumps_ok[:from_pumps] + sorted(others)[: n_unsafe - from_pumps]
+        unsafe_kind = {i: j % 3 for j, i in enumerate(unsafe_order)}  # 0 mint, 1 freeze, 2 Token-2022 fee
+
+        thin_reason = {i: ("liquidity" if j % 2 == 0 else "volume") for j, i in enumerate(by_kind["thin"])}
+        n_quote = round(cfg.quote_pool_share * n)
+        quoted_in_token = set(sorted(range(1, n), key=lambda i: (i * 7919 + seed) % n)[:n_quote]) if n > 1 else set()
+
+        young_listing_candle = self._c_live - 10
+        mains: list[SimPool] = []
+        for i in range(n):
+            trng = np.random.default_rng([seed, 1, i])
+            kind = kinds[i]
+            mseed = mint_seed_for(seed, i)
+            mint = str(Keypair.from_seed(mseed).pubkey())
+            word = _WORDS[i % len(_WORDS)]
+            symbol = word if i < len(_WORDS) else f"{word}{i // len(_WORDS)}"
+            suffix = _NAME_SUFFIX[int(trng.integers(len(_NAME_SUFFIX)))]
+            name = f"{word.title()} {suffix}"
+            if i % 10 == 3:
+                name = f"{word.title()} <{suffix}> & Friends"
+            elif i % 10 == 7:
+                name = f'{word.title()} "{suffix}" </b>&amp;'
+            decimals = 6 if trng.random() < 0.75 else 9
+            r = trng.random()
+            supply = 1e9 if r < 0.6 else (1e12 if r < 0.8 else _uniform_log(trng, 1e7, 1e10))
+            fdv = _uniform_log(trng, 3e5, 2e8)
+            price0 = fdv / supply
+            circ = supply * float(trng.uniform(0.8, 1.0))
+            liq = _uniform_log(trng, 8e4, 3e6)
+            daily = _uniform_log(trng, 4e5, 1.5e7)
+            reason = thin_reason.get(i)
+            if reason == "liquidity":
+                liq = float(trng.uniform(1e4, 3e4))
+            elif reason == "volume":
+                daily = float(trng.uniform(1.5e4, 4e4))
+            is_young = i in young
+            if is_young:
+                listed = self.start_ts + (young_listing_candle + int(trng.integers(0, 4))) * CANDLE_S
+                created = listed
+            else:
+                listed = self.start_ts
+                created = self.start_ts - 60 * int(trng.integers(3 * 1440, 200 * 1440))
+            uk = unsafe_kind.get(i)
+            dev = _address("dev", seed, i)
+            organic = float(trng.uniform(40, 95))
+            if uk is not None:
+                organic = float(trng.uniform(5, 30))
+            elif kind == "thin":
+                organic = float(trng.uniform(10, 40))
+            top_holders = float(trng.uniform(50, 80) if uk is not None else trng.uniform(12, 45))
+
+            n_pools = 1 + int(trng.random() < 0.5) + int(trng.random() < 0.3)
+            if i in quoted_in_token and n_pools == 1:
+                n_pools = 2
+            main_share = float(trng.uniform(0.6, 0.9)) if n_pools > 1 else 1.0
+            weights = trng.uniform(0.3, 1.0, n_pools - 1)
+            pools: list[SimPool] = []
+            for j in range(n_pools):
+                address = _address("pool", seed, i, j)
+                dex = DEXES[int(trng.integers(len(DEXES)))]
+                labels = {"raydium": ("CPMM",) if trng.random() < 0.5 else ("CLMM",), "meteora": ("DLMM",),
+                          "orca": ("wp",), "pumpswap": ()}[dex]
+                if j == 0:
+                    quote = SOL_MINT if trng.random() < 0.7 else USDC_MINT
+                    pool_liq, share, p_created = liq, main_share, created
+                else:
+                    is_quote_pool = i in quoted_in_token and j == n_pools - 1
+                    if is_quote_pool:
+                        quote = mains[int(trng.integers(len(mains)))].base_mint if mains else SOL_MINT
+                    else:
+                        quote = SOL_MINT if trng.random() < 0.5 else USDC_MINT
+                    pool_liq = liq * float(trng.uniform(0.03, 0.15) if is_quote_pool else trng.uniform(0.05, 0.4))
+                    share = (1 - main_share) * float(weights[j - 1] / weights.sum())
+                    if is_young:
+                        p_created = listed + CANDLE_S * int(trng.integers(0, 3))
+                    else:
+                        p_created = min(self.start_ts - 60, created + 60 * int(trng.integers(0, 30 * 1440)))
+                    if quote in self._by_mint:
+                        p_created = max(p_created, self._by_mint[quote].listed_at)
+                bars_from = max(self.start_ts, -(-p_created // CANDLE_S) * CANDLE_S)
+                pools.append(SimPool(address, mint, quote, dex, pool_liq, p_created, bars_from, share,
+                                     labels, i, j == 0))
+            token = SimToken(
+                index=i, mint=mint, mint_seed=mseed, symbol=symbol, name=name, decimals=decimals, kind=kind,
+                mint_authority=uk == 0, freeze_authority=uk == 1, token2022=uk == 2,
+                transfer_fee_bps=500 if uk == 2 else None, pools=tuple(pools), listed_at=listed,
+                initial_price=price0, total_supply=supply, circ_supply=circ, daily_volume_usd=daily,
+                thin_reason=reason, young=is_young, dev=dev, organic_score=organic,
+                holders0=int(_uniform_log(trng, 80, 400) if is_young else _uniform_log(trng, 800, 40_000)),
+                trade_size_usd=float(trng.uniform(60, 400)), top_holders_pct=top_holders,
+            )
+            self.tokens.append(token)
+            self._by_mint[mint] = token
+            mains.append(pools[0])
+            for p in pools:
+                self._pools[p.address] = p
+                self._pools_with.setdefault(p.base_mint, []).append(p)
+                if p.quote_mint not in (SOL_MINT, USDC_MINT):
+                    self._pools_with.setdefault(p.quote_mint, []).append(p)
+
+    def _plan_live(self) -> dict[int, list[tuple[int, int, EventKind]]]:
+        """Round-robin of live events: token index -> [(candle, slot, kind)]."""
+        cfg = self.config
+        eligible = [t.index for t in self.tokens if t.kind in ("pump", "fizzle", "thin")]
+        plan: dict[int, list[tuple[int, int, EventKind]]] = {}
+        if not eligible or cfg.live_events_per_candle == 0:
+            return plan
+        per = cfg.live_events_per_candle
+        for j, c in enumerate(range(self._c_live, self._c_live_end)):
+            for r in range(per):
+                slot = j * per + r
+                ti = eligible[slot % len(eligible)]
+                kind_t = self.tokens[ti].kind
+                kind: EventKind
+                if kind_t == "fizzle":
+                    kind = "fizzle"
+                elif kind_t == "thin":
+                    kind = "pump" if (j + r) % 2 == 0 else "fizzle"
+                else:
+                    kind = "fizzle" if slot % 4 == 3 else "pump"
+                taken = plan.setdefault(ti, [])
+                if all(abs(c - other) >= cfg.min_event_gap_candles for other, _, _ in taken):
+                    taken.append((c, r, kind))
+        return plan
+
+    # ------------------------------------------------------------------ lookups
+
+    def token(self, mint: str) -> SimToken:
+        try:
+            return self._by_mint[mint]
+        except KeyError:
+            raise KeyError(f"unknown simulated mint {mint!r}") from None
+
+    def has_token(self, mint: str) -> bool:
+        return mint in self._by_mint
+
+    def pool(self, address: str) -> SimPool:
+        try:
+            return self._pools[address]
+        except KeyError:
+            raise KeyError(f"unknown simulated pool {address!r}") from None
+
+    def has_pool(self, address: str) -> bool:
+        return address in self._pools
+
+    def pools_of(self, mint: str) -> tuple[SimPool, ...]:
+        """The token's own pools (it is the base), deepest SOL/USDC pool first."""
+        return self.token(mint).pools
+
+    def pools_with(self, mint: str) -> list[SimPool]:
+        """Pools where the token is base *or* quote (what DexScreener/GeckoTerminal list for it)."""
+        return list(self._pools_with.get(mint, ()))
+
+    def find(self, query: str) -> list[SimToken]:
+        """Tokens matching a mint/pool address exactly, or a symbol/name substring (case-insensitive)."""
+        q = query.strip()
+        if q in self._by_mint:
+            return [self._by_mint[q]]
+        if q in self._pools:
+            return [self.tokens[self._pools[q].token_index]]
+        low = q.lower()
+        if not low:
+            return []
+        return [t for t in self.tokens if low in t.symbol.lower() or low in t.name.lower()]
+
+    def listed(self, mint: str, t: float) -> bool:
+        return t >= self.token(mint).listed_at
+
+    def pool_open(self, address: str, t: float) -> bool:
+        return t >= self.pool(address).bars_from
+
+    # ------------------------------------------------------------------ event schedule
+
+    def _kmin(self, ti: int, c: int) -> int:
+        cs = self.start_ts + c * CANDLE_S
+        ref = max(cs - cs % 86_400, self.tokens[ti].listed_at)
+        return max(2, _WARMUP_BARS - (cs - ref) // 300)
+
+    def _schedule(self, ti: int) -> _Schedule:
+        sched = self._schedules.get(ti)
+        if sched is not None:
+            return sched
+        cfg, tok = self.config, self.tokens[ti]
+        rng = np.random.default_rng([cfg.seed, 4, ti])
+        gap = cfg.min_event_gap_candles
+        c_first = (tok.listed_at - self.start_ts) // CANDLE_S
+        c_hist_end = self._c_live - gap
+        events: dict[int, _Event] = {}
+        rug: _Event | None = None
+        if tok.kind == "rug":
+            rank = [t.index for t in self.tokens if t.kind == "rug"].index(ti)
+            lo, hi = c_first + 12, self._c_live - 4
+            if rank % 2 == 0 and hi > lo:
+                c_rug = int(rng.integers(lo, hi))
+                live = False
+            else:
+                c_rug = min(self._c_live + 1 + rank // 2, max(self._c_live, self._c_live_end - 1))
+                live = True
+            rug = self._make_rug(rng, c_rug, live)
+            events[c_rug] = rug
+            c_hist_end = min(c_hist_end, c_rug - gap + 1)
+        if tok.kind in ("pump", "fizzle", "thin", "rug"):
+            candidates = list(range(max(c_first, 0), max(c_first, c_hist_end)))
+            days = len(candidates) / 6
+            wanted = round(cfg.events_per_token_day * days)
+            picked: list[int] = []
+            for c in rng.permutation(candidates) if candidates else []:
+                if len(picked) >= wanted:
+                    break
+                c = int(c)
+                if all(abs(c - o) >= gap for o in picked) and (rug is None or rug.candle - c >= gap):
+                    picked.append(c)
+            for c in sorted(picked):
+                events[c] = self._make_ignition(rng, ti, c, self._history_kind(rng, tok.kind), live=False)
+            for c, slot, kind in self._live_plan.get(ti, []):
+                if rug is not None and rug.candle - c < gap:
+                    continue
+                per = max(1, cfg.live_events_per_candle)
+                kmin = self._kmin(ti, c)
+                step = min(8, max(0, (30 - kmin) // max(1, per - 1)))
+                events[c] = self._make_ignition(rng, ti, c, kind, live=True, k=kmin + slot * step)
+        retrace: dict[int, float] = {}
+        for ev in events.values():
+            if ev.kind == "pump":
+                for d in (1, 2):
+                    retrace[ev.candle + d] = float(rng.uniform(-0.06, -0.01))
+        ordered = sorted(events.values(), key=lambda e: e.candle)
+        sched = _Schedule(events, ordered, rug, retrace)
+        self._schedules[ti] = sched
+        return sched
+
+    def _history_kind(self, rng: np.random.Generator, kind: TokenKind) -> EventKind:
+        if kind == "fizzle":
+            return "fizzle"
+        if kind == "thin":
+            return "pump" if rng.random() < 0.5 else "fizzle"
+        if kind == "rug":
+            return "pump"
+        return "pump" if rng.random() < self.config.pump_fraction else "fizzle"
+
+    def _make_ignition(self, rng: np.random.Generator, ti: int, c: int, kind: EventKind, *, live: bool,
+                       k: int | None = None) -> _Event:
+        kmin = self._kmin(ti, c)
+        kmax = 30 if kind == "pump" else 36
+        draws = rng.random(8)
+        if k is None:
+            k = kmin + int(draws[0] * (kmax - kmin + 1))
+        k = min(max(k, kmin), kmax)
+        m_i = 5 * k
+        x_pre = -0.01 + 0.016 * float(draws[1])
+        x_ign = math.log1p(0.026 + 0.024 * float(draws[2]))
+        surge = 6.0 + 4.0 * float(draws[3])
+        if kind == "pump":
+            x_close = math.log1p(0.12 + 0.23 * float(draws[4]))
+            x_peak = x_close + 0.01 + 0.11 * float(draws[5])
+            room = MINUTES_PER_CANDLE - (m_i + 5) - 20
+            ramp = 15 + int(draws[6] * (min(90, room) - 15 + 1))
+        else:
+            x_close = math.log1p(-0.04 + 0.085 * float(draws[4]))
+            x_peak = min(x_ign + 0.005 + 0.04 * float(draws[5]), math.log1p(0.085))
+            ramp = 3 + int(draws[6] * 23)
+        peak_minute = m_i + 5 + ramp - 1
+        return _Event(kind, c, m_i, x_pre, x_ign, x_peak, x_close, peak_minute, surge, 0, 1.0, live)
+
+    def _make_rug(self, rng: np.random.Generator, c: int, live: bool) -> _Event:
+        draws = rng.random(7)
+        m_r = 40 + int(draws[0] * 161) if not live else 40 + int(draws[0] * 30)
+        x_pre = -0.01 + 0.016 * float(draws[1])
+        x_bottom = x_pre + math.log(0.05 + 0.10 * float(draws[2]))
+        x_close = x_bottom - 0.03 + 0.06 * float(draws[3])
+        drop = 1 + int(draws[4] * 3)
+        surge = 15.0 + 25.0 * float(draws[5])
+        liq = 0.02 + 0.06 * float(draws[6])
+        return _Event("rug", c, m_r, x_pre, x_bottom, x_pre, x_close, m_r, surge, drop, liq, live)
+
+    def planted_events(self, start: int, end: int) -> list[PlantedEvent]:
+        """Events whose 4H candle starts in ``[start, end)``, by candle time then mint."""
+        out: list[PlantedEvent] = []
+        for tok in self.tokens:
+            sched = self._schedule(tok.index)
+            for ev in sched.ordered:
+                cs = self.start_ts + ev.candle * CANDLE_S
+                if not start <= cs < end:
+                    continue
+                if ev.kind == "rug":
+                    ignite = cs + ev.start_minute * 60
+                    peak = math.expm1(ev.x_ign - ev.x_pre) * 100
+                else:
+                    ignite = cs + ev.start_minute * 60 + 300
+                    peak = math.expm1(ev.x_peak) * 100
+                out.append(PlantedEvent(
+                    mint=tok.mint, pool=tok.main_pool.address, kind=ev.kind, candle_ts=cs, ignite_ts=ignite,
+                    peak_pct=peak, close_pct=math.expm1(ev.x_close) * 100, symbol=tok.symbol,
+                    token_kind=tok.kind, eligible=tok.safe and tok.kind != "thin", live=ev.live,
+                ))
+        out.sort(key=lambda e: (e.candle_ts, e.mint))
+        return out
+
+    def rug_time(self, mint: str) -> int | None:
+        """When the token's liquidity is pulled (start of the crash minute), if ever."""
+        tok = self.token(mint)
+        rug = self._schedule(tok.index).rug
+        if rug is None:
+            return None
+        return self.start_ts + rug.candle * CANDLE_S + rug.start_minute * 60
+
+    # ------------------------------------------------------------------ anchor chain
+
+    def _path(self, ti: int, upto: int) -> _Path:
+        """The token's anchor chain, extended so that candle ``upto`` (and its end) exists."""
+        path = self._paths.get(ti)
+        tok = self.tokens[ti]
+        if path is None:
+            lb0 = math.log(tok.daily_volume_usd / 288)
+            path = _Path([], [], math.log(tok.initial_price), lb0)
+            self._paths[ti] = path
+        if len(path.anchors) > upto + 1:
+            return path
+        cfg = self.config
+        sched = self._schedule(ti)
+        c_first = (tok.listed_at - self.start_ts) // CANDLE_S
+        while len(path.anchors) <= upto + 1:
+            block = len(path.anchors) // _BLOCK
+            rng = np.random.default_rng([cfg.seed, 2, ti, block])
+            z = rng.normal(0.0, 1.0, _BLOCK)
+            zb = rng.normal(0.0, 1.0, _BLOCK)
+            for j in range(_BLOCK):
+                c = block * _BLOCK + j
+                if c < c_first:
+                    path.anchors.append(math.nan)
+                    path.log_base.append(math.nan)
+                    continue
+                if c == c_first:
+                    path.anchors.append(math.log(tok.initial_price))
+                    path.log_base.append(path.lb0)
+                # the anchor at c is known; append c + 1 and the baseline of c + 1
+                a = path.anchors[c]
+                ev = sched.events.get(c)
+                if ev is not None:
+                    inc = ev.x_close
+                    if ev.kind == "rug":
+                        path.ref = a + ev.x_close
+                elif c in sched.retrace:
+                    inc = sched.retrace[c]
+                else:
+                    inc = min(_CANDLE_CLIP, max(-_CANDLE_CLIP, -_REVERSION * (a - path.ref) + _CANDLE_SIGMA * z[j]))
+                path.anchors.append(a + inc)
+                lb = path.log_base[c]
+                nxt = path.lb0 + 0.95 * (lb - path.lb0) + 0.04 * zb[j]
+                nxt = min(lb + _BASE_STEP, max(lb - _BASE_STEP, nxt))
+                nxt = min(path.lb0 + _BASE_SPREAD, max(path.lb0 - _BASE_SPREAD, nxt))
+                path.log_base.append(nxt)
+            # the loop appends one anchor ahead; keep both lists one longer than the candles done
+        return path
+
+    # ------------------------------------------------------------------ minute paths
+
+    def _candle(self, ti: int, c: int) -> _CandleData:
+        key = (ti, c)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        data = self._generate(ti, c)
+        self._cache[key] = data
+        if len(self._cache) > self.config.candle_cache:
+            self._cache.popitem(last=False)
+        self._totals[key] = float(data.cumvol[-1])
+        if len(self._totals) > 64 * self.config.candle_cache:
+            self._totals.popitem(last=False)
+        return data
+
+    def _candle_total(self, ti: int, c: int) -> float:
+        total = self._totals.get((ti, c))
+        if total is None:
+            total = float(self._candle(ti, c).cumvol[-1])
+        return total
+
+    def _generate(self, ti: int, c: int) -> _CandleData:
+        tok = self.tokens[ti]
+        path = self._path(ti, c + 1)
+        sched = self._schedule(ti)
+        a0, a1 = path.anchors[c], path.anchors[c + 1]
+        if math.isnan(a0):
+            raise ValueError(f"{tok.symbol}: no data before its listing at {tok.listed_at}")
+        rng = np.random.default_rng([self.config.seed, 3, ti, c])
+        thin = tok.kind == "thin"
+        q5, qm = (0.6, 0.35) if thin else (0.15, 0.08)
+        g_draw = rng.random(BARS5_PER_CANDLE // QUIET_GROUP_BARS)
+        g_pos = rng.integers(0, QUIET_GROUP_BARS - 1, BARS5_PER_CANDLE // QUIET_GROUP_BARS)
+        mult5 = rng.uniform(0.7, 1.35, BARS5_PER_CANDLE)
+        minute_quiet = rng.random(MINUTES_PER_CANDLE) < qm
+        weights = rng.exponential(1.0, MINUTES_PER_CANDLE)
+        steps = rng.normal(0.0, _SIGMA_MINUTE, MINUTES_PER_CANDLE)
+        wick_up = np.abs(rng.normal(0.0, _WICK, MINUTES_PER_CANDLE))
+        wick_dn = np.abs(rng.normal(0.0, _WICK, MINUTES_PER_CANDLE))
+        noise = rng.uniform(0.7, 1.3, MINUTES_PER_CANDLE)
+
+        quiet5 = np.zeros(BARS5_PER_CANDLE, dtype=bool)
+        for g in range(len(g_draw)):
+            if g_draw[g] < q5:
+                quiet5[g * QUIET_GROUP_BARS + int(g_pos[g])] = True
+        active = ~np.repeat(quiet5, 5) & ~minute_quiet
+        by_bar = active.reshape(BARS5_PER_CANDLE, 5)
+        empty_bars = ~quiet5 & ~by_bar.any(axis=1)
+        by_bar[empty_bars, 4] = True
+        active = by_bar.ravel()
+        active[-1] = True
+
+        base = math.exp(path.log_base[c])
+        rug = sched.rug
+        dead_before = rug is not None and rug.candle < c
+        if dead_before:
+            base *= _DEAD_VOLUME
+        v5 = base * mult5 * ~quiet5
+        w = (weights * active).reshape(BARS5_PER_CANDLE, 5)
+        ws = w.sum(axis=1)
+        volume = (w * (v5 / np.where(ws > 0, ws, 1.0))[:, None]).ravel()
+
+        ev = sched.events.get(c)
+        peak: float | None = None
+        if ev is None:
+            x = _bridge(active, steps, 0.0, a1 - a0, _BRIDGE_AMP)
+        else:
+            x = self._event_path(ev, active, steps, volume, noise, base, a1 - a0)
+            wick_up[:ev.start_minute] = np.minimum(wick_up[:ev.start_minute], _PRE_EVENT_WICK)
+            if ev.kind != "rug":
+                peak = math.exp(a0 + ev.x_peak)
+        open0 = math.exp(a0)
+        close = np.exp(a0 + x)
+        close[-1] = math.exp(a1)
+        if peak is not None and ev is not None:
+            close[ev.peak_minute] = peak
+        # a quiet minute holds the previous close bit for bit (no float drift through exp)
+        last_active = np.where(active, np.arange(MINUTES_PER_CANDLE), -1)
+        np.maximum.accumulate(last_active, out=last_active)
+        close = np.where(last_active >= 0, close[np.maximum(last_active, 0)], open0)
+        open_ = np.empty_like(close)
+        open_[0] = open0
+        open_[1:] = close[:-1]
+        wick_up[~active] = 0.0
+        wick_dn[~active] = 0.0
+        body_hi = np.maximum(open_, close)
+        high = body_hi * np.exp(wick_up)
+        low = np.minimum(open_, close) * np.exp(-wick_dn)
+        if peak is not None and ev is not None:
+            high[ev.start_minute:] = np.maximum(np.minimum(high[ev.start_minute:], peak),
+                                                body_hi[ev.start_minute:])
+        high = np.maximum(high, body_hi)
+        volume[~active] = 0.0
+        cumvol = np.concatenate(([0.0], np.cumsum(volume)))
+        for arr in (open_, high, low, close, volume, cumvol):
+            arr.flags.writeable = False
+        return _CandleData(open_, high, low, close, volume, cumvol)
+
+    def _event_path(self, ev: _Event, active: np.ndarray, steps: np.ndarray, volume: np.ndarray,
+                    noise: np.ndarray, base: float, x_end: float) -> np.ndarray:
+        """Candle-relative log path of an event candle (edits ``active``/``volume`` in place)."""
+        m0 = ev.start_minute
+        x = np.empty(MINUTES_PER_CANDLE)
+        x[:m0] = np.clip(_bridge(active[:m0], steps[:m0], 0.0, ev.x_pre, 0.012), _PRE_EVENT_MIN, _PRE_EVENT_MAX)
+        if ev.kind == "rug":
+            n = ev.drop_minutes
+            active[m0:m0 + n] = True
+            x[m0:m0 + n] = ev.x_pre + (ev.x_ign - ev.x_pre) * np.arange(1, n + 1) / n
+            x[m0 + n - 1] = ev.x_ign
+            volume[m0:m0 + n] = base * ev.surge / n
+            after = slice(m0 + n, MINUTES_PER_CANDLE)
+            volume[after] *= _DEAD_VOLUME
+            x[after] = _bridge(active[after], steps[after], ev.x_ign, x_end, 0.015)
+            return x
+        active[m0:] = True
+        ramp = np.arange(1, 6) / 5
+        x[m0:m0 + 5] = ev.x_pre + (ev.x_ign - ev.x_pre) * ramp
+        x[m0 + 4] = ev.x_ign
+        volume[m0:m0 + 5] = base * ev.surge * ramp / ramp.sum()
+        p = ev.peak_minute
+        up = slice(m0 + 5, p + 1)
+        x[up] = np.minimum(_bridge(active[up], steps[up], ev.x_ign, ev.x_peak, 0.25 * (ev.x_peak - ev.x_ign)),
+                           ev.x_peak)
+        x[p] = ev.x_peak
+        down = slice(p + 1, MINUTES_PER_CANDLE)
+        amp = 0.3 * abs(ev.x_peak - x_end) + 0.004
+        x[down] = np.minimum(_bridge(active[down], steps[down], ev.x_peak, x_end, amp), ev.x_peak)
+        tau = np.arange(MINUTES_PER_CANDLE - m0 - 5, dtype=float)
+        level, decay, floor = (8.0, 40.0, 1.5) if ev.kind == "pump" else (5.0, 20.0, 1.2)
+        volume[m0 + 5:] = base / 5 * (level * np.exp(-tau / decay) + floor) * noise[m0 + 5:]
+        return x
+
+    # ------------------------------------------------------------------ bars
+
+    def _minutes(self, ti: int, m_lo: int, m_hi: int) -> tuple[np.ndarray, ...]:
+        """Minute arrays (open, high, low, close, volume) for minute timestamps [m_lo, m_hi)."""
+        c_lo = (m_lo - self.start_ts) // CANDLE_S
+        c_hi = (m_hi - 1 - self.start_ts) // CANDLE_S
+        parts = [self._candle(ti, c) for c in range(c_lo, c_hi + 1)]
+        first = (m_lo - self.start_ts - c_lo * CANDLE_S) // 60
+        n = (m_hi - m_lo) // 60
+        cols = []
+        for k in range(5):
+            arr = parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts])
+            cols.append(arr[first:first + n])
+        return tuple(cols)
+
+    def bars(self, pool: str, tf: Timeframe, start: int, end: int, *, include_forming: bool = False,
+             include_empty: bool = True) -> list[Candle]:
+        """Bars of ``pool`` with ``start <= ts`` that closed by ``end``; ascending, volume in USD.
+
+        ``include_forming`` adds the bar in progress at ``end`` (aggregated up to ``end``, the
+        current minute pro rata). ``include_empty=False`` drops zero-volume intervals the way
+        GeckoTerminal does by default.
+        """
+        p = self.pool(pool)
+        tfs = int(tf)
+        first_bar = max(-(-start // tfs) * tfs, p.bars_from - p.bars_from % tfs)
+        done_end = end - end % tfs
+        out: list[Candle] = []
+        m_lo, m_hi = max(first_bar, p.bars_from), done_end
+        if m_hi > m_lo:
+            out = self._aggregate(p, tfs, m_lo, m_hi, include_empty)
+        if include_forming and done_end >= first_bar and done_end < end:
+            forming = self._forming(p, tfs, done_end, end)
+            if forming is not None and (include_empty or forming.volume > 0):
+                out.append(forming)
+        return out
+
+    def _aggregate(self, p: SimPool, tfs: int, m_lo: int, m_hi: int, include_empty: bool) -> list[Candle]:
+        o, h, lo, c, v = self._minutes(p.token_index, m_lo, m_hi)
+        v = v * p.volume_share
+        ts = m_lo + 60 * np.arange(len(o))
+        bucket = ts - ts % tfs
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        ends = np.r_[starts[1:], len(o)]
+        hh = np.maximum.reduceat(h, starts)
+        ll = np.minimum.reduceat(lo, starts)
+        vv = np.add.reduceat(v, starts)
+        oo = o[starts]
+        cc = c[ends - 1]
+        bt = bucket[starts]
+        keep = np.ones(len(starts), dtype=bool) if include_empty else vv > 0
+        return [Candle(int(bt[i]), float(oo[i]), float(hh[i]), float(ll[i]), float(cc[i]), float(vv[i]))
+                for i in np.flatnonzero(keep)]
+
+    def _forming(self, p: SimPool, tfs: int, bar_ts: int, t: float) -> Candle | None:
+        m_lo = max(bar_ts, p.bars_from)
+        if t <= m_lo:
+            return None
+        whole_end = int(t) - int(t) % 60
+        o = h = lo = c = v = None
+        if whole_end > m_lo:
+            oo, hh, ll, cc, vv = self._minutes(p.token_index, m_lo, whole_end)
+            o, h, lo, c, v = float(oo[0]), float(hh.max()), float(ll.min()), float(cc[-1]), float(vv.sum())
+        if t > whole_end:
+            po, pc, pv = self._partial_minute(p.token_index, whole_end, t)
+            o = po if o is None else o
+            h = max(po, pc) if h is None else max(h, po, pc)
+            lo = min(po, pc) if lo is None else min(lo, po, pc)
+            c = pc
+            v = pv if v is None else v + pv
+        assert o is not None and h is not None and lo is not None and c is not None and v is not None
+        return Candle(bar_ts, o, h, lo, c, v * p.volume_share)
+
+    def _partial_minute(self, ti: int, minute_ts: int, t: float) -> tuple[float, float, float]:
+        """(open, price at t, volume so far) of the minute starting at ``minute_ts``."""
+        cidx = (minute_ts - self.start_ts) // CANDLE_S
+        data = self._candle(ti, cidx)
+        m = (minute_ts - self.start_ts - cidx * CANDLE_S) // 60
+        f = (t - minute_ts) / 60
+        o, cl = float(data.open[m]), float(data.close[m])
+        price = o if cl == o else o * (cl / o) ** f
+        return o, price, float(data.volume[m]) * f
+
+    # ------------------------------------------------------------------ point-in-time queries
+
+    def token_price(self, mint: str, t: float) -> float | None:
+        """USD price at ``t`` (None before listing). SOL and USDC have fixed prices."""
+        if mint == SOL_MINT:
+            return SOL_USD
+        if mint == USDC_MINT:
+            return USDC_USD
+        tok = self.token(mint)
+        if t < tok.listed_at:
+            return None
+        minute = int(t) - int(t) % 60
+        return self._partial_minute(tok.index, minute, t)[1]
+
+    def _token_volume(self, ti: int, t0: float, t1: float) -> float:
+        """Token-level USD volume traded in [t0, t1) (the current minute pro rata)."""
+        t0 = max(t0, float(self.tokens[ti].listed_at))
+        if t1 <= t0:
+            return 0.0
+        c0 = int((t0 - self.start_ts) // CANDLE_S)
+        c1 = int((t1 - self.start_ts) // CANDLE_S)
+        if (t1 - self.start_ts) % CANDLE_S == 0:
+            c1 -= 1
+        total = 0.0
+        for c in range(c0, c1 + 1):
+            cs = self.start_ts + c * CANDLE_S
+            lo, hi = max(t0, cs) - cs, min(t1, cs + CANDLE_S) - cs
+            if lo <= 0 and hi >= CANDLE_S:
+                total += self._candle_total(ti, c)
+            else:
+                data = self._candle(ti, c)
+                total += _cum(data, hi) - _cum(data, lo)
+        return total
+
+    def _liquidity(self, p: SimPool, t: float, price: float) -> float:
+        tok = self.tokens[p.token_index]
+        factor = min(1.4, max(0.7, math.sqrt(price / tok.initial_price)))
+        rug = self._schedule(tok.index).rug
+        if rug is not None and t >= self.start_ts + rug.candle * CANDLE_S + rug.start_minute * 60:
+            factor = 0.7 * rug.liquidity_factor
+        return p.liquidity_usd * factor
+
+    def pair_stats(self, pool: str, t: float) -> PoolStats | None:
+        """DexScreener's view of ``pool`` at ``t``; None before the pool has traded."""
+        p = self.pool(pool)
+        if t < p.bars_from:
+            return None
+        ti = p.token_index
+        tok = self.tokens[ti]
+        price = self.token_price(tok.mint, t)
+        quote_usd = self.token_price(p.quote_mint, t)
+        assert price is not None
+        if quote_usd is None:
+            return None
+        volume: dict[str, float] = {}
+        change: dict[str, float | None] = {}
+        txns: dict[str, TxnCounts] = {}
+        for key, w in WINDOWS_S.items():
+            vol = self._token_volume(ti, max(t - w, p.bars_from), t) * p.volume_share
+            volume[key] = vol
+            past = self.token_price(tok.mint, t - w) if t - w >= p.bars_from else None
+            pct = None if past is None else (price / past - 1) * 100
+            change[key] = pct
+            txns[key] = _txns(vol, tok.trade_size_usd, pct or 0.0)
+        liq = self._liquidity(p, t, price)
+        return PoolStats(
+            pool=pool, t=t, price_usd=price, price_native=price / quote_usd,
+            volume=Window4(**volume), price_change=Window4(**change), txns=txns,
+            liquidity_usd=liq, liquidity_base=liq / 2 / price, liquidity_quote=liq / 2 / quote_usd,
+            fdv=price * tok.total_supply, market_cap=price * tok.circ_supply, pair_created_at=p.created_at,
+        )
+
+    def token_info(self, mint: str, t: float) -> SimTokenInfo | None:
+        """Jupiter's view of a token at ``t``; None before its first pool trades."""
+        tok = self.token(mint)
+        if t < tok.listed_at:
+            return None
+        ti = tok.index
+        price = self.token_price(mint, t)
+        assert price is not None
+        age = t - tok.listed_at
+        liq = sum(self._liquidity(p, t, price) for p in tok.pools if t >= p.bars_from)
+        stats: dict[str, SimSwapStats] = {}
+        for label, w in (("5m", 300), ("1h", 3600), ("6h", 21_600), ("24h", 86_400)):
+            vol = self._token_volume(ti, t - w, t)
+            prev_vol = self._token_volume(ti, t - 2 * w, t - w)
+            past = self.token_price(mint, t - w) if age >= w else None
+            pct = None if past is None else (price / past - 1) * 100
+            tx = _txns(vol, tok.trade_size_usd, pct or 0.0)
+            buy_share = tx.buys / (tx.buys + tx.sells) if tx.buys + tx.sells else 0.5
+            liq_past = sum(self._liquidity(p, t - w, past) for p in tok.pools if t - w >= p.bars_from) if past else 0
+            stats[label] = SimSwapStats(
+                price_change=pct,
+                volume_change=(vol / prev_vol - 1) * 100 if prev_vol > 0 and age >= 2 * w else None,
+                liquidity_change=(liq / liq_past - 1) * 100 if liq_past > 0 else None,
+                holder_change=(_holders(tok, age) / _holders(tok, age - w) - 1) * 100 if age >= w else None,
+                buy_volume=vol * buy_share, sell_volume=vol * (1 - buy_share),
+                num_buys=tx.buys, num_sells=tx.sells,
+                num_traders=max(1, int((tx.buys + tx.sells) * 0.6)) if tx.buys + tx.sells else 0,
+                num_organic_buyers=int(tx.buys * tok.organic_score / 200),
+                num_net_buyers=tx.buys - tx.sells,
+            )
+        label = "high" if tok.organic_score >= 70 else ("medium" if tok.organic_score >= 40 else "low")
+        young = age < YOUNG_AGE_S
+        verified = tok.safe and tok.kind not in ("thin", "rug") and tok.organic_score >= 70 and not young
+        return SimTokenInfo(
+            mint=mint, t=t, usd_price=price, liquidity_usd=liq, fdv=price * tok.total_supply,
+            mcap=price * tok.circ_supply, holder_count=_holders(tok, age), organic_score=tok.organic_score,
+            organic_score_label=label, young=young, is_verified=verified,
+            tags=("verified", "community", "strict") if verified else (("community",) if tok.safe else ()),
+            mint_authority_disabled=not tok.mint_authority, freeze_authority_disabled=not tok.freeze_authority,
+            top_holders_pct=tok.top_holders_pct, dev_balance_pct=round(tok.top_holders_pct / 8, 2),
+            is_sus=tok.mint_authority or tok.transfer_fee_bps is not None,
+            price_change_24h=stats["24h"].price_change, stats=stats,
+        )
+
+    # ------------------------------------------------------------------ discovery feeds
+
+    def _listed_tokens(self, t: float) -> list[SimToken]:
+        return [tok for tok in self.tokens if tok.listed_at <= t]
+
+    def _event_near(self, ti: int, t: float) -> bool:
+        c = int((t - self.start_ts) // CANDLE_S)
+        events = self._schedule(ti).events
+        return any(k in events and events[k].kind != "rug" for k in (c, c - 1))
+
+    def discovery(self, category: DiscoveryCategory, interval: str, t: float, limit: int = 50) -> list[str]:
+        """Jupiter's ``/tokens/v2/{category}/{interval}``: a deterministic ranked subset of mints.
+
+        Cheap by design (candle-level, no minute paths) so 2,000 tokens cost nothing: trending
+        favours tokens with a planted event in the current or previous 4H candle, traded ranks by
+        baseline volume, organic by organic score; a per-hour jitter keeps the lists moving.
+        """
+        if category not in ("toptrending", "toporganicscore", "toptraded"):
+            raise ValueError(f"unknown discovery category {category!r}")
+        listed = self._listed_tokens(t)
+        if not listed:
+            return []
+        hour = int(t // 3600)
+        scored: list[tuple[float, int]] = []
+        for tok in listed:
+            jitter = _unit(self.config.seed, "disc", category, interval, tok.index, hour)
+            if category == "toptrending":
+                score = jitter + (2.0 if self._event_near(tok.index, t) else 0.0)
+            elif category == "toptraded":
+                score = math.log(tok.daily_volume_usd) + jitter
+            else:
+                score = tok.organic_score / 10 + jitter
+            scored.append((score, tok.index))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        size = min(limit, max(1, math.ceil(0.6 * len(listed))))
+        return [self.tokens[i].mint for _, i in scored[:size]]
+
+    def recent(self, t: float, limit: int = 30) -> list[str]:
+        """Jupiter's ``/tokens/v2/recent``: newest first pool first."""
+        listed = sorted(self._listed_tokens(t), key=lambda tok: (-tok.main_pool.created_at, tok.index))
+        return [tok.mint for tok in listed[:limit]]
+
+    def profiles(self, t: float, limit: int = 30) -> list[str]:
+        """DexScreener's latest token profiles: about half the tokens refresh a profile now and then."""
+        updates: list[tuple[int, int]] = []
+        for tok in self._listed_tokens(t):
+            if _unit(self.config.seed, "profile", tok.index) >= 0.5:
+                continue
+            period = 6 * 3600 + int(_unit(self.config.seed, "profile-period", tok.index) * 42 * 3600)
+            last = tok.listed_at + int((t - tok.listed_at) // period) * period
+            updates.append((last, tok.index))
+        updates.sort(key=lambda u: (-u[0], u[1]))
+        return [self.tokens[i].mint for _, i in updates[:limit]]
+
+    def boosts(self, t: float, limit: int = 30, top: bool = False) -> list[SimBoost]:
+        """DexScreener boosts active at ``t``: latest first, or by total amount with ``top``."""
+        out: list[SimBoost] = []
+        for tok in self._listed_tokens(t):
+            if _unit(self.config.seed, "boost", tok.index) >= 0.3:
+                continue
+            period = 12 * 3600
+            k = int((t - tok.listed_at) // period)
+            amount = float(10 * (1 + int(_unit(self.config.seed, "boost-amount", tok.index, k) * 5)))
+            total = amount * (k + 1)
+            out.append(SimBoost(tok.mint, amount, total, tok.listed_at + k * period))
+        if top:
+            out.sort(key=lambda b: (-b.total_amount, b.mint))
+        else:
+            out.sort(key=lambda b: (-b.boosted_at, b.mint))
+        return out[:limit]
+
+
+def _bridge(active: np.ndarray, steps: np.ndarray, x_start: float, x_end: float, amp: float) -> np.ndarray:
+    """A random walk over active minutes pinned at ``x_end`` on the last minute; |excursion| <= amp.
+
+    Quiet minutes have a zero step and no share of the drift, so their value equals the previous
+    minute's bit for bit (an empty interval is O=H=L=C=previous close, exactly).
+    """
+    n = np.cumsum(active)
+    total = n[-1] if len(n) else 0
+    if total == 0:
+        return np.full(len(active), x_start)
+    s = np.cumsum(steps * active)
+    frac = n / total
+    br = s - frac * s[-1]
+    peak = float(np.abs(br).max())
+    if peak > amp:
+        br = br * (amp / peak)
+    return x_start + frac * (x_end - x_start) + br
+
+
+def _cum(data: _CandleData, seconds: float) -> float:
+    """Volume traded in the first ``seconds`` of a candle, the last minute pro rata."""
+    if seconds <= 0:
+        return 0.0
+    if seconds >= CANDLE_S:
+        return float(data.cumvol[-1])
+    m = int(seconds // 60)
+    return float(data.cumvol[m] + data.volume[m] * (seconds - m * 60) / 60)
+
+
+def _txns(volume: float, trade_size: float, change_pct: float) -> TxnCounts:
+    """Buys/sells derived from volume; buys outnumber sells while the price rises."""
+    n = round(volume / trade_size)
+    if n == 0:
+        return TxnCounts(0, 0)
+    share = min(0.75, max(0.25, 0.5 + change_pct * 0.015))
+    buys = round(n * share)
+    if change_pct > 0:
+        buys = max(buys, n // 2 + 1)
+    elif change_pct < 0:
+        buys = min(buys, (n - 1) // 2)
+    buys = min(n, max(0, buys))
+    return TxnCounts(buys, n - buys)
+
+
+def _holders(tok: SimToken, age: float) -> int:
+    return int(tok.holders0 * math.sqrt(1 + max(0.0, age) / 86_400))
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from its parts (cheap per-token jitter)."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
