@@ -1,0 +1,320 @@
+"""Alert cards: what a trader reads on their phone, in Telegram's HTML parse mode.
+
+Pure functions over domain objects (no I/O, no clock): the engine renders a card when it stores
+a signal and hands the text to the outbox, so what was decided and what was announced are written
+in one transaction, and a resend after a crash sends byte-identical text (the sender's crash
+recovery compares texts).
+
+HTML rather than MarkdownV2 because token names are full of punctuation: in HTML only ``<``, ``>``
+and ``&`` need escaping, and every dynamic value here goes through :func:`html.escape`. Names and
+symbols are cut *before* escaping, and the card is cut by dropping whole reason lines, so a cut
+never lands inside a tag or an entity. Lengths are counted in UTF-16 code units (Telegram's unit)
+against :data:`MAX_CARD` = 4,000, a margin under Telegram's 4,096.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from html import escape
+from typing import Any
+
+from dexscan.domain import GateStatus, GateVerdict, Outcome, Signal
+
+MAX_CARD = 4000
+MAX_NAME = 48
+MAX_SYMBOL = 16
+
+LAYER_LABEL = {"ignition": "🔥 IGNITION", "confirmation": "✅ CONFIRMED", "strategy": "⚡ SIGNAL"}
+RESULT_LABEL = {
+    "open": "📍 Open",
+    "sl": "🛑 Stopped out",
+    "breakeven": "⚖️ Breakeven (stop moved to entry after TP1)",
+    "tp1": "🎯 TP1 reached",
+    "tp2": "🎯 TP2 reached",
+    "tp3": "🏆 TP3 reached",
+    "expired": "⏱ Expired (time stop)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """An inline-keyboard URL button."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """A rendered message as the outbox stores it (``payload`` JSON) and the sender posts it.
+
+    ``digest_of`` is set on a digest: the outbox row ids it stands for.
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    digest_of: tuple[int, ...] = ()
+
+    def to_payload(self) -> str:
+        data: dict[str, Any] = {
+            "v": 1,
+            "text": self.text,
+            "buttons": [[{"text": b.text, "url": b.url} for b in row] for row in self.buttons],
+        }
+        if self.digest_of:
+            data["digest_of"] = list(self.digest_of)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_payload(cls, payload: str) -> AlertMessage:
+        """Parse an outbox payload; ``ValueError`` names what is wrong with it."""
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise ValueError(f"alert payload is not JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"]:
+            raise ValueError("alert payload has no text")
+        rows = data.get("buttons") or []
+        try:
+            buttons = tuple(tuple(Button(str(b["text"]), str(b["url"])) for b in row) for row in rows)
+            digest_of = tuple(int(i) for i in data.get("digest_of") or ())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"alert payload has malformed buttons or digest ids ({exc})") from None
+        return cls(data["text"], buttons, digest_of)
+
+
+@dataclass(frozen=True, slots=True)
+class CardExtras:
+    """What a card shows beyond the :class:`Signal` itself (the engine knows these when it fires)."""
+
+    name: str = ""
+    volume_h24_usd: float | None = None
+    pair_created_at: int | None = None
+    gates: Sequence[GateVerdict] = ()
+    local_zone: tzinfo | None = None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+# -- public renderers ---------------------------------------------------------------------------
+
+
+def signal_card(signal: Signal, extra: CardExtras | None = None) -> AlertMessage:
+    """The alert for a new signal: levels, confidence, context, reasons and links."""
+    extra = extra or CardExtras()
+    head: list[str] = [
+        f"{LAYER_LABEL.get(signal.layer, '⚡ SIGNAL')} · {escape(signal.strategy)} · {_title(signal, extra.name)}",
+        f"<code>{escape(signal.mint)}</code>",
+        "",
+    ]
+    price_line = f"Price <b>{fmt_price(signal.price)}</b>"
+    if signal.rise_pct is not None:
+        price_line += f" · {fmt_pct(signal.rise_pct)} vs 4H open"
+    head.append(price_line)
+    if signal.volume_ratio is not None:
+        head.append(f"Volume ×{signal.volume_ratio:.1f} vs its average")
+    head.append(f"Confidence <b>{escape(signal.confidence.label())}</b>" if signal.confidence
+                else "Confidence <b>not scored</b>")
+    lv = signal.levels
+    if lv is not None:
+        head += [
+            "",
+            f"Entry <b>{fmt_price(lv.entry)}</b>",
+            f"SL {fmt_price(lv.sl)} ({fmt_pct(_pct(lv.sl, lv.entry))})",
+            f"TP1 {fmt_price(lv.tp1)} ({fmt_pct(_pct(lv.tp1, lv.entry))})",
+            f"TP2 {fmt_price(lv.tp2)} ({fmt_pct(_pct(lv.tp2, lv.entry))})",
+            f"TP3 {fmt_price(lv.tp3)} ({fmt_pct(_pct(lv.tp3, lv.entry))})",
+        ]
+        ladder_note = f"ATR {escape(lv.atr_source)} · stop {escape(lv.sl_mode)}"
+        if lv.flags:
+            ladder_note += " · ⚠️ " + escape(", ".join(lv.flags))
+        head.append(f"<i>{ladder_note}</i>")
+    else:
+        head += ["", "<i>No levels: not enough candle history for an ATR ladder.</i>"]
+    context = [f"Liquidity {fmt_usd(signal.liquidity_usd)}", f"Vol 24h {fmt_usd(extra.volume_h24_usd)}"]
+    if extra.pair_created_at is not None:
+        context.append(f"Age {fmt_age(signal.ts - extra.pair_created_at)}")
+    head += ["", " · ".join(context)]
+    gates = gate_summary(extra.gates)
+    if gates:
+        head.append(gates)
+    head += [escape(n) for n in extra.notes]
+    foot = ["", f"<i>{fmt_time(signal.ts, extra.local_zone)}</i>"]
+    reasons = [f"• {escape(str(r))}" for r in signal.reasons]
+    text = _fit(head, ["", "<b>Why</b>"] if reasons else [], reasons, foot)
+    return AlertMessage(text, link_buttons(signal.mint, signal.pool))
+
+
+def outcome_card(signal: Signal, outcome: Outcome, local_zone: tzinfo | None = None) -> AlertMessage:
+    """The update that replies to an alert once its ladder has played out (or moved)."""
+    lines = [
+        f"📣 <b>UPDATE</b> · {escape(signal.strategy)} · {_title(signal, '')}",
+        f"<code>{escape(signal.mint)}</code>",
+        "",
+        f"<b>{escape(RESULT_LABEL.get(outcome.result, outcome.result))}</b> · realized "
+        f"<b>{outcome.realized_r:+.2f}R</b> · best {outcome.max_r:+.2f}R",
+    ]
+    entry = signal.levels.entry if signal.levels else signal.price
+    if outcome.last_price is not None:
+        lines.append(
+            f"Entry {fmt_price(entry)} → last {fmt_price(outcome.last_price)} "
+            f"({fmt_pct(_pct(outcome.last_price, entry))})"
+        )
+    if outcome.hits:
+        hits = sorted(outcome.hits.items(), key=lambda kv: (kv[1], kv[0]))
+        lines.append("Hits: " + " · ".join(f"{escape(k.upper())} {fmt_clock(ts)}" for k, ts in hits))
+    lines.append(f"Signal {fmt_time(signal.ts, local_zone)}")
+    if outcome.closed_at is not None:
+        lines.append(f"Closed {fmt_time(outcome.closed_at, local_zone)}")
+    return AlertMessage(_fit(lines, [], [], []), link_buttons(signal.mint, signal.pool))
+
+
+def digest_card(items: Sequence[Signal], window_s: float | None = None) -> AlertMessage:
+    """One message standing for a storm of alerts: one compact line per signal."""
+    span = f" within {fmt_age(int(window_s))}" if window_s else ""
+    head = [f"⚡ <b>{len(items)} alerts</b>{span} — digest", ""]
+    lines = []
+    for s in items:
+        conf = escape(s.confidence.label()) if s.confidence else "not scored"
+        rise = f" {fmt_pct(s.rise_pct)}" if s.rise_pct is not None else ""
+        lines.append(
+            f"{LAYER_LABEL.get(s.layer, '⚡ SIGNAL').split(' ')[0]} <b>{escape(_cut(s.symbol or '?', MAX_SYMBOL))}</b> "
+            f"{escape(s.strategy)} · {fmt_price(s.price)}{rise} · {conf}\n<code>{escape(s.mint)}</code>"
+        )
+    text = _fit(head, [], lines, ["", "<i>Quiet down a token with /mute MINT.</i>"])
+    buttons = tuple(
+        tuple(Button(f"📈 {_cut(s.symbol or s.mint[:6], MAX_SYMBOL)}", dexscreener_url(s.mint, s.pool))
+              for s in items[i:i + 3])
+        for i in range(0, min(len(items), 9), 3)
+    )
+    return AlertMessage(text, buttons)
+
+
+def gate_summary(verdicts: Sequence[GateVerdict]) -> str:
+    """``🛡 Gates 6/6 pass`` or which gates did not pass, escaped."""
+    if not verdicts:
+        return ""
+    passed = sum(1 for v in verdicts if v.status is GateStatus.PASS)
+    if passed == len(verdicts):
+        return f"🛡 Gates {passed}/{len(verdicts)} pass"
+    bad = ", ".join(f"{escape(v.gate)} {v.status.value}" for v in verdicts if v.status is not GateStatus.PASS)
+    return f"⚠️ Gates {passed}/{len(verdicts)} pass ({bad})"
+
+
+def verdict_lines(verdicts: Sequence[GateVerdict]) -> list[str]:
+    """One escaped line per gate verdict: icon, gate, reason."""
+    icon = {GateStatus.PASS: "✅", GateStatus.FAIL: "❌", GateStatus.UNVERIFIED: "❔"}
+    return [f"{icon[v.status]} <b>{escape(v.gate)}</b>: {escape(v.reason)}" for v in verdicts]
+
+
+# -- links --------------------------------------------------------------------------------------
+
+
+def dexscreener_url(mint: str, pool: str | None) -> str:
+    return f"https://dexscreener.com/solana/{pool or mint}"
+
+
+def link_buttons(mint: str, pool: str | None) -> tuple[tuple[Button, ...], ...]:
+    return ((
+        Button("DexScreener", dexscreener_url(mint, pool)),
+        Button("Birdeye", f"https://birdeye.so/token/{mint}?chain=solana"),
+        Button("Solscan", f"https://solscan.io/token/{mint}"),
+    ),)
+
+
+# -- number and time formatting -----------------------------------------------------------------
+
+
+def fmt_price(p: float | None) -> str:
+    """USD price with 4 significant digits for sub-dollar meme prices (``$0.00001234``)."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    if p >= 1000:
+        return f"${p:,.2f}"
+    if p >= 1:
+        return f"${p:.4f}"
+    if p <= 0:
+        return "$0"
+    decimals = min(18, 3 - math.floor(math.log10(p)))
+    return f"${p:.{decimals}f}"
+
+
+def fmt_usd(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= div:
+            return f"${v / div:.1f}{suffix}"
+    return f"${v:.0f}"
+
+
+def fmt_pct(v: float | None) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:+.1f}%"
+
+
+def fmt_age(seconds: int) -> str:
+    s = max(0, int(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    return f"{m}m"
+
+
+def fmt_clock(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M UTC")
+
+
+def fmt_time(ts: int, zone: tzinfo | None = None) -> str:
+    """``2025-11-21 04:15 UTC`` and, with a zone, `` · 09:45 IST``."""
+    utc = datetime.fromtimestamp(ts, UTC)
+    text = utc.strftime("%Y-%m-%d %H:%M UTC")
+    if zone is not None:
+        local = utc.astimezone(zone)
+        text += f" · {local.strftime('%H:%M')} {escape(local.tzname() or '')}"
+    return text
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# -- internals ----------------------------------------------------------------------------------
+
+
+def _pct(level: float, entry: float) -> float | None:
+    return None if entry == 0 else (level / entry - 1.0) * 100.0
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _title(signal: Signal, name: str) -> str:
+    symbol = _cut(signal.symbol or "?", MAX_SYMBOL)
+    title = f"<b>${escape(symbol)}</b>"
+    if name:
+        title += f" ({escape(_cut(name, MAX_NAME))})"
+    return title
+
+
+def _fit(head: list[str], list_head: list[str], items: list[str], foot: list[str]) -> str:
+    """Join the parts, dropping whole trailing ``items`` until the text fits :data:`MAX_CARD`."""
+    def build(k: int) -> str:
+        shown = items[:k]
+        if k < len(items):
+            shown = [*shown, f"… and {len(items) - k} more"]
+        return "\n".join(head + (list_head if shown else []) + shown + foot)
+
+    k = len(items)
+    text = build(k)
+    while utf16_len(text) > MAX_CARD and k > 0:
+        k -= 1
+        text = build(k)
+    if utf16_len(text) > MAX_CARD:
+        raise ValueError(f"alert card is {utf16_len(text)} characters even without its list; limit {MAX_CARD}")
+    return text
