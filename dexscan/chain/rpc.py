@@ -13,9 +13,11 @@ timeout, a transport error, HTTP 429/5xx or a ``-32005`` "node is behind" answer
 * Ranking: healthy endpoints with budget room first; among them the *fast group* (latency EWMA
   within 1.5x + 20 ms of the fastest) in configured priority order, then the slower ones by latency.
   Treating near-equal latencies as a tie keeps the user's order and avoids flapping.
-* Budgets (:class:`~dexscan.budget.Budget`): per endpoint ``rpc.requests_per_10s`` and, per method,
-  ``rpc.method_requests_per_10s`` — the public mainnet limits (100 and 40 per 10 s), so dexscan
-  never causes a 429; a 429 that happens anyway penalises that endpoint's budget.
+* Budgets (:class:`~dexscan.budget.Budget`, built like every provider's by
+  :func:`~dexscan.sources.http.make_budget`, whose margin absorbs latency jitter): per endpoint
+  ``rpc.requests_per_10s`` and, per method, ``rpc.method_requests_per_10s`` — the public mainnet
+  limits (100 and 40 per 10 s), so dexscan never causes a 429; a 429 that happens anyway
+  penalises that endpoint's budget.
 * Breakers (:class:`~dexscan.breaker.CircuitBreaker`): open after ``rpc.breaker_failures``
   consecutive failures, half-open after ``rpc.breaker_cooldown_s`` for one trial call.
 * Hedged reads (``rpc.hedged_reads``): the call goes to the two best endpoints at once and the first
@@ -48,6 +50,7 @@ from dexscan.budget import Budget
 from dexscan.clock import Clock, RealClock
 from dexscan.config import RpcSettings, Settings, mask_url
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
+from dexscan.sources.http import make_budget
 from dexscan.status import RpcEndpointStatus
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ _WINDOW_S = 10.0
 _EWMA_ALPHA = 0.3
 _FAST_RATIO = 1.5
 _FAST_SLACK_MS = 20.0
+_ROOM_POLL_S = 0.1
 
 
 class RpcRequestError(RpcError):
@@ -125,8 +129,9 @@ class _Endpoint:
         self._clock = clock
         self.client = AsyncClient(url, commitment=Confirmed, timeout=settings.timeout_s, max_transport_retries=0)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, clock)
-        self.budget = Budget(f"rpc {name}", settings.requests_per_10s, _WINDOW_S, clock)
+        self.budget = make_budget(f"rpc {name}", settings.requests_per_10s, _WINDOW_S, clock)
         self.method_budgets: dict[str, Budget] = {}
+        self._spend_lock = asyncio.Lock()
         self.latency_ms: float | None = None
         self.slot: int | None = None
         self.lag: int | None = None
@@ -141,7 +146,8 @@ class _Endpoint:
     def method_budget(self, method: str) -> Budget:
         b = self.method_budgets.get(method)
         if b is None:
-            b = Budget(f"rpc {self.name} {method}", self._settings.method_requests_per_10s, _WINDOW_S, self._clock)
+            b = make_budget(f"rpc {self.name} {method}", self._settings.method_requests_per_10s, _WINDOW_S,
+                            self._clock)
             self.method_budgets[method] = b
         return b
 
@@ -150,8 +156,17 @@ class _Endpoint:
         return total.used < total.limit and per_method.used < per_method.limit
 
     async def spend(self, method: str) -> None:
-        await self.method_budget(method).acquire()
-        await self.budget.acquire()
+        """Take one request from both budgets at the same instant.
+
+        Waiting for room in both *before* taking from either matters: a request stamped in the
+        method budget and then held back by the endpoint budget would reach the server later than
+        its stamp says, and could be the 41st in the server's window.
+        """
+        async with self._spend_lock:
+            while not self.has_room(method):
+                await self._clock.sleep(_ROOM_POLL_S)
+            await self.method_budget(method).acquire()
+            await self.budget.acquire()
         self.requests += 1
 
     def observe_latency(self, ms: float) -> None:

@@ -13,7 +13,7 @@ share a chain, as several RPC providers share mainnet) with the real answer and 
 and jsonParsed), ``getTokenLargestAccounts``; ``-32005`` "Node is behind by N slots" with
 ``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
 ``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
-run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``,
+run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
 ``rate_limited``. It also enforces the public mainnet limits (100 requests and 40 per method per
 10 s by default) with HTTP 429, so tests can prove dexscan never causes one.
 """
@@ -480,7 +480,7 @@ class RpcServerStats:
         return sum(self.requests.values())
 
 
-FAULTS = ("down", "slow", "lagging", "rate_limited")
+FAULTS = ("down", "slow", "lagging", "stale", "rate_limited")
 
 
 class RpcFakeServer:
@@ -521,7 +521,7 @@ class RpcFakeServer:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         app.router.add_get("/health", self._health)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
         await site.start()
@@ -534,8 +534,10 @@ class RpcFakeServer:
             self._runner = None
 
     async def inject(self, fault: str, value: float = 0.0) -> None:
-        """Start a fault: ``down``; ``slow`` (value = delay in s); ``lagging`` (value = slots behind);
-        ``rate_limited`` (every request gets the rpcpool HTTP 429)."""
+        """Start a fault: ``down``; ``slow`` (value = delay in s); ``lagging`` (value = slots behind:
+        ``-32005`` for everything but ``getSlot``); ``stale`` (value = slots behind, yet ``getHealth``
+        says ok, as a node behind a careless load balancer); ``rate_limited`` (every request gets the
+        rpcpool HTTP 429)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         self._faults[fault] = value
@@ -612,7 +614,7 @@ class RpcFakeServer:
             return {"jsonrpc": "2.0", "id": rid, "error": {
                 "code": -32005, "message": f"Node is behind by {behind} slots", "data": {"numSlotsBehind": behind}}}
         try:
-            result = self._dispatch(method, params, behind or 0)
+            result = self._dispatch(method, params, behind or int(self._faults.get("stale", 0)))
         except RpcParamError as exc:
             return {"jsonrpc": "2.0", "id": rid, "error": {"code": exc.code, "message": str(exc)}}
         return {"jsonrpc": "2.0", "result": result, "id": rid}
