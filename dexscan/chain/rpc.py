@@ -302,8 +302,12 @@ class RpcPool:
             self._health_task = asyncio.create_task(self.run_health_checks(), name="rpc-health")
 
     async def run_health_checks(self) -> None:
+        """Probe every ``rpc.health_interval_s`` until cancelled; a failed round never ends the loop."""
         while True:
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception:
+                log.exception("RPC health check round failed; retrying next interval")
             await self._clock.sleep(self._settings.health_interval_s)
 
     async def check_health(self) -> list[EndpointState]:

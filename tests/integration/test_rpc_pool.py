@@ -7,6 +7,7 @@ servers' own rate windows, so cool-downs and 10-second windows pass instantly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -203,3 +204,30 @@ async def test_endpoint_names_are_masked(world: World) -> None:
     same_host = RpcPool([f"{world.servers[0].url}/k1", f"{world.servers[0].url}/k2"], settings.rpc, world.clock)
     assert same_host.names == [f"http://127.0.0.1:{port0}/***", f"http://127.0.0.1:{port0}/*** #2"]
     await same_host.close()
+
+
+async def test_endpoints_are_ranked_by_measured_latency(world: World) -> None:
+    async with world.pool() as pool:
+        await world.servers[0].inject("slow", 0.15)
+        states = await pool.check_health()
+        assert states[0].latency_ms is not None and states[0].latency_ms >= 150
+        assert await read(pool, world.mints[0]) == (pool.names[1], 1)  # the configured first is slow
+        await world.servers[0].recover()
+
+
+async def test_background_health_checks_run_until_close(world: World) -> None:
+    settings = world.settings(health_interval_s=0.01)
+    pool = RpcPool.from_settings(settings)  # real clock: the loop sleeps between rounds
+    await world.servers[1].inject("lagging", 77)
+    pool.start()
+    for _ in range(500):
+        if all(s.requests >= 4 for s in pool.state()):
+            break
+        await asyncio.sleep(0.01)
+    states = pool.state()
+    assert [(s.healthy, s.lag) for s in states] == [(True, 0), (False, 77), (True, 0)]
+    assert all(s.requests >= 4 for s in states)  # at least two rounds of getHealth + getSlot
+    await pool.close()
+    after = world.servers[0].stats.requests["getHealth"]
+    await asyncio.sleep(0.05)
+    assert world.servers[0].stats.requests["getHealth"] == after  # the loop stopped with the pool
