@@ -27,7 +27,7 @@ from rich.table import Table
 
 from dexscan.chain.mint import MintInspector, address_problem
 from dexscan.chain.rpc import EndpointState, RpcPool, describe
-from dexscan.clock import Clock, RealClock
+from dexscan.clock import Clock, RealClock, SimClock
 from dexscan.config import Settings
 from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
 from dexscan.errors import DexscanError, InputError
@@ -35,6 +35,9 @@ from dexscan.gates import GateInput, admitted, build_gates, evaluate_gates
 from dexscan.store import Store, facts_to_json
 
 log = logging.getLogger(__name__)
+
+#: ``--demo`` looks at the simulated market this long after its live period starts (a day of pools).
+_DEMO_OFFSET_S = 6 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,7 @@ async def demo_world(settings: Settings) -> AsyncIterator[tuple[Settings, Clock,
         from dexscan.demo.market_sim import MarketSim
 
         sim = MarketSim()
+        clock = SimClock(sim.live_start + _DEMO_OFFSET_S, speed=1.0)  # inside the simulated live period
     chain = FakeChain.from_sim(sim) if sim is not None else FakeChain()
     labels = chain.add_demo_mints()
     if sim is not None:

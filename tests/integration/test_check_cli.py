@@ -105,3 +105,24 @@ def test_check_with_settings_pointing_at_the_fake_stores_verdicts(
     assert verdicts["mint_authority"] == (GateStatus.PASS, "mint authority renounced")
     assert verdicts["liquidity"][0] is GateStatus.UNVERIFIED
     assert server.stats.requests["getMultipleAccounts"] == 2  # the mint, then its holders' accounts
+
+
+def test_demo_with_the_market_fakes_agrees_with_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dexscan.demo.servers.market")
+    from dexscan.demo.market_sim import MarketSim
+
+    sim = MarketSim()
+    assert main(["check", "--demo", "--json", *[t.mint for t in sim.tokens]]) == 1
+    report = json.loads(capsys.readouterr().out)
+    admitted = [m["mint"] for m in report["mints"] if m["admitted"]]
+    by_mint = {m["mint"]: {v["gate"]: v["status"] for v in m["verdicts"]} for m in report["mints"]}
+    for t in sim.tokens:
+        chain = by_mint[t.mint]
+        assert chain["mint_authority"] == ("fail" if t.mint_authority else "pass"), t.symbol
+        assert chain["freeze_authority"] == ("fail" if t.freeze_authority else "pass"), t.symbol
+        fee_too_high = t.transfer_fee_bps is not None and t.transfer_fee_bps > 100
+        assert chain["token2022_extensions"] == ("fail" if fee_too_high else "pass"), t.symbol
+        assert {chain[g] for g in ("liquidity", "volume_24h", "price_impact")} <= {"pass", "fail"}  # market read
+    assert admitted and all(sim.token(m).safe for m in admitted)
+    assert main(["check", "--demo", admitted[0]]) == 0
+    assert "1 of 1 mint passed every gate." in capsys.readouterr().out
