@@ -420,6 +420,16 @@ class Store:
         row = await self._one(sql, params)
         return int(row[0]) if row else 0
 
+    async def candle_spans(self) -> list[dict[str, Any]]:
+        """Per stored (pool, timeframe): ``n`` bars, ``first``/``last`` ts and the pool's ``mint``
+        (None when the pool is unknown), for evaluation to find what history exists."""
+        return [dict(r) for r in await self._all(
+            """SELECT c.pool AS pool, c.timeframe AS timeframe, COUNT(*) AS n, MIN(c.ts) AS first,
+                      MAX(c.ts) AS last, p.mint AS mint
+               FROM candles c LEFT JOIN pools p ON p.address = c.pool
+               GROUP BY c.pool, c.timeframe ORDER BY c.pool, c.timeframe"""
+        )]
+
     async def add_coverage(self, pool: str, tf: Timeframe, start_ts: int, end_ts: int) -> None:
         await self.db.execute(
             """INSERT INTO history_coverage(pool, timeframe, start_ts, end_ts) VALUES (?, ?, ?, ?)
