@@ -164,10 +164,9 @@ def render(report: CheckReport, settings: Settings, console: Console) -> None:
     console.print(f"chain read in {report.chain_ms:.0f} ms; market read in {report.market_ms:.0f} ms "
                   f"({report.market_note})")
     for s in report.rpc:
-        health = "healthy" if s.healthy else "unhealthy"
-        latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
-        console.print(f"  rpc {s.name}: {health}, breaker {s.breaker}, {s.served} served, {s.failures} failed, "
-                      f"latency {latency}")
+        latency = f"latency {s.latency_ms:.0f} ms" if s.latency_ms is not None else "no answer"
+        failed = f"{s.failures} failed ({s.last_error})" if s.failures else "0 failed"
+        console.print(f"  rpc {s.name}: {s.served} served, {failed}, breaker {s.breaker}, {latency}")
     passed = sum(c.admitted for c in report.checks)
     console.print(f"{passed} of {len(report.checks)} mint{'s' if len(report.checks) != 1 else ''} passed every gate.")
 

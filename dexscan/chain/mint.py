@@ -392,7 +392,7 @@ class MintInspector:
         try:
             served = await self._pool.get_multiple_accounts([Pubkey.from_string(m) for m in batch])
         except RpcError as exc:
-            log.warning("mint read failed for %d mints: %s", len(batch), exc)
+            log.info("mint read failed for %d mints: %s", len(batch), exc)
             return {m: MintFacts(m, now, read_error=str(exc)) for m in batch}
         slot, accounts = served.value
         if len(accounts) != len(batch):

@@ -21,7 +21,7 @@ from dexscan.chain.mint import (
     settled,
     token_account_owner,
 )
-from dexscan.demo.servers.rpc import DEMO_HOOK_PROGRAM, FakeChain
+from dexscan.demo.servers.rpc import DEMO_HOOK_PROGRAM, FakeChain, FakeChainError
 from dexscan.domain import MintExtension, MintFacts
 
 SYSTEM = "11111111111111111111111111111111"
@@ -79,13 +79,14 @@ def test_every_extension_litesvm_supports(chain: FakeChain) -> None:
     mint = chain.create_mint(b"layout-all", holders=(9, 8), pool_vault_holder=1, extensions={
         "permanentDelegate": True, "nonTransferable": True, "defaultAccountState": "frozen",
         "transferHook": True, "pausableConfig": True, "mintCloseAuthority": True, "interestBearingConfig": 250,
+        "groupPointer": True,
         "tokenMetadata": {"name": "Layout", "symbol": "LAY", "uri": "https://example.invalid/l.json"}})
     f = facts_of(chain, mint)
     auth = str(chain.authority.pubkey())
     states = {e.name: dict(e.state) for e in f.extensions}
     assert list(states) == ["permanentDelegate", "nonTransferable", "defaultAccountState", "transferHook",
-                            "pausableConfig", "mintCloseAuthority", "interestBearingConfig", "metadataPointer",
-                            "tokenMetadata"]
+                            "pausableConfig", "mintCloseAuthority", "interestBearingConfig", "groupPointer",
+                            "metadataPointer", "tokenMetadata"]
     assert states["permanentDelegate"] == {"delegate": auth}
     assert states["nonTransferable"] == {}
     assert states["defaultAccountState"] == {"accountState": "frozen"}
@@ -94,6 +95,7 @@ def test_every_extension_litesvm_supports(chain: FakeChain) -> None:
     assert states["mintCloseAuthority"] == {"closeAuthority": auth}
     assert states["interestBearingConfig"]["rateAuthority"] == auth
     assert states["interestBearingConfig"]["currentRate"] == 250
+    assert states["groupPointer"] == {"authority": auth, "groupAddress": mint}
     assert states["metadataPointer"] == {"authority": auth, "metadataAddress": mint}
     assert states["tokenMetadata"] == {"updateAuthority": auth, "mint": mint, "name": "Layout", "symbol": "LAY",
                                        "uri": "https://example.invalid/l.json", "additionalMetadata": []}
@@ -105,6 +107,16 @@ def test_every_extension_litesvm_supports(chain: FakeChain) -> None:
     assert token_account_owner(acc) is not None
     names = [e.name for e in parse_extensions(bytes(acc.data))]
     assert "immutableOwner" in names and "nonTransferableAccount" in names
+
+
+def test_scaled_ui_amount_and_the_programs_own_combination_rule(chain: FakeChain) -> None:
+    mint = chain.create_mint(b"layout-scaled", extensions={"scaledUiAmountConfig": 1.5})
+    (ext,) = facts_of(chain, mint).extensions
+    assert ext == MintExtension("scaledUiAmountConfig", {
+        "authority": str(chain.authority.pubkey()), "multiplier": "1.5", "newMultiplierEffectiveTimestamp": 0,
+        "newMultiplier": "1.5"})
+    with pytest.raises(FakeChainError, match="invalid combination of extensions"):
+        chain.create_mint(b"layout-scaled-interest", extensions={"scaledUiAmountConfig": 2, "interestBearingConfig": 5})
 
 
 def test_not_a_mint(chain: FakeChain) -> None:

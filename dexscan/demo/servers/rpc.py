@@ -93,6 +93,8 @@ _IX_INTEREST_BEARING = 33
 _IX_PERMANENT_DELEGATE = 35
 _IX_TRANSFER_HOOK = 36
 _IX_METADATA_POINTER = 39
+_IX_GROUP_POINTER = 40
+_IX_SCALED_UI_AMOUNT = 43
 _IX_PAUSABLE = 44
 _TOKEN_METADATA_INIT = hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
 _FROZEN = 2
@@ -101,7 +103,7 @@ _FROZEN = 2
 _EXT_SIZES: Mapping[str, int] = {
     "transferFeeConfig": 108, "mintCloseAuthority": 32, "defaultAccountState": 1, "nonTransferable": 0,
     "interestBearingConfig": 52, "permanentDelegate": 32, "transferHook": 64, "metadataPointer": 64,
-    "pausableConfig": 33,
+    "groupPointer": 64, "scaledUiAmountConfig": 56, "pausableConfig": 33,
 }
 
 
@@ -198,8 +200,9 @@ class FakeChain:
         top-10 share excludes). ``extensions`` adds Token-2022 extensions by jsonParsed name:
         ``permanentDelegate``, ``nonTransferable``, ``defaultAccountState`` ("frozen" or
         "initialized"), ``transferHook`` (program id or True), ``pausableConfig``,
-        ``mintCloseAuthority``, ``interestBearingConfig`` (rate in bps), ``tokenMetadata``
-        ({"name", "symbol", "uri"}, with its ``metadataPointer``); any extension implies Token-2022.
+        ``mintCloseAuthority``, ``interestBearingConfig`` (rate in bps), ``groupPointer``,
+        ``scaledUiAmountConfig`` (multiplier), ``tokenMetadata`` ({"name", "symbol", "uri"}, with its
+        ``metadataPointer``); any extension implies Token-2022.
         """
         exts = dict(extensions or {})
         if transfer_fee_bps is not None:
@@ -309,6 +312,11 @@ class FakeChain:
             return Instruction(p, bytes([_IX_TRANSFER_HOOK, 0]) + bytes(auth) + bytes(hook), meta)
         if name == "metadataPointer":
             return Instruction(p, bytes([_IX_METADATA_POINTER, 0]) + bytes(auth) + bytes(mint), meta)
+        if name == "groupPointer":
+            return Instruction(p, bytes([_IX_GROUP_POINTER, 0]) + bytes(auth) + bytes(mint), meta)
+        if name == "scaledUiAmountConfig":
+            multiplier = struct.pack("<d", float(value))
+            return Instruction(p, bytes([_IX_SCALED_UI_AMOUNT, 0]) + bytes(auth) + multiplier, meta)
         if name == "pausableConfig":
             return Instruction(p, bytes([_IX_PAUSABLE, 0]) + bytes(auth), meta)
         raise ValueError(f"unsupported extension {name}")
