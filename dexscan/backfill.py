@@ -693,6 +693,31 @@ async def backfill(
             return await runner.run(mints, start, end)
 
 
+#: The simulated market ``backfill --demo`` serves (the seed the other demos use).
+DEMO_SEED = 7
+DEMO_TOKENS = 20
+
+
+async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str] | None, days: float,
+                         console: Console) -> BackfillSummary:
+    """Backfill the simulated market through the real GeckoTerminal client and the loopback fake.
+
+    The clock is a ``SimClock(speed=0)`` shared by client and fake: simulated time moves only while
+    the client waits for its budget, so the run costs no real waiting and its ``clock_s`` is the
+    time the same requests take against the real GeckoTerminal within its documented budget.
+    """
+    from dexscan.clock import SimClock
+    from dexscan.demo.market_sim import MarketSim, SimConfig
+    from dexscan.demo.servers.market import MarketFakes
+
+    sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=DEMO_TOKENS, history_days=max(30.0, float(days))))
+    clock = SimClock(sim.live_start, speed=0)
+    async with MarketFakes(sim, clock) as fakes:
+        demo_settings = settings.with_overrides(fakes.settings_overrides())
+        mints = list(tokens or [t.mint for t in sim.tokens])
+        return await backfill(demo_settings, store, clock, mints, days, GECKOTERMINAL, console)
+
+
 async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
     """``dexscan backfill``: exit 0 when every token is complete, 1 when some were skipped."""
     days = float(getattr(args, "days", None) or settings.backfill.days)
@@ -707,7 +732,7 @@ async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
             summary = await import_files(store, from_files, int(time.time()),
                                          [Timeframe.from_label(t) for t in settings.backfill.timeframes])
         elif demo:
-            raise InputError("--demo: not available yet")
+            summary = await _demo_backfill(settings, store, args.tokens, days, console)
         else:
             mints = list(args.tokens or await _universe_mints(store))
             if not mints:

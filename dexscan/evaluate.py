@@ -13,13 +13,31 @@ overlapping outcomes. Calibration is fitted on earlier blocks and judged on the 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import hashlib
+import json
 import math
+import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from dexscan.domain import Outcome, Signal, Timeframe
+from rich.console import Console
+
+from dexscan.backfill import fill_gaps, resample
+from dexscan.config import Settings
+from dexscan.detector import CandleState, Detector
+from dexscan.domain import MAIN_QUOTES, Candle, Outcome, Signal, Timeframe
+from dexscan.errors import InputError
+from dexscan.ladder import track_outcome
+from dexscan.report import REPORT_FILE, ChartData, PumpExample, write_report
+from dexscan.scoring import ECE_BINS, MarketContext, brier_score, expected_calibration_error, fit_calibrator
+from dexscan.store import Store
+from dexscan.strategies import build_strategies, meets
 
 NO_5M_DATA = "no 5m data"
 #: Outcomes that mean TP1 was reached before the stop (breakeven = TP1 first, then back to entry).
@@ -61,10 +79,10 @@ class CandleLabel:
 
     @property
     def lead_s(self) -> int | None:
-        """Ignition → +threshold reached; None when either is unknown (never negative)."""
+        """Ignition → +threshold reached; negative when the price got there before the ignition."""
         if self.ignited_at is None or self.reached_at is None:
             return None
-        return max(0, self.reached_at - self.ignited_at)
+        return self.reached_at - self.ignited_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +334,23 @@ def per_decile(records: Sequence[SignalRecord], score: Callable[[SignalRecord], 
     return out
 
 
+def threshold_curve(scored: Sequence[tuple[float, bool]], positives: int, label: str, score: str,
+                    steps: int = 20) -> dict[str, Any]:
+    """Precision and recall of "score >= t" for t on a 0..1 grid.
+
+    ``scored`` = (score, became a positive) per candidate; ``positives`` = all positives, caught
+    or not, so recall counts what a threshold would have cost in missed pumps.
+    """
+    points = []
+    for k in range(steps + 1):
+        t = k / steps
+        kept = [pos for s, pos in scored if s >= t]
+        hits = sum(kept)
+        points.append({"threshold": t, "kept": len(kept), "precision": ratio(hits, len(kept)),
+                       "recall": ratio(hits, positives)})
+    return {"label": label, "score": score, "positives": positives, "points": points}
+
+
 # ---------------------------------------------------------------------------------------------
 # Deterministic JSON
 # ---------------------------------------------------------------------------------------------
@@ -337,3 +372,501 @@ def rounded(obj: Any, digits: int = FLOAT_DIGITS) -> Any:
     if hasattr(obj, "item"):  # numpy scalars
         return rounded(obj.item(), digits)
     raise TypeError(f"metrics: cannot serialise {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# History and replay
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHistory:
+    """The stored bars of one token's main pool (the pool its 4H candles are labelled on)."""
+
+    mint: str
+    symbol: str
+    pool: str
+    bars: Mapping[Timeframe, Sequence[Candle]]
+    pair_created_at: int | None = None
+
+    def label_bars(self) -> list[Candle]:
+        """4H bars to label: stored ones, else built from 1h (or 5m) bars, UTC-aligned."""
+        if self.bars.get(Timeframe.H4):
+            return list(self.bars[Timeframe.H4])
+        for tf in (Timeframe.H1, Timeframe.M5):
+            if self.bars.get(tf):
+                return resample(fill_gaps(self.bars[tf], tf), tf, Timeframe.H4)
+        return []
+
+
+@dataclass
+class Replay:
+    """Everything one replay produced: labelled candles and signals with their outcomes."""
+
+    histories: list[TokenHistory]
+    labels: list[CandleLabel]
+    records: list[SignalRecord]
+    span: tuple[int, int]
+    events: int  # bars fed to the detector
+    rejected_bars: int
+    strategies: list[str]
+    excluded_strategies: list[str]
+
+
+def _span(histories: Sequence[TokenHistory]) -> tuple[int, int]:
+    starts = [bars[0].ts for h in histories for bars in h.bars.values() if bars]
+    ends = [bars[-1].ts + int(tf) for h in histories for tf, bars in h.bars.items() if bars]
+    return (min(starts), max(ends)) if starts else (0, 0)
+
+
+def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
+    """Feed every stored bar through one :class:`Detector` in time order; label candles and signals.
+
+    All tokens share one time line (a bar is fed when it closes; at one end time 5m bars come before
+    1h and 4h bars), so the market breadth in a signal's context is the share of tokens whose last
+    completed 5m bar rose, counting only bars that had closed by then: no future bar is visible at
+    any step. Strategies that are not point-in-time safe are left out (and listed in the report).
+    """
+    strategies = build_strategies(settings)
+    safe = [s for s in strategies if s.point_in_time_safe]
+    detector = Detector(settings, strategies=safe)
+    events: list[tuple[int, int, int, Timeframe, Candle]] = []
+    for i, h in enumerate(histories):
+        detector.register(h.mint, h.symbol, h.pool)
+        for tf, bars in h.bars.items():
+            events.extend((c.ts + int(tf), int(tf), i, tf, c) for c in bars)
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+
+    rising: dict[int, bool] = {}
+    signals: list[Signal] = []
+    states: dict[tuple[str, int], CandleState] = {}
+    k = 0
+    while k < len(events):
+        end = events[k][0]
+        j = k
+        while j < len(events) and events[j][0] == end:
+            _, tfs, i, _, c = events[j]
+            if tfs == int(Timeframe.M5):
+                rising[i] = c.close > c.open
+            j += 1
+        breadth = sum(rising.values()) / len(rising) if rising else None
+        for _, _, i, tf, c in events[k:j]:
+            h = histories[i]
+            ctx = MarketContext(market_breadth=breadth, pair_created_at=h.pair_created_at)
+            signals.extend(detector.on_bar(h.mint, tf, c, ctx))
+        for st in detector.drain_state_changes():
+            states[(st.mint, st.candle_ts)] = st
+        k = j
+
+    return Replay(
+        histories=list(histories),
+        labels=_label_candles(settings, histories, states),
+        records=_outcomes(settings, histories, signals),
+        span=_span(histories),
+        events=len(events),
+        rejected_bars=detector.rejected_bars,
+        strategies=[s.name for s in safe],
+        excluded_strategies=[s.name for s in strategies if not s.point_in_time_safe],
+    )
+
+
+def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
+                   states: Mapping[tuple[str, int], CandleState]) -> list[CandleLabel]:
+    factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
+    out: list[CandleLabel] = []
+    for h in histories:
+        m5 = h.bars.get(Timeframe.M5) or ()
+        m5_candles = {Timeframe.H4.floor(c.ts) for c in m5}
+        for c in h.label_bars():
+            st = states.get((h.mint, c.ts))
+            out.append(CandleLabel(
+                mint=h.mint, symbol=h.symbol, pool=h.pool, candle_ts=c.ts, open=c.open, close=c.close,
+                rise_pct=(c.close / c.open - 1.0) * 100.0, pump=meets(c.close, c.open * factor),
+                has_5m=c.ts in m5_candles,
+                ignited_at=None if st is None else st.ignited_at,
+                reached_at=None if st is None else st.reached_at,
+            ))
+    out.sort(key=lambda lab: (lab.candle_ts, lab.mint))
+    return out
+
+
+def _outcomes(settings: Settings, histories: Sequence[TokenHistory], signals: Sequence[Signal]) -> list[SignalRecord]:
+    """Each signal's ladder outcome on the finest bars of its pool after it fired (same ladder code)."""
+    horizon = round(settings.ladder.time_stop_h * 3600)
+    paths: dict[str, tuple[list[Candle], list[int], int]] = {}
+    for h in histories:
+        for tf in (Timeframe.M5, Timeframe.H1, Timeframe.H4):
+            bars = list(h.bars.get(tf) or ())
+            if bars:
+                paths[h.mint] = (bars, [c.ts for c in bars], int(tf))
+                break
+    out: list[SignalRecord] = []
+    for sig in signals:
+        outcome = None
+        path = paths.get(sig.mint)
+        if sig.levels is not None and path is not None:
+            bars, times, bar_s = path
+            first = bisect_left(times, sig.ts)
+            outcome = track_outcome(sig.levels, sig.ts, bars[first:], settings.ladder, bar_s=bar_s)
+        out.append(SignalRecord(sig, outcome, horizon))
+    out.sort(key=lambda r: (r.signal.ts, r.signal.mint, r.signal.strategy, r.signal.candle_ts))
+    return out
+
+
+async def load_histories(store: Store, mints: Sequence[str] | None = None) -> tuple[list[TokenHistory], list[str]]:
+    """The main pool's bars of each token with stored history (or of ``mints``); plus notes on
+    tokens left out."""
+    spans = await store.candle_spans()
+    by_mint: dict[str, dict[str, int]] = {}
+    for row in spans:
+        if row["timeframe"] not in (int(Timeframe.M5), int(Timeframe.H1), int(Timeframe.H4)):
+            continue
+        mint = row["mint"] or row["pool"]
+        by_mint.setdefault(mint, {})
+        by_mint[mint][row["pool"]] = by_mint[mint].get(row["pool"], 0) + int(row["n"])
+    wanted = sorted(by_mint) if mints is None else list(dict.fromkeys(mints))
+    notes: list[str] = []
+    out: list[TokenHistory] = []
+    for mint in wanted:
+        pools = by_mint.get(mint)
+        if not pools:
+            notes.append(f"{mint}: no stored history (run `dexscan backfill --tokens {mint}`)")
+            continue
+        token = await store.token_row(mint)
+        meta = {p["address"]: p for p in await store.pools_of(mint)}
+        main = token["main_pool"] if token and token.get("main_pool") in pools else None
+        if main is None:
+            main = min(pools, key=lambda p: (
+                (meta.get(p) or {}).get("quote_mint") not in MAIN_QUOTES,
+                -((meta.get(p) or {}).get("liquidity_usd") or 0.0), -pools[p], p))
+        bars = {tf: await store.candles(main, tf) for tf in (Timeframe.M5, Timeframe.H1, Timeframe.H4)}
+        out.append(TokenHistory(
+            mint=mint, symbol=str(token["symbol"]) if token else "", pool=main,
+            bars={tf: b for tf, b in bars.items() if b},
+            pair_created_at=(meta.get(main) or {}).get("pair_created_at"),
+        ))
+    return out, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics of a replay
+# ---------------------------------------------------------------------------------------------
+
+#: A fold's calibrator is fitted only on at least this many earlier labelled signals.
+MIN_FOLD_TRAIN = 30
+
+
+def reliability_bins(probs: Sequence[float], labels: Sequence[bool], bins: int = ECE_BINS) -> list[dict[str, Any]]:
+    """The reliability diagram's points, on the same equal-width bins as the ECE."""
+    out = []
+    for b in range(bins):
+        idx = [i for i, p in enumerate(probs) if (min(int(p * bins), bins - 1) if p > 0 else 0) == b]
+        out.append({
+            "bin": [b / bins, (b + 1) / bins],
+            "n": len(idx),
+            "mean_predicted": sum(probs[i] for i in idx) / len(idx) if idx else None,
+            "observed": sum(1 for i in idx if labels[i]) / len(idx) if idx else None,
+        })
+    return out
+
+
+def calibration_scores(probs_raw: Sequence[float], probs_cal: Sequence[float], labels: Sequence[bool]
+                       ) -> dict[str, Any]:
+    if not labels:
+        return {"status": "no held-out predictions", "n": 0,
+                "note": "No fold had enough earlier labelled signals to fit a calibrator on "
+                        f"(needs {MIN_FOLD_TRAIN}); the held-out calibration cannot be judged."}
+    return {
+        "status": "ok",
+        "n": len(labels),
+        "positives": sum(1 for y in labels if y),
+        "brier_raw": brier_score(list(probs_raw), list(labels)),
+        "ece_raw": expected_calibration_error(list(probs_raw), list(labels)),
+        "brier_calibrated": brier_score(list(probs_cal), list(labels)),
+        "ece_calibrated": expected_calibration_error(list(probs_cal), list(labels)),
+        "reliability_raw": reliability_bins(probs_raw, labels),
+        "reliability_calibrated": reliability_bins(probs_cal, labels),
+    }
+
+
+def _samples(records: Sequence[SignalRecord], idx: Iterable[int]) -> list[SignalRecord]:
+    return [records[i] for i in idx if records[i].labelled and records[i].raw_score is not None]
+
+
+def _fold_calibration(records: Sequence[SignalRecord], train: Sequence[SignalRecord], test: Sequence[SignalRecord]
+                      ) -> tuple[list[float], list[float], list[bool]]:
+    if len(train) < MIN_FOLD_TRAIN or not test:
+        return [], [], []
+    cal = fit_calibrator([r.raw_score or 0.0 for r in train], [r.tp1_first for r in train],
+                         [r.signal.ts for r in train], version="fold", created_at=0, min_samples=MIN_FOLD_TRAIN)
+    raw = [r.raw_score or 0.0 for r in test]
+    return raw, [cal.predict(x) for x in raw], [r.tp1_first for r in test]
+
+
+def validation_metrics(settings: Settings, replay: Replay) -> dict[str, Any]:
+    """Per-fold and pooled metrics over purged walk-forward folds (see the module docstring)."""
+    embargo_s = round(settings.evaluate.embargo_days * 86_400)
+    folds = make_folds(replay.span[0], replay.span[1], settings.evaluate.folds, embargo_s)
+    la = assign(replay.labels, folds)
+    sa = assign(replay.records, folds)
+    out_folds = []
+    pooled_raw: list[float] = []
+    pooled_cal: list[float] = []
+    pooled_y: list[bool] = []
+    for f in folds:
+        test = _samples(replay.records, sa.tests[f.index])
+        train = _samples(replay.records, sa.train_before(f.index))
+        raw, cal, y = _fold_calibration(replay.records, train, test)
+        pooled_raw += raw
+        pooled_cal += cal
+        pooled_y += y
+        fold_cal: dict[str, Any] = {"train": len(train), "test": len(test)}
+        if y:
+            fold_cal.update(brier_raw=brier_score(raw, y), brier_calibrated=brier_score(cal, y),
+                            ece_raw=expected_calibration_error(raw, y),
+                            ece_calibrated=expected_calibration_error(cal, y))
+        out_folds.append({
+            "index": f.index, "start": f.start, "end": f.end, "embargo_until": f.embargo_until,
+            "candles": candle_metrics([replay.labels[i] for i in la.tests[f.index]], missed_limit=0),
+            "signals": _short_table(replay.records[i] for i in sa.tests[f.index]),
+            "calibration": fold_cal,
+        })
+    all_labels = [replay.labels[i] for t in la.tests for i in t]
+    all_records = [replay.records[i] for t in sa.tests for i in t]
+    return {
+        "scheme": "walk-forward blocks; calibration fitted on earlier blocks only",
+        "folds": out_folds,
+        "embargo_days": settings.evaluate.embargo_days,
+        "horizon_h": settings.ladder.time_stop_h,
+        "candles_embargoed": la.embargoed,
+        "signals_purged": sa.purged,
+        "signals_embargoed": sa.embargoed,
+        "pooled": {
+            "candles": candle_metrics(all_labels, missed_limit=0),
+            "signals": _short_table(all_records),
+            "calibration": calibration_scores(pooled_raw, pooled_cal, pooled_y),
+        },
+    }
+
+
+def _short_table(records: Iterable[SignalRecord]) -> dict[str, Any]:
+    t = outcome_table(records)
+    t.pop("r_distribution")
+    return t
+
+
+def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
+    """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
+    data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
+    data["scoring"].pop("calibrator_path", None)
+    data["tokens"] = sorted(mints)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def run_name(span: tuple[int, int], digest: str) -> str:
+    fmt = "%Y%m%dT%H%M"
+    return f"{time.strftime(fmt, time.gmtime(span[0]))}-{time.strftime(fmt, time.gmtime(span[1]))}-{digest}"
+
+
+def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = ()) -> tuple[dict[str, Any], ChartData]:
+    """The whole ``metrics.json`` (rounded, deterministic) and the series the charts draw."""
+    mints = [h.mint for h in replay.histories]
+    digest = settings_hash(settings, mints)
+    records = replay.records
+    candles = candle_metrics(replay.labels)
+    ignitions = [r for r in records if r.signal.layer == "ignition"]
+    ign_table = outcome_table(ignitions)
+    pumps = {(lab.mint, lab.candle_ts) for lab in replay.labels if lab.pump and lab.has_5m}
+    if candles["ignition"]["status"] == "ok":
+        curve = threshold_curve(
+            [(r.raw_score, (r.signal.mint, r.signal.candle_ts) in pumps) for r in ignitions if r.raw_score is not None],
+            len(pumps), "ignition signals → pump candles", "raw score")
+    else:
+        labelled = [r for r in records if r.labelled and r.raw_score is not None]
+        curve = threshold_curve([(r.raw_score or 0.0, r.tp1_first) for r in labelled],
+                                sum(1 for r in labelled if r.tp1_first), "all signals → TP1 first", "raw score")
+    bars = {tf.label: sum(len(h.bars.get(tf) or ()) for h in replay.histories)
+            for tf in (Timeframe.M5, Timeframe.H1, Timeframe.H4)}
+    per_token = []
+    for h in replay.histories:
+        labs = [lab for lab in replay.labels if lab.mint == h.mint]
+        per_token.append({"mint": h.mint, "symbol": h.symbol, "pool": h.pool, "candles": len(labs),
+                          "pumps": sum(1 for lab in labs if lab.pump),
+                          "ignitions": sum(1 for lab in labs if lab.ignited),
+                          "has_5m": bool(h.bars.get(Timeframe.M5))})
+    metrics = {
+        "run": run_name(replay.span, digest),
+        "settings_hash": digest,
+        "span": {"start": replay.span[0], "end": replay.span[1]},
+        "tokens": len(replay.histories),
+        "bars": bars,
+        "bars_fed": replay.events,
+        "bars_rejected": replay.rejected_bars,
+        "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+        "strategies": replay.strategies,
+        "strategies_excluded": replay.excluded_strategies,
+        "decile_score": "raw score (calibration is monotone, so deciles of the calibrated probability match)",
+        "notes": list(notes),
+        "per_token": per_token,
+        "overall": {
+            "candles": candles,
+            "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+            "ignition_signals": _short_table(ignitions),
+            "ignition_tp1_first_rate": ign_table["tp1_first_rate"],
+            "strategies": per_strategy(records),
+            "deciles": per_decile(records, lambda r: r.raw_score),
+            "threshold_curve": curve,
+        },
+        "validation": validation_metrics(settings, replay),
+    }
+    leads = [float(lab.lead_s) for lab in replay.labels if lab.pump and lab.ignited and lab.lead_s is not None]
+    r_by: dict[str, list[float]] = {}
+    for r in records:
+        if r.labelled and r.outcome is not None:
+            r_by.setdefault(r.signal.strategy, []).append(r.outcome.realized_r)
+    return rounded(metrics), ChartData(lead_times_s=leads, r_by_strategy=r_by, example=pump_example(replay))
+
+
+def pump_example(replay: Replay, context_bars: int = 12) -> PumpExample | None:
+    """The first caught pump whose ignition signal has levels, preferring one with ``context_bars``
+    4H candles of history before it, with its 4H context and its 5m bars."""
+    by_mint = {h.mint: h for h in replay.histories}
+    ignition = {(r.signal.mint, r.signal.candle_ts): r.signal for r in replay.records
+                if r.signal.layer == "ignition" and r.signal.levels is not None}
+    h4s = int(Timeframe.H4)
+    found: list[PumpExample] = []
+    for lab in replay.labels:
+        sig = ignition.get((lab.mint, lab.candle_ts))
+        if not (lab.pump and sig is not None):
+            continue
+        h = by_mint[lab.mint]
+        h4 = [c for c in h.label_bars() if lab.candle_ts - context_bars * h4s <= c.ts <= lab.candle_ts + 3 * h4s]
+        m5 = [c for c in h.bars.get(Timeframe.M5) or () if lab.candle_ts <= c.ts < lab.candle_ts + h4s]
+        example = PumpExample(lab.mint, lab.symbol, lab.candle_ts, h4, m5, sig)
+        if sum(1 for c in h4 if c.ts < lab.candle_ts) >= context_bars:
+            return example
+        found.append(example)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> Path:
+    return Path(args.db).expanduser() if getattr(args, "db", None) else settings.db_file()
+
+
+async def replay_store(settings: Settings, store: Store, mints: Sequence[str] | None
+                       ) -> tuple[Replay, list[str]]:
+    histories, notes = await load_histories(store, mints)
+    if not histories:
+        raise InputError("no stored history to evaluate: run `dexscan backfill` (or `dexscan backfill --demo`, "
+                         "then pass its --db) first" + (f"; {notes[0]}" if notes else ""))
+    replay = await asyncio.to_thread(run_replay, settings, histories)
+    return replay, notes
+
+
+def _user_path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _reports_dir(settings: Settings, name: str) -> Path:
+    return Path(settings.app.reports_dir).expanduser() / name
+
+
+async def evaluate(settings: Settings, store: Store, mints: Sequence[str] | None, out: Path | None = None
+                   ) -> tuple[Path, dict[str, Any]]:
+    """Replay the stored history and write the report; returns (report directory, metrics)."""
+    replay, notes = await replay_store(settings, store, mints)
+    metrics, charts = build_metrics(settings, replay, notes)
+    out_dir = out or _reports_dir(settings, metrics["run"])
+    await asyncio.to_thread(write_report, out_dir, metrics, charts)
+    return out_dir, metrics
+
+
+async def run_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """``dexscan evaluate``: replay stored history through the detector; write reports/<run>/."""
+    store = await Store.open(_db(settings, args))
+    try:
+        out = _user_path(args.out) if getattr(args, "out", None) else None
+        out_dir, m = await evaluate(settings, store, getattr(args, "tokens", None), out)
+    finally:
+        await store.close()
+    console = Console()
+    c = m["overall"]["candles"]
+    ign = c["ignition"]
+    console.print(f"{m['tokens']} tokens, {c['candles']} 4H candles, {c['pumps']} pumps")
+    if ign["status"] == "ok":
+        console.print(f"ignition: recall {_fmt_pct(ign['recall'])}, precision {_fmt_pct(ign['precision'])}, "
+                      f"{ign['ignitions']} ignitions, {ign['missed']} missed pumps, median lead "
+                      f"{ign['lead_time_s']['median']} s")
+    else:
+        console.print(f"ignition: {ign['status']}")
+    console.print(f"report: {out_dir / REPORT_FILE}")
+    return 0
+
+
+def _fmt_pct(v: float | None) -> str:
+    return "–" if v is None else f"{v * 100:.1f}%"
+
+
+async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
+    """``dexscan calibrate``: fit the isotonic calibrator on purged labelled signals; write the artifact.
+
+    Samples are the labelled signals the walk-forward folds hold (purged and embargoed ones left
+    out); the held-out Brier/ECE come from calibrators fitted on earlier folds only. Below
+    ``scoring.min_calibration_samples`` no artifact is written: the scanner stays "uncalibrated".
+    """
+    store = await Store.open(_db(settings, args))
+    console = Console()
+    try:
+        replay, notes = await replay_store(settings, store, None)
+        metrics, charts = build_metrics(settings, replay, notes)
+        folds = make_folds(replay.span[0], replay.span[1], settings.evaluate.folds,
+                           round(settings.evaluate.embargo_days * 86_400))
+        held = _samples(replay.records, sorted(i for t in assign(replay.records, folds).tests for i in t))
+        pooled = metrics["validation"]["pooled"]["calibration"]
+        need = settings.scoring.min_calibration_samples
+        section: dict[str, Any] = {"samples": len(held), "positives": sum(1 for r in held if r.tp1_first),
+                                   "min_samples": need, "held_out": pooled}
+        artifact_path = _user_path(args.out) if getattr(args, "out", None) else settings.calibrator_file()
+        if len(held) >= need:
+            validation = {k: float(pooled[k]) for k in ("brier_raw", "ece_raw", "brier_calibrated", "ece_calibrated")
+                          if pooled.get(k) is not None}
+            if pooled.get("n"):
+                validation["n"] = float(pooled["n"])
+            cal = fit_calibrator([r.raw_score or 0.0 for r in held], [r.tp1_first for r in held],
+                                 [r.signal.ts for r in held], version=f"{metrics['run']}-n{len(held)}",
+                                 created_at=int(time.time()), min_samples=need, validation=validation)
+            await asyncio.to_thread(_write_text, artifact_path, cal.to_json())
+            await store.save_calibrator(cal.version, cal.created_at, cal.to_json())
+            section.update(status="calibrated", version=cal.version, artifact=str(artifact_path),
+                           in_sample={"brier": cal.brier, "ece": cal.ece})
+        else:
+            section.update(status="uncalibrated",
+                           note=f"{len(held)} labelled signals < {need} (scoring.min_calibration_samples): no "
+                                "artifact written; the scanner stays \"uncalibrated\" and shows the raw score. "
+                                "Backfill more tokens or days and run `dexscan calibrate` again.")
+        metrics["calibration"] = rounded(section)
+        out_dir = _reports_dir(settings, f"{metrics['run']}-calibration")
+        await asyncio.to_thread(write_report, out_dir, metrics, charts)
+    finally:
+        await store.close()
+    if section["status"] == "calibrated":
+        console.print(f"calibrator {section['version']} written to {artifact_path} ({len(held)} labelled signals)")
+    else:
+        console.print(f"[yellow]uncalibrated[/yellow]: {section['note']}")
+    if pooled.get("status") == "ok":
+        console.print(f"held-out folds: Brier {pooled['brier_raw']:.4f} → {pooled['brier_calibrated']:.4f}, "
+                      f"ECE {pooled['ece_raw']:.4f} → {pooled['ece_calibrated']:.4f} (n={pooled['n']})")
+    console.print(f"report: {out_dir / REPORT_FILE}")
+    return 0
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

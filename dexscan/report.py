@@ -161,6 +161,8 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
     cal = v.get("pooled", {}).get("calibration", {})
     lines += ["", "## Calibration (held-out folds)", ""]
     lines += _calibration_section(cal)
+    if "calibration" in m:
+        lines += ["", "## Calibrator artifact", "", *_artifact_section(m["calibration"])]
     if charts:
         lines += ["", "## Charts", ""]
         for name in charts:
@@ -213,6 +215,19 @@ def _calibration_section(cal: Mapping[str, Any]) -> list[str]:
         ["calibrated", _num(cal.get("brier_calibrated"), ".4f"), _num(cal.get("ece_calibrated"), ".4f"),
          str(cal.get("n", 0))],
     ])
+
+
+def _artifact_section(c: Mapping[str, Any]) -> list[str]:
+    lines = [f"Labelled signals held by the folds (purged, embargoed): {c.get('samples', 0)} "
+             f"({c.get('positives', 0)} reached TP1 first); at least {c.get('min_samples', 0)} are needed."]
+    if c.get("status") == "calibrated":
+        ins = c.get("in_sample", {})
+        lines += ["", f"Status: **calibrated** — version `{c.get('version')}`, written to `{c.get('artifact')}`. "
+                  f"In-sample Brier {_num(ins.get('brier'), '.4f')}, ECE {_num(ins.get('ece'), '.4f')}; the "
+                  "held-out figures above are the ones to trust."]
+    else:
+        lines += ["", f"Status: **uncalibrated** — {c.get('note', '')}"]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
