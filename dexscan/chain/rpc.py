@@ -441,8 +441,8 @@ class RpcPool:
         ep.observe_latency((time.perf_counter() - started) * 1000)
         ep.breaker.record_success()
         ep.served += 1
-        if ep.unhealthy_reason == "node unhealthy":
-            ep.mark_healthy()
+        if ep.unhealthy_reason in ("node unhealthy", "unreachable"):
+            ep.mark_healthy()  # it just answered; a slot-lag verdict waits for the next health check
         return ep, value
 
     async def _hedged(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]],
