@@ -627,6 +627,173 @@ class Store:
         row = await self._one("SELECT artifact FROM calibrators ORDER BY created_at DESC, version DESC LIMIT 1")
         return None if row is None else str(row["artifact"])
 
+    # -- telegram ----------------------------------------------------------------------------
+    # Outbox delivery, per-chat settings and the bot's queries (dexscan/alerts/telegram.py).
+    # Each write is one statement, so it is atomic even on a connection shared with the engine.
+
+    async def outbox_heads(self) -> list[dict[str, Any]]:
+        """Per chat, the oldest undelivered row (``pending`` or ``sending``): delivery is in id order."""
+        return [dict(r) for r in await self._all(
+            """SELECT o.* FROM alert_outbox o
+               JOIN (SELECT chat_id, MIN(id) AS id FROM alert_outbox
+                     WHERE state IN ('pending', 'sending') GROUP BY chat_id) h ON o.id = h.id
+               ORDER BY o.id"""
+        )]
+
+    async def outbox_rows(self, chat_id: int | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM alert_outbox WHERE 1=1", list[Any]()
+        if chat_id is not None:
+            sql += " AND chat_id = ?"
+            params.append(chat_id)
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(state)
+        return [dict(r) for r in await self._all(sql + " ORDER BY id", params)]
+
+    async def outbox_mark_sending(self, row_id: int) -> None:
+        await self.db.execute(
+            "UPDATE alert_outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,)
+        )
+
+    async def outbox_retry_later(self, row_id: int, next_attempt_at: int, error: str, state: str = "pending") -> None:
+        """Back off: ``pending`` when the send surely did not happen, ``sending`` when it may have."""
+        await self.db.execute(
+            "UPDATE alert_outbox SET state = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (state, next_attempt_at, error, row_id),
+        )
+
+    async def outbox_mark_sent(
+        self, row_id: int, message_id: int, now: int, members: Sequence[int] = (), digest: bool = False
+    ) -> None:
+        """Delivered as ``message_id``. A digest marks itself and its ``members`` ``digested``."""
+        state = "digested" if digest or members else "sent"
+        ids = [row_id, *members]
+        await self.db.execute(
+            f"""UPDATE alert_outbox SET state = ?, message_id = ?, sent_at = ?, last_error = NULL
+                WHERE id IN ({",".join("?" * len(ids))})""",
+            (state, message_id, now, *ids),
+        )
+
+    async def outbox_mark_failed(self, row_ids: Sequence[int], error: str, now: int) -> None:
+        """Not delivered, for good (``error`` says why; filtered rows say ``skipped: ...``)."""
+        if not row_ids:
+            return
+        await self.db.execute(
+            f"""UPDATE alert_outbox SET state = 'failed', last_error = ?, sent_at = ?
+                WHERE id IN ({",".join("?" * len(row_ids))})""",
+            (error, now, *row_ids),
+        )
+
+    async def outbox_set_payload(self, row_id: int, payload: str) -> None:
+        await self.db.execute("UPDATE alert_outbox SET payload = ? WHERE id = ?", (payload, row_id))
+
+    async def outbox_mark_digested(self, row_ids: Sequence[int]) -> None:
+        """Folded into a digest that is about to be sent (its message id is recorded once it is)."""
+        if not row_ids:
+            return
+        await self.db.execute(
+            f"""UPDATE alert_outbox SET state = 'digested'
+                WHERE state = 'pending' AND id IN ({",".join("?" * len(row_ids))})""",
+            tuple(row_ids),
+        )
+
+    async def outbox_signal_alert(self, signal_id: int, chat_id: int) -> dict[str, Any] | None:
+        """The chat's alert row for a signal (an outcome update replies to its message)."""
+        row = await self._one(
+            "SELECT * FROM alert_outbox WHERE signal_id = ? AND chat_id = ? AND kind = 'signal'",
+            (signal_id, chat_id),
+        )
+        return None if row is None else dict(row)
+
+    async def outbox_pending_signals(self, chat_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._all(
+            "SELECT * FROM alert_outbox WHERE chat_id = ? AND kind = 'signal' AND state = 'pending' ORDER BY id",
+            (chat_id,),
+        )]
+
+    async def outbox_alert_count(self, chat_id: int, after: int, until: int) -> int:
+        """Signal alerts for a chat created in ``(after, until]`` that were or will be shown."""
+        row = await self._one(
+            """SELECT COUNT(*) FROM alert_outbox WHERE chat_id = ? AND kind = 'signal'
+               AND state != 'failed' AND created_at > ? AND created_at <= ?""",
+            (chat_id, after, until),
+        )
+        return int(row[0]) if row else 0
+
+    async def telegram_last_message_id(self, chat_id: int) -> int | None:
+        """Highest message id the bot knows it posted in the chat (outbox rows and other replies)."""
+        row = await self._one(
+            """SELECT MAX(m) FROM (
+                 SELECT MAX(message_id) AS m FROM alert_outbox WHERE chat_id = ?
+                 UNION ALL SELECT CAST(value AS INTEGER) FROM kv WHERE key = ?)""",
+            (chat_id, f"telegram:last_mid:{chat_id}"),
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def telegram_note_message_id(self, chat_id: int, message_id: int, who: str = "bot") -> None:
+        """Remember the highest message id seen in a chat, from the bot (``bot``) or its users (``user``)."""
+        key = f"telegram:last_mid:{chat_id}" if who == "bot" else f"telegram:last_user_mid:{chat_id}"
+        await self.db.execute(
+            """INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE
+               SET value = CAST(MAX(CAST(kv.value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)""",
+            (key, str(message_id)),
+        )
+
+    async def telegram_last_user_message_id(self, chat_id: int) -> int | None:
+        value = await self.kv_get(f"telegram:last_user_mid:{chat_id}")
+        return None if value is None else int(value)
+
+    async def chat_settings(self, chat_id: int) -> dict[str, Any]:
+        row = await self._one("SELECT settings FROM chat_settings WHERE chat_id = ?", (chat_id,))
+        return {} if row is None else dict(json.loads(row["settings"]))
+
+    async def set_chat_settings(self, chat_id: int, settings: dict[str, Any]) -> None:
+        await self.db.execute(
+            """INSERT INTO chat_settings(chat_id, settings) VALUES (?, ?)
+               ON CONFLICT(chat_id) DO UPDATE SET settings = excluded.settings""",
+            (chat_id, _dumps(settings)),
+        )
+
+    async def mute(self, chat_id: int, mint: str) -> None:
+        await self.db.execute("INSERT OR IGNORE INTO mutes(chat_id, mint) VALUES (?, ?)", (chat_id, mint))
+
+    async def unmute(self, chat_id: int, mint: str) -> bool:
+        cur = await self.db.execute("DELETE FROM mutes WHERE chat_id = ? AND mint = ?", (chat_id, mint))
+        return cur.rowcount > 0
+
+    async def muted_mints(self, chat_id: int) -> list[str]:
+        return [r["mint"] for r in await self._all(
+            "SELECT mint FROM mutes WHERE chat_id = ? ORDER BY mint", (chat_id,)
+        )]
+
+    async def scorecard(self) -> list[dict[str, Any]]:
+        """Closed live outcomes by strategy and confidence decile: count, TP1-first hits, mean R.
+
+        The decile is of the calibrated probability, or of the raw score while uncalibrated
+        (``decile`` NULL = not scored). A hit is TP1 reached before the stop: ``tp1``-``tp3``, or
+        ``breakeven`` (TP1, then stopped at entry).
+        """
+        return [dict(r) for r in await self._all(
+            """SELECT s.strategy AS strategy,
+                      MIN(9, CAST(COALESCE(s.confidence, s.raw_score) * 10 AS INTEGER)) AS decile,
+                      COUNT(*) AS n,
+                      SUM(o.result IN ('tp1', 'tp2', 'tp3', 'breakeven')) AS hits,
+                      AVG(o.realized_r) AS mean_r
+               FROM signals s JOIN outcomes o ON o.signal_id = s.id
+               WHERE o.result != 'open'
+               GROUP BY s.strategy, decile ORDER BY s.strategy, decile"""
+        )]
+
+    async def top_tokens(self, limit: int = 10) -> list[dict[str, Any]]:
+        """Universe tokens by their main pool's 24h volume."""
+        return [dict(r) for r in await self._all(
+            """SELECT t.mint, t.symbol, t.name, t.main_pool AS pool, p.liquidity_usd, p.volume_h24_usd
+               FROM tokens t LEFT JOIN pools p ON p.address = t.main_pool
+               WHERE t.in_universe = 1
+               ORDER BY COALESCE(p.volume_h24_usd, 0) DESC, t.mint LIMIT ?""",
+            (limit,),
+        )]
+
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
