@@ -242,6 +242,15 @@ class PoolStats:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Trailing-window activity: USD volume, price change in % (None when older than the data)."""
+
+    volume: float
+    price_change: float | None
+    txns: TxnCounts
+
+
+@dataclass(frozen=True, slots=True)
 class SimSwapStats:
     """One Jupiter ``stats*`` block (volumes USD, changes in percent)."""
 
@@ -387,7 +396,8 @@ class MarketSim:
         n_young = round(cfg.young_share * n)
         young_pool = [i for pair in zip(reversed(by_kind["pump"]), reversed(by_kind["normal"]), strict=False)
                       for i in pair]
-        young_pool += [i for i in reversed(by_kind["pump"] + by_kind["normal"]) if i not in young_pool]
+        paired = set(young_pool)
+        young_pool += [i for i in reversed(by_kind["pump"] + by_kind["normal"]) if i not in paired]
         young = set(young_pool[:n_young])
 
         n_unsafe = round(cfg.unsafe_share * n)
@@ -898,7 +908,7 @@ class MarketSim:
             cols.append(arr[first:first + n])
         return tuple(cols)
 
-    def bars(self, pool: str, tf: Timeframe, start: int, end: int, *, include_forming: bool = False,
+    def bars(self, pool: str, tf: Timeframe, start: int, end: float, *, include_forming: bool = False,
              include_empty: bool = True) -> list[Candle]:
         """Bars of ``pool`` with ``start <= ts`` that closed by ``end``; ascending, volume in USD.
 
@@ -909,7 +919,7 @@ class MarketSim:
         p = self.pool(pool)
         tfs = int(tf)
         first_bar = max(-(-start // tfs) * tfs, p.bars_from - p.bars_from % tfs)
-        done_end = end - end % tfs
+        done_end = int(end) - int(end) % tfs
         out: list[Candle] = []
         m_lo, m_hi = max(first_bar, p.bars_from), done_end
         if m_hi > m_lo:
@@ -1020,16 +1030,13 @@ class MarketSim:
         assert price is not None
         if quote_usd is None:
             return None
-        volume: dict[str, float] = {}
-        change: dict[str, float | None] = {}
-        txns: dict[str, TxnCounts] = {}
+        windows: dict[str, WindowStats] = {}
         for key, w in WINDOWS_S.items():
             vol = self._token_volume(ti, max(t - w, p.bars_from), t) * p.volume_share
-            volume[key] = vol
-            past = self.token_price(tok.mint, t - w) if t - w >= p.bars_from else None
-            pct = None if past is None else (price / past - 1) * 100
-            change[key] = pct
-            txns[key] = _txns(vol, tok.trade_size_usd, pct or 0.0)
+            windows[key] = WindowStats(vol, *self._change_and_txns(tok, t, w, p.bars_from, vol))
+        volume = {k: v.volume for k, v in windows.items()}
+        change = {k: v.price_change for k, v in windows.items()}
+        txns = {k: v.txns for k, v in windows.items()}
         liq = self._liquidity(p, t, price)
         return PoolStats(
             pool=pool, t=t, price_usd=price, price_native=price / quote_usd,
@@ -1037,6 +1044,36 @@ class MarketSim:
             liquidity_usd=liq, liquidity_base=liq / 2 / price, liquidity_quote=liq / 2 / quote_usd,
             fdv=price * tok.total_supply, market_cap=price * tok.circ_supply, pair_created_at=p.created_at,
         )
+
+    def pool_window(self, pool: str, t: float, seconds: float) -> WindowStats | None:
+        """Activity of one pool over ``[t - seconds, t)``; None before the pool trades."""
+        p = self.pool(pool)
+        if t < p.bars_from:
+            return None
+        tok = self.tokens[p.token_index]
+        vol = self._token_volume(tok.index, max(t - seconds, p.bars_from), t) * p.volume_share
+        return WindowStats(vol, *self._change_and_txns(tok, t, seconds, p.bars_from, vol))
+
+    def token_window(self, mint: str, t: float, seconds: float) -> WindowStats | None:
+        """Activity of a token over all its own pools over ``[t - seconds, t)``."""
+        tok = self.token(mint)
+        if t < tok.listed_at:
+            return None
+        vol = self._token_volume(tok.index, t - seconds, t)
+        return WindowStats(vol, *self._change_and_txns(tok, t, seconds, tok.listed_at, vol))
+
+    def _change_and_txns(self, tok: SimToken, t: float, seconds: float, since: int,
+                         volume: float) -> tuple[float | None, TxnCounts]:
+        price = self.token_price(tok.mint, t)
+        past = self.token_price(tok.mint, t - seconds) if t - seconds >= since else None
+        pct = None if past is None or price is None else (price / past - 1) * 100
+        return pct, _txns(volume, tok.trade_size_usd, pct or 0.0)
+
+    def is_verified(self, mint: str, t: float) -> bool:
+        """Jupiter's ``verified`` tag: safe, liquid, well scored and older than two days."""
+        tok = self.token(mint)
+        return (tok.safe and tok.kind not in ("thin", "rug") and tok.organic_score >= 70
+                and t - tok.listed_at >= YOUNG_AGE_S)
 
     def token_info(self, mint: str, t: float) -> SimTokenInfo | None:
         """Jupiter's view of a token at ``t``; None before its first pool trades."""
@@ -1070,7 +1107,7 @@ class MarketSim:
             )
         label = "high" if tok.organic_score >= 70 else ("medium" if tok.organic_score >= 40 else "low")
         young = age < YOUNG_AGE_S
-        verified = tok.safe and tok.kind not in ("thin", "rug") and tok.organic_score >= 70 and not young
+        verified = self.is_verified(mint, t)
         return SimTokenInfo(
             mint=mint, t=t, usd_price=price, liquidity_usd=liq, fdv=price * tok.total_supply,
             mcap=price * tok.circ_supply, holder_count=_holders(tok, age), organic_score=tok.organic_score,
