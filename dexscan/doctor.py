@@ -241,19 +241,17 @@ async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SO
 
 @contextlib.asynccontextmanager
 async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str, Clock]]:
-    """Start the loopback market fakes and point the settings (and a Birdeye key) at them."""
-    from dexscan.demo.market_sim import MarketSim, SimConfig
-    from dexscan.demo.servers.market import MarketFakes
+    """Start the demo world's loopback fakes (market data and RPC) and point the settings at them.
 
-    sim = MarketSim(SimConfig(seed=7, n_tokens=5))
-    clock = RealClock()
-    async with MarketFakes(sim, clock) as fakes:
-        demo = settings.with_overrides(fakes.settings_overrides())
-        key = getattr(fakes, "birdeye_api_key", None)
-        if isinstance(key, str) and key:
-            demo = demo.model_copy(update={"secrets": demo.secrets.model_copy(
-                update={"birdeye_api_key": SecretStr(key)})})
-        yield demo, sim.tokens[0].mint, clock
+    The Birdeye fake's own key is configured so that the optional source is checked too.
+    """
+    from dexscan.demo.world import DemoWorld
+
+    async with DemoWorld(n_tokens=5, speed=1.0, rpc_endpoints=2) as world:
+        assert world.market is not None and world.clock is not None
+        demo = world.apply(settings)
+        secrets = demo.secrets.model_copy(update={"birdeye_api_key": SecretStr(world.market.birdeye_api_key)})
+        yield demo.model_copy(update={"secrets": secrets}), world.sim.tokens[0].mint, world.clock
 
 
 def render(results: list[CheckResult], console: Console, title: str) -> None:
@@ -283,8 +281,8 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 160)
     if getattr(args, "demo", False):
         async with _demo_settings(settings) as (demo, mint, clock):
-            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock, check_rpc_endpoints=False)
-        render(results, console, "dexscan doctor --demo (loopback fakes; RPC is not part of the market fakes)")
+            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock)
+        render(results, console, "dexscan doctor --demo (the built-in loopback fakes)")
         return 0
     results = await run_checks(settings, timeout)
     render(results, console, "dexscan doctor")

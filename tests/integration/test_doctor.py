@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
-from dexscan.doctor import check_rpc, run_checks, run_doctor
+from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.market import MarketFakes
+from dexscan.doctor import check_rpc, check_sources, run_checks, run_doctor
 
 DEAD = "http://127.0.0.1:1"
 REFUSED = "cannot connect to 127.0.0.1:1 (Connection refused)"
@@ -96,3 +99,28 @@ async def test_rpc_health_and_slot(rpc_stub: dict[str, Any]) -> None:
                                     "data": {"numSlotsBehind": 42}}}
     behind = await check_rpc(rpc_stub["url"], 2.0, "rpc 1", settings)
     assert (behind.status, behind.detail) == ("unhealthy", "Node is behind by 42 slots; slot 341197247")
+
+
+async def test_demo_reports_every_source_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await run_doctor(load_settings(env={}), argparse.Namespace(demo=True, timeout=5.0))
+    assert code == 0
+    out = capsys.readouterr().out
+    for line in ("jupiter", "dexscreener", "geckoterminal", "birdeye", "rpc 1", "rpc 2"):
+        row = next(r for r in out.splitlines() if r.startswith(f"│ {line} "))
+        assert "│ ok: " in row, row
+    assert "key accepted" in out
+    assert "6 of 6 checks ok." in out
+    assert "unreachable" not in out and "Traceback" not in out
+
+
+async def test_a_rejected_birdeye_key_is_named() -> None:
+    sim = MarketSim(SimConfig(seed=7, n_tokens=3))
+    clock = SimClock(sim.live_start + 600, speed=0)
+    async with MarketFakes(sim, clock) as fakes:
+        settings = load_settings(env={"DEXSCAN_BIRDEYE_API_KEY": "not-the-key"}).with_overrides(
+            fakes.settings_overrides())
+        results = {r.name: r for r in await check_sources(settings, 2.0, sim.tokens[0].mint, clock)}
+    bird = results["birdeye"]
+    assert (bird.status, bird.auth) == ("error", "key rejected")
+    assert bird.detail == "HTTP 401: Unauthorized. Authentication required. (check the API key in the environment)"
+    assert all(results[p].ok for p in ("jupiter", "dexscreener", "geckoterminal"))
