@@ -99,6 +99,7 @@ from aiogram.types import (
     Message,
     ReplyParameters,
     TelegramObject,
+    Update,
 )
 
 from dexscan.alerts.charts import render_chart
@@ -1059,7 +1060,11 @@ def _clip(text: str, limit: int = 4000) -> str:
 
 
 class UpdatePoller:
-    """Long polling with ``getUpdates``; the offset is kept in ``kv`` so a restart resumes."""
+    """Long polling with ``getUpdates``; the offset is kept in ``kv`` so a restart resumes.
+
+    A batch is confirmed (offset saved) once all of it was handled: a crash mid-batch answers
+    those commands again rather than never.
+    """
 
     OFFSET_KEY = "telegram:update_offset"
 
@@ -1079,14 +1084,23 @@ class UpdatePoller:
             GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=["message"]),
             request_timeout=int(self.bot.session.timeout + timeout_s),
         )
+        lanes: dict[int | None, list[Update]] = {}
+        for update in updates:
+            chat = update.message.chat.id if update.message else None
+            lanes.setdefault(chat, []).append(update)
+        await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
+        if updates:
+            await self.store.kv_set(self.OFFSET_KEY, str(updates[-1].update_id + 1))
+        return len(updates)
+
+    async def _handle_lane(self, updates: list[Update]) -> None:
+        """One chat's updates in order; chats run side by side, so one busy chat delays no other."""
         for update in updates:
             try:
                 await self.dispatcher.feed_update(self.bot, update)
             except Exception as exc:
                 log.error("telegram: update %s failed: %s", update.update_id,
                           scrub(describe_error(exc), self.bot.token))
-            await self.store.kv_set(self.OFFSET_KEY, str(update.update_id + 1))
-        return len(updates)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -1192,9 +1206,9 @@ async def _run_demo(settings: Settings, duration: float | None, db: str | None) 
             store = await Store.open(db or Path(tmp) / "bot-demo.db")
             try:
                 await seed_demo_store(store, DEMO_CHAT, int(clock.now()))
+                fake.inject_user_message(DEMO_STRANGER, "/signals")
                 for text in ("/start", "/signals", "/stats", "/check not-a-mint"):
                     fake.inject_user_message(DEMO_CHAT, text)
-                fake.inject_user_message(DEMO_STRANGER, "/signals")
                 print(f"demo: fake Bot API on {fake.base_url}; allow-listed chat {DEMO_CHAT}, "
                       f"stranger {DEMO_STRANGER}", flush=True)
                 stop = _stop_event(duration if duration is not None else 15.0)

@@ -1,0 +1,323 @@
+"""Bot commands through the Dispatcher and getUpdates against the fake Bot API; access; /stats; /check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot
+
+from dexscan.alerts.telegram import (
+    BotBackend,
+    ScoreRow,
+    StoreBackend,
+    UpdatePoller,
+    build_dispatcher,
+    create_bot,
+    run_bot,
+    run_telegram,
+)
+from dexscan.cli import main
+from dexscan.clock import SimClock
+from dexscan.config import Settings
+from dexscan.demo.servers.telegram import FakeTelegram
+from dexscan.domain import Confidence, GateStatus, GateVerdict, Outcome
+from dexscan.errors import ConfigError
+from dexscan.store import Store
+from tests.integration.test_telegram_delivery import (
+    CHAT,
+    T0,
+    TOKEN,
+    make_signal,
+    mint_of,
+    queue,
+    settings_for,
+)
+
+STRANGER = 666
+
+
+@dataclass
+class Bench:
+    fake: FakeTelegram
+    store: Store
+    bot: Bot
+    poller: UpdatePoller
+    clock: SimClock
+    settings: Settings
+
+    async def say(self, text: str, chat: int = CHAT) -> list[str]:
+        """The user writes ``text``; returns the bot's new messages in that chat (plain text)."""
+        before = len(self.fake.sent(chat))
+        self.fake.inject_user_message(chat, text)
+        await self.poller.poll_once()
+        return [m.text for m in self.fake.sent(chat)[before:]]
+
+
+@contextlib.asynccontextmanager
+async def bench(tmp_path: Path, backend: BotBackend | None = None, **overrides: Any) -> AsyncIterator[Bench]:
+    clock = SimClock(T0, speed=0)
+    async with FakeTelegram(TOKEN, clock, chats=[CHAT, STRANGER]) as fake:
+        settings = settings_for(fake, **overrides)
+        store = await Store.open(tmp_path / "cmd.db")
+        bot = create_bot(settings, store, clock, token=TOKEN)
+        dp = build_dispatcher(backend or StoreBackend(store, clock=clock), store, settings, clock)
+        try:
+            yield Bench(fake, store, bot, UpdatePoller(bot, dp, store, clock), clock, settings)
+        finally:
+            await bot.session.close()
+            await store.close()
+
+
+async def seed_outcomes(store: Store) -> None:
+    """Closed signals over two strategies and several confidence deciles, plus open and unscored ones."""
+    plan = [
+        ("ignition", Confidence(0.62), "tp1", 1.5), ("ignition", Confidence(0.65), "sl", -1.0),
+        ("ignition", Confidence(0.68), "breakeven", 0.0), ("ignition", Confidence(0.3, 0.81, "c1"), "tp3", 5.0),
+        ("ignition", Confidence(0.2, 0.85, "c1"), "expired", 0.4), ("confirmation", Confidence(0.99), "tp2", 3.0),
+        ("confirmation", Confidence(0.12), "sl", -1.0), ("confirmation", Confidence(0.15), "open", 0.0),
+    ]
+    for i, (strategy, conf, result, r) in enumerate(plan):
+        sig = make_signal(i, T0 + i, strategy=strategy, conf=conf)
+        sid, _ = await store.save_signal(sig)
+        if result != "open":
+            await store.save_outcome(sid, Outcome(result, r, {}, closed_at=T0 + 999), T0 + 999)  # type: ignore[arg-type]
+
+
+async def test_help_lists_every_command(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        [text] = await b.say("/start")
+        for cmd in ("/status", "/top", "/signals", "/live", "/stats", "/check", "/why", "/watch", "/mute",
+                    "/unmute", "/settings", "/minconf", "/strategies", "/quiet"):
+            assert f"\n{cmd} — " in text
+        assert await b.say("/frobnicate") == ["Unknown command. /help lists them."]
+        assert await b.say("just chatting") == []
+
+
+async def test_a_stranger_gets_one_refusal_and_no_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with bench(tmp_path) as b:
+        await queue(b.store, make_signal(0, T0, symbol="SECRET"), [CHAT], T0)
+        first = await b.say("/signals", chat=STRANGER)
+        assert first == ["This is a private dexscan bot. Your chat id is 666; its operator can allow it by "
+                         "adding it to telegram.chat_ids."]
+        assert await b.say("/start", chat=STRANGER) == []
+        assert await b.say("/check " + mint_of(0), chat=STRANGER) == []
+        assert "SECRET" in (await b.say("/signals"))[0]
+        assert await b.store.kv_get(f"telegram:refused:{STRANGER}") == str(T0)
+        refusals = [r for r in caplog.records if "refused chat 666" in r.getMessage()]
+        assert len(refusals) == 1 and refusals[0].levelno == logging.WARNING
+        assert TOKEN.split(":")[1] not in caplog.text
+
+
+class UnsafeChecker:
+    """A checker that knows one mint keeps its mint authority."""
+
+    def __init__(self, unsafe: str) -> None:
+        self.unsafe = unsafe
+        self.calls: list[str] = []
+
+    async def __call__(self, mint: str) -> Sequence[GateVerdict]:
+        self.calls.append(mint)
+        status = GateStatus.FAIL if mint == self.unsafe else GateStatus.PASS
+        reason = "mint authority is set (Auth111): supply can be inflated" if mint == self.unsafe else "renounced"
+        return [GateVerdict(mint, "freeze_authority", GateStatus.PASS, "freeze authority renounced", T0),
+                GateVerdict(mint, "mint_authority", status, reason, T0)]
+
+
+async def test_check_shows_the_failing_gate_and_reason(tmp_path: Path) -> None:
+    unsafe = mint_of(7)
+    checker = UnsafeChecker(unsafe)
+    async with bench(tmp_path) as b:
+        b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, checker, b.clock), b.store, b.settings, b.clock)
+        [text] = await b.say(f"/check {unsafe}")
+        assert text.split("\n") == [
+            f"Gate check {unsafe}",
+            "✅ freeze_authority: freeze authority renounced",
+            "❌ mint_authority: mint authority is set (Auth111): supply can be inflated",
+        ]
+        assert [v.status for v in await b.store.latest_verdicts(unsafe)] == [GateStatus.PASS, GateStatus.FAIL]
+        [why] = await b.say(f"/why {unsafe}")
+        assert why.split("\n")[2] == "❌ mint_authority: mint authority is set (Auth111): supply can be inflated"
+        usage = "Usage: /check MINT — a Solana token address (base58, 32 bytes)."
+        assert await b.say("/check") == [usage]
+        assert await b.say("/check 0OIl-not-base58") == [usage]
+        assert await b.say("/check " + "1" * 44) == [usage]
+        assert checker.calls == [unsafe]
+
+
+async def test_check_through_the_real_gates_on_the_litesvm_chain(tmp_path: Path) -> None:
+    from dexscan.check import check_mints
+    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+
+    chain = FakeChain()
+    unsafe = chain.create_mint(b"telegram-unsafe", mint_authority=True, holders=(1_000_000,))
+    async with RpcFakeServer(chain) as rpc, bench(tmp_path) as b:
+        chain_settings = b.settings.with_overrides({"rpc.endpoints": [rpc.url],
+                                                    "sources.dexscreener.enabled": False})
+
+        async def checker(mint: str) -> Sequence[GateVerdict]:
+            return (await check_mints(chain_settings, [mint], b.clock)).checks[0].verdicts
+
+        b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, checker, b.clock), b.store, b.settings, b.clock)
+        [text] = await b.say(f"/check {unsafe}")
+        lines = text.split("\n")
+        failing = [ln for ln in lines if ln.startswith("❌")]
+        assert failing == [f"❌ mint_authority: mint authority is set ({chain.authority.pubkey()}): "
+                           "supply can be inflated"]
+        assert "✅ freeze_authority: freeze authority renounced" in lines
+
+
+async def test_stats_equals_a_direct_query_of_the_store(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        await seed_outcomes(b.store)
+        rows = await StoreBackend(b.store).scorecard()
+        direct = await b.store._all(
+            """SELECT s.strategy, s.raw_score, s.confidence, o.result, o.realized_r
+               FROM signals s JOIN outcomes o ON o.signal_id = s.id""")
+        expected: dict[tuple[str, int | None], list[float]] = {}
+        hits: dict[tuple[str, int | None], int] = {}
+        for r in direct:
+            if r["result"] == "open":
+                continue
+            score = r["confidence"] if r["confidence"] is not None else r["raw_score"]
+            key = (r["strategy"], min(9, int(score * 10)))
+            expected.setdefault(key, []).append(r["realized_r"])
+            hits[key] = hits.get(key, 0) + (r["result"] in ("tp1", "tp2", "tp3", "breakeven"))
+        assert {(x.strategy, x.decile): (x.n, x.hits, round(x.mean_r, 9)) for x in rows} == {
+            k: (len(v), hits[k], round(sum(v) / len(v), 9)) for k, v in expected.items()}
+        assert rows == [
+            ScoreRow("confirmation", 1, 1, 0, -1.0), ScoreRow("confirmation", 9, 1, 1, 3.0),
+            ScoreRow("ignition", 6, 3, 2, pytest.approx(0.5 / 3)), ScoreRow("ignition", 8, 2, 1, 2.7),
+        ]
+        [text] = await b.say("/stats")
+        lines = text.split("\n")
+        assert "ignition: 5 closed · hit 60.0% · mean +1.18R" in lines
+        assert "  conf 60–69%: 3 · hit 66.7% · mean +0.17R" in lines
+        assert "  conf 80–89%: 2 · hit 50.0% · mean +2.70R" in lines
+        assert "confirmation: 2 closed · hit 50.0% · mean +1.00R" in lines
+
+
+async def test_signals_live_top_status_watch(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        assert await b.say("/signals") == ["No signals yet."]
+        await seed_outcomes(b.store)
+        [signals] = await b.say("/signals")
+        lines = signals.split("\n")
+        assert lines[0] == "Latest signals"
+        assert lines[1].startswith("✅ TOK07 confirmation · $0.008000 · uncalibrated (raw 0.15)")
+        assert lines[2] == mint_of(7)
+        assert len(lines) == 1 + 2 * 8
+        [live] = await b.say("/live")
+        assert live.split("\n")[1].startswith("✅ TOK07 confirmation")
+        assert len(live.split("\n")) == 3
+        await b.store.upsert_token(mint_of(1), T0, symbol="BIG")
+        await b.store.upsert_pool("poolBIG", mint_of(1), T0, liquidity_usd=2e6, volume_h24_usd=9e6)
+        await b.store.set_universe_membership(mint_of(1), True, T0, None, main_pool="poolBIG")
+        [top] = await b.say("/top")
+        assert top.split("\n")[:3] == ["Top tokens (24h volume)", "1. BIG vol $9.0M · liq $2.0M", mint_of(1)]
+        [status] = await b.say("/status")
+        assert status.split("\n")[:5] == ["Status", "Universe: 1 tokens", "Signals stored: 8 (last: 04:40 UTC)",
+                                          "Live signals: 1", "Alerts waiting: 0"]
+        [watch] = await b.say(f"/watch {mint_of(9)}")
+        assert watch.split("\n")[0] == mint_of(9)
+        assert await b.store.watched_mints() == [mint_of(9)]
+
+
+async def test_mute_settings_and_their_effect_on_delivery(tmp_path: Path) -> None:
+    from dexscan.alerts.telegram import OutboxSender
+
+    async with bench(tmp_path, **{"app.timezone": "UTC"}) as b:
+        muted = mint_of(0)
+        assert await b.say(f"/mute {muted}") == [f"Muted {muted} in this chat. /unmute to undo."]
+        assert await b.say("/minconf 150") == ["Usage: /minconf 60 (percent, 1–100) or /minconf off"]
+        assert await b.say("/minconf 60%") == [
+            "Min confidence: ≥ 60% (raw score ≥ 0.60 while uncalibrated)"]
+        assert (await b.say("/strategies ignition,nonsense"))[0].startswith("Usage: /strategies ignition,confirmation")
+        assert await b.say("/strategies ignition, god_candle") == ["Strategies: ignition, god_candle"]
+        assert (await b.say("/quiet 25-07"))[0].endswith("hours run 00-23 and minutes 00-59")
+        assert await b.say("/quiet 22-07") == ["Quiet hours: 22:00–07:00 local (silent)"]
+        [shown] = await b.say("/settings")
+        assert shown.split("\n") == [
+            "Alert settings for this chat", "Min confidence: ≥ 60% (raw score ≥ 0.60 while uncalibrated)",
+            "Strategies: ignition, god_candle", "Quiet hours: 22:00–07:00 local (silent)", "Time zone: UTC",
+            "Muted: 1", muted]
+        assert await b.store.chat_settings(CHAT) == {
+            "min_confidence_pct": 60.0, "strategies": ["ignition", "god_candle"], "quiet": [1320, 420]}
+
+        await queue(b.store, make_signal(0, T0), [CHAT], T0)
+        await queue(b.store, make_signal(1, T0, strategy="confirmation"), [CHAT], T0)
+        await queue(b.store, make_signal(2, T0, conf=Confidence(0.5)), [CHAT], T0)
+        await queue(b.store, make_signal(3, T0, conf=Confidence(0.7)), [CHAT], T0)
+        before = len(b.fake.sent(CHAT))
+        await OutboxSender(b.store, b.bot, b.settings, b.clock).drain_once()
+        new = b.fake.sent(CHAT)[before:]
+        assert [m.text.split("\n", 1)[0] for m in new] == ["🔥 IGNITION · ignition · $TOK03"]
+        assert new[0].disable_notification is True  # 04:40 UTC is inside 22:00-07:00
+        assert await b.say(f"/unmute {muted}") == [f"Unmuted {muted}"]
+        assert await b.say(f"/unmute {muted}") == [f"Was not muted: {muted}"]
+        assert await b.say("/quiet off") == ["Quiet hours: off"]
+
+
+async def test_update_offset_survives_a_restart(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        b.fake.inject_user_message(CHAT, "/help")
+        b.fake.inject_user_message(CHAT, "/status")
+        assert await b.poller.poll_once() == 2
+        assert await b.store.kv_get(UpdatePoller.OFFSET_KEY) == "3"
+        assert await b.store.telegram_last_user_message_id(CHAT) == 2  # both written before the bot answered
+        fresh = UpdatePoller(b.bot, build_dispatcher(StoreBackend(b.store), b.store, b.settings), b.store, b.clock)
+        assert await fresh.poll_once() == 0
+        assert len(b.fake.sent(CHAT)) == 2
+
+
+async def test_run_telegram_delivers_and_answers_until_stopped(tmp_path: Path) -> None:
+    clock = SimClock(T0, speed=10)
+    async with FakeTelegram(TOKEN, clock, chats=[CHAT]) as fake:
+        settings = settings_for(fake)
+        store = await Store.open(tmp_path / "run.db")
+        try:
+            await queue(store, make_signal(0, T0), [CHAT], T0)
+            fake.inject_user_message(CHAT, "/status")
+            stop = asyncio.Event()
+            fake.on_accept = lambda _m: stop.set() if len(fake.sent(CHAT)) == 2 else None
+            await asyncio.wait_for(run_telegram(settings, store, StoreBackend(store), stop, clock, TOKEN, 1), 10)
+        finally:
+            await store.close()
+        assert sorted(m.text.split("\n", 1)[0] for m in fake.sent(CHAT)) == [
+            "Status", "🔥 IGNITION · ignition · $TOK00"]
+        assert {q.method for q in fake.requests} >= {"getme", "deletewebhook", "setmycommands", "getupdates"}
+
+        fake.token = "123456789:another-token-the-server-expects"
+        with pytest.raises(ConfigError, match=r"401 Unauthorized\); check DEXSCAN_TELEGRAM_TOKEN"):
+            store = await Store.open(tmp_path / "run.db")
+            try:
+                await run_telegram(settings, store, StoreBackend(store), asyncio.Event(), clock, TOKEN, 1)
+            finally:
+                await store.close()
+
+
+async def test_run_bot_needs_a_token_and_an_allow_list(tmp_path: Path) -> None:
+    from dexscan.config import load_settings
+
+    args = type("Args", (), {"demo": False, "duration": 1.0, "db": str(tmp_path / "x.db")})()
+    with pytest.raises(ConfigError, match="set DEXSCAN_TELEGRAM_TOKEN"):
+        await run_bot(load_settings(env={}), args)
+    with pytest.raises(ConfigError, match=r"telegram\.chat_ids is empty"):
+        await run_bot(load_settings(env={"DEXSCAN_TELEGRAM_TOKEN": TOKEN}), args)
+
+
+def test_dexscan_bot_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bot", "--demo", "--duration", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("demo: fake Bot API on http://127.0.0.1:")
+    assert [ln for ln in lines if ln.startswith("[chat 2002]")] == [
+        "[chat 2002] #2: This is a private dexscan bot. Your chat id is 2002; its operator can allow it by "
+        "adding it to telegram.chat_ids."]
+    assert len([ln for ln in lines if ln.startswith("[chat 1001]")]) >= 3  # 1 message/s in one chat
