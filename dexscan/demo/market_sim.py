@@ -116,7 +116,7 @@ class SimConfig:
     pump_fraction: float = 0.7  # share of pumps among a pump token's events
     live_events_per_candle: int = 3  # planted ignitions in every live 4H candle
     min_event_gap_candles: int = 3  # candles between two events of one token
-    candle_cache: int = 4096  # (token, 4H candle) minute paths kept in memory
+    candle_cache: int = 12_000  # (token, 4H candle) minute paths kept in memory, ~7.7 KB each
 
     def __post_init__(self) -> None:
         if self.start_ts % CANDLE_S:
@@ -333,12 +333,26 @@ class _Path:
 
 
 class _CandleData(NamedTuple):
-    open: np.ndarray
+    """One token's minutes in one 4H candle; a minute opens at the previous minute's close."""
+
+    open0: float  # the candle's open (= previous candle's last close)
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray  # token level (all pools), USD
-    cumvol: np.ndarray  # len 241, cumvol[m] = volume of minutes < m
+
+    def opens(self) -> np.ndarray:
+        out = np.empty_like(self.close)
+        out[0] = self.open0
+        out[1:] = self.close[:-1]
+        return out
+
+    def open_at(self, m: int) -> float:
+        return self.open0 if m == 0 else float(self.close[m - 1])
+
+    def volume_before(self, m: int) -> float:
+        """Volume of the minutes before minute ``m`` (summed in order, so totals are reproducible)."""
+        return float(np.cumsum(self.volume[:m])[-1]) if m > 0 else 0.0
 
 
 class MarketSim:
@@ -359,6 +373,7 @@ class MarketSim:
         self._paths: dict[int, _Path] = {}
         self._cache: OrderedDict[tuple[int, int], _CandleData] = OrderedDict()
         self._totals: OrderedDict[tuple[int, int], float] = OrderedDict()
+        self._feed_members: tuple[list[tuple[SimToken, int]], list[SimToken]] | None = None
         self._build_tokens()
         self._live_plan = self._plan_live()
 
@@ -725,38 +740,41 @@ class MarketSim:
         cfg = self.config
         sched = self._schedule(ti)
         c_first = (tok.listed_at - self.start_ts) // CANDLE_S
-        while len(path.anchors) <= upto + 1:
-            block = len(path.anchors) // _BLOCK
+        events, retrace = sched.events, sched.retrace
+        anchors, log_base, lb0 = path.anchors, path.log_base, path.lb0
+        clip, rev, sigma, step = _CANDLE_CLIP, _REVERSION, _CANDLE_SIGMA, _BASE_STEP
+        lo, hi = lb0 - _BASE_SPREAD, lb0 + _BASE_SPREAD
+        while len(anchors) <= upto + 1:
+            block = len(anchors) // _BLOCK
             rng = np.random.default_rng([cfg.seed, 2, ti, block])
-            z = rng.normal(0.0, 1.0, _BLOCK)
-            zb = rng.normal(0.0, 1.0, _BLOCK)
+            z = rng.normal(0.0, 1.0, _BLOCK).tolist()
+            zb = rng.normal(0.0, 1.0, _BLOCK).tolist()
             for j in range(_BLOCK):
                 c = block * _BLOCK + j
                 if c < c_first:
-                    path.anchors.append(math.nan)
-                    path.log_base.append(math.nan)
+                    anchors.append(math.nan)
+                    log_base.append(math.nan)
                     continue
                 if c == c_first:
-                    path.anchors.append(math.log(tok.initial_price))
-                    path.log_base.append(path.lb0)
-                # the anchor at c is known; append c + 1 and the baseline of c + 1
-                a = path.anchors[c]
-                ev = sched.events.get(c)
+                    anchors.append(math.log(tok.initial_price))
+                    log_base.append(lb0)
+                # the anchor and baseline of candle c are known: append those of c + 1
+                a = anchors[c]
+                ev = events.get(c)
                 if ev is not None:
                     inc = ev.x_close
                     if ev.kind == "rug":
                         path.ref = a + ev.x_close
-                elif c in sched.retrace:
-                    inc = sched.retrace[c]
+                elif c in retrace:
+                    inc = retrace[c]
                 else:
-                    inc = min(_CANDLE_CLIP, max(-_CANDLE_CLIP, -_REVERSION * (a - path.ref) + _CANDLE_SIGMA * z[j]))
-                path.anchors.append(a + inc)
-                lb = path.log_base[c]
-                nxt = path.lb0 + 0.95 * (lb - path.lb0) + 0.04 * zb[j]
-                nxt = min(lb + _BASE_STEP, max(lb - _BASE_STEP, nxt))
-                nxt = min(path.lb0 + _BASE_SPREAD, max(path.lb0 - _BASE_SPREAD, nxt))
-                path.log_base.append(nxt)
-            # the loop appends one anchor ahead; keep both lists one longer than the candles done
+                    inc = -rev * (a - path.ref) + sigma * z[j]
+                    inc = clip if inc > clip else (-clip if inc < -clip else inc)
+                anchors.append(a + inc)
+                lb = log_base[c]
+                nxt = lb0 + 0.95 * (lb - lb0) + 0.04 * zb[j]
+                nxt = lb + step if nxt > lb + step else (lb - step if nxt < lb - step else nxt)
+                log_base.append(hi if nxt > hi else (lo if nxt < lo else nxt))
         return path
 
     # ------------------------------------------------------------------ minute paths
@@ -771,15 +789,22 @@ class MarketSim:
         self._cache[key] = data
         if len(self._cache) > self.config.candle_cache:
             self._cache.popitem(last=False)
-        self._totals[key] = float(data.cumvol[-1])
-        if len(self._totals) > 64 * self.config.candle_cache:
-            self._totals.popitem(last=False)
+        self._remember_total(key, data.volume_before(MINUTES_PER_CANDLE))
         return data
 
+    def _remember_total(self, key: tuple[int, int], total: float) -> None:
+        self._totals[key] = total
+        if len(self._totals) > 16 * self.config.candle_cache:
+            self._totals.popitem(last=False)
+
     def _candle_total(self, ti: int, c: int) -> float:
-        total = self._totals.get((ti, c))
+        """A whole candle's volume; generates the candle without caching it when needed."""
+        key = (ti, c)
+        total = self._totals.get(key)
         if total is None:
-            total = float(self._candle(ti, c).cumvol[-1])
+            hit = self._cache.get(key)
+            total = (hit or self._generate(ti, c)).volume_before(MINUTES_PER_CANDLE)
+            self._remember_total(key, total)
         return total
 
     def _generate(self, ti: int, c: int) -> _CandleData:
@@ -854,10 +879,9 @@ class MarketSim:
                                                 body_hi[ev.start_minute:])
         high = np.maximum(high, body_hi)
         volume[~active] = 0.0
-        cumvol = np.concatenate(([0.0], np.cumsum(volume)))
-        for arr in (open_, high, low, close, volume, cumvol):
+        for arr in (high, low, close, volume):
             arr.flags.writeable = False
-        return _CandleData(open_, high, low, close, volume, cumvol)
+        return _CandleData(open0, high, low, close, volume)
 
     def _event_path(self, ev: _Event, active: np.ndarray, steps: np.ndarray, volume: np.ndarray,
                     noise: np.ndarray, base: float, x_end: float) -> np.ndarray:
@@ -903,8 +927,8 @@ class MarketSim:
         first = (m_lo - self.start_ts - c_lo * CANDLE_S) // 60
         n = (m_hi - m_lo) // 60
         cols = []
-        for k in range(5):
-            arr = parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts])
+        for column in (_CandleData.opens, lambda d: d.high, lambda d: d.low, lambda d: d.close, lambda d: d.volume):
+            arr = column(parts[0]) if len(parts) == 1 else np.concatenate([column(p) for p in parts])
             cols.append(arr[first:first + n])
         return tuple(cols)
 
@@ -972,7 +996,7 @@ class MarketSim:
         data = self._candle(ti, cidx)
         m = (minute_ts - self.start_ts - cidx * CANDLE_S) // 60
         f = (t - minute_ts) / 60
-        o, cl = float(data.open[m]), float(data.close[m])
+        o, cl = data.open_at(m), float(data.close[m])
         price = o if cl == o else o * (cl / o) ** f
         return o, price, float(data.volume[m]) * f
 
@@ -1161,29 +1185,35 @@ class MarketSim:
         listed = sorted(self._listed_tokens(t), key=lambda tok: (-tok.main_pool.created_at, tok.index))
         return [tok.mint for tok in listed[:limit]]
 
+    def _feeds(self) -> tuple[list[tuple[SimToken, int]], list[SimToken]]:
+        """Which tokens post profiles (with their refresh period) and which buy boosts (static)."""
+        if self._feed_members is None:
+            seed = self.config.seed
+            profiled = [(tok, 6 * 3600 + int(_unit(seed, "profile-period", tok.index) * 42 * 3600))
+                        for tok in self.tokens if _unit(seed, "profile", tok.index) < 0.5]
+            boosted = [tok for tok in self.tokens if _unit(seed, "boost", tok.index) < 0.3]
+            self._feed_members = (profiled, boosted)
+        return self._feed_members
+
     def profiles(self, t: float, limit: int = 30) -> list[str]:
         """DexScreener's latest token profiles: about half the tokens refresh a profile now and then."""
         updates: list[tuple[int, int]] = []
-        for tok in self._listed_tokens(t):
-            if _unit(self.config.seed, "profile", tok.index) >= 0.5:
-                continue
-            period = 6 * 3600 + int(_unit(self.config.seed, "profile-period", tok.index) * 42 * 3600)
-            last = tok.listed_at + int((t - tok.listed_at) // period) * period
-            updates.append((last, tok.index))
+        for tok, period in self._feeds()[0]:
+            if tok.listed_at <= t:
+                updates.append((tok.listed_at + int((t - tok.listed_at) // period) * period, tok.index))
         updates.sort(key=lambda u: (-u[0], u[1]))
         return [self.tokens[i].mint for _, i in updates[:limit]]
 
     def boosts(self, t: float, limit: int = 30, top: bool = False) -> list[SimBoost]:
         """DexScreener boosts active at ``t``: latest first, or by total amount with ``top``."""
         out: list[SimBoost] = []
-        for tok in self._listed_tokens(t):
-            if _unit(self.config.seed, "boost", tok.index) >= 0.3:
+        period = 12 * 3600
+        for tok in self._feeds()[1]:
+            if tok.listed_at > t:
                 continue
-            period = 12 * 3600
             k = int((t - tok.listed_at) // period)
             amount = float(10 * (1 + int(_unit(self.config.seed, "boost-amount", tok.index, k) * 5)))
-            total = amount * (k + 1)
-            out.append(SimBoost(tok.mint, amount, total, tok.listed_at + k * period))
+            out.append(SimBoost(tok.mint, amount, amount * (k + 1), tok.listed_at + k * period))
         if top:
             out.sort(key=lambda b: (-b.total_amount, b.mint))
         else:
@@ -1215,9 +1245,9 @@ def _cum(data: _CandleData, seconds: float) -> float:
     if seconds <= 0:
         return 0.0
     if seconds >= CANDLE_S:
-        return float(data.cumvol[-1])
+        return data.volume_before(MINUTES_PER_CANDLE)
     m = int(seconds // 60)
-    return float(data.cumvol[m] + data.volume[m] * (seconds - m * 60) / 60)
+    return data.volume_before(m) + float(data.volume[m]) * (seconds - m * 60) / 60
 
 
 def _txns(volume: float, trade_size: float, change_pct: float) -> TxnCounts:
