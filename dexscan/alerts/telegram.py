@@ -294,18 +294,19 @@ class SendDiscipline(BaseRequestMiddleware):
         if _HELD_CHAT.get() == chat_id:
             return await self._spend_and_call(make_request, bot, method, chat_id)
         async with self.exclusive(chat_id):
-            for attempt in range(3):
+            attempt = 1
+            while True:
                 try:
                     result = await self._spend_and_call(make_request, bot, method, chat_id)
+                    break
                 except TelegramRetryAfter as exc:
-                    if attempt == 2 or exc.retry_after > 60:
+                    if attempt >= 3 or exc.retry_after > 60:
                         raise
+                    attempt += 1
                     await self.clock.sleep(exc.retry_after)
-                    continue
-                if isinstance(result, Message):
-                    await self.store.telegram_note_message_id(chat_id, result.message_id)
-                return result
-        raise AssertionError("unreachable")
+            if isinstance(result, Message):
+                await self.store.telegram_note_message_id(chat_id, result.message_id)
+            return result
 
     async def _spend_and_call(
         self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
@@ -472,12 +473,12 @@ class OutboxSender:
             if chat_id not in self.allowed:
                 raise _Permanent("chat is not in telegram.chat_ids")
             message, signal = await self._message_for(row)
-            if row["state"] == "pending":
+            if row["state"] == "pending" and not message.digest_of:
                 reason = await self._skip_reason(row, signal)
                 if reason:
                     await self.store.outbox_mark_failed([row_id], reason, int(self.clock.now()))
                     return 1
-                if row["kind"] == "signal" and signal is not None and not message.digest_of:
+                if row["kind"] == "signal" and signal is not None:
                     message = await self._maybe_digest(row, message)
             if message.digest_of:
                 await self.store.outbox_mark_digested([i for i in message.digest_of if i != row_id])
@@ -1140,8 +1141,13 @@ async def run_telegram(
     clock: Clock | None = None,
     token: str | None = None,
     poll_timeout_s: int = 25,
+    on_sender: Callable[[OutboxSender], None] | None = None,
 ) -> None:
-    """Outbox delivery and commands until ``stop``; ``ConfigError`` if Telegram rejects the token."""
+    """Outbox delivery and commands until ``stop``; ``ConfigError`` if Telegram rejects the token.
+
+    ``on_sender`` receives the sender once it exists (the engine keeps ``sender.wake`` to have new
+    alerts looked at at once rather than at the next idle tick).
+    """
     clock = clock or RealClock()
     bot = create_bot(settings, store, clock, token)
     try:
@@ -1157,6 +1163,8 @@ async def run_telegram(
         else:
             log.info("telegram: bot @%s up; alerts for %d chat(s)", me.username, len(settings.telegram.chat_ids))
         sender = OutboxSender(store, bot, settings, clock)
+        if on_sender is not None:
+            on_sender(sender)
         poller = UpdatePoller(bot, build_dispatcher(backend, store, settings, clock), store, clock, poll_timeout_s)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(sender.run(stop))

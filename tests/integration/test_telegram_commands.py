@@ -15,6 +15,7 @@ from aiogram import Bot
 
 from dexscan.alerts.telegram import (
     BotBackend,
+    OutboxSender,
     ScoreRow,
     StoreBackend,
     UpdatePoller,
@@ -98,6 +99,16 @@ async def test_help_lists_every_command(tmp_path: Path) -> None:
             assert f"\n{cmd} — " in text
         assert await b.say("/frobnicate") == ["Unknown command. /help lists them."]
         assert await b.say("just chatting") == []
+
+
+async def test_a_command_answer_waits_out_a_429(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        b.fake.force_429(retry_after=4, chat_id=CHAT)
+        started = b.clock.now()
+        [text] = await b.say("/status")
+        assert text.startswith("Status\nUniverse: 0 tokens")
+        assert b.clock.now() - started >= 4
+        assert [q.status for q in b.fake.requests if q.method == "sendmessage"] == [429, 200]
 
 
 async def test_a_stranger_gets_one_refusal_and_no_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -231,8 +242,6 @@ async def test_signals_live_top_status_watch(tmp_path: Path) -> None:
 
 
 async def test_mute_settings_and_their_effect_on_delivery(tmp_path: Path) -> None:
-    from dexscan.alerts.telegram import OutboxSender
-
     async with bench(tmp_path, **{"app.timezone": "UTC"}) as b:
         muted = mint_of(0)
         assert await b.say(f"/mute {muted}") == [f"Muted {muted} in this chat. /unmute to undo."]
@@ -287,7 +296,10 @@ async def test_run_telegram_delivers_and_answers_until_stopped(tmp_path: Path) -
             fake.inject_user_message(CHAT, "/status")
             stop = asyncio.Event()
             fake.on_accept = lambda _m: stop.set() if len(fake.sent(CHAT)) == 2 else None
-            await asyncio.wait_for(run_telegram(settings, store, StoreBackend(store), stop, clock, TOKEN, 1), 10)
+            senders: list[OutboxSender] = []
+            await asyncio.wait_for(run_telegram(settings, store, StoreBackend(store), stop, clock, TOKEN, 1,
+                                                on_sender=senders.append), 10)
+            assert len(senders) == 1 and senders[0].store is store
         finally:
             await store.close()
         assert sorted(m.text.split("\n", 1)[0] for m in fake.sent(CHAT)) == [

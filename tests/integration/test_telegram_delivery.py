@@ -277,6 +277,20 @@ async def test_a_sixth_alert_inside_the_window_is_digested_and_outcomes_reply_to
         assert r.fake.sent(CHAT)[7].text.startswith("🔥 IGNITION · ignition · $TOK06")
 
 
+async def test_a_digest_that_failed_once_is_retried_as_the_same_digest(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        for i in range(6):
+            await queue(r.store, make_signal(i, T0), [CHAT], T0)
+        r.fake.force_429(retry_after=3)
+        await r.sender.drain_once()
+        assert [row["state"] for row in await r.rows()] == ["pending"] + ["digested"] * 5
+        await r.store.mute(CHAT, mint_of(0))  # muting the carrier's mint now must not lose the other five
+        await r.drain_until_settled()
+        [digest] = r.fake.sent(CHAT)
+        assert digest.text.startswith("⚡ 6 alerts within 2m — digest")
+        assert [(row["state"], row["message_id"]) for row in await r.rows()] == [("digested", digest.message_id)] * 6
+
+
 # -- replies, permanent failures, filters -------------------------------------------------------
 
 
