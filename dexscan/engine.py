@@ -1,0 +1,1097 @@
+"""The live scanner: one asyncio pipeline from discovery to alerts (``dexscan scan``).
+
+Shape (DESIGN §1)::
+
+    discovery + gates (universe) ──► scheduler ──► DexScreener snapshots ─┐
+                 │                        ▲                               ▼ bounded queue
+                 └──► history queue ──► GeckoTerminal OHLCV ──► detector (market, strategies,
+                                          (bootstrap)            ladder levels, confidence)
+                                                                          │ signals, bars, outcomes
+                                                        store (persist first) ──► bounded queue
+                                                                          ▼
+                                               --json lines · dashboard · /ws · Telegram outbox
+
+Everything runs in one :class:`asyncio.TaskGroup`. The order inside the processing step is the
+product's promise: a signal (and each change of its outcome) is written to the database, together
+with its Telegram outbox rows, *before* anyone is shown or sent anything, and "already alerted" is
+the store's natural key ``(mint, strategy, candle_ts)``: after a restart the detector may find the
+same signal again, the store says it exists, and nothing is shown or sent twice. Live signals are
+reloaded from the store at start and their ladders rebuilt from stored bars.
+
+Budgets: the scheduler (:mod:`dexscan.scheduler`) decides which mints go into each DexScreener
+request; the HTTP layer's budgets decide when it may leave. History (GeckoTerminal's ~25 requests a
+minute) is the scarce resource of a cold start: one request per token (1,000 5m bars ≈ 3.5 days,
+enough for the 20-bar warm-up and 15+ 4H bars for the ATR), hot tokens first, and bars already in
+the store are not fetched again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal as os_signal
+import sys
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from dexscan.clock import Clock, RealClock
+from dexscan.config import Settings, mask_url
+from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe
+from dexscan.errors import InputError, SourceError
+from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
+
+log = logging.getLogger(__name__)
+
+M5 = int(Timeframe.M5)
+#: 5m bars fetched when a token enters the universe: one GeckoTerminal page, ~3.5 days.
+HISTORY_BARS = 1000
+#: Concurrent DexScreener requests in flight (the budget, not this, bounds the rate).
+REFRESH_WORKERS = 4
+#: Rows kept for the dashboard's "new" and "closed" tables.
+ROWS_KEPT = 64
+DEMO_CLOCK_KEY = "demo.clock"
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """What ``dexscan scan`` was asked to do (the command line, validated)."""
+
+    demo: bool = False
+    speed: float = 60.0
+    duration: float | None = None
+    once: bool = False
+    json: bool = False
+    serve: str | None = None
+    tokens: tuple[str, ...] = ()
+    db: str | None = None
+    dashboard: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ScanOptions:
+        speed = getattr(args, "speed", None)
+        as_json = bool(getattr(args, "json", False))
+        once = bool(getattr(args, "once", False))
+        return cls(
+            demo=bool(getattr(args, "demo", False)),
+            speed=float(speed) if speed else 60.0,
+            duration=getattr(args, "duration", None),
+            once=once,
+            json=as_json,
+            serve=getattr(args, "serve", None),
+            tokens=tuple(getattr(args, "tokens", None) or ()),
+            db=getattr(args, "db", None),
+            dashboard=not as_json and not once and sys.stdout.isatty(),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Output of signals as JSON lines (``--json``)
+# ---------------------------------------------------------------------------------------------
+
+
+class JsonLines:
+    """Writes one JSON object per line to ``stream`` (stdout), flushed, for scripts and pipes."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, event: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n")
+        self._stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the engine knows about each token it refreshes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TokenView:
+    """A token the engine polls: universe member, watched mint, or the token of a live signal."""
+
+    mint: str
+    symbol: str = ""
+    name: str = ""
+    pool: str | None = None  # the main pool: its snapshots drive the detector, its bars are stored
+    member: bool = False  # in the gated universe (not only tracked for a live signal)
+    history_done: bool = False
+    last_bar_stored: int = -1
+    pair: PairSnapshot | None = None  # the latest snapshot of the main pool
+    m5_change: float | None = None
+
+
+@dataclass(slots=True)
+class LiveTrade:
+    """One stored signal whose ladder is being followed until it closes."""
+
+    signal_id: int
+    signal: Signal
+    tracker: Any  # dexscan.ladder.LadderTracker
+    outcome: Outcome | None
+    last_fed: int
+
+
+@dataclass(slots=True)
+class EngineCounters:
+    signals: Counter[str] = field(default_factory=Counter)  # stored (new) signals by strategy
+    duplicates: int = 0  # signals the store already had (restart/replay): not shown again
+    outcomes_closed: int = 0
+    snapshots: int = 0
+    missing_pairs: int = 0
+    refresh_errors: int = 0
+    history_fetches: int = 0
+    history_errors: int = 0
+    bars_stored: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    """A signal as it left the pipeline: persisted, with the latency it took to get there."""
+
+    signal_id: int
+    signal: Signal
+    event_ts: float  # when the market event that fired it was observed (clock time)
+    stored_at: float  # clock time right after the database commit
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
+
+
+class Engine:
+    """The live pipeline. Build with :func:`open_engine` (it owns the I/O resources), then
+    ``await engine.run(stop)`` or ``await engine.run_once()``; read :meth:`status` any time.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Any,
+        clock: Clock,
+        *,
+        http: Any,
+        clients: Any,
+        universe: Any,
+        detector: Any,
+        rpc: Any = None,
+        history_store: Any = None,
+        mode: str = "live",
+        json_out: JsonLines | None = None,
+        service: Any = None,
+        tokens: Sequence[str] = (),
+        calibrator_label: str = "uncalibrated",
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.history_store = history_store or store
+        self.clock = clock
+        self.http = http
+        self.clients = clients
+        self.universe = universe
+        self.detector = detector
+        self.rpc = rpc
+        self.mode = mode
+        self.json_out = json_out
+        self.service = service
+        self.watch = tuple(dict.fromkeys(tokens))
+        self.calibrator_label = calibrator_label
+        scan = settings.scan
+        self.scheduler = RefreshScheduler(scan.hot_refresh_s, scan.cold_refresh_s,
+                                          settings.sources.dexscreener.tokens_batch)
+        self.history = HistoryQueue()
+        self.tokens: dict[str, TokenView] = {}
+        self.live: dict[int, LiveTrade] = {}
+        self.live_by_mint: dict[str, set[int]] = {}
+        self.counters = EngineCounters()
+        self.stored: deque[StoredSignal] = deque(maxlen=10_000)
+        self._new_rows: deque[tuple[int, Signal]] = deque(maxlen=ROWS_KEPT)
+        self._closed_rows: deque[tuple[int, Signal, Outcome]] = deque(maxlen=ROWS_KEPT)
+        self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot]]] = asyncio.Queue(scan.queue_size)
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(scan.queue_size)
+        self._wake_refresh = asyncio.Event()
+        self._wake_history = asyncio.Event()
+        self._wake_outbox: Callable[[], None] | None = None
+        self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
+        self._outbox_backlog = 0
+        self._gate_counts = (0, 0, 0)
+        self._started_at: float | None = None
+        self._last_h4_boundary: int | None = None
+        tg = settings.telegram
+        self.telegram_enabled = settings.secrets.telegram_token is not None and bool(tg.chat_ids)
+        self.chat_ids: tuple[int, ...] = tuple(tg.chat_ids) if self.telegram_enabled else ()
+        self._zone = settings.local_zone()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, extra: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+        """Run every loop until ``stop`` is set; then cancel them all (SIGINT/SIGTERM set ``stop``)."""
+        self._started_at = self.clock.now()
+        await self.resume()
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(self._guard("discovery", self._discovery_loop)),
+                tg.create_task(self._guard("history", self._history_loop)),
+                tg.create_task(self._guard("process", self._process_loop)),
+                tg.create_task(self._guard("output", self._output_loop)),
+                tg.create_task(self._guard("housekeeping", self._housekeeping_loop)),
+                *(tg.create_task(self._guard(f"refresh-{i}", self._refresh_loop)) for i in range(REFRESH_WORKERS)),
+                *(tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra),
+            ]
+            await stop.wait()
+            log.info("engine: stopping")
+            for t in tasks:
+                t.cancel()
+        await self._drain_events()
+
+    async def run_once(self) -> None:
+        """One full cycle: discovery and gates, history for every token, one refresh of every token."""
+        self._started_at = self.clock.now()
+        await self.resume()
+        await self.discover()
+        while len(self.history):
+            await self._history_step()
+        mints = self.scheduler.mints()
+        size = self.scheduler.batch_size
+        for i in range(0, len(mints), size):
+            batch = mints[i:i + size]
+            pairs = await self._fetch(batch)
+            if pairs is not None:
+                await self.process(batch, pairs)
+        await self.housekeeping()
+        await self._drain_events()
+
+    async def _guard(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one loop; a bug in it is logged and the loop restarted, never the scanner taken down."""
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine: %s loop failed; restarting it in 1 s", name)
+                await asyncio.sleep(1.0)
+
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep ``seconds`` of clock time, or until ``wake`` is set (then clear it)."""
+        if wake is None:
+            await self.clock.sleep(seconds)
+            return
+        if wake.is_set():
+            wake.clear()
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(max(seconds, 0.0)))
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+        wake.clear()
+
+    def now(self) -> int:
+        return int(self.clock.now())
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def track_token(self, mint: str, *, symbol: str = "", name: str = "", pool: str | None = None,
+                    member: bool = False) -> TokenView:
+        """Start polling ``mint`` (idempotent); its history is queued the first time."""
+        view = self.tokens.get(mint)
+        if view is None:
+            view = self.tokens[mint] = TokenView(mint)
+        if symbol:
+            view.symbol = symbol
+        if name:
+            view.name = name
+        if pool and pool != view.pool:
+            if view.pool is not None:
+                view.history_done = False
+                view.last_bar_stored = -1
+            view.pool = pool
+        view.member = view.member or member
+        self.detector.register(mint, view.symbol, view.pool)
+        heat = self._heat(mint)
+        if mint not in self.scheduler:
+            self.scheduler.add(mint, self.clock.now(), heat)
+            self._wake_refresh.set()
+        if not view.history_done and view.pool:
+            self.history.push(mint, heat)
+            self._wake_history.set()
+        return view
+
+    def untrack_token(self, mint: str) -> None:
+        """The token left the universe: stop polling it unless a live signal still needs it."""
+        view = self.tokens.get(mint)
+        if view is None:
+            return
+        view.member = False
+        if self.live_by_mint.get(mint):
+            return
+        self.tokens.pop(mint, None)
+        self.scheduler.remove(mint)
+        self.history.discard(mint)
+        self.detector.drop(mint)
+
+    def _heat(self, mint: str) -> Heat:
+        live = bool(self.live_by_mint.get(mint))
+        state = self.detector.candle_state(mint)
+        ignited = state is not None and state.state == "ignited" and not state.closed
+        rise: float | None = None
+        market = self.detector.market(mint)
+        view = self.tokens.get(mint)
+        if market is not None and view is not None and view.pair is not None and view.pair.price_usd:
+            forming = market.forming4h()
+            if forming is not None and forming.open > 0:
+                rise = (view.pair.price_usd / forming.open - 1.0) * 100.0
+        return classify_heat(live=live, ignited=ignited, rise_pct=rise,
+                             ignition_rise_pct=self.settings.detector.ignition.rise_pct,
+                             near_threshold_pct=self.settings.scan.near_threshold_pct)
+
+    # -- restart --------------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """Reload live signals from the store and rebuild their ladders from stored bars."""
+        async with self._write:
+            await self._resume()
+
+    async def _resume(self) -> None:
+        rows = await self.store.signals(status="live")
+        for sid, sig, outcome in rows:
+            if sig.levels is None:
+                continue
+            trade = LiveTrade(sid, sig, self._tracker(sig), outcome, sig.ts)
+            self._add_trade(trade)
+            self.track_token(sig.mint, symbol=sig.symbol, pool=sig.pool)
+            if sig.pool:
+                bars = await self.store.candles(sig.pool, Timeframe.M5, start=sig.ts - sig.ts % M5)
+                self._feed_bars(trade, bars)
+            trade.tracker.expire(self.now())
+            await self._save_outcome(trade, force=True)
+        if rows:
+            log.info("engine: resumed %d live signal(s) from the store", len(self.live))
+
+    def _tracker(self, sig: Signal) -> Any:
+        from dexscan.ladder import LadderTracker
+
+        assert sig.levels is not None
+        return LadderTracker.from_settings(sig.levels, sig.ts, self.settings.ladder)
+
+    def _add_trade(self, trade: LiveTrade) -> None:
+        self.live[trade.signal_id] = trade
+        self.live_by_mint.setdefault(trade.signal.mint, set()).add(trade.signal_id)
+
+    def _drop_trade(self, trade: LiveTrade) -> None:
+        self.live.pop(trade.signal_id, None)
+        ids = self.live_by_mint.get(trade.signal.mint)
+        if ids is not None:
+            ids.discard(trade.signal_id)
+            if not ids:
+                del self.live_by_mint[trade.signal.mint]
+                view = self.tokens.get(trade.signal.mint)
+                if view is not None and not view.member:
+                    self.untrack_token(trade.signal.mint)
+
+    @staticmethod
+    def _feed_bars(trade: LiveTrade, bars: Iterable[Candle]) -> None:
+        for bar in bars:
+            if trade.tracker.closed:
+                return
+            if bar.ts >= trade.last_fed:
+                trade.tracker.update(bar)
+                trade.last_fed = max(trade.last_fed, bar.ts + M5)
+
+    @staticmethod
+    def _feed_price(trade: LiveTrade, ts: int, price: float) -> None:
+        if trade.tracker.closed or ts < trade.last_fed:
+            return
+        trade.tracker.update(Candle(ts, price, price, price, price, 0.0))
+        trade.last_fed = ts
+
+    # -- history --------------------------------------------------------------------------------
+
+    async def _history_loop(self) -> None:
+        while True:
+            if not await self._history_step():
+                await self._sleep(self.settings.scan.hot_refresh_s, self._wake_history)
+
+    async def _history_step(self) -> bool:
+        """Bootstrap one token's detector from stored and fetched 5m bars; False when none waits."""
+        mint = self.history.pop()
+        if mint is None:
+            return False
+        view = self.tokens.get(mint)
+        if view is None or view.pool is None or view.history_done:
+            return True
+        pool = view.pool
+        now = self.now()
+        end = now - now % M5
+        start = end - HISTORY_BARS * M5
+        bars = await self.history_store.candles(pool, Timeframe.M5, start, end)
+        fetch_from = bars[-1].ts + M5 if bars else start
+        if fetch_from < end:
+            self.counters.history_fetches += 1
+            try:
+                fresh = await self.clients.geckoterminal.ohlcv_range(pool, Timeframe.M5, fetch_from, end)
+            except SourceError as exc:
+                self.counters.history_errors += 1
+                log.warning("history for %s (%s) unavailable, warming up from live data instead: %s",
+                            view.symbol or mint, pool, exc)
+                fresh = []
+            if fresh:
+                await self.history_store.upsert_candles(pool, Timeframe.M5, fresh)
+                bars = [*bars, *(c for c in fresh if not bars or c.ts > bars[-1].ts)]
+        if view.pool != pool or self.tokens.get(mint) is not view:
+            return True
+        self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
+        view.history_done = True
+        if bars:
+            view.last_bar_stored = max(view.last_bar_stored, bars[-1].ts)
+        async with self._write:
+            for sid in list(self.live_by_mint.get(mint, ())):
+                trade = self.live[sid]
+                self._feed_bars(trade, bars)
+                await self._save_outcome(trade)
+        self.scheduler.set_heat(mint, self._heat(mint))
+        return True
+
+    # -- live refresh ---------------------------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            batch = self.scheduler.next_batch(now)
+            if not batch:
+                due = self.scheduler.next_due_at()
+                wait = self.settings.scan.hot_refresh_s if due is None else min(
+                    max(due - now, 0.0), self.settings.scan.hot_refresh_s)
+                await self._sleep(wait, self._wake_refresh)
+                continue
+            pairs = await self._fetch(batch)
+            if pairs is not None:
+                await self._snapshots.put((batch, pairs))
+
+    async def _fetch(self, batch: list[str]) -> list[PairSnapshot] | None:
+        try:
+            pairs: list[PairSnapshot] = await self.clients.dexscreener.pairs_for_tokens(batch)
+        except SourceError as exc:
+            self.scheduler.failed(batch, self.clock.now())
+            self.counters.refresh_errors += 1
+            log.warning("live refresh of %d tokens failed: %s", len(batch), exc)
+            return None
+        self.scheduler.complete(batch, self.clock.now())
+        return pairs
+
+    async def _process_loop(self) -> None:
+        while True:
+            batch, pairs = await self._snapshots.get()
+            await self.process(batch, pairs)
+
+    async def process(self, batch: Sequence[str], pairs: Sequence[PairSnapshot]) -> None:
+        """Snapshots of one request → detector and ladders → store → fan-out (in that order)."""
+        from dexscan.market import Tick
+        from dexscan.scoring import MarketContext, pool_agreement
+        from dexscan.sources.dexscreener import main_pool
+
+        by_mint: dict[str, list[PairSnapshot]] = {}
+        for p in pairs:
+            by_mint.setdefault(p.base_mint, []).append(p)
+        found: list[tuple[Signal, float]] = []
+        bars: list[tuple[str, list[Candle]]] = []
+        touched: list[LiveTrade] = []
+        breadth = self._breadth()
+        for mint in batch:
+            view = self.tokens.get(mint)
+            if view is None:
+                continue
+            own = by_mint.get(mint, [])
+            pair = next((p for p in own if p.pair_address == view.pool), None) or main_pool(own, mint)
+            if pair is None:
+                self.counters.missing_pairs += 1
+                continue
+            view.pair = pair
+            view.m5_change = pair.price_change.m5
+            if view.pool is None:
+                self.track_token(mint, symbol=pair.base_symbol, pool=pair.pair_address)
+            if not view.history_done:
+                continue
+            tick = Tick.from_pair(pair)
+            if tick is None:
+                continue
+            self.counters.snapshots += 1
+            ctx = MarketContext(market_breadth=breadth, pool_agreement=pool_agreement(own))
+            found.extend((s, float(tick.ts)) for s in self.detector.on_tick(mint, tick, ctx))
+            new = self._new_bars(view)
+            if new:
+                bars.append((view.pool or pair.pair_address, new))
+            for sid in self.live_by_mint.get(mint, ()):
+                trade = self.live[sid]
+                self._feed_price(trade, tick.ts, tick.price)
+                touched.append(trade)
+        await self._persist(found, bars, touched)
+        for mint in batch:
+            if mint in self.scheduler:
+                self.scheduler.set_heat(mint, self._heat(mint))
+        await self._observe_universe(pairs)
+
+    def _new_bars(self, view: TokenView) -> list[Candle]:
+        market = self.detector.market(view.mint)
+        if market is None:
+            return []
+        new = [c for c in market.recent5(8) if c.ts > view.last_bar_stored]
+        if new:
+            view.last_bar_stored = new[-1].ts
+        return new
+
+    def _breadth(self) -> float | None:
+        from dexscan.scoring import market_breadth
+
+        return market_breadth(v.m5_change for v in self.tokens.values() if v.member)
+
+    # -- persistence, then fan-out -----------------------------------------------------------------
+
+    async def _persist(self, found: Sequence[tuple[Signal, float]], bars: Sequence[tuple[str, list[Candle]]],
+                       trades: Sequence[LiveTrade]) -> None:
+        async with self._write:
+            await self._persist_locked(found, bars, trades)
+
+    async def _persist_locked(self, found: Sequence[tuple[Signal, float]],
+                              bars: Sequence[tuple[str, list[Candle]]], trades: Sequence[LiveTrade]) -> None:
+        for pool, candles in bars:
+            self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
+        for st in self.detector.drain_state_changes():
+            await self.store.save_candle_state(st.mint, st.candle_ts, st.state, st.ignited_at, st.confirmed_at)
+        for sig, event_ts in found:
+            await self._save_signal(sig, event_ts)
+        for trade in trades:
+            await self._save_outcome(trade)
+
+    async def _save_signal(self, sig: Signal, event_ts: float) -> None:
+        payload = ""
+        if self.chat_ids:
+            from dexscan.alerts.format import signal_card
+
+            payload = signal_card(sig, await self._card_extras(sig)).to_payload()
+        sid, created = await self.store.save_signal(sig, self.chat_ids, payload, now=self.now())
+        if not created:
+            self.counters.duplicates += 1
+            return
+        stored_at = self.clock.now()
+        self.stored.append(StoredSignal(sid, sig, event_ts, stored_at))
+        self.counters.signals[sig.strategy] += 1
+        if self.service is not None:
+            self.service.observe_detection_latency(max(0.0, stored_at - event_ts))
+        log.info("signal #%d %s %s %s at %.6g (%s)", sid, sig.strategy, sig.symbol or sig.mint, sig.layer,
+                 sig.price, ", ".join(str(r) for r in sig.reasons))
+        if sig.levels is not None:
+            trade = LiveTrade(sid, sig, self._tracker(sig), Outcome("open", 0.0), sig.ts)
+            self._add_trade(trade)
+            if sig.mint in self.scheduler:
+                self.scheduler.set_heat(sig.mint, Heat.LIVE)
+        self._new_rows.append((sid, sig))
+        from dexscan.service import signal_event
+
+        await self._events.put(signal_event(sid, sig, None))
+        if self._wake_outbox is not None and self.chat_ids:
+            self._wake_outbox()
+
+    async def _card_extras(self, sig: Signal) -> Any:
+        from dexscan.alerts.format import CardExtras
+
+        view = self.tokens.get(sig.mint)
+        pair = view.pair if view else None
+        return CardExtras(
+            name=view.name if view else "",
+            volume_h24_usd=pair.volume.h24 if pair else None,
+            pair_created_at=pair.pair_created_at if pair else None,
+            gates=await self.store.latest_verdicts(sig.mint),
+            local_zone=self._zone,
+        )
+
+    async def _save_outcome(self, trade: LiveTrade, force: bool = False) -> None:
+        """Store the trade's outcome when it moved (a level hit, closed), then show it."""
+        out: Outcome = trade.tracker.outcome
+        prev = trade.outcome
+        material = prev is None or out.result != prev.result or dict(out.hits) != dict(prev.hits)
+        if not material and not force:
+            trade.outcome = out
+            return
+        payload = ""
+        if out.closed and self.chat_ids:
+            from dexscan.alerts.format import outcome_card
+
+            payload = outcome_card(trade.signal, out, self._zone).to_payload()
+        await self.store.save_outcome(trade.signal_id, out, self.now(), self.chat_ids if out.closed else (), payload)
+        trade.outcome = out
+        if material:
+            from dexscan.service import outcome_event
+
+            await self._events.put(outcome_event(trade.signal_id, trade.signal, out))
+        if out.closed:
+            self.counters.outcomes_closed += 1
+            self._closed_rows.append((trade.signal_id, trade.signal, out))
+            self._drop_trade(trade)
+            if self._wake_outbox is not None and self.chat_ids:
+                self._wake_outbox()
+
+    async def _observe_universe(self, pairs: Sequence[PairSnapshot]) -> None:
+        """Fresh pool stats for the universe's sustained-exit rule (liquidity, 24h volume)."""
+        observe = getattr(self.universe, "observe", None)
+        if observe is not None:
+            await observe(pairs, self.now())
+
+    async def _output_loop(self) -> None:
+        while True:
+            event = await self._events.get()
+            self._emit(event)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.json_out is not None:
+            self.json_out.write(event)
+        if self.service is not None:
+            self.service.publish(event)
+
+    async def _drain_events(self) -> None:
+        while not self._events.empty():
+            self._emit(self._events.get_nowait())
+
+    # -- housekeeping: time stops, 4H closes, backlog ----------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await self._sleep(min(self.settings.scan.hot_refresh_s, 15.0))
+            await self.housekeeping()
+
+    async def housekeeping(self) -> None:
+        """Work that is due by time alone, not by new data."""
+        now = self.now()
+        async with self._write:
+            for trade in list(self.live.values()):
+                trade.tracker.expire(now)
+                await self._save_outcome(trade)
+            if self.mode == "demo":
+                await self.store.kv_set(DEMO_CLOCK_KEY, str(now))
+        await self._close_4h(now)
+        if self.chat_ids:
+            self._outbox_backlog = len(await self.store.outbox_rows(state="pending"))
+
+    async def _close_4h(self, now: int) -> None:
+        """A grace period after each 4H boundary, close the candle of every token no tick closed.
+
+        Hot tokens are refreshed within ``hot_refresh_s`` of the boundary and close their candle
+        with real data; the rest are told the time, so a confirmation never waits for a cold poll.
+        """
+        boundary = int(Timeframe.H4.floor(now))
+        if self._last_h4_boundary is None:
+            self._last_h4_boundary = boundary
+            return
+        if boundary <= self._last_h4_boundary or now < boundary + self.settings.scan.hot_refresh_s:
+            return
+        self._last_h4_boundary = boundary
+        found: list[tuple[Signal, float]] = []
+        for mint, view in self.tokens.items():
+            if view.history_done:
+                found.extend((s, float(boundary)) for s in self.detector.advance(mint, boundary))
+        await self._persist(found, [], [])
+
+    # -- universe -------------------------------------------------------------------------------
+
+    async def discover(self) -> None:
+        """One discovery and gating cycle; members enter the refresh schedule, leavers drop out."""
+        result = await self.universe.refresh(self.watch)
+        for m in result.entered:
+            self.track_token(m.mint, symbol=m.symbol, name=m.name, pool=m.pool, member=True)
+        for mint in result.left:
+            self.untrack_token(mint)
+        self._gate_counts = (result.passed, result.failed, result.unverified)
+
+    async def _discovery_loop(self) -> None:
+        while True:
+            try:
+                await self.discover()
+            except SourceError as exc:
+                log.warning("discovery failed, retrying at the next cycle: %s", exc)
+            await self._sleep(self.settings.universe.discovery_interval_s)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> Any:
+        """A :class:`~dexscan.status.ScannerStatus` snapshot for the dashboard and the service."""
+        from dexscan.status import ClosedRow, LiveRow, ScannerStatus, SignalRow
+
+        now = self.clock.now()
+        sources = [source_status(st, now) for name, st in self.http.stats().items()
+                   if name != "birdeye" or getattr(self.clients, "birdeye", None) is not None]
+        rpc_states = self.rpc.state() if self.rpc is not None else []
+        live_rows = []
+        for trade in self.live.values():
+            view = self.tokens.get(trade.signal.mint)
+            price = view.pair.price_usd if view is not None and view.pair is not None else None
+            live_rows.append(LiveRow.from_signal(trade.signal, trade.outcome, now, price, trade.signal_id))
+        passed, failed, unverified = self._gate_counts
+        http_bad = sum(sum(st.bad_records.values()) for st in self.http.stats().values())
+        return ScannerStatus(
+            now=now,
+            local_zone=self.settings.app.timezone,
+            universe_size=sum(1 for v in self.tokens.values() if v.member),
+            gates_passed=passed,
+            gates_failed=failed,
+            gates_unverified=unverified,
+            warming_up=sum(1 for v in self.tokens.values() if v.member and self.detector.warming_up(v.mint) > 0),
+            calibrator_label=self.calibrator_label,
+            sources=sources,
+            rpc=[s.as_status() for s in rpc_states],
+            active_rpc=getattr(self.rpc, "last_endpoint", None),
+            queue_depths={
+                "snapshots": self._snapshots.qsize(),
+                "events": self._events.qsize(),
+                "history": len(self.history),
+                "refresh_in_flight": self.scheduler.stats(now).in_flight,
+            },
+            outbox_backlog=self._outbox_backlog,
+            new_signals=[SignalRow.from_signal(s, now, sid) for sid, s in self._new_rows],
+            live_signals=live_rows,
+            closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self._closed_rows],
+            signals_by_strategy=dict(self.counters.signals),
+            counters={
+                "bad_payloads": http_bad,
+                "duplicate_signals": self.counters.duplicates,
+                "outcomes_closed": self.counters.outcomes_closed,
+                "snapshots": self.counters.snapshots,
+                "refresh_errors": self.counters.refresh_errors,
+                "history_fetches": self.counters.history_fetches,
+                "history_errors": self.counters.history_errors,
+                "bars_stored": self.counters.bars_stored,
+            },
+            started_at=self._started_at,
+            mode=self.mode,
+        )
+
+
+def source_status(st: Any, now: float) -> Any:
+    """One provider's :class:`~dexscan.status.SourceStatus` from the HTTP layer's counters."""
+    from dexscan.status import SourceState, SourceStatus
+
+    budget = max(st.budgets, key=lambda b: b.utilisation, default=None)
+    state: SourceState
+    if st.breaker == "open":
+        state = "circuit open"
+    elif st.requests and st.last_ok_at is None:
+        state = "down"
+    elif st.breaker == "half-open" or (st.last_ok_at is not None and st.error_total and now - st.last_ok_at > 600):
+        state = "degraded"
+    else:
+        state = "ok"
+    return SourceStatus(
+        name=st.provider,
+        healthy=state == "ok",
+        state=state,
+        latency_ms=st.latency_ewma_ms,
+        requests=st.requests,
+        rate_limited=st.rate_limited,
+        errors=st.error_total,
+        budget_used=budget.used if budget else 0,
+        budget_limit=budget.limit if budget else 0,
+        budget_window_s=budget.window_s if budget else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# `dexscan scan`
+# ---------------------------------------------------------------------------------------------
+
+
+class TextLines:
+    """One readable line per signal and closed outcome, when stdout is neither a dashboard nor JSON."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "signal":
+            s = event["signal"]
+            lv = s.get("levels") or {}
+            levels = (f" entry {lv['entry']:.6g} SL {lv['sl']:.6g} TP1 {lv['tp1']:.6g} TP2 {lv['tp2']:.6g} "
+                      f"TP3 {lv['tp3']:.6g}") if lv else " (no ladder)"
+            conf = (s.get("confidence") or {}).get("label", "not scored")
+            who = s["symbol"] or s["mint"]
+            line = f"#{s['id']} {s['layer']}/{s['strategy']} {who} at {s['price']:.6g}{levels} · {conf}"
+        elif event.get("type") == "outcome" and (event.get("outcome") or {}).get("result") != "open":
+            o = event["outcome"]
+            line = f"#{event['signal_id']} closed: {o['result']} {o['realized_r']:+.2f}R"
+        else:
+            return
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+
+def _host_port(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def unreachable_sources(settings: Settings, timeout_s: float = 4.0) -> dict[str, str]:
+    """Each enabled market-data source whose host does not accept a TCP connection, with why.
+
+    A connection costs no request budget, so this check can run before every start.
+    """
+    src = settings.sources
+    targets = {name: cfg.base_url for name, cfg in
+               (("jupiter", src.jupiter), ("dexscreener", src.dexscreener), ("geckoterminal", src.geckoterminal))
+               if cfg.enabled}
+
+    async def probe(url: str) -> str | None:
+        hp = _host_port(url)
+        if hp is None:
+            return "not a URL"
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*hp), timeout_s)
+        except TimeoutError:
+            return f"no answer within {timeout_s:g}s"
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return None
+
+    results = await asyncio.gather(*(probe(u) for u in targets.values()))
+    return {name: f"{mask_url(targets[name])}: {why}" for name, why in zip(targets, results, strict=True) if why}
+
+
+def unreachable_message(problems: dict[str, str]) -> str:
+    listed = "; ".join(problems.values())
+    return (
+        f"dexscan: no market-data source is reachable ({listed}). The scanner needs at least one of "
+        "Jupiter, DexScreener or GeckoTerminal: check this machine's internet connection, proxy and "
+        "firewall, or the base URLs in your config (`dexscan config show`); `dexscan doctor` tests each "
+        "source in detail. To watch the scanner work without internet, run `dexscan scan --demo`: the "
+        "same scanner on a simulated market served on this machine."
+    )
+
+
+def demo_db_path(settings: Settings) -> Path:
+    return settings.data_dir() / "demo" / "dexscan-demo.db"
+
+
+def _db_path(opts: ScanOptions, settings: Settings) -> Path:
+    """``--db``, else the demo's own file (started afresh each run) or the configured database."""
+    if opts.db:
+        return Path(opts.db).expanduser()
+    if opts.demo:
+        db = demo_db_path(settings)
+        _remove_db(db)
+        return db
+    return settings.db_file()
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def load_calibrator(settings: Settings, store: Any) -> Any:
+    """The confidence calibrator: the artifact file, else the newest one in the store, else None."""
+    from dexscan.errors import ConfigError
+    from dexscan.scoring import Calibrator
+
+    path = settings.calibrator_file()
+    text: str | None = None
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = await store.latest_calibrator()
+    if not text:
+        return None
+    try:
+        return Calibrator.from_json(text)
+    except ConfigError as exc:
+        log.warning("calibrator %s ignored (confidence stays uncalibrated): %s", path, exc)
+        return None
+
+
+def calibrator_label(calibrator: Any, settings: Settings) -> str:
+    if calibrator is None or calibrator.n < settings.scoring.min_calibration_samples:
+        return "uncalibrated"
+    return f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f}"
+
+
+async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
+    """``dexscan scan`` (and ``dexscan`` with no arguments)."""
+    opts = ScanOptions.from_args(args)
+    if opts.serve:
+        from dexscan.service import parse_listen
+
+        parse_listen(opts.serve)
+    if opts.tokens:
+        from dexscan.chain.mint import address_problem
+
+        for mint in opts.tokens:
+            problem = address_problem(mint)
+            if problem is not None:
+                raise InputError(f"--tokens {mint!r}: not a Solana address ({problem})")
+    if opts.demo:
+        return await _run_demo(settings, opts)
+    db = _db_path(opts, settings)
+    problems = await unreachable_sources(settings)
+    enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
+                              settings.sources.geckoterminal) if s.enabled)
+    if len(problems) >= enabled:
+        print(unreachable_message(problems), file=sys.stderr)
+        return 1
+    return await scan(settings, opts, RealClock(), db, mode="live")
+
+
+async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
+    from dexscan.demo.world import DemoWorld
+    from dexscan.store import Store
+
+    db = _db_path(opts, settings)
+    resume_at: float | None = None
+    if _exists(db):
+        store = await Store.open(db)
+        try:
+            stored = await store.kv_get(DEMO_CLOCK_KEY)
+        finally:
+            await store.close()
+        resume_at = float(stored) if stored else None
+    async with DemoWorld(speed=opts.speed, start_at=resume_at, telegram=True) as world:
+        assert world.clock is not None
+        demo = world.apply(settings)
+        if not opts.db and not settings.app.log_file:
+            demo = demo.with_overrides({"app.log_file": str(db.with_suffix(".log"))})
+        return await scan(demo, opts, world.clock, db, mode="demo")
+
+
+async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mode: str = "live",
+               ready: Callable[[Engine], None] | None = None) -> int:
+    """Open everything the engine needs, run it until stopped (or one cycle), close everything."""
+    from dexscan.chain.mint import MintInspector
+    from dexscan.chain.rpc import RpcPool
+    from dexscan.detector import Detector
+    from dexscan.logs import setup_logging
+    from dexscan.sources import HttpLayer, build_clients
+    from dexscan.store import Store
+
+    secrets = [s.get_secret_value() for s in (settings.secrets.telegram_token, settings.secrets.birdeye_api_key,
+                                              settings.secrets.jupiter_api_key) if s is not None]
+    secrets += [u.get_secret_value() for u in settings.secrets.rpc_urls]
+    log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
+    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=secrets)
+    log.info("dexscan scan (%s) starting; database %s", mode, db)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = _install_stop_signals(loop, stop)
+    timer = loop.call_later(opts.duration, stop.set) if opts.duration else None
+    try:
+        async with AsyncExitStack() as stack:
+            stores = []
+            for _ in range(4):
+                s = await Store.open(db)
+                stack.push_async_callback(s.close)
+                stores.append(s)
+            store, history_store, universe_store, side_store = stores
+            http = await stack.enter_async_context(HttpLayer(settings, clock))
+            clients = build_clients(settings, http)
+            rpc = RpcPool.from_settings(settings, clock)
+            stack.push_async_callback(rpc.close)
+            rpc.start()
+            inspector = MintInspector(rpc, settings, clock, universe_store)
+            calibrator = await load_calibrator(settings, store)
+            detector = Detector(settings, calibrator)
+            universe = build_universe(settings, universe_store, clients, inspector, clock)
+            json_out: Any = None
+            if opts.json:
+                json_out = JsonLines(sys.stdout)
+            elif not opts.dashboard:
+                json_out = TextLines(sys.stdout)
+            engine = Engine(settings, store, clock, http=http, clients=clients, universe=universe,
+                            detector=detector, rpc=rpc, history_store=history_store, mode=mode,
+                            json_out=json_out, tokens=opts.tokens,
+                            calibrator_label=calibrator_label(calibrator, settings))
+            if opts.serve:
+                from dexscan.service import Service, parse_listen
+
+                host, port = parse_listen(opts.serve)
+                engine.service = await stack.enter_async_context(Service(side_store, engine.status, host, port))
+            extra: list[Callable[[], Awaitable[None]]] = []
+            if engine.telegram_enabled and not opts.once:
+                extra.append(_telegram_task(settings, db, clock, stop, stack))
+            if opts.dashboard:
+                from dexscan.ui.dashboard import Dashboard
+
+                dashboard = Dashboard.from_settings(settings, engine.status)
+                extra.append(lambda: dashboard.run(stop))
+            if ready is not None:
+                ready(engine)
+            if opts.once:
+                await engine.run_once()
+            else:
+                await engine.run(stop, extra)
+            log.info("dexscan scan stopped: %d new signal(s), %d outcome(s) closed",
+                     sum(engine.counters.signals.values()), engine.counters.outcomes_closed)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def _telegram_task(settings: Settings, db: Path, clock: Clock, stop: asyncio.Event,
+                   stack: AsyncExitStack) -> Callable[[], Awaitable[None]]:
+    async def telegram() -> None:
+        from dexscan.alerts.telegram import StoreBackend, run_telegram
+        from dexscan.store import Store
+
+        sender_store = await Store.open(db)
+        stack.push_async_callback(sender_store.close)
+        await run_telegram(settings, sender_store, StoreBackend(sender_store, clock=clock), stop, clock)
+
+    telegram.__name__ = "telegram"
+    return telegram
+
+
+def _install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+    """SIGINT/SIGTERM set ``stop`` once; a second signal gets the default (immediate) behaviour."""
+    installed: list[int] = []
+
+    def handler(signum: int) -> None:
+        log.info("signal %d received: stopping", signum)
+        stop.set()
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signum)
+
+    for signum in (os_signal.SIGINT, os_signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, handler, signum)
+        except (NotImplementedError, RuntimeError):
+            continue
+        installed.append(signum)
+    return installed
+
+
+def build_universe(settings: Settings, store: Any, clients: Any, inspector: Any, clock: Clock) -> Any:
+    from dexscan.universe import Universe
+
+    return Universe(settings, store, clients, inspector, clock)
