@@ -23,10 +23,11 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from rich.table import Table
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
 from dexscan.domain import MAIN_QUOTES, Candle, PoolRef, Timeframe
-from dexscan.errors import InputError, SourceError
+from dexscan.errors import InputError, RateLimited, SourceError
 from dexscan.sources import BirdeyeClient, GeckoTerminalClient, HttpLayer, build_clients
 from dexscan.sources.http import BIRDEYE, GECKOTERMINAL
 from dexscan.store import Store
@@ -48,8 +49,13 @@ Interval = tuple[int, int]
 
 #: The timeframes a backfill stores, finest first.
 HISTORY_TIMEFRAMES: tuple[Timeframe, ...] = (Timeframe.M5, Timeframe.H1, Timeframe.H4)
-#: Bars per request when a source does not say otherwise (GeckoTerminal and Birdeye v1 both cap at 1000).
-DEFAULT_PAGE_BARS = 1000
+#: A rate limit that outlasts the HTTP layer's retries: pause this long (a provider window) and try
+#: again, at most this many rounds, before the token is skipped.
+RATE_LIMIT_PAUSE_S = 60.0
+RATE_LIMIT_ROUNDS = 3
+
+T = TypeVar("T")
+
 
 # ---------------------------------------------------------------------------------------------
 # Coverage bookkeeping
@@ -525,13 +531,31 @@ class Backfiller:
             summary.clock_s = self.clock.now() - clock0
         return summary
 
+    async def _patiently(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, waiting out a rate limit the HTTP layer's retries could not absorb.
+
+        A batch job shares the provider's per-IP budget with anything else on the machine (a
+        running scanner, a previous run a moment ago): a 429 that outlasts the quick retries means
+        "wait a window", not "skip the token".
+        """
+        for round_ in range(RATE_LIMIT_ROUNDS):
+            try:
+                return await call()
+            except RateLimited as exc:
+                if round_ == RATE_LIMIT_ROUNDS - 1:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else RATE_LIMIT_PAUSE_S
+                log.warning("backfill: %s; pausing %.0f s before trying again", exc, wait)
+                await self.clock.sleep(wait)
+        raise AssertionError("unreachable")
+
     async def _pools(self, mint: str) -> list[PoolRef]:
         known = [] if self.source.token_level else await self.store.pools_of(mint)
         if known:
             return [PoolRef(address=p["address"], dex_id=p["dex_id"], base_mint=mint, quote_mint=p["quote_mint"],
                             name="", reserve_usd=p["liquidity_usd"], volume_h24_usd=p["volume_h24_usd"])
                     for p in known]
-        pools = [p for p in await self.source.pools(mint) if p.base_mint == mint]
+        pools = [p for p in await self._patiently(partial(self.source.pools, mint)) if p.base_mint == mint]
         now = int(self.clock.now())
         symbol = _symbol_from_pool_name(pools[0].name) if pools else ""
         await self.store.upsert_token(mint, now, symbol=symbol, source=f"backfill:{self.source.name}")
@@ -561,7 +585,7 @@ class Backfiller:
             task = self.progress.add_task(report.symbol or report.mint[:10], total=len(plan))
         try:
             for tf, (lo, hi) in plan:
-                bars = await self.source.bars(main.address, tf, lo, hi)
+                bars = await self._patiently(partial(self.source.bars, main.address, tf, lo, hi))
                 problem = validate_bars(bars)
                 if problem is not None:
                     report.skipped = f"bad data from {self.source.name} for pool {main.address} {tf.label}: {problem}"

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +64,12 @@ class CandleLabel:
     has_5m: bool  # the candle's 5m bars were available to the replay
     ignited_at: int | None = None  # when the ignition signal fired in this candle
     reached_at: int | None = None  # first moment the price reached open * (1 + threshold)
+    warming_up: bool = False  # fewer than the SMA's 20 completed 5m bars before the candle opened
+
+    @property
+    def judged(self) -> bool:
+        """The ignition layer could judge this candle: its 5m bars, after a full warm-up."""
+        return self.has_5m and not self.warming_up
 
     @property
     def start(self) -> int:
@@ -232,8 +238,9 @@ def distribution(values: Sequence[float]) -> dict[str, Any]:
 def candle_metrics(labels: Sequence[CandleLabel], missed_limit: int | None = None) -> dict[str, Any]:
     """Pump base rate and the ignition layer's recall / precision / F1 / lead time on 4H candles.
 
-    Ignition metrics only count candles whose 5m bars the replay saw; without any, they say
-    ``"no 5m data"`` instead of pretending to be zero.
+    Ignition metrics only count candles the ignition layer could judge (5m bars seen, warm-up
+    done before the candle opened: the first candle of a token's data is "warming up", visibly,
+    not a miss); without any 5m bars they say ``"no 5m data"`` instead of pretending to be zero.
     """
     pumps = [c for c in labels if c.pump]
     out: dict[str, Any] = {
@@ -241,10 +248,11 @@ def candle_metrics(labels: Sequence[CandleLabel], missed_limit: int | None = Non
         "pumps": len(pumps),
         "pump_rate": ratio(len(pumps), len(labels)),
     }
-    seen = [c for c in labels if c.has_5m]
-    if not seen:
+    if not any(c.has_5m for c in labels):
         out["ignition"] = {"status": NO_5M_DATA}
         return out
+    seen = [c for c in labels if c.judged]
+    warming = [c for c in labels if c.has_5m and c.warming_up]
     ignited = [c for c in seen if c.ignited]
     seen_pumps = [c for c in seen if c.pump]
     caught = [c for c in seen_pumps if c.ignited]
@@ -257,6 +265,8 @@ def candle_metrics(labels: Sequence[CandleLabel], missed_limit: int | None = Non
         "status": "ok",
         "candles_with_5m": len(seen),
         "pumps_with_5m": len(seen_pumps),
+        "candles_warming_up": len(warming),
+        "pumps_warming_up": sum(1 for c in warming if c.pump),
         "ignitions": len(ignited),
         "ignited_pumps": len(caught),
         "fizzled": len(ignited) - len(caught),
@@ -473,10 +483,12 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
 def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
                    states: Mapping[tuple[str, int], CandleState]) -> list[CandleLabel]:
     factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
+    warmup = settings.detector.ignition.sma_bars
     out: list[CandleLabel] = []
     for h in histories:
         m5 = h.bars.get(Timeframe.M5) or ()
         m5_candles = {Timeframe.H4.floor(c.ts) for c in m5}
+        m5_ends = [c.ts + int(Timeframe.M5) for c in m5]
         for c in h.label_bars():
             st = states.get((h.mint, c.ts))
             out.append(CandleLabel(
@@ -485,6 +497,7 @@ def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
                 has_5m=c.ts in m5_candles,
                 ignited_at=None if st is None else st.ignited_at,
                 reached_at=None if st is None else st.reached_at,
+                warming_up=bisect_right(m5_ends, c.ts) < warmup,
             ))
     out.sort(key=lambda lab: (lab.candle_ts, lab.mint))
     return out
@@ -659,6 +672,7 @@ def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
     """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
     data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
     data["scoring"].pop("calibrator_path", None)
+    data["scoring"].pop("min_calibration_samples", None)
     data["tokens"] = sorted(mints)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -676,7 +690,7 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = ())
     candles = candle_metrics(replay.labels)
     ignitions = [r for r in records if r.signal.layer == "ignition"]
     ign_table = outcome_table(ignitions)
-    pumps = {(lab.mint, lab.candle_ts) for lab in replay.labels if lab.pump and lab.has_5m}
+    pumps = {(lab.mint, lab.candle_ts) for lab in replay.labels if lab.pump and lab.judged}
     if candles["ignition"]["status"] == "ok":
         curve = threshold_curve(
             [(r.raw_score, (r.signal.mint, r.signal.candle_ts) in pumps) for r in ignitions if r.raw_score is not None],

@@ -183,6 +183,9 @@ def _candle_section(overall: Mapping[str, Any]) -> list[str]:
     lines += [
         "",
         *_table(["metric", "value"], [
+            ["candles judged (5m bars, warm-up done)", str(ign["candles_with_5m"])],
+            ["warming up (excluded: fewer than 20 earlier 5m bars)",
+             f"{ign.get('candles_warming_up', 0)} candles, {ign.get('pumps_warming_up', 0)} pumps"],
             ["ignitions", str(ign["ignitions"])],
             ["ignited pumps / pumps", f"{ign['ignited_pumps']} / {ign['pumps_with_5m']}"],
             ["fizzled ignitions", str(ign["fizzled"])],

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dexscan.backfill import derive_timeframes, missing_ranges, read_ohlcv_file, run_backfill, split_range
-from dexscan.config import load_settings
+from dexscan.backfill import (
+    HISTORY_TIMEFRAMES,
+    backfill,
+    derive_timeframes,
+    merge_intervals,
+    missing_ranges,
+    read_ohlcv_file,
+    run_backfill,
+    split_range,
+)
+from dexscan.clock import SimClock
+from dexscan.config import Settings, load_settings
+from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.market import MarketFakes
 from dexscan.domain import Candle, Timeframe
 from dexscan.errors import InputError
 from dexscan.store import Store
@@ -103,3 +119,108 @@ async def test_from_files_skips_a_bad_file_and_imports_the_rest(tmp_path: Path) 
         await run_backfill(load_settings(), _args(from_files=str(files), db=str(db)))
     assert str(exc.value) == (f"--from-files {files}: no file could be imported; first problem: broken.csv: "
                               "missing column(s): high, low, close, volume; found: timestamp, open")
+
+
+# ---------------------------------------------------------------------------------------------
+# Against the loopback GeckoTerminal fake, through the real client, on a shared SimClock
+# ---------------------------------------------------------------------------------------------
+
+N_TOKENS, DAYS = 20, 30
+#: per token: token → pools (1) + 5m pages (8640 bars / 1000 → 9) + 1h (1) + 4h (1)
+REQUESTS_PER_TOKEN = 1 + 9 + 1 + 1
+
+
+@pytest.fixture(scope="module")
+def sim() -> MarketSim:
+    return MarketSim(SimConfig(seed=7, n_tokens=N_TOKENS, history_days=DAYS))
+
+
+@asynccontextmanager
+async def _market(sim: MarketSim) -> AsyncIterator[tuple[MarketFakes, SimClock, Settings]]:
+    clock = SimClock(sim.live_start, speed=0)
+    async with MarketFakes(sim, clock) as fakes:
+        yield fakes, clock, load_settings().with_overrides(fakes.settings_overrides())
+
+
+async def _expected_requests(store: Store, mints: list[str], start: int, end: int) -> int:
+    """What a resumed run must fetch: pool look-ups it lacks plus the pages coverage lacks."""
+    total = 0
+    for mint in mints:
+        pools = await store.pools_of(mint)
+        if not pools:
+            total += REQUESTS_PER_TOKEN
+            continue
+        main = min(pools, key=lambda p: (-(p["liquidity_usd"] or 0), p["address"]))["address"]
+        for tf in HISTORY_TIMEFRAMES:
+            gaps = missing_ranges(await store.coverage(main, tf), start, end)
+            total += sum(len(split_range(lo, hi, tf, 1000)) for lo, hi in gaps)
+    return total
+
+
+async def test_backfill_20_tokens_30_days_then_nothing_then_resume(sim: MarketSim, tmp_path: Path) -> None:
+    mints = [t.mint for t in sim.tokens]
+    start, end = sim.live_start - DAYS * 86_400, sim.live_start
+    async with _market(sim) as (fakes, clock, settings):
+        store = await Store.open(tmp_path / "full.db")
+        try:
+            first = await backfill(settings, store, clock, mints, DAYS, "geckoterminal")
+            assert (first.start, first.end) == (start, end)
+            assert first.requests == fakes.stats("geckoterminal").requests == N_TOKENS * REQUESTS_PER_TOKEN
+            assert first.skipped == []
+            assert first.clock_s >= (first.requests - 25) / 25 * 60  # the 25/min budget, in simulated time
+            truth = {(tok.main_pool.address, tf): sim.bars(tok.main_pool.address, tf, start, end)
+                     for tok in sim.tokens for tf in HISTORY_TIMEFRAMES}
+            for (pool, tf), bars in truth.items():
+                # the fake sends volumes to 6 decimals
+                assert await store.candles(pool, tf) == [replace(b, volume=round(b.volume, 6)) for b in bars]
+                assert merge_intervals(await store.coverage(pool, tf)) == [(start, end)]
+            assert first.bars_written == sum(len(b) for b in truth.values()) == 172_674
+
+            clock.advance(60)  # a later run: the provider's per-IP window has moved on
+            again = await backfill(settings, store, clock, mints, DAYS, "geckoterminal")
+            assert (again.requests, again.bars_written) == (0, 0)
+            assert fakes.stats("geckoterminal").requests == first.requests
+        finally:
+            await store.close()
+
+        cut_after = 100
+        clock.advance(60)
+        store = await Store.open(tmp_path / "resumed.db")
+        try:
+            before = fakes.stats("geckoterminal").requests
+            task = asyncio.create_task(backfill(settings, store, clock, mints, DAYS, "geckoterminal"))
+            while fakes.stats("geckoterminal").requests - before < cut_after:  # noqa: ASYNC110 - the fake has no event
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            sent_before_cancel = fakes.stats("geckoterminal").requests - before
+            assert sent_before_cancel == cut_after
+            rest = await _expected_requests(store, mints, start, end)
+            assert 0 < rest < N_TOKENS * REQUESTS_PER_TOKEN
+            clock.advance(60)
+            resumed = await backfill(settings, store, clock, mints, DAYS, "geckoterminal")
+            assert resumed.requests == rest
+            # At most the one request in flight at the cancel is fetched twice.
+            assert cut_after + rest in (N_TOKENS * REQUESTS_PER_TOKEN, N_TOKENS * REQUESTS_PER_TOKEN + 1)
+            for (pool, tf), bars in truth.items():
+                assert await store.candle_count(pool, tf) == len(bars)
+            assert (await backfill(settings, store, clock, mints, DAYS, "geckoterminal")).requests == 0
+        finally:
+            await store.close()
+
+
+async def test_one_tokens_bad_data_is_skipped_with_a_reason(sim: MarketSim, tmp_path: Path) -> None:
+    mints = [t.mint for t in sim.tokens[:3]]
+    unknown = "So11111111111111111111111111111111111111113"
+    async with _market(sim) as (_, clock, settings):
+        store = await Store.open(tmp_path / "x.db")
+        try:
+            summary = await backfill(settings, store, clock, [mints[0], unknown, *mints[1:]], 2, "geckoterminal")
+        finally:
+            await store.close()
+    assert [t.mint for t in summary.tokens if t.skipped is None] == mints
+    [bad] = summary.skipped
+    assert bad.mint == unknown
+    assert bad.skipped == ("geckoterminal /networks/solana/tokens/{mint}/pools: HTTP 404: Not Found "
+                           "(unknown path, pool or token)")

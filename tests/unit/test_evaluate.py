@@ -19,7 +19,9 @@ from dexscan.evaluate import (
     outcome_table,
     per_decile,
     quantiles,
+    reliability_bins,
     rounded,
+    threshold_curve,
 )
 
 H4 = 4 * 3600
@@ -60,12 +62,14 @@ def test_assign_purges_windows_crossing_a_boundary_and_embargoes_after_a_fold() 
 
 
 def _label(ts: int, rise: float, ignited: int | None = None, reached: int | None = None,
-           has_5m: bool = True) -> CandleLabel:
-    return CandleLabel("M", "SYM", "P", ts, 1.0, 1 + rise / 100, rise, rise >= 10.0, has_5m, ignited, reached)
+           has_5m: bool = True, warming_up: bool = False) -> CandleLabel:
+    return CandleLabel("M", "SYM", "P", ts, 1.0, 1 + rise / 100, rise, rise >= 10.0, has_5m, ignited, reached,
+                       warming_up)
 
 
 def test_candle_metrics_recall_precision_f1_and_lead_times() -> None:
     labels = [
+        _label(-H4, 40.0, warming_up=True),  # fewer than 20 earlier 5m bars: not judged, not a miss
         _label(0, 12.0, ignited=100, reached=700),  # caught, lead 600 s
         _label(H4, 10.0, ignited=H4 + 50, reached=H4 + 1250),  # exactly +10.00%: a pump; lead 1200 s
         _label(2 * H4, 9.99, ignited=2 * H4 + 10),  # +9.99%: not a pump -> fizzled
@@ -73,8 +77,9 @@ def test_candle_metrics_recall_precision_f1_and_lead_times() -> None:
         _label(4 * H4, 1.0),  # quiet
     ]
     m = candle_metrics(labels)
-    assert (m["candles"], m["pumps"], m["pump_rate"]) == (5, 3, 0.6)
+    assert (m["candles"], m["pumps"], m["pump_rate"]) == (6, 4, 4 / 6)
     ign = m["ignition"]
+    assert (ign["candles_with_5m"], ign["candles_warming_up"], ign["pumps_warming_up"]) == (5, 1, 1)
     assert (ign["ignitions"], ign["ignited_pumps"], ign["fizzled"], ign["missed"]) == (3, 2, 1, 1)
     assert ign["recall"] == pytest.approx(2 / 3)
     assert ign["precision"] == pytest.approx(2 / 3)
@@ -107,6 +112,17 @@ def test_outcome_table_and_deciles() -> None:
     deciles = per_decile(recs, lambda r: r.raw_score, n_bins=2)
     assert [(d["decile"], d["closed"], d["tp1_first"]) for d in deciles] == [(1, 2, 0), (2, 2, 2)]
     assert (deciles[0]["score_min"], deciles[1]["score_max"]) == (0.1, 0.9)
+
+
+def test_threshold_curve_and_reliability_bins() -> None:
+    curve = threshold_curve([(0.2, False), (0.5, True), (0.8, True), (0.9, False)], 3, "x", "raw", steps=2)
+    assert [(p["threshold"], p["kept"], p["precision"], p["recall"]) for p in curve["points"]] == [
+        (0.0, 4, 0.5, 2 / 3), (0.5, 3, 2 / 3, 2 / 3), (1.0, 0, None, 0.0)]
+    bins = reliability_bins([0.05, 0.15, 0.12, 1.0], [False, True, False, True], bins=2)
+    assert bins == [
+        {"bin": [0.0, 0.5], "n": 3, "mean_predicted": pytest.approx(0.32 / 3), "observed": pytest.approx(1 / 3)},
+        {"bin": [0.5, 1.0], "n": 1, "mean_predicted": 1.0, "observed": 1.0},
+    ]
 
 
 def test_quantiles_f1_and_rounding_are_exact() -> None:
