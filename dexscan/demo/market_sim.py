@@ -520,29 +520,41 @@ class MarketSim:
                     self._pools_with.setdefault(p.quote_mint, []).append(p)
 
     def _plan_live(self) -> dict[int, list[tuple[int, int, EventKind]]]:
-        """Round-robin of live events: token index -> [(candle, slot, kind)]."""
+        """Live events, token index -> [(candle, slot, kind)].
+
+        Slot 0 of every live 4H candle (the earliest ignition) goes round-robin to the safe, liquid
+        pump tokens, so a demo sees an alert-worthy pump minutes after it starts; the other slots
+        rotate over everything else that can ignite (fizzle, thin and unsafe tokens).
+        """
         cfg = self.config
-        eligible = [t.index for t in self.tokens if t.kind in ("pump", "fizzle", "thin")]
-        plan: dict[int, list[tuple[int, int, EventKind]]] = {}
-        if not eligible or cfg.live_events_per_candle == 0:
-            return plan
         per = cfg.live_events_per_candle
+        plan: dict[int, list[tuple[int, int, EventKind]]] = {}
+        good = [t.index for t in self.tokens if t.kind == "pump" and t.safe]
+        rest = [t.index for t in self.tokens if t.kind in ("pump", "fizzle", "thin") and t.index not in good]
+        if per == 0 or not good + rest:
+            return plan
         for j, c in enumerate(range(self._c_live, self._c_live_end)):
             for r in range(per):
-                slot = j * per + r
-                ti = eligible[slot % len(eligible)]
-                kind_t = self.tokens[ti].kind
-                kind: EventKind
-                if kind_t == "fizzle":
-                    kind = "fizzle"
-                elif kind_t == "thin":
-                    kind = "pump" if (j + r) % 2 == 0 else "fizzle"
+                kind: EventKind = "pump"
+                if r == 0 and good:
+                    ti = good[j % len(good)]
                 else:
-                    kind = "fizzle" if slot % 4 == 3 else "pump"
+                    pool = rest or good
+                    slot = j * (per - (1 if good else 0)) + r - (1 if good else 0)
+                    ti = pool[slot % len(pool)]
+                    kind = self._live_kind(self.tokens[ti].kind, slot)
                 taken = plan.setdefault(ti, [])
                 if all(abs(c - other) >= cfg.min_event_gap_candles for other, _, _ in taken):
                     taken.append((c, r, kind))
         return plan
+
+    @staticmethod
+    def _live_kind(kind: TokenKind, slot: int) -> EventKind:
+        if kind == "fizzle":
+            return "fizzle"
+        if kind == "thin":
+            return "pump" if slot % 2 == 0 else "fizzle"
+        return "fizzle" if slot % 4 == 3 else "pump"
 
     # ------------------------------------------------------------------ lookups
 

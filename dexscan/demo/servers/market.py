@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import socket
 import struct
@@ -54,6 +55,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
 FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down"]
 FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down")
 GECKO_PREFIX = "/api/v2"
+
+log = logging.getLogger(__name__)
 
 _QUOTES = {
     SOL_MINT: ("Wrapped SOL", "SOL", 9),
@@ -323,6 +326,9 @@ class MarketFakes:
             reply = result if isinstance(result, _Reply) else _Reply(data=result)
         except _HttpError as err:
             reply = self._error(provider, err.status, err.message)
+        except Exception:  # a bug in the fake: answer like a broken server, keep serving, say why
+            log.exception("%s fake failed on %s", provider, route)
+            reply = self._error(provider, 500, "")
 
         head = self.faults._head(provider)
         if head is not None and reply.status == 200:
@@ -372,7 +378,11 @@ class MarketFakes:
         if reply.text is not None:
             return web.Response(status=reply.status, text=reply.text, content_type=reply.content_type,
                                 headers=headers)
-        body = json.dumps(reply.data, separators=(",", ":"), allow_nan=False)
+        try:
+            body = json.dumps(reply.data, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            log.exception("%s fake built a non-JSON answer on %s", provider, route)
+            return web.Response(status=500, text="fake error: answer not JSON", headers=headers)
         return web.Response(status=reply.status, text=body, content_type="application/json", headers=headers)
 
     def _error(self, provider: str, status: int, message: str) -> _Reply:
