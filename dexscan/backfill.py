@@ -506,8 +506,12 @@ class Backfiller:
         self.timeframes = tuple(timeframes)
         self.progress = progress
 
-    async def run(self, mints: Sequence[str], start: int, end: int) -> BackfillSummary:
-        summary = BackfillSummary(self.source.name, start, end)
+    async def run(self, mints: Sequence[str], start: int, end: int,
+                  summary: BackfillSummary | None = None) -> BackfillSummary:
+        """Backfill ``mints`` over ``[start, end)``, filling ``summary`` as it goes (so a caller
+        that is cancelled midway can still report what was stored)."""
+        summary = summary if summary is not None else BackfillSummary(self.source.name, start, end)
+        summary.source, summary.start, summary.end = self.source.name, start, end
         wall0, clock0, req0 = time.perf_counter(), self.clock.now(), self._requests()
         overall = self.progress.add_task("all tokens", total=len(mints)) if self.progress else None
         try:
@@ -704,7 +708,7 @@ async def _universe_mints(store: Store) -> list[str]:
 
 async def backfill(
     settings: Settings, store: Store, clock: Clock, mints: Sequence[str], days: float, source_name: str,
-    console: Console | None = None,
+    console: Console | None = None, summary: BackfillSummary | None = None,
 ) -> BackfillSummary:
     """Backfill ``mints`` for ``days`` through the real clients (one HTTP layer on ``clock``)."""
     timeframes = [Timeframe.from_label(t) for t in settings.backfill.timeframes]
@@ -714,7 +718,7 @@ async def backfill(
         source = make_source(source_name, settings, http)
         with make_progress(console) as progress:
             runner = Backfiller(store, source, clock, lambda: http.stats()[source.name].requests, timeframes, progress)
-            return await runner.run(mints, start, end)
+            return await runner.run(mints, start, end, summary)
 
 
 #: The simulated market ``backfill --demo`` serves (the seed the other demos use).
@@ -723,7 +727,7 @@ DEMO_TOKENS = 20
 
 
 async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str] | None, days: float,
-                         console: Console) -> BackfillSummary:
+                         console: Console, summary: BackfillSummary) -> BackfillSummary:
     """Backfill the simulated market through the real GeckoTerminal client and the loopback fake.
 
     The clock is a ``SimClock(speed=0)`` shared by client and fake: simulated time moves only while
@@ -739,7 +743,7 @@ async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str]
     async with MarketFakes(sim, clock) as fakes:
         demo_settings = settings.with_overrides(fakes.settings_overrides())
         mints = list(tokens or [t.mint for t in sim.tokens])
-        return await backfill(demo_settings, store, clock, mints, days, GECKOTERMINAL, console)
+        return await backfill(demo_settings, store, clock, mints, days, GECKOTERMINAL, console, summary)
 
 
 async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -750,19 +754,25 @@ async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
     db_path = _db_path(settings, args, demo)
     from_files = _from_files_dir(args)
     console = Console()
+    partial = BackfillSummary(source_name, 0, 0)
     store = await Store.open(db_path)
     try:
         if from_files is not None:
             summary = await import_files(store, from_files, int(time.time()),
                                          [Timeframe.from_label(t) for t in settings.backfill.timeframes])
         elif demo:
-            summary = await _demo_backfill(settings, store, args.tokens, days, console)
+            summary = await _demo_backfill(settings, store, args.tokens, days, console, partial)
         else:
             mints = list(args.tokens or await _universe_mints(store))
             if not mints:
                 raise InputError("no tokens to backfill: pass --tokens MINT..., run `dexscan scan` first to build "
                                  "the universe, or try `dexscan backfill --demo`")
-            summary = await backfill(settings, store, RealClock(), mints, days, source_name)
+            summary = await backfill(settings, store, RealClock(), mints, days, source_name, summary=partial)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        console.print(f"interrupted after {partial.requests} requests; {partial.bars_written} bars of "
+                      f"{len(partial.tokens)} token(s) are stored. Run the same command again: it fetches only "
+                      "what is missing.")
+        raise
     finally:
         await store.close()
     print_summary(summary, console, db_path)

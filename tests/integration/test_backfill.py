@@ -224,3 +224,33 @@ async def test_one_tokens_bad_data_is_skipped_with_a_reason(sim: MarketSim, tmp_
     assert bad.mint == unknown
     assert bad.skipped == ("geckoterminal /networks/solana/tokens/{mint}/pools: HTTP 404: Not Found "
                            "(unknown path, pool or token)")
+
+
+async def test_birdeye_source_stores_token_level_bars_under_the_mint(sim: MarketSim, tmp_path: Path) -> None:
+    toks = sim.tokens[:2]
+    start, end = sim.live_start - 3 * 86_400, sim.live_start
+    async with _market(sim) as (fakes, clock, _):
+        settings = load_settings(env={"DEXSCAN_BIRDEYE_API_KEY": fakes.birdeye_api_key}).with_overrides(
+            fakes.settings_overrides())
+        store = await Store.open(tmp_path / "be.db")
+        try:
+            summary = await backfill(settings, store, clock, [t.mint for t in toks], 3, "birdeye")
+            assert summary.skipped == []
+            assert summary.requests == fakes.stats("birdeye").requests == 2 * 3  # one page per timeframe
+            for tok in toks:
+                assert [p["address"] for p in await store.pools_of(tok.mint)] == [tok.mint]
+                got = await store.candles(tok.mint, Timeframe.H4)
+                want = sim.bars(tok.main_pool.address, Timeframe.H4, start, end, include_empty=False)
+                assert [(c.ts, c.open, c.close) for c in got] == [(c.ts, c.open, c.close) for c in want]
+            clock.advance(60)
+            assert (await backfill(settings, store, clock, [t.mint for t in toks], 3, "birdeye")).requests == 0
+        finally:
+            await store.close()
+
+
+async def test_birdeye_without_a_key_is_a_clear_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as exc:
+        await run_backfill(load_settings(), _args(tokens=["So11111111111111111111111111111111111111112"],
+                                                  source="birdeye", db=str(tmp_path / "x.db")))
+    assert str(exc.value) == ("--source birdeye needs DEXSCAN_BIRDEYE_API_KEY in the environment "
+                              "(and sources.birdeye.enabled = true); or use --source geckoterminal")
