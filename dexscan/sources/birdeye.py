@@ -26,6 +26,7 @@ from dexscan.sources.parse import (
     opt_int,
     opt_str,
     parse_records,
+    parse_single,
     req_float,
     req_str,
     str_or,
@@ -89,9 +90,9 @@ class BirdeyeClient:
                                                    params=params, headers=self._headers), ctx)
         if body.get("success") is not True:
             message = body.get("message")
-            raise ctx.bad("success", f"Birdeye reported failure: {message!r}" if message else "not true")
+            raise ctx.reject("success", f"Birdeye reported failure: {message!r}" if message else "not true")
         if body.get("data") is None:
-            raise ctx.bad("data", "missing")
+            raise ctx.reject("data", "missing")
         return body["data"]
 
     async def ohlcv(self, mint: str, tf: Timeframe, start: int, end: int, version: int = 3) -> list[Candle]:
@@ -124,38 +125,46 @@ class BirdeyeClient:
     async def token_overview(self, mint: str) -> TokenInfo:
         ctx = self._ctx(TOKEN_OVERVIEW)
         data = await self._data(TOKEN_OVERVIEW, {"address": mint})
-        return TokenInfo(
-            mint=req_str(data, "address", ctx),
-            symbol=str_or(data, "symbol", ctx),
-            name=str_or(data, "name", ctx),
-            decimals=opt_int(data, "decimals", ctx, non_negative=True),
-            usd_price=opt_float(data, "price", ctx, non_negative=True),
-            liquidity_usd=opt_float(data, "liquidity", ctx, non_negative=True),
-            fdv=opt_float(data, "fdv", ctx, non_negative=True),
-            mcap=opt_float(data, "marketCap", ctx, non_negative=True),
-            holder_count=opt_int(data, "holder", ctx, non_negative=True),
-        )
+        return parse_single(lambda: _overview(data, ctx), ctx)
 
     async def token_security(self, mint: str) -> BirdeyeSecurity:
         ctx = self._ctx(TOKEN_SECURITY)
         data = await self._data(TOKEN_SECURITY, {"address": mint})
-        fraction = opt_float(data, "top10HolderPercent", ctx, non_negative=True)
-        if fraction is not None and fraction > 1.0:
-            raise ctx.bad("top10HolderPercent", f"expected a 0-1 fraction, got {fraction!r}")
-        return BirdeyeSecurity(
-            mint=mint,
-            top10_holder_pct=None if fraction is None else fraction * 100.0,
-            creator_address=opt_str(data, "creatorAddress", ctx),
-            owner_address=opt_str(data, "ownerAddress", ctx),
-            freezeable=opt_bool(data, "freezeable", ctx),
-            freeze_authority=opt_str(data, "freezeAuthority", ctx),
-            is_token_2022=opt_bool(data, "isToken2022", ctx),
-            transfer_fee_enabled=opt_bool(data, "transferFeeEnable", ctx),
-            non_transferable=opt_bool(data, "nonTransferable", ctx),
-            mutable_metadata=opt_bool(data, "mutableMetadata", ctx),
-            jup_strict_list=opt_bool(data, "jupStrictList", ctx),
-            creation_time=opt_int(data, "creationTime", ctx, non_negative=True),
-        )
+        return parse_single(lambda: _security(mint, data, ctx), ctx)
+
+
+def _overview(data: Any, ctx: ParseContext) -> TokenInfo:
+    return TokenInfo(
+        mint=req_str(data, "address", ctx),
+        symbol=str_or(data, "symbol", ctx),
+        name=str_or(data, "name", ctx),
+        decimals=opt_int(data, "decimals", ctx, non_negative=True),
+        usd_price=opt_float(data, "price", ctx, non_negative=True),
+        liquidity_usd=opt_float(data, "liquidity", ctx, non_negative=True),
+        fdv=opt_float(data, "fdv", ctx, non_negative=True),
+        mcap=opt_float(data, "marketCap", ctx, non_negative=True),
+        holder_count=opt_int(data, "holder", ctx, non_negative=True),
+    )
+
+
+def _security(mint: str, data: Any, ctx: ParseContext) -> BirdeyeSecurity:
+    fraction = opt_float(data, "top10HolderPercent", ctx, non_negative=True)
+    if fraction is not None and fraction > 1.0:
+        raise ctx.bad("top10HolderPercent", f"expected a 0-1 fraction, got {fraction!r}")
+    return BirdeyeSecurity(
+        mint=mint,
+        top10_holder_pct=None if fraction is None else fraction * 100.0,
+        creator_address=opt_str(data, "creatorAddress", ctx),
+        owner_address=opt_str(data, "ownerAddress", ctx),
+        freezeable=opt_bool(data, "freezeable", ctx),
+        freeze_authority=opt_str(data, "freezeAuthority", ctx),
+        is_token_2022=opt_bool(data, "isToken2022", ctx),
+        transfer_fee_enabled=opt_bool(data, "transferFeeEnable", ctx),
+        non_transferable=opt_bool(data, "nonTransferable", ctx),
+        mutable_metadata=opt_bool(data, "mutableMetadata", ctx),
+        jup_strict_list=opt_bool(data, "jupStrictList", ctx),
+        creation_time=opt_int(data, "creationTime", ctx, non_negative=True),
+    )
 
 
 def parse_ohlcv_item(rec: Any, ctx: ParseContext) -> Candle:

@@ -15,7 +15,6 @@ from dexscan.domain import Candle, PoolRef, Timeframe
 from dexscan.sources.http import DEFAULT_BUCKET, GECKOTERMINAL, HttpLayer, ParamValue
 from dexscan.sources.parse import (
     ParseContext,
-    as_list,
     as_object,
     lookup,
     opt_float,
@@ -69,7 +68,7 @@ class GeckoTerminalClient:
                                          {"pool": pool, "timeframe": frame}, params=params)
         body = as_object(data, ctx)
         if "data" not in body:
-            raise ctx.bad("data", "missing (expected a JSON:API ohlcv_request_response)")
+            raise ctx.reject("data", "missing (expected a JSON:API ohlcv_request_response)")
         rows = lookup(body, "data.attributes.ohlcv_list", ctx)
         candles = parse_records(rows, lambda r: parse_ohlcv_row(r, ctx), ctx, "data.attributes.ohlcv_list")
         return _ascending_unique(candles)
@@ -108,7 +107,9 @@ class GeckoTerminalClient:
 def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
     """``[ts, open, high, low, close, volume]``: prices positive, volume non-negative."""
     field = "ohlcv_list"
-    rows = as_list(row, ctx, field)
+    if not isinstance(row, list):
+        raise ctx.bad(field, "expected a row of 6 numbers")
+    rows = row
     if len(rows) < 6:
         raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
     return Candle(

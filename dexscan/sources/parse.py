@@ -39,12 +39,22 @@ class ParseContext:
     on_bad: Callable[[str, str, str], None] | None = None  # (provider, endpoint, field)
 
     def bad(self, field: str, problem: str) -> BadPayload:
+        """A contract break inside a record (counted when the record is skipped)."""
         return BadPayload(self.provider, self.endpoint, field, problem)
+
+    def reject(self, field: str, problem: str) -> BadPayload:
+        """A contract break of the whole answer: counted now, raised by the caller."""
+        exc = self.bad(field, problem)
+        self.count(exc)
+        return exc
+
+    def count(self, exc: BadPayload) -> None:
+        if self.on_bad is not None:
+            self.on_bad(self.provider, self.endpoint, exc.field)
 
     def skip(self, exc: BadPayload, where: str) -> None:
         """Count and log one skipped record (one line naming provider, endpoint and field)."""
-        if self.on_bad is not None:
-            self.on_bad(self.provider, self.endpoint, exc.field)
+        self.count(exc)
         log.warning("%s (%s skipped)", exc, where)
 
 
@@ -265,18 +275,29 @@ def opt_ms_ts(record: Any, path: str, ctx: ParseContext) -> int | None:
 
 
 def as_object(data: Any, ctx: ParseContext, field: str = "<body>") -> Mapping[str, Any]:
+    """The answer (or a part of it that holds the records) as an object; counted when it is not."""
     if not isinstance(data, Mapping):
-        raise ctx.bad(field, f"expected an object, got {_kind(data)}")
+        raise ctx.reject(field, f"expected an object, got {_kind(data)}")
     return data
 
 
 def as_list(data: Any, ctx: ParseContext, field: str = "<body>") -> list[Any]:
-    """A JSON array; ``null`` is a valid empty answer (DexScreener ``pairs: null``)."""
+    """A JSON array of records; ``null`` is a valid empty answer (DexScreener ``pairs: null``)."""
     if data is None:
         return []
     if not isinstance(data, list):
-        raise ctx.bad(field, f"expected a list, got {_kind(data)}")
+        raise ctx.reject(field, f"expected a list, got {_kind(data)}")
     return data
+
+
+def parse_single(parse: Callable[[], T], ctx: ParseContext) -> T:
+    """Parse a one-record answer (Birdeye overview): a bad record is counted, logged and raised."""
+    try:
+        return parse()
+    except BadPayload as exc:
+        ctx.count(exc)
+        log.warning("%s", exc)
+        raise
 
 
 def parse_records(records: Any, parse_one: Callable[[Any], T], ctx: ParseContext,

@@ -359,6 +359,14 @@ async def test_birdeye_with_the_fakes_key(env: Env) -> None:
     assert security.is_token_2022 == tok.token2022
 
 
+async def test_birdeye_overview_of_an_unknown_token_is_a_counted_bad_payload(env: Env) -> None:
+    assert env.clients.birdeye is not None
+    with pytest.raises(BadPayload) as info:
+        await env.clients.birdeye.token_overview(UNKNOWN[0])
+    assert str(info.value) == "birdeye /defi/token_overview: bad payload at address: missing"
+    assert dict(env.http.stats()[BIRDEYE].bad_records) == {"address": 1}
+
+
 async def test_birdeye_v1_and_v3_casing(sim: MarketSim) -> None:
     async with market(sim) as e:
         assert e.clients.birdeye is not None

@@ -161,11 +161,15 @@ def test_parse_records_skips_counts_and_logs_bad_records(caplog: pytest.LogCaptu
 
 
 def test_null_and_empty_lists_are_valid_empty_answers() -> None:
-    assert parse_records(None, lambda r: r, CTX) == []
-    assert parse_records([], lambda r: r, CTX) == []
+    counted: list[tuple[str, str, str]] = []
+    ctx = ParseContext("dexscreener", "/tokens/v1/solana/{mints}", lambda *a: counted.append(a))
+    assert parse_records(None, lambda r: r, ctx) == []
+    assert parse_records([], lambda r: r, ctx) == []
+    assert counted == []
     with pytest.raises(BadPayload) as info:
-        parse_records({"pairs": []}, lambda r: r, CTX)
+        parse_records({"pairs": []}, lambda r: r, ctx)
     assert bad(info) == ("<body>", "expected a list, got an object")
+    assert counted == [("dexscreener", "/tokens/v1/solana/{mints}", "<body>")]  # a broken answer counts too
 
 
 def test_parse_entries_keyed_by_id() -> None:
