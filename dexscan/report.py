@@ -86,7 +86,8 @@ def _dur(seconds: Any) -> str:
     if seconds is None:
         return "–"
     s = round(seconds)
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    sign, s = ("-" if s < 0 else ""), abs(s)
+    return sign + (f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s")
 
 
 def _utc(ts: Any) -> str:

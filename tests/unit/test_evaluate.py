@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from dexscan.config import load_settings
 from dexscan.domain import Confidence, Outcome, Reason, Signal
 from dexscan.evaluate import (
     NO_5M_DATA,
     CandleLabel,
     Fold,
+    Replay,
     SignalRecord,
     assign,
     candle_metrics,
@@ -22,7 +24,9 @@ from dexscan.evaluate import (
     reliability_bins,
     rounded,
     threshold_curve,
+    validation_metrics,
 )
+from dexscan.report import render_markdown
 
 H4 = 4 * 3600
 DAY = 86_400
@@ -130,3 +134,45 @@ def test_quantiles_f1_and_rounding_are_exact() -> None:
     assert quantiles([], (0.5,)) == [None]
     assert f1(None, 1.0) is None and f1(0.0, 0.0) == 0.0
     assert rounded({"b": 1 / 3, "a": [float("nan"), -1e-9, True, 2]}) == {"b": 0.333333, "a": [None, 0.0, True, 2]}
+
+
+def test_walk_forward_validation_purges_embargoes_and_calibrates_on_earlier_folds_only() -> None:
+    # One signal an hour for 30 days. Raw score 0.8 on odd hours, 0.2 on even ones; TP1 first on
+    # hours ending in 1, 3, 5: a high score wins 60% of the time, a low one never.
+    records = []
+    for h in range(720):
+        ts = T0 + h * 3600
+        win = h % 10 in (1, 3, 5)
+        sig = Signal("M", "ignition", "ignition", ts, ts, 1.0, (Reason("rise", 2.0, ">=", 2.0),),
+                     confidence=Confidence(0.8 if h % 2 else 0.2))
+        records.append(SignalRecord(sig, Outcome("tp1" if win else "sl", 1.5 if win else -1.0, closed_at=ts + 60),
+                                    24 * 3600))
+    replay = Replay([], [], records, (T0, T0 + 30 * DAY), 0, 0, [], [])
+    v = validation_metrics(load_settings(), replay)
+    # 6-day folds: a signal is held when its 24 h window ends inside its fold; folds after the
+    # first lose their first day to the embargo. 23 signals straddle each of the 5 fold ends.
+    assert [f["calibration"]["test"] for f in v["folds"]] == [121, 97, 97, 97, 97]
+    assert [f["calibration"]["train"] for f in v["folds"]] == [0, 121, 218, 315, 412]
+    assert (v["signals_purged"], v["signals_embargoed"]) == (115, 96)
+    assert "brier_raw" not in v["folds"][0]["calibration"]  # nothing earlier to fit on
+    cal = v["pooled"]["calibration"]
+    assert (cal["status"], cal["n"], cal["positives"]) == ("ok", 388, 116)
+    # raw: 0.04 for every sample except the 76 high-score losers (0.64)
+    assert cal["brier_raw"] == pytest.approx((0.04 * 312 + 0.64 * 76) / 388)
+    # calibrated towards 0.6 / 0.0: Brier falls to about 0.6 * 0.4 / 2 = 0.12, ECE to about 0
+    assert cal["brier_calibrated"] == pytest.approx(0.12, abs=0.002)
+    assert cal["ece_calibrated"] < 0.005 < 0.19 < cal["ece_raw"]
+    assert sum(b["n"] for b in cal["reliability_raw"]) == 388
+
+
+def test_markdown_shows_negative_lead_times_and_no_5m_honestly() -> None:
+    base = {"run": "r", "span": {"start": T0, "end": T0 + DAY}, "validation": {}}
+    lead = {"n": 2, "p25": -30.0, "median": 300.0, "p75": 3900.0}
+    ok = {"status": "ok", "candles_with_5m": 6, "candles_warming_up": 0, "pumps_warming_up": 0, "ignitions": 2,
+          "ignited_pumps": 2, "pumps_with_5m": 2, "fizzled": 0, "recall": 1.0, "precision": 1.0, "f1": 1.0,
+          "lead_time_s": lead, "missed": 0, "missed_pumps": []}
+    text = render_markdown({**base, "overall": {"candles": {"candles": 6, "pumps": 2, "ignition": ok}}}, [])
+    assert "| lead time p25 / median / p75 | -0m30s / 5m00s / 1h05m (n=2) |" in text
+    text = render_markdown({**base, "overall": {"candles": {"candles": 6, "pumps": 2,
+                                                            "ignition": {"status": NO_5M_DATA}}}}, [])
+    assert "Ignition metrics: **no 5m data**" in text
