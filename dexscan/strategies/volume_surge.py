@@ -1,0 +1,92 @@
+"""Volume surge: a 5m bar far outside its volume distribution, closing near its high (tagged).
+
+On each completed 5m bar: volume ``>= mean + sigmas * std`` of the previous ``bars`` bars'
+volumes (population std), volume strictly above that mean (so a perfectly flat window does not
+"surge" on an equal bar), and the close in the upper ``close_in_top_frac`` of the bar's range:
+``(close - low) / (high - low) >= 1 - close_in_top_frac``. A bar with no range has no "upper
+third" and does not fire. At most once per token per 4H candle (``candle_ts`` is the firing bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dexscan.domain import Candle, Reason, Timeframe
+from dexscan.market import H4
+from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, meets, register
+
+if TYPE_CHECKING:
+    from dexscan.config import Settings
+    from dexscan.market import TokenMarket
+
+
+@register
+class VolumeSurge(Strategy):
+    name = "volume_surge"
+    description = ("A 5m bar with volume >= mean + sigmas x std of the previous bars bars, closing in the "
+                   "upper close_in_top_frac of its range.")
+    bar_timeframes = frozenset({Timeframe.M5})
+    params = (
+        Param("sigmas", 4.0, "standard deviations above the window mean (>=)", minimum=1e-9, maximum=100),
+        Param("bars", 20, "previous bars in the volume window", minimum=2, maximum=1000, integer=True),
+        Param("close_in_top_frac", 0.3333, "the close must lie in this top share of the bar's range",
+              minimum=1e-9, maximum=1),
+    )
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self.sigmas = float(self.values["sigmas"])
+        self.bars = int(self.values["bars"])
+        self.close_in_top_frac = float(self.values["close_in_top_frac"])
+        self._min_position = 1.0 - self.close_in_top_frac
+
+    @classmethod
+    def settings_values(cls, settings: Settings) -> Mapping[str, Any]:
+        return settings.strategies.volume_surge.model_dump()
+
+    def bars_needed(self) -> int:
+        return self.bars
+
+    def volume_windows(self) -> tuple[int, ...]:
+        return (self.bars,)
+
+    def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
+        if tm.count5 < self.bars:
+            return None
+        window = tm.volumes[self.bars]
+        v = bar.volume
+        mean = window.total / self.bars
+        if not v > mean + REL_TOL * mean:
+            return None
+        rng = bar.high - bar.low
+        if not rng > 0:
+            return None
+        position = (bar.close - bar.low) / rng
+        if not meets(position, self._min_position):
+            return None
+        std = window.pstdev()
+        if not meets(v, mean + self.sigmas * std):
+            return None
+        w4 = bar.ts - bar.ts % H4
+        if self._fired.get(tm.mint) == w4:
+            return None
+        self._fired[tm.mint] = w4
+        if std > 0:
+            z = (v - mean) / std
+            volume_reason = Reason(f"volume_z{self.bars}", z, ">=", self.sigmas, "σ")
+        else:
+            z = None
+            volume_reason = Reason(f"volume_vs_flat_mean{self.bars}", v, ">", mean, " USD")
+        extras = {"close_position": position} if z is None else {"close_position": position, "volume_z": z}
+        return Detection(
+            strategy=self.name,
+            layer=self.layer,
+            candle_ts=bar.ts,
+            ts=at,
+            price=bar.close,
+            reasons=(volume_reason, Reason("close_position_in_range", position, ">=", self._min_position)),
+            signal_low=bar.low,
+            volume_ratio=v / mean if mean > 0 else None,
+            extras=extras,
+        )
