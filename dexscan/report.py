@@ -112,6 +112,13 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
         "Every number below comes from replaying the stored history through the live detector in time "
         "order (a bar is visible only once it has closed) and labelling each signal with the live ladder code.",
         "",
+    ]
+    if m.get("strategies_excluded"):
+        lines += [f"Not replayed (not point-in-time safe): {', '.join(m['strategies_excluded'])}.", ""]
+    lines += [f"Note: {n}" for n in m.get("notes", [])]
+    if m.get("notes"):
+        lines.append("")
+    lines += [
         "## 4H candles and the ignition layer",
         "",
     ]
