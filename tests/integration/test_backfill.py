@@ -254,3 +254,20 @@ async def test_birdeye_without_a_key_is_a_clear_input_error(tmp_path: Path) -> N
                                                   source="birdeye", db=str(tmp_path / "x.db")))
     assert str(exc.value) == ("--source birdeye needs DEXSCAN_BIRDEYE_API_KEY in the environment "
                               "(and sources.birdeye.enabled = true); or use --source geckoterminal")
+
+
+async def test_a_rate_limit_outlasting_the_retries_is_waited_out_not_skipped(sim: MarketSim, tmp_path: Path) -> None:
+    tok = sim.tokens[0]
+    async with _market(sim) as (fakes, clock, settings):
+        attempts = settings.http.retries + 1
+        fakes.faults.inject("geckoterminal", "429", count=attempts)  # every attempt of the first call
+        store = await Store.open(tmp_path / "x.db")
+        try:
+            t0 = clock.now()
+            summary = await backfill(settings, store, clock, [tok.mint], 1, "geckoterminal")
+        finally:
+            await store.close()
+        assert summary.skipped == []
+        assert fakes.stats("geckoterminal").rate_limited == attempts
+        assert summary.requests == attempts + 4  # the 429s, then pools + one page of 5m, 1h and 4h
+        assert clock.now() - t0 >= 60.0  # paused a whole window (simulated) before trying again
