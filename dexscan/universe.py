@@ -1,0 +1,566 @@
+"""The universe: which tokens are scanned. Discovery feeds candidates; gates admit them (SPEC §3).
+
+Two parts, split on purpose:
+
+* :class:`UniverseBook` — the **pure** membership decisions (time is an argument, no I/O):
+
+  - a candidate is **admitted** when every gate verdict passes (``dexscan.gates.admitted``) and the
+    universe holds fewer than ``universe.max_tokens`` members;
+  - a member that fails a **market** gate (liquidity, 24h volume, price impact — also when the
+    verdict is *unverified*, e.g. DexScreener did not answer) **stays** until it has failed them
+    *continuously* for ``universe.exit_after_s`` (1 h): a brief dip does not drop a live trade; one
+    passing check resets the clock;
+  - any other gate (mint/freeze authority, Token-2022 extensions, top-10 holders, and any gate added
+    later: fail closed) that does not pass **removes at once**;
+  - **re-checks**: members are re-checked every ``universe.discovery_interval_s``; a rejected or
+    removed token after ``universe.recheck_failed_after_s`` (it may renounce); a new candidate at
+    once. Candidates that are neither members nor watched and have not been re-discovered for a day
+    are forgotten (:meth:`UniverseBook.prune`), so memory stays bounded.
+
+* :class:`Universe` — the async orchestration (``Universe(settings, store, clients, inspector,
+  clock)``; :meth:`Universe.refresh` once per ``discovery_interval_s``, :meth:`Universe.observe` with
+  the live pool snapshots in between): asks the discovery feeds (Jupiter ``toptrending`` /
+  ``toporganicscore`` / ``toptraded`` per ``universe.jupiter_*``, Jupiter ``recent``, DexScreener
+  latest profiles and boosts) plus user-watched mints, gathers each due token's pools
+  (``DexScreenerClient.pairs_for_tokens``) and on-chain facts (``MintInspector.inspect``, which caches
+  settled facts forever), evaluates the gates, stores every verdict (``Store.save_verdicts``) and each
+  membership change, and applies the book's decisions. A failing feed is reported and skipped; if the
+  pool snapshots cannot be fetched at all, nobody is judged that round (an outage on our side must not
+  reject or drop tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from dexscan.clock import Clock
+from dexscan.config import Settings, UniverseSettings
+from dexscan.domain import DiscoveredToken, GateStatus, GateVerdict, MintFacts, PairSnapshot, TokenInfo
+from dexscan.errors import DexscanError
+from dexscan.gates import Gate, GateInput, admitted, build_gates, evaluate_gates
+from dexscan.sources.dexscreener import main_pool
+
+log = logging.getLogger(__name__)
+
+#: Gates whose failure must be *sustained* (for ``exit_after_s``) before a member leaves.
+SUSTAINED_GATES = frozenset({"liquidity", "volume_24h", "price_impact"})
+#: A candidate neither admitted nor watched is forgotten this long after it was last discovered.
+FORGET_AFTER_S = 86_400
+WATCH_SOURCE = "user:watch"
+
+Action = Literal["admitted", "kept", "removed", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """The book's decision for one token after one check."""
+
+    mint: str
+    action: Action
+    at: int
+    reason: str
+    member: bool
+    failing_since: int | None = None
+    next_check_at: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.action in ("admitted", "removed")
+
+
+@dataclass(slots=True)
+class _Entry:
+    mint: str
+    sources: set[str] = field(default_factory=set)
+    watched: bool = False
+    member: bool = False
+    since: int | None = None
+    failing_since: int | None = None
+    checked_at: int | None = None
+    next_check_at: int = 0
+    last_seen: int = 0
+    reason: str = "not checked yet"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """A read-only view of one token's standing in the book."""
+
+    mint: str
+    sources: tuple[str, ...]
+    watched: bool
+    member: bool
+    since: int | None
+    failing_since: int | None
+    checked_at: int | None
+    next_check_at: int
+    reason: str
+
+
+def _describe(v: GateVerdict) -> str:
+    return f"{v.gate} {v.status.value}: {v.reason}"
+
+
+class UniverseBook:
+    """Pure membership bookkeeping (see the module docstring for every rule)."""
+
+    def __init__(self, settings: UniverseSettings) -> None:
+        self.exit_after_s = int(settings.exit_after_s)
+        self.recheck_failed_after_s = int(settings.recheck_failed_after_s)
+        self.recheck_member_s = int(settings.discovery_interval_s)
+        self.max_tokens = settings.max_tokens
+        self._entries: dict[str, _Entry] = {}
+
+    # -- candidates ------------------------------------------------------------------------------
+
+    def _entry(self, mint: str, now: int) -> _Entry:
+        e = self._entries.get(mint)
+        if e is None:
+            e = _Entry(mint, next_check_at=now, last_seen=now)
+            self._entries[mint] = e
+        return e
+
+    def discovered(self, tokens: Iterable[DiscoveredToken], now: int) -> list[str]:
+        """Record what the feeds surfaced; returns the mints that are new to the book."""
+        new: list[str] = []
+        for t in tokens:
+            if t.mint not in self._entries:
+                new.append(t.mint)
+            e = self._entry(t.mint, now)
+            e.sources.add(t.source)
+            e.last_seen = now
+        return new
+
+    def watch(self, mint: str, now: int) -> None:
+        """A user asked for this mint: check it now (it still has to pass every gate)."""
+        e = self._entry(mint, now)
+        e.watched = True
+        e.sources.add(WATCH_SOURCE)
+        e.last_seen = now
+        e.next_check_at = min(e.next_check_at, now)
+
+    def unwatch(self, mint: str) -> None:
+        e = self._entries.get(mint)
+        if e is not None:
+            e.watched = False
+            e.sources.discard(WATCH_SOURCE)
+
+    def restore(self, mint: str, *, member: bool, since: int | None, failing_since: int | None, watched: bool,
+                now: int) -> None:
+        """Reload a token's standing after a restart (from the store); it is re-checked now."""
+        e = self._entry(mint, now)
+        e.member, e.since, e.failing_since, e.watched = member, since, failing_since, watched
+        if watched:
+            e.sources.add(WATCH_SOURCE)
+        e.next_check_at = now
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    def due(self, now: int) -> list[str]:
+        """Tokens to check now: members first, then watched, then the rest; oldest schedule first."""
+        due = [e for e in self._entries.values() if e.next_check_at <= now]
+        due.sort(key=lambda e: (not e.member, not e.watched, e.next_check_at, e.mint))
+        return [e.mint for e in due]
+
+    def prune(self, now: int) -> list[str]:
+        """Forget stale candidates (not members, not watched, not seen for FORGET_AFTER_S)."""
+        gone = [m for m, e in self._entries.items()
+                if not e.member and not e.watched and now - e.last_seen >= FORGET_AFTER_S]
+        for m in gone:
+            del self._entries[m]
+        return gone
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def apply(self, mint: str, verdicts: Sequence[GateVerdict], now: int) -> MembershipChange:
+        """Decide on one token from a complete set of gate verdicts taken at ``now``."""
+        e = self._entry(mint, now)
+        e.checked_at = now
+        hard = [v for v in verdicts if v.gate not in SUSTAINED_GATES and not v.passed]
+        soft = [v for v in verdicts if v.gate in SUSTAINED_GATES and not v.passed]
+        action: Action
+        if admitted(verdicts):
+            e.failing_since = None
+            e.next_check_at = now + self.recheck_member_s
+            if e.member:
+                action, reason = "kept", "all gates pass"
+            elif self.member_count() >= self.max_tokens:
+                action, reason = "rejected", f"all gates pass, but the universe is full ({self.max_tokens} tokens)"
+            else:
+                action, reason = "admitted", "all gates pass"
+                e.member, e.since = True, now
+        elif hard or not soft:
+            reason = _describe(hard[0]) if hard else "no gate verdicts (fail closed)"
+            action = "removed" if e.member else "rejected"
+            e.member, e.since, e.failing_since = False, None, None
+            e.next_check_at = now + self.recheck_failed_after_s
+        elif e.member:
+            first = _describe(soft[0])
+            if e.failing_since is None:
+                e.failing_since = now
+            failing_for = now - e.failing_since
+            if failing_for >= self.exit_after_s:
+                action, reason = "removed", f"{first} (failing for {failing_for} s)"
+                e.member, e.since, e.failing_since = False, None, None
+                e.next_check_at = now + self.recheck_failed_after_s
+            else:
+                action = "kept"
+                reason = (f"{first} (failing for {failing_for} s; leaves after {self.exit_after_s} s "
+                          "of continuous failure)")
+                e.next_check_at = now + self.recheck_member_s
+        else:
+            action, reason = "rejected", _describe(soft[0])
+            e.next_check_at = now + self.recheck_failed_after_s
+        e.reason = reason
+        return MembershipChange(mint, action, now, reason, e.member, e.failing_since, e.next_check_at)
+
+    def observe_market(self, mint: str, market_verdicts: Sequence[GateVerdict], now: int) -> MembershipChange | None:
+        """Market-gate verdicts between full checks (live snapshots): only the sustained-exit rule.
+
+        Never admits and never judges safety; for a non-member it does nothing (None).
+        """
+        e = self._entries.get(mint)
+        if e is None or not e.member:
+            return None
+        failing = [v for v in market_verdicts if v.gate in SUSTAINED_GATES and not v.passed]
+        if not failing:
+            e.failing_since = None
+            return MembershipChange(mint, "kept", now, "market gates pass", True, None, e.next_check_at)
+        if e.failing_since is None:
+            e.failing_since = now
+        failing_for = now - e.failing_since
+        first = _describe(failing[0])
+        if failing_for < self.exit_after_s:
+            return MembershipChange(mint, "kept", now, f"{first} (failing for {failing_for} s)", True,
+                                    e.failing_since, e.next_check_at)
+        e.member, e.since, e.failing_since = False, None, None
+        e.next_check_at = now + self.recheck_failed_after_s
+        e.reason = f"{first} (failing for {failing_for} s)"
+        return MembershipChange(mint, "removed", now, e.reason, False, None, e.next_check_at)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def members(self) -> list[str]:
+        return sorted(m for m, e in self._entries.items() if e.member)
+
+    def member_count(self) -> int:
+        return sum(1 for e in self._entries.values() if e.member)
+
+    def is_member(self, mint: str) -> bool:
+        e = self._entries.get(mint)
+        return e is not None and e.member
+
+    def watched(self) -> list[str]:
+        return sorted(m for m, e in self._entries.items() if e.watched)
+
+    def state(self, mint: str) -> EntryState | None:
+        e = self._entries.get(mint)
+        if e is None:
+            return None
+        return EntryState(e.mint, tuple(sorted(e.sources)), e.watched, e.member, e.since, e.failing_since,
+                          e.checked_at, e.next_check_at, e.reason)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O orchestration
+# ---------------------------------------------------------------------------------------------
+
+
+class JupiterDiscovery(Protocol):
+    async def top(self, category: str, interval: str, limit: int = 50) -> list[TokenInfo]: ...
+
+    async def recent(self) -> list[TokenInfo]: ...
+
+
+class DexScreenerSource(Protocol):
+    async def latest_profiles(self) -> list[DiscoveredToken]: ...
+
+    async def latest_boosts(self) -> list[DiscoveredToken]: ...
+
+    async def pairs_for_tokens(self, mints: Sequence[str]) -> list[PairSnapshot]: ...
+
+
+class DiscoveryClients(Protocol):
+    """The client bundle (``dexscan.sources.build_clients``): Jupiter may be absent."""
+
+    @property
+    def jupiter(self) -> JupiterDiscovery | None: ...
+
+    @property
+    def dexscreener(self) -> DexScreenerSource: ...
+
+
+class MintReader(Protocol):
+    async def inspect(self, mints: Sequence[str], holders: bool = True) -> dict[str, MintFacts]: ...
+
+
+class UniverseStore(Protocol):
+    async def save_verdicts(self, verdicts: Iterable[GateVerdict]) -> None: ...
+
+    async def set_universe_membership(self, mint: str, in_universe: bool, now: int, failing_since: int | None,
+                                      main_pool: str | None = None) -> None: ...
+
+    async def upsert_token(self, mint: str, now: int, symbol: str = "", name: str = "", decimals: int | None = None,
+                           source: str | None = None) -> None: ...
+
+    async def universe(self) -> list[dict[str, Any]]: ...
+
+    async def watched_mints(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """A token that just entered the universe, with what the engine needs to start scanning it."""
+
+    mint: str
+    symbol: str
+    name: str
+    pool: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    """What one refresh did: for the engine, the dashboard, the logs and the tests."""
+
+    at: int
+    discovered: int  # tokens the feeds returned (with repeats across feeds)
+    new: int  # of which new to the book
+    checked: tuple[str, ...]
+    entered: tuple[Entered, ...]
+    left: tuple[str, ...]  # removed this round, or since the last round by :meth:`Universe.observe`
+    members: int
+    passed: int  # checked tokens whose every gate passed
+    failed: int  # checked tokens with at least one failing gate
+    unverified: int  # checked tokens with no failing gate but at least one unverified one
+    source_errors: Mapping[str, str]
+    changes: Mapping[str, MembershipChange]
+    verdicts: Mapping[str, tuple[GateVerdict, ...]]
+
+    @property
+    def admitted(self) -> tuple[str, ...]:
+        return tuple(e.mint for e in self.entered)
+
+
+class Universe:
+    """Discovery + gates + the book, over injected clients (real ones, or fakes in tests).
+
+    ``clients`` is the bundle of :func:`dexscan.sources.build_clients` (``.jupiter``,
+    ``.dexscreener``); ``clock`` supplies ``now`` when a call does not pass it.
+    """
+
+    def __init__(self, settings: Settings, store: UniverseStore | None, clients: DiscoveryClients,
+                 inspector: MintReader, clock: Clock | None = None, *, gates: Sequence[Gate] | None = None,
+                 book: UniverseBook | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.jupiter = clients.jupiter
+        self.dexscreener = clients.dexscreener
+        self.inspector = inspector
+        self.clock = clock
+        self.gates: list[Gate] = build_gates(settings.gates) if gates is None else list(gates)
+        self._market_gates = [g for g in self.gates if g.name in SUSTAINED_GATES]
+        self.book = UniverseBook(settings.universe) if book is None else book
+        self._pairs: dict[str, list[PairSnapshot]] = {}
+        self._names: dict[str, tuple[str, str]] = {}
+        self._left_since_refresh: list[str] = []
+
+    def _now(self, now: int | None) -> int:
+        if now is not None:
+            return now
+        if self.clock is None:
+            raise ValueError("Universe needs `now` or a clock")
+        return int(self.clock.now())
+
+    # -- restart ---------------------------------------------------------------------------------
+
+    async def load(self, now: int | None = None) -> int:
+        """Restore members and watched mints from the store; returns how many were restored."""
+        if self.store is None:
+            return 0
+        t = self._now(now)
+        rows = await self.store.universe()
+        watched = set(await self.store.watched_mints())
+        for r in rows:
+            self.book.restore(r["mint"], member=True, since=r.get("universe_since"),
+                              failing_since=r.get("failing_since"), watched=r["mint"] in watched, now=t)
+            self._names[r["mint"]] = (r.get("symbol") or "", r.get("name") or "")
+        for m in watched:
+            self.book.watch(m, t)
+        return len(rows) + len(watched - {r["mint"] for r in rows})
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    async def discover(self, now: int | None = None) -> tuple[list[DiscoveredToken], dict[str, str]]:
+        """Ask every enabled feed; a failing feed is reported, the others still count."""
+        u = self.settings.universe
+        calls: list[tuple[str, Any]] = []
+        if self.jupiter is not None and self.settings.sources.jupiter.enabled:
+            jup = self.jupiter
+            for cat in u.jupiter_categories:
+                calls.append((f"jupiter:{cat}/{u.jupiter_interval}", jup.top(cat, u.jupiter_interval, u.jupiter_limit)))
+            if u.jupiter_recent:
+                calls.append(("jupiter:recent", jup.recent()))
+        if self.settings.sources.dexscreener.enabled:
+            if u.dexscreener_profiles:
+                calls.append(("dexscreener:profiles", self.dexscreener.latest_profiles()))
+            if u.dexscreener_boosts:
+                calls.append(("dexscreener:boosts", self.dexscreener.latest_boosts()))
+        results = await asyncio.gather(*(c for _, c in calls), return_exceptions=True)
+        found: list[DiscoveredToken] = []
+        errors: dict[str, str] = {}
+        for (source, _), res in zip(calls, results, strict=True):
+            if isinstance(res, BaseException):
+                if not isinstance(res, DexscanError):
+                    raise res
+                errors[source] = str(res)
+                log.warning("discovery feed %s failed: %s", source, res)
+                continue
+            for item in res:
+                token = (DiscoveredToken(item.mint, source, item.symbol, item.name) if isinstance(item, TokenInfo)
+                         else item)
+                found.append(token)
+                if token.symbol or token.name:
+                    self._names[token.mint] = (token.symbol or "", token.name or "")
+        return found, errors
+
+    async def watch(self, mint: str, now: int | None = None) -> MembershipChange:
+        """Watch a mint (``/watch``, ``--tokens``) and check it right away."""
+        t = self._now(now)
+        self.book.watch(mint, t)
+        if self.store is not None:
+            await self.store.upsert_token(mint, t, source=WATCH_SOURCE)
+        report = await self._check_and_apply([mint], t, 0, 0, {})
+        change = report.changes.get(mint)
+        if change is None:  # pools could not be fetched: the token stays a candidate, due now
+            return MembershipChange(mint, "rejected", t, "; ".join(report.source_errors.values()),
+                                    self.book.is_member(mint), None, t)
+        return change
+
+    # -- gates -----------------------------------------------------------------------------------
+
+    async def gather(self, mints: Sequence[str], now: int) -> dict[str, GateInput]:
+        """Pool snapshots and on-chain facts for each mint (raises SourceError if pools fail)."""
+        pairs = await self.dexscreener.pairs_for_tokens(list(mints))
+        by_mint = _by_base(pairs, mints)
+        facts = await self.inspector.inspect(list(mints), holders=self.settings.gates.top10_gate_enabled)
+        self._pairs.update(by_mint)
+        return {m: GateInput(m, now, tuple(by_mint[m]), facts.get(m)) for m in mints}
+
+    async def check(self, mints: Sequence[str], now: int | None = None) -> dict[str, list[GateVerdict]]:
+        """Verdicts for mints without touching membership (``dexscan check``, ``/check``)."""
+        inputs = await self.gather(mints, self._now(now))
+        return {m: evaluate_gates(self.gates, inp) for m, inp in inputs.items()}
+
+    def pairs(self, mint: str) -> list[PairSnapshot]:
+        """The pool snapshots gathered at the token's last check (or last :meth:`observe`)."""
+        return list(self._pairs.get(mint, ()))
+
+    def symbol(self, mint: str) -> str:
+        return self._names.get(mint, ("", ""))[0]
+
+    async def observe(self, pairs: Sequence[PairSnapshot], now: int | None = None) -> list[MembershipChange]:
+        """Fresh pool snapshots from live polling: apply the sustained-exit rule between rounds.
+
+        Only the market gates are judged (the chain is not read here), and only for members whose
+        pools are in ``pairs``; a passing check resets a member's failing clock, a failure starts
+        it, and a member failing for ``exit_after_s`` leaves (reported in the next refresh's ``left``).
+        """
+        t = self._now(now)
+        members = {m for m in {p.base_mint for p in pairs} if self.book.is_member(m)}
+        if not members or not self._market_gates:
+            return []
+        by_mint = _by_base(pairs, sorted(members))
+        out: list[MembershipChange] = []
+        for mint, own in by_mint.items():
+            self._pairs[mint] = own
+            vs = evaluate_gates(self._market_gates, GateInput(mint, t, tuple(own), None))
+            change = self.book.observe_market(mint, vs, t)
+            if change is not None and change.action == "removed":
+                self._left_since_refresh.append(mint)
+                out.append(change)
+                if self.store is not None:
+                    pool = main_pool(own, mint)
+                    await self.store.save_verdicts(vs)
+                    await self.store.set_universe_membership(mint, False, t, None,
+                                                             None if pool is None else pool.pair_address)
+        return out
+
+    # -- one round -------------------------------------------------------------------------------
+
+    async def refresh(self, watch: Sequence[str] = (), now: int | None = None, discover: bool = True
+                      ) -> RefreshReport:
+        """One round: watch ``watch``, discover, then check every due token and apply the decisions."""
+        t = self._now(now)
+        for mint in watch:
+            if self.book.state(mint) is None or not self.book.state(mint).watched:  # type: ignore[union-attr]
+                self.book.watch(mint, t)
+        found: list[DiscoveredToken] = []
+        errors: dict[str, str] = {}
+        new: list[str] = []
+        if discover:
+            found, errors = await self.discover(t)
+            new = self.book.discovered(found, t)
+            if self.store is not None:
+                for tok in {tok.mint: tok for tok in found}.values():
+                    await self.store.upsert_token(tok.mint, t, symbol=tok.symbol or "", name=tok.name or "",
+                                                  source=tok.source)
+        self.book.prune(t)
+        return await self._check_and_apply(self.book.due(t), t, len(found), len(new), errors)
+
+    async def _check_and_apply(self, due: Sequence[str], now: int, discovered: int, new: int,
+                               errors: dict[str, str]) -> RefreshReport:
+        changes: dict[str, MembershipChange] = {}
+        verdicts: dict[str, tuple[GateVerdict, ...]] = {}
+        inputs: dict[str, GateInput] = {}
+        if due:
+            try:
+                inputs = await self.gather(due, now)
+            except DexscanError as exc:
+                errors["dexscreener:pairs"] = str(exc)
+                log.warning("universe check skipped for %d tokens: pool snapshots unavailable: %s", len(due), exc)
+            for mint, inp in inputs.items():
+                vs = evaluate_gates(self.gates, inp)
+                verdicts[mint] = tuple(vs)
+                changes[mint] = self.book.apply(mint, vs, now)
+            if self.store is not None and verdicts:
+                await self.store.save_verdicts([v for vs in verdicts.values() for v in vs])
+                for mint, ch in changes.items():
+                    if ch.changed or ch.member:
+                        pool = main_pool(inputs[mint].pairs, mint)
+                        await self.store.set_universe_membership(mint, ch.member, now, ch.failing_since,
+                                                                 None if pool is None else pool.pair_address)
+        entered = []
+        for mint, ch in changes.items():
+            if ch.action == "admitted":
+                pool = main_pool(inputs[mint].pairs, mint)
+                symbol, name = self._names.get(mint, ("", ""))
+                if pool is not None:
+                    symbol, name = symbol or pool.base_symbol, name or pool.base_name
+                entered.append(Entered(mint, symbol, name, None if pool is None else pool.pair_address))
+        left = [*self._left_since_refresh, *(m for m, c in changes.items() if c.action == "removed")]
+        self._left_since_refresh = []
+        statuses = [{v.status for v in vs} for vs in verdicts.values()]
+        return RefreshReport(
+            at=now, discovered=discovered, new=new, checked=tuple(verdicts), entered=tuple(entered),
+            left=tuple(dict.fromkeys(left)), members=self.book.member_count(),
+            passed=sum(1 for st in statuses if st == {GateStatus.PASS}),
+            failed=sum(1 for st in statuses if GateStatus.FAIL in st),
+            unverified=sum(1 for st in statuses if GateStatus.FAIL not in st and GateStatus.UNVERIFIED in st),
+            source_errors=dict(errors), changes=changes, verdicts=verdicts,
+        )
+
+
+def _by_base(pairs: Iterable[PairSnapshot], mints: Sequence[str]) -> dict[str, list[PairSnapshot]]:
+    """Each mint's pools where it is the base token (DexScreener also lists pools where it is quote)."""
+    by_mint: dict[str, list[PairSnapshot]] = {m: [] for m in mints}
+    for p in pairs:
+        if p.base_mint in by_mint:
+            by_mint[p.base_mint].append(p)
+    return by_mint

@@ -1,0 +1,173 @@
+"""The Detector pipeline: one object for live, demo and replay; same bars, same signals."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from dexscan.config import Settings, load_settings
+from dexscan.detector import Detector
+from dexscan.domain import Candle, Signal, Timeframe
+from dexscan.errors import InputError
+from dexscan.market import Tick, time_ordered
+from dexscan.scoring import fit_calibrator
+
+M5, H1, H4 = Timeframe.M5, Timeframe.H1, Timeframe.H4
+T = 1_750_003_200
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_settings(env={})
+
+
+def history_4h(n: int = 20, price: float = 1.0) -> list[Candle]:
+    return [Candle(T - (n - i) * 14_400, price, price * 1.06, price * 0.95, price, 5e4) for i in range(n)]
+
+
+def stream(n: int, seed: int, start: int = T, price: float = 1.0) -> list[Candle]:
+    """A random 5m stream with volume spikes and a few strong up-moves."""
+    rng = random.Random(seed)
+    out = []
+    burst = 0
+    for i in range(n):
+        o = price
+        if burst == 0 and rng.random() < 0.01:
+            burst = 4  # a pump: four strong bars on heavy volume
+        drift = 0.04 if burst else (0.035 if rng.random() < 0.04 else 0.0)
+        price = max(1e-9, o * (1 + rng.gauss(drift, 0.008)))
+        vol = rng.uniform(50, 150) * (30 if burst else rng.choice([1, 1, 1, 1, 1, 1, 8, 40]))
+        burst = max(0, burst - 1)
+        hi = max(o, price) * (1 + rng.random() * 0.004)
+        lo = min(o, price) * (1 - rng.random() * 0.004)
+        out.append(Candle(start + i * 300, o, hi, lo, price, vol))
+    return out
+
+
+def fresh(settings: Settings) -> Detector:
+    det = Detector(settings)
+    det.bootstrap("A", H4, history_4h(), symbol="AAA", pool="POOL")
+    return det
+
+
+def test_replay_equals_bar_by_bar_and_is_deterministic(settings: Settings) -> None:
+    bars = stream(600, seed=1)
+    one = fresh(settings)
+    by_bar = [s for c in bars for s in one.on_bar("A", M5, c)]
+    batch = fresh(settings).replay("A", [(M5, c) for c in bars])
+    assert by_bar == batch
+    assert {s.strategy for s in by_bar} == {"ignition", "confirmation", "volume_surge", "god_candle"}
+    again = fresh(settings)
+    assert [s for c in bars for s in again.on_bar("A", M5, c)] == by_bar
+    assert all(s.symbol == "AAA" and s.pool == "POOL" for s in by_bar)
+    assert all(s.levels is not None and s.confidence is not None for s in by_bar)
+
+
+def test_replaying_the_same_bars_again_adds_nothing(settings: Settings) -> None:
+    det = fresh(settings)
+    bars = stream(200, seed=2)
+    det.replay("A", [(M5, c) for c in bars])
+    assert det.replay("A", [(M5, c) for c in bars]) == []
+
+
+def test_bootstrap_then_stream_equals_streaming_from_the_start(settings: Settings) -> None:
+    bars = stream(700, seed=3)
+    cut = 333
+    full = fresh(settings)
+    emitted = [[*full.on_bar("A", M5, c)] for c in bars]
+    boot = fresh(settings)
+    boot.bootstrap("A", M5, bars[:cut])
+    later = [s for c in bars[cut:] for s in boot.on_bar("A", M5, c)]
+    next_window = bars[cut].ts - bars[cut].ts % 14_400 + 14_400
+
+    def after(signals: list[Signal]) -> list[Signal]:
+        return [s for s in signals if s.candle_ts - s.candle_ts % 14_400 >= next_window]
+
+    expected = after([s for out in emitted[cut:] for s in out])
+    assert expected and after(later) == expected
+
+
+def test_live_ticks_give_the_bar_signals_a_replay_of_their_bars_gives(settings: Settings) -> None:
+    rng = random.Random(4)
+    live = fresh(settings)
+    built: list[Candle] = []
+    live_signals: list[Signal] = []
+    price = 1.0
+    t = T
+    for _ in range(2500):
+        t += rng.choice([40, 60, 90, 120])
+        price *= 1 + rng.gauss(0.0015 if rng.random() < 0.05 else 0.0, 0.006)
+        m5 = rng.uniform(50, 150) * rng.choice([1, 1, 1, 1, 6, 30])
+        m = live.market("A")
+        before = 0 if m is None else m.count5
+        live_signals += live.on_tick("A", Tick(t, price, volume_m5=m5))
+        m = live.market("A")
+        assert m is not None
+        built += list(m.m5)[len(m.m5) - (m.count5 - before):] if m.count5 > before else []
+    live_signals += live.advance("A", t + 300)
+    m = live.market("A")
+    assert m is not None
+    built += [m.m5[-1]]
+
+    replay = fresh(settings)
+    replayed = [s for c in built for s in replay.on_bar("A", M5, c)]
+
+    def bar_signals(signals: list[Signal]) -> list[Signal]:
+        """Everything but ignition (and the lead time, which depends on when ignition fired)."""
+        return [dataclasses.replace(s, features={k: v for k, v in s.features.items() if k != "lead_time_s"})
+                for s in signals if s.strategy != "ignition"]
+
+    assert bar_signals(replayed) and bar_signals(live_signals) == bar_signals(replayed)
+    live_ign = {s.candle_ts: s.ts for s in live_signals if s.strategy == "ignition"}
+    replay_ign = {s.candle_ts: s.ts for s in replayed if s.strategy == "ignition"}
+    assert replay_ign and set(replay_ign) <= set(live_ign)
+    assert all(live_ign[k] <= ts for k, ts in replay_ign.items())
+
+
+def test_official_4h_bars_in_time_order_do_not_change_the_signals(settings: Settings) -> None:
+    bars = stream(480, seed=5)
+    only5 = fresh(settings).replay("A", [(M5, c) for c in bars])
+    m = Detector(settings)
+    m.bootstrap("A", M5, bars)
+    official = list(m.market("A").h4.bars)  # type: ignore[union-attr]
+    mixed = fresh(settings).replay("A", time_ordered({M5: bars, H4: official}))
+    assert [(s.strategy, s.candle_ts, s.ts, s.price) for s in mixed] == [
+        (s.strategy, s.candle_ts, s.ts, s.price) for s in only5]
+
+
+def test_drop_forgets_the_token_and_its_once_per_candle_memory(settings: Settings) -> None:
+    det = fresh(settings)
+    det.bootstrap("A", M5, [Candle(T - (24 - i) * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for i in range(24)])
+    first = det.on_bar("A", M5, Candle(T, 1.0, 1.03, 1.0, 1.03, 1000.0))[0]
+    assert first.strategy == "ignition"
+    assert det.candle_state("A") is not None
+    det.drop("A")
+    assert "A" not in det and det.candle_state("A") is None and det.warming_up("A") == 20
+    assert all(s._fired == {} for s in det.strategies)
+    assert det.tokens() == []
+
+
+def test_a_calibrator_turns_raw_scores_into_probabilities(settings: Settings) -> None:
+    rng = random.Random(6)
+    scores = [rng.random() for _ in range(600)]
+    labels = [int(rng.random() < s) for s in scores]
+    cal = fit_calibrator(scores, labels, [T + i for i in range(600)], version="cal-1", created_at=T)
+    det = Detector(settings, calibrator=cal)
+    det.bootstrap("A", H4, history_4h())
+    det.bootstrap("A", M5, [Candle(T - (24 - i) * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for i in range(24)])
+    [sig, *_] = det.on_bar("A", M5, Candle(T, 1.0, 1.03, 1.0, 1.03, 1000.0))
+    assert sig.confidence is not None and sig.confidence.calibrator_version == "cal-1"
+    assert sig.confidence.probability == cal.predict(sig.confidence.raw_score)
+    det.set_calibrator(None)
+    assert det.scorer.calibrator is None
+
+
+def test_unsupported_timeframes_are_rejected_with_a_clear_error(settings: Settings) -> None:
+    det = Detector(settings)
+    with pytest.raises(InputError, match="timeframe 1m is not one of 5m, 1h, 4h"):
+        det.on_bar("A", Timeframe.M1, Candle(T, 1, 1, 1, 1, 1))
+    with pytest.raises(InputError, match="timeframe 1d"):
+        det.bootstrap("A", Timeframe.D1, [])
+    assert det.on_bar("A", H1, Candle(T, 1, 1, 1, 1, 1)) == []
