@@ -34,6 +34,7 @@ import json
 import logging
 import signal as os_signal
 import sys
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -158,6 +159,15 @@ class EngineCounters:
 
 
 @dataclass(frozen=True, slots=True)
+class Found:
+    """A signal the detector just found, and when its evidence reached us."""
+
+    signal: Signal
+    event_ts: float  # clock time of the observation that fired it (snapshot time, or the 4H boundary)
+    received: float | None = None  # perf_counter() when the snapshot's HTTP answer arrived
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSignal:
     """A signal as it left the pipeline: persisted, with the latency it took to get there."""
 
@@ -165,6 +175,8 @@ class StoredSignal:
     signal: Signal
     event_ts: float  # when the market event that fired it was observed (clock time)
     stored_at: float  # clock time right after the database commit
+    received: float | None  # perf_counter() when the snapshot that fired it arrived (None: by time)
+    committed: float  # perf_counter() right after the commit (wall-clock latency = committed - received)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +232,8 @@ class Engine:
         self.stored: deque[StoredSignal] = deque(maxlen=10_000)
         self._new_rows: deque[tuple[int, Signal]] = deque(maxlen=ROWS_KEPT)
         self._closed_rows: deque[tuple[int, Signal, Outcome]] = deque(maxlen=ROWS_KEPT)
-        self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot]]] = asyncio.Queue(scan.queue_size)
+        self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot], float]] = asyncio.Queue(
+            scan.queue_size)
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
         self._wake_history = asyncio.Event()
@@ -230,6 +243,7 @@ class Engine:
         self._gate_counts = (0, 0, 0)
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
+        self._universe_loaded = False
         tg = settings.telegram
         self.telegram_enabled = settings.secrets.telegram_token is not None and bool(tg.chat_ids)
         self.chat_ids: tuple[int, ...] = tuple(tg.chat_ids) if self.telegram_enabled else ()
@@ -483,7 +497,7 @@ class Engine:
                 continue
             pairs = await self._fetch(batch)
             if pairs is not None:
-                await self._snapshots.put((batch, pairs))
+                await self._snapshots.put((batch, pairs, time.perf_counter()))
 
     async def _fetch(self, batch: list[str]) -> list[PairSnapshot] | None:
         try:
@@ -498,10 +512,11 @@ class Engine:
 
     async def _process_loop(self) -> None:
         while True:
-            batch, pairs = await self._snapshots.get()
-            await self.process(batch, pairs)
+            batch, pairs, received = await self._snapshots.get()
+            await self.process(batch, pairs, received)
 
-    async def process(self, batch: Sequence[str], pairs: Sequence[PairSnapshot]) -> None:
+    async def process(self, batch: Sequence[str], pairs: Sequence[PairSnapshot], received: float | None = None
+                      ) -> None:
         """Snapshots of one request → detector and ladders → store → fan-out (in that order)."""
         from dexscan.market import Tick
         from dexscan.scoring import MarketContext, pool_agreement
@@ -510,7 +525,7 @@ class Engine:
         by_mint: dict[str, list[PairSnapshot]] = {}
         for p in pairs:
             by_mint.setdefault(p.base_mint, []).append(p)
-        found: list[tuple[Signal, float]] = []
+        found: list[Found] = []
         bars: list[tuple[str, list[Candle]]] = []
         touched: list[LiveTrade] = []
         breadth = self._breadth()
@@ -534,7 +549,7 @@ class Engine:
                 continue
             self.counters.snapshots += 1
             ctx = MarketContext(market_breadth=breadth, pool_agreement=pool_agreement(own))
-            found.extend((s, float(tick.ts)) for s in self.detector.on_tick(mint, tick, ctx))
+            found.extend(Found(s, float(tick.ts), received) for s in self.detector.on_tick(mint, tick, ctx))
             new = self._new_bars(view)
             if new:
                 bars.append((view.pool or pair.pair_address, new))
@@ -546,7 +561,9 @@ class Engine:
         for mint in batch:
             if mint in self.scheduler:
                 self.scheduler.set_heat(mint, self._heat(mint))
-        await self._observe_universe(pairs)
+        for change in await self.universe.observe(pairs, self.now()):
+            log.info("universe: %s left (%s)", change.mint, change.reason)
+            self.untrack_token(change.mint)
 
     def _new_bars(self, view: TokenView) -> list[Candle]:
         market = self.detector.market(view.mint)
@@ -564,23 +581,24 @@ class Engine:
 
     # -- persistence, then fan-out -----------------------------------------------------------------
 
-    async def _persist(self, found: Sequence[tuple[Signal, float]], bars: Sequence[tuple[str, list[Candle]]],
+    async def _persist(self, found: Sequence[Found], bars: Sequence[tuple[str, list[Candle]]],
                        trades: Sequence[LiveTrade]) -> None:
         async with self._write:
             await self._persist_locked(found, bars, trades)
 
-    async def _persist_locked(self, found: Sequence[tuple[Signal, float]],
+    async def _persist_locked(self, found: Sequence[Found],
                               bars: Sequence[tuple[str, list[Candle]]], trades: Sequence[LiveTrade]) -> None:
         for pool, candles in bars:
             self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
         for st in self.detector.drain_state_changes():
             await self.store.save_candle_state(st.mint, st.candle_ts, st.state, st.ignited_at, st.confirmed_at)
-        for sig, event_ts in found:
-            await self._save_signal(sig, event_ts)
+        for f in found:
+            await self._save_signal(f)
         for trade in trades:
             await self._save_outcome(trade)
 
-    async def _save_signal(self, sig: Signal, event_ts: float) -> None:
+    async def _save_signal(self, found: Found) -> None:
+        sig = found.signal
         payload = ""
         if self.chat_ids:
             from dexscan.alerts.format import signal_card
@@ -591,10 +609,10 @@ class Engine:
             self.counters.duplicates += 1
             return
         stored_at = self.clock.now()
-        self.stored.append(StoredSignal(sid, sig, event_ts, stored_at))
+        self.stored.append(StoredSignal(sid, sig, found.event_ts, stored_at, found.received, time.perf_counter()))
         self.counters.signals[sig.strategy] += 1
         if self.service is not None:
-            self.service.observe_detection_latency(max(0.0, stored_at - event_ts))
+            self.service.observe_detection_latency(max(0.0, stored_at - found.event_ts))
         log.info("signal #%d %s %s %s at %.6g (%s)", sid, sig.strategy, sig.symbol or sig.mint, sig.layer,
                  sig.price, ", ".join(str(r) for r in sig.reasons))
         if sig.levels is not None:
@@ -648,12 +666,6 @@ class Engine:
             if self._wake_outbox is not None and self.chat_ids:
                 self._wake_outbox()
 
-    async def _observe_universe(self, pairs: Sequence[PairSnapshot]) -> None:
-        """Fresh pool stats for the universe's sustained-exit rule (liquidity, 24h volume)."""
-        observe = getattr(self.universe, "observe", None)
-        if observe is not None:
-            await observe(pairs, self.now())
-
     async def _output_loop(self) -> None:
         while True:
             event = await self._events.get()
@@ -702,22 +714,48 @@ class Engine:
         if boundary <= self._last_h4_boundary or now < boundary + self.settings.scan.hot_refresh_s:
             return
         self._last_h4_boundary = boundary
-        found: list[tuple[Signal, float]] = []
+        found: list[Found] = []
         for mint, view in self.tokens.items():
             if view.history_done:
-                found.extend((s, float(boundary)) for s in self.detector.advance(mint, boundary))
+                found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary))
         await self._persist(found, [], [])
 
     # -- universe -------------------------------------------------------------------------------
 
     async def discover(self) -> None:
-        """One discovery and gating cycle; members enter the refresh schedule, leavers drop out."""
-        result = await self.universe.refresh(self.watch)
-        for m in result.entered:
-            self.track_token(m.mint, symbol=m.symbol, name=m.name, pool=m.pool, member=True)
-        for mint in result.left:
+        """One discovery and gating cycle; members enter the refresh schedule, leavers drop out.
+
+        ``--tokens`` and the mints watched from Telegram (``/watch``, kept in the store) are checked
+        in the same round as the feeds' candidates, so their pools are fetched in shared batches.
+        """
+        from dexscan.sources.dexscreener import main_pool
+
+        universe = self.universe
+        now = self.now()
+        if not self._universe_loaded:
+            self._universe_loaded = True
+            restored = await universe.load(now)
+            if restored:
+                log.info("universe: %d token(s) restored from the store", restored)
+        watch = list(self.watch)
+        if universe.store is not None:
+            watch += await universe.store.watched_mints()
+        report = await universe.refresh(list(dict.fromkeys(watch)), now)
+        for e in report.entered:
+            self.track_token(e.mint, symbol=e.symbol, name=e.name, pool=e.pool, member=True)
+        for mint in report.left:
             self.untrack_token(mint)
-        self._gate_counts = (result.passed, result.failed, result.unverified)
+        for mint in universe.book.members():  # restored from the store: kept, never "entered" here
+            view = self.tokens.get(mint)
+            if view is None or not view.member:
+                pool = main_pool(universe.pairs(mint), mint)
+                address = view.pool if view is not None and view.pool else (pool.pair_address if pool else None)
+                self.track_token(mint, symbol=universe.symbol(mint) or (pool.base_symbol if pool else ""),
+                                 name=pool.base_name if pool else "", pool=address, member=True)
+        self._gate_counts = (report.passed, report.failed, report.unverified)
+        if report.entered or report.left:
+            log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
+                     len(report.left))
 
     async def _discovery_loop(self) -> None:
         while True:
@@ -984,8 +1022,13 @@ async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
 
 
 async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mode: str = "live",
-               ready: Callable[[Engine], None] | None = None) -> int:
-    """Open everything the engine needs, run it until stopped (or one cycle), close everything."""
+               ready: Callable[[Engine], None] | None = None,
+               stopped: Callable[[Engine], Awaitable[None]] | None = None) -> int:
+    """Open everything the engine needs, run it until stopped (or one cycle), close everything.
+
+    ``ready`` sees the engine before it starts; ``stopped`` runs after it stopped while the store,
+    the clients and the local API are still open (tests and benchmarks inspect the run there).
+    """
     from dexscan.chain.mint import MintInspector
     from dexscan.chain.rpc import RpcPool
     from dexscan.detector import Detector
@@ -1036,7 +1079,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 engine.service = await stack.enter_async_context(Service(side_store, engine.status, host, port))
             extra: list[Callable[[], Awaitable[None]]] = []
             if engine.telegram_enabled and not opts.once:
-                extra.append(_telegram_task(settings, db, clock, stop, stack))
+                extra.append(_telegram_task(engine, db, clock, stop, stack))
             if opts.dashboard:
                 from dexscan.ui.dashboard import Dashboard
 
@@ -1050,6 +1093,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 await engine.run(stop, extra)
             log.info("dexscan scan stopped: %d new signal(s), %d outcome(s) closed",
                      sum(engine.counters.signals.values()), engine.counters.outcomes_closed)
+            if stopped is not None:
+                await stopped(engine)
     finally:
         if timer is not None:
             timer.cancel()
@@ -1058,15 +1103,22 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     return 0
 
 
-def _telegram_task(settings: Settings, db: Path, clock: Clock, stop: asyncio.Event,
+def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
                    stack: AsyncExitStack) -> Callable[[], Awaitable[None]]:
+    """Outbox delivery and bot commands, on their own connection to the same database file."""
+
     async def telegram() -> None:
-        from dexscan.alerts.telegram import StoreBackend, run_telegram
+        from dexscan.alerts.telegram import OutboxSender, StoreBackend, run_telegram
         from dexscan.store import Store
 
         sender_store = await Store.open(db)
         stack.push_async_callback(sender_store.close)
-        await run_telegram(settings, sender_store, StoreBackend(sender_store, clock=clock), stop, clock)
+
+        def keep(sender: OutboxSender) -> None:
+            engine._wake_outbox = sender.wake
+
+        await run_telegram(engine.settings, sender_store, StoreBackend(sender_store, clock=clock), stop, clock,
+                           on_sender=keep)
 
     telegram.__name__ = "telegram"
     return telegram

@@ -51,7 +51,7 @@ def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float 
         start = p.ignite_ts - lead_s
         window = [e for e in events if start <= e.ignite_ts < start + _SHOWCASE_S]
         kinds = {e.kind if e.eligible else f"unsafe-{e.kind}" for e in window}
-        confirm_in_h = (p.candle_ts + CANDLE_S - start) // 3600
+        confirm_in_h = int((p.candle_ts + CANDLE_S - start) // 3600)
         return (len(kinds), -confirm_in_h, len(window), -p.ignite_ts)
 
     best = max(pumps, key=score)
