@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import signal as os_signal
@@ -59,6 +60,8 @@ REFRESH_WORKERS = 4
 #: Rows kept for the dashboard's "new" and "closed" tables.
 ROWS_KEPT = 64
 DEMO_CLOCK_KEY = "demo.clock"
+#: Real seconds the dashboard and the Telegram sender get to finish after a stop before being cancelled.
+STOP_GRACE_S = 2.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,19 +259,23 @@ class Engine:
         self._started_at = self.clock.now()
         await self.resume()
         async with asyncio.TaskGroup() as tg:
-            tasks = [
+            core = [
                 tg.create_task(self._guard("discovery", self._discovery_loop)),
                 tg.create_task(self._guard("history", self._history_loop)),
                 tg.create_task(self._guard("process", self._process_loop)),
                 tg.create_task(self._guard("output", self._output_loop)),
                 tg.create_task(self._guard("housekeeping", self._housekeeping_loop)),
                 *(tg.create_task(self._guard(f"refresh-{i}", self._refresh_loop)) for i in range(REFRESH_WORKERS)),
-                *(tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra),
             ]
+            others = [tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra]
             await stop.wait()
             log.info("engine: stopping")
-            for t in tasks:
+            for t in core:
                 t.cancel()
+            if others:  # the dashboard and the Telegram sender watch `stop` and finish their own way
+                _, late = await asyncio.wait(others, timeout=STOP_GRACE_S)
+                for t in late:
+                    t.cancel()
         await self._drain_events()
 
     async def run_once(self) -> None:
@@ -974,9 +981,28 @@ def calibrator_label(calibrator: Any, settings: Settings) -> str:
     return f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f}"
 
 
+def preload(opts: ScanOptions, telegram: bool) -> None:
+    """Import every module the run will need now, before a simulated clock starts ticking.
+
+    Some imports take seconds (aiogram ~2 s, matplotlib); done lazily inside the running loop they
+    would freeze it, and a demo clock at 60x would skip minutes of market while it waits.
+    """
+    modules = ["dexscan.detector", "dexscan.chain.rpc", "dexscan.chain.mint", "dexscan.sources", "dexscan.universe",
+               "dexscan.store", "dexscan.ladder", "dexscan.market", "dexscan.scoring", "dexscan.alerts.format",
+               "dexscan.service", "dexscan.status", "dexscan.logs"]
+    if opts.dashboard:
+        modules.append("dexscan.ui.dashboard")
+    if telegram:
+        modules.append("dexscan.alerts.telegram")
+    for name in modules:
+        importlib.import_module(name)
+
+
 async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
     """``dexscan scan`` (and ``dexscan`` with no arguments)."""
     opts = ScanOptions.from_args(args)
+    preload(opts, telegram=opts.demo or (settings.secrets.telegram_token is not None
+                                         and bool(settings.telegram.chat_ids)))
     if opts.serve:
         from dexscan.service import parse_listen
 

@@ -18,7 +18,7 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import Engine, ScanOptions, scan
+from dexscan.engine import Engine, ScanOptions, preload, scan
 
 SPEED = 2400.0
 DAY = 86_400
@@ -44,6 +44,9 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
         results["statuses"] = {int(r[0]): str(r[1]) for r in rows}
         results["status"] = engine.status()
 
+    opts = ScanOptions(demo=True, speed=SPEED, duration=(DAY + LEAD_S) / SPEED, dashboard=False,
+                       serve="127.0.0.1:0")
+    preload(opts, telegram=False)
     async with DemoWorld(seed=7, n_tokens=40, speed=SPEED, rpc_endpoints=2) as world:
         assert world.clock is not None
         start = world.sim.live_start - LEAD_S
@@ -54,8 +57,6 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
             "scan.cold_refresh_s": 120.0,
             "app.log_file": str(tmp_path / "scan.log"),
         })
-        opts = ScanOptions(demo=True, speed=SPEED, duration=(DAY + LEAD_S) / SPEED, dashboard=False,
-                           serve="127.0.0.1:0")
         assert await scan(settings, opts, world.clock, db, mode="demo", stopped=inspect) == 0
         end = world.clock.now()
         planted = world.planted_events(start, end)
