@@ -72,7 +72,7 @@ from typing import Literal
 from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
-from dexscan.ladder import ladder_atr, plan_levels
+from dexscan.ladder import AtrReading, ladder_atr, plan_levels
 from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, Tick, TokenMarket
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
 from dexscan.strategies import build_strategies
@@ -463,7 +463,13 @@ class Detector:
         tick = m.last_tick
         liquidity = ctx.liquidity_usd if ctx is not None and ctx.liquidity_usd is not None else (
             tick.liquidity_usd if tick is not None else None)
-        atr = ladder_atr(h4, h1, self.settings.ladder.atr_period)
+        key = (m.h4.version, m.h1.version)
+        cached = m.atr_cache
+        if cached is not None and cached[0] == key:
+            atr: AtrReading = cached[1]
+        else:
+            atr = ladder_atr(h4, h1, self.settings.ladder.atr_period)
+            m.atr_cache = (key, atr)
         out: list[Signal] = []
         for d in found:
             plan = plan_levels(d.price, h4, h1, self.settings.ladder, d.signal_low, atr)

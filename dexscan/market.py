@@ -183,10 +183,6 @@ class RollingVolume:
             self.total += volume - old
 
     @property
-    def full(self) -> bool:
-        return len(self.values) == self.n
-
-    @property
     def mean(self) -> float:
         return self.total / len(self.values) if self.values else 0.0
 
@@ -204,16 +200,18 @@ class BarBook:
     """Completed bars of one timeframe (a ring), plus the window being aggregated from 5m bars.
 
     ``done_ts`` is the start of the latest window known to be complete (closed aggregate or
-    official bar); a window at or before it never forms again.
+    official bar); a window at or before it never forms again. ``version`` changes whenever the
+    completed bars change, so values derived from them (the ATR) can be cached.
     """
 
-    __slots__ = ("bars", "done_ts", "forming", "tf")
+    __slots__ = ("bars", "done_ts", "forming", "tf", "version")
 
     def __init__(self, tf: int, capacity: int) -> None:
         self.tf = tf
         self.bars: deque[Candle] = deque(maxlen=capacity)
         self.forming: FormingBar | None = None
         self.done_ts = -1
+        self.version = 0
 
     @property
     def last(self) -> Candle | None:
@@ -226,6 +224,7 @@ class BarBook:
         older bar is ignored.
         """
         bars = self.bars
+        self.version += 1
         if bars:
             last = bars[-1]
             if candle.ts <= last.ts:
@@ -296,6 +295,7 @@ class BarBook:
             old = self.bars[i]
             if old.ts == candle.ts:
                 self.bars[i] = candle
+                self.version += 1
                 return
             if old.ts < candle.ts:
                 return
@@ -306,6 +306,7 @@ class BarBook:
         for c in candles:
             by_ts[c.ts] = c
         self.bars.clear()
+        self.version += 1
         for ts in sorted(by_ts):
             self.push(by_ts[ts])
         if self.bars:
@@ -326,7 +327,8 @@ class TokenMarket:
     :meth:`settle`, so 1h/4H strategies likewise see their book without the bar they judge.
     """
 
-    __slots__ = ("count5", "h1", "h4", "last_tick", "live", "m5", "mint", "pool", "symbol", "track", "volumes")
+    __slots__ = ("atr_cache", "count5", "h1", "h4", "last_tick", "live", "m5", "mint", "pool", "symbol", "track",
+                 "volumes")
 
     def __init__(self, mint: str, *, m5_capacity: int, h1_capacity: int, h4_capacity: int,
                  volume_windows: Sequence[int]) -> None:
@@ -341,6 +343,7 @@ class TokenMarket:
         self.symbol = ""
         self.pool: str | None = None
         self.track: Any = None  # the detector's candle state for the forming 4H window
+        self.atr_cache: Any = None  # the detector's ATR reading, keyed by the 1h/4H book versions
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -366,14 +369,8 @@ class TokenMarket:
         return [m5[i] for i in range(len(m5) - n, len(m5))]
 
     def forming4h(self) -> FormingBar | None:
+        """The 4H window being formed (its ``open`` is what ignition's rise is measured from)."""
         return self.h4.forming
-
-    def now_ts(self) -> int | None:
-        """The latest time this book has seen (end of the last completed bar, or the last tick)."""
-        t = None if not self.m5 else self.m5[-1].ts + M5
-        if self.last_tick is not None and (t is None or self.last_tick.ts > t):
-            t = self.last_tick.ts
-        return t
 
     # -- the steps of one completed 5m bar ----------------------------------------------------
 

@@ -178,8 +178,9 @@ def compute_features(tm: TokenMarket, det: Detection, ctx: MarketContext | None,
     # 5m volume ratio
     if det.volume_ratio is not None:
         out["volume_ratio"] = det.volume_ratio
-    elif det.layer != "confirmation" and sma_bars in tm.volumes and tm.count5 >= sma_bars:
-        out["volume_ratio"] = _EMPTY_SMA_RATIO if tm.volumes[sma_bars].total == 0 else 1.0
+    elif (det.layer != "confirmation" and sma_bars in tm.volumes and tm.count5 >= sma_bars
+          and tm.volumes[sma_bars].total == 0):
+        out["volume_ratio"] = _EMPTY_SMA_RATIO  # volume after an empty SMA window: as strong as it gets
     # 4H volume z-score
     bars4 = list(h4.bars)
     last4 = bars4[-1] if bars4 else None
