@@ -3,6 +3,12 @@
 Built on a bare :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, so no global
 figure state and no GUI backend), returning PNG bytes for ``sendPhoto``. Rendering is CPU work;
 callers in the event loop run it through ``asyncio.to_thread``.
+
+Price ticks are placed by hand, at the ladder's levels (or evenly over the range without one),
+labelled like the card (:func:`~dexscan.alerts.format.fmt_price`). Besides reading better than
+round numbers, this keeps matplotlib's automatic tick locator out of the way: it relies on
+numpy's float ``//``, which native code sharing the process (LiteSVM in the demo) has been seen to
+break.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Signal
 
 UP, DOWN = "#26a69a", "#ef5350"
@@ -44,6 +51,7 @@ def render_chart(
     _candles(ax5, list(candles_5m)[-max_5m:], 300, "5m")
     for ax in (ax4, ax5):
         _levels(ax, signal)
+        _price_ticks(ax, signal)
     fig.suptitle(f"{signal.symbol or signal.mint[:8]} · {signal.strategy} · {signal.layer}", fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -55,6 +63,7 @@ def _candles(ax: Axes, candles: list[Candle], width_s: int, label: str) -> None:
     ax.set_title(label, fontsize=9)
     ax.grid(alpha=0.2)
     ax.tick_params(labelsize=7)
+    ax.set_xticks([])
     if not candles:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         return
@@ -66,7 +75,6 @@ def _candles(ax: Axes, candles: list[Candle], width_s: int, label: str) -> None:
         ax.add_patch(Rectangle((c.ts + (width_s - body_w) / 2, lo), body_w, max(hi - lo, 1e-18), color=color))
     ax.set_xlim(candles[0].ts, candles[-1].ts + width_s)
     ax.set_ylim(min(c.low for c in candles), max(c.high for c in candles))
-    ax.set_xticks([])
 
 
 def _levels(ax: Axes, signal: Signal) -> None:
@@ -83,3 +91,14 @@ def _levels(ax: Axes, signal: Signal) -> None:
         ax.axhline(value, color=color, linestyle=style, linewidth=0.9)
         ax.annotate(name.upper(), (1.0, value), xycoords=("axes fraction", "data"), fontsize=7, color=color,
                     ha="right", va="bottom")
+
+
+def _price_ticks(ax: Axes, signal: Signal) -> None:
+    lo, hi = ax.get_ylim()
+    lv = signal.levels
+    if lv is not None:
+        ticks = sorted({lv.sl, lv.entry, lv.tp1, lv.tp2, lv.tp3})
+    else:
+        ticks = [lo + (hi - lo) * k / 4 for k in range(5)]
+    ax.set_yticks(ticks, labels=[fmt_price(t) for t in ticks])
+    ax.set_ylim(lo, hi)

@@ -149,7 +149,6 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "which strategies alert: /strategies ignition,confirmation or all"),
     ("quiet", "silent alerts at night: /quiet 22-07 or off"),
 )
-KNOWN_STRATEGIES = ("ignition", "confirmation", "god_candle", "volume_surge")
 _TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 _HELD_CHAT: ContextVar[int | None] = ContextVar("dexscan_telegram_held_chat", default=None)
 
@@ -966,7 +965,7 @@ def build_dispatcher(
     @router.message(Command("strategies"))
     async def on_strategies(message: Message, command: CommandObject) -> None:
         arg = (command.args or "").strip().lower()
-        known = tuple(dict.fromkeys([*KNOWN_STRATEGIES, *settings.strategies.enabled]))
+        known = tuple(dict.fromkeys(settings.strategies.enabled))  # only enabled strategies can alert
         cs = await chat_settings(message.chat.id)
         if arg == "all":
             cs = replace(cs, strategies=None)
@@ -975,7 +974,7 @@ def build_dispatcher(
             unknown = [n for n in names if n not in known]
             if not names or unknown:
                 await reply(message, "Usage: /strategies " + escape(",".join(known[:2])) + " or /strategies all\n"
-                            "Known: " + escape(", ".join(known)))
+                            "Enabled: " + escape(", ".join(known)))
                 return
             cs = replace(cs, strategies=names)
         await store.set_chat_settings(message.chat.id, cs.to_json())

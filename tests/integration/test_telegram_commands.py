@@ -326,7 +326,13 @@ async def test_run_bot_needs_a_token_and_an_allow_list(tmp_path: Path) -> None:
 
 
 def test_dexscan_bot_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bot", "--demo", "--duration", "4"]) == 0
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["bot", "--demo", "--duration", "4"]) == 0
+    finally:
+        root.handlers[:] = handlers  # the command installs its own log handler on a captured stream
+        root.setLevel(level)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("demo: fake Bot API on http://127.0.0.1:")
     assert [ln for ln in lines if ln.startswith("[chat 2002]")] == [

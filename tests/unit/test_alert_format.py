@@ -187,3 +187,16 @@ def test_small_formatters() -> None:
     assert [fmt_usd(v) for v in (950, 1_500, 2_340_000, 7e9, None)] == ["$950", "$1.5K", "$2.3M", "$7.0B", "n/a"]
     assert [fmt_pct(v) for v in (3.14159, -20.0, None)] == ["+3.1%", "-20.0%", "n/a"]
     assert [fmt_age(s) for s in (59, 3600 + 120, 2 * 86400 + 3 * 3600)] == ["0m", "1h 2m", "2d 3h"]
+
+
+def test_chart_is_a_png_with_ticks_at_the_levels() -> None:
+    from dexscan.alerts.charts import render_chart
+    from dexscan.domain import Candle, Timeframe
+
+    bars4 = [Candle(Timeframe.H4.floor(TS) - k * 14400, 1e-4, 1.1e-4, 0.9e-4, 1.05e-4, 1e3) for k in range(20, 0, -1)]
+    bars5 = [Candle(Timeframe.M5.floor(TS) - k * 300, 1e-4, 1.02e-4, 0.99e-4, 1.01e-4, 50.0) for k in range(60, 0, -1)]
+    png = render_chart(make_signal(), bars4, bars5)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert render_chart(make_signal(levels=None), bars4, []).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="no candles to chart"):
+        render_chart(make_signal(), [], [])
