@@ -813,7 +813,13 @@ REFUSAL = (
 def build_dispatcher(
     backend: BotBackend, store: Store, settings: Settings, clock: Clock | None = None
 ) -> Dispatcher:
-    """The command router behind an allow-list gate (see :func:`_access_gate`)."""
+    """The command router behind an allow-list gate.
+
+    The gate is an outer middleware: it runs before any handler, so a chat outside
+    ``telegram.chat_ids`` never reaches one. Such a chat gets a single refusal (remembered in ``kv``
+    across restarts, logged with its chat and user id) and silence afterwards. Allowed chats also
+    have their message ids noted, the user-side anchor of the sender's crash recovery.
+    """
     clock = clock or RealClock()
     allowed = frozenset(settings.telegram.chat_ids)
     dp = Dispatcher()
