@@ -82,6 +82,7 @@ class ScanOptions:
     tokens: tuple[str, ...] = ()
     db: str | None = None
     dashboard: bool = True
+    quiet: bool = False  # nothing on stdout (benchmarks, in-process tests)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ScanOptions:
@@ -774,6 +775,14 @@ class Engine:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def summary(self) -> str:
+        """One line on what the run did (printed after ``--once``)."""
+        st = self.status()
+        return (f"dexscan: {st.universe_size} token(s) in the universe (gates: {st.gates_passed} passed, "
+                f"{st.gates_failed} failed, {st.gates_unverified} unverified), {self.counters.snapshots} "
+                f"snapshot(s) judged, {sum(self.counters.signals.values())} new signal(s), "
+                f"{len(self.live)} live, {self.counters.outcomes_closed} closed")
+
     def status(self) -> Any:
         """A :class:`~dexscan.status.ScannerStatus` snapshot for the dashboard and the service."""
         from dexscan.status import ClosedRow, LiveRow, ScannerStatus, SignalRow
@@ -917,7 +926,8 @@ async def unreachable_sources(settings: Settings, timeout_s: float = 4.0) -> dic
         return None
 
     results = await asyncio.gather(*(probe(u) for u in targets.values()))
-    return {name: f"{mask_url(targets[name])}: {why}" for name, why in zip(targets, results, strict=True) if why}
+    return {name: f"{urlsplit(targets[name]).hostname or mask_url(targets[name])}: {why}"
+            for name, why in zip(targets, results, strict=True) if why}
 
 
 def unreachable_message(problems: dict[str, str]) -> str:
@@ -1027,7 +1037,7 @@ async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
-    from dexscan.demo.world import DemoWorld
+    from dexscan.demo.world import DemoWorld, demo_sim_config
     from dexscan.store import Store
 
     db = _db_path(opts, settings)
@@ -1039,7 +1049,7 @@ async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
         finally:
             await store.close()
         resume_at = float(stored) if stored else None
-    async with DemoWorld(speed=opts.speed, start_at=resume_at, telegram=True) as world:
+    async with DemoWorld(speed=opts.speed, start_at=resume_at, telegram=True, sim_config=demo_sim_config()) as world:
         assert world.clock is not None
         demo = world.apply(settings)
         if not opts.db and not settings.app.log_file:
@@ -1092,7 +1102,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
             json_out: Any = None
             if opts.json:
                 json_out = JsonLines(sys.stdout)
-            elif not opts.dashboard:
+            elif not opts.dashboard and not opts.quiet:
                 json_out = TextLines(sys.stdout)
             engine = Engine(settings, store, clock, http=http, clients=clients, universe=universe,
                             detector=detector, rpc=rpc, history_store=history_store, mode=mode,
@@ -1115,6 +1125,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 ready(engine)
             if opts.once:
                 await engine.run_once()
+                print(engine.summary(), file=sys.stderr)
             else:
                 await engine.run(stop, extra)
             log.info("dexscan scan stopped: %d new signal(s), %d outcome(s) closed",

@@ -35,6 +35,17 @@ DEFAULT_LEAD_S = 600
 _SHOWCASE_S = 3600
 
 
+#: The demo's market: 60 tokens, five planted events per live 4H candle (one is always a gate-passing
+#: pump), so the first simulated hour already shows pumps, fizzles and unsafe tokens being ignored.
+DEMO_TOKENS = 60
+DEMO_EVENTS_PER_CANDLE = 5
+
+
+def demo_sim_config(seed: int = 7) -> SimConfig:
+    """The simulated market ``dexscan scan --demo`` runs on."""
+    return SimConfig(seed=seed, n_tokens=DEMO_TOKENS, live_events_per_candle=DEMO_EVENTS_PER_CANDLE)
+
+
 def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float = DEFAULT_LEAD_S) -> float:
     """A clock start ``lead_s`` before the ignition of an eligible pump, where the most happens.
 

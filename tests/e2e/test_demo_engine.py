@@ -44,7 +44,7 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
         results["statuses"] = {int(r[0]): str(r[1]) for r in rows}
         results["status"] = engine.status()
 
-    opts = ScanOptions(demo=True, speed=SPEED, duration=(DAY + LEAD_S) / SPEED, dashboard=False,
+    opts = ScanOptions(demo=True, speed=SPEED, duration=(DAY + LEAD_S) / SPEED, dashboard=False, quiet=True,
                        serve="127.0.0.1:0")
     preload(opts, telegram=False)
     async with DemoWorld(seed=7, n_tokens=40, speed=SPEED, rpc_endpoints=2) as world:
@@ -121,3 +121,52 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
     status = results["status"]
     assert status.counters["duplicate_signals"] == 0
     assert sum(status.signals_by_strategy.values()) == len(rows)
+
+
+def test_the_demo_clock_starts_lead_seconds_before_an_eligible_planted_pump() -> None:
+    world = DemoWorld(seed=7, n_tokens=40)
+    start = world.default_start()
+    soon = [e for e in world.planted_events() if start <= e.ignite_ts < start + 3600]
+    pumps = [e for e in soon if e.kind == "pump" and e.eligible]
+    assert pumps and min(e.ignite_ts for e in pumps) == start + 600
+    assert {e.kind if e.eligible else "unsafe" for e in soon} >= {"pump", "rug", "unsafe"}
+
+
+async def test_without_any_reachable_source_the_scanner_says_so_and_exits_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import socket
+
+    from dexscan.engine import run_scan
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = load_settings().with_overrides({f"sources.{p}.base_url": dead
+                                               for p in ("jupiter", "dexscreener", "geckoterminal")})
+    args = argparse.Namespace(demo=False, speed=None, duration=None, once=True, json=True, serve=None, tokens=None,
+                              db=str(tmp_path / "x.db"))
+    assert await run_scan(settings, args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no market-data source is reachable" in err and "dexscan scan --demo" in err
+    assert "127.0.0.1" in err and "Traceback" not in err
+    assert not (tmp_path / "x.db").exists()
+
+
+async def test_once_is_one_full_cycle(tmp_path: Path) -> None:
+    opts = ScanOptions(demo=True, once=True, dashboard=False, quiet=True)
+    preload(opts, telegram=False)
+    seen: list[Engine] = []
+    async with DemoWorld(seed=7, n_tokens=20, speed=60.0, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.market is not None
+        settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "once.log")})
+        assert await scan(settings, opts, world.clock, tmp_path / "once.db", mode="demo", ready=seen.append) == 0
+        gecko = world.market.stats("geckoterminal").by_route
+        pairs_requests = world.market.stats("dexscreener").by_route
+    engine = seen[0]
+    members = [v for v in engine.tokens.values() if v.member]
+    assert members and all(v.history_done for v in members)
+    assert engine.counters.snapshots == len(members)  # every member judged once
+    assert sum(gecko.values()) == len(members)  # one history request per member
+    assert all(engine.scheduler.last_refreshed(v.mint) is not None for v in members)
+    assert sum(pairs_requests.values()) >= 2  # the gates' pools, then one refresh round
