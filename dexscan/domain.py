@@ -9,7 +9,7 @@ Times are UTC epoch **seconds** (int) everywhere. Prices are USD floats unless a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Literal
@@ -117,6 +117,17 @@ class PairSnapshot:
     observed_at: int
     labels: tuple[str, ...] = ()
     url: str | None = None
+
+
+def main_pool(pairs: Iterable[PairSnapshot], mint: str) -> PairSnapshot | None:
+    """The deepest pool (by ``liquidity_usd``) where ``mint`` is the base and the quote is SOL/USDC/USDT.
+
+    Pools without a liquidity figure rank below every pool that has one.
+    """
+    candidates = [p for p in pairs if p.base_mint == mint and p.quote_mint in MAIN_QUOTES]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (p.liquidity_usd is not None, p.liquidity_usd or 0.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,9 @@ from typing import Any, Literal, Protocol
 
 from dexscan.clock import Clock
 from dexscan.config import Settings, UniverseSettings
-from dexscan.domain import DiscoveredToken, GateStatus, GateVerdict, MintFacts, PairSnapshot, TokenInfo
+from dexscan.domain import DiscoveredToken, GateStatus, GateVerdict, MintFacts, PairSnapshot, TokenInfo, main_pool
 from dexscan.errors import DexscanError
 from dexscan.gates import Gate, GateInput, admitted, build_gates, evaluate_gates
-from dexscan.sources.dexscreener import main_pool
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 They judge DexScreener snapshots only, so they are point-in-time safe: fed the snapshots of a past
 moment they give that moment's verdict. The main pool is the deepest pool where the token is the
-base and the quote is SOL/USDC/USDT (:func:`dexscan.sources.dexscreener.main_pool`), because a
+base and the quote is SOL/USDC/USDT (:func:`dexscan.domain.main_pool`), because a
 token's liquidity in an obscure pair cannot absorb a real trade.
 """
 
@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from dexscan.domain import GateVerdict, PairSnapshot
+from dexscan.domain import GateVerdict, PairSnapshot, main_pool
 from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified, usd
-from dexscan.sources.dexscreener import main_pool
 
 
 def token_pools(inp: GateInput) -> list[PairSnapshot]:

@@ -9,11 +9,11 @@ matters and :func:`main_pool` only considers pools where the token is the base.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dexscan.config import Settings
-from dexscan.domain import MAIN_QUOTES, DiscoveredToken, PairSnapshot, TxnCounts, Window4
+from dexscan.domain import DiscoveredToken, PairSnapshot, TxnCounts, Window4, main_pool  # noqa: F401 (re-exported)
 from dexscan.errors import InputError
 from dexscan.sources.http import (
     DEXSCREENER,
@@ -178,13 +178,3 @@ def parse_discovered(rec: Any, ctx: ParseContext, source: str) -> DiscoveredToke
         return None
     return DiscoveredToken(mint=req_str(rec, "tokenAddress", ctx), source=source)
 
-
-def main_pool(pairs: Iterable[PairSnapshot], mint: str) -> PairSnapshot | None:
-    """The deepest pool (by ``liquidity_usd``) where ``mint`` is the base and the quote is SOL/USDC/USDT.
-
-    Pools without a liquidity figure rank below every pool that has one.
-    """
-    candidates = [p for p in pairs if p.base_mint == mint and p.quote_mint in MAIN_QUOTES]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (p.liquidity_usd is not None, p.liquidity_usd or 0.0))

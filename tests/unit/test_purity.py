@@ -103,7 +103,5 @@ def test_importing_the_core_pulls_in_no_io_library() -> None:
     assert _loaded_after_import(mods) == []
 
 
-@pytest.mark.xfail(reason="gates/market.py imports main_pool from dexscan.sources.dexscreener, which loads the "
-                          "HTTP layer (aiohttp); the helper is pure and belongs in the core", strict=False)
 def test_importing_the_gates_pulls_in_no_io_library() -> None:
     assert _loaded_after_import(["dexscan.gates"]) == []
