@@ -27,6 +27,7 @@ import json
 import struct
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,11 +121,35 @@ def _borsh_str(text: str) -> bytes:
     return struct.pack("<I", len(raw)) + raw
 
 
+class SvmThread:
+    """A LiteSVM whose every call runs on one dedicated thread.
+
+    LiteSVM's native code changes the floating-point state of the thread that calls it (seen here:
+    afterwards numpy's float ``//`` returns NaN on that thread). The demo runs the scanner in the
+    same process as this fake, so LiteSVM is confined to its own thread, where that change cannot
+    reach the scanner's arithmetic. Calls are serialised, which LiteSVM needs anyway.
+    """
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litesvm")
+        self._svm: LiteSVM = self._thread.submit(LiteSVM).result()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._svm, name)
+        if not callable(attr):
+            return attr
+
+        def on_svm_thread(*args: Any, **kwargs: Any) -> Any:
+            return self._thread.submit(attr, *args, **kwargs).result()
+
+        return on_svm_thread
+
+
 class FakeChain:
     """One LiteSVM world shared by several :class:`RpcFakeServer` instances."""
 
     def __init__(self) -> None:
-        self.svm = LiteSVM()
+        self.svm = SvmThread()
         self.svm.warp_to_slot(START_SLOT)
         self.authority = Keypair.from_seed(hashlib.sha256(b"dexscan-fakechain:authority").digest())
         self._airdrop(self.authority.pubkey(), 10**13)
