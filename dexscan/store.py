@@ -9,6 +9,7 @@ parameterised only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -241,6 +242,8 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        self._write_lock = asyncio.Lock()
+        self._writer: asyncio.Task[Any] | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -277,16 +280,41 @@ class Store:
         return SCHEMA_VERSION
 
     @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """Exclusive use of the connection for one task's writes.
+
+        Several tasks share this connection. Without this, a second task's ``BEGIN`` fails inside
+        the first one's transaction, and a lone write from another task would silently join (and
+        could roll back with) someone else's transaction. Re-entrant for the task holding it.
+        """
+        task = asyncio.current_task()
+        if task is not None and self._writer is task:
+            yield
+            return
+        async with self._write_lock:
+            self._writer = task
+            try:
+                yield
+            finally:
+                self._writer = None
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        """One write statement, committed on its own (autocommit), never inside another task's transaction."""
+        async with self._writing():
+            return await self.db.execute(sql, params)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """All statements inside commit together or not at all (BEGIN IMMEDIATE: writers queue)."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
-        else:
-            await self.db.execute("COMMIT")
+        async with self._writing():
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.db.execute(sql, params) as cur:
@@ -303,7 +331,7 @@ class Store:
         return None if row is None else str(row["value"])
 
     async def kv_set(self, key: str, value: str) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
@@ -318,7 +346,7 @@ class Store:
         sources = set(json.loads(row["sources"])) if row else set()
         if source:
             sources.add(source)
-        await self.db.execute(
+        await self._write(
             """INSERT INTO tokens(mint, symbol, name, decimals, sources, first_seen, last_seen)
                VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(mint) DO UPDATE SET
@@ -332,7 +360,7 @@ class Store:
     async def set_universe_membership(
         self, mint: str, in_universe: bool, now: int, failing_since: int | None, main_pool: str | None = None
     ) -> None:
-        await self.db.execute(
+        await self._write(
             """UPDATE tokens SET in_universe = ?, failing_since = ?,
                  universe_since = CASE WHEN ? = 1 THEN COALESCE(universe_since, ?) ELSE NULL END,
                  main_pool = COALESCE(?, main_pool)
@@ -342,7 +370,7 @@ class Store:
 
     async def set_watched(self, mint: str, watched: bool, now: int) -> None:
         await self.upsert_token(mint, now, source="user:watch" if watched else None)
-        await self.db.execute("UPDATE tokens SET watched = ? WHERE mint = ?", (int(watched), mint))
+        await self._write("UPDATE tokens SET watched = ? WHERE mint = ?", (int(watched), mint))
 
     async def token_row(self, mint: str) -> dict[str, Any] | None:
         row = await self._one("SELECT * FROM tokens WHERE mint = ?", (mint,))
@@ -359,7 +387,7 @@ class Store:
         quote_symbol: str = "", liquidity_usd: float | None = None, volume_h24_usd: float | None = None,
         pair_created_at: int | None = None,
     ) -> None:
-        await self.db.execute(
+        await self._write(
             """INSERT INTO pools(address, mint, dex_id, quote_mint, quote_symbol, liquidity_usd,
                                  volume_h24_usd, pair_created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -431,7 +459,7 @@ class Store:
         )]
 
     async def add_coverage(self, pool: str, tf: Timeframe, start_ts: int, end_ts: int) -> None:
-        await self.db.execute(
+        await self._write(
             """INSERT INTO history_coverage(pool, timeframe, start_ts, end_ts) VALUES (?, ?, ?, ?)
                ON CONFLICT(pool, timeframe, start_ts) DO UPDATE SET end_ts = MAX(end_ts, excluded.end_ts)""",
             (pool, int(tf), start_ts, end_ts),
@@ -473,7 +501,7 @@ class Store:
         ]
 
     async def save_mint_facts(self, facts: MintFacts) -> None:
-        await self.db.execute(
+        await self._write(
             """INSERT INTO mint_facts(mint, checked_at, facts) VALUES (?, ?, ?)
                ON CONFLICT(mint) DO UPDATE SET checked_at = excluded.checked_at, facts = excluded.facts""",
             (facts.mint, facts.checked_at, facts_to_json(facts)),
@@ -601,7 +629,7 @@ class Store:
     async def save_candle_state(
         self, mint: str, candle_ts: int, state: str, ignited_at: int | None, confirmed_at: int | None
     ) -> None:
-        await self.db.execute(
+        await self._write(
             """INSERT INTO candle_states(mint, candle_ts, state, ignited_at, confirmed_at)
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT(mint, candle_ts) DO UPDATE SET state = excluded.state,
@@ -618,7 +646,7 @@ class Store:
     # -- calibrators -------------------------------------------------------------------------
 
     async def save_calibrator(self, version: str, created_at: int, artifact_json: str) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO calibrators(version, created_at, artifact) VALUES (?, ?, ?)",
             (version, created_at, artifact_json),
         )
@@ -651,13 +679,13 @@ class Store:
         return [dict(r) for r in await self._all(sql + " ORDER BY id", params)]
 
     async def outbox_mark_sending(self, row_id: int) -> None:
-        await self.db.execute(
+        await self._write(
             "UPDATE alert_outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,)
         )
 
     async def outbox_retry_later(self, row_id: int, next_attempt_at: int, error: str, state: str = "pending") -> None:
         """Back off: ``pending`` when the send surely did not happen, ``sending`` when it may have."""
-        await self.db.execute(
+        await self._write(
             "UPDATE alert_outbox SET state = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
             (state, next_attempt_at, error, row_id),
         )
@@ -668,7 +696,7 @@ class Store:
         """Delivered as ``message_id``. A digest marks itself and its ``members`` ``digested``."""
         state = "digested" if digest or members else "sent"
         ids = [row_id, *members]
-        await self.db.execute(
+        await self._write(
             f"""UPDATE alert_outbox SET state = ?, message_id = ?, sent_at = ?, last_error = NULL
                 WHERE id IN ({",".join("?" * len(ids))})""",
             (state, message_id, now, *ids),
@@ -678,20 +706,20 @@ class Store:
         """Not delivered, for good (``error`` says why; filtered rows say ``skipped: ...``)."""
         if not row_ids:
             return
-        await self.db.execute(
+        await self._write(
             f"""UPDATE alert_outbox SET state = 'failed', last_error = ?, sent_at = ?
                 WHERE id IN ({",".join("?" * len(row_ids))})""",
             (error, now, *row_ids),
         )
 
     async def outbox_set_payload(self, row_id: int, payload: str) -> None:
-        await self.db.execute("UPDATE alert_outbox SET payload = ? WHERE id = ?", (payload, row_id))
+        await self._write("UPDATE alert_outbox SET payload = ? WHERE id = ?", (payload, row_id))
 
     async def outbox_mark_digested(self, row_ids: Sequence[int]) -> None:
         """Folded into a digest that is about to be sent (its message id is recorded once it is)."""
         if not row_ids:
             return
-        await self.db.execute(
+        await self._write(
             f"""UPDATE alert_outbox SET state = 'digested'
                 WHERE state = 'pending' AND id IN ({",".join("?" * len(row_ids))})""",
             tuple(row_ids),
@@ -733,7 +761,7 @@ class Store:
     async def telegram_note_message_id(self, chat_id: int, message_id: int, who: str = "bot") -> None:
         """Remember the highest message id seen in a chat, from the bot (``bot``) or its users (``user``)."""
         key = f"telegram:last_mid:{chat_id}" if who == "bot" else f"telegram:last_user_mid:{chat_id}"
-        await self.db.execute(
+        await self._write(
             """INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE
                SET value = CAST(MAX(CAST(kv.value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)""",
             (key, str(message_id)),
@@ -748,17 +776,17 @@ class Store:
         return {} if row is None else dict(json.loads(row["settings"]))
 
     async def set_chat_settings(self, chat_id: int, settings: dict[str, Any]) -> None:
-        await self.db.execute(
+        await self._write(
             """INSERT INTO chat_settings(chat_id, settings) VALUES (?, ?)
                ON CONFLICT(chat_id) DO UPDATE SET settings = excluded.settings""",
             (chat_id, _dumps(settings)),
         )
 
     async def mute(self, chat_id: int, mint: str) -> None:
-        await self.db.execute("INSERT OR IGNORE INTO mutes(chat_id, mint) VALUES (?, ?)", (chat_id, mint))
+        await self._write("INSERT OR IGNORE INTO mutes(chat_id, mint) VALUES (?, ?)", (chat_id, mint))
 
     async def unmute(self, chat_id: int, mint: str) -> bool:
-        cur = await self.db.execute("DELETE FROM mutes WHERE chat_id = ? AND mint = ?", (chat_id, mint))
+        cur = await self._write("DELETE FROM mutes WHERE chat_id = ? AND mint = ?", (chat_id, mint))
         return cur.rowcount > 0
 
     async def muted_mints(self, chat_id: int) -> list[str]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -92,3 +93,26 @@ async def test_latest_verdict_per_gate(store: Store) -> None:
     await store.save_verdicts([GateVerdict("M", "mint_authority", GateStatus.PASS, "renounced", 200)])
     got = {v.gate: (v.status, v.checked_at) for v in await store.latest_verdicts("M")}
     assert got == {"liquidity": (GateStatus.PASS, 100), "mint_authority": (GateStatus.PASS, 200)}
+
+
+async def test_concurrent_tasks_share_one_connection_safely(store: Store) -> None:
+    """Many tasks writing at once: no 'transaction within a transaction', nothing lost or joined."""
+
+    async def writer(i: int) -> None:
+        bars = [Candle(300 * j, 1.0, 1.1, 0.9, 1.0, float(j)) for j in range(20)]
+        await store.upsert_candles(f"P{i}", Timeframe.M5, bars)
+        await store.kv_set(f"k{i}", str(i))
+
+    async def doomed() -> None:
+        try:
+            async with store.transaction():
+                await store.db.execute("INSERT INTO kv(key, value) VALUES ('doomed', '1')")
+                await asyncio.sleep(0.01)  # other tasks run while this transaction is open
+                raise RuntimeError("abort")
+        except RuntimeError:
+            pass
+
+    await asyncio.gather(doomed(), *(writer(i) for i in range(10)), doomed())
+    assert await store.candle_count() == 200
+    assert [await store.kv_get(f"k{i}") for i in range(10)] == [str(i) for i in range(10)]
+    assert await store.kv_get("doomed") is None
