@@ -189,8 +189,9 @@ class StoredSignal:
 
 
 class Engine:
-    """The live pipeline. Build with :func:`open_engine` (it owns the I/O resources), then
-    ``await engine.run(stop)`` or ``await engine.run_once()``; read :meth:`status` any time.
+    """The live pipeline. :func:`scan` builds it over the resources it opens (store connections,
+    HTTP layer, RPC pool, universe, detector), then ``await engine.run(stop)`` or
+    ``await engine.run_once()``; :meth:`status` may be read any time (dashboard, local API).
     """
 
     def __init__(
@@ -341,7 +342,8 @@ class Engine:
         if name:
             view.name = name
         if pool and pool != view.pool:
-            if view.pool is not None:
+            if view.pool is not None:  # another pool's bars: start the token's books afresh
+                self.detector.drop(mint)
                 view.history_done = False
                 view.last_bar_stored = -1
             view.pool = pool
@@ -476,7 +478,8 @@ class Engine:
                 fresh = []
             if fresh:
                 await self.history_store.upsert_candles(pool, Timeframe.M5, fresh)
-                bars = [*bars, *(c for c in fresh if not bars or c.ts > bars[-1].ts)]
+                last = bars[-1].ts if bars else None
+                bars += [c for c in fresh if last is None or c.ts > last]
         if view.pool != pool or self.tokens.get(mint) is not view:
             return True
         self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
@@ -542,7 +545,10 @@ class Engine:
             if view is None:
                 continue
             own = by_mint.get(mint, [])
-            pair = next((p for p in own if p.pair_address == view.pool), None) or main_pool(own, mint)
+            if view.pool is None:
+                pair = main_pool(own, mint)
+            else:  # always the same pool: another pool's m5 volume would fake a surge or a lull
+                pair = next((p for p in own if p.pair_address == view.pool), None)
             if pair is None:
                 self.counters.missing_pairs += 1
                 continue
