@@ -242,6 +242,7 @@ class Engine:
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
         self._wake_history = asyncio.Event()
+        self._wake_discovery = asyncio.Event()
         self._wake_outbox: Callable[[], None] | None = None
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
@@ -777,7 +778,11 @@ class Engine:
                 await self.discover()
             except SourceError as exc:
                 log.warning("discovery failed, retrying at the next cycle: %s", exc)
-            await self._sleep(self.settings.universe.discovery_interval_s)
+            await self._sleep(self.settings.universe.discovery_interval_s, self._wake_discovery)
+
+    def request_discovery(self) -> None:
+        """Run a discovery and gating round now (a mint was just watched from Telegram)."""
+        self._wake_discovery.set()
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -1151,7 +1156,7 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
     """Outbox delivery and bot commands, on their own connection to the same database file."""
 
     async def telegram() -> None:
-        from dexscan.alerts.telegram import OutboxSender, StoreBackend, run_telegram
+        from dexscan.alerts.telegram import OutboxSender, run_telegram
         from dexscan.store import Store
 
         sender_store = await Store.open(db)
@@ -1160,11 +1165,51 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
         def keep(sender: OutboxSender) -> None:
             engine._wake_outbox = sender.wake
 
-        await run_telegram(engine.settings, sender_store, StoreBackend(sender_store, clock=clock), stop, clock,
-                           on_sender=keep)
+        await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
+                           clock, on_sender=keep)
 
     telegram.__name__ = "telegram"
     return telegram
+
+
+def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
+    """The bot's commands answered by the running scanner: ``/status`` from its live status,
+    ``/check`` by running the gates now, ``/watch`` checked at once in a discovery round."""
+    from dexscan.alerts.telegram import StoreBackend
+
+    class EngineBackend(StoreBackend):
+        async def status_text(self) -> str:
+            return status_text(engine.status())
+
+        async def watch(self, mint: str) -> str:
+            await super().watch(mint)
+            engine.request_discovery()
+            return "Added to the watch list and being checked now; it is scanned if it passes every gate."
+
+    async def check(mint: str) -> Sequence[Any]:
+        verdicts: dict[str, Sequence[Any]] = await engine.universe.check([mint])
+        return verdicts.get(mint, ())
+
+    return EngineBackend(store, checker=check, clock=clock)
+
+
+def status_text(st: Any) -> str:
+    """A :class:`~dexscan.status.ScannerStatus` as a few plain lines (Telegram ``/status``)."""
+    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
+    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
+                         for s in st.sources) or "none"
+    healthy = sum(1 for r in st.rpc if r.healthy)
+    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
+    return "\n".join([
+        f"Scanner: {st.mode} mode{up}",
+        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
+        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
+        f"Sources: {sources}",
+        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
+        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
+        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
+        f"Alerts waiting: {st.outbox_backlog}",
+    ])
 
 
 def _install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:

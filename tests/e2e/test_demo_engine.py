@@ -170,3 +170,47 @@ async def test_once_is_one_full_cycle(tmp_path: Path) -> None:
     assert sum(gecko.values()) == len(members)  # one history request per member
     assert all(engine.scheduler.last_refreshed(v.mint) is not None for v in members)
     assert sum(pairs_requests.values()) >= 2  # the gates' pools, then one refresh round
+
+
+async def test_alerts_reach_telegram_and_the_bot_answers_from_the_running_scanner(tmp_path: Path) -> None:
+    """Signal → outbox row (same transaction) → the Bot API fake; /status and /check answered live."""
+    from dexscan.demo.servers.telegram import DEMO_CHAT, SentMessage
+
+    opts = ScanOptions(demo=True, duration=15.0, dashboard=False, quiet=True)
+    preload(opts, telegram=True)
+    asked: list[int] = []
+    async with DemoWorld(seed=7, n_tokens=40, speed=120.0, rpc_endpoints=1, telegram=True) as world:
+        assert world.clock is not None and world.telegram is not None
+        fake = world.telegram
+        unsafe = next(t for t in world.sim.tokens if t.mint_authority)
+        settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "tg.log")})
+
+        def on_message(msg: SentMessage) -> None:
+            if not asked and "IGNITION" in msg.text:  # the first alert arrived: ask the bot
+                asked.append(fake.inject_user_message(DEMO_CHAT, "/status"))
+                asked.append(fake.inject_user_message(DEMO_CHAT, f"/check {unsafe.mint}"))
+
+        fake.on_accept = on_message
+        seen: list[Engine] = []
+        outbox: list[dict[str, Any]] = []
+
+        async def collect(engine: Engine) -> None:
+            seen.append(engine)
+            outbox.extend(await engine.store.outbox_rows(chat_id=DEMO_CHAT))
+
+        assert await scan(settings, opts, world.clock, tmp_path / "tg.db", mode="demo", stopped=collect) == 0
+        messages = fake.sent(DEMO_CHAT)
+    assert len(asked) == 2
+    engine = seen[0]
+    first = engine.stored[0].signal
+    cards = [m for m in messages if first.mint in m.text and m.reply_to is None and "IGNITION" in m.text]
+    assert cards, [m.text[:80] for m in messages]
+    assert first.symbol in cards[0].text and "Entry" in cards[0].text and "TP3" in cards[0].text
+    signal_rows = [r for r in outbox if r["kind"] == "signal"]
+    assert len(signal_rows) == len(engine.stored)  # one alert per stored signal, queued with it
+    first_row = next(r for r in signal_rows if r["signal_id"] == engine.stored[0].signal_id)
+    assert first_row["state"] == "sent" and first_row["message_id"] == cards[0].message_id
+    status = next(m.text for m in messages if m.text.startswith("Status"))
+    assert "Scanner: demo mode" in status and f"Universe: {engine.status().universe_size} tokens" in status
+    check = next(m.text for m in messages if m.text.startswith("Gate check"))
+    assert unsafe.mint in check and "mint_authority" in check and "❌" in check
