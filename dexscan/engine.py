@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_url
-from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe
+from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe, main_pool
 from dexscan.errors import InputError, SourceError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
 
@@ -532,7 +532,6 @@ class Engine:
         """Snapshots of one request → detector and ladders → store → fan-out (in that order)."""
         from dexscan.market import Tick
         from dexscan.scoring import MarketContext, pool_agreement
-        from dexscan.sources.dexscreener import main_pool
 
         by_mint: dict[str, list[PairSnapshot]] = {}
         for p in pairs:
@@ -743,7 +742,6 @@ class Engine:
         ``--tokens`` and the mints watched from Telegram (``/watch``, kept in the store) are checked
         in the same round as the feeds' candidates, so their pools are fetched in shared batches.
         """
-        from dexscan.sources.dexscreener import main_pool
 
         universe = self.universe
         now = self.now()
