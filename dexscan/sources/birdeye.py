@@ -20,8 +20,11 @@ from dexscan.sources.http import BIRDEYE, DEFAULT_BUCKET, HttpLayer, ParamValue
 from dexscan.sources.parse import (
     ParseContext,
     as_object,
+    check_bar,
     lookup,
     opt_bool,
+    opt_decimals,
+    opt_epoch,
     opt_float,
     opt_int,
     opt_str,
@@ -30,7 +33,7 @@ from dexscan.sources.parse import (
     req_float,
     req_str,
     str_or,
-    to_int,
+    to_epoch,
 )
 
 OHLCV_V1 = "/defi/ohlcv"
@@ -138,7 +141,7 @@ def _overview(data: Any, ctx: ParseContext) -> TokenInfo:
         mint=req_str(data, "address", ctx),
         symbol=str_or(data, "symbol", ctx),
         name=str_or(data, "name", ctx),
-        decimals=opt_int(data, "decimals", ctx, non_negative=True),
+        decimals=opt_decimals(data, "decimals", ctx),
         usd_price=opt_float(data, "price", ctx, non_negative=True),
         liquidity_usd=opt_float(data, "liquidity", ctx, non_negative=True),
         fdv=opt_float(data, "fdv", ctx, non_negative=True),
@@ -163,7 +166,7 @@ def _security(mint: str, data: Any, ctx: ParseContext) -> BirdeyeSecurity:
         non_transferable=opt_bool(data, "nonTransferable", ctx),
         mutable_metadata=opt_bool(data, "mutableMetadata", ctx),
         jup_strict_list=opt_bool(data, "jupStrictList", ctx),
-        creation_time=opt_int(data, "creationTime", ctx, non_negative=True),
+        creation_time=opt_epoch(data, "creationTime", ctx),
     )
 
 
@@ -181,11 +184,11 @@ def parse_ohlcv_item(rec: Any, ctx: ParseContext) -> Candle:
     close = req_float(rec, "c", ctx, positive=True)
     v_usd = opt_float(rec, "v_usd", ctx, non_negative=True)
     volume = v_usd if v_usd is not None else req_float(rec, "v", ctx, non_negative=True) * close
-    return Candle(
-        ts=to_int(raw_ts, ts_field, ctx, non_negative=True),
+    return check_bar(Candle(
+        ts=to_epoch(raw_ts, ts_field, ctx),
         open=req_float(rec, "o", ctx, positive=True),
         high=req_float(rec, "h", ctx, positive=True),
         low=req_float(rec, "l", ctx, positive=True),
         close=close,
         volume=volume,
-    )
+    ), "h", "l", ctx)

@@ -16,14 +16,15 @@ from dexscan.sources.http import DEFAULT_BUCKET, GECKOTERMINAL, HttpLayer, Param
 from dexscan.sources.parse import (
     ParseContext,
     as_object,
+    check_bar,
     lookup,
     opt_float,
     opt_iso_ts,
     parse_records,
     req_str,
     str_or,
+    to_epoch,
     to_float,
-    to_int,
 )
 
 NETWORK = "solana"
@@ -105,21 +106,22 @@ class GeckoTerminalClient:
 
 
 def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
-    """``[ts, open, high, low, close, volume]``: prices positive, volume non-negative."""
+    """``[ts, open, high, low, close, volume]``: prices positive, volume non-negative, high/low bracket
+    open/close (real GeckoTerminal bars always do; a bar that does not is garbage)."""
     field = "ohlcv_list"
     if not isinstance(row, list):
         raise ctx.bad(field, "expected a row of 6 numbers")
     rows = row
     if len(rows) < 6:
         raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
-    return Candle(
-        ts=to_int(rows[0], f"{field}.ts", ctx, non_negative=True),
+    return check_bar(Candle(
+        ts=to_epoch(rows[0], f"{field}.ts", ctx),
         open=to_float(rows[1], f"{field}.open", ctx, positive=True),
         high=to_float(rows[2], f"{field}.high", ctx, positive=True),
         low=to_float(rows[3], f"{field}.low", ctx, positive=True),
         close=to_float(rows[4], f"{field}.close", ctx, positive=True),
         volume=to_float(rows[5], f"{field}.volume", ctx, non_negative=True),
-    )
+    ), f"{field}.high", f"{field}.low", ctx)
 
 
 def _strip_network(token_id: str) -> str:

@@ -364,10 +364,10 @@ class HttpLayer:
             p.last_error = str(err)
             raise err
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = decode_json(body)
+        except ValueError as exc:
             raise self._failure(p, "not_json", BadPayload(
-                p.name, endpoint, "<body>", f"not JSON: {exc.__class__.__name__} ({_snippet(body)})")) from None
+                p.name, endpoint, "<body>", f"not JSON: {exc} ({_snippet(body)})")) from None
         p.breaker.record_success()
         p.ok += 1
         p.last_ok_at = self.clock.now()
@@ -451,6 +451,23 @@ class HttpLayer:
         return None
 
 
+def decode_json(body: bytes | str) -> Any:
+    """``json.loads`` whose every refusal is a ``ValueError`` naming the reason in a word or three.
+
+    ``json.loads`` also raises ``RecursionError`` (nesting deeper than the interpreter's stack: a
+    100,000-level ``[[[...`` body) and a bare ``ValueError`` for an integer of over 4,300 digits;
+    neither is a ``JSONDecodeError``, and either would otherwise escape as a crash.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(exc.__class__.__name__) from None
+    except ValueError:
+        raise ValueError("integer too long") from None
+
+
 def _param(v: ParamValue) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -468,8 +485,8 @@ def _snippet(body: bytes) -> str:
 def _error_detail(body: bytes) -> str:
     """The provider's own error message (Jupiter ``error``, Birdeye ``message``, GT ``errors[].title``)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = decode_json(body)
+    except ValueError:
         return _snippet(body) if body else ""
     if isinstance(data, dict):
         for key in ("message", "error", "title"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from dexscan.domain import Candle
 from dexscan.errors import BadPayload
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,13 @@ T = TypeVar("T")
 
 #: Values above this are taken as milliseconds where a field may be either (year 5138 in seconds).
 _MS_THRESHOLD = 100_000_000_000
+#: The largest epoch second accepted anywhere (9999-12-31T23:59:59Z): beyond it ``datetime`` fails
+#: and the value is a unit mistake or garbage, never a time.
+MAX_EPOCH_S = 253_402_300_799
+#: SQLite stores signed 64-bit integers; a larger integer is garbage that would fail at the store.
+_INT64_MAX = 2**63 - 1
+#: Token decimals are a ``u8`` on chain.
+MAX_DECIMALS = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +111,10 @@ def to_float(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = 
     if isinstance(value, bool) or value is None:
         raise ctx.bad(field, f"expected a number, got {_kind(value)}")
     if isinstance(value, int | float):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:
+            raise ctx.bad(field, f"expected a finite number, got {_show(value)}") from None
     elif isinstance(value, str):
         try:
             out = float(value.strip())
@@ -154,6 +165,8 @@ def to_int(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = Fa
             out = _integral(to_float(value, field, ctx), value, field, ctx)
     else:
         raise ctx.bad(field, f"expected an integer, got {_kind(value)}")
+    if not -_INT64_MAX <= out <= _INT64_MAX:
+        raise ctx.bad(field, f"integer out of range, got {_show(value)}")
     if non_negative and out < 0:
         raise ctx.bad(field, f"expected a non-negative integer, got {_show(value)}")
     return out
@@ -163,6 +176,14 @@ def _integral(f: float, original: Any, field: str, ctx: ParseContext) -> int:
     if not f.is_integer():
         raise ctx.bad(field, f"expected an integer, got {_show(original)}")
     return int(f)
+
+
+def opt_decimals(record: Any, path: str, ctx: ParseContext) -> int | None:
+    """Token decimals: an integer from 0 to 255 (a ``u8`` on chain)."""
+    out = opt_int(record, path, ctx, non_negative=True)
+    if out is not None and out > MAX_DECIMALS:
+        raise ctx.bad(path, f"expected decimals from 0 to {MAX_DECIMALS}, got {out}")
+    return out
 
 
 def req_int(record: Any, path: str, ctx: ParseContext, *, non_negative: bool = False) -> int:
@@ -182,6 +203,15 @@ def opt_int(record: Any, path: str, ctx: ParseContext, *, non_negative: bool = F
 # -- strings and booleans ------------------------------------------------------------------
 
 
+def _text(value: str, field: str, ctx: ParseContext) -> str:
+    """``value`` if it can be stored as UTF-8; JSON ``\\ud800`` escapes decode to lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ctx.bad(field, "not valid Unicode text (an unpaired surrogate)") from None
+    return value
+
+
 def req_str(record: Any, path: str, ctx: ParseContext) -> str:
     """A non-empty string (addresses, ids)."""
     value = lookup(record, path, ctx)
@@ -191,7 +221,7 @@ def req_str(record: Any, path: str, ctx: ParseContext) -> str:
         raise ctx.bad(path, f"expected a string, got {_kind(value)}")
     if not value.strip():
         raise ctx.bad(path, "empty string")
-    return value
+    return _text(value, path, ctx)
 
 
 def opt_str(record: Any, path: str, ctx: ParseContext, default: str | None = None) -> str | None:
@@ -200,7 +230,7 @@ def opt_str(record: Any, path: str, ctx: ParseContext, default: str | None = Non
         return default
     if not isinstance(value, str):
         raise ctx.bad(path, f"expected a string, got {_kind(value)}")
-    return value
+    return _text(value, path, ctx)
 
 
 def str_or(record: Any, path: str, ctx: ParseContext, default: str = "") -> str:
@@ -226,10 +256,21 @@ def opt_str_list(record: Any, path: str, ctx: ParseContext) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ctx.bad(path, f"expected a list of strings, got {_kind(value)}")
-    return tuple(value)
+    return tuple(_text(v, path, ctx) for v in value)
 
 
 # -- times ---------------------------------------------------------------------------------
+
+
+def _epoch(seconds: int, original: Any, field: str, ctx: ParseContext) -> int:
+    if not 0 <= seconds <= MAX_EPOCH_S:
+        raise ctx.bad(field, f"expected a time between 1970 and 9999, got {_show(original)}")
+    return seconds
+
+
+def to_epoch(value: Any, field: str, ctx: ParseContext) -> int:
+    """Epoch seconds sent as an integer (or integral number/string), 1970 to 9999."""
+    return _epoch(to_int(value, field, ctx, non_negative=True), value, field, ctx)
 
 
 def iso_to_epoch(value: Any, field: str, ctx: ParseContext) -> int:
@@ -242,10 +283,10 @@ def iso_to_epoch(value: Any, field: str, ctx: ParseContext) -> int:
             raise ctx.bad(field, f"expected an ISO-8601 time, got {_show(value)}") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return int(dt.timestamp())
+        return _epoch(int(dt.timestamp()), value, field, ctx)
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = int(to_float(value, field, ctx, non_negative=True))
-        return seconds // 1000 if seconds > _MS_THRESHOLD else seconds
+        return _epoch(seconds // 1000 if seconds > _MS_THRESHOLD else seconds, value, field, ctx)
     raise ctx.bad(field, f"expected an ISO-8601 time, got {_kind(value)}")
 
 
@@ -254,9 +295,17 @@ def opt_iso_ts(record: Any, path: str, ctx: ParseContext) -> int | None:
     return None if value is None else iso_to_epoch(value, path, ctx)
 
 
+def opt_epoch(record: Any, path: str, ctx: ParseContext) -> int | None:
+    value = lookup(record, path, ctx)
+    return None if value is None else to_epoch(value, path, ctx)
+
+
 def req_ts(record: Any, path: str, ctx: ParseContext) -> int:
     """Epoch seconds sent as an integer (Birdeye, GeckoTerminal OHLCV)."""
-    return req_int(record, path, ctx, non_negative=True)
+    value = lookup(record, path, ctx)
+    if value is None:
+        raise ctx.bad(path, "missing")
+    return to_epoch(value, path, ctx)
 
 
 def ms_to_s(ms: int) -> int:
@@ -268,7 +317,19 @@ def opt_ms_ts(record: Any, path: str, ctx: ParseContext) -> int | None:
     value = lookup(record, path, ctx)
     if value is None:
         return None
-    return ms_to_s(int(to_float(value, path, ctx, non_negative=True)))
+    return _epoch(ms_to_s(int(to_float(value, path, ctx, non_negative=True))), value, path, ctx)
+
+
+# -- bars ----------------------------------------------------------------------------------
+
+
+def check_bar(bar: Candle, high_field: str, low_field: str, ctx: ParseContext) -> Candle:
+    """``bar`` when its high and low bracket its open and close; a bar that does not is garbage."""
+    if bar.high < max(bar.open, bar.close, bar.low):
+        raise ctx.bad(high_field, f"high {bar.high!r} is below the bar's open/close/low")
+    if bar.low > min(bar.open, bar.close):
+        raise ctx.bad(low_field, f"low {bar.low!r} is above the bar's open/close")
+    return bar
 
 
 # -- whole responses -----------------------------------------------------------------------
