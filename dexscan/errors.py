@@ -56,3 +56,13 @@ class RpcError(DexscanError):
 
 class RpcUnavailable(RpcError):
     """No healthy RPC endpoint could serve the call."""
+
+
+class RpcBadAnswer(RpcError):
+    """An RPC answer that does not match the JSON-RPC contract. ``field`` names where."""
+
+    def __init__(self, method: str, field: str, problem: str) -> None:
+        self.method = method
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{method}: bad answer at {field}: {problem}")

@@ -47,6 +47,7 @@ from solders.rpc.errors import InvalidParamsMessage, NodeUnhealthyMessage
 
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget
+from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.clock import Clock, RealClock
 from dexscan.config import RpcSettings, Settings, mask_url
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
@@ -485,8 +486,8 @@ class RpcPool:
         keys = list(pubkeys)
 
         async def fn(client: AsyncClient) -> tuple[int, list[Account | None]]:
-            resp = await client.get_multiple_accounts(keys, encoding="base64")
-            return resp.context.slot, list(resp.value)
+            body = client._get_multiple_accounts_body(keys, None, "base64", None)
+            return decode_multiple_accounts(await client._provider.make_request_unparsed(body))
 
         return await self.call("getMultipleAccounts", fn)
 
@@ -494,8 +495,8 @@ class RpcPool:
         """The (up to 20) largest token accounts of ``mint`` as (token account, raw amount)."""
 
         async def fn(client: AsyncClient) -> list[tuple[str, int]]:
-            resp = await client.get_token_largest_accounts(mint)
-            return [(str(v.address), int(v.amount.amount)) for v in resp.value]
+            body = client._get_token_largest_accounts_body(mint, None)
+            return decode_largest_accounts(await client._provider.make_request_unparsed(body))
 
         return await self.call("getTokenLargestAccounts", fn)
 
