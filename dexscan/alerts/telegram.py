@@ -77,6 +77,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramConflictError,
@@ -101,6 +102,7 @@ from aiogram.types import (
     TelegramObject,
     Update,
 )
+from pydantic import ValidationError
 
 from dexscan.alerts.charts import render_chart
 from dexscan.alerts.format import (
@@ -164,8 +166,28 @@ def describe_error(exc: BaseException) -> str:
     """One line for logs and ``last_error``: the exception type and Telegram's own description."""
     if isinstance(exc, TelegramRetryAfter):
         return f"TelegramRetryAfter: retry after {exc.retry_after}s"
+    if isinstance(exc, ClientDecodeError):  # its str() repeats the whole body, which may be 10 MB
+        return f"ClientDecodeError: bad answer at {decode_error_field(exc)}: {decode_error_problem(exc)}"
     text = exc.message if isinstance(exc, TelegramAPIError) else str(exc)
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def decode_error_field(exc: ClientDecodeError) -> str:
+    """Where a Bot API answer broke its contract: the first validation error's location
+    (``result.0.message.chat.id``), or ``<body>`` when the answer was not JSON at all."""
+    original = exc.original
+    if isinstance(original, ValidationError) and original.errors():
+        return ".".join(str(p) for p in original.errors()[0]["loc"]) or "<body>"
+    return "<body>"
+
+
+def decode_error_problem(exc: ClientDecodeError) -> str:
+    original = exc.original
+    if isinstance(original, ValidationError) and original.errors():
+        return original.errors()[0]["msg"]
+    if isinstance(original, RecursionError):
+        return "not JSON (nested too deeply)"
+    return f"not JSON ({type(original).__name__})"
 
 
 # -- per-chat settings --------------------------------------------------------------------------
@@ -1086,10 +1108,13 @@ class UpdatePoller:
         """Fetch and handle one batch of updates; returns how many were handled."""
         stored = await self.store.kv_get(self.OFFSET_KEY)
         offset = int(stored) if stored else None
-        updates = await self.bot(
-            GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=["message"]),
-            request_timeout=int(self.bot.session.timeout + timeout_s),
-        )
+        try:
+            updates = await self.bot(
+                GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=["message"]),
+                request_timeout=int(self.bot.session.timeout + timeout_s),
+            )
+        except UnicodeDecodeError as exc:  # aiogram reads the body as strict UTF-8 text
+            raise ClientDecodeError("getUpdates answer is not UTF-8 text", exc, "<body>") from exc
         lanes: dict[int | None, list[Update]] = {}
         for update in updates:
             chat = update.message.chat.id if update.message else None
