@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dexscan.errors import ConfigError
 
@@ -31,8 +32,25 @@ ENV_DATA_DIR = "DEXSCAN_DATA_DIR"
 ENV_SECRETS_FILE = "DEXSCAN_SECRETS_FILE"
 
 
+def _url_with(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    """A check that a setting is a URL with one of ``schemes`` and a host (not a typo'd path)."""
+
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(f"{mask_url(value)!r} is not a {'/'.join(schemes)} URL, e.g. {schemes[-1]}://host")
+        return value
+
+    return check
+
+
+HttpUrl = Annotated[str, AfterValidator(_url_with(("http", "https")))]
+WsUrl = Annotated[str, AfterValidator(_url_with(("ws", "wss")))]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No setting means anything as NaN or infinity (TOML spells them nan and inf).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AppSettings(_Section):
@@ -66,7 +84,7 @@ class HttpSettings(_Section):
 
 class JupiterSettings(_Section):
     enabled: bool = True
-    base_url: str = "https://api.jup.ag"
+    base_url: HttpUrl = "https://api.jup.ag"
     requests_per_minute: float = Field(30, gt=0, le=100_000)
     search_batch: int = Field(100, ge=1, le=100)
     price_batch: int = Field(50, ge=1, le=50)
@@ -74,8 +92,8 @@ class JupiterSettings(_Section):
 
 class DexScreenerSettings(_Section):
     enabled: bool = True
-    base_url: str = "https://api.dexscreener.com"
-    ws_url: str = "wss://api.dexscreener.com"
+    base_url: HttpUrl = "https://api.dexscreener.com"
+    ws_url: WsUrl = "wss://api.dexscreener.com"
     pairs_per_minute: float = Field(300, gt=0, le=100_000)
     profiles_per_minute: float = Field(60, gt=0, le=100_000)
     tokens_batch: int = Field(30, ge=1, le=30)
@@ -83,14 +101,14 @@ class DexScreenerSettings(_Section):
 
 class GeckoTerminalSettings(_Section):
     enabled: bool = True
-    base_url: str = "https://api.geckoterminal.com/api/v2"
+    base_url: HttpUrl = "https://api.geckoterminal.com/api/v2"
     requests_per_minute: float = Field(25, gt=0, le=100_000)
     ohlcv_page_limit: int = Field(1000, ge=1, le=1000)
 
 
 class BirdeyeSettings(_Section):
     enabled: bool = True
-    base_url: str = "https://public-api.birdeye.so"
+    base_url: HttpUrl = "https://public-api.birdeye.so"
     requests_per_second: float = Field(1, gt=0, le=10_000)
 
 
@@ -216,7 +234,7 @@ class LadderSettings(_Section):
 
 class ScoringSettings(_Section):
     bias: float = -1.0
-    min_calibration_samples: int = Field(500, ge=1)
+    min_calibration_samples: int = Field(500, ge=1, le=100_000_000)
     calibrator_path: str = ""
     weights: dict[str, float] = Field(default_factory=dict)
 
@@ -242,8 +260,8 @@ class ScanSettings(_Section):
 
 
 class TelegramSettings(_Section):
-    base_url: str = "https://api.telegram.org"
-    chat_ids: list[int] = Field(default_factory=list)
+    base_url: HttpUrl = "https://api.telegram.org"
+    chat_ids: list[Annotated[int, Field(ge=-(2**52), le=2**52)]] = Field(default_factory=list)  # ids fit 52 bits
     per_chat_per_s: float = Field(1.0, gt=0, le=30)
     global_per_s: float = Field(25.0, gt=0, le=30)
     digest_threshold: int = Field(5, ge=1, le=1000)
@@ -357,8 +375,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"config file {path} is a directory; give a .toml file") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from exc
+    except ValueError as exc:  # tomllib lets int() refuse a number of over 4,300 digits
+        raise ConfigError(f"config file {path} is not valid TOML: a number is too long") from exc
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -382,10 +410,16 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def _has_dotted(data: dict[str, Any], path: tuple[str | int, ...]) -> bool:
     node: Any = data
     for p in path:
-        if not isinstance(node, dict) or p not in node:
+        in_list = isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node)
+        if not (in_list or (isinstance(node, dict) and p in node)):
             return False
         node = node[p]
     return True
+
+
+def _may_hold_key(loc: tuple[str | int, ...]) -> bool:
+    """URLs can carry API keys: an error about one never repeats the value."""
+    return any(str(p).endswith(("url", "endpoints")) for p in loc)
 
 
 def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Settings:
@@ -394,7 +428,7 @@ def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Setti
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc)
+        key = ".".join(str(p) if str(p).isprintable() else repr(p) for p in loc)
         where = "settings"
         for name, content in sources.items():
             if _has_dotted(content, loc) or (err["type"] == "extra_forbidden" and _has_dotted(content, loc)):
@@ -402,8 +436,9 @@ def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Setti
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling against config/default.toml)"
-        elif "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
+        elif "input" in err and not isinstance(err["input"], dict) and not _may_hold_key(loc):
+            got = repr(err["input"])
+            msg = f"{msg} (got {got if len(got) <= 60 else got[:57] + '...'})"
         more = f" (+{len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
         raise ConfigError(f"{where}: {key}: {msg}{more}") from None
 
