@@ -663,6 +663,13 @@ def candle_problem(c: Candle) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredOffset:
+    """The getUpdates offset ``UpdatePoller`` stored after handling a batch (checked like a row)."""
+
+    value: str | None
+
+
 class StoreCheck:
     """Writes accepted objects through the production store paths, reads them back, checks them."""
 
@@ -709,6 +716,9 @@ class StoreCheck:
                 _check(isinstance(o[1], int) and 0 <= o[1] <= _U64_MAX, f"largest amount = {o[1]!r}")
             elif type(o).__name__ == "Update":
                 rows += await self._update_offset(o)
+            elif isinstance(o, StoredOffset):
+                _check(o.value is not None and re.fullmatch(r"-?\d+", o.value) is not None, f"offset {o.value!r}")
+                rows += 1
             elif not isinstance(o, Candle):
                 raise Malformed(f"unexpected object {type(o).__name__}")
         if candles:
@@ -1020,8 +1030,8 @@ def _http_call(shape: Shape, parsers: Parsers, pool: RpcPool,
         return largest
     if shape.target == "telegram:getUpdates":
         async def updates() -> list[Any]:
-            await poller.poll_once(0)  # the production path: parse, dispatch, store the offset
-            return []
+            handled = await poller.poll_once(0)  # the production path: parse, dispatch, store the offset
+            return [StoredOffset(await poller.store.kv_get(UpdatePoller.OFFSET_KEY))] if handled else []
         return updates
     return lambda: TARGETS[shape.target](parsers, shape, None)
 
