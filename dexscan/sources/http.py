@@ -246,6 +246,10 @@ class HttpLayer:
                 headers={"User-Agent": self._http.user_agent, "Accept": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=self._http.timeout_s),
             )
+            # aiohttp silently sends a GET a second time when a kept-alive connection drops (a
+            # reset): a request no budget allowed and no counter saw. Our own retries, which are
+            # budgeted and counted, take over instead.
+            self._session._retry_connection = False
         return self._session
 
     # -- reading state ----------------------------------------------------------------------
