@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -173,6 +175,8 @@ MIGRATIONS: list[str] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+log = logging.getLogger(__name__)
+
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
@@ -301,13 +305,32 @@ class Store:
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
         """One write statement, committed on its own (autocommit), never inside another task's transaction."""
         async with self._writing():
-            return await self.db.execute(sql, params)
+            return await self._when_unlocked(sql, params)
+
+    async def _when_unlocked(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        """Run a statement that takes the write lock, for as long as another process holds it.
+
+        ``busy_timeout`` makes SQLite wait 5 s; a longer lock (a backup, ``sqlite3`` in a shell)
+        ends in "database is locked", and a writer that gave up would lose what it was writing.
+        The failed statement changed nothing (it is a ``BEGIN IMMEDIATE`` or an autocommit
+        statement), so trying again is safe.
+        """
+        attempts = 0
+        while True:
+            try:
+                return await self.db.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                attempts += 1
+                log.warning("database %s is locked by another connection (%s); still waiting (attempt %d)",
+                            self.path, exc, attempts)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """All statements inside commit together or not at all (BEGIN IMMEDIATE: writers queue)."""
         async with self._writing():
-            await self.db.execute("BEGIN IMMEDIATE")
+            await self._when_unlocked("BEGIN IMMEDIATE")
             try:
                 yield self.db
             except BaseException:
