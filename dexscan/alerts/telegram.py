@@ -554,6 +554,10 @@ class OutboxSender:
         last_bot = await self.store.telegram_last_message_id(chat_id)
         last_user = await self.store.telegram_last_user_message_id(chat_id)
         if last_bot is None and last_user is None:
+            # Nothing to probe from: the row is resent, but only once Telegram answers again.
+            # During an outage that accepts and then drops requests, every failed attempt would
+            # otherwise leave one more copy in the chat.
+            await self.bot.get_me()
             return None
         low = last_bot if last_bot is not None else max(0, (last_user or 0) - self.probe_window)
         high = max(last_bot or 0, last_user or 0) + self.probe_window
