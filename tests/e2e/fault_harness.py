@@ -16,7 +16,13 @@ comes from the simulator (:meth:`Result.expected_ignitions`, :meth:`Result.unsaf
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
+import signal
+import sqlite3
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -303,3 +309,338 @@ async def run_scanner(
 
 def keys(signals: Iterable[tuple[int, Signal, Outcome | None]]) -> list[tuple[str, str, int]]:
     return [s.key for _, s, _ in signals]
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGKILL at random points: `dexscan scan --demo --json --db FILE` forked from a warm zygote
+# ---------------------------------------------------------------------------------------------
+#
+# A kill/restart cycle should cost the scanner's start-up, not Python's: importing dexscan and its
+# dependencies takes ~3 s (aiogram alone ~2 s), which twenty cycles cannot afford in CI. So a zygote
+# process imports everything once and forks one child per cycle; the child runs exactly what
+# ``python -m dexscan scan --demo --json --db FILE --speed S`` runs (``dexscan.cli.main``) with its
+# stdout and stderr in files. One thing differs: the demo's Bot API fake. In-process it would die
+# with every kill, taking the evidence of what was delivered with it, so the child's demo world
+# talks to a Bot API fake the test runs (as the real Telegram outlives the scanner).
+
+ZYGOTE_MODULE = "tests.e2e.fault_harness"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOT_API_URL_ENV = "DEXSCAN_TEST_BOT_API_URL"
+BOT_API_TOKEN_ENV = "DEXSCAN_TEST_BOT_API_TOKEN"
+
+
+class RemoteBotApi:
+    """Stands in for the demo world's in-process :class:`FakeTelegram`: the Bot API fake at
+    ``$DEXSCAN_TEST_BOT_API_URL`` (run by the test) is used instead; nothing is started here."""
+
+    def __init__(self, clock: Any = None, chats: Any = ()) -> None:
+        del clock, chats
+        self.base_url = os.environ[BOT_API_URL_ENV]
+        self.token = os.environ[BOT_API_TOKEN_ENV]
+
+    async def start(self) -> str:
+        return self.base_url
+
+    async def stop(self) -> None:
+        return None
+
+
+def zygote_main() -> None:
+    """Read one JSON command per line on stdin, answer one JSON line on stdout.
+
+    ``{"run": [argv...], "stdout": path, "stderr": path}`` forks a child running
+    ``dexscan.cli.main(argv)`` → ``{"pid": n}``; ``{"wait": pid}`` → ``{"pid": n, "signal": s,
+    "code": c}`` once it ended (the zygote is its parent; the test only sends it signals).
+    """
+    import threading as _threading
+
+    import dexscan.cli
+    import dexscan.demo.world
+
+    preload(ScanOptions(demo=True, json=True, dashboard=False), telegram=True)
+    assert _threading.active_count() == 1, "the zygote must not run threads before forking"
+    out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if "run" in cmd:
+            pid = os.fork()
+            if pid == 0:  # the child: become `dexscan scan ...`
+                code = 1
+                try:
+                    os.setpgid(0, 0)
+                    fd_out = os.open(cmd["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                    fd_err = os.open(cmd["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                    os.dup2(fd_out, 1)
+                    os.dup2(fd_err, 2)
+                    os.close(0)
+                    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+                    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+                    dexscan.demo.world.FakeTelegram = RemoteBotApi  # type: ignore[misc,assignment]
+                    code = dexscan.cli.main(cmd["run"])
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    with contextlib.suppress(Exception):
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    os._exit(code)
+            out.write(json.dumps({"pid": pid}) + "\n")
+        elif "wait" in cmd:
+            _, status = os.waitpid(int(cmd["wait"]), 0)
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            out.write(json.dumps({"pid": cmd["wait"], "signal": sig, "code": code}) + "\n")
+        out.flush()
+
+
+class Zygote:
+    """The test's side of :func:`zygote_main` (an asyncio subprocess, so the test's loop keeps
+    serving the Bot API fake while it waits)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, env: dict[str, str], cwd: Path) -> Zygote:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", ZYGOTE_MODULE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env=env, cwd=str(cwd))
+        zygote = cls(proc)
+        ready = await zygote._read(60.0)
+        assert ready == {"ready": True}, ready
+        return zygote
+
+    async def _read(self, limit_s: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), limit_s)
+        if not line:
+            raise AssertionError("the zygote exited")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def _ask(self, cmd: dict[str, Any], limit_s: float = 60.0) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        await self.proc.stdin.drain()
+        return await self._read(limit_s)
+
+    async def spawn(self, argv: list[str], stdout: Path, stderr: Path) -> int:
+        return int((await self._ask({"run": argv, "stdout": str(stdout), "stderr": str(stderr)}))["pid"])
+
+    async def wait(self, pid: int, limit_s: float = 60.0) -> tuple[int, int | None]:
+        """(signal that ended it or 0, exit code or None)."""
+        answer = await self._ask({"wait": pid}, limit_s)
+        return int(answer["signal"]), answer["code"]
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10.0)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@dataclass(frozen=True)
+class DbState:
+    """What a killed scanner left in its database (read with plain sqlite3 after it died)."""
+
+    integrity: str
+    signals: dict[int, tuple[Any, ...]]  # id -> (mint, strategy, candle_ts, ts, price, levels)
+    statuses: dict[int, str]
+    outcomes: set[int]  # signal ids with an outcome row
+    outbox: list[tuple[int, int | None, int, str, str, int | None]]  # id, signal, chat, kind, state, message
+
+    @classmethod
+    def read(cls, db: Path) -> DbState:
+        if not db.exists():
+            return cls("ok", {}, {}, set(), [])
+        con = sqlite3.connect(db, timeout=30.0)
+        try:
+            integrity = str(con.execute("PRAGMA integrity_check").fetchone()[0])
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "signals" not in tables:
+                return cls(integrity, {}, {}, set(), [])
+            rows = con.execute(
+                "SELECT id, mint, strategy, candle_ts, ts, price, levels, status FROM signals").fetchall()
+            outcomes = {int(r[0]) for r in con.execute("SELECT signal_id FROM outcomes")}
+            outbox = [(int(r[0]), r[1], int(r[2]), str(r[3]), str(r[4]), r[5]) for r in con.execute(
+                "SELECT id, signal_id, chat_id, kind, state, message_id FROM alert_outbox ORDER BY id")]
+        finally:
+            con.close()
+        return cls(integrity, {int(r[0]): tuple(r[1:7]) for r in rows}, {int(r[0]): str(r[7]) for r in rows},
+                   outcomes, outbox)
+
+    def natural_keys(self) -> list[tuple[str, str, int]]:
+        return [(v[0], v[1], v[2]) for v in self.signals.values()]
+
+
+def check_consistent(state: DbState, chat_id: int) -> None:
+    """What every committed state must satisfy, whenever the process died."""
+    assert state.integrity == "ok", state.integrity
+    ks = state.natural_keys()
+    assert len(ks) == len(set(ks)), "a signal stored twice"
+    outbox_keys = [(sig, chat, kind) for _, sig, chat, kind, _, _ in state.outbox]
+    assert len(outbox_keys) == len(set(outbox_keys)), "an alert queued twice"
+    signal_alerts = sorted(sig for _, sig, chat, kind, _, _ in state.outbox if kind == "signal" and chat == chat_id)
+    assert signal_alerts == sorted(state.signals), "each signal is queued for the chat in its own transaction"
+    closed = sorted(sid for sid, st in state.statuses.items() if st == "closed")
+    outcome_alerts = sorted(sig for _, sig, chat, kind, _, _ in state.outbox if kind == "outcome" and chat == chat_id)
+    assert outcome_alerts == closed, "each closed outcome is queued with its close"
+    with_levels = {sid for sid, v in state.signals.items() if v[5] is not None}
+    assert with_levels <= state.outcomes, "a ladder signal is stored with its open outcome"
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines a child printed (a kill may cut the last one)."""
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.endswith("\n"):
+            events.append(json.loads(line))
+    return events
+
+
+@dataclass
+class KillReport:
+    cycles: int = 0
+    killed_after_s: list[float] = field(default_factory=list)
+    killed_on_event: int = 0
+    signals: int = 0
+    outcomes_closed: int = 0
+    alerts: int = 0
+    messages_in_chat: int = 0
+    command_answers: int = 0
+    sim_hours: float = 0.0
+    wall_s: float = 0.0
+
+
+async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 300.0,
+                          max_run_s: float = 2.0, drain_limit_s: float = 60.0) -> KillReport:
+    """``cycles`` times: start the scanner on one database, SIGKILL it at a seeded random moment,
+    check what it left; then run it once more until every alert is out, stop it with SIGTERM,
+    and check what reached the Bot API fake. Raises AssertionError on the first broken promise."""
+    import random
+
+    from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
+
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    db = work / "killed.db"
+    report = KillReport()
+    env = {**os.environ, "DEXSCAN_DATA_DIR": str(work / "data"), "PYTHONUNBUFFERED": "1"}
+    for var in ("DEXSCAN_TELEGRAM_TOKEN", "DEXSCAN_DB", "DEXSCAN_RPC_URLS", "DEXSCAN_SECRETS_FILE"):
+        env.pop(var, None)
+    argv = ["scan", "--demo", "--json", "--db", str(db), "--speed", f"{speed:g}"]
+    async with FakeTelegram(chats=[DEMO_CHAT], per_chat_per_s=1000.0, per_chat_burst=1000,
+                            global_per_s=1000.0) as bot_api:
+        env[BOT_API_URL_ENV], env[BOT_API_TOKEN_ENV] = bot_api.base_url, bot_api.token
+        bot_api.inject_user_message(DEMO_CHAT, "/start")  # a private chat begins with the user
+        zygote = await Zygote.start(env, REPO_ROOT)
+        try:
+            state = DbState.read(db)
+            shown: set[tuple[str, str, int]] = set()
+            first_clock: float | None = None
+            for i in range(cycles):
+                out, err = work / f"run{i:03d}.out", work / f"run{i:03d}.err"
+                pid = await zygote.spawn(argv, out, err)
+                started = time.monotonic()
+                on_event = rng.random() < 0.5
+                delay = rng.uniform(0.1, max_run_s)
+                if on_event:  # die right after a signal or outcome was committed and shown
+                    seen = len(read_events(out))
+                    while time.monotonic() - started < max_run_s * 2:
+                        if len(read_events(out)) > seen:
+                            break
+                        await asyncio.sleep(0.005)
+                    await asyncio.sleep(rng.uniform(0.0, 0.05))
+                else:
+                    await asyncio.sleep(delay)
+                report.killed_after_s.append(round(time.monotonic() - started, 3))
+                report.killed_on_event += on_event
+                os.kill(pid, signal.SIGKILL)
+                sig, _ = await zygote.wait(pid)
+                assert sig == signal.SIGKILL, f"cycle {i}: the scanner ended before the kill ({sig}); see {err}"
+                after = DbState.read(db)
+                check_consistent(after, DEMO_CHAT)
+                for sid, row in state.signals.items():  # nothing stored is lost or rewritten
+                    assert after.signals.get(sid) == row, f"cycle {i}: signal {sid} lost or changed"
+                printed = [e["signal"] for e in read_events(out) if e["type"] == "signal"]
+                for s in printed:
+                    key = (s["mint"], s["strategy"], s["candle_ts"])
+                    assert after.signals.get(s["id"], (None,))[:3] == key, f"cycle {i}: shown but not stored: {key}"
+                    assert key not in shown, f"cycle {i}: {key} shown again after a restart"
+                    shown.add(key)
+                state = after
+                report.cycles += 1
+                if first_clock is None:
+                    first_clock = _demo_clock(db)
+            # the last run: every alert goes out, then a clean stop
+            out, err = work / "final.out", work / "final.err"
+            clock_before = _demo_clock(db) or 0.0
+            pid = await zygote.spawn(argv, out, err)
+            deadline = time.monotonic() + drain_limit_s
+            while True:
+                await asyncio.sleep(0.2)
+                now_state = DbState.read(db)
+                states = {row[4] for row in now_state.outbox}
+                running = (_demo_clock(db) or 0.0) > clock_before + 60  # its housekeeping ran: it is up
+                if running and now_state.signals and states <= {"sent", "digested", "failed"}:
+                    break
+                assert time.monotonic() < deadline, f"alerts still undelivered: {sorted(states)}; see {err}"
+            os.kill(pid, signal.SIGTERM)
+            sig, code = await zygote.wait(pid)
+            assert (sig, code) == (0, 0), f"SIGTERM did not stop the scanner cleanly: {sig} {code}; see {err}"
+        finally:
+            await zygote.close()
+        final = DbState.read(db)
+        check_consistent(final, DEMO_CHAT)
+        for sid, row in state.signals.items():
+            assert final.signals.get(sid) == row
+        sent = bot_api.sent(DEMO_CHAT)
+    rows = [r for r in final.outbox if r[2] == DEMO_CHAT]
+    assert rows and {r[4] for r in rows} <= {"sent", "digested"}, sorted({r[4] for r in rows})
+    ids = [r[5] for r in rows if r[4] == "sent"]
+    by_id = {m.message_id: m for m in sent}
+    assert len(ids) == len(set(ids)) and set(ids) <= set(by_id), "an alert row names a message not in the chat"
+    assert ids == sorted(ids), "alerts reached the chat out of order"
+    alert_texts = [by_id[i].text for i in ids]
+    others = [m for m in sent if m.message_id not in set(ids)]
+    for m in others:  # only answers to the user's /start are not alerts ...
+        assert not any(mint in m.text for mint, _, _ in final.natural_keys()), f"an alert sent twice: {m.text[:80]}"
+    for text in alert_texts:  # ... and every alert is in the chat exactly once
+        assert sum(1 for m in sent if m.text == text) == 1, f"alert sent twice: {text[:80]}"
+    report.signals = len(final.signals)
+    report.outcomes_closed = sum(1 for st in final.statuses.values() if st == "closed")
+    report.alerts = len(rows)
+    report.messages_in_chat = len(sent)
+    report.command_answers = len(others)
+    last_clock = _demo_clock(db)
+    if first_clock is not None and last_clock is not None:
+        report.sim_hours = round((last_clock - first_clock) / 3600, 2)
+    report.wall_s = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def _demo_clock(db: Path) -> float | None:
+    if not db.exists():
+        return None
+    con = sqlite3.connect(db, timeout=30.0)
+    try:
+        row = con.execute("SELECT value FROM kv WHERE key = 'demo.clock'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    return float(row[0]) if row else None
+
+
+if __name__ == "__main__":
+    zygote_main()
