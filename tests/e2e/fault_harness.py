@@ -312,6 +312,71 @@ def keys(signals: Iterable[tuple[int, Signal, Outcome | None]]) -> list[tuple[st
 
 
 # ---------------------------------------------------------------------------------------------
+# Assertions shared by the suite and the soak script
+# ---------------------------------------------------------------------------------------------
+
+MARKET = ("jupiter", "dexscreener", "geckoterminal")
+#: The gates that read the chain (a failed read makes them unverified, never passed).
+CHAIN_GATES = frozenset({"mint_authority", "freeze_authority", "token2022_extensions"})
+
+
+def assert_clean_data(r: Result, *, after: float, complete: bool = True) -> None:
+    """Signals are planted truth, none for an ineligible token, none stored twice; with
+    ``complete``, every planted ignition of a gate-passing token from ``after`` on was found."""
+    ks = keys(r.signals)
+    assert len(ks) == len(set(ks))
+    assert r.duplicates == 0
+    assert not [s for _, s, _ in r.signals if s.mint in r.ineligible()]
+    found = r.ignitions()
+    assert found <= r.eligible_ignitions(), found - r.eligible_ignitions()
+    assert not r.members & r.ineligible()
+    if complete:
+        expected = r.expected_ignitions(after=after)
+        assert expected, "the run covers at least one planted ignition after the fault"
+        assert expected <= found, f"planted ignitions not signalled: {expected - found}"
+
+
+def assert_metrics_match(r: Result) -> None:
+    """``/metrics`` shows the HTTP layer's own numbers; the fakes saw every request we counted."""
+    for p in MARKET:
+        st = r.http[p]
+        assert r.metric("dexscan_source_requests_total", source=p) == st.requests
+        assert r.metric("dexscan_source_errors_total", source=p) == st.error_total
+        assert r.metric("dexscan_source_rate_limited_total", source=p) == st.rate_limited
+        assert st.requests == r.fakes[p].requests, p
+    bad = sum(sum(st.bad_records.values()) for st in r.http.values())
+    assert r.metric("dexscan_bad_payloads_total") == bad
+    assert r.peak_over_limit() == {}
+
+
+def assert_rpc_metrics_match(r: Result) -> None:
+    for ep in r.rpc:
+        assert r.metric("dexscan_rpc_failures_total", endpoint=ep.name) == ep.failures
+        assert r.metric("dexscan_rpc_requests_total", endpoint=ep.name) == ep.requests
+        assert r.metric("dexscan_rpc_up", endpoint=ep.name) == (1 if ep.healthy else 0)
+
+
+def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
+    """Each outbox row reached the chat exactly once, in row order; besides them only ``answers``
+    command answers, and no second copy of anything."""
+    rows = [row for row in r.outbox if row["chat_id"] == r.world.chat_ids[0]]
+    assert rows and {row["state"] for row in rows} <= {"sent", "digested"}, [(x["id"], x["state"]) for x in rows]
+    signal_rows = [row for row in rows if row["kind"] == "signal"]
+    assert sorted(row["signal_id"] for row in signal_rows) == sorted(sid for sid, _, _ in r.signals)
+    by_id = {m.message_id: m for m in r.telegram_sent}
+    ids = [row["message_id"] for row in rows if row["state"] == "sent"]
+    assert len(ids) == len(set(ids)) and set(ids) <= set(by_id)
+    assert ids == sorted(ids)  # delivered in the order the alerts were decided
+    assert {row["message_id"] for row in rows if row["state"] == "digested"} <= set(ids)
+    assert len(r.telegram_sent) == len(ids) + answers  # not one message more: no duplicate
+    texts = [m.text for m in r.telegram_sent]
+    assert len(texts) == len(set(texts))
+    for sid, sig, _ in r.signals:  # each signal's card is in the chat, as the message its row names
+        row = next(row for row in signal_rows if row["signal_id"] == sid)
+        assert sig.mint in by_id[row["message_id"]].text
+
+
+# ---------------------------------------------------------------------------------------------
 # SIGKILL at random points: `dexscan scan --demo --json --db FILE` forked from a warm zygote
 # ---------------------------------------------------------------------------------------------
 #

@@ -26,7 +26,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.fault_harness import Result, Run, keys, run_scanner
+from tests.e2e.fault_harness import (
+    CHAIN_GATES,
+    Result,
+    Run,
+    assert_alerts_delivered_once_in_order,
+    assert_clean_data,
+    assert_metrics_match,
+    assert_rpc_metrics_match,
+    keys,
+    run_scanner,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,34 +48,6 @@ MARKET_RUN_S = 1400
 MARKET_FAULT_AT_S = 150
 #: A planted ignition this long after a fault cleared must have been found.
 RECOVERY_S = 120
-MARKET = ("jupiter", "dexscreener", "geckoterminal")
-
-
-def assert_clean_data(r: Result, *, after: float) -> None:
-    """Signals are planted truth, none for an ineligible token, none stored twice."""
-    ks = keys(r.signals)
-    assert len(ks) == len(set(ks))
-    assert r.duplicates == 0
-    assert not [s for _, s, _ in r.signals if s.mint in r.ineligible()]
-    found = r.ignitions()
-    assert found <= r.eligible_ignitions(), found - r.eligible_ignitions()
-    expected = r.expected_ignitions(after=after)
-    assert expected, "the run covers at least one planted ignition after the fault"
-    assert expected <= found, f"planted ignitions not signalled: {expected - found}"
-    assert not r.members & r.ineligible()
-
-
-def assert_metrics_match(r: Result) -> None:
-    """``/metrics`` shows the HTTP layer's own numbers; the fakes saw every request we counted."""
-    for p in MARKET:
-        st = r.http[p]
-        assert r.metric("dexscan_source_requests_total", source=p) == st.requests
-        assert r.metric("dexscan_source_errors_total", source=p) == st.error_total
-        assert r.metric("dexscan_source_rate_limited_total", source=p) == st.rate_limited
-        assert st.requests == r.fakes[p].requests, p
-    bad = sum(sum(st.bad_records.values()) for st in r.http.values())
-    assert r.metric("dexscan_bad_payloads_total") == bad
-    assert r.peak_over_limit() == {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,10 +125,6 @@ async def test_market_fault_on_the_live_path(tmp_path: Path, fault: MarketFault)
 # Solana RPC faults: the safety gates read the chain through the failover pool
 # ---------------------------------------------------------------------------------------------
 
-#: The gates that read the chain (a failed read makes them unverified, never passed).
-CHAIN_GATES = frozenset({"mint_authority", "freeze_authority", "token2022_extensions"})
-
-
 def first_round(r: Result) -> list[tuple[str, str, int, str]]:
     first = min(v[2] for v in r.verdicts)
     return [v for v in r.verdicts if v[2] == first]
@@ -161,13 +139,6 @@ def assert_unsafe_refused(r: Result, verdicts: list[tuple[str, str, int, str]]) 
     assert checked_unsafe <= failed
     assert not r.members & unsafe
     assert not [s for _, s, _ in r.signals if s.mint in unsafe]
-
-
-def assert_rpc_metrics_match(r: Result) -> None:
-    for ep in r.rpc:
-        assert r.metric("dexscan_rpc_failures_total", endpoint=ep.name) == ep.failures
-        assert r.metric("dexscan_rpc_requests_total", endpoint=ep.name) == ep.requests
-        assert r.metric("dexscan_rpc_up", endpoint=ep.name) == (1 if ep.healthy else 0)
 
 
 async def test_rpc_primary_down_at_start_is_ranked_last(tmp_path: Path) -> None:
@@ -289,26 +260,6 @@ async def _has_verdicts(run: Run) -> bool:
 
 #: Simulated seconds the Bot API stays unreachable: the first pump's alerts are decided inside it.
 TELEGRAM_DOWN_S = 900
-
-
-def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
-    """Each outbox row reached the chat exactly once, in row order; besides them only ``answers``
-    command answers, and no second copy of anything."""
-    rows = [row for row in r.outbox if row["chat_id"] == r.world.chat_ids[0]]
-    assert rows and {row["state"] for row in rows} <= {"sent", "digested"}, [(x["id"], x["state"]) for x in rows]
-    signal_rows = [row for row in rows if row["kind"] == "signal"]
-    assert sorted(row["signal_id"] for row in signal_rows) == sorted(sid for sid, _, _ in r.signals)
-    by_id = {m.message_id: m for m in r.telegram_sent}
-    ids = [row["message_id"] for row in rows if row["state"] == "sent"]
-    assert len(ids) == len(set(ids)) and set(ids) <= set(by_id)
-    assert ids == sorted(ids)  # delivered in the order the alerts were decided
-    assert {row["message_id"] for row in rows if row["state"] == "digested"} <= set(ids)
-    assert len(r.telegram_sent) == len(ids) + answers  # not one message more: no duplicate
-    texts = [m.text for m in r.telegram_sent]
-    assert len(texts) == len(set(texts))
-    for sid, sig, _ in r.signals:  # each signal's card is in the chat, as the message its row names
-        row = next(row for row in signal_rows if row["signal_id"] == sid)
-        assert sig.mint in by_id[row["message_id"]].text
 
 
 async def _telegram_outage(tmp_path: Path, mode: str, *, anchored: bool) -> Result:
