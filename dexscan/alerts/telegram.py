@@ -26,9 +26,10 @@ highest id seen from the chat's users, plus ``probe_window``): "not modified" me
 there, and we record that id; no match means the send never happened, and we send it now. The
 probe never creates a message, and because sends and their bookkeeping are serialised per chat,
 the only unrecorded message of ours it can meet is the alert itself. Limits: a chat the bot has
-never posted to or heard from has no anchor id (we resend); more than ``probe_window`` user
-messages landing between our last recorded message and the lost one make us resend (a duplicate
-is then possible, a loss never). Outage handling uses the same path: a refused connection is
+never posted to or heard from has no anchor id (we resend, once ``getMe`` shows Telegram answers
+again, so an outage adds at most one copy); more than ``probe_window`` user messages landing
+between our last recorded message and the lost one make us resend (a duplicate is then possible,
+a loss never). Outage handling uses the same path: a refused connection is
 certainly not sent (back to ``pending``); a reset or a timeout is ambiguous (stays ``sending``).
 
 **Digest.** A storm becomes one message. Rule, per chat: when the sender is about to deliver a
