@@ -73,10 +73,10 @@ from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import AtrReading, ladder_atr, plan_levels
-from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, Tick, TokenMarket
+from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, FormingBar, RollingVolume, Tick, TokenMarket
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
 from dexscan.strategies import build_strategies
-from dexscan.strategies.base import REL_TOL, Detection, Strategy
+from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
 
 CandleStateName = Literal["idle", "ignited", "confirmed", "fizzled"]
 
@@ -136,6 +136,13 @@ class _Track:
                            self.ignition_price, self.confirmed_at, self.reached_at, self.close)
 
 
+def _volume_gate(m: TokenMarket, n: int, k: float, sigmas: float, v: float) -> bool:
+    """Whether ``v`` passes a volume gate ``(n, k, sigmas)`` (slack applied) on the token's window."""
+    window = m.volumes[n]
+    mean = window.total / n
+    return v >= k * mean and (not sigmas or v >= k * mean + sigmas * window.std_floor())
+
+
 def _valid(c: Candle, tf: int) -> bool:
     return (c.ts % tf == 0 and 0 < c.low <= c.high < _INF and 0 < c.open < _INF and 0 < c.close < _INF
             and 0 <= c.volume <= MAX_VOLUME)
@@ -160,6 +167,15 @@ class Detector:
         windows = {ign.sma_bars}
         for s in self.strategies:
             windows.update(s.volume_windows())
+        # Strategies with their gates (Strategy.price_gate/volume_gate), slack applied: a bar or a
+        # price below a gate cannot fire that strategy, so the detector does not call it.
+        slack = 1.0 - GATE_SLACK
+        price_plan: list[tuple[Strategy, float, int, float, float]] = []
+        for s in self._price:
+            factor = s.price_gate()
+            price_plan.append((s, 0.0 if factor is None else factor * slack, *self._volume_plan(s, windows)))
+        self._price_plan = tuple(price_plan)
+        self._m5_plan = tuple((s, *self._volume_plan(s, windows)) for s in self._m5_strategies)
         self.m5_capacity = max([ign.sma_bars, 3 * RSI_PERIOD + 1] + [s.bars_needed() for s in self.strategies])
         self._market_args = {
             "m5_capacity": self.m5_capacity,
@@ -172,6 +188,25 @@ class Detector:
         self._changes: list[CandleState] = []
         self.rejected_bars = 0
         self.rejected_ticks = 0
+
+    @staticmethod
+    def _volume_plan(s: Strategy, windows: set[int]) -> tuple[int, float, float]:
+        """``(bars, mult, sigmas)`` of the strategy's volume gate, slack applied; bars 0 = no gate."""
+        gate = s.volume_gate()
+        if gate is None:
+            return 0, 0.0, 0.0
+        windows.add(gate.bars)
+        slack = 1.0 - GATE_SLACK
+        return gate.bars, gate.mult * slack, gate.sigmas * slack
+
+    def _track(self, m: TokenMarket, f: FormingBar) -> _Track:
+        """The candle state of the forming 4H window ``f`` (new at the window's first observation)."""
+        tr: _Track | None = m.track
+        if tr is None or tr.candle_ts != f.ts:
+            tr = m.track = _Track(f.ts, f.open, self._pump_factor)
+        f.track = tr
+        f.reached = tr.reached_at is not None
+        return tr
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -366,25 +401,89 @@ class Detector:
     # -- the pipeline --------------------------------------------------------------------------
 
     def _complete(self, m: TokenMarket, c: Candle, found: list[Detection]) -> None:
-        """One completed 5m bar through the market and every strategy (see the module docstring)."""
+        """One completed 5m bar through the market and every strategy (see the module docstring).
+
+        This runs for every bar of every token, so the common cases are written out here: the bar
+        folded into forming 1h/4H windows it belongs to (:meth:`BarBook.absorb` otherwise), gated
+        strategies skipped (:meth:`Strategy.volume_gate`), the bar committed (:meth:`TokenMarket.commit`).
+        """
         m5 = m.m5
         h1 = m.h1
         h4 = m.h4
         closed: list[Closed] = []
-        if m5 and m5[-1].ts + M5 < c.ts:
-            m.advance_to(c.ts, closed)
-        h1.absorb(c, True, closed)
-        h4.absorb(c, True, closed)
+        ts = c.ts
+        if m5 and m5[-1].ts + M5 < ts:
+            m.advance_to(ts, closed)
+        f = h1.forming
+        if f is not None and f.ts == ts - ts % H1:
+            if c.high > f.high:
+                f.high = c.high
+            if c.low < f.low:
+                f.low = c.low
+            f.close = c.close
+            f.volume += c.volume
+            f.real = True
+        else:
+            h1.absorb(c, True, closed)
+        f = h4.forming
+        if f is not None and f.ts == ts - ts % H4:
+            if c.high > f.high:
+                f.high = c.high
+            if c.low < f.low:
+                f.low = c.low
+            f.close = c.close
+            f.volume += c.volume
+            f.real = True
+        else:
+            h4.absorb(c, True, closed)
         if closed:
             self._closed(m, closed, found)
             closed = []
-        end = c.ts + M5
-        self._observe(m, end, c.close, c.high, c.volume, found)
-        for s in self._m5_strategies:
+        end = ts + M5
+        v = c.volume
+        f = h4.forming
+        if f is not None:  # the price observation at the bar's end: _observe, written out
+            tr = f.track
+            if tr is None:
+                tr = self._track(m, f)
+            if not f.reached:
+                t = f.open * self._pump_factor  # = tr.target, computed as _Track does
+                if c.high >= t - REL_TOL * abs(t):
+                    tr.reached_at = end
+                    f.reached = True
+            price = c.close
+            for s, factor, n, k, sigmas in self._price_plan:
+                if price < f.open * factor or (n and not _volume_gate(m, n, k, sigmas, v)):
+                    continue
+                d = s.on_price(m, end, price, v)
+                if d is not None:
+                    self._found_on_price(m, tr, d, found)
+        gate_n = 0
+        mean = 0.0
+        window: RollingVolume | None = None
+        floor = -1.0
+        for s, n, k, sigmas in self._m5_plan:
+            if n:
+                if n != gate_n:
+                    gate_n = n
+                    window = m.volumes[n]
+                    mean = window.total / n
+                    floor = -1.0
+                if v < k * mean:
+                    continue
+                if sigmas:
+                    if floor < 0.0:
+                        assert window is not None
+                        floor = window.std_floor()
+                    if v < k * mean + sigmas * floor:
+                        continue
             d = s.on_bar(m, _TF_M5, c, end)
             if d is not None:
                 found.append(d)
-        m.commit(c)
+        m5.append(c)
+        m.count5 += 1
+        for w in m.windows:
+            w.push(v)
         f = h1.forming
         if f is not None and f.ts + H1 <= end:
             h1.close_until(end, closed)
@@ -400,20 +499,26 @@ class Detector:
         f = m.h4.forming
         if f is None:
             return
-        tr: _Track | None = m.track
-        if tr is None or tr.candle_ts != f.ts:
-            tr = m.track = _Track(f.ts, f.open, self._pump_factor)
-        if tr.reached_at is None and high >= tr.target:
+        tr = f.track
+        if tr is None:
+            tr = self._track(m, f)
+        if not f.reached and high >= tr.target:
             tr.reached_at = ts
-        for s in self._price:
+            f.reached = True
+        for s, factor, n, k, sigmas in self._price_plan:
+            if price < f.open * factor or (n and volume is not None and not _volume_gate(m, n, k, sigmas, volume)):
+                continue
             d = s.on_price(m, ts, price, volume)
             if d is not None:
-                found.append(d)
-                if d.layer == "ignition" and tr.ignited_at is None and d.candle_ts == tr.candle_ts:
-                    tr.state = "ignited"
-                    tr.ignited_at = d.ts
-                    tr.ignition_price = d.price
-                    self._changes.append(tr.snapshot(m.mint))
+                self._found_on_price(m, tr, d, found)
+
+    def _found_on_price(self, m: TokenMarket, tr: _Track, d: Detection, found: list[Detection]) -> None:
+        found.append(d)
+        if d.layer == "ignition" and tr.ignited_at is None and d.candle_ts == tr.candle_ts:
+            tr.state = "ignited"
+            tr.ignited_at = d.ts
+            tr.ignition_price = d.price
+            self._changes.append(tr.snapshot(m.mint))
 
     def _closed(self, m: TokenMarket, closed: list[Closed], found: list[Detection]) -> None:
         """Windows that closed: their strategies (book without the bar), the candle state, then store."""
@@ -438,6 +543,9 @@ class Detector:
             if c.high >= tr.target:
                 tr.reached_at = ev.end
         m.track = None
+        forming = m.h4.forming
+        if forming is not None:  # the state is gone: the forming window (if any) must not keep it
+            forming.track = None
         tr.closed = True
         tr.close = c.close
         for i in range(n0, len(found)):

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: Relative tolerance of threshold comparisons (see the module docstring).
 REL_TOL = 1e-9
+#: Relative slack of the detector's gate checks (see :meth:`Strategy.price_gate`): far above REL_TOL.
+GATE_SLACK = 1e-6
 
 
 def meets(value: float, threshold: float) -> bool:
@@ -83,6 +85,18 @@ class Param:
         if self.maximum is not None and value > self.maximum:
             raise ConfigError(f"{where}: {value} is above the maximum {self.maximum}")
         return int(value) if self.integer else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeGate:
+    """A necessary condition on an observed volume ``v`` (see :meth:`Strategy.volume_gate`):
+    ``v >= mult * mean + sigmas * std`` of the volumes of the previous ``bars`` completed 5m bars
+    (``tm.volume_window(bars)``; the detector checks the ``std`` term with a cheap lower bound,
+    :meth:`~dexscan.market.RollingVolume.std_floor`)."""
+
+    bars: int
+    mult: float = 1.0
+    sigmas: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,27 @@ class Strategy:
     def volume_windows(self) -> tuple[int, ...]:
         """Rolling 5m volume windows (bar counts) this strategy reads via ``tm.volume_window(n)``."""
         return ()
+
+    # -- gates: necessary conditions the detector checks before calling a hook ----------------
+    #
+    # Almost every observation fires nothing, and with thousands of tokens the calls that say so
+    # are most of the detector's work. A strategy may state a cheap *necessary* condition of its
+    # hook; the detector then skips the call when the condition clearly fails (with a relative
+    # slack of GATE_SLACK, a thousand times REL_TOL, so float rounding can never skip a call that
+    # would have fired). The hook still decides everything exactly: a gate changes speed, never
+    # results — provided the hook has no side effects when it does not fire (keeps no per-bar
+    # state), which a strategy with a gate must guarantee. None (the default) means "call me
+    # every time".
+
+    def price_gate(self) -> float | None:
+        """A factor ``k``: :meth:`on_price` can only fire when ``price >= k * open`` of the forming 4H candle."""
+        return None
+
+    def volume_gate(self) -> VolumeGate | None:
+        """The hooks can only fire when the observed volume passes this :class:`VolumeGate`. The
+        observed volume is the bar's for :meth:`on_bar` on a 5m bar, ``volume_5m`` for
+        :meth:`on_price` (an observation without one is not gated)."""
+        return None
 
     # -- hooks -------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dexscan.domain import Candle, Reason, Timeframe
 from dexscan.market import H4
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, exceeds, meets, register
+from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, exceeds, meets, register
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -68,6 +68,9 @@ class GodCandle(Strategy):
 
     def volume_windows(self) -> tuple[int, ...]:
         return (self.volume_bars,)
+
+    def volume_gate(self) -> VolumeGate:
+        return VolumeGate(self.volume_bars, self.volume_mult)
 
     def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
         v = bar.volume

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dexscan.domain import Reason
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, register
+from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, register
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -59,6 +59,12 @@ class Ignition(Strategy):
 
     def volume_windows(self) -> tuple[int, ...]:
         return (self.sma_bars,)
+
+    def price_gate(self) -> float:
+        return self._rise_factor
+
+    def volume_gate(self) -> VolumeGate:
+        return VolumeGate(self.sma_bars, self.volume_mult)
 
     def on_price(self, tm: TokenMarket, ts: int, price: float, volume_5m: float | None) -> Detection | None:
         f = tm.h4.forming

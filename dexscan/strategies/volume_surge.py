@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dexscan.domain import Candle, Reason, Timeframe
 from dexscan.market import H4
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, meets, register
+from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, meets, register
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -50,6 +50,9 @@ class VolumeSurge(Strategy):
 
     def volume_windows(self) -> tuple[int, ...]:
         return (self.bars,)
+
+    def volume_gate(self) -> VolumeGate:
+        return VolumeGate(self.bars, 1.0, self.sigmas)
 
     def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
         if tm.count5 < self.bars:
