@@ -136,9 +136,9 @@ class _Track:
                            self.ignition_price, self.confirmed_at, self.reached_at, self.close)
 
 
-def _volume_gate(m: TokenMarket, n: int, k: float, sigmas: float, v: float) -> bool:
-    """Whether ``v`` passes a volume gate ``(n, k, sigmas)`` (slack applied) on the token's window."""
-    window = m.volumes[n]
+def _volume_gate(m: TokenMarket, i: int, n: int, k: float, sigmas: float, v: float) -> bool:
+    """Whether ``v`` passes a volume gate (slack applied) on the token's ``i``-th window (``n`` bars)."""
+    window = m.windows[i]
     mean = window.total / n
     return v >= k * mean and (not sigmas or v >= k * mean + sigmas * window.std_floor())
 
@@ -165,17 +165,27 @@ class Detector:
         self._pump_factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
         period = settings.ladder.atr_period
         windows = {ign.sma_bars}
+        gates = {id(s): s.volume_gate() for s in self.strategies}
         for s in self.strategies:
             windows.update(s.volume_windows())
+            gate = gates[id(s)]
+            if gate is not None:
+                windows.add(gate.bars)
+        order = sorted(windows)  # TokenMarket.windows holds the windows in this order
+        slack = 1.0 - GATE_SLACK
+
+        def volume_plan(s: Strategy) -> tuple[int, int, float, float]:
+            gate = gates[id(s)]
+            if gate is None:
+                return 0, 0, 0.0, 0.0
+            return order.index(gate.bars), gate.bars, gate.mult * slack, gate.sigmas * slack
+
         # Strategies with their gates (Strategy.price_gate/volume_gate), slack applied: a bar or a
         # price below a gate cannot fire that strategy, so the detector does not call it.
-        slack = 1.0 - GATE_SLACK
-        price_plan: list[tuple[Strategy, float, int, float, float]] = []
-        for s in self._price:
-            factor = s.price_gate()
-            price_plan.append((s, 0.0 if factor is None else factor * slack, *self._volume_plan(s, windows)))
-        self._price_plan = tuple(price_plan)
-        self._m5_plan = tuple((s, *self._volume_plan(s, windows)) for s in self._m5_strategies)
+        # (index of the gate's window in TokenMarket.windows, its bars (0: no volume gate), mult, sigmas)
+        self._price_plan = tuple(
+            (s, 0.0 if (factor := s.price_gate()) is None else factor * slack, *volume_plan(s)) for s in self._price)
+        self._m5_plan = tuple((s, *volume_plan(s)) for s in self._m5_strategies)
         self.m5_capacity = max([ign.sma_bars, 3 * RSI_PERIOD + 1] + [s.bars_needed() for s in self.strategies])
         self._market_args = {
             "m5_capacity": self.m5_capacity,
@@ -188,16 +198,6 @@ class Detector:
         self._changes: list[CandleState] = []
         self.rejected_bars = 0
         self.rejected_ticks = 0
-
-    @staticmethod
-    def _volume_plan(s: Strategy, windows: set[int]) -> tuple[int, float, float]:
-        """``(bars, mult, sigmas)`` of the strategy's volume gate, slack applied; bars 0 = no gate."""
-        gate = s.volume_gate()
-        if gate is None:
-            return 0, 0.0, 0.0
-        windows.add(gate.bars)
-        slack = 1.0 - GATE_SLACK
-        return gate.bars, gate.mult * slack, gate.sigmas * slack
 
     def _track(self, m: TokenMarket, f: FormingBar) -> _Track:
         """The candle state of the forming 4H window ``f`` (new at the window's first observation)."""
@@ -447,13 +447,13 @@ class Detector:
             if tr is None:
                 tr = self._track(m, f)
             if not f.reached:
-                t = f.open * self._pump_factor  # = tr.target, computed as _Track does
-                if c.high >= t - REL_TOL * abs(t):
+                t = f.open * self._pump_factor  # = tr.target, computed as _Track does (an open is > 0)
+                if c.high >= t - REL_TOL * t:
                     tr.reached_at = end
                     f.reached = True
             price = c.close
-            for s, factor, n, k, sigmas in self._price_plan:
-                if price < f.open * factor or (n and not _volume_gate(m, n, k, sigmas, v)):
+            for s, factor, i, n, k, sigmas in self._price_plan:
+                if price < f.open * factor or (n and not _volume_gate(m, i, n, k, sigmas, v)):
                     continue
                 d = s.on_price(m, end, price, v)
                 if d is not None:
@@ -462,11 +462,11 @@ class Detector:
         mean = 0.0
         window: RollingVolume | None = None
         floor = -1.0
-        for s, n, k, sigmas in self._m5_plan:
+        for s, i, n, k, sigmas in self._m5_plan:
             if n:
                 if n != gate_n:
                     gate_n = n
-                    window = m.volumes[n]
+                    window = m.windows[i]
                     mean = window.total / n
                     floor = -1.0
                 if v < k * mean:
@@ -505,8 +505,8 @@ class Detector:
         if not f.reached and high >= tr.target:
             tr.reached_at = ts
             f.reached = True
-        for s, factor, n, k, sigmas in self._price_plan:
-            if price < f.open * factor or (n and volume is not None and not _volume_gate(m, n, k, sigmas, volume)):
+        for s, factor, i, n, k, sigmas in self._price_plan:
+            if price < f.open * factor or (n and volume is not None and not _volume_gate(m, i, n, k, sigmas, volume)):
                 continue
             d = s.on_price(m, ts, price, volume)
             if d is not None:
