@@ -358,22 +358,29 @@ def assert_rpc_metrics_match(r: Result) -> None:
 
 def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
     """Each outbox row reached the chat exactly once, in row order; besides them only ``answers``
-    command answers, and no second copy of anything."""
+    command answers, and no second copy of anything.
+
+    A row is ``sent`` as its own message, or ``digested``: folded with others into one digest
+    message (the digest's carrier row too), all naming that message's id.
+    """
     rows = [row for row in r.outbox if row["chat_id"] == r.world.chat_ids[0]]
     assert rows and {row["state"] for row in rows} <= {"sent", "digested"}, [(x["id"], x["state"]) for x in rows]
     signal_rows = [row for row in rows if row["kind"] == "signal"]
     assert sorted(row["signal_id"] for row in signal_rows) == sorted(sid for sid, _, _ in r.signals)
     by_id = {m.message_id: m for m in r.telegram_sent}
-    ids = [row["message_id"] for row in rows if row["state"] == "sent"]
-    assert len(ids) == len(set(ids)) and set(ids) <= set(by_id)
-    assert ids == sorted(ids)  # delivered in the order the alerts were decided
-    assert {row["message_id"] for row in rows if row["state"] == "digested"} <= set(ids)
-    assert len(r.telegram_sent) == len(ids) + answers  # not one message more: no duplicate
+    in_order = [row["message_id"] for row in rows]
+    assert None not in in_order and set(in_order) <= set(by_id), "a row names a message not in the chat"
+    assert in_order == sorted(in_order), "alerts reached the chat out of the order they were decided in"
+    own = [row["message_id"] for row in rows if row["state"] == "sent"]
+    digests = {row["message_id"] for row in rows if row["state"] == "digested"}
+    assert len(own) == len(set(own)) and not set(own) & digests, "two alerts share one message"
+    assert len(r.telegram_sent) == len(set(in_order)) + answers, "a message more than the alerts: a duplicate"
     texts = [m.text for m in r.telegram_sent]
-    assert len(texts) == len(set(texts))
-    for sid, sig, _ in r.signals:  # each signal's card is in the chat, as the message its row names
-        row = next(row for row in signal_rows if row["signal_id"] == sid)
-        assert sig.mint in by_id[row["message_id"]].text
+    assert len(texts) == len(set(texts)), "the same text twice in the chat"
+    signals = {sid: sig for sid, sig, _ in r.signals}
+    for row in signal_rows:  # an alert sent on its own is that signal's card
+        if row["state"] == "sent":
+            assert signals[row["signal_id"]].mint in by_id[row["message_id"]].text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,16 +679,18 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
         sent = bot_api.sent(DEMO_CHAT)
     rows = [r for r in final.outbox if r[2] == DEMO_CHAT]
     assert rows and {r[4] for r in rows} <= {"sent", "digested"}, sorted({r[4] for r in rows})
-    ids = [r[5] for r in rows if r[4] == "sent"]
+    in_order = [r[5] for r in rows]  # a digested row names its digest's message
     by_id = {m.message_id: m for m in sent}
-    assert len(ids) == len(set(ids)) and set(ids) <= set(by_id), "an alert row names a message not in the chat"
-    assert ids == sorted(ids), "alerts reached the chat out of order"
-    alert_texts = [by_id[i].text for i in ids]
-    others = [m for m in sent if m.message_id not in set(ids)]
+    assert None not in in_order and set(in_order) <= set(by_id), "an alert row names a message not in the chat"
+    assert in_order == sorted(in_order), "alerts reached the chat out of order"
+    own = [r[5] for r in rows if r[4] == "sent"]
+    assert len(own) == len(set(own)), "two alerts share one message"
+    alert_ids = set(in_order)
+    others = [m for m in sent if m.message_id not in alert_ids]
     for m in others:  # only answers to the user's /start are not alerts ...
         assert not any(mint in m.text for mint, _, _ in final.natural_keys()), f"an alert sent twice: {m.text[:80]}"
-    for text in alert_texts:  # ... and every alert is in the chat exactly once
-        assert sum(1 for m in sent if m.text == text) == 1, f"alert sent twice: {text[:80]}"
+    for i in alert_ids:  # ... and every alert message is in the chat exactly once
+        assert sum(1 for m in sent if m.text == by_id[i].text) == 1, f"alert sent twice: {by_id[i].text[:80]}"
     report.signals = len(final.signals)
     report.outcomes_closed = sum(1 for st in final.statuses.values() if st == "closed")
     report.alerts = len(rows)

@@ -121,6 +121,30 @@ async def test_market_fault_on_the_live_path(tmp_path: Path, fault: MarketFault)
     assert_clean_data(r, after=r.notes["cleared"] + RECOVERY_S)
 
 
+#: A DexScreener outage this long (simulated seconds) blinds the scanner for 12 of the 20 bars its
+#: volume baseline spans.
+LONG_OUTAGE_S = 3600
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug in dexscan.market (found by scripts/soak_faults.py): 5m bars the scanner could not poll "
+    "become zero-volume bars in the 20-bar volume baseline, so once data is back ordinary volume reads "
+    "as a >3x surge and tokens without any planted event ignite (4 false ignitions here). A laptop "
+    "asleep for an hour would wake up to false alerts. Bars we did not observe should be unknown, not "
+    "empty, or be backfilled from GeckoTerminal before the token is judged again."))
+async def test_after_a_one_hour_outage_of_the_live_source_no_false_ignitions(tmp_path: Path) -> None:
+    async def script(run: Run) -> None:
+        await run.until(run.warmed_up, what="universe gated and history loaded")
+        run.notes["down_at"] = run.since_start()
+        run.inject("dexscreener", "down", seconds=LONG_OUTAGE_S)
+        await run.at(run.notes["down_at"] + LONG_OUTAGE_S + 1200)
+
+    r = await run_scanner(tmp_path, script, speed=1500.0)
+
+    false = r.ignitions() - r.eligible_ignitions()
+    assert not false, f"{len(false)} ignitions of tokens without a planted event after the outage"
+
+
 # ---------------------------------------------------------------------------------------------
 # Solana RPC faults: the safety gates read the chain through the failover pool
 # ---------------------------------------------------------------------------------------------
