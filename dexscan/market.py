@@ -26,6 +26,13 @@ a tie goes to the reading inside the bar. A bar in which no tick was seen is an 
 gap longer than a book's capacity only materialises the bars the book can hold (the older ones
 would fall out anyway; the 1h/4H aggregates fill their own flat windows).
 
+**Unobserved is not empty.** Live, every universe token is polled several times per 5m bar, so a
+run of ``UNOBSERVED_RUN`` or more bars without a single tick is an outage on our side (source down,
+laptop asleep), not a market without trades. Those bars still hold the price flat, but they are no
+evidence of zero volume: counting them would sink the 20-bar baselines and make ordinary volume look
+like a surge once data is back. The token warms up again instead (visible as "warming up") and is
+judged only once its windows hold observed bars. History (bootstrap, replay) keeps gaps as real.
+
 **Bounded memory.** Each book is a ring (``deque(maxlen=...)``) sized by the detector to what the
 strategies, ATR and features need; per-token state is a few hundred candles at most.
 """
@@ -46,6 +53,8 @@ from dexscan.domain import Candle, PairSnapshot, Timeframe
 M5 = int(Timeframe.M5)
 H1 = int(Timeframe.H1)
 H4 = int(Timeframe.H4)
+#: Consecutive live 5m bars without any tick that count as an outage rather than a quiet market.
+UNOBSERVED_RUN = 2
 #: Larger bar volumes (USD) are treated as corrupt input.
 MAX_VOLUME = 1e15
 #: Longest volume window :meth:`RollingVolume.std_floor` gives a bound for (see there).
@@ -463,6 +472,8 @@ class TokenMarket:
                 for ts in range(start, stop, M5):
                     self.commit(Candle(ts, p, p, p, p, 0.0), closed, real=False)
                 self.count5 += n - (stop - start) // M5
+                if self.last_tick is not None and n >= UNOBSERVED_RUN:
+                    self.count5 = 0  # an outage, not a quiet market: judge again only on observed bars
         self.h1.close_until(t, closed)
         self.h4.close_until(t, closed)
 

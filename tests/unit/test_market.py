@@ -200,3 +200,27 @@ def test_advance_completes_a_due_live_bar_and_closes_the_4h_window(settings: Set
     assert (sig.strategy, sig.candle_ts, sig.ts, sig.price) == ("confirmation", T, T + 14_400, 1.12)
     m = det.market("A")
     assert m is not None and m.live is None and m.h4.bars[-1].close == 1.12
+
+
+def test_an_outage_of_live_data_is_not_a_quiet_market() -> None:
+    """Bars nobody polled are no evidence of zero volume: the token warms up again, no false surge."""
+    det = Detector(load_settings(env={}))
+    # 40 warm bars at volume 100, then live ticks keep the 5m bars observed at the same volume
+    det.bootstrap("A", M5, [c(T + k * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for k in range(40)])
+    t0 = T + 40 * 300
+    assert det.on_tick("A", Tick(t0 + 10, 1.0, volume_m5=100.0)) == []
+    assert det.warming_up("A") == 0
+    # one missed poll window (a single unobserved bar) is tolerated
+    det.on_tick("A", Tick(t0 + 610, 1.0, volume_m5=100.0))
+    assert det.warming_up("A") == 0
+    # an hour with no data, then 1.5x the usual volume at +3%: counting the eleven unpolled bars as
+    # zero volume sinks the 20-bar mean to 40 and reads 150 as a 3.75x surge: a false ignition
+    back = t0 + 610 + 3600
+    assert det.on_tick("A", Tick(back, 1.03, volume_m5=150.0)) == []
+    assert det.warming_up("A") == 20
+    m = det.market("A")
+    assert m is not None and [b.volume for b in list(m.m5)[-12:]] == [100.0] + [0.0] * 11  # price held flat
+    # after 20 observed bars at the usual volume, the token is judged again
+    for k in range(1, 21):
+        det.on_tick("A", Tick(back + k * 300, 1.0, volume_m5=100.0))
+    assert det.warming_up("A") == 0

@@ -156,14 +156,16 @@ def test_signals_carry_features_known_at_signal_time(settings: Settings) -> None
     det.bootstrap("A", Timeframe.H4, hist4)
     closes = [1.0 + float(rng.uniform(-0.01, 0.01)) for _ in range(29)] + [1.0]
     det.bootstrap("A", Timeframe.M5, [Candle(T - (30 - i) * 300, 1.0, 1.02, 0.98, closes[i], 100.0) for i in range(30)])
-    det.on_tick("A", Tick(T + 10, 1.0, 100.0, buys_m5=1, sells_m5=9, liquidity_usd=1.0))
+    for k in range(12):  # polled every 5 minutes for an hour: every bar observed at volume 100
+        det.on_tick("A", Tick(T + 10 + 300 * k, 1.0, 100.0, buys_m5=1, sells_m5=9, liquidity_usd=1.0))
     ctx = MarketContext(market_breadth=0.7, pool_agreement=1.0, buys_h1=10, sells_h1=10)
     [sig] = det.on_tick("A", Tick(T + 3600, 1.05, 900.0, buys_m5=3, sells_m5=1, buys_h1=1, sells_h1=0,
                                   liquidity_usd=2e5, pair_created_at=T - 36_000 + 3600), ctx)
     f = sig.features
     assert f["rise_vs_open"] == pytest.approx(5.0)
-    # the previous 20 bars: 8 bootstrapped (100), the tick-built bar at T (100), 11 empty ones
-    assert f["volume_ratio"] == sig.volume_ratio == pytest.approx(900.0 / (9 * 100.0 / 20))
+    # the previous 20 bars: 8 bootstrapped and 11 tick-built at 100, and the bar ending at T+3600,
+    # whose volume is the m5 reading taken at its end (900): a mean of 140
+    assert f["volume_ratio"] == sig.volume_ratio == pytest.approx(900.0 / 140.0)
     # the latest tick's txns and liquidity; the context wins where it says something
     assert (f["buy_sell_ratio_m5"], f["buy_sell_ratio_h1"], f["liquidity"]) == (0.75, 0.5, 2e5)
     assert sig.liquidity_usd == 2e5
