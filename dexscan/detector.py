@@ -196,6 +196,7 @@ class Detector:
         self.scorer = Scorer(settings.scoring, calibrator)
         self._tokens: dict[str, TokenMarket] = {}
         self._changes: list[CandleState] = []
+        self._restored: dict[str, tuple[int, int, float]] = {}
         self.rejected_bars = 0
         self.rejected_ticks = 0
 
@@ -203,10 +204,26 @@ class Detector:
         """The candle state of the forming 4H window ``f`` (new at the window's first observation)."""
         tr: _Track | None = m.track
         if tr is None or tr.candle_ts != f.ts:
-            tr = m.track = _Track(f.ts, f.open, self._pump_factor)
+            tr = m.track = self._new_track(m.mint, f.ts, f.open)
         f.track = tr
         f.reached = tr.reached_at is not None
         return tr
+
+    def _new_track(self, mint: str, candle_ts: int, open_: float) -> _Track:
+        tr = _Track(candle_ts, open_, self._pump_factor)
+        restored = self._restored.pop(mint, None)
+        if restored is not None and restored[0] == candle_ts:
+            tr.state = "ignited"
+            tr.ignited_at, tr.ignition_price = restored[1], restored[2]
+        return tr
+
+    def restore_ignition(self, mint: str, candle_ts: int, ignited_at: int, price: float) -> None:
+        """After a restart: ``mint`` already ignited in the 4H candle ``candle_ts`` (a stored signal).
+
+        The candle's state is rebuilt as ``ignited`` when the detector first sees that candle again,
+        so its confirmation is not reported as a missed ignition and the lead time stays measured.
+        """
+        self._restored[mint] = (candle_ts, ignited_at, price)
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -539,7 +556,7 @@ class Detector:
         c = ev.candle
         tr: _Track | None = m.track
         if tr is None or tr.candle_ts != c.ts:
-            tr = _Track(c.ts, c.open, self._pump_factor)
+            tr = self._new_track(m.mint, c.ts, c.open)
             if c.high >= tr.target:
                 tr.reached_at = ev.end
         m.track = None

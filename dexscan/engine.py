@@ -395,6 +395,10 @@ class Engine:
             await self._resume()
 
     async def _resume(self) -> None:
+        candle = int(Timeframe.H4.floor(self.now()))
+        for _, sig, _ in await self.store.signals(since=candle, strategy="ignition"):
+            if sig.candle_ts == candle:
+                self.detector.restore_ignition(sig.mint, sig.candle_ts, sig.ts, sig.price)
         rows = await self.store.signals(status="live")
         for sid, sig, outcome in rows:
             if sig.levels is None:

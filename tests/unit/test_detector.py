@@ -171,3 +171,30 @@ def test_unsupported_timeframes_are_rejected_with_a_clear_error(settings: Settin
     with pytest.raises(InputError, match="timeframe 1d"):
         det.bootstrap("A", Timeframe.D1, [])
     assert det.on_bar("A", H1, Candle(T, 1, 1, 1, 1, 1)) == []
+
+
+def test_a_restart_keeps_the_ignition_it_stored_for_the_forming_candle(settings: Settings) -> None:
+    """A scanner restarted mid-candle is told of its stored ignition, so the close is not a 'missed' one."""
+    warm = [Candle(T - (21 - i) * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for i in range(21)]
+    pump = [Candle(T + i * 300, 1.0 + 0.01 * i, 1.0 + 0.01 * i, 1.0 + 0.01 * i, 1.0 + 0.01 * i,
+                   1000.0 if i == 3 else 100.0) for i in range(48)]
+
+    def run(restore: bool) -> tuple[Signal, Signal]:
+        first = fresh(settings)
+        first.bootstrap("A", M5, warm)
+        [ignition] = [s for c in pump[:6] for s in first.on_bar("A", M5, c) if s.strategy == "ignition"]
+        # the process dies here; a new detector is built from the stored bars
+        second = fresh(settings)
+        second.bootstrap("A", M5, warm + pump[:6])
+        if restore:
+            second.restore_ignition("A", ignition.candle_ts, ignition.ts, ignition.price)
+        out = [s for c in pump[6:] for s in second.on_bar("A", M5, c)]
+        [confirmation] = [s for s in out if s.strategy == "confirmation"]
+        assert not [s for s in out if s.strategy == "ignition" and s.candle_ts == T]
+        return ignition, confirmation
+
+    ignition, confirmation = run(restore=True)
+    assert (ignition.candle_ts, ignition.ts) == (T, T + 4 * 300)
+    assert confirmation.candle_ts == T and confirmation.features["missed_ignition"] == 0.0
+    _, unrestored = run(restore=False)
+    assert unrestored.features["missed_ignition"] == 1.0
