@@ -127,12 +127,6 @@ async def test_market_fault_on_the_live_path(tmp_path: Path, fault: MarketFault)
 LONG_OUTAGE_S = 3600
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug in dexscan.market (found by scripts/soak_faults.py): 5m bars the scanner could not poll "
-    "become zero-volume bars in the 20-bar volume baseline, so once data is back ordinary volume reads "
-    "as a >3x surge and tokens without any planted event ignite (4 false ignitions here). A laptop "
-    "asleep for an hour would wake up to false alerts. Bars we did not observe should be unknown, not "
-    "empty, or be backfilled from GeckoTerminal before the token is judged again."))
 async def test_after_a_one_hour_outage_of_the_live_source_no_false_ignitions(tmp_path: Path) -> None:
     async def script(run: Run) -> None:
         await run.until(run.warmed_up, what="universe gated and history loaded")
