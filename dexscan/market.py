@@ -27,8 +27,8 @@ gap longer than a book's capacity only materialises the bars the book can hold (
 would fall out anyway; the 1h/4H aggregates fill their own flat windows).
 
 **Unobserved is not empty.** Live, every universe token is polled several times per 5m bar, so a
-run of ``UNOBSERVED_RUN`` or more bars without a single tick is an outage on our side (source down,
-laptop asleep), not a market without trades. Those bars still hold the price flat, but they are no
+run of ``UNOBSERVED_RUN`` (6, half an hour) or more bars without a single tick is an outage on our
+side (source down, laptop asleep), not a market without trades. Those bars still hold the price flat, but they are no
 evidence of zero volume: counting them would sink the 20-bar baselines and make ordinary volume look
 like a surge once data is back. The token warms up again instead (visible as "warming up") and is
 judged only once its windows hold observed bars. History (bootstrap, replay) keeps gaps as real.
@@ -53,8 +53,10 @@ from dexscan.domain import Candle, PairSnapshot, Timeframe
 M5 = int(Timeframe.M5)
 H1 = int(Timeframe.H1)
 H4 = int(Timeframe.H4)
-#: Consecutive live 5m bars without any tick that count as an outage rather than a quiet market.
-UNOBSERVED_RUN = 2
+#: Consecutive live 5m bars without any tick that count as an outage rather than a quiet market
+#: (30 minutes). Shorter runs stay zero-volume bars: up to 5 zeros in a 20-bar window inflate a
+#: volume ratio by at most 20/15 = 1.33x, while a long outage would fake any surge.
+UNOBSERVED_RUN = 6
 #: Larger bar volumes (USD) are treated as corrupt input.
 MAX_VOLUME = 1e15
 #: Longest volume window :meth:`RollingVolume.std_floor` gives a bound for (see there).

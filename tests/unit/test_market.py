@@ -210,12 +210,14 @@ def test_an_outage_of_live_data_is_not_a_quiet_market() -> None:
     t0 = T + 40 * 300
     assert det.on_tick("A", Tick(t0 + 10, 1.0, volume_m5=100.0)) == []
     assert det.warming_up("A") == 0
-    # one missed poll window (a single unobserved bar) is tolerated
+    # a few missed poll windows (up to 25 minutes) are tolerated as a quiet market
     det.on_tick("A", Tick(t0 + 610, 1.0, volume_m5=100.0))
+    assert det.warming_up("A") == 0
+    det.on_tick("A", Tick(t0 + 610 + 1500, 1.0, volume_m5=100.0))
     assert det.warming_up("A") == 0
     # an hour with no data, then 1.5x the usual volume at +3%: counting the eleven unpolled bars as
     # zero volume sinks the 20-bar mean to 40 and reads 150 as a 3.75x surge: a false ignition
-    back = t0 + 610 + 3600
+    back = t0 + 610 + 1500 + 3600
     assert det.on_tick("A", Tick(back, 1.03, volume_m5=150.0)) == []
     assert det.warming_up("A") == 20
     m = det.market("A")
