@@ -1,7 +1,9 @@
-"""Renders the dashboard with realistic sample data to ``docs/dashboard.png`` (for the README).
+"""Renders the dashboard to ``docs/dashboard.png`` (for the README).
 
-Dev tool: ``python scripts/render_dashboard.py [--out docs/dashboard.png] [--width 160] [--svg]``.
-The sample is built from domain objects (signals, ladders, outcomes) through the same row helpers
+Dev tool: ``python scripts/render_dashboard.py [--from-demo SECONDS] [--out docs/dashboard.png]
+[--width 160] [--svg]``. With ``--from-demo`` the picture is the real scanner's last frame after
+running the built-in demo (``dexscan scan --demo``) for that many real seconds; without it, a sample
+is drawn instead. The sample is built from domain objects (signals, ladders, outcomes) through the same row helpers
 the engine uses, so the picture shows what the scanner really draws. rich exports SVG; the PNG is
 made by CairoSVG when it is installed (``pip install cairosvg``, needs the system cairo library)
 or else by a headless Chromium found on PATH. With neither, the SVG is written and the script says
@@ -11,6 +13,7 @@ what to install. Prints one JSON line with what it wrote.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import random
@@ -191,15 +194,40 @@ def _png_with_chromium(svg: Path, png: Path, width: int, height: int) -> bool:
     return png.exists()
 
 
+async def demo_status(seconds: float, speed: float, rows: int) -> ScannerStatus:
+    """The status of the real scanner after ``seconds`` of the built-in demo (what its dashboard shows)."""
+    from dexscan.config import load_settings
+    from dexscan.demo.world import DemoWorld, demo_sim_config
+    from dexscan.engine import Engine, ScanOptions, preload, scan
+
+    captured: list[ScannerStatus] = []
+
+    async def stopped(engine: Engine) -> None:
+        captured.append(engine.status())
+
+    opts = ScanOptions(demo=True, speed=speed, duration=seconds, dashboard=False, quiet=True)
+    preload(opts, telegram=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with DemoWorld(speed=speed, telegram=True, sim_config=demo_sim_config()) as world:
+            assert world.clock is not None
+            settings = world.apply(load_settings(env={})).with_overrides(
+                {"app.log_file": str(Path(tmp) / "demo.log"), "scan.table_rows": rows})
+            await scan(settings, opts, world.clock, Path(tmp) / "demo.db", mode="demo", stopped=stopped)
+    return captured[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("docs/dashboard.png"))
     p.add_argument("--width", type=int, default=160, help="terminal columns")
     p.add_argument("--rows", type=int, default=8, help="scan.table_rows")
     p.add_argument("--svg", action="store_true", help="keep the SVG next to the PNG")
+    p.add_argument("--from-demo", type=float, metavar="SECONDS",
+                   help="draw the real scanner after running the built-in demo this many real seconds")
+    p.add_argument("--speed", type=float, default=60.0, help="demo speed (simulated seconds per second)")
     args = p.parse_args(argv)
 
-    status = sample_status()
+    status = asyncio.run(demo_status(args.from_demo, args.speed, args.rows)) if args.from_demo else sample_status()
     height = dashboard_height(status, args.rows)
     console = Console(record=True, width=args.width, height=height, force_terminal=True, color_system="truecolor",
                       file=io.StringIO())
