@@ -115,6 +115,7 @@ class ProviderStats:
     last_error: str | None
     last_ok_at: float | None  # clock time of the last good answer
     remote_remaining: int | None  # what the provider says is left (Jupiter x-ratelimit-remaining)
+    cancelled: int = 0  # requests abandoned before an answer because their task was cancelled (shutdown)
 
     @property
     def error_total(self) -> int:
@@ -133,6 +134,7 @@ class _Provider:
         self.headers = dict(headers)
         self.requests = 0
         self.ok = 0
+        self.cancelled = 0
         self.rate_limited = 0
         self.retries = 0
         self.errors: Counter[str] = Counter()
@@ -153,6 +155,7 @@ class _Provider:
             provider=self.name,
             base_url=mask_url(self.base_url),
             requests=self.requests,
+            cancelled=self.cancelled,
             ok=self.ok,
             rate_limited=self.rate_limited,
             retries=self.retries,
@@ -348,6 +351,7 @@ class HttpLayer:
             raise self._failure(p, "connection", SourceUnavailable(
                 p.name, endpoint, f"connection failed: {describe_client_error(exc)}")) from None
         except asyncio.CancelledError:
+            p.cancelled += 1
             if p.breaker.state is not BreakerState.CLOSED:
                 p.breaker.record_failure()  # release a half-open trial we can no longer finish
             raise

@@ -343,7 +343,8 @@ def assert_metrics_match(r: Result) -> None:
         assert r.metric("dexscan_source_requests_total", source=p) == st.requests
         assert r.metric("dexscan_source_errors_total", source=p) == st.error_total
         assert r.metric("dexscan_source_rate_limited_total", source=p) == st.rate_limited
-        assert st.requests == r.fakes[p].requests, p
+        # a request cancelled in flight when the scanner stopped may never have reached the fake
+        assert st.requests - st.cancelled <= r.fakes[p].requests <= st.requests, (p, st.requests, st.cancelled)
     bad = sum(sum(st.bad_records.values()) for st in r.http.values())
     assert r.metric("dexscan_bad_payloads_total") == bad
     assert r.peak_over_limit() == {}
