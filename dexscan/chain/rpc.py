@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -192,6 +191,12 @@ class _Endpoint:
         )
 
 
+def _now() -> float:
+    """The running event loop's clock: monotonic time live, virtual time in the tests' loop, so
+    latencies (and the ranking built on them) are deterministic where the loop's time is."""
+    return asyncio.get_running_loop().time()
+
+
 def _masked_names(urls: Sequence[str]) -> list[str]:
     """Masked URLs, made unique (two keyed URLs on one host would otherwise look the same)."""
     names: list[str] = []
@@ -327,10 +332,10 @@ class RpcPool:
     async def _probe(self, ep: _Endpoint) -> None:
         try:
             await ep.spend("getHealth")
-            started = time.perf_counter()
+            started = _now()
             async with asyncio.timeout(self._settings.timeout_s):
                 health = await ep.client.send_rpc_request(JsonRpcRequest(method="getHealth"), str)
-            ep.observe_latency((time.perf_counter() - started) * 1000)
+            ep.observe_latency((_now() - started) * 1000)
             await ep.spend("getSlot")
             async with asyncio.timeout(self._settings.timeout_s):
                 slot = (await ep.client.get_slot()).value
@@ -402,7 +407,7 @@ class RpcPool:
         Raises :class:`RpcRequestError` when the request itself is invalid, and
         :class:`~dexscan.errors.RpcUnavailable` when every endpoint failed or none may be tried.
         """
-        started = time.perf_counter()
+        started = _now()
         tried: set[int] = set()
         errors: list[str] = []
         attempts = 0
@@ -420,12 +425,12 @@ class RpcPool:
                 continue
             ep, value = result
             self.last_endpoint = ep.name
-            return Served(value, ep.name, (time.perf_counter() - started) * 1000, attempts)
+            return Served(value, ep.name, (_now() - started) * 1000, attempts)
 
     async def _attempt(self, ep: _Endpoint, method: str,
                        fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[_Endpoint, T] | list[str]:
         await ep.spend(method)
-        started = time.perf_counter()
+        started = _now()
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 value = await fn(ep.client)
@@ -439,7 +444,7 @@ class RpcPool:
             self._record_failure(ep, failure)
             log.info("rpc %s on %s failed (%s); trying the next endpoint", method, ep.name, failure.message)
             return [f"{ep.name}: {failure.message}"]
-        ep.observe_latency((time.perf_counter() - started) * 1000)
+        ep.observe_latency((_now() - started) * 1000)
         ep.breaker.record_success()
         ep.served += 1
         if ep.unhealthy_reason in ("node unhealthy", "unreachable"):

@@ -25,7 +25,6 @@ import logging
 import os
 import random
 import socket
-import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -338,7 +337,8 @@ class HttpLayer:
             raise self._circuit_open(p, endpoint)
         session = self._ensure_session()
         p.requests += 1
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()  # its clock: monotonic live, virtual in the tests' loop
+        started = loop.time()
         try:
             async with session.get(url, params=params, headers=headers) as resp:
                 status = resp.status
@@ -355,7 +355,7 @@ class HttpLayer:
             if p.breaker.state is not BreakerState.CLOSED:
                 p.breaker.record_failure()  # release a half-open trial we can no longer finish
             raise
-        p.record_latency((time.perf_counter() - started) * 1000.0)
+        p.record_latency((loop.time() - started) * 1000.0)
         remaining = resp_headers.get("x-ratelimit-remaining")
         if remaining is not None:
             with contextlib.suppress(ValueError, OverflowError):
