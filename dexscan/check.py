@@ -139,6 +139,8 @@ _STYLE = {GateStatus.PASS: "green", GateStatus.FAIL: "red", GateStatus.UNVERIFIE
 
 def _top10_line(f: MintFacts, settings: Settings) -> str:
     share = "unknown" if f.top10_share_pct is None else f"{f.top10_share_pct:.1f}%"
+    if f.top10_share_pct is None and f.holders_unavailable:
+        share = f"unknown ({f.holders_unavailable})"
     mode = (f"gate <= {settings.gates.max_top10_pct:.1f}%" if settings.gates.top10_gate_enabled
             else "reported only; gate off")
     return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
@@ -166,7 +168,8 @@ def render(report: CheckReport, settings: Settings, console: Console) -> None:
     for s in report.rpc:
         latency = f"latency {s.latency_ms:.0f} ms" if s.latency_ms is not None else "no answer"
         failed = f"{s.failures} failed ({s.last_error})" if s.failures else "0 failed"
-        console.print(f"  rpc {s.name}: {s.served} served, {failed}, breaker {s.breaker}, {latency}")
+        refused = f", refuses {', '.join(s.refused)}" if s.refused else ""
+        console.print(f"  rpc {s.name}: {s.served} served, {failed}, breaker {s.breaker}, {latency}{refused}")
     passed = sum(c.admitted for c in report.checks)
     console.print(f"{passed} of {len(report.checks)} mint{'s' if len(report.checks) != 1 else ''} passed every gate.")
 

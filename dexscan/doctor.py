@@ -1,7 +1,10 @@
 """``dexscan doctor``: can this machine reach every data source and RPC endpoint, and how well?
 
 One cheap call per source through the real clients (so it exercises the same HTTP layer, headers
-and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per RPC endpoint. Each
+and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per RPC endpoint and one
+``getTokenLargestAccounts`` of an SPL Token mint, to report the endpoints that refuse that method
+(the public mainnet endpoint answers ``-32010``, some providers ``-32601``; ``reference/external-apis.md``
+§5.1): such an endpoint is healthy, it just cannot give holder shares. Each
 check is bounded by ``--timeout``. The answer is a table, never a traceback, and the exit code is
 0 even when everything is unreachable: doctor reports, it does not fail (a script that wants a
 verdict reads the table or the returned results).
@@ -64,6 +67,7 @@ class CheckResult:
     latency_ms: float | None = None
     auth: str = "-"
     budget: str = "-"
+    refused: tuple[str, ...] = ()  # RPC methods this endpoint refuses (-32010, -32601): not a failure
 
     @property
     def ok(self) -> bool:
@@ -170,8 +174,16 @@ def _budget_text(stats: ProviderStats) -> str:
 # -- RPC endpoints -------------------------------------------------------------------------
 
 
-async def check_rpc(url: str, limit_s: float, name: str, settings: Settings) -> CheckResult:
-    """``getHealth`` and ``getSlot`` by raw JSON-RPC; self-contained so doctor works without the chain layer."""
+#: JSON-RPC error codes by which an endpoint refuses a method it does not serve (see dexscan.chain.rpc).
+_REFUSAL_CODES = (-32010, -32601)
+#: SPL Token mint asked for its largest accounts (wrapped SOL: on every endpoint, Tokenkeg-owned).
+HOLDER_PROBE_MINT = SOL_MINT
+
+
+async def check_rpc(url: str, limit_s: float, name: str, settings: Settings,
+                    probe_mint: str = HOLDER_PROBE_MINT) -> CheckResult:
+    """``getHealth``, ``getSlot`` and ``getTokenLargestAccounts(probe_mint)`` by raw JSON-RPC;
+    self-contained so doctor works without the chain layer."""
     target = mask_url(url)
     budget = f"{settings.rpc.requests_per_10s:g} per 10s (configured)"
     try:
@@ -183,6 +195,7 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings) -> 
             health = await _rpc_call(session, url, "getHealth")
             slot = await _rpc_call(session, url, "getSlot")
             latency = (time.perf_counter() - started) * 1000.0 / 2
+            refusal = await _refusal(session, url, "getTokenLargestAccounts", [probe_mint])
     except TimeoutError:
         return CheckResult(name, target, UNREACHABLE, f"no answer within {limit_s:g}s", budget=budget)
     except aiohttp.ClientError as exc:
@@ -191,14 +204,33 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings) -> 
         status = RATE_LIMITED if exc.rate_limited else ERROR
         return CheckResult(name, target, status, str(exc), budget=budget)
     slot_text = f"slot {slot['result']}" if isinstance(slot.get("result"), int) else "slot unknown"
+    refused = ("getTokenLargestAccounts",) if refusal else ()
+    refused_text = (f"; refuses getTokenLargestAccounts ({refusal}): holder shares unavailable from it"
+                    if refusal else "")
     if health.get("result") == "ok":
         auth = "public" if target == url else "key in URL"
-        return CheckResult(name, target, OK, f"healthy, {slot_text}", latency, auth, budget)
+        return CheckResult(name, target, OK, f"healthy, {slot_text}{refused_text}", latency, auth, budget, refused)
     err = health.get("error")
     if not isinstance(err, dict):
         err = {}
     message = str(err.get("message") or "getHealth did not answer ok")[:120]
-    return CheckResult(name, target, UNHEALTHY, f"{message}; {slot_text}", latency, "-", budget)
+    return CheckResult(name, target, UNHEALTHY, f"{message}; {slot_text}{refused_text}", latency, "-", budget,
+                       refused)
+
+
+async def _refusal(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> str | None:
+    """``"<code> <message>"`` when the endpoint refuses ``method`` (-32010, -32601), else None.
+
+    Any other answer, an error included, says nothing about the method being served or not.
+    """
+    try:
+        answer = await _rpc_call(session, url, method, params)
+    except _RpcProblem:
+        return None
+    err = answer.get("error")
+    if isinstance(err, dict) and err.get("code") in _REFUSAL_CODES:
+        return f"{err['code']} {str(err.get('message') or '')[:160]}".strip()
+    return None
 
 
 class _RpcProblem(Exception):
@@ -207,8 +239,12 @@ class _RpcProblem(Exception):
         super().__init__(message)
 
 
-async def _rpc_call(session: aiohttp.ClientSession, url: str, method: str) -> dict[str, Any]:
-    async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method}) as resp:
+async def _rpc_call(session: aiohttp.ClientSession, url: str, method: str,
+                    params: list[Any] | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        request["params"] = params
+    async with session.post(url, json=request) as resp:
         body = await resp.read()
         status = resp.status
     if status == 429:
@@ -228,9 +264,11 @@ async def _rpc_call(session: aiohttp.ClientSession, url: str, method: str) -> di
 
 
 async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SOL_MINT,
-                     clock: Clock | None = None, check_rpc_endpoints: bool = True) -> list[CheckResult]:
+                     clock: Clock | None = None, check_rpc_endpoints: bool = True,
+                     holder_probe: str | None = None) -> list[CheckResult]:
     rpc_checks = [
-        check_rpc(url, limit_s, f"rpc {i}", settings) for i, url in enumerate(settings.rpc_endpoints(), 1)
+        check_rpc(url, limit_s, f"rpc {i}", settings, holder_probe or HOLDER_PROBE_MINT)
+        for i, url in enumerate(settings.rpc_endpoints(), 1)
     ] if check_rpc_endpoints else []
     sources, rpcs = await asyncio.gather(
         check_sources(settings, limit_s, probe_mint, clock),
@@ -240,8 +278,9 @@ async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SO
 
 
 @contextlib.asynccontextmanager
-async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str, Clock]]:
-    """Start the demo world's loopback fakes (market data and RPC) and point the settings at them.
+async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str, Clock, str]]:
+    """Start the demo world's loopback fakes (market data and RPC) and point the settings at them;
+    yields the settings, a probe mint, the clock and an SPL Token mint for the holder probe.
 
     The Birdeye fake's own key is configured so that the optional source is checked too.
     """
@@ -251,7 +290,8 @@ async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, st
         assert world.market is not None and world.clock is not None
         demo = world.apply(settings)
         secrets = demo.secrets.model_copy(update={"birdeye_api_key": SecretStr(world.market.birdeye_api_key)})
-        yield demo.model_copy(update={"secrets": secrets}), world.sim.tokens[0].mint, world.clock
+        yield demo.model_copy(update={"secrets": secrets}), world.sim.tokens[0].mint, world.clock, next(
+            (t.mint for t in world.sim.tokens if not t.token2022), world.sim.tokens[0].mint)
 
 
 def render(results: list[CheckResult], console: Console, title: str) -> None:
@@ -280,8 +320,8 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     timeout = float(getattr(args, "timeout", None) or 5.0)
     console = Console(width=None if sys.stdout.isatty() else 160)
     if getattr(args, "demo", False):
-        async with _demo_settings(settings) as (demo, mint, clock):
-            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock)
+        async with _demo_settings(settings) as (demo, mint, clock, spl_mint):
+            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock, holder_probe=spl_mint)
         render(results, console, "dexscan doctor --demo (the built-in loopback fakes)")
         return 0
     results = await run_checks(settings, timeout)

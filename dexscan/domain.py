@@ -249,6 +249,9 @@ class MintFacts:
     slot: int | None = None
     endpoint: str | None = None  # masked name of the RPC endpoint that served the read
     read_error: str | None = None
+    #: Why the top-10 share is unknown although the mint was read, e.g. "getTokenLargestAccounts
+    #: unavailable from <endpoint> (-32010 ...)": the endpoints refuse the method; not a read failure.
+    holders_unavailable: str | None = None
 
 
 class GateStatus(StrEnum):

@@ -11,7 +11,10 @@ call) rather than trusted from a third party:
   :class:`~dexscan.domain.MintExtension` with the names and camelCase fields of RPC ``jsonParsed``;
 * the top-10 holder share comes from ``getTokenLargestAccounts``, minus pool vaults and bonding
   curves: token accounts whose owner is a known pool authority, or an account owned by a known DEX
-  program (:data:`DEX_PROGRAMS`).
+  program (:data:`DEX_PROGRAMS`). The public mainnet endpoint refuses that method for SPL Token mints
+  (``-32010``) and several providers disable it (``reference/external-apis.md`` §5.1): when every
+  endpoint refuses, the share is ``holders_unavailable`` ("getTokenLargestAccounts unavailable from
+  <endpoint>"), the mint's other facts stand, and it is asked again after the re-check interval.
 
 Any read failure yields ``MintFacts(read_error=...)``: the token is *unverified*, never safe.
 Renounced authorities are permanent, so a mint whose risks can no longer change is cached forever;
@@ -32,7 +35,7 @@ from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.token.state import Mint
 
-from dexscan.chain.rpc import RpcPool
+from dexscan.chain.rpc import RpcMethodRefused, RpcPool
 from dexscan.clock import Clock
 from dexscan.config import Settings
 from dexscan.domain import MintExtension, MintFacts
@@ -359,9 +362,11 @@ class MintInspector:
             fresh_reads.update(batch)
         if holders:
             need = [m for m in unique if self._needs_holders(out[m], now, m in fresh_reads)]
-            shares = await self._top10_shares({m: out[m] for m in need})
+            shares, unavailable = await self._top10_shares({m: out[m] for m in need})
             for m, share in shares.items():
-                out[m] = replace(out[m], top10_share_pct=share, checked_at=now)
+                out[m] = replace(out[m], top10_share_pct=share, holders_unavailable=None, checked_at=now)
+            for m, why in unavailable.items():
+                out[m] = replace(out[m], top10_share_pct=None, holders_unavailable=why, checked_at=now)
         for m in unique:
             f = out[m]
             if f.read_error is None and self._cache.get(m) is not f:
@@ -378,7 +383,10 @@ class MintInspector:
     def _needs_holders(self, f: MintFacts, now: int, just_read: bool) -> bool:
         if not f.is_mint or f.read_error or not f.supply:
             return False
-        return just_read or f.top10_share_pct is None or now - f.checked_at >= self._recheck_s
+        stale = now - f.checked_at >= self._recheck_s
+        if f.holders_unavailable is not None:  # the endpoints refuse the method: ask again later, not every round
+            return stale
+        return just_read or f.top10_share_pct is None or stale
 
     async def _cached(self, mint: str) -> MintFacts | None:
         f = self._cache.get(mint)
@@ -401,10 +409,14 @@ class MintInspector:
         return {m: mint_facts_from_account(m, acc, now, slot, served.endpoint)
                 for m, acc in zip(batch, accounts, strict=True)}
 
-    async def _largest(self, mint: str) -> list[tuple[str, int]] | None:
+    async def _largest(self, mint: str) -> list[tuple[str, int]] | str | None:
+        """The largest accounts; a text when every endpoint refuses the method; None on a failure."""
         async with self._holder_sem:
             try:
                 served = await self._pool.get_token_largest_accounts(Pubkey.from_string(mint))
+            except RpcMethodRefused as exc:
+                log.debug("largest holders of %s: %s", mint, exc)
+                return str(exc)
             except RpcError as exc:
                 log.info("largest holders of %s not read: %s", mint, exc)
                 return None
@@ -424,27 +436,30 @@ class MintInspector:
             found.update(zip(batch, served.value[1], strict=False))
         return found
 
-    async def _top10_shares(self, facts: Mapping[str, MintFacts]) -> dict[str, float]:
-        """Top-10 share (0–100) of supply per mint, pool vaults and bonding curves excluded.
+    async def _top10_shares(self, facts: Mapping[str, MintFacts]) -> tuple[dict[str, float], dict[str, str]]:
+        """Top-10 share (0–100) of supply per mint, pool vaults and bonding curves excluded; and,
+        for mints whose largest accounts every endpoint refused to list, why the share is unavailable.
 
         Owners are resolved for every mint's largest accounts together, so 250 mints cost 250
         ``getTokenLargestAccounts`` plus a few ``getMultipleAccounts`` rather than 500 more calls.
         Only off-curve owners (program-derived addresses) can be pools, so wallets are not looked up.
         """
         mints = list(facts)
-        largest = dict(zip(mints, await asyncio.gather(*(self._largest(m) for m in mints)), strict=True))
+        answers = dict(zip(mints, await asyncio.gather(*(self._largest(m) for m in mints)), strict=True))
+        unavailable = {m: a for m, a in answers.items() if isinstance(a, str)}
+        largest = {m: a for m, a in answers.items() if not isinstance(a, str)}
         token_accounts = list(dict.fromkeys(a for rows in largest.values() if rows for a, _ in rows))
         if not token_accounts:
-            return {m: 0.0 for m, rows in largest.items() if rows is not None}
+            return {m: 0.0 for m, rows in largest.items() if rows is not None}, unavailable
         accounts = await self._accounts(token_accounts)
         if accounts is None:
-            return {}
+            return {}, unavailable
         owners = {a: token_account_owner(accounts.get(a)) for a in token_accounts}
         candidates = list(dict.fromkeys(o for o in owners.values() if o and o not in POOL_AUTHORITIES
                                         and not Pubkey.from_string(o).is_on_curve()))
         owner_accounts = await self._accounts(candidates)
         if owner_accounts is None:
-            return {}
+            return {}, unavailable
         pool_owned = {o for o, acc in owner_accounts.items() if acc is not None and str(acc.owner) in DEX_PROGRAMS}
         excluded = set(POOL_AUTHORITIES) | pool_owned
         shares: dict[str, float] = {}
@@ -454,4 +469,4 @@ class MintInspector:
                 continue
             kept = sorted((amount for a, amount in rows if owners.get(a) not in excluded), reverse=True)
             shares[m] = sum(kept[:10]) / supply * 100
-        return shares
+        return shares, unavailable

@@ -22,6 +22,14 @@ timeout, a transport error, HTTP 429/5xx or a ``-32005`` "node is behind" answer
   consecutive failures, half-open after ``rpc.breaker_cooldown_s`` for one trial call.
 * Hedged reads (``rpc.hedged_reads``): the call goes to the two best endpoints at once and the first
   answer wins.
+* Refused methods: an endpoint may refuse a method it does not serve, e.g. the public mainnet endpoint
+  answers ``getTokenLargestAccounts`` of SPL Token mints with ``-32010`` "... excluded from account
+  secondary indexes; this RPC method unavailable for key" and several providers disable methods
+  (``-32601`` method not found) — ``reference/external-apis.md`` §5.1. That is an *answer*, not an
+  endpoint failure: the breaker counts it as the node being up (like ``-32602``), the call moves on
+  to the next endpoint, endpoints that refused the method are ranked last for it, and when every
+  endpoint refused, :class:`RpcMethodRefused` names them. :meth:`RpcPool.refusals` lists who refused
+  what (``dexscan doctor``, ``dexscan check``).
 
 URLs may carry API keys: only :func:`~dexscan.config.mask_url` names ever leave this module.
 """
@@ -30,8 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx2
@@ -42,7 +51,12 @@ from solana.rpc.core import RPCException
 from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
 from solders.account import Account
 from solders.pubkey import Pubkey
-from solders.rpc.errors import InvalidParamsMessage, NodeUnhealthyMessage
+from solders.rpc.errors import (
+    InvalidParamsMessage,
+    KeyExcludedFromSecondaryIndexMessage,
+    MethodNotFoundMessage,
+    NodeUnhealthyMessage,
+)
 
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget
@@ -59,6 +73,10 @@ T = TypeVar("T")
 
 NODE_UNHEALTHY = -32005
 INVALID_PARAMS = -32602
+KEY_EXCLUDED_FROM_SECONDARY_INDEX = -32010
+METHOD_NOT_FOUND = -32601
+#: JSON-RPC error codes by which an endpoint refuses a method (or a method for a key) it does not serve.
+REFUSAL_CODES = frozenset({KEY_EXCLUDED_FROM_SECONDARY_INDEX, METHOD_NOT_FOUND})
 #: Most keys one ``getMultipleAccounts`` accepts (the RPC answers -32602 above it).
 MAX_MULTIPLE_ACCOUNTS = 100
 _WINDOW_S = 10.0
@@ -70,6 +88,24 @@ _ROOM_POLL_S = 0.1
 
 class RpcRequestError(RpcError):
     """The request itself is wrong (JSON-RPC -32602 and the like): another endpoint would refuse it too."""
+
+
+class RpcMethodRefused(RpcError):
+    """Every endpoint tried refused the method (``-32010``, ``-32601``): nothing is wrong with them.
+
+    ``refused`` maps each refusing endpoint (masked name) to its answer.
+    """
+
+    def __init__(self, method: str, refused: dict[str, str]) -> None:
+        self.method = method
+        self.refused = dict(refused)
+        names = ", ".join(self.refused)
+        first = next(iter(self.refused.values()), "")
+        super().__init__(f"{method} unavailable from {names} ({first})")
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self.refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +136,7 @@ class EndpointState:
     budget_limit: int
     method_budget_peak: float  # highest per-method utilisation (0–1) in the current window
     last_error: str | None
+    refused: tuple[str, ...] = ()  # methods this endpoint refused (-32010, -32601): not failures
 
     def as_status(self) -> RpcEndpointStatus:
         return RpcEndpointStatus(self.name, self.healthy, self.breaker, self.latency_ms, self.lag,
@@ -108,10 +145,18 @@ class EndpointState:
 
 @dataclass(frozen=True, slots=True)
 class _Failure:
-    kind: str  # timeout | transport | http <code> | unhealthy | rpc error | bad response
+    kind: str  # timeout | transport | http <code> | unhealthy | rpc error | bad response | refused
     message: str
     retry_after: float | None = None
     slots_behind: int | None = None
+
+
+@dataclass(slots=True)
+class _Missed:
+    """An attempt (or a hedged pair) that gave no value: failures, and refusals of the method."""
+
+    errors: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 class _AttemptFailed(Exception):
@@ -142,6 +187,8 @@ class _Endpoint:
         self.rate_limited = 0
         self.served = 0
         self.last_error: str | None = None
+        self.refused: dict[str, str] = {}  # method -> the endpoint's last refusal
+        self.refusals: Counter[str] = Counter()  # method -> refusals
 
     def method_budget(self, method: str) -> Budget:
         b = self.method_budgets.get(method)
@@ -187,7 +234,7 @@ class _Endpoint:
             name=self.name, healthy=self.healthy, breaker=self.breaker.state.value, latency_ms=self.latency_ms,
             slot=self.slot, lag=self.lag, requests=self.requests, failures=self.failures,
             rate_limited=self.rate_limited, served=self.served, budget_used=b.used, budget_limit=b.limit,
-            method_budget_peak=peak, last_error=self.last_error,
+            method_budget_peak=peak, last_error=self.last_error, refused=tuple(sorted(self.refused)),
         )
 
 
@@ -229,6 +276,10 @@ def classify(exc: BaseException) -> _Failure | None:
             return _Failure("unhealthy", f"-32005 {err.message}", slots_behind=err.data.num_slots_behind)
         if isinstance(err, InvalidParamsMessage):
             return None
+        if isinstance(err, KeyExcludedFromSecondaryIndexMessage):
+            return _Failure("refused", f"{KEY_EXCLUDED_FROM_SECONDARY_INDEX} {err.message}")
+        if isinstance(err, MethodNotFoundMessage):
+            return _Failure("refused", f"{METHOD_NOT_FOUND} {err.message}")
         return _Failure("rpc error", f"RPC error {getattr(err, 'message', err)}")
     if isinstance(exc, SolanaJsonRpcError):
         if exc.code == NODE_UNHEALTHY:
@@ -236,6 +287,8 @@ def classify(exc: BaseException) -> _Failure | None:
             return _Failure("unhealthy", f"-32005 {exc.message}", slots_behind=behind)
         if exc.code == INVALID_PARAMS:
             return None
+        if exc.code in REFUSAL_CODES:
+            return _Failure("refused", f"{exc.code} {exc.message}")
         return _Failure("rpc error", f"RPC error {exc.code} {exc.message}")
     if isinstance(exc, httpx2.HTTPError):
         return _Failure("transport", f"transport error ({type(exc).__name__})")
@@ -299,6 +352,10 @@ class RpcPool:
 
     def state(self) -> list[EndpointState]:
         return [ep.state() for ep in self._eps]
+
+    def refusals(self) -> dict[str, dict[str, str]]:
+        """Endpoint (masked) -> method -> its last refusal, for every endpoint that refused a method."""
+        return {ep.name: dict(ep.refused) for ep in self._eps if ep.refused}
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -378,7 +435,8 @@ class RpcPool:
         with_room = [ep for ep in healthy if ep.has_room(method)]
         without_room = [ep for ep in healthy if not ep.has_room(method)]
         unhealthy = [ep for ep in usable if not ep.healthy]
-        return [*self._by_speed(with_room), *self._by_speed(without_room), *unhealthy]
+        ranked = [*self._by_speed(with_room), *self._by_speed(without_room), *unhealthy]
+        return [*(ep for ep in ranked if method not in ep.refused), *(ep for ep in ranked if method in ep.refused)]
 
     @staticmethod
     def _by_speed(eps: list[_Endpoint]) -> list[_Endpoint]:
@@ -410,25 +468,30 @@ class RpcPool:
         started = _now()
         tried: set[int] = set()
         errors: list[str] = []
+        refused: dict[str, str] = {}
         attempts = 0
         while True:
             hedge = 2 if self._settings.hedged_reads and not tried else 1
             eps = self._pick(method, tried, hedge)
             if not eps:
-                detail = "; ".join(errors) if errors else "every endpoint's circuit breaker is open"
+                if refused and not errors:
+                    raise RpcMethodRefused(method, refused)
+                detail = "; ".join([*errors, *(f"{n}: refused ({m})" for n, m in refused.items())]
+                                   ) or "every endpoint's circuit breaker is open"
                 raise RpcUnavailable(f"no RPC endpoint could serve {method}: {detail}")
             tried.update(ep.index for ep in eps)
             attempts += len(eps)
             result = await (self._hedged(method, fn, eps) if len(eps) > 1 else self._attempt(eps[0], method, fn))
-            if isinstance(result, list):
-                errors.extend(result)
+            if isinstance(result, _Missed):
+                errors.extend(result.errors)
+                refused.update(result.refused)
                 continue
             ep, value = result
             self.last_endpoint = ep.name
             return Served(value, ep.name, (_now() - started) * 1000, attempts)
 
     async def _attempt(self, ep: _Endpoint, method: str,
-                       fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[_Endpoint, T] | list[str]:
+                       fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[_Endpoint, T] | _Missed:
         await ep.spend(method)
         started = _now()
         try:
@@ -441,9 +504,15 @@ class RpcPool:
             if failure is None:
                 ep.breaker.record_success()
                 raise RpcRequestError(f"{method} refused by {ep.name}: {_request_error_text(exc)}") from None
+            if failure.kind == "refused":
+                ep.breaker.record_success()  # the node is up and answered: it does not serve this method
+                ep.refused[method] = failure.message
+                ep.refusals[method] += 1
+                log.debug("rpc %s refused by %s (%s)", method, ep.name, failure.message)
+                return _Missed(refused={ep.name: failure.message})
             self._record_failure(ep, failure)
             log.info("rpc %s on %s failed (%s); trying the next endpoint", method, ep.name, failure.message)
-            return [f"{ep.name}: {failure.message}"]
+            return _Missed(errors=[f"{ep.name}: {failure.message}"])
         ep.observe_latency((_now() - started) * 1000)
         ep.breaker.record_success()
         ep.served += 1
@@ -452,19 +521,20 @@ class RpcPool:
         return ep, value
 
     async def _hedged(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]],
-                      eps: list[_Endpoint]) -> tuple[_Endpoint, T] | list[str]:
+                      eps: list[_Endpoint]) -> tuple[_Endpoint, T] | _Missed:
         pending = {asyncio.create_task(self._attempt(ep, method, fn)) for ep in eps}
-        errors: list[str] = []
+        missed = _Missed()
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     result = task.result()
-                    if isinstance(result, list):
-                        errors.extend(result)
+                    if isinstance(result, _Missed):
+                        missed.errors.extend(result.errors)
+                        missed.refused.update(result.refused)
                     else:
                         return result
-            return errors
+            return missed
         finally:
             for task in pending:
                 task.cancel()
@@ -518,6 +588,6 @@ def describe(states: Sequence[EndpointState]) -> list[dict[str, Any]]:
         {"name": s.name, "healthy": s.healthy, "breaker": s.breaker,
          "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1), "slot": s.slot, "lag": s.lag,
          "requests": s.requests, "failures": s.failures, "rate_limited": s.rate_limited, "served": s.served,
-         "budget_used": s.budget_used, "budget_limit": s.budget_limit}
+         "budget_used": s.budget_used, "budget_limit": s.budget_limit, "refused": list(s.refused)}
         for s in states
     ]

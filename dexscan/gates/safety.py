@@ -2,8 +2,10 @@
 
 They judge :class:`~dexscan.domain.MintFacts` read from the chain, never a third-party API. No
 facts, or facts with ``read_error``, give ``UNVERIFIED``; an account that does not exist or is not
-a mint gives ``FAIL`` (both are definite answers). They describe the chain *now*, so they are not
-point-in-time safe for judging history.
+a mint gives ``FAIL`` (both are definite answers). A holder share the RPC endpoints refuse to give
+(``holders_unavailable``: ``getTokenLargestAccounts`` answered ``-32010``/``-32601``) leaves only the
+top-10 gate *unverified*, and only when that gate is on; the other gates judge the mint as read.
+They describe the chain *now*, so they are not point-in-time safe for judging history.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class Token2022ExtensionsGate(GateBase):
         details = {"owner_program": f.owner_program, "extensions": names, "transfer_fee_bps": fee,
                    "max_transfer_fee_bps": self.max_transfer_fee_bps, "top10_share_pct": f.top10_share_pct,
                    "slot": f.slot}
+        if f.holders_unavailable:
+            details["holders_unavailable"] = f.holders_unavailable
         if risks:
             return failed(self.name, inp, "; ".join(risks), **details)
         if unknown:
@@ -180,6 +184,9 @@ class Top10HoldersGate(GateBase):
         assert inp.facts is not None
         share = inp.facts.top10_share_pct
         details = {"top10_share_pct": share, "max_top10_pct": self.max_top10_pct}
+        if share is None and inp.facts.holders_unavailable:
+            return unverified(self.name, inp, f"top-10 holder share unknown: {inp.facts.holders_unavailable}",
+                              holders_unavailable=inp.facts.holders_unavailable, **details)
         if share is None:
             return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
         text = f"top-10 holders hold {share:.1f}%"

@@ -16,6 +16,14 @@ and jsonParsed), ``getTokenLargestAccounts``; ``-32005`` "Node is behind by N sl
 run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
 ``rate_limited``. It also enforces the public mainnet limits (100 requests and 40 per method per
 10 s by default) with HTTP 429, so tests can prove dexscan never causes one.
+
+Real behaviours modelled (``reference/external-apis.md`` §5):
+
+* ``public_like``: like ``api.mainnet-beta.solana.com``, ``getTokenLargestAccounts`` of an SPL Token
+  (Tokenkeg…) mint is refused with ``-32010`` "TokenkegQ… excluded from account secondary indexes;
+  this RPC method unavailable for key" (§5.1); Token-2022 mints are served. The demo's first endpoint
+  (``"rpc-1"``, :data:`PUBLIC_LIKE_NAMES`) plays the public endpoint by default.
+* ``disabled_methods``: methods a provider switched off answer ``-32601`` "Method not found" (§5.1).
 """
 
 from __future__ import annotations
@@ -84,6 +92,10 @@ DEMO_HOOK_PROGRAM = Pubkey.from_string("HooKzJ9wLDafnh34NkTUemrYWx6JJfC95ALM5DNx
 RPCPOOL_METHOD_LIMIT = "Too many requests for a specific RPC call, contact your app developer or support@rpcpool.com."
 RPCPOOL_IP_LIMIT = "Too many requests from your IP, contact your app developer or support@rpcpool.com."
 MAX_KEYS = 100
+#: Server names that play the public mainnet endpoint unless told otherwise (the demo's first RPC).
+PUBLIC_LIKE_NAMES = frozenset({"rpc-1"})
+KEY_EXCLUDED_FROM_SECONDARY_INDEX = -32010
+METHOD_NOT_FOUND = -32601
 _HOLDERS_PER_TX = 5
 
 # Token-2022 instruction tags (spl-token-2022 ``TokenInstruction``) for the initialisers solana-py lacks.
@@ -520,9 +532,14 @@ class RpcFakeServer:
     """Async context manager: ``async with RpcFakeServer(chain) as srv: srv.url``."""
 
     def __init__(self, chain: FakeChain, name: str = "rpc", clock: Clock | None = None,
-                 limits: tuple[int, int] = (100, 40)) -> None:
+                 limits: tuple[int, int] = (100, 40), public_like: bool | None = None,
+                 disabled_methods: Sequence[str] = ()) -> None:
         self.chain = chain
         self.name = name
+        #: Refuse ``getTokenLargestAccounts`` of SPL Token mints with -32010, as the public endpoint does.
+        self.public_like = name in PUBLIC_LIKE_NAMES if public_like is None else public_like
+        #: Methods answered with -32601 "Method not found" (disabled by this provider).
+        self.disabled_methods = frozenset(disabled_methods)
         self._clock = clock or RealClock()
         self._limit_total, self._limit_method = limits
         self._rpc = _Rpc(chain)
@@ -646,6 +663,8 @@ class RpcFakeServer:
         if behind is not None and method != "getSlot":
             return {"jsonrpc": "2.0", "id": rid, "error": {
                 "code": -32005, "message": f"Node is behind by {behind} slots", "data": {"numSlotsBehind": behind}}}
+        if method in self.disabled_methods:
+            return {"jsonrpc": "2.0", "id": rid, "error": {"code": METHOD_NOT_FOUND, "message": "Method not found"}}
         try:
             result = self._dispatch(method, params, behind or int(self._faults.get("stale", 0)))
         except RpcParamError as exc:
@@ -687,6 +706,9 @@ class RpcFakeServer:
                 raise RpcParamError("Invalid param: could not find mint")
             if str(acc.owner) not in TOKEN_PROGRAMS:
                 raise RpcParamError("Invalid param: not a Token mint")
+            if self.public_like and str(acc.owner) == str(TOKEN_PROGRAM_ID):
+                raise RpcParamError(f"{TOKEN_PROGRAM_ID} excluded from account secondary indexes; "
+                                    "this RPC method unavailable for key", code=KEY_EXCLUDED_FROM_SECONDARY_INDEX)
             facts = mint_facts_from_account(mint, acc, 0)
             if not facts.is_mint:
                 raise RpcParamError("Invalid param: Token mint could not be unpacked")
