@@ -1,4 +1,4 @@
-"""Settings: ``config/default.toml`` layered with a user file and the environment, validated.
+"""Settings: ``dexscan/default.toml`` (shipped in the package) layered with a user file and the environment.
 
 Every key is declared here with its type and range, so a typo or a wrong value fails at start-up
 with one line naming the key and the file, never deep inside a running scanner. Secrets come only
@@ -12,6 +12,8 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +23,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 
 from dexscan.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+# The defaults travel with the package (package data), so a wheel, pipx or zip install has them too.
+DEFAULT_CONFIG: Traversable = files("dexscan") / "default.toml"
 
 ENV_TELEGRAM_TOKEN = "DEXSCAN_TELEGRAM_TOKEN"
 ENV_BIRDEYE_KEY = "DEXSCAN_BIRDEYE_API_KEY"
@@ -369,7 +372,7 @@ def mask_secret(value: str | None) -> str:
     return "***" if value else "(not set)"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path | Traversable) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -435,7 +438,7 @@ def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Setti
                 where = name
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against config/default.toml)"
+            msg = "unknown key (check the spelling against dexscan/default.toml)"
         elif "input" in err and not isinstance(err["input"], dict) and not _may_hold_key(loc):
             got = repr(err["input"])
             msg = f"{msg} (got {got if len(got) <= 60 else got[:57] + '...'})"
@@ -471,7 +474,7 @@ def _secrets_from_env(env: dict[str, str]) -> dict[str, Any]:
 def load_settings(
     user_file: str | Path | None = None,
     env: dict[str, str] | None = None,
-    default_file: Path = DEFAULT_CONFIG_PATH,
+    default_file: Path | Traversable = DEFAULT_CONFIG,
 ) -> Settings:
     """Defaults, then the user's file, then secrets from the environment; validated once."""
     env = dict(os.environ) if env is None else env

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+import dexscan
 from dexscan.cli import main
-from dexscan.config import DEFAULT_CONFIG_PATH, load_settings, mask_url, settings_for_display
+from dexscan.config import DEFAULT_CONFIG, load_settings, mask_url, settings_for_display
 from dexscan.errors import ConfigError
 
 
@@ -112,8 +113,10 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Captur
     assert err.count("\n") == 0 and "scan.hot_refresh_s" in err and str(f) in err
 
 
-def test_default_file_is_the_one_in_config_dir() -> None:
-    assert DEFAULT_CONFIG_PATH.name == "default.toml" and DEFAULT_CONFIG_PATH.parent.name == "config"
+def test_default_file_is_package_data() -> None:
+    # read through importlib.resources from inside the package, so a wheel install carries its defaults
+    assert DEFAULT_CONFIG.name == "default.toml" and DEFAULT_CONFIG.is_file()
+    assert Path(str(DEFAULT_CONFIG)).parent == Path(dexscan.__file__).parent
 
 
 def test_python_dash_m_help_runs() -> None:

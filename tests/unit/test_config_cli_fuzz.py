@@ -64,7 +64,7 @@ def test_config_files_python_could_not_read_are_config_errors(tmp_path: Path, co
      "scoring.min_calibration_samples: Input should be less than or equal to 100000000 (got 999999999999999999999)"),
     (b"[sources.jupiter]\nbase_url = \"https//api.jup.ag?key=SECRET\"\n",
      "sources.jupiter.base_url: Value error, '***' is not a http/https URL, e.g. https://host"),
-    (b"[app]\n\"a\\nb\" = 1\n", "app.'a\\nb': unknown key (check the spelling against config/default.toml)"),
+    (b"[app]\n\"a\\nb\" = 1\n", "app.'a\\nb': unknown key (check the spelling against dexscan/default.toml)"),
 ])
 def test_values_the_settings_could_not_mean_are_refused(tmp_path: Path, config: bytes, message: str) -> None:
     """NaN and infinity were accepted for unbounded floats, 2^64 chat ids for list[int], any text as a
