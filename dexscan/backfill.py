@@ -390,7 +390,8 @@ class HistorySource(Protocol):
 
     async def pools(self, mint: str) -> list[PoolRef]: ...
 
-    async def bars(self, pool: str, tf: Timeframe, start: int, end: int) -> list[Candle]: ...
+    async def bars(self, pool: str, tf: Timeframe, start: int, end: int, token: str | None = None
+                   ) -> list[Candle]: ...
 
 
 class GeckoTerminalHistory:
@@ -406,8 +407,10 @@ class GeckoTerminalHistory:
     async def pools(self, mint: str) -> list[PoolRef]:
         return await self._client.token_pools(mint)
 
-    async def bars(self, pool: str, tf: Timeframe, start: int, end: int) -> list[Candle]:
-        return await self._client.ohlcv_range(pool, tf, start, end, include_empty=True)
+    async def bars(self, pool: str, tf: Timeframe, start: int, end: int, token: str | None = None
+                   ) -> list[Candle]:
+        """``token``: the mint the bars chart (``token=<mint>``: GeckoTerminal's base may be the other side)."""
+        return await self._client.ohlcv_range(pool, tf, start, end, include_empty=True, token=token)
 
 
 class BirdeyeHistory:
@@ -423,7 +426,8 @@ class BirdeyeHistory:
     async def pools(self, mint: str) -> list[PoolRef]:
         return [PoolRef(address=mint, dex_id="birdeye", base_mint=mint, quote_mint="", name="birdeye aggregate")]
 
-    async def bars(self, pool: str, tf: Timeframe, start: int, end: int) -> list[Candle]:
+    async def bars(self, pool: str, tf: Timeframe, start: int, end: int, token: str | None = None
+                   ) -> list[Candle]:
         return await self._client.ohlcv(pool, tf, start, end)
 
 
@@ -589,7 +593,7 @@ class Backfiller:
             task = self.progress.add_task(report.symbol or report.mint[:10], total=len(plan))
         try:
             for tf, (lo, hi) in plan:
-                bars = await self._patiently(partial(self.source.bars, main.address, tf, lo, hi))
+                bars = await self._patiently(partial(self.source.bars, main.address, tf, lo, hi, token=report.mint))
                 problem = validate_bars(bars)
                 if problem is not None:
                     report.skipped = f"bad data from {self.source.name} for pool {main.address} {tf.label}: {problem}"

@@ -4,6 +4,14 @@ OHLCV rows come newest-first, as ``[ts, open, high, low, close, volume_usd]`` nu
 1000 per call; older history is reached by paging backward with ``before_timestamp``. Timeframes
 are ``minute``/``hour``/``day`` with an ``aggregate`` (5m = minute×5, 4h = hour×4). Pool resources
 are JSON:API with every number as a string and ids prefixed ``solana_``.
+
+Real behaviours this client relies on (``reference/external-apis.md``):
+
+* OHLCV is asked with ``token=<mint address>`` whenever the caller knows the token it tracks (§4.2:
+  ``token`` = ``base`` | ``quote`` | ``<token address>``): GeckoTerminal's ``base`` is *its* base,
+  and providers disagree on the base/quote order of a pool (§7), so ``token=base`` could chart the
+  other token of the pool.
+* Rows are newest-first and empty intervals are skipped unless ``include_empty_intervals`` (§4.2).
 """
 
 from __future__ import annotations
@@ -52,14 +60,18 @@ class GeckoTerminalClient:
         return ParseContext(GECKOTERMINAL, endpoint, self._http.count_bad_record)
 
     async def ohlcv(self, pool: str, tf: Timeframe, before: int | None = None, limit: int = 1000,
-                    include_empty: bool = True) -> list[Candle]:
-        """Up to ``limit`` candles of ``tf`` before ``before`` (or the latest), ascending by ts."""
+                    include_empty: bool = True, token: str | None = None) -> list[Candle]:
+        """Up to ``limit`` candles of ``tf`` before ``before`` (or the latest), ascending by ts.
+
+        ``token``: the mint whose USD price the candles chart (``token=<mint>``); None asks for
+        GeckoTerminal's base token of the pool.
+        """
         frame, aggregate = TIMEFRAMES[tf]
         params: dict[str, ParamValue] = {
             "aggregate": aggregate,
             "limit": max(1, min(limit, self._cfg.ohlcv_page_limit)),
             "currency": "usd",
-            "token": "base",
+            "token": token or "base",
             "include_empty_intervals": include_empty,
         }
         if before is not None:
@@ -75,8 +87,11 @@ class GeckoTerminalClient:
         return _ascending_unique(candles)
 
     async def ohlcv_range(self, pool: str, tf: Timeframe, start: int, end: int,
-                          include_empty: bool = True) -> list[Candle]:
-        """Every candle with ``start <= ts < end``, paging backward from ``end``; ascending, unique."""
+                          include_empty: bool = True, token: str | None = None) -> list[Candle]:
+        """Every candle with ``start <= ts < end``, paging backward from ``end``; ascending, unique.
+
+        ``token`` as in :meth:`ohlcv` (pass the tracked mint).
+        """
         if end <= start:
             return []
         page = self._cfg.ohlcv_page_limit
@@ -84,7 +99,8 @@ class GeckoTerminalClient:
         before = end
         while True:
             wanted = (before - start + int(tf) - 1) // int(tf) + 1
-            rows = await self.ohlcv(pool, tf, before=before, limit=min(page, wanted), include_empty=include_empty)
+            rows = await self.ohlcv(pool, tf, before=before, limit=min(page, wanted), include_empty=include_empty,
+                                    token=token)
             older = [c for c in rows if c.ts < before]
             collected.extend(c for c in older if start <= c.ts < end)
             if not older or len(rows) < min(page, wanted):

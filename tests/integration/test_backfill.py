@@ -25,7 +25,7 @@ from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
-from dexscan.domain import Candle, Timeframe
+from dexscan.domain import MAIN_QUOTES, Candle, Timeframe
 from dexscan.errors import InputError
 from dexscan.store import Store
 
@@ -150,7 +150,10 @@ async def _expected_requests(store: Store, mints: list[str], start: int, end: in
         if not pools:
             total += REQUESTS_PER_TOKEN
             continue
-        main = min(pools, key=lambda p: (-(p["liquidity_usd"] or 0), p["address"]))["address"]
+        # the backfill's own rule (pick_main_pool): a token/token pool GeckoTerminal lists with this
+        # token as base may be deeper than its SOL/USDC pool, but is not its main pool
+        main = min(pools, key=lambda p: (p["quote_mint"] not in MAIN_QUOTES, -(p["liquidity_usd"] or 0),
+                                         p["address"]))["address"]
         for tf in HISTORY_TIMEFRAMES:
             gaps = missing_ranges(await store.coverage(main, tf), start, end)
             total += sum(len(split_range(lo, hi, tf, 1000)) for lo, hi in gaps)

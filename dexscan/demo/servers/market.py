@@ -726,9 +726,11 @@ class MarketFakes:
         if not self.sim.has_pool(address):
             raise _HttpError(404, "Not Found")
         pool = self.sim.pool(address)
+        gt_base, gt_quote = self._gt_order(pool)
         token_param = request.query.get("token", "base")
-        if token_param not in ("base", pool.base_mint):
-            raise _HttpError(422, "this fake serves base-token candles only")
+        wanted = {"base": gt_base, "quote": gt_quote}.get(token_param, token_param)
+        if wanted not in (gt_base, gt_quote):
+            raise _HttpError(400, "token must be base, quote or the address of one of the pool's tokens")
         empty = request.query.get("include_empty_intervals", "false").lower() == "true"
         tf = Timeframe({"day": 86_400, "hour": 3600, "minute": 60}[timeframe] * aggregate)
         tfs = int(tf)
@@ -743,10 +745,13 @@ class MarketFakes:
             if ceil_before <= now:
                 end, forming = ceil_before, False
         rows = self._newest_bars(pool, tf, end, forming, empty, limit)
+        if wanted != pool.base_mint:
+            rows = self._other_side_bars(pool, wanted, tf, rows, end, forming)
         if currency == "token":
+            other = gt_quote if wanted == gt_base else gt_base
             rows = [replace(b, open=b.open / q, high=b.high / q, low=b.low / q, close=b.close / q)
-                    for b in rows if (q := self._quote_usd(pool, b.ts + tfs)) is not None]
-        base, quote = self._token_ref(pool.base_mint), self._token_ref(pool.quote_mint)
+                    for b in rows if (q := self.sim.token_price(other, b.ts + tfs)) is not None]
+        base, quote = self._token_ref(gt_base), self._token_ref(gt_quote)
         return {
             "data": {"id": str(uuid.uuid4()), "type": "ohlcv_request_response",
                      "attributes": {"ohlcv_list": [[b.ts, b.open, b.high, b.low, b.close, round(b.volume, 6)]
@@ -768,6 +773,27 @@ class MarketFakes:
 
     def _quote_usd(self, pool: SimPool, t: float) -> float | None:
         return self.sim.token_price(pool.quote_mint, t)
+
+    def _gt_order(self, pool: SimPool) -> tuple[str, str]:
+        """GeckoTerminal's (base, quote) of a pool. A pool of two simulated tokens is listed the other
+        way round from DexScreener: providers disagree on the order of token/token pools
+        (``reference/external-apis.md`` §4.2/§7), which is why OHLCV is asked with ``token=<mint>``."""
+        if self.sim.has_token(pool.quote_mint):
+            return pool.quote_mint, pool.base_mint
+        return pool.base_mint, pool.quote_mint
+
+    def _other_side_bars(self, pool: SimPool, mint: str, tf: Timeframe, rows: list[Candle], end: float,
+                         forming: bool) -> list[Candle]:
+        """The pool's bars priced in its *quote* token (USD): that token's price path, this pool's volume."""
+        if not rows:
+            return []
+        if not self.sim.has_token(mint):  # SOL, USDC: fixed prices
+            price = self.sim.token_price(mint, rows[0].ts)
+            assert price is not None
+            return [Candle(b.ts, price, price, price, price, b.volume) for b in rows]
+        own = {b.ts: b for b in self.sim.bars(self.sim.token(mint).main_pool.address, tf, rows[0].ts, end,
+                                              include_forming=forming, include_empty=True)}
+        return [replace(own[b.ts], volume=b.volume) for b in rows if b.ts in own]
 
     def _gt_token_pools(self, request: web.Request, now: float) -> dict[str, Any]:
         self._gt_network(request)
@@ -807,10 +833,11 @@ class MarketFakes:
         seen: set[str] = set()
         for pool in pools:
             wanted = []
+            gt_base, gt_quote = self._gt_order(pool)
             if "base_token" in include:
-                wanted.append(("token", pool.base_mint))
+                wanted.append(("token", gt_base))
             if "quote_token" in include:
-                wanted.append(("token", pool.quote_mint))
+                wanted.append(("token", gt_quote))
             if "dex" in include:
                 wanted.append(("dex", _gt_dex(pool)))
             for kind, ident in wanted:
@@ -834,7 +861,12 @@ class MarketFakes:
         if st is None or quote_usd is None:
             return None
         tok = self.sim.token(pool.base_mint)
-        base_ref, quote_ref = self._token_ref(pool.base_mint), self._token_ref(pool.quote_mint)
+        gt_base, gt_quote = self._gt_order(pool)
+        base_ref, quote_ref = self._token_ref(gt_base), self._token_ref(gt_quote)
+        base_usd, quote_usd = st.price_usd, quote_usd
+        base_in_quote = st.price_native
+        if gt_base != pool.base_mint:  # listed the other way round
+            base_usd, quote_usd, base_in_quote = quote_usd, base_usd, 1 / base_in_quote
         windows = {k: self.sim.pool_window(pool.address, now, s)
                    for k, s in (("m5", 300), ("m15", 900), ("m30", 1800), ("h1", 3600), ("h6", 21_600),
                                 ("h24", 86_400))}
@@ -845,13 +877,13 @@ class MarketFakes:
         return {
             "id": f"solana_{pool.address}", "type": "pool",
             "attributes": {
-                "address": pool.address, "name": f"{tok.symbol} / {quote_ref['symbol']}",
-                "base_token_price_usd": _plain(st.price_usd), "base_token_price_native_currency":
-                    _plain(st.price_usd / SOL_USD),
+                "address": pool.address, "name": f"{base_ref['symbol']} / {quote_ref['symbol']}",
+                "base_token_price_usd": _plain(base_usd), "base_token_price_native_currency":
+                    _plain(base_usd / SOL_USD),
                 "quote_token_price_usd": _plain(quote_usd),
                 "quote_token_price_native_currency": _plain(quote_usd / SOL_USD),
-                "base_token_price_quote_token": _plain(st.price_native),
-                "quote_token_price_base_token": _plain(1 / st.price_native),
+                "base_token_price_quote_token": _plain(base_in_quote),
+                "quote_token_price_base_token": _plain(1 / base_in_quote),
                 "pool_created_at": _iso(pool.created_at), "reserve_in_usd": _plain(st.liquidity_usd, 10),
                 "fdv_usd": _plain(st.fdv, 10), "market_cap_usd": _plain(st.market_cap, 10) if verified else None,
                 "price_change_percentage": changes, "transactions": transactions,
