@@ -1,7 +1,9 @@
 """Renders the dashboard to ``docs/dashboard.png`` (for the README).
 
 Dev tool: ``python scripts/render_dashboard.py [--from-demo SECONDS] [--out docs/dashboard.png]
-[--width 160] [--svg]``. With ``--from-demo`` the picture is the real scanner's last frame after
+[--width 160] [--height LINES] [--svg]``. With ``--height`` the picture is what a terminal of that
+many lines shows (``--width 80 --height 24``: the layout degrades to fit, as the live dashboard
+does). With ``--from-demo`` the picture is the real scanner's last frame after
 running the built-in demo (``dexscan scan --demo``) for that many real seconds; without it, a sample
 is drawn instead. The sample is built from domain objects (signals, ladders, outcomes) through the same row helpers
 the engine uses, so the picture shows what the scanner really draws. rich exports SVG; the PNG is
@@ -13,7 +15,6 @@ what to install. Prints one JSON line with what it wrote.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import random
@@ -208,7 +209,7 @@ async def demo_status(seconds: float, speed: float, rows: int) -> ScannerStatus:
     opts = ScanOptions(demo=True, speed=speed, duration=seconds, dashboard=False, quiet=True)
     preload(opts, telegram=True)
     with tempfile.TemporaryDirectory() as tmp:
-        async with DemoWorld(speed=speed, telegram=True, sim_config=demo_sim_config()) as world:
+        async with DemoWorld(telegram=True, sim_config=demo_sim_config()) as world:
             assert world.clock is not None
             settings = world.apply(load_settings(env={})).with_overrides(
                 {"app.log_file": str(Path(tmp) / "demo.log"), "scan.table_rows": rows})
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("docs/dashboard.png"))
     p.add_argument("--width", type=int, default=160, help="terminal columns")
+    p.add_argument("--height", type=int, default=None,
+                   help="terminal lines (default: as tall as the dashboard with --rows rows per table)")
     p.add_argument("--rows", type=int, default=8, help="scan.table_rows")
     p.add_argument("--svg", action="store_true", help="keep the SVG next to the PNG")
     p.add_argument("--from-demo", type=float, metavar="SECONDS",
@@ -227,11 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed", type=float, default=60.0, help="demo speed (simulated seconds per second)")
     args = p.parse_args(argv)
 
-    status = asyncio.run(demo_status(args.from_demo, args.speed, args.rows)) if args.from_demo else sample_status()
-    height = dashboard_height(status, args.rows)
+    if args.from_demo:
+        from dexscan.vtime import run as run_virtual  # the demo world runs on virtual time, as `scan --demo` does
+
+        status = run_virtual(demo_status(args.from_demo, args.speed, args.rows), speed=args.speed)
+    else:
+        status = sample_status()
+    height = dashboard_height(status, args.rows, args.height)
     console = Console(record=True, width=args.width, height=height, force_terminal=True, color_system="truecolor",
                       file=io.StringIO())
-    console.print(render(status, args.width, args.rows))
+    console.print(render(status, args.width, args.rows, args.height))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     svg = args.out.with_suffix(".svg")
     svg.write_text(_offline_fonts(console.export_svg(title="dexscan scan", theme=MONOKAI)), encoding="utf-8")

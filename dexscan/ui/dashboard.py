@@ -498,9 +498,10 @@ def _path_text(path: Sequence[tuple[str, int]]) -> Text:
 _STATE_STYLES = {"ok": "green", "degraded": "yellow", "down": "red", "circuit open": "bold red"}
 
 
-def status_panel_height(status: ScannerStatus) -> int:
-    """Borders (2) + three info lines + the sources header + one line per source."""
-    return 2 + 3 + 1 + len(status.sources)
+def status_panel_height(status: ScannerStatus, compact: bool = False) -> int:
+    """Borders (2) + three info lines + the sources header + one line per source; or, ``compact``,
+    borders + three info lines + one line summing up every source."""
+    return 2 + 3 + 1 if compact else 2 + 3 + 1 + len(status.sources)
 
 
 def _budget_bar(used: int, limit: int, cells: int = 10) -> Text:
@@ -524,7 +525,6 @@ def _sources_table(sources: Sequence[SourceStatus], width: int) -> Table:
     cols = fit_columns(columns, width)
     table = _table(cols)
     for s in sources:
-        window = f"/{s.budget_window_s:.0f}s" if s.budget_window_s else ""
         cells = {
             "name": _styled(s.name, "bold"),
             "state": _styled(f"● {s.state}", _STATE_STYLES.get(s.state, "")),
@@ -532,7 +532,7 @@ def _sources_table(sources: Sequence[SourceStatus], width: int) -> Table:
             "requests": _styled(f"{s.requests:,}"),
             "r429": _styled(str(s.rate_limited), "yellow" if s.rate_limited else "dim"),
             "errors": _styled(str(s.errors), "red" if s.errors else "dim"),
-            "budget": _styled(f"{s.budget_used}/{s.budget_limit}{window}"),
+            "budget": _styled(_budget_text(s)),
             "bar": _budget_bar(s.budget_used, s.budget_limit),
         }
         table.add_row(*[cells[c.key] for c, _ in cols])
@@ -544,7 +544,12 @@ def _rpc_text(status: ScannerStatus) -> Text:
     active: RpcEndpointStatus | None = next((e for e in status.rpc if e.name == status.active_rpc), None)
     out = Text("rpc ", style="grey62")
     if status.active_rpc is None:
-        out.append("● none healthy", style="bold red")
+        if not status.rpc or not any(e.requests or e.latency_ms is not None for e in status.rpc):
+            out.append("● probing", style="yellow")  # nothing asked yet: no verdict to give
+        elif up:
+            out.append("● no answer yet", style="yellow")
+        else:
+            out.append("● none healthy", style="bold red")
     else:
         out.append("● ", style="green" if active is None or active.healthy else "red")
         out.append(status.active_rpc.split("://", 1)[-1], style="bold")
@@ -558,8 +563,30 @@ def _rpc_text(status: ScannerStatus) -> Text:
     return out
 
 
-def status_panel(status: ScannerStatus, width: int) -> FixedHeight:
-    """Time (UTC and local), universe and gates, calibrator, RPC, backlog, and every source's health."""
+def _budget_text(s: SourceStatus) -> str:
+    window = f"/{s.budget_window_s:.0f}s" if s.budget_window_s else ""
+    return f"{s.budget_used}/{s.budget_limit}{window}"
+
+
+def _sources_line(sources: Sequence[SourceStatus], width: int) -> Text:
+    """Every source in one line (the compact panel): how many are ok, then the ones that are not
+    (they matter most), then the healthy ones with latency and budget, as far as the width allows."""
+    ok = sum(1 for s in sources if s.state == "ok")
+    chunks: list[tuple[Text, int]] = [(Text.assemble(
+        ("sources ", "grey62"), (f"{ok}/{len(sources)} ok", "green" if ok == len(sources) else "yellow")), 100)]
+    for i, s in enumerate(sources):
+        if s.state == "ok":
+            latency = "" if s.latency_ms is None else f" {s.latency_ms:.0f}ms"
+            chunks.append((Text.assemble((s.name, "bold"), f"{latency} {_budget_text(s)}"), 50 - i))
+        else:
+            chunks.append((Text.assemble((s.name, "bold"), " ", (f"● {s.state}", _STATE_STYLES.get(s.state, ""))),
+                           90 - i))
+    return _fit_chunks(chunks, width, sep=" · ")
+
+
+def status_panel(status: ScannerStatus, width: int, compact: bool = False) -> FixedHeight:
+    """Time (UTC and local), universe and gates, calibrator, RPC, backlog, and every source's health
+    (a table, or one summary line when ``compact``, for short terminals)."""
     z = _zones(status)
     inner = max(10, width - 4)
     utc = datetime.fromtimestamp(status.now, UTC)
@@ -584,7 +611,8 @@ def status_panel(status: ScannerStatus, width: int) -> FixedHeight:
         time_chunks.append((Text(f"up {format_duration(status.now - status.started_at)}", style="grey62"), 40))
 
     gates = Text.assemble(
-        ("gates ", "grey62"), (f"✓{status.gates_passed}", "green"), " ", (f"✗{status.gates_failed}", "red"), " ",
+        ("last gate round ", "grey62"), (f"✓{status.gates_passed}", "green"), " ",
+        (f"✗{status.gates_failed}", "red"), " ",
         (f"?{status.gates_unverified}", "yellow" if status.gates_unverified else "dim"),
     )
     universe_chunks: list[tuple[Text, int]] = [
@@ -603,27 +631,79 @@ def status_panel(status: ScannerStatus, width: int) -> FixedHeight:
         universe_chunks.append((Text.assemble(("signals ", "grey62"), (str(signal_total), "bold")), 40))
 
     body_lines = [_fit_chunks(time_chunks, inner), _fit_chunks(universe_chunks, inner), _fit_chunks(rpc_chunks, inner)]
-    body = Group(*body_lines, _sources_table(status.sources, inner))
+    sources = _sources_line(status.sources, inner) if compact else _sources_table(status.sources, inner)
+    body = Group(*body_lines, sources)
     title = Text.assemble((" dexscan ", "bold black on cyan"))
     panel = Panel(body, title=title, title_align="left", border_style="cyan", padding=(0, 1), width=width)
-    return FixedHeight(panel, status_panel_height(status))
+    return FixedHeight(panel, status_panel_height(status, compact))
 
 
-def render(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> RenderableType:
-    """The whole dashboard for ``status`` at ``width`` columns.
+#: Fewest table rows worth showing (one signal and the "+N more" line); below this the panel shrinks.
+MIN_TABLE_ROWS = 2
+#: Rows per table below which the sources table gives way to a one-line summary.
+_FULL_PANEL_MIN_ROWS = 4
 
-    Height is ``status_panel_height(status) + 3 * (table_rows + 2)`` whatever the signals are.
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How the dashboard uses a terminal: the panel's form and each table's data rows.
+
+    It depends only on the terminal's size, the configured rows and the number of sources, never
+    on the signals, so the screen does not jump when a signal arrives.
     """
+
+    compact_panel: bool
+    new_rows: int
+    live_rows: int
+    closed_rows: int
+
+    def height(self, status: ScannerStatus) -> int:
+        return status_panel_height(status, self.compact_panel) + self.new_rows + self.live_rows + self.closed_rows + 6
+
+
+def plan_layout(status: ScannerStatus, height: int | None, table_rows: int = DEFAULT_TABLE_ROWS) -> Layout:
+    """The layout for a terminal ``height`` lines tall (None: unknown, as tall as needed).
+
+    Degrades by priority: first every table loses rows (``table_rows`` is the most each gets),
+    then the sources table becomes one summary line so the three tables keep at least
+    ``MIN(4, table_rows)`` rows; every table keeps at least :data:`MIN_TABLE_ROWS`. Lines left
+    over go to LIVE first (open trades), then NEW.
+    """
+    most = max(MIN_TABLE_ROWS, table_rows)
+    if height is None:
+        return Layout(False, most, most, most)
+    compact = False
+    per_table = (height - status_panel_height(status)) // 3 - 2
+    if per_table < min(most, _FULL_PANEL_MIN_ROWS):
+        compact = True
+        per_table = (height - status_panel_height(status, compact=True)) // 3 - 2
+    per_table = min(most, max(MIN_TABLE_ROWS, per_table))
+    spare = height - status_panel_height(status, compact) - 3 * (per_table + 2)
+    live = min(most, per_table + max(0, spare))
+    spare -= live - per_table
+    new = min(most, per_table + max(0, spare))
+    return Layout(compact, new, live, per_table)
+
+
+def render(
+    status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS, height: int | None = None,
+) -> RenderableType:
+    """The whole dashboard for ``status`` at ``width`` columns (and ``height`` lines, if known).
+
+    Height is ``plan_layout(status, height, table_rows).height(status)`` whatever the signals are:
+    without a ``height``, ``status_panel_height(status) + 3 * (table_rows + 2)``.
+    """
+    layout = plan_layout(status, height, table_rows)
     return Group(
-        status_panel(status, width),
-        new_signals_table(status, width, table_rows),
-        live_signals_table(status, width, table_rows),
-        closed_signals_table(status, width, table_rows),
+        status_panel(status, width, layout.compact_panel),
+        new_signals_table(status, width, layout.new_rows),
+        live_signals_table(status, width, layout.live_rows),
+        closed_signals_table(status, width, layout.closed_rows),
     )
 
 
-def dashboard_height(status: ScannerStatus, table_rows: int = DEFAULT_TABLE_ROWS) -> int:
-    return status_panel_height(status) + 3 * (table_rows + 2)
+def dashboard_height(status: ScannerStatus, table_rows: int = DEFAULT_TABLE_ROWS, height: int | None = None) -> int:
+    return plan_layout(status, height, table_rows).height(status)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -668,7 +748,8 @@ class Dashboard:
     def frame(self) -> RenderableType:
         """The renderable for right now (or the previous one if the status cannot be read)."""
         try:
-            self._last = render(self.status_provider(), self.console.size.width, self.table_rows)
+            size = self.console.size
+            self._last = render(self.status_provider(), size.width, self.table_rows, size.height)
         except Exception:
             log.exception("dashboard: could not build the status; keeping the previous frame")
         return self._last

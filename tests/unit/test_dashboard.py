@@ -14,6 +14,7 @@ from dexscan.status import ClosedRow, LiveRow, RpcEndpointStatus, ScannerStatus,
 from dexscan.ui.dashboard import (
     NEW_COLUMNS,
     Dashboard,
+    Layout,
     closed_signals_table,
     dashboard_height,
     fit_columns,
@@ -24,6 +25,7 @@ from dexscan.ui.dashboard import (
     format_usd,
     live_signals_table,
     new_signals_table,
+    plan_layout,
     render,
     short_mint,
     status_panel,
@@ -138,6 +140,76 @@ def test_empty_tables_say_what_they_wait_for() -> None:
     assert lines[0].startswith(" NEW SIGNALS  0   waiting for the first ignition")
 
 
+# -- terminal size: everything on screen down to 80×24 ---------------------------------------------
+
+
+def test_80x24_shows_all_three_tables_with_plus_n_more_and_one_line_of_sources() -> None:
+    status = _status(7)
+    lines = _lines(render(status, 80, ROWS, height=24), 80)
+    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+    assert lines[1].startswith("│ 14:42:05 IST   09:12:05 UTC   calibrator v3 · n=812 · ECE 0.031")
+    assert lines[4] == ("│ sources 2/3 ok · jupiter 182ms 19/30/60s · geckoterminal ● circuit open      │")
+    assert lines[5].startswith("╰")
+    titles = {i: line.split("  ")[0].strip() for i, line in enumerate(lines) if line.startswith(" ") and "──" in line}
+    assert titles == {6: "NEW SIGNALS", 12: "LIVE", 18: "CLOSED"}
+    for title_at in (6, 12, 18):
+        assert lines[title_at].split()[-2] == "7"
+        assert [ln.split()[1] for ln in lines[title_at + 2:title_at + 5]] == ["BONK"] * 3
+        assert lines[title_at + 5].rstrip() == "+4 more"
+    assert lines[14].split()[:7] == ["14:41", "BONK", "7xKX…gAsU", "ignition", "0.0₅1234", "0.0₅1296", "+0.50R"]
+    assert lines[20].split()[:7] == ["15:01", "BONK", "7xKX…gAsU", "ignition", "SL", "-1.00R", "20m"]
+
+
+@pytest.mark.parametrize(("width", "height", "shown"), [(120, 40, 7), (160, 50, 7)])
+def test_larger_terminals_show_the_configured_rows_and_the_full_sources_table(
+    width: int, height: int, shown: int,
+) -> None:
+    status = _status(12)
+    lines = _lines(render(status, width, ROWS, height=height), width)
+    assert len(lines) == 39 <= height and all(len(line) <= width for line in lines)
+    assert lines[4].split("│")[1].split()[:4] == ["source", "state", "latency", "requests"]
+    assert lines[7].split("│")[1].split()[:3] == ["geckoterminal", "●", "circuit"]
+    starts = [i for i, line in enumerate(lines) if line.startswith(" ") and "──" in line]
+    assert [lines[i].split("  ")[0].strip() for i in starts] == ["NEW SIGNALS", "LIVE", "CLOSED"]
+    assert starts == [9, 19, 29]
+    for i in starts:
+        assert sum(1 for ln in lines[i + 2:i + 10] if "BONK" in ln) == shown
+        assert lines[i + 9].rstrip() == "+5 more"
+
+
+def test_layout_depends_on_the_terminal_not_on_the_signals() -> None:
+    # 3 sources: the full panel is 9 lines, the compact one 6
+    assert plan_layout(_status(0), None, 8) == Layout(False, 8, 8, 8)
+    assert plan_layout(_status(0), 50, 8) == Layout(False, 8, 8, 8)
+    assert plan_layout(_status(0), 33, 8) == Layout(False, 6, 6, 6)  # 9 + 3 × 8
+    assert plan_layout(_status(0), 34, 8) == Layout(False, 6, 7, 6)  # the spare line goes to LIVE
+    assert plan_layout(_status(0), 27, 8) == Layout(False, 4, 4, 4)
+    assert plan_layout(_status(0), 26, 8) == Layout(True, 4, 6, 4)  # 3 rows each is too few: sources in one line
+    assert plan_layout(_status(0), 24, 8) == Layout(True, 4, 4, 4)
+    assert plan_layout(_status(0), 25, 8) == Layout(True, 4, 5, 4)
+    assert plan_layout(_status(0), 10, 8) == Layout(True, 2, 2, 2)  # never fewer than 2 rows: cropped below
+    for height in (24, 30, 40, 50):
+        assert {len(_lines(render(_status(n), 80, ROWS, height), 80)) for n in (0, 3, 50)} == {
+            min(height, 39)} == {dashboard_height(_status(0), ROWS, height)}
+
+
+def test_dashboard_frame_fits_the_console_height() -> None:
+    console = Console(width=80, height=24, record=True, force_terminal=True, file=io.StringIO())
+    lines = _lines(Dashboard(lambda: _status(7), console=console).frame(), 80)
+    assert len(lines) == 24
+    assert lines[-1].rstrip() == "+4 more" and lines[18].startswith(" CLOSED  7 ")
+
+
+def test_rpc_says_probing_before_the_first_call_not_none_healthy() -> None:
+    fresh = [RpcEndpointStatus(f"https://rpc{i}.example", True, "closed", None, None, 0, 0) for i in range(3)]
+    asked = [RpcEndpointStatus("https://rpc0.example", True, "closed", 120.0, 0, 4, 0), *fresh[1:]]
+    down = [RpcEndpointStatus(e.name, False, "open", None, None, 5, 5) for e in fresh]
+    texts = [_lines(status_panel(ScannerStatus(now=NOW, rpc=rpc), 80), 80)[3] for rpc in (fresh, asked, down)]
+    assert "rpc ● probing (3/3 up)" in texts[0]
+    assert "rpc ● no answer yet (3/3 up)" in texts[1]
+    assert "rpc ● none healthy (0/3 up)" in texts[2]
+
+
 # -- columns ------------------------------------------------------------------------------------
 
 
@@ -175,7 +247,7 @@ def test_utc_zone_shows_one_clock_column() -> None:
 def test_status_panel_shows_ist_and_utc_time_for_now() -> None:
     lines = _lines(status_panel(_status(0), 80), 80)
     assert lines[1].startswith("│ 14:42:05 IST   09:12:05 UTC   calibrator v3 · n=812 · ECE 0.031")
-    assert "universe 143   gates ✓143 ✗402 ?3   warming up 11   outbox 2" in lines[2]
+    assert "universe 143   last gate round ✓143 ✗402 ?3   warming up 11   outbox 2" in lines[2]
     assert "rpc ● api.mainnet-beta.solana.com 141ms lag 2 (1/1 up)" in lines[3]
     assert lines[5].split("│")[1].split() == ["jupiter", "●", "ok", "182ms", "12", "0", "0", "19/30/60s"]
     assert _style_of(status_panel(_status(0), 80), 80, "● circuit open") == Style(color="red", bold=True)
