@@ -14,6 +14,11 @@ spend simulated time.
 
 Errors name the provider and the *path template* (``/tokens/v1/solana/{mints}``), never a URL:
 URLs can carry keys, and templates aggregate well in metrics. API keys travel in headers only.
+
+Real answers that are not the API's (``reference/external-apis.md`` §3.1, INFERRED there): a
+Cloudflare block page (HTTP 403, HTML, "Error 1020 Access denied") is :class:`CloudflareBlocked`, a
+:class:`~dexscan.errors.SourceUnavailable` naming Cloudflare, counted as ``blocked`` and by the
+breaker; DexScreener's 429 may be a Cloudflare HTML page too (a rate limit like any other).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -80,6 +86,30 @@ class HttpStatusError(SourceUnavailable):
         self.status = status
         self.detail = detail
         super().__init__(provider, endpoint, f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}")
+
+
+class CloudflareBlocked(HttpStatusError):
+    """Cloudflare's block page instead of the API's answer (HTTP 403, "Error 1020 Access denied"): the
+    provider's firewall refuses this IP or client. Not a payload to parse and not worth a retry now."""
+
+    def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
+        super().__init__(provider, endpoint, status, detail)
+        self.args = (f"{provider} {endpoint}: HTTP {status}: blocked by Cloudflare ({detail}); the provider's "
+                     "firewall refuses this IP or client: wait, or use another network or proxy",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _cloudflare_block(status: int, body: bytes) -> str | None:
+    """``"error 1020: Access denied"`` when ``body`` is a Cloudflare block page answered with 403."""
+    if status != 403 or b"cloudflare" not in body[:4096].lower():
+        return None
+    text = body[:4096].decode("utf-8", "replace")
+    code = re.search(r"Error(?:\s|<[^>]{0,40}>)+(\d{4})", text)
+    what = re.search(r"<h2[^>]*>([^<]{1,80})</h2>", text)
+    parts = [f"error {code.group(1)}" if code else "block page", *([what.group(1).strip()] if what else [])]
+    return ": ".join(parts)
 
 
 def _hint(status: int) -> str:
@@ -365,6 +395,9 @@ class HttpLayer:
             self._rate_limited(p, budget, endpoint, resp_headers, attempt_no)
         if status >= 500:
             raise self._failure(p, "http_5xx", SourceUnavailable(p.name, endpoint, f"HTTP {status}"))
+        block = _cloudflare_block(status, body)
+        if block is not None:  # a firewall block: every call fails alike, so the breaker counts it
+            raise self._failure(p, "blocked", CloudflareBlocked(p.name, endpoint, status, block))
         if status >= 400 or status < 200:
             p.breaker.record_success()  # the service answered; retrying will not change a 4xx
             p.errors["http_4xx"] += 1

@@ -52,8 +52,11 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "geckoterminal": (30, 60.0),
     "birdeye": (1, 1.0),
 }
-FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down"]
-FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down")
+FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare"]
+FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down",
+                                "cloudflare")
+_HOSTS = {"jupiter": "api.jup.ag", "dexscreener": "api.dexscreener.com", "geckoterminal": "api.geckoterminal.com",
+          "birdeye": "public-api.birdeye.so"}
 GECKO_PREFIX = "/api/v2"
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,13 @@ _BASE58 = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
 _HTML_ERROR = (
     "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
     "<body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>\n"
+)
+#: Cloudflare's firewall block page (HTTP 403), as the providers behind Cloudflare send it.
+_CLOUDFLARE_1020 = (
+    "<!DOCTYPE html>\n<html class=\"no-js\" lang=\"en-US\"><head><title>Access denied | {host} used Cloudflare "
+    "to restrict access</title></head><body><div id=\"cf-wrapper\"><h1><span>Error</span> <span>1020</span></h1>"
+    "<h2>Access denied</h2><p>The site owner may have set restrictions that prevent you from accessing the site."
+    "</p><p>Cloudflare Ray ID: <strong>8e1f2a3b4c5d6e7f</strong></p></div></body></html>\n"
 )
 _DEXSCREENER_429 = (
     "<!DOCTYPE html>\n<html><head><title>Access denied | api.dexscreener.com used Cloudflare to restrict "
@@ -124,7 +134,8 @@ class FaultSwitches:
     time); ``"reset"``: drop that many connections with a TCP reset; ``"html"``: a 200 carrying an
     HTML error page; ``"truncated"``: a 200 whose JSON is cut in half; ``"malformed_record"``: the
     next list answer carries one record with every field malformed (wrong types, nulls, "NaN"),
-    the others intact; ``"down"``: close every connection for ``seconds`` of *clock* time.
+    the others intact; ``"down"``: close every connection for ``seconds`` of *clock* time;
+    ``"cloudflare"``: that many HTTP 403 Cloudflare block pages ("Error 1020 Access denied", HTML).
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -311,6 +322,10 @@ class MarketFakes:
             return self._drop(request, stats, now, route, bucket, reset=True)
         if provider == BIRDEYE and request.headers.get("X-API-KEY") != self.birdeye_api_key:
             reply = _Reply(401, {"success": False, "message": "Unauthorized. Authentication required."})
+            return self._respond(provider, stats, now, route, bucket, reply, window)
+        if head is not None and head.kind == "cloudflare":
+            self.faults._consume(provider)
+            reply = _Reply(403, text=_CLOUDFLARE_1020.format(host=_HOSTS[provider]), content_type="text/html")
             return self._respond(provider, stats, now, route, bucket, reply, window)
         if head is not None and head.kind in ("500", "429"):
             self.faults._consume(provider)
