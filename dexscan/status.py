@@ -14,11 +14,12 @@ All times are UTC epoch seconds; ``now`` is a float because it comes from a :cla
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dexscan.domain import Confidence, Layer, Outcome, OutcomeResult, Signal
+from dexscan.domain import Confidence, Layer, Levels, Outcome, OutcomeResult, Signal
 
 SourceState = Literal["ok", "degraded", "down", "circuit open"]
 #: States in which a source is serving no data at all (``/healthz`` is 503 when every source is here).
@@ -29,12 +30,30 @@ TARGET_LEVELS: tuple[str, ...] = ("tp1", "tp2", "tp3")
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """One named request budget of a provider: ``used`` of ``limit`` requests in ``window_s``."""
+
+    name: str
+    used: int
+    limit: int
+    window_s: float
+
+
+def shown_budget(budgets: Sequence[BudgetUse]) -> BudgetUse | None:
+    """The budget a one-cell view shows for a provider with several (DexScreener: 300/min for
+    pairs, 60/min for profiles): always the scarcest one (fewest requests per second, then name),
+    so the cell does not flip between buckets as their use changes."""
+    return min(budgets, key=lambda b: (b.limit / b.window_s if b.window_s else math.inf, b.name), default=None)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     """Health and spend of one market-data provider (jupiter, dexscreener, geckoterminal, birdeye).
 
     ``requests``, ``rate_limited`` (HTTP 429 answers) and ``errors`` count since the process
     started; ``budget_used`` of ``budget_limit`` requests are spent in the current sliding window of
-    ``budget_window_s`` seconds. ``latency_ms`` is a recent typical latency, None before the first call.
+    ``budget_window_s`` seconds (for a provider with several budgets, the scarcest one: build it
+    with :meth:`from_budgets`). ``latency_ms`` is a recent typical latency, None before the first call.
     """
 
     name: str
@@ -47,6 +66,22 @@ class SourceStatus:
     budget_used: int
     budget_limit: int
     budget_window_s: float | None = None
+    budgets: tuple[BudgetUse, ...] = ()
+
+    @classmethod
+    def from_budgets(
+        cls, name: str, state: SourceState, latency_ms: float | None, requests: int, rate_limited: int, errors: int,
+        budgets: Sequence[BudgetUse],
+    ) -> SourceStatus:
+        """A source whose ``budget_*`` fields are its :func:`shown_budget` (stable), with every
+        budget kept in ``budgets`` for views that show them all."""
+        shown = shown_budget(budgets)
+        return cls(
+            name=name, healthy=state == "ok", state=state, latency_ms=latency_ms, requests=requests,
+            rate_limited=rate_limited, errors=errors, budget_used=shown.used if shown else 0,
+            budget_limit=shown.limit if shown else 0, budget_window_s=shown.window_s if shown else None,
+            budgets=tuple(budgets),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +155,22 @@ def r_multiple(signal: Signal, price: float | None) -> float | None:
     return (price - lv.entry) / lv.risk
 
 
+def stop_in_force(levels: Levels | None, hits: Sequence[str] | Mapping[str, int],
+                  breakeven_after_tp1: bool = True) -> float | None:
+    """The stop that applies now: the ladder's SL, or the entry once TP1 was hit when
+    ``ladder.breakeven_after_tp1`` is on (SPEC §6; the rule :class:`~dexscan.ladder.LadderTracker`
+    applies to the bar path). None without a ladder."""
+    if levels is None:
+        return None
+    return levels.entry if breakeven_after_tp1 and "tp1" in hits else levels.sl
+
+
+def open_r(signal: Signal, outcome: Outcome | None, price: float | None = None) -> float | None:
+    """An open trade's result in R now: at ``price`` (the latest market price) or, without one,
+    at the outcome's ``last_price``. What the dashboard's "R now", ``/signals`` and ``/live`` show."""
+    return r_multiple(signal, price if price is not None else (outcome.last_price if outcome else None))
+
+
 def _hits_in_order(outcome: Outcome | None) -> tuple[str, ...]:
     if outcome is None:
         return ()
@@ -130,8 +181,9 @@ def _hits_in_order(outcome: Outcome | None) -> tuple[str, ...]:
 class LiveRow:
     """A tracked (open) signal: where it stands now.
 
-    ``stop`` is the stop in force: the ladder's SL, or the entry once TP1 was hit (breakeven,
-    SPEC §6). ``hits`` lists the level names touched so far, in the order they were touched.
+    ``stop`` is the stop in force (:func:`stop_in_force`): the ladder's SL, or the entry once TP1
+    was hit (breakeven, SPEC §6, when ``breakeven_after_tp1``). ``hits`` lists the level names
+    touched so far, in the order they were touched.
     """
 
     ts: int
@@ -156,15 +208,13 @@ class LiveRow:
     @classmethod
     def from_signal(
         cls, signal: Signal, outcome: Outcome | None, now: float, price: float | None = None,
-        signal_id: int | None = None,
+        signal_id: int | None = None, breakeven_after_tp1: bool = True,
     ) -> LiveRow:
-        """``price`` is the latest market price; without one, the outcome's ``last_price`` is used."""
+        """``price`` is the latest market price; without one, the outcome's ``last_price`` is used.
+        ``breakeven_after_tp1`` is ``ladder.breakeven_after_tp1`` of the settings."""
         lv = signal.levels
         current = price if price is not None else (outcome.last_price if outcome else None)
         hits = _hits_in_order(outcome)
-        stop = lv.sl if lv else None
-        if lv is not None and "tp1" in hits:
-            stop = lv.entry
         return cls(
             ts=signal.ts,
             mint=signal.mint,
@@ -172,12 +222,12 @@ class LiveRow:
             strategy=signal.strategy,
             layer=signal.layer,
             entry=lv.entry if lv else signal.price,
-            stop=stop,
+            stop=stop_in_force(lv, hits, breakeven_after_tp1),
             tp1=lv.tp1 if lv else None,
             tp2=lv.tp2 if lv else None,
             tp3=lv.tp3 if lv else None,
             price=current,
-            r_now=r_multiple(signal, current),
+            r_now=open_r(signal, outcome, price),
             max_r=outcome.max_r if outcome else 0.0,
             hits=hits,
             confidence=signal.confidence,

@@ -10,7 +10,18 @@ from rich.console import Console, RenderableType
 from rich.style import Style
 
 from dexscan.domain import Confidence, Levels, Outcome, OutcomeResult, Reason, Signal
-from dexscan.status import ClosedRow, LiveRow, RpcEndpointStatus, ScannerStatus, SignalRow, SourceStatus
+from dexscan.status import (
+    BudgetUse,
+    ClosedRow,
+    LiveRow,
+    RpcEndpointStatus,
+    ScannerStatus,
+    SignalRow,
+    SourceStatus,
+    open_r,
+    shown_budget,
+    stop_in_force,
+)
 from dexscan.ui.dashboard import (
     NEW_COLUMNS,
     Dashboard,
@@ -394,3 +405,27 @@ async def test_dashboard_run_draws_on_the_alternate_screen_until_stopped() -> No
     assert text.startswith("\x1b[?1049h")  # alternate screen on
     assert "\x1b[?1049l" in text  # and off again
     assert "NEW SIGNALS" in text and "14:42:05" in text
+
+
+def test_breakeven_stop_follows_the_ladder_setting() -> None:
+    sig = _signal(0, price=2.0)
+    after_tp1 = Outcome("open", 0.0, {"tp1": NOW - 10}, None, 2.31, 1.6)
+    assert LiveRow.from_signal(sig, after_tp1, NOW).stop == 2.0
+    assert LiveRow.from_signal(sig, after_tp1, NOW, breakeven_after_tp1=False).stop == pytest.approx(1.8)
+    assert stop_in_force(sig.levels, ("tp1",), breakeven_after_tp1=False) == pytest.approx(1.8)
+    assert stop_in_force(None, ("tp1",)) is None
+    # R now: at the given price, else at the outcome's last price (what /signals and /live show too)
+    assert open_r(sig, after_tp1, 2.35) == pytest.approx(1.75)
+    assert open_r(sig, after_tp1) == pytest.approx(1.55)
+    assert open_r(sig, None) is None
+
+
+def test_a_source_with_two_budgets_always_shows_the_scarcer_one() -> None:
+    pairs, profiles = BudgetUse("pairs", 4, 300, 60.0), BudgetUse("profiles", 2, 60, 60.0)
+    for budgets in ((pairs, profiles), (profiles, pairs), (BudgetUse("pairs", 290, 300, 60.0), profiles)):
+        src = SourceStatus.from_budgets("dexscreener", "ok", 96.0, 10, 0, 0, budgets)
+        assert (src.budget_used, src.budget_limit, src.budget_window_s) == (2, 60, 60.0)
+        assert src.budgets == budgets and src.healthy
+    assert shown_budget(()) is None
+    empty = SourceStatus.from_budgets("birdeye", "down", None, 3, 0, 3, ())
+    assert (empty.budget_used, empty.budget_limit, empty.budget_window_s, empty.healthy) == (0, 0, None, False)
