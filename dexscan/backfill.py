@@ -734,7 +734,7 @@ async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str]
                          console: Console, summary: BackfillSummary) -> BackfillSummary:
     """Backfill the simulated market through the real GeckoTerminal client and the loopback fake.
 
-    The clock is a ``SimClock(speed=0)`` shared by client and fake: simulated time moves only while
+    The clock is a ``SimClock`` shared by client and fake: simulated time moves only while
     the client waits for its budget, so the run costs no real waiting and its ``clock_s`` is the
     time the same requests take against the real GeckoTerminal within its documented budget.
     """
@@ -743,7 +743,7 @@ async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str]
     from dexscan.demo.servers.market import MarketFakes
 
     sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=DEMO_TOKENS, history_days=max(30.0, float(days))))
-    clock = SimClock(sim.live_start, speed=0)
+    clock = SimClock(sim.live_start)
     async with MarketFakes(sim, clock) as fakes:
         demo_settings = settings.with_overrides(fakes.settings_overrides())
         mints = list(tokens or [t.mint for t in sim.tokens])

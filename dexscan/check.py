@@ -27,7 +27,7 @@ from rich.table import Table
 
 from dexscan.chain.mint import MintInspector, address_problem
 from dexscan.chain.rpc import EndpointState, RpcPool, describe
-from dexscan.clock import Clock, RealClock, SimClock
+from dexscan.clock import Clock, LoopClock, RealClock
 from dexscan.config import Settings
 from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
 from dexscan.errors import DexscanError, InputError
@@ -206,7 +206,7 @@ async def demo_world(settings: Settings) -> AsyncIterator[tuple[Settings, Clock,
         from dexscan.demo.market_sim import MarketSim
 
         sim = MarketSim()
-        clock = SimClock(sim.live_start + _DEMO_OFFSET_S, speed=1.0)  # inside the simulated live period
+        clock = LoopClock(sim.live_start + _DEMO_OFFSET_S)  # inside the simulated live period
     chain = FakeChain.from_sim(sim) if sim is not None else FakeChain()
     labels = chain.add_demo_mints()
     if sim is not None:

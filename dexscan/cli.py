@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _scan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated market (no internet)")
-    p.add_argument("--speed", type=_positive_float, default=None,
-                   help="simulated seconds per real second in the demo (default 60)")
+    p.add_argument("--speed", type=_speed, default=None, metavar="X|max",
+                   help="the demo's pace: at most X simulated seconds per real second (default 60); "
+                        "'max': as fast as the machine can (the demo runs on virtual time either way)")
     p.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS",
                    help="stop after this many real seconds")
     p.add_argument("--once", action="store_true", help="one full cycle, then exit")
@@ -114,6 +115,11 @@ def _positive_float(text: str) -> float:
     if not (v > 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return v
+
+
+def _speed(text: str) -> float:
+    """``--speed``: a positive number, or ``max`` (returned as infinity: no pacing)."""
+    return math.inf if text.strip().lower() == "max" else _positive_float(text)
 
 
 def _path(text: str) -> str:
@@ -194,7 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = _resolve(COMMANDS[args.command])
         result = runner(settings, args)
         if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
+            if args.command == "scan" and args.demo:  # the demo world runs on virtual time
+                from dexscan.engine import ScanOptions
+                from dexscan.vtime import run as run_virtual
+
+                result = run_virtual(result, speed=ScanOptions.from_args(args).pace)
+            else:
+                result = asyncio.run(result)
         return int(result or 0)
     except (ConfigError, InputError) as exc:
         print(f"dexscan: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)

@@ -1,7 +1,14 @@
 """Clocks. Time is an input (DESIGN §2.2): the core never reads the wall clock itself.
 
-``RealClock`` is used by the live scanner; ``SimClock`` by the demo (running faster than real
-time), the tests and replay. Both expose ``now()`` (epoch seconds, float) and ``sleep()``.
+- ``RealClock``: the live scanner (epoch seconds of the wall clock).
+- ``LoopClock``: simulated epoch seconds that follow the running event loop's clock from a chosen
+  start. On a :class:`~dexscan.vtime.VirtualTimeLoop` (the demo world and every test that runs
+  the scanner) that is virtual time: it moves only when nothing in the process can run, so what
+  happens in a simulated hour does not depend on the machine. On an ordinary loop it is real time.
+- ``SimClock``: time that moves only through :meth:`SimClock.advance` and :meth:`SimClock.sleep`
+  (unit tests, the history replay).
+
+Each exposes ``now()`` (epoch seconds, float) and ``sleep()``.
 """
 
 from __future__ import annotations
@@ -25,34 +32,42 @@ class RealClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
-class SimClock:
-    """Simulated time that advances ``speed`` times faster than the wall clock from ``start``.
+class LoopClock:
+    """Epoch seconds ``start`` + the event loop's time since this clock was made (``+ advance()``).
 
-    With ``speed=0`` time only moves through :meth:`advance`, which suits deterministic tests.
+    Made inside a running loop (or given one); ``sleep`` is the loop's own ``asyncio.sleep``.
     """
 
-    def __init__(self, start: float, speed: float = 1.0) -> None:
+    def __init__(self, start: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
         self._start = float(start)
-        self._speed = float(speed)
-        self._wall0 = time.monotonic()
-        self._offset = 0.0
-
-    @property
-    def speed(self) -> float:
-        return self._speed
+        self._t0 = self._loop.time()
 
     def now(self) -> float:
-        return self._start + self._offset + (time.monotonic() - self._wall0) * self._speed
+        return self._start + (self._loop.time() - self._t0)
 
     def advance(self, seconds: float) -> None:
-        self._offset += seconds
+        """Move this clock's reading forward (not the loop's): for positioning a run's start."""
+        self._start += seconds
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        if self._speed <= 0:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class SimClock:
+    """Simulated time that moves only through :meth:`advance` and :meth:`sleep` (which advances by
+    the requested time and yields once): deterministic unit tests and replays."""
+
+    def __init__(self, start: float) -> None:
+        self._now = float(start)
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
             self.advance(seconds)
-            await asyncio.sleep(0)
-            return
-        await asyncio.sleep(seconds / self._speed)
+        await asyncio.sleep(0)

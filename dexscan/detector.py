@@ -388,7 +388,7 @@ class Detector:
                 m.live = None
                 self._complete(m, live.finish(t, volume), found)
             closed: list[Closed] = []
-            m.advance_to(t - t % M5, closed)
+            m.advance_to(t - t % M5, closed, live=True)
             if closed:
                 self._closed(m, closed, found)
             live = m.begin_live(t, price)
@@ -410,7 +410,7 @@ class Detector:
             m.live = None
             self._complete(m, live.finish(), found)
         closed: list[Closed] = []
-        m.advance_to(ts, closed)
+        m.advance_to(ts, closed, live=True)
         if closed:
             self._closed(m, closed, found)
         return self._signals(m, found, ctx) if found else []

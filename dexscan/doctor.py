@@ -286,7 +286,7 @@ async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, st
     """
     from dexscan.demo.world import DemoWorld
 
-    async with DemoWorld(n_tokens=5, speed=1.0, rpc_endpoints=2) as world:
+    async with DemoWorld(n_tokens=5, rpc_endpoints=2) as world:
         assert world.market is not None and world.clock is not None
         demo = world.apply(settings)
         secrets = demo.secrets.model_copy(update={"birdeye_api_key": SecretStr(world.market.birdeye_api_key)})

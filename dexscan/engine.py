@@ -33,8 +33,10 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import signal as os_signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -60,6 +62,8 @@ REFRESH_WORKERS = 4
 #: Rows kept for the dashboard's "new" and "closed" tables.
 ROWS_KEPT = 64
 DEMO_CLOCK_KEY = "demo.clock"
+#: The interactive demo's default pace: simulated seconds per real second.
+DEMO_SPEED = 60.0
 #: Real seconds the dashboard and the Telegram sender get to finish after a stop before being cancelled.
 STOP_GRACE_S = 2.0
 
@@ -71,11 +75,19 @@ STOP_GRACE_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
-    """What ``dexscan scan`` was asked to do (the command line, validated)."""
+    """What ``dexscan scan`` was asked to do (the command line, validated).
+
+    ``speed``: the demo's pace, simulated seconds per real second at most (``math.inf``: as fast as
+    the work allows). ``duration``: stop after this many *real* seconds (the command line's
+    ``--duration``). ``run_for``: stop after this many seconds of the scanner's clock (simulated
+    seconds in the demo), which is what tests and benchmarks ask for: it does not depend on the
+    machine.
+    """
 
     demo: bool = False
-    speed: float = 60.0
+    speed: float = DEMO_SPEED
     duration: float | None = None
+    run_for: float | None = None
     once: bool = False
     json: bool = False
     serve: str | None = None
@@ -91,7 +103,7 @@ class ScanOptions:
         once = bool(getattr(args, "once", False))
         return cls(
             demo=bool(getattr(args, "demo", False)),
-            speed=float(speed) if speed else 60.0,
+            speed=float(speed) if speed else DEMO_SPEED,
             duration=getattr(args, "duration", None),
             once=once,
             json=as_json,
@@ -100,6 +112,11 @@ class ScanOptions:
             db=getattr(args, "db", None),
             dashboard=not as_json and not once and sys.stdout.isatty(),
         )
+
+    @property
+    def pace(self) -> float | None:
+        """The :class:`~dexscan.vtime.VirtualTimeLoop` pace for the demo (``None``: unpaced)."""
+        return None if math.isinf(self.speed) else self.speed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -976,6 +993,13 @@ def _exists(path: Path) -> bool:
 def _remove_db(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    bot_api_journal(path).unlink(missing_ok=True)
+
+
+def bot_api_journal(db: Path) -> Path:
+    """Where the demo's Bot API fake keeps the chat's state next to a demo database, so a demo
+    restarted on the same database talks to the same "Telegram" (message ids, delivered alerts)."""
+    return db.with_name(db.name + ".botapi.jsonl")
 
 
 async def load_calibrator(settings: Settings, store: Any) -> Any:
@@ -1062,7 +1086,8 @@ async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
         finally:
             await store.close()
         resume_at = float(stored) if stored else None
-    async with DemoWorld(speed=opts.speed, start_at=resume_at, telegram=True, sim_config=demo_sim_config()) as world:
+    async with DemoWorld(start_at=resume_at, telegram=True, sim_config=demo_sim_config(),
+                         telegram_journal=bot_api_journal(db)) as world:
         assert world.clock is not None
         demo = world.apply(settings)
         if not opts.db and not settings.app.log_file:
@@ -1094,7 +1119,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_stop_signals(loop, stop)
-    timer = loop.call_later(opts.duration, stop.set) if opts.duration else None
+    timer = loop.call_later(opts.run_for, stop.set) if opts.run_for else None
+    wall_timer = _stop_after_real_seconds(loop, stop, opts.duration) if opts.duration else None
     try:
         async with AsyncExitStack() as stack:
             stores = []
@@ -1148,6 +1174,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     finally:
         if timer is not None:
             timer.cancel()
+        if wall_timer is not None:
+            wall_timer.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
     return 0
@@ -1212,6 +1240,14 @@ def status_text(st: Any) -> str:
         f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
         f"Alerts waiting: {st.outbox_backlog}",
     ])
+
+
+def _stop_after_real_seconds(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, seconds: float) -> threading.Timer:
+    """``--duration``: real seconds, whatever the loop's clock is (the demo's runs on virtual time)."""
+    timer = threading.Timer(seconds, loop.call_soon_threadsafe, (stop.set,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:

@@ -454,11 +454,13 @@ class TokenMarket:
 
     # -- the steps of one completed 5m bar ----------------------------------------------------
 
-    def advance_to(self, t: int, closed: list[Closed]) -> None:
+    def advance_to(self, t: int, closed: list[Closed], live: bool = False) -> None:
         """Time reached ``t``: empty 5m bars for intervals that ended by then, windows closed.
 
         Only intervals after the last completed 5m bar are filled, and only when there is one
-        (before a token's first bar nothing is known, so nothing is invented).
+        (before a token's first bar nothing is known, so nothing is invented). ``live``: the gap is
+        time the live feed should have covered (a tick or the live clock found it), so a long one
+        is an outage even before the token's first tick (history loaded, then the source went down).
         """
         m5 = self.m5
         if m5:
@@ -474,7 +476,7 @@ class TokenMarket:
                 for ts in range(start, stop, M5):
                     self.commit(Candle(ts, p, p, p, p, 0.0), closed, real=False)
                 self.count5 += n - (stop - start) // M5
-                if self.last_tick is not None and n >= UNOBSERVED_RUN:
+                if (live or self.last_tick is not None) and n >= UNOBSERVED_RUN:
                     self.count5 = 0  # an outage, not a quiet market: judge again only on observed bars
         self.h1.close_until(t, closed)
         self.h4.close_until(t, closed)

@@ -34,6 +34,7 @@ from dexscan.domain import (
     Signal,
     Timeframe,
 )
+from dexscan.vtime import thread_work
 
 #: Each entry upgrades the schema by one version. Append only; never edit a released migration.
 MIGRATIONS: list[str] = [
@@ -240,6 +241,36 @@ def facts_from_json(text: str) -> MintFacts:
     return MintFacts(**d)
 
 
+#: Milliseconds SQLite itself waits for another connection's write lock (in aiosqlite's thread)
+#: before :meth:`Store._when_unlocked` takes over and waits in the event loop, where other work
+#: goes on (and, on a virtual-time loop, time passes: dexscan.vtime).
+BUSY_TIMEOUT_MS = 100
+#: Seconds between two attempts of a writer that found the file locked: doubling up to this.
+LOCK_RETRY_MAX_S = 5.0
+
+
+class _Connection(aiosqlite.Connection):
+    """aiosqlite's connection, telling a virtual-time event loop while its thread works
+    (:func:`dexscan.vtime.thread_work`: the loop's clock then waits for the database)."""
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with thread_work():
+            return await super()._execute(fn, *args, **kwargs)
+
+    async def _connect(self) -> aiosqlite.Connection:
+        with thread_work():
+            return await super()._connect()
+
+    async def close(self) -> None:
+        with thread_work():  # also waits for the thread to stop, outside ``_execute``
+            await super().close()
+
+
+def _connect(path: str) -> aiosqlite.Connection:
+    """``aiosqlite.connect(path, isolation_level=None)`` with :class:`_Connection`."""
+    return _Connection(lambda: sqlite3.connect(path, isolation_level=None), iter_chunk_size=64)
+
+
 class Store:
     """Async access to the SQLite file. Open with ``await Store.open(path)``; close with ``close()``."""
 
@@ -254,12 +285,12 @@ class Store:
         p = Path(path)
         if str(p) != ":memory:":
             p.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(p), isolation_level=None)
+        db = await _connect(str(p))
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         store = cls(db, p)
         await store.migrate()
         return store
@@ -310,10 +341,11 @@ class Store:
     async def _when_unlocked(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
         """Run a statement that takes the write lock, for as long as another process holds it.
 
-        ``busy_timeout`` makes SQLite wait 5 s; a longer lock (a backup, ``sqlite3`` in a shell)
-        ends in "database is locked", and a writer that gave up would lose what it was writing.
-        The failed statement changed nothing (it is a ``BEGIN IMMEDIATE`` or an autocommit
-        statement), so trying again is safe.
+        SQLite waits ``BUSY_TIMEOUT_MS`` in its thread; a longer lock (a backup, ``sqlite3`` in a
+        shell, another dexscan) ends in "database is locked", and a writer that gave up would lose
+        what it was writing. So the writer waits here, in the event loop (doubling pauses up to
+        ``LOCK_RETRY_MAX_S``), and tries again: the failed statement changed nothing (it is a
+        ``BEGIN IMMEDIATE`` or an autocommit statement), so trying again is safe.
         """
         attempts = 0
         while True:
@@ -323,8 +355,10 @@ class Store:
                 if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise
                 attempts += 1
-                log.warning("database %s is locked by another connection (%s); still waiting (attempt %d)",
-                            self.path, exc, attempts)
+                if attempts & (attempts - 1) == 0:  # 1, 2, 4, 8, ...: a few lines, not one per attempt
+                    log.warning("database %s is locked by another connection (%s); still waiting (attempt %d)",
+                                self.path, exc, attempts)
+                await asyncio.sleep(min(0.05 * 2 ** (attempts - 1), LOCK_RETRY_MAX_S))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -836,12 +870,35 @@ class Store:
         )]
 
     async def top_tokens(self, limit: int = 10) -> list[dict[str, Any]]:
-        """Universe tokens by their main pool's 24h volume."""
+        """Universe tokens by 24h volume, highest first (unknown volume last).
+
+        Liquidity and volume come from whichever is newer: the main pool's row in ``pools``
+        (written by backfill) or the latest ``liquidity`` and ``volume_24h`` gate verdicts (the
+        scanner stores every gate round, with the numbers it judged in their details). A token
+        stored without a symbol gets the one its latest signal carries.
+        """
         return [dict(r) for r in await self._all(
-            """SELECT t.mint, t.symbol, t.name, t.main_pool AS pool, p.liquidity_usd, p.volume_h24_usd
-               FROM tokens t LEFT JOIN pools p ON p.address = t.main_pool
-               WHERE t.in_universe = 1
-               ORDER BY COALESCE(p.volume_h24_usd, 0) DESC, t.mint LIMIT ?""",
+            """SELECT mint, symbol, name, pool, liquidity_usd, volume_h24_usd FROM (
+                 SELECT t.mint,
+                        COALESCE(NULLIF(t.symbol, ''),
+                                 (SELECT s.symbol FROM signals s WHERE s.mint = t.mint AND s.symbol != ''
+                                  ORDER BY s.ts DESC, s.id DESC LIMIT 1), '') AS symbol,
+                        t.name,
+                        COALESCE(t.main_pool, json_extract(lv.details, '$.pair')) AS pool,
+                        CASE WHEN p.address IS NOT NULL AND p.updated_at >= COALESCE(lv.checked_at, 0)
+                             THEN p.liquidity_usd ELSE json_extract(lv.details, '$.liquidity_usd') END
+                          AS liquidity_usd,
+                        CASE WHEN p.address IS NOT NULL AND p.updated_at >= COALESCE(vv.checked_at, 0)
+                             THEN p.volume_h24_usd ELSE json_extract(vv.details, '$.volume_24h_usd') END
+                          AS volume_h24_usd
+                 FROM tokens t
+                 LEFT JOIN pools p ON p.address = t.main_pool
+                 LEFT JOIN gate_verdicts lv ON lv.mint = t.mint AND lv.gate = 'liquidity' AND lv.checked_at =
+                   (SELECT MAX(checked_at) FROM gate_verdicts WHERE mint = t.mint AND gate = 'liquidity')
+                 LEFT JOIN gate_verdicts vv ON vv.mint = t.mint AND vv.gate = 'volume_24h' AND vv.checked_at =
+                   (SELECT MAX(checked_at) FROM gate_verdicts WHERE mint = t.mint AND gate = 'volume_24h')
+                 WHERE t.in_universe = 1)
+               ORDER BY volume_h24_usd IS NULL, volume_h24_usd DESC, mint LIMIT ?""",
             (limit,),
         )]
 

@@ -2,7 +2,7 @@
 """Benchmark the history pipeline; prints one JSON line.
 
 1. **Backfill**: ``--tokens`` simulated tokens x ``--days`` days through the real GeckoTerminal
-   client against the loopback fake, on a ``SimClock(speed=0)`` shared by both, with the documented
+   client against the loopback fake, on a ``SimClock`` shared by both, with the documented
    budget (``sources.geckoterminal.requests_per_minute``, 25/min). Reports requests, wall time and
    *simulated* time, i.e. how long the same backfill takes against the real GeckoTerminal.
 2. **Replay**: the stored history through the live detector (``run_replay``): bars/s.
@@ -34,7 +34,7 @@ from dexscan.store import Store
 
 async def bench(tokens: int, days: float, seed: int) -> dict[str, object]:
     sim = MarketSim(SimConfig(seed=seed, n_tokens=tokens, history_days=days))
-    clock = SimClock(sim.live_start, speed=0)
+    clock = SimClock(sim.live_start)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         async with MarketFakes(sim, clock) as fakes:

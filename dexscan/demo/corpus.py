@@ -122,7 +122,7 @@ async def record_shapes(seed: int = 7) -> list[Shape]:
     """Real answers of every parsed endpoint, fetched over HTTP from the fakes of a seeded market."""
     sim = MarketSim(SimConfig(seed=seed, n_tokens=12))
     now = sim.live_start + 1830
-    clock = SimClock(now, speed=0)
+    clock = SimClock(now)
     generous = {"jupiter": (100_000, 60.0), "dexscreener.pairs": (100_000, 60.0),
                 "dexscreener.profiles": (100_000, 60.0), "geckoterminal": (100_000, 60.0),
                 "birdeye": (100_000, 1.0)}
@@ -828,7 +828,7 @@ async def run_corpus(shapes: Sequence[Shape], per_client: int, store: Store, see
                      clients: Sequence[str] = CLIENTS) -> dict[str, Tally]:
     """Feed ``per_client`` mutations of the recorded shapes through each client's parser."""
     now = 1_760_000_000
-    stub = _StubHttp(SimClock(now, speed=0))
+    stub = _StubHttp(SimClock(now))
     bot = Bot(TELEGRAM_TOKEN)
     parsers = Parsers.over(stub, corpus_settings(), bot, now)
     checker = StoreCheck(store, now)
@@ -977,7 +977,7 @@ async def run_http_corpus(shapes: Sequence[Shape], store: Store, seed: int = 7, 
                           kinds: Sequence[str] | None = None) -> dict[str, Tally]:
     """Mutated *bytes* through the real HTTP layer (or RPC pool, or aiogram session) and clients."""
     now = 1_760_000_000
-    clock = SimClock(now, speed=0)
+    clock = SimClock(now)
     tallies: dict[str, Tally] = {c: Tally() for c in CLIENTS}
     rng = random.Random(f"{seed}:http")
     checker = StoreCheck(store, now)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from pydantic import SecretStr
 
-from dexscan.clock import SimClock
+from dexscan.clock import LoopClock
 from dexscan.config import Settings
 from dexscan.demo.market_sim import CANDLE_S, MarketSim, PlantedEvent, SimConfig
 from dexscan.demo.servers.market import MarketFakes
@@ -70,40 +71,41 @@ def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float 
 
 
 class DemoWorld:
-    """Async context manager: ``async with DemoWorld(seed, n_tokens, speed) as world: world.apply(settings)``.
+    """Async context manager: ``async with DemoWorld(seed, n_tokens) as world: world.apply(settings)``.
 
-    Starts a :class:`MarketSim`, a :class:`SimClock` (``speed`` simulated seconds per real second,
-    starting at ``start_at`` or at :func:`choose_start`), the market-data fakes, a LiteSVM chain
+    Starts a :class:`MarketSim`, a :class:`LoopClock` (simulated epoch time following the running
+    loop's clock, which is virtual on a :class:`~dexscan.vtime.VirtualTimeLoop`; starting at
+    ``start_at`` or at :func:`choose_start`), the market-data fakes, a LiteSVM chain
     holding every simulated mint behind ``rpc_endpoints`` RPC servers, and the Telegram fake when
-    ``telegram`` is true.
+    ``telegram`` is true (keeping its state in ``telegram_journal`` when given).
     """
 
     def __init__(
         self,
         seed: int = 7,
         n_tokens: int = 40,
-        speed: float = 60.0,
         *,
         start_at: float | None = None,
         lead_s: float = DEFAULT_LEAD_S,
         rpc_endpoints: int = 3,
         telegram: bool = False,
         chat_ids: Sequence[int] = (DEMO_CHAT,),
+        telegram_journal: str | Path | None = None,
         limits: dict[str, tuple[int, float]] | None = None,
         sim_config: SimConfig | None = None,
     ) -> None:
         if rpc_endpoints < 1:
             raise ValueError("rpc_endpoints must be at least 1")
         self.config = sim_config or SimConfig(seed=seed, n_tokens=n_tokens)
-        self.speed = speed
         self.start_at = start_at
         self.lead_s = lead_s
         self.n_rpc = rpc_endpoints
         self.telegram_enabled = telegram
         self.chat_ids = tuple(chat_ids)
+        self.telegram_journal = telegram_journal
         self.limits = limits
         self.sim = MarketSim(self.config)
-        self.clock: SimClock | None = None
+        self.clock: LoopClock | None = None
         self.chain: FakeChain | None = None
         self.market: MarketFakes | None = None
         self.rpc: list[RpcFakeServer] = []
@@ -126,7 +128,7 @@ class DemoWorld:
     async def start(self) -> None:
         self.chain = await asyncio.to_thread(FakeChain.from_sim, self.sim)
         start = self.start_at if self.start_at is not None else self.default_start()
-        self.clock = SimClock(start, self.speed)
+        self.clock = LoopClock(start)
         self.market = MarketFakes(self.sim, self.clock, self.limits)
         await self.market.start()
         for i in range(self.n_rpc):
@@ -134,7 +136,7 @@ class DemoWorld:
             await server.start()
             self.rpc.append(server)
         if self.telegram_enabled:
-            self.telegram = FakeTelegram(clock=self.clock, chats=self.chat_ids)
+            self.telegram = FakeTelegram(clock=self.clock, chats=self.chat_ids, journal=self.telegram_journal)
             await self.telegram.start()
 
     async def stop(self) -> None:

@@ -1,7 +1,8 @@
 """One harness for the fault-injection suite: the real scanner on the demo world, faults on cue.
 
 :func:`run_scanner` starts a :class:`~dexscan.demo.world.DemoWorld` (simulated market, market-data
-fakes, LiteSVM-backed RPC fakes, optionally the Bot API fake) on a fast :class:`SimClock`, runs the
+fakes, LiteSVM-backed RPC fakes, optionally the Bot API fake) on the test's virtual-time loop
+(:mod:`dexscan.vtime`; the tests using it are marked ``virtual_time``), runs the
 real ``dexscan scan`` wiring (:func:`dexscan.engine.scan`: store, HTTP layer, RPC pool, universe,
 detector, outbox sender, local API) in-process, and runs a *script* beside it: a coroutine that
 waits for moments of simulated time (:meth:`Run.at`) or for conditions (:meth:`Run.until`) and flips
@@ -43,11 +44,11 @@ from dexscan.engine import Engine, ScanOptions, preload, scan
 from dexscan.sources.http import ProviderStats
 from tests.e2e.test_budget import max_in_window
 
-#: Simulated seconds per real second. The demo world starts its clock 600 simulated seconds before
-#: the first planted ignition of a gate-passing pump: one real second at this speed.
-SPEED = 600.0
-#: Real seconds any one scripted run may take before the test fails instead of hanging.
-RUN_LIMIT_S = 60.0
+#: Simulated seconds any one scripted run may last before the test fails instead of hanging (on
+#: virtual time a deadlock reaches this limit at once).
+RUN_LIMIT_S = 12 * 3600.0
+#: Simulated seconds between two looks of :meth:`Run.until`.
+POLL_S = 0.1
 #: The planted ignition the demo world's start is chosen for comes this long after the start.
 LEAD_S = 600
 #: Simulated seconds between a planted ignition and the latest moment its signal may be stored:
@@ -81,21 +82,21 @@ class Run:
         while (left := offset_s - self.since_start()) > 0:
             await self.world.clock.sleep(left)
 
-    async def until(self, predicate: Callable[[], bool], limit_s: float = 30.0, what: str = "condition") -> None:
-        """Wait (real time, at most ``limit_s``) until ``predicate()`` holds."""
-        deadline = time.monotonic() + limit_s
+    async def until(self, predicate: Callable[[], bool], limit_s: float = 3600.0, what: str = "condition") -> None:
+        """Wait (at most ``limit_s`` simulated seconds) until ``predicate()`` holds."""
+        deadline = self.now + limit_s
         while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not reached within {limit_s:g} real seconds")
-            await asyncio.sleep(0.01)
+            if self.now > deadline:
+                raise AssertionError(f"{what}: not reached within {limit_s:g} simulated seconds")
+            await asyncio.sleep(POLL_S)
 
-    async def until_async(self, predicate: Callable[[], Awaitable[bool]], limit_s: float = 30.0,
+    async def until_async(self, predicate: Callable[[], Awaitable[bool]], limit_s: float = 3600.0,
                           what: str = "condition") -> None:
-        deadline = time.monotonic() + limit_s
+        deadline = self.now + limit_s
         while not await predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not reached within {limit_s:g} real seconds")
-            await asyncio.sleep(0.02)
+            if self.now > deadline:
+                raise AssertionError(f"{what}: not reached within {limit_s:g} simulated seconds")
+            await asyncio.sleep(POLL_S)
 
     def http_stats(self, provider: str) -> ProviderStats:
         stats: dict[str, ProviderStats] = self.engine.http.stats()
@@ -209,7 +210,6 @@ async def run_scanner(
     tmp_path: Path,
     script: Script,
     *,
-    speed: float = SPEED,
     telegram: bool = False,
     rpc_endpoints: int = 3,
     overrides: dict[str, Any] | None = None,
@@ -222,13 +222,13 @@ async def run_scanner(
     ``before_start`` may flip fault switches before the scanner's first request. The script's
     exceptions (failed waits) propagate after the scanner has been stopped.
     """
-    opts = ScanOptions(demo=True, speed=speed, dashboard=False, quiet=True, serve="127.0.0.1:0")
+    opts = ScanOptions(demo=True, dashboard=False, quiet=True, serve="127.0.0.1:0")
     preload(opts, telegram=telegram)
     db = db or tmp_path / "faults.db"
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     captured: dict[str, Any] = {}
-    async with DemoWorld(speed=speed, rpc_endpoints=rpc_endpoints, telegram=telegram,
+    async with DemoWorld(rpc_endpoints=rpc_endpoints, telegram=telegram,
                          sim_config=demo_sim_config()) as world:
         assert world.clock is not None
         started = world.clock.now()
@@ -266,7 +266,7 @@ async def run_scanner(
                 captured["metrics"] = _parse_metrics(await resp.text())
 
         async def drive() -> None:
-            await asyncio.wait_for(engine_ready.wait(), 30.0)
+            await asyncio.wait_for(engine_ready.wait(), 600.0)
             run = Run(world, box["engine"], started, box["stop"])
             box["run"] = run
             try:
@@ -286,8 +286,8 @@ async def run_scanner(
                     await asyncio.gather(driver, return_exceptions=True)
                     scanner.result()
                     raise AssertionError("the scanner stopped before the script ended")
-                raise AssertionError(f"the scripted run did not finish within {run_limit_s:g} real seconds")
-            assert await asyncio.wait_for(scanner, 30.0) == 0
+                raise AssertionError(f"the scripted run did not finish within {run_limit_s:g} simulated seconds")
+            assert await asyncio.wait_for(scanner, 600.0) == 0
             driver.result()
         finally:
             for task in (driver, scanner):
@@ -391,31 +391,20 @@ def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
 # A kill/restart cycle should cost the scanner's start-up, not Python's: importing dexscan and its
 # dependencies takes ~3 s (aiogram alone ~2 s), which twenty cycles cannot afford in CI. So a zygote
 # process imports everything once and forks one child per cycle; the child runs exactly what
-# ``python -m dexscan scan --demo --json --db FILE --speed S`` runs (``dexscan.cli.main``) with its
-# stdout and stderr in files. One thing differs: the demo's Bot API fake. In-process it would die
-# with every kill, taking the evidence of what was delivered with it, so the child's demo world
-# talks to a Bot API fake the test runs (as the real Telegram outlives the scanner).
+# ``python -m dexscan scan --demo --json --db FILE --speed S`` runs (``dexscan.cli.main``: the demo
+# world and the scanner on one virtual-time loop, paced at S simulated seconds per real second at
+# most) with its stdout and stderr in files. The demo's Bot API fake lives in the child and dies
+# with it, but keeps the chat's state in its journal next to the database (as the real Telegram
+# outlives the scanner); the test reads what reached the chat from that journal.
 
 ZYGOTE_MODULE = "tests.e2e.fault_harness"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BOT_API_URL_ENV = "DEXSCAN_TEST_BOT_API_URL"
-BOT_API_TOKEN_ENV = "DEXSCAN_TEST_BOT_API_TOKEN"
-
-
-class RemoteBotApi:
-    """Stands in for the demo world's in-process :class:`FakeTelegram`: the Bot API fake at
-    ``$DEXSCAN_TEST_BOT_API_URL`` (run by the test) is used instead; nothing is started here."""
-
-    def __init__(self, clock: Any = None, chats: Any = ()) -> None:
-        del clock, chats
-        self.base_url = os.environ[BOT_API_URL_ENV]
-        self.token = os.environ[BOT_API_TOKEN_ENV]
-
-    async def start(self) -> str:
-        return self.base_url
-
-    async def stop(self) -> None:
-        return None
+#: The kill cycles' pace: at most this many simulated seconds per real second, so a kill after a
+#: random real delay lands at a random moment of the first simulated minutes, on any machine.
+KILL_SPEED = 300.0
+#: Simulated seconds the last run must reach past the first run's start: three planted ignitions
+#: of gate-passing tokens (600, 1,800 and 2,400 s after the demo's start) are inside.
+FINAL_CLOCK_S = 3600.0
 
 
 def zygote_main() -> None:
@@ -450,7 +439,6 @@ def zygote_main() -> None:
                     os.close(0)
                     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
                     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-                    dexscan.demo.world.FakeTelegram = RemoteBotApi  # type: ignore[misc,assignment]
                     code = dexscan.cli.main(cmd["run"])
                 except BaseException:
                     import traceback
@@ -595,89 +583,91 @@ class KillReport:
     wall_s: float = 0.0
 
 
-async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 300.0,
-                          max_run_s: float = 2.0, drain_limit_s: float = 60.0) -> KillReport:
+async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = KILL_SPEED,
+                          max_run_s: float = 2.0, drain_limit_s: float = 300.0) -> KillReport:
     """``cycles`` times: start the scanner on one database, SIGKILL it at a seeded random moment,
-    check what it left; then run it once more until every alert is out, stop it with SIGTERM,
-    and check what reached the Bot API fake. Raises AssertionError on the first broken promise."""
+    check what it left; then run it once more until its clock passed ``FINAL_CLOCK_S`` beyond the
+    first run's start and every alert is out, stop it with SIGTERM, and check what reached the Bot
+    API fake's chat. Raises AssertionError on the first broken promise."""
     import random
 
     from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
+    from dexscan.engine import bot_api_journal
 
     rng = random.Random(seed)
     t0 = time.perf_counter()
     db = work / "killed.db"
+    journal = bot_api_journal(db)
     report = KillReport()
     env = {**os.environ, "DEXSCAN_DATA_DIR": str(work / "data"), "PYTHONUNBUFFERED": "1"}
     for var in ("DEXSCAN_TELEGRAM_TOKEN", "DEXSCAN_DB", "DEXSCAN_RPC_URLS", "DEXSCAN_SECRETS_FILE"):
         env.pop(var, None)
     argv = ["scan", "--demo", "--json", "--db", str(db), "--speed", f"{speed:g}"]
-    async with FakeTelegram(chats=[DEMO_CHAT], per_chat_per_s=1000.0, per_chat_burst=1000,
-                            global_per_s=1000.0) as bot_api:
-        env[BOT_API_URL_ENV], env[BOT_API_TOKEN_ENV] = bot_api.base_url, bot_api.token
-        bot_api.inject_user_message(DEMO_CHAT, "/start")  # a private chat begins with the user
-        zygote = await Zygote.start(env, REPO_ROOT)
-        try:
-            state = DbState.read(db)
-            shown: set[tuple[str, str, int]] = set()
-            first_clock: float | None = None
-            for i in range(cycles):
-                out, err = work / f"run{i:03d}.out", work / f"run{i:03d}.err"
-                pid = await zygote.spawn(argv, out, err)
-                started = time.monotonic()
-                on_event = rng.random() < 0.5
-                delay = rng.uniform(0.1, max_run_s)
-                if on_event:  # die right after a signal or outcome was committed and shown
-                    seen = len(read_events(out))
-                    while time.monotonic() - started < max_run_s * 2:
-                        if len(read_events(out)) > seen:
-                            break
-                        await asyncio.sleep(0.005)
-                    await asyncio.sleep(rng.uniform(0.0, 0.05))
-                else:
-                    await asyncio.sleep(delay)
-                report.killed_after_s.append(round(time.monotonic() - started, 3))
-                report.killed_on_event += on_event
-                os.kill(pid, signal.SIGKILL)
-                sig, _ = await zygote.wait(pid)
-                assert sig == signal.SIGKILL, f"cycle {i}: the scanner ended before the kill ({sig}); see {err}"
-                after = DbState.read(db)
-                check_consistent(after, DEMO_CHAT)
-                for sid, row in state.signals.items():  # nothing stored is lost or rewritten
-                    assert after.signals.get(sid) == row, f"cycle {i}: signal {sid} lost or changed"
-                printed = [e["signal"] for e in read_events(out) if e["type"] == "signal"]
-                for s in printed:
-                    key = (s["mint"], s["strategy"], s["candle_ts"])
-                    assert after.signals.get(s["id"], (None,))[:3] == key, f"cycle {i}: shown but not stored: {key}"
-                    assert key not in shown, f"cycle {i}: {key} shown again after a restart"
-                    shown.add(key)
-                state = after
-                report.cycles += 1
-                if first_clock is None:
-                    first_clock = _demo_clock(db)
-            # the last run: every alert goes out, then a clean stop
-            out, err = work / "final.out", work / "final.err"
-            clock_before = _demo_clock(db) or 0.0
+    user = FakeTelegram(chats=[DEMO_CHAT], journal=journal)
+    user.inject_user_message(DEMO_CHAT, "/start")  # a private chat begins with the user
+    user.close_journal()
+    zygote = await Zygote.start(env, REPO_ROOT)
+    try:
+        state = DbState.read(db)
+        shown: set[tuple[str, str, int]] = set()
+        first_clock: float | None = None
+        for i in range(cycles):
+            out, err = work / f"run{i:03d}.out", work / f"run{i:03d}.err"
             pid = await zygote.spawn(argv, out, err)
-            deadline = time.monotonic() + drain_limit_s
-            while True:
-                await asyncio.sleep(0.2)
-                now_state = DbState.read(db)
-                states = {row[4] for row in now_state.outbox}
-                running = (_demo_clock(db) or 0.0) > clock_before + 60  # its housekeeping ran: it is up
-                if running and now_state.signals and states <= {"sent", "digested", "failed"}:
-                    break
-                assert time.monotonic() < deadline, f"alerts still undelivered: {sorted(states)}; see {err}"
-            os.kill(pid, signal.SIGTERM)
-            sig, code = await zygote.wait(pid)
-            assert (sig, code) == (0, 0), f"SIGTERM did not stop the scanner cleanly: {sig} {code}; see {err}"
-        finally:
-            await zygote.close()
-        final = DbState.read(db)
-        check_consistent(final, DEMO_CHAT)
-        for sid, row in state.signals.items():
-            assert final.signals.get(sid) == row
-        sent = bot_api.sent(DEMO_CHAT)
+            started = time.monotonic()
+            on_event = rng.random() < 0.5
+            delay = rng.uniform(0.1, max_run_s)
+            if on_event:  # die right after a signal or outcome was committed and shown
+                seen = len(read_events(out))
+                while time.monotonic() - started < max_run_s * 2:
+                    if len(read_events(out)) > seen:
+                        break
+                    await asyncio.sleep(0.005)
+                await asyncio.sleep(rng.uniform(0.0, 0.05))
+            else:
+                await asyncio.sleep(delay)
+            report.killed_after_s.append(round(time.monotonic() - started, 3))
+            report.killed_on_event += on_event
+            os.kill(pid, signal.SIGKILL)
+            sig, _ = await zygote.wait(pid)
+            assert sig == signal.SIGKILL, f"cycle {i}: the scanner ended before the kill ({sig}); see {err}"
+            after = DbState.read(db)
+            check_consistent(after, DEMO_CHAT)
+            for sid, row in state.signals.items():  # nothing stored is lost or rewritten
+                assert after.signals.get(sid) == row, f"cycle {i}: signal {sid} lost or changed"
+            printed = [e["signal"] for e in read_events(out) if e["type"] == "signal"]
+            for s in printed:
+                key = (s["mint"], s["strategy"], s["candle_ts"])
+                assert after.signals.get(s["id"], (None,))[:3] == key, f"cycle {i}: shown but not stored: {key}"
+                assert key not in shown, f"cycle {i}: {key} shown again after a restart"
+                shown.add(key)
+            state = after
+            report.cycles += 1
+            if first_clock is None:
+                first_clock = _demo_clock(db)
+        # the last run: far enough into the market for several signals, every alert out, a clean stop
+        out, err = work / "final.out", work / "final.err"
+        pid = await zygote.spawn(argv, out, err)
+        deadline = time.monotonic() + drain_limit_s
+        while True:
+            await asyncio.sleep(0.2)
+            now_state = DbState.read(db)
+            states = {row[4] for row in now_state.outbox}
+            clock = _demo_clock(db) or 0.0
+            if (first_clock is not None and clock >= first_clock + FINAL_CLOCK_S and now_state.signals
+                    and states <= {"sent", "digested", "failed"}):
+                break
+            assert time.monotonic() < deadline, f"alerts still undelivered: {sorted(states)}; see {err}"
+        os.kill(pid, signal.SIGTERM)
+        sig, code = await zygote.wait(pid)
+        assert (sig, code) == (0, 0), f"SIGTERM did not stop the scanner cleanly: {sig} {code}; see {err}"
+    finally:
+        await zygote.close()
+    final = DbState.read(db)
+    check_consistent(final, DEMO_CHAT)
+    for sid, row in state.signals.items():
+        assert final.signals.get(sid) == row
+    sent = FakeTelegram(journal=journal).sent(DEMO_CHAT)  # the chat as "Telegram" kept it
     rows = [r for r in final.outbox if r[2] == DEMO_CHAT]
     assert rows and {r[4] for r in rows} <= {"sent", "digested"}, sorted({r[4] for r in rows})
     in_order = [r[5] for r in rows]  # a digested row names its digest's message

@@ -22,11 +22,10 @@ from dexscan.demo.servers.market import DEFAULT_LIMITS
 from dexscan.demo.world import DemoWorld
 from dexscan.engine import Engine, ScanOptions, preload, scan
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 
 N_TOKENS = 2000
 SIM_S = 600.0
-SPEED = 30.0
 
 
 def max_in_window(times: list[float], window_s: float) -> int:
@@ -57,11 +56,11 @@ async def test_ten_minutes_of_2000_tokens_within_every_budget(tmp_path: Path,
         stats["history_done"] = sum(1 for v in engine.tokens.values() if v.history_done)
 
     preload(ScanOptions(dashboard=False, quiet=True), telegram=False)
-    async with DemoWorld(seed=3, n_tokens=N_TOKENS, speed=SPEED, rpc_endpoints=3) as world:
+    async with DemoWorld(seed=3, n_tokens=N_TOKENS, rpc_endpoints=3) as world:
         assert world.clock is not None and world.market is not None
         settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "scan.log")})
         mints = tuple(t.mint for t in world.sim.tokens)
-        opts = ScanOptions(demo=True, speed=SPEED, duration=SIM_S / SPEED, dashboard=False, quiet=True, tokens=mints)
+        opts = ScanOptions(demo=True, run_for=SIM_S, dashboard=False, quiet=True, tokens=mints)
         started = world.clock.now()
         assert await scan(settings, opts, world.clock, tmp_path / "budget.db", mode="demo", stopped=inspect) == 0
         elapsed = world.clock.now() - started

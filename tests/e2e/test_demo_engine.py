@@ -1,8 +1,9 @@
 """The whole scanner for one simulated day on the demo world, checked against the planted truth.
 
 The real engine (real clients, HTTP layer, RPC pool, gates, detector, ladder, store and local API)
-runs in-process against the loopback fakes with a :class:`SimClock` 2,400 times faster than real
-time (36 real seconds). The simulator guarantees that no ordinary candle can satisfy the ignition
+runs in-process against the loopback fakes on a virtual-time event loop (:mod:`dexscan.vtime`): the
+clock jumps whenever nothing can run, so the day takes as long as its work and ends the same way on
+any machine. The simulator guarantees that no ordinary candle can satisfy the ignition
 rule or close +10%, so the sets of signals are exact: every eligible planted pump gives an ignition
 and then a confirmation, every eligible planted fizzle an ignition only, nothing else ignites, and a
 token that fails the on-chain gates never gives any signal.
@@ -20,14 +21,13 @@ from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
 from dexscan.engine import Engine, ScanOptions, preload, scan
 
-SPEED = 2400.0
 DAY = 86_400
 LEAD_S = 600  # the clock starts 10 simulated minutes before the live period
 H4 = 14_400
 #: A candle counts once its close is this far behind the end of the run (confirmation delivered).
 SETTLED_S = 1800
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 
 
 async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Path) -> None:
@@ -44,15 +44,14 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
         results["statuses"] = {int(r[0]): str(r[1]) for r in rows}
         results["status"] = engine.status()
 
-    opts = ScanOptions(demo=True, speed=SPEED, duration=(DAY + LEAD_S) / SPEED, dashboard=False, quiet=True,
-                       serve="127.0.0.1:0")
+    opts = ScanOptions(demo=True, run_for=DAY + LEAD_S, dashboard=False, quiet=True, serve="127.0.0.1:0")
     preload(opts, telegram=False)
-    async with DemoWorld(seed=7, n_tokens=40, speed=SPEED, rpc_endpoints=2) as world:
+    async with DemoWorld(seed=7, n_tokens=40, rpc_endpoints=2) as world:
         assert world.clock is not None
         start = world.sim.live_start - LEAD_S
         world.clock.advance(start - world.clock.now())
         settings = world.apply(load_settings()).with_overrides({
-            # hot/cold in simulated seconds: at 2,400x the defaults would be 6 ms and 50 ms apart
+            # hot/cold refresh every 1-2 simulated minutes: a day in ~1/4 of the default's requests
             "scan.hot_refresh_s": 60.0,
             "scan.cold_refresh_s": 120.0,
             "app.log_file": str(tmp_path / "scan.log"),
@@ -157,7 +156,7 @@ async def test_once_is_one_full_cycle(tmp_path: Path) -> None:
     opts = ScanOptions(demo=True, once=True, dashboard=False, quiet=True)
     preload(opts, telegram=False)
     seen: list[Engine] = []
-    async with DemoWorld(seed=7, n_tokens=20, speed=60.0, rpc_endpoints=1) as world:
+    async with DemoWorld(seed=7, n_tokens=20, rpc_endpoints=1) as world:
         assert world.clock is not None and world.market is not None
         settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "once.log")})
         assert await scan(settings, opts, world.clock, tmp_path / "once.db", mode="demo", ready=seen.append) == 0
@@ -176,10 +175,10 @@ async def test_alerts_reach_telegram_and_the_bot_answers_from_the_running_scanne
     """Signal → outbox row (same transaction) → the Bot API fake; /status and /check answered live."""
     from dexscan.demo.servers.telegram import DEMO_CHAT, SentMessage
 
-    opts = ScanOptions(demo=True, duration=15.0, dashboard=False, quiet=True)
+    opts = ScanOptions(demo=True, run_for=1800.0, dashboard=False, quiet=True)
     preload(opts, telegram=True)
     asked: list[int] = []
-    async with DemoWorld(seed=7, n_tokens=40, speed=120.0, rpc_endpoints=1, telegram=True) as world:
+    async with DemoWorld(seed=7, n_tokens=40, rpc_endpoints=1, telegram=True) as world:
         assert world.clock is not None and world.telegram is not None
         fake = world.telegram
         unsafe = next(t for t in world.sim.tokens if t.mint_authority)

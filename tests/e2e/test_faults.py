@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from tests.e2e.fault_harness import (
     run_scanner,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 
 #: Simulated seconds (after the world's start) each market-fault run lasts: the first planted pump
 #: of a gate-passing token ignites near 600 s, a planted pump of an unsafe token near 1,200 s.
@@ -71,7 +70,7 @@ MARKET_FAULTS = [
     MarketFault("500", count=8, errors={"http_5xx": 8}),
     MarketFault("429", count=12, rate_limited=12),
     MarketFault("429", count=3, retry_after=20.0, rate_limited=3),
-    # a stall beyond the client's timeout (real seconds: aiohttp's timeout is wall time)
+    # a stall beyond the client's timeout (both on the loop's clock: simulated seconds)
     MarketFault("stall", count=2, seconds=1.0, errors={"timeout": 2}, overrides={"http.timeout_s": 0.4}),
     MarketFault("reset", count=6, errors={"connection": 6}),
     MarketFault("html", count=3, errors={"not_json": 3}),
@@ -134,7 +133,7 @@ async def test_after_a_one_hour_outage_of_the_live_source_no_false_ignitions(tmp
         run.inject("dexscreener", "down", seconds=LONG_OUTAGE_S)
         await run.at(run.notes["down_at"] + LONG_OUTAGE_S + 1200)
 
-    r = await run_scanner(tmp_path, script, speed=1500.0)
+    r = await run_scanner(tmp_path, script)
 
     false = r.ignitions() - r.eligible_ignitions()
     assert not false, f"{len(false)} ignitions of tokens without a planted event after the outage"
@@ -358,27 +357,29 @@ async def test_telegram_ambiguous_outage_in_a_chat_without_history_sends_one_cop
 # SQLite busy: another process holds the database file's write lock
 # ---------------------------------------------------------------------------------------------
 
-#: The engine's connections wait this long for a lock before SQLite says "database is locked"
-#: (the store's own 5 s, compressed so the fault costs seconds, not tens of seconds, of CI).
-BUSY_TIMEOUT_MS = 400
-#: Real seconds the other connection holds ``BEGIN EXCLUSIVE``: several busy timeouts in a row.
-LOCK_HOLD_S = 2.5
-#: Simulated seconds after the start when the lock is taken: the planted pump ignites under it.
+#: The engine's connections let SQLite wait this long (real milliseconds, in their threads) for a
+#: lock before the store waits in the event loop, where simulated time goes on.
+BUSY_TIMEOUT_MS = 20
+#: Simulated seconds after the start when another connection takes ``BEGIN EXCLUSIVE``, and how
+#: long it holds it: the planted pump (near 600 s) ignites under the lock.
 LOCK_AT_S = 350
+LOCK_HOLD_S = 750
 SQLITE_RUN_S = 1300
-SQLITE_SPEED = 300.0  # the lock then spans 750 simulated seconds
 
 
-async def test_sqlite_locked_by_another_process_loses_nothing(tmp_path: Path) -> None:
+async def test_sqlite_locked_by_another_connection_loses_nothing(tmp_path: Path) -> None:
+    """Another connection (a thread of the test, as a backup or a ``sqlite3`` shell would be another
+    process) holds the file's write lock for 750 simulated seconds; the scanner goes on finding
+    signals and stores every one of them once the lock is gone."""
     db = tmp_path / "locked.db"
-    locked = threading.Event()
+    locked, release = threading.Event(), threading.Event()
 
     def hold_lock() -> None:
         con = sqlite3.connect(db, timeout=30.0, isolation_level=None)
         try:
             con.execute("BEGIN EXCLUSIVE")
             locked.set()
-            time.sleep(LOCK_HOLD_S)
+            release.wait(120.0)
             con.execute("COMMIT")
         finally:
             con.close()
@@ -389,19 +390,25 @@ async def test_sqlite_locked_by_another_process_loses_nothing(tmp_path: Path) ->
             await store.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await run.until(lambda: bool(run.members()), what="universe gated")
         await run.at(LOCK_AT_S)
-        holder = asyncio.ensure_future(asyncio.to_thread(hold_lock))
-        await run.until(locked.is_set, what="lock taken")
+        # a plain thread, not asyncio.to_thread: the loop's clock must not wait for it (it is the
+        # outside world), only for the scanner's own database calls
+        holder = threading.Thread(target=hold_lock, daemon=True)
+        holder.start()
+        await asyncio.to_thread(locked.wait, 30.0)  # real seconds; the clock waits for it
         run.notes["locked_at"] = run.since_start()
-        await holder  # the planted pump ignites while the file is locked
+        await run.at(LOCK_AT_S + LOCK_HOLD_S)  # the planted pump ignites while the file is locked
+        release.set()
+        await asyncio.to_thread(holder.join, 30.0)
         run.notes["released_at"] = run.since_start()
         await run.at(SQLITE_RUN_S)
         await run.until(lambda: engine.status().queue_depths["snapshots"] == 0, what="backlog processed")
         await run.until_async(lambda: _outbox_settled(run), what="alerts decided under the lock delivered")
 
-    r = await run_scanner(tmp_path, script, db=db, telegram=True, speed=SQLITE_SPEED)
+    r = await run_scanner(tmp_path, script, db=db, telegram=True)
 
     log = (tmp_path / "scan.log").read_text()
-    assert "database is locked" in log  # the writers did run into the lock (and were not lost)
+    assert "database" in log and "is locked by another connection" in log  # the writers did run into it
+    assert r.notes["released_at"] - r.notes["locked_at"] >= LOCK_HOLD_S
     found_under_lock = [s for _, s, _ in r.signals
                         if r.started + r.notes["locked_at"] <= s.ts <= r.started + r.notes["released_at"]]
     assert found_under_lock, "signals were found while the database was locked"

@@ -36,7 +36,7 @@ N_TOKENS, DAYS = 10, 14
 async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_path: Path) -> None:
     sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=N_TOKENS, history_days=DAYS))
     start, end = sim.start_ts, sim.live_start
-    clock = SimClock(end, speed=0)
+    clock = SimClock(end)
     db = tmp_path / "sim.db"
     async with MarketFakes(sim, clock) as fakes:
         fetch = load_settings().with_overrides(fakes.settings_overrides())

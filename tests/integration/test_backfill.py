@@ -137,7 +137,7 @@ def sim() -> MarketSim:
 
 @asynccontextmanager
 async def _market(sim: MarketSim) -> AsyncIterator[tuple[MarketFakes, SimClock, Settings]]:
-    clock = SimClock(sim.live_start, speed=0)
+    clock = SimClock(sim.live_start)
     async with MarketFakes(sim, clock) as fakes:
         yield fakes, clock, load_settings().with_overrides(fakes.settings_overrides())
 

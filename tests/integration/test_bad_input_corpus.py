@@ -171,7 +171,7 @@ async def test_bodies_json_refuses_are_bad_payloads_not_crashes(body: bytes, pro
     async with BytesServer() as server:
         settings = corpus_settings(**{"sources.jupiter.base_url": server.url, "http.retries": 0})
         server.body = body
-        async with HttpLayer(settings, SimClock(NOW, speed=0)) as http:
+        async with HttpLayer(settings, SimClock(NOW)) as http:
             with pytest.raises(BadPayload) as exc:
                 await build_clients(settings, http).jupiter.recent()
             stats = http.stats()["jupiter"]
@@ -185,7 +185,7 @@ async def test_a_ten_megabyte_answer_is_parsed() -> None:
         settings = corpus_settings(**{"sources.geckoterminal.base_url": server.url})
         rows = [[NOW - 300 * i, 1.0, 1.5, 0.5, 1.2, 10.0] for i in range(3)]
         server.body = b" " * 10 * 1024 * 1024 + json.dumps({"data": {"attributes": {"ohlcv_list": rows}}}).encode()
-        async with HttpLayer(settings, SimClock(NOW, speed=0)) as http:
+        async with HttpLayer(settings, SimClock(NOW)) as http:
             candles = await build_clients(settings, http).geckoterminal.ohlcv("pool", Timeframe.M5)
     assert [c.ts for c in candles] == [NOW - 600, NOW - 300, NOW]
 
@@ -305,7 +305,7 @@ async def test_the_pool_fails_over_and_names_the_field() -> None:
     async with BytesServer() as server:
         server.body = _accounts_answer(owner="not-an-address").encode()
         settings = corpus_settings()
-        async with RpcPool([server.url], settings.rpc, SimClock(NOW, speed=0)) as pool:
+        async with RpcPool([server.url], settings.rpc, SimClock(NOW)) as pool:
             with pytest.raises(RpcUnavailable) as exc:
                 await pool.get_multiple_accounts([Pubkey.from_string(MINT), Pubkey.from_string(MINT)])
     assert str(exc.value) == (
@@ -318,7 +318,7 @@ async def test_a_non_utf8_get_updates_answer_is_a_decode_error(db: Store) -> Non
     async with BytesServer() as server:
         server.body = b'{"ok": true, "result": [{"update_id": 1, "\xff": 2}]}'
         settings = corpus_settings(**{"telegram.base_url": server.url})
-        bot = create_bot(settings, db, SimClock(NOW, speed=0), token=TELEGRAM_TOKEN)
+        bot = create_bot(settings, db, SimClock(NOW), token=TELEGRAM_TOKEN)
         try:
             with pytest.raises(ClientDecodeError) as exc:
                 await UpdatePoller(bot, Dispatcher(), db).poll_once(0)
@@ -332,7 +332,7 @@ async def test_a_bad_update_is_described_in_one_line_naming_the_field(db: Store)
     async with BytesServer() as server:
         server.body = json.dumps({"ok": True, "result": [{"update_id": "x" * 5_000_000}]}).encode()
         settings = corpus_settings(**{"telegram.base_url": server.url})
-        bot = create_bot(settings, db, SimClock(NOW, speed=0), token=TELEGRAM_TOKEN)
+        bot = create_bot(settings, db, SimClock(NOW), token=TELEGRAM_TOKEN)
         try:
             with pytest.raises(ClientDecodeError) as exc:
                 await UpdatePoller(bot, Dispatcher(), db).poll_once(0)

@@ -1,6 +1,6 @@
 """The four clients over real HTTP against the loopback market fakes (``dexscan.demo.servers.market``).
 
-Client and fakes share one clock: a ``SimClock(speed=0)`` (or its ``QuietSimClock`` variant for
+Client and fakes share one clock: a ``SimClock`` (or its ``QuietSimClock`` variant for
 bursts), so budgets, Retry-After waits and breaker cool-downs are exact and cost no real time.
 """
 
@@ -55,7 +55,7 @@ class Env:
 async def market(sim: MarketSim, overrides: dict[str, object] | None = None, *, clock: SimClock | None = None,
                  birdeye_key: str | None = "demo-birdeye-key",
                  limits: dict[str, tuple[int, float]] | None = None) -> AsyncIterator[Env]:
-    clock = clock or SimClock(sim.live_start + 1830, speed=0)
+    clock = clock or SimClock(sim.live_start + 1830)
     async with MarketFakes(sim, clock, limits=limits) as fakes:
         env = {"DEXSCAN_BIRDEYE_API_KEY": birdeye_key} if birdeye_key else {}
         settings = load_settings(env=env).with_overrides({

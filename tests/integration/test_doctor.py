@@ -115,7 +115,7 @@ async def test_demo_reports_every_source_ok(capsys: pytest.CaptureFixture[str]) 
 
 async def test_a_rejected_birdeye_key_is_named() -> None:
     sim = MarketSim(SimConfig(seed=7, n_tokens=3))
-    clock = SimClock(sim.live_start + 600, speed=0)
+    clock = SimClock(sim.live_start + 600)
     async with MarketFakes(sim, clock) as fakes:
         settings = load_settings(env={"DEXSCAN_BIRDEYE_API_KEY": "not-the-key"}).with_overrides(
             fakes.settings_overrides())

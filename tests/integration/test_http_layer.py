@@ -34,7 +34,7 @@ class QuietSimClock(SimClock):
     """
 
     def __init__(self, start: float) -> None:
-        super().__init__(start, speed=0)
+        super().__init__(start)
         self.in_flight: Callable[[], int] = lambda: 0
 
     async def sleep(self, seconds: float) -> None:
@@ -99,7 +99,7 @@ class ScriptedServer:
 
 @pytest.fixture
 def clock() -> SimClock:
-    return SimClock(T0, speed=0)
+    return SimClock(T0)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def sim() -> MarketSim:
 
 @pytest.fixture
 def clock(sim: MarketSim) -> SimClock:
-    return SimClock(sim.live_start + 1830, speed=0)
+    return SimClock(sim.live_start + 1830)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ class Env:
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     chain = FakeChain()
-    clock = SimClock(T0, speed=0)
+    clock = SimClock(T0)
     async with RpcFakeServer(chain, clock=clock) as server:
         settings = load_settings(env={}).with_overrides({"rpc.endpoints": [server.url]})
         async with RpcPool.from_settings(settings, clock) as pool:

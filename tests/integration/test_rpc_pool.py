@@ -47,7 +47,7 @@ class World:
 async def world() -> AsyncIterator[World]:
     chain = FakeChain()
     mints = [chain.create_mint(b"pool-%d" % i, holders=(1_000, 600, 300), pool_vault_holder=0) for i in range(3)]
-    clock = SimClock(T0, speed=0)
+    clock = SimClock(T0)
     servers = [RpcFakeServer(chain, name=f"rpc{i}", clock=clock) for i in range(3)]
     for s in servers:
         await s.start()

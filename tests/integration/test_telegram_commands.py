@@ -25,7 +25,7 @@ from dexscan.alerts.telegram import (
     run_telegram,
 )
 from dexscan.cli import main
-from dexscan.clock import SimClock
+from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.domain import Confidence, GateStatus, GateVerdict, Outcome
@@ -63,7 +63,7 @@ class Bench:
 
 @contextlib.asynccontextmanager
 async def bench(tmp_path: Path, backend: BotBackend | None = None, **overrides: Any) -> AsyncIterator[Bench]:
-    clock = SimClock(T0, speed=0)
+    clock = SimClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT, STRANGER]) as fake:
         settings = settings_for(fake, **overrides)
         store = await Store.open(tmp_path / "cmd.db")
@@ -205,14 +205,104 @@ async def test_stats_equals_a_direct_query_of_the_store(tmp_path: Path) -> None:
             k: (len(v), hits[k], round(sum(v) / len(v), 9)) for k, v in expected.items()}
         assert rows == [
             ScoreRow("confirmation", 1, 1, 0, -1.0), ScoreRow("confirmation", 9, 1, 1, 3.0),
-            ScoreRow("ignition", 6, 3, 2, pytest.approx(0.5 / 3)), ScoreRow("ignition", 8, 2, 1, 2.7),
+            ScoreRow("ignition", 6, 3, 2, pytest.approx(0.5 / 3)), ScoreRow("ignition", 8, 2, 1, 2.7, True),
         ]
         [text] = await b.say("/stats")
         lines = text.split("\n")
         assert "ignition: 5 closed · hit 60.0% · mean +1.18R" in lines
-        assert "  conf 60–69%: 3 · hit 66.7% · mean +0.17R" in lines
-        assert "  conf 80–89%: 2 · hit 50.0% · mean +2.70R" in lines
+        assert "  raw score 0.60–0.69: 3 · hit 66.7% · mean +0.17R" in lines  # uncalibrated: no percentage
+        assert "  conf 80–89%: 2 · hit 50.0% · mean +2.70R" in lines  # calibrated probabilities
         assert "confirmation: 2 closed · hit 50.0% · mean +1.00R" in lines
+
+
+async def test_uncalibrated_stats_never_show_a_percentage_band(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        for i, (score, result, r) in enumerate([(0.42, "sl", -1.0), (0.47, "tp1", 1.5), (0.71, "tp2", 3.0)]):
+            sid, _ = await b.store.save_signal(make_signal(i, T0 + i, conf=Confidence(score)))
+            await b.store.save_outcome(sid, Outcome(result, r, {}, closed_at=T0 + 999), T0 + 999)  # type: ignore[arg-type]
+        [text] = await b.say("/stats")
+        assert text.split("\n") == [
+            "Scorecard (closed live signals; hit = TP1 before the stop)",
+            "Uncalibrated: grouped by raw score, which is not a probability.",
+            "", "ignition: 3 closed · hit 66.7% · mean +1.17R",
+            "  raw score 0.40–0.49: 2 · hit 50.0% · mean +0.25R",
+            "  raw score 0.70–0.79: 1 · hit 100.0% · mean +3.00R",
+        ]
+        assert "%: " not in text
+
+
+async def test_minconf_is_a_percentage_only_once_calibrated(tmp_path: Path) -> None:
+    async with bench(tmp_path) as b:
+        await b.store.save_signal(make_signal(0, T0, conf=Confidence(0.55)))
+        assert await b.say("/minconf 60") == [
+            "Min confidence: raw score ≥ 0.60 (uncalibrated: no skill measured yet, so no percentage)"]
+        await b.store.save_signal(make_signal(1, T0 + 60, conf=Confidence(0.4, 0.66, "c1")))
+        assert await b.say("/minconf 60") == ["Min confidence: ≥ 60% (calibrated probability)"]
+        assert await b.say("/minconf off") == ["Min confidence: any"]
+
+
+async def test_open_trades_show_r_now_at_the_latest_stored_price(tmp_path: Path) -> None:
+    from dexscan.domain import Candle, Timeframe
+    from dexscan.status import LiveRow
+
+    async with bench(tmp_path) as b:
+        fresh = make_signal(7, T0 + 7, strategy="confirmation")  # entry 0.008, SL 0.0064: 1R = 0.0016
+        await b.store.save_signal(fresh)
+        [before] = await b.say("/live")
+        assert before.split("\n")[1].endswith("· 📍 Open (no price yet), stop $0.006400")
+        bar_ts = Timeframe.M5.floor(T0 + 7) + 300
+        await b.store.upsert_candles("pool7", Timeframe.M5, [Candle(bar_ts, 0.0085, 0.0095, 0.0084, 0.0093, 5e3)])
+        [live] = await b.say("/live")
+        [signals] = await b.say("/signals")
+        expected = "· 📍 Open +0.81R now, stop $0.006400"
+        assert live.split("\n")[1].endswith(expected) and signals.split("\n")[1].endswith(expected)
+        stored = (await b.store.signals(status="live"))[0][2]
+        dashboard = LiveRow.from_signal(fresh, stored, T0 + 600, price=0.0093)
+        assert f"{dashboard.r_now:+.2f}R" == "+0.81R"  # the dashboard's R now for the same price
+
+        hit = make_signal(3, T0 + 3)  # entry 0.004, SL 0.0032, TP1 0.0052, touched: the stop moves to entry
+        sid, _ = await b.store.save_signal(hit)
+        await b.store.save_outcome(sid, Outcome("open", 1.5, {"tp1": T0 + 100}, None, 0.0054, 1.75), T0 + 100)
+        [live] = await b.say("/live")
+        assert "TOK03 ignition · $0.004000 · uncalibrated (raw 0.62) · 04:40 UTC · 📍 Open +1.75R now, stop $0.004000" \
+            in live
+
+
+async def test_open_trade_stop_follows_breakeven_after_tp1(tmp_path: Path) -> None:
+    async with bench(tmp_path, **{"ladder.breakeven_after_tp1": False}) as b:
+        sid, _ = await b.store.save_signal(make_signal(3, T0 + 3))
+        await b.store.save_outcome(sid, Outcome("open", 1.5, {"tp1": T0 + 100}, None, 0.0054, 1.75), T0 + 100)
+        [live] = await b.say("/live")
+        assert live.split("\n")[1].endswith("· 📍 Open +1.75R now, stop $0.003200")
+
+
+async def test_top_reads_what_the_scanner_stores(tmp_path: Path) -> None:
+    from dexscan.domain import GateStatus as GS
+
+    async with bench(tmp_path) as b:
+        small, big, nameless, unknown = mint_of(1), mint_of(2), mint_of(3), mint_of(4)
+        for mint, symbol, liq, vol in ((small, "SMALL", 80_000.0, 150_000.0), (big, "BIG", 2.5e6, 4.2e6),
+                                       (nameless, "", 300_000.0, 900_000.0), (unknown, "", None, None)):
+            await b.store.upsert_token(mint, T0, symbol=symbol, source="dexscreener:profiles")
+            await b.store.set_universe_membership(mint, True, T0, None, main_pool=f"pool-{mint[:4]}")
+            if liq is not None:
+                await b.store.save_verdicts([
+                    GateVerdict(mint, "liquidity", GS.PASS, "ok", T0 - 600, {"liquidity_usd": 1.0}),
+                    GateVerdict(mint, "liquidity", GS.PASS, "ok", T0, {"liquidity_usd": liq, "pair": "p"}),
+                    GateVerdict(mint, "volume_24h", GS.PASS, "ok", T0, {"volume_24h_usd": vol}),
+                ])
+        await b.store.save_signal(make_signal(3, T0, symbol="NONAME", mint=nameless))
+        [top] = await b.say("/top")
+        assert top.split("\n") == [
+            "Top tokens (24h volume)",
+            "1. BIG vol $4.2M · liq $2.5M", big,
+            "2. NONAME vol $900.0K · liq $300.0K", nameless,
+            "3. SMALL vol $150.0K · liq $80.0K", small,
+            f"4. {unknown[:4]}…{unknown[-4:]} vol n/a · liq n/a", unknown,
+        ]
+        # a backfilled pool row newer than the last gate round wins
+        await b.store.upsert_pool(f"pool-{small[:4]}", small, T0 + 60, liquidity_usd=90_000.0, volume_h24_usd=5e6)
+        assert (await b.store.top_tokens(1))[0]["volume_h24_usd"] == 5e6
 
 
 async def test_signals_live_top_status_watch(tmp_path: Path) -> None:
@@ -247,14 +337,15 @@ async def test_mute_settings_and_their_effect_on_delivery(tmp_path: Path) -> Non
         assert await b.say(f"/mute {muted}") == [f"Muted {muted} in this chat. /unmute to undo."]
         assert await b.say("/minconf 150") == ["Usage: /minconf 60 (percent, 1–100) or /minconf off"]
         assert await b.say("/minconf 60%") == [
-            "Min confidence: ≥ 60% (raw score ≥ 0.60 while uncalibrated)"]
+            "Min confidence: raw score ≥ 0.60 (uncalibrated: no skill measured yet, so no percentage)"]
         assert (await b.say("/strategies ignition,nonsense"))[0].startswith("Usage: /strategies ignition,confirmation")
         assert await b.say("/strategies ignition, god_candle") == ["Strategies: ignition, god_candle"]
         assert (await b.say("/quiet 25-07"))[0].endswith("hours run 00-23 and minutes 00-59")
         assert await b.say("/quiet 22-07") == ["Quiet hours: 22:00–07:00 local (silent)"]
         [shown] = await b.say("/settings")
         assert shown.split("\n") == [
-            "Alert settings for this chat", "Min confidence: ≥ 60% (raw score ≥ 0.60 while uncalibrated)",
+            "Alert settings for this chat",
+            "Min confidence: raw score ≥ 0.60 (uncalibrated: no skill measured yet, so no percentage)",
             "Strategies: ignition, god_candle", "Quiet hours: 22:00–07:00 local (silent)", "Time zone: UTC",
             "Muted: 1", muted]
         assert await b.store.chat_settings(CHAT) == {
@@ -286,8 +377,9 @@ async def test_update_offset_survives_a_restart(tmp_path: Path) -> None:
         assert len(b.fake.sent(CHAT)) == 2
 
 
+@pytest.mark.virtual_time
 async def test_run_telegram_delivers_and_answers_until_stopped(tmp_path: Path) -> None:
-    clock = SimClock(T0, speed=10)
+    clock = LoopClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT]) as fake:
         settings = settings_for(fake)
         store = await Store.open(tmp_path / "run.db")
@@ -335,7 +427,9 @@ def test_dexscan_bot_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) ->
         root.setLevel(level)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("demo: fake Bot API on http://127.0.0.1:")
-    assert [ln for ln in lines if ln.startswith("[chat 2002]")] == [
-        "[chat 2002] #2: This is a private dexscan bot. Your chat id is 2002; its operator can allow it by "
+    # message ids come from one counter for all of the bot's private chats: #N depends on how many
+    # messages the other chat got first, so only the text is compared
+    assert [ln.split(": ", 1)[1] for ln in lines if ln.startswith("[chat 2002] #")] == [
+        "This is a private dexscan bot. Your chat id is 2002; its operator can allow it by "
         "adding it to telegram.chat_ids."]
     assert len([ln for ln in lines if ln.startswith("[chat 1001]")]) >= 3  # 1 message/s in one chat

@@ -18,7 +18,7 @@ from solders.pubkey import Pubkey
 
 from dexscan.alerts.format import AlertMessage, CardExtras, outcome_card, signal_card
 from dexscan.alerts.telegram import OutboxSender, create_bot
-from dexscan.clock import SimClock
+from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.domain import Candle, Confidence, Levels, Outcome, Reason, Signal, Timeframe
@@ -87,8 +87,9 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp_path: Path, speed: float = 0, db: str = "bot.db", **overrides: Any) -> AsyncIterator[Rig]:
-    clock = SimClock(T0, speed=speed)
+async def rig(tmp_path: Path, loop_clock: bool = False, db: str = "bot.db", **overrides: Any) -> AsyncIterator[Rig]:
+    """``loop_clock``: the clock follows the (virtual-time) event loop; else it moves only by hand."""
+    clock: Any = LoopClock(T0) if loop_clock else SimClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT, OTHER]) as fake:
         settings = settings_for(fake, **overrides)
         store = await Store.open(tmp_path / db)
@@ -103,8 +104,9 @@ async def rig(tmp_path: Path, speed: float = 0, db: str = "bot.db", **overrides:
 # -- acceptance -------------------------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 async def test_thirty_signals_in_ten_seconds_arrive_in_order_without_429_or_duplicates(tmp_path: Path) -> None:
-    async with rig(tmp_path, speed=20, **{"telegram.digest_threshold": 1000}) as r:
+    async with rig(tmp_path, loop_clock=True, **{"telegram.digest_threshold": 1000}) as r:
         stop = asyncio.Event()
         runner = asyncio.create_task(r.sender.run(stop))
         try:

@@ -20,7 +20,7 @@ T0 = 1_763_700_000
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(TOKEN, SimClock(T0, speed=0), chats=[CHAT]) as f:
+    async with FakeTelegram(TOKEN, SimClock(T0), chats=[CHAT]) as f:
         yield f
 
 

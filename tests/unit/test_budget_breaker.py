@@ -8,7 +8,7 @@ from dexscan.clock import SimClock
 
 
 async def test_budget_never_exceeds_limit_in_any_window() -> None:
-    clock = SimClock(start=1000.0, speed=0)  # time moves only when someone sleeps
+    clock = SimClock(start=1000.0)  # time moves only when someone sleeps
     budget = Budget("jupiter", limit=30, window_s=60.0, clock=clock, margin_s=0.0)
     sent: list[float] = []
 
@@ -25,7 +25,7 @@ async def test_budget_never_exceeds_limit_in_any_window() -> None:
 
 
 async def test_budget_penalty_blocks_for_retry_after() -> None:
-    clock = SimClock(start=0.0, speed=0)
+    clock = SimClock(start=0.0)
     budget = Budget("gt", limit=5, window_s=10.0, clock=clock, margin_s=0.0)
     budget.penalise(7.0)
     await budget.acquire()
@@ -33,7 +33,7 @@ async def test_budget_penalty_blocks_for_retry_after() -> None:
 
 
 def test_breaker_opens_half_opens_and_closes() -> None:
-    clock = SimClock(start=0.0, speed=0)
+    clock = SimClock(start=0.0)
     br = CircuitBreaker(failures=3, cooldown_s=30.0, clock=clock)
     for _ in range(3):
         assert br.allow()

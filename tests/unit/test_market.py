@@ -226,3 +226,20 @@ def test_an_outage_of_live_data_is_not_a_quiet_market() -> None:
     for k in range(1, 21):
         det.on_tick("A", Tick(back + k * 300, 1.0, volume_m5=100.0))
     assert det.warming_up("A") == 0
+
+
+def test_an_outage_before_the_first_live_tick_is_not_a_quiet_market() -> None:
+    """History loaded, then the live source went down before the token's first tick (found by the
+    fault suite on virtual time): the hour nobody polled is an outage too, not eleven zero bars."""
+    det = Detector(load_settings(env={}))
+    det.bootstrap("A", M5, [c(T + k * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for k in range(40)])
+    assert det.warming_up("A") == 0
+    back = T + 40 * 300 + 3600  # twelve bars without a tick since the history ended
+    assert det.on_tick("A", Tick(back + 10, 1.03, volume_m5=150.0)) == []
+    assert det.warming_up("A") == 20
+    m = det.market("A")
+    assert m is not None and [b.volume for b in list(m.m5)[-13:]] == [100.0] + [0.0] * 12
+    # a short gap between history and the first tick stays a quiet market (no warm-up again)
+    det.bootstrap("B", M5, [c(T + k * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for k in range(40)])
+    det.on_tick("B", Tick(T + 40 * 300 + 1500 + 10, 1.0, volume_m5=100.0))
+    assert det.warming_up("B") == 0

@@ -208,7 +208,7 @@ class RecordingStore:
 async def test_refresh_discovers_gates_stores_and_admits(settings: Settings) -> None:
     store = RecordingStore()
     jup, ds = FakeJupiter(), FakeDexScreener()
-    uni = Universe(settings, store, Clients(jup, ds), FakeInspector(), SimClock(T, speed=0))
+    uni = Universe(settings, store, Clients(jup, ds), FakeInspector(), SimClock(T))
     report = await uni.refresh()
     assert report.source_errors == {"jupiter:toptraded/1h": "jupiter /tokens/v2/toptraded/1h: HTTP 503"}
     assert (report.discovered, report.new) == (3, 3)
@@ -270,7 +270,7 @@ async def test_live_snapshots_between_rounds_apply_the_sustained_exit_rule(setti
 
 
 async def test_watch_checks_at_once_and_check_leaves_membership_alone(settings: Settings) -> None:
-    uni = Universe(settings, RecordingStore(), Clients(None, FakeDexScreener()), FakeInspector(), SimClock(T, speed=0))
+    uni = Universe(settings, RecordingStore(), Clients(None, FakeDexScreener()), FakeInspector(), SimClock(T))
     change = await uni.watch("GOOD")
     assert (change.action, change.member) == ("admitted", True)
     verdicts_by_mint = await uni.check(["RUG"])

@@ -12,7 +12,10 @@ bot has to survive (external-apis §6, §7.1):
   ``400 can't parse entities``; ``&lt; &gt; &amp; &quot;`` and numeric references are decoded; the
   4,096-character limit applies to the *parsed* text in UTF-16 code units;
 * ``400 chat not found``, ``403 bot was blocked by the user`` (switchable per chat);
-* message ids are sequential **per chat and shared with the user's messages**, as in private chats;
+* message ids as Telegram gives them (external-apis §6): **one counter per bot for all private chats
+  and basic groups** (so ids in one chat are increasing but not consecutive when the bot talks in
+  several), a counter of its own per supergroup or channel (ids ``-100…``); the user's messages
+  take ids from the same counters;
   ``editMessageText`` answers ``message is not modified`` when the text, entities and keyboard are
   identical, ``message to edit not found`` for a free id, ``message can't be edited`` for someone
   else's message, ``there is no text in the message to edit`` for a photo — the semantics the
@@ -22,20 +25,30 @@ bot has to survive (external-apis §6, §7.1):
 * an outage switch: connections refused, reset, or accepted-then-reset (the message is stored but
   the client never hears back — the ambiguous case).
 
-Rate limiting reads an injected :class:`~dexscan.clock.Clock`, so a ``SimClock`` drives it; the
-long-poll wait is real time (it is the server holding a connection open).
+* **state that outlives the client**: with ``journal`` set, every accepted message, edit, user
+  message and confirmed update offset is appended to that file before the answer leaves, and a new
+  fake on the same file starts where the last one stopped, as Telegram does when the scanner (and
+  the demo's in-process fake with it) is killed. ``dexscan scan --demo`` keeps one next to its
+  database; the SIGKILL tests read it to see what reached the chat.
+
+Rate limiting and the long-poll wait read the event loop's and the injected
+:class:`~dexscan.clock.Clock`'s time, so on a virtual-time loop (:mod:`dexscan.vtime`) they are
+simulated seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import html
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -203,7 +216,7 @@ class RequestRecord:
 @dataclass
 class _Chat:
     chat_id: int
-    next_id: int
+    counter: list[int]  # [next message id]: shared by all private chats and basic groups of the bot
     messages: dict[int, SentMessage] = field(default_factory=dict)
     blocked: bool = False
     tokens: float = 0.0
@@ -233,6 +246,7 @@ class FakeTelegram:
         per_chat_burst: int = 3,
         global_per_s: float = 30.0,
         first_message_id: int = 1,
+        journal: str | Path | None = None,
     ) -> None:
         self.token = token
         self.clock: Clock = clock or RealClock()
@@ -257,6 +271,12 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
+        self._shared_counter = [first_message_id]
+        self.journal = Path(journal) if journal is not None else None
+        self._journal_fd: int | None = None
+        if self.journal is not None:
+            self._replay(self.journal)
+            self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         for chat in chats:
             self.add_chat(chat)
 
@@ -283,6 +303,52 @@ class FakeTelegram:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.close_journal()
+
+    def close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    # -- the journal: Telegram's state outlives the client ----------------------------------
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        """Append one line, in one write, before the answer leaves (a kill leaves it whole or absent)."""
+        if self._journal_fd is not None:
+            os.write(self._journal_fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+
+    def _record_message(self, msg: SentMessage) -> None:
+        if self._journal_fd is None:
+            return
+        data = asdict(msg)
+        data["photo"] = None if msg.photo is None else base64.b64encode(msg.photo).decode()
+        del data["buttons"]  # derived from markup
+        self._record({"t": "msg", "msg": data})
+
+    def _replay(self, path: Path) -> None:
+        if not path.exists():
+            return
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a cut last line: that write never finished, so it never happened
+            if entry.get("t") == "msg":
+                data = dict(entry["msg"])
+                photo = data.pop("photo")
+                msg = SentMessage(**data, buttons=_buttons(data.get("markup")),
+                                  photo=None if photo is None else base64.b64decode(photo))
+                self.add_chat(msg.chat_id)
+                chat = self._chats[msg.chat_id]
+                chat.messages[msg.message_id] = msg
+                chat.counter[0] = max(chat.counter[0], msg.message_id + 1)
+            elif entry.get("t") == "update":
+                update = entry["update"]
+                self._updates.append(update)
+                self._next_update_id = max(self._next_update_id, int(update["update_id"]) + 1)
+            elif entry.get("t") == "offset":
+                offset = int(entry["offset"])
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
 
     async def __aenter__(self) -> FakeTelegram:
         await self.start()
@@ -294,11 +360,16 @@ class FakeTelegram:
     # -- switches for tests ------------------------------------------------------------------
 
     def add_chat(self, chat_id: int) -> None:
+        """Private chats (positive ids) and basic groups share the bot's id counter; supergroups and
+        channels (``-100…`` ids) count on their own."""
         if chat_id not in self._chats:
-            self._chats[chat_id] = _Chat(
-                chat_id, self.first_message_id, tokens=float(self.per_chat_burst),
-                chat_type="private" if chat_id > 0 else "supergroup",
-            )
+            if chat_id > 0:
+                kind, counter = "private", self._shared_counter
+            elif str(chat_id).startswith("-100"):
+                kind, counter = "supergroup", [self.first_message_id]
+            else:
+                kind, counter = "group", self._shared_counter
+            self._chats[chat_id] = _Chat(chat_id, counter, tokens=float(self.per_chat_burst), chat_type=kind)
 
     def block(self, chat_id: int, blocked: bool = True) -> None:
         """The user blocks (or unblocks) the bot: sends to the chat get 403."""
@@ -327,19 +398,22 @@ class FakeTelegram:
         """A user writes ``text`` in ``chat_id``; the bot sees it through getUpdates. Returns its id."""
         self.add_chat(chat_id)
         chat = self._chats[chat_id]
-        mid = chat.next_id
-        chat.next_id += 1
+        mid = chat.counter[0]
+        chat.counter[0] += 1
         now = int(self.clock.now()) if date is None else date
         chat.messages[mid] = SentMessage(
             chat_id, mid, text, html.escape(text, quote=False), [], None, (), None, False, now, from_bot=False
         )
+        self._record_message(chat.messages[mid])
         sender = dict(user) if user else {"id": abs(chat_id), "is_bot": False, "first_name": "User"}
         message: dict[str, Any] = {
             "message_id": mid, "from": sender, "chat": self._chat_json(chat), "date": now, "text": text,
         }
         if text.startswith("/"):
             message["entities"] = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]
-        self._updates.append({"update_id": self._next_update_id, "message": message})
+        update = {"update_id": self._next_update_id, "message": message}
+        self._updates.append(update)
+        self._record({"t": "update", "update": update})
         self._next_update_id += 1
         self._updates_changed.set()
         return mid
@@ -464,6 +538,7 @@ class FakeTelegram:
         msg.text, msg.html, msg.entities, msg.markup = plain, text, entities, markup
         msg.buttons = _buttons(markup)
         msg.edits += 1
+        self._record_message(msg)
         return self._message_json(chat, msg)
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -476,6 +551,8 @@ class FakeTelegram:
                                "make sure that only one bot instance is running")
             )
         if offset > 0:
+            if any(u["update_id"] < offset for u in self._updates):
+                self._record({"t": "offset", "offset": offset})
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:
             self._updates = self._updates[offset:]
@@ -554,13 +631,14 @@ class FakeTelegram:
         elif params.get("reply_to_message_id"):
             reply_to = int(params["reply_to_message_id"])
         markup = _markup(params)
-        mid = chat.next_id
-        chat.next_id += 1
+        mid = chat.counter[0]
+        chat.counter[0] += 1
         msg = SentMessage(
             chat.chat_id, mid, plain, source, entities, reply_to, _buttons(markup), photo,
             _truthy(params.get("disable_notification")), int(self.clock.now()), markup=markup,
         )
         chat.messages[mid] = msg
+        self._record_message(msg)
         if self.on_accept is not None:
             self.on_accept(msg)
         return self._message_json(chat, msg)
