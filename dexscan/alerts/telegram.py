@@ -127,6 +127,7 @@ from dexscan.config import Settings
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
+from dexscan.status import open_r, stop_in_force
 from dexscan.store import Store
 
 log = logging.getLogger(__name__)
@@ -234,13 +235,26 @@ class ChatSettings:
             conf = signal.confidence
             score = None if conf is None else (conf.probability if conf.calibrated else conf.raw_score)
             if score is None or score * 100 < self.min_confidence_pct:
-                return f"skipped: confidence below the chat's minimum {self.min_confidence_pct:g}%"
+                if conf is not None and conf.calibrated:
+                    return f"skipped: confidence below the chat's minimum {self.min_confidence_pct:g}%"
+                return f"skipped: raw score below the chat's minimum {self.min_confidence_pct / 100:.2f}"
         return None
 
-    def describe(self) -> list[str]:
-        conf = "any" if self.min_confidence_pct is None else (
-            f"≥ {self.min_confidence_pct:g}% (raw score ≥ {self.min_confidence_pct / 100:.2f} while uncalibrated)"
-        )
+    def min_confidence_text(self, calibrated: bool) -> str:
+        """The chat's minimum in words: a percentage only for calibrated probabilities (SPEC §7);
+        while uncalibrated the same number is a minimum *raw score*, which is not a probability."""
+        if self.min_confidence_pct is None:
+            return "any"
+        if calibrated:
+            return f"≥ {self.min_confidence_pct:g}% (calibrated probability)"
+        return f"raw score ≥ {self.min_confidence_pct / 100:.2f}"
+
+    def describe(self, calibrated: bool = False) -> list[str]:
+        """The chat's settings in words; ``calibrated``: the scanner's confidences are calibrated
+        probabilities with measured skill (else the minimum is shown as a raw score)."""
+        conf = self.min_confidence_text(calibrated)
+        if self.min_confidence_pct is not None and not calibrated:
+            conf += " (uncalibrated: no skill measured yet, so no percentage)"
         quiet = "off" if self.quiet is None else f"{_hhmm(self.quiet[0])}–{_hhmm(self.quiet[1])} local (silent)"
         return [
             f"Min confidence: {conf}",
@@ -726,10 +740,11 @@ class ScoreRow:
     """One cell of the scorecard: closed signals of a strategy in a confidence decile."""
 
     strategy: str
-    decile: int | None  # 0-9 (6 = 60-69%); None = not scored
+    decile: int | None  # 0-9 (6 = 60-69% or raw score 0.60-0.69); None = not scored
     n: int
     hits: int
     mean_r: float
+    calibrated: bool = False  # the decile is of a calibrated probability (else of the raw score)
 
     @property
     def hit_rate(self) -> float:
@@ -748,6 +763,8 @@ class BotBackend(Protocol):
     async def live_signals(self, limit: int) -> list[StoredSignal]: ...
 
     async def scorecard(self) -> list[ScoreRow]: ...
+
+    async def calibrated(self) -> bool: ...
 
     async def check(self, mint: str) -> list[GateVerdict]: ...
 
@@ -793,16 +810,53 @@ class StoreBackend:
         ]
 
     async def recent_signals(self, limit: int, mint: str | None = None) -> list[StoredSignal]:
-        return list(reversed(await self.store.signals(mint=mint, limit=limit)))
+        return await self._priced(list(reversed(await self.store.signals(mint=mint, limit=limit))))
 
     async def live_signals(self, limit: int) -> list[StoredSignal]:
-        return list(reversed(await self.store.signals(status="live")))[:limit]
+        return await self._priced(list(reversed(await self.store.signals(status="live")))[:limit])
+
+    async def _priced(self, rows: list[StoredSignal]) -> list[StoredSignal]:
+        """Open trades with the latest price the database knows: the scanner stores an outcome
+        only when a level is hit, but it stores every 5m bar of the pool, so the last bar's close
+        after the signal is newer than the stored outcome's ``last_price`` (which is None until
+        the first hit)."""
+        out: list[StoredSignal] = []
+        for sid, sig, o in rows:
+            if o is not None and o.result == "open" and sig.pool:
+                bars = await self.store.candles(sig.pool, Timeframe.M5, start=Timeframe.M5.floor(sig.ts))
+                if bars:
+                    o = replace(o, last_price=bars[-1].close)
+            out.append((sid, sig, o))
+        return out
 
     async def scorecard(self) -> list[ScoreRow]:
+        """Closed outcomes by strategy and decile: of the calibrated probability for signals that
+        had one, of the raw score for the others (kept apart: a raw score is not a probability)."""
+        cells: dict[tuple[str, bool, int | None], list[float]] = {}
+        hits: dict[tuple[str, bool, int | None], int] = {}
+        for _, sig, o in await self.store.signals():
+            if o is None or o.result == "open":
+                continue
+            conf = sig.confidence
+            if conf is None:
+                key: tuple[str, bool, int | None] = (sig.strategy, False, None)
+            else:
+                score = conf.probability if conf.probability is not None else conf.raw_score
+                key = (sig.strategy, conf.probability is not None, min(9, int(score * 10)))
+            cells.setdefault(key, []).append(o.realized_r)
+            hits[key] = hits.get(key, 0) + (o.result in ("tp1", "tp2", "tp3", "breakeven"))
         return [
-            ScoreRow(r["strategy"], r["decile"], int(r["n"]), int(r["hits"] or 0), float(r["mean_r"] or 0.0))
-            for r in await self.store.scorecard()
+            ScoreRow(strategy, decile, len(rs), hits[(strategy, cal, decile)], sum(rs) / len(rs), cal)
+            for (strategy, cal, decile), rs in sorted(
+                cells.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
         ]
+
+    async def calibrated(self) -> bool:
+        """Whether the scanner's latest scored signal carries a calibrated probability."""
+        for _, sig, _o in reversed(await self.store.signals(limit=50)):
+            if sig.confidence is not None:
+                return sig.confidence.calibrated
+        return False
 
     async def check(self, mint: str) -> list[GateVerdict]:
         if self.checker is None:
@@ -904,8 +958,9 @@ def build_dispatcher(
             extra = f" · {fmt_price(t.price_usd)}" if t.price_usd is not None else ""
             if t.change_pct is not None:
                 extra += f" {t.change_pct:+.1f}%"
+            symbol = t.symbol or f"{t.mint[:4]}…{t.mint[-4:]}"
             lines.append(
-                f"{i}. <b>{escape(t.symbol or '?')}</b> vol {fmt_usd(t.volume_h24_usd)} · "
+                f"{i}. <b>{escape(symbol)}</b> vol {fmt_usd(t.volume_h24_usd)} · "
                 f"liq {fmt_usd(t.liquidity_usd)}{extra}\n<code>{escape(t.mint)}</code>"
             )
         await reply(message, "\n".join(lines))
@@ -913,12 +968,12 @@ def build_dispatcher(
     @router.message(Command("signals"))
     async def on_signals(message: Message) -> None:
         rows = await backend.recent_signals(10)
-        await reply(message, _signal_list("Latest signals", rows) if rows else "No signals yet.")
+        await reply(message, _signal_list("Latest signals", rows, settings) if rows else "No signals yet.")
 
     @router.message(Command("live"))
     async def on_live(message: Message) -> None:
         rows = await backend.live_signals(10)
-        await reply(message, _signal_list("Live signals", rows) if rows else "No live signals.")
+        await reply(message, _signal_list("Live signals", rows, settings) if rows else "No live signals.")
 
     @router.message(Command("stats"))
     async def on_stats(message: Message) -> None:
@@ -972,7 +1027,7 @@ def build_dispatcher(
     async def on_settings(message: Message) -> None:
         cs = await chat_settings(message.chat.id)
         muted = await store.muted_mints(message.chat.id)
-        lines = ["<b>Alert settings for this chat</b>", *(escape(x) for x in cs.describe())]
+        lines = ["<b>Alert settings for this chat</b>", *(escape(x) for x in cs.describe(await backend.calibrated()))]
         lines.append(f"Time zone: {escape(settings.app.timezone)}")
         lines.append(f"Muted: {len(muted)}" + "".join(f"\n<code>{m}</code>" for m in muted))
         await reply(message, "\n".join(lines))
@@ -993,7 +1048,7 @@ def build_dispatcher(
                 return
             cs = replace(cs, min_confidence_pct=value)
         await store.set_chat_settings(message.chat.id, cs.to_json())
-        await reply(message, escape(cs.describe()[0]))
+        await reply(message, escape(cs.describe(await backend.calibrated())[0]))
 
     @router.message(Command("strategies"))
     async def on_strategies(message: Message, command: CommandObject) -> None:
@@ -1039,10 +1094,14 @@ def build_dispatcher(
 
 
 def render_scorecard(rows: Sequence[ScoreRow]) -> str:
-    """The /stats text: per strategy a total, then one line per confidence decile."""
+    """The /stats text: per strategy a total, then one line per band: a calibrated probability
+    decile (``conf 60–69%``) or, for uncalibrated signals, a raw-score band (``raw score
+    0.60–0.69``), never a percentage for a score without measured skill (SPEC §7)."""
     if not rows:
         return "No closed signals yet: the scorecard fills as live signals reach a stop, a target or expire."
     lines = ["<b>Scorecard</b> (closed live signals; hit = TP1 before the stop)"]
+    if not any(r.calibrated for r in rows):
+        lines.append("Uncalibrated: grouped by raw score, which is not a probability.")
     by_strategy: dict[str, list[ScoreRow]] = {}
     for r in rows:
         by_strategy.setdefault(r.strategy, []).append(r)
@@ -1052,16 +1111,33 @@ def render_scorecard(rows: Sequence[ScoreRow]) -> str:
         mean_r = sum(c.mean_r * c.n for c in cells) / n if n else 0.0
         lines.append(f"\n<b>{escape(strategy)}</b>: {n} closed · hit {hits / n * 100:.1f}% · mean {mean_r:+.2f}R")
         for c in cells:
-            band = "not scored" if c.decile is None else f"conf {c.decile * 10}–{c.decile * 10 + 9}%"
+            if c.decile is None:
+                band = "not scored"
+            elif c.calibrated:
+                band = f"conf {c.decile * 10}–{c.decile * 10 + 9}%"
+            else:
+                band = f"raw score {c.decile / 10:.2f}–{c.decile / 10 + 0.09:.2f}"
             lines.append(f"  {band}: {c.n} · hit {c.hit_rate * 100:.1f}% · mean {c.mean_r:+.2f}R")
     return "\n".join(lines)
 
 
-def _signal_list(title: str, rows: Sequence[StoredSignal]) -> str:
+def _signal_list(title: str, rows: Sequence[StoredSignal], settings: Settings | None = None) -> str:
+    """Signals with where each stands: a closed trade's realized R; an open trade's R now at its
+    latest price (:func:`dexscan.status.open_r`, the dashboard's "R now"), its stop in force."""
+    breakeven = settings.ladder.breakeven_after_tp1 if settings is not None else True
     lines = [f"<b>{escape(title)}</b>"]
     for _, s, o in rows:
         conf = escape(s.confidence.label()) if s.confidence else "not scored"
-        state = "" if o is None else f" · {escape(RESULT_LABEL.get(o.result, o.result))} {o.realized_r:+.2f}R"
+        state = ""
+        if o is not None and o.result == "open":
+            r_now = open_r(s, o)
+            stop = stop_in_force(s.levels, o.hits, breakeven)
+            state = f" · {escape(RESULT_LABEL['open'])}"
+            state += f" {r_now:+.2f}R now" if r_now is not None else " (no price yet)"
+            if stop is not None:
+                state += f", stop {fmt_price(stop)}"
+        elif o is not None:
+            state = f" · {escape(RESULT_LABEL.get(o.result, o.result))} {o.realized_r:+.2f}R"
         lines.append(
             f"{LAYER_LABEL.get(s.layer, '⚡').split(' ')[0]} <b>{escape(s.symbol or '?')}</b> {escape(s.strategy)} · "
             f"{fmt_price(s.price)} · {conf} · {fmt_clock(s.ts)}{state}\n<code>{escape(s.mint)}</code>"

@@ -15,6 +15,7 @@ from aiogram import Bot
 
 from dexscan.alerts.telegram import (
     BotBackend,
+    ChatSettings,
     OutboxSender,
     ScoreRow,
     StoreBackend,
@@ -239,6 +240,11 @@ async def test_minconf_is_a_percentage_only_once_calibrated(tmp_path: Path) -> N
         await b.store.save_signal(make_signal(1, T0 + 60, conf=Confidence(0.4, 0.66, "c1")))
         assert await b.say("/minconf 60") == ["Min confidence: ≥ 60% (calibrated probability)"]
         assert await b.say("/minconf off") == ["Min confidence: any"]
+    chat = ChatSettings(min_confidence_pct=60)
+    assert chat.skip_reason(make_signal(0, T0, conf=Confidence(0.55))) == (
+        "skipped: raw score below the chat's minimum 0.60")
+    assert chat.skip_reason(make_signal(0, T0, conf=Confidence(0.9, 0.55, "c1"))) == (
+        "skipped: confidence below the chat's minimum 60%")
 
 
 async def test_open_trades_show_r_now_at_the_latest_stored_price(tmp_path: Path) -> None:
