@@ -5,9 +5,8 @@ and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per
 ``getTokenLargestAccounts`` of an SPL Token mint, to report the endpoints that refuse that method
 (the public mainnet endpoint answers ``-32010``, some providers ``-32601``; ``reference/external-apis.md``
 §5.1): such an endpoint is healthy, it just cannot give holder shares. Each
-check is bounded by ``--timeout``. The answer is a table, never a traceback, and the exit code is
-0 even when everything is unreachable: doctor reports, it does not fail (a script that wants a
-verdict reads the table or the returned results).
+check is bounded by ``--timeout``. The answer is a table, never a traceback; the exit code is 0
+when every check is ok and 1 otherwise, and the last line says which (a script can rely on either).
 """
 
 from __future__ import annotations
@@ -313,7 +312,15 @@ def render(results: list[CheckResult], console: Console, title: str) -> None:
             r.budget,
         )
     console.print(table)
-    console.print(f"{sum(r.ok for r in results)} of {len(results)} checks ok.")
+    console.print(summary(results))
+
+
+def summary(results: list[CheckResult]) -> str:
+    """The last line: how many checks are ok, and the exit code when not all of them are."""
+    ok = sum(r.ok for r in results)
+    if ok == len(results):
+        return f"{ok} of {len(results)} checks ok."
+    return f"{ok} of {len(results)} checks ok: not every check passed (exit code 1)."
 
 
 async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
@@ -323,7 +330,7 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
         async with _demo_settings(settings) as (demo, mint, clock, spl_mint):
             results = await run_checks(demo, timeout, probe_mint=mint, clock=clock, holder_probe=spl_mint)
         render(results, console, "dexscan doctor --demo (the built-in loopback fakes)")
-        return 0
+        return 0 if all(r.ok for r in results) else 1
     results = await run_checks(settings, timeout)
     render(results, console, "dexscan doctor")
-    return 0
+    return 0 if all(r.ok for r in results) else 1

@@ -32,11 +32,11 @@ def dead_settings(env: dict[str, str] | None = None) -> Settings:
 async def test_everything_unreachable_is_reported_per_source(capsys: pytest.CaptureFixture[str]) -> None:
     settings = dead_settings({"DEXSCAN_BIRDEYE_API_KEY": "bird-secret"})
     code = await run_doctor(settings, argparse.Namespace(demo=False, timeout=2.0))
-    assert code == 0
+    assert code == 1
     out = capsys.readouterr().out
     assert "Traceback" not in out
     assert out.count(f"unreachable: {REFUSED}") == 6  # four sources and two RPC endpoints
-    assert "0 of 6 checks ok." in out
+    assert out.splitlines()[-1] == "0 of 6 checks ok: not every check passed (exit code 1)."
     assert "secret-rpc-key" not in out and "bird-secret" not in out
     assert "http://127.0.0.1:1/***" in out  # the keyed RPC URL is masked
 
@@ -109,7 +109,7 @@ async def test_demo_reports_every_source_ok(capsys: pytest.CaptureFixture[str]) 
         row = next(r for r in out.splitlines() if r.startswith(f"│ {line} "))
         assert "│ ok: " in row, row
     assert "key accepted" in out
-    assert "6 of 6 checks ok." in out
+    assert out.splitlines()[-1] == "6 of 6 checks ok."
     assert "unreachable" not in out and "Traceback" not in out
 
 
