@@ -7,11 +7,16 @@
   the only state kept here is the detection latency histogram (the engine calls
   :meth:`Service.observe_detection_latency`) and the stream's own counters.
 - ``GET /signals``  stored signals with levels, confidence and latest outcome, filtered by
-  ``since`` (epoch s), ``strategy``, ``status``, ``mint``, ``limit``; bad parameters get a 400 JSON
-  error that says what was expected.
-- ``GET /ws``  WebSocket: every event given to :meth:`Service.publish` goes to every client as one
-  JSON text message. Each client has a bounded queue; when a client is too slow, its oldest queued
-  events are dropped (and counted), so a stalled reader never slows the engine.
+  ``since`` (epoch s), ``strategy`` (a registered strategy), ``status`` (live, closed, untracked),
+  ``mint``, ``limit``; bad parameters get a 400 JSON error that says what was expected.
+- ``GET /ws``  WebSocket: on connect a ``hello``, then a ``snapshot`` of the open trades (each as
+  ``/signals`` shows it, plus where it stands now: price, R now, stop in force); then every event
+  given to :meth:`Service.publish` as one JSON text message, and a ``heartbeat`` (the scanner's
+  time and the number of open trades) whenever nothing was sent for ``heartbeat_s`` seconds of the
+  loop's clock (the scanner's clock: real time live, simulated time in the demo). Each client has a
+  bounded queue; when a client is too slow, its oldest queued events are dropped (and counted), so
+  a stalled reader never slows the engine. Events that arrive while the snapshot is read follow it,
+  so an event may repeat what the snapshot already shows.
 
 It binds to loopback only: nothing here is authenticated, so it must not face a network.
 """
@@ -41,12 +46,15 @@ from dexscan.domain import Outcome, Signal
 from dexscan.errors import InputError
 from dexscan.status import SOURCE_DOWN_STATES, ScannerStatus
 from dexscan.store import Store
+from dexscan.strategies import STRATEGY_REGISTRY
 
 log = logging.getLogger(__name__)
 
 #: Seconds from the market event (bar or snapshot time) to the signal leaving the pipeline.
 DETECTION_LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 DEFAULT_WS_QUEUE = 256
+#: Seconds (of the loop's clock) without anything sent after which a /ws client gets a heartbeat.
+DEFAULT_WS_HEARTBEAT_S = 15.0
 DEFAULT_SIGNALS_LIMIT = 500
 MAX_SIGNALS_LIMIT = 5000
 
@@ -219,6 +227,8 @@ def parse_signals_query(params: Iterable[tuple[str, str]]) -> SignalsQuery:
     strategy = seen.get("strategy")
     if strategy is not None and not _STRATEGY_RE.fullmatch(strategy):
         raise _BadParam("strategy", f"expected a strategy name (letters, digits, _ . -), got {strategy!r}")
+    if strategy is not None and strategy not in STRATEGY_REGISTRY:
+        raise _BadParam("strategy", f"expected one of {', '.join(sorted(STRATEGY_REGISTRY))}, got {strategy!r}")
     status = seen.get("status")
     if status is not None and status not in _SIGNAL_STATUSES:
         raise _BadParam("status", f"expected one of {', '.join(_SIGNAL_STATUSES)}, got {status!r}")
@@ -376,9 +386,13 @@ class Service:
         port: int = 0,
         *,
         ws_queue_size: int = DEFAULT_WS_QUEUE,
+        heartbeat_s: float = DEFAULT_WS_HEARTBEAT_S,
     ) -> None:
         if ws_queue_size < 1:
             raise ValueError("ws_queue_size must be >= 1")
+        if not heartbeat_s > 0:
+            raise ValueError("heartbeat_s must be > 0")
+        self.heartbeat_s = heartbeat_s
         self.store = store
         self.status_provider = status_provider
         self.host = _check_loopback(host)
@@ -517,8 +531,14 @@ class Service:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         client = _Client(ws, asyncio.Queue(maxsize=self.ws_queue_size))
-        client.queue.put_nowait(json.dumps({"type": "hello", "queue_size": self.ws_queue_size}))
-        self._clients.add(client)
+        self._clients.add(client)  # from here on events queue up behind the snapshot
+        try:
+            await ws.send_str(json.dumps({"type": "hello", "queue_size": self.ws_queue_size,
+                                          "heartbeat_s": self.heartbeat_s}))
+            await ws.send_str(json.dumps(_jsonable(await self.snapshot()), allow_nan=False))
+        except (ConnectionError, RuntimeError):
+            self._clients.discard(client)
+            return ws
         client.sender = asyncio.create_task(self._send_loop(client))
         try:
             async for msg in ws:
@@ -531,9 +551,37 @@ class Service:
                 await client.sender
         return ws
 
+    async def snapshot(self) -> dict[str, Any]:
+        """``{"type": "snapshot", "ts": now, "live": [...]}``: every open trade as ``/signals``
+        shows it, with ``now`` (price, R now, stop in force, hits) from the scanner's status rows,
+        the same numbers as the dashboard's LIVE table."""
+        st = self._status()
+        rows = {r.signal_id: r for r in st.live_signals} if st is not None else {}
+        live = []
+        for sid, sig, outcome in reversed(await self.store.signals(status="live")):
+            item = signal_to_json(sid, sig, outcome)
+            row = rows.get(sid)
+            item["now"] = None if row is None else _jsonable({
+                "price": row.price, "r_now": row.r_now, "stop": row.stop, "hits": list(row.hits),
+                "max_r": row.max_r,
+            })
+            live.append(item)
+        return {"type": "snapshot", "ts": None if st is None else st.now, "live": live}
+
+    def _heartbeat(self) -> str:
+        st = self._status()
+        return json.dumps(_jsonable({
+            "type": "heartbeat",
+            "ts": None if st is None else st.now,
+            "live": None if st is None else len(st.live_signals),
+        }), allow_nan=False)
+
     async def _send_loop(self, client: _Client) -> None:
         while True:
-            data = await client.queue.get()
+            try:
+                data = await asyncio.wait_for(client.queue.get(), timeout=self.heartbeat_s)
+            except TimeoutError:
+                data = self._heartbeat()
             try:
                 await client.ws.send_str(data)
             except (ConnectionError, RuntimeError):

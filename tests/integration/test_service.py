@@ -299,6 +299,7 @@ async def test_signals_filters_by_since_and_strategy(
         ("since=1.5", "since", "expected an integer"),
         ("limit=0", "limit", "expected an integer from 1 to 5000, got '0'"),
         ("strategy=drop%20table", "strategy", "expected a strategy name"),
+        ("strategy=bogus", "strategy", "expected one of confirmation, god_candle, ignition, volume_surge, got 'bogus'"),
         ("status=open", "status", "expected one of live, closed, untracked, got 'open'"),
         ("mint=0OIl", "mint", "expected a base58 Solana mint address"),
         ("foo=1", "foo", "unknown parameter; allowed: since, strategy, status, mint, limit"),
@@ -333,8 +334,9 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
 async def test_ws_streams_published_events_to_every_client(service: Service, http: aiohttp.ClientSession) -> None:
     sig = _signal(MINT_A, "ignition", NOW - 60)
     async with http.ws_connect(f"{service.url}/ws") as ws1, http.ws_connect(f"{service.url}/ws") as ws2:
-        assert await _receive(ws1) == {"type": "hello", "queue_size": 256}
-        assert await _receive(ws2) == {"type": "hello", "queue_size": 256}
+        for ws in (ws1, ws2):
+            assert await _receive(ws) == {"type": "hello", "queue_size": 256, "heartbeat_s": 15.0}
+            assert await _receive(ws) == {"type": "snapshot", "ts": NOW, "live": []}
         assert service.publish(signal_event(7, sig)) == 2
         outcome = Outcome("sl", -1.0, {"sl": NOW}, NOW, 0.0000011, 0.2)
         service.publish(outcome_event(7, sig, outcome))
@@ -357,6 +359,7 @@ async def test_ws_slow_client_loses_oldest_events_not_the_engine(
 ) -> None:
     async with Service(store, provider, ws_queue_size=2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
         assert (await _receive(ws))["type"] == "hello"
+        assert (await _receive(ws))["type"] == "snapshot"
         for i in range(5):  # no await in between: the client cannot drain anything meanwhile
             svc.publish({"type": "tick", "n": i})
         assert [await _receive(ws), await _receive(ws)] == [{"type": "tick", "n": 3}, {"type": "tick", "n": 4}]
@@ -373,11 +376,48 @@ async def test_ws_clients_are_closed_when_the_service_stops(
     await svc.start()
     ws = await http.ws_connect(f"{svc.url}/ws")
     assert (await _receive(ws))["type"] == "hello"
+    assert (await _receive(ws))["type"] == "snapshot"
     await svc.close()
     msg = await asyncio.wait_for(ws.receive(), timeout=10)
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     await ws.close()
     assert svc.clients == 0
+
+
+async def test_ws_sends_a_snapshot_of_the_open_trades_on_connect(
+    service: Service, store: Store, provider: Provider, http: aiohttp.ClientSession
+) -> None:
+    from dexscan.status import LiveRow
+
+    ids = await _stored(store)  # ids[0] closed; ids[1] (god_candle) and ids[2] (ignition) open
+    live = _signal(MINT_B, "ignition", NOW - 600, price=0.25)
+    provider.status = _status(live_signals=[LiveRow.from_signal(live, None, NOW, 0.2875, ids[2])])
+    async with http.ws_connect(f"{service.url}/ws") as ws:
+        assert (await _receive(ws))["type"] == "hello"
+        snap = await _receive(ws)
+    assert (snap["type"], snap["ts"]) == ("snapshot", NOW)
+    assert [item["id"] for item in snap["live"]] == [ids[2], ids[1]]  # newest first
+    assert snap["live"][0]["strategy"] == "ignition" and snap["live"][0]["outcome"]["result"] == "open"
+    assert snap["live"][0]["now"] == {"price": 0.2875, "r_now": pytest.approx(1.5), "stop": 0.225, "hits": [],
+                                      "max_r": 0.0}
+    assert snap["live"][1]["now"] is None  # the scanner's status has no row for it (yet)
+    _, body = await _get(http, f"{service.url}/signals?status=live")
+    assert [{k: v for k, v in item.items() if k != "now"} for item in snap["live"]] == body["signals"][::-1]
+
+
+async def test_ws_heartbeat_fills_quiet_stretches(
+    store: Store, provider: Provider, http: aiohttp.ClientSession
+) -> None:
+    async with Service(store, provider, heartbeat_s=0.2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
+        assert await _receive(ws) == {"type": "hello", "queue_size": 256, "heartbeat_s": 0.2}
+        assert (await _receive(ws))["type"] == "snapshot"
+        assert await _receive(ws) == {"type": "heartbeat", "ts": NOW, "live": 0}
+        svc.publish({"type": "tick", "n": 1})
+        assert await _receive(ws) == {"type": "tick", "n": 1}
+        provider.status = _status(now=NOW + 30)
+        assert await _receive(ws) == {"type": "heartbeat", "ts": NOW + 30, "live": 0}
+    with pytest.raises(ValueError, match="heartbeat_s"):
+        Service(store, provider, heartbeat_s=0)
 
 
 def test_publish_rejects_non_json_events(store: Store, provider: Provider) -> None:
