@@ -271,6 +271,12 @@ def _connect(path: str) -> aiosqlite.Connection:
     return _Connection(lambda: sqlite3.connect(path, isolation_level=None), iter_chunk_size=64)
 
 
+def shares_bot_counter(chat_id: int) -> bool:
+    """Private chats (positive ids) and basic groups (negative, not ``-100...``) share the bot's one
+    message id counter; supergroups and channels count on their own."""
+    return chat_id > 0 or -1_000_000_000_000 < chat_id < 0
+
+
 class Store:
     """Async access to the SQLite file. Open with ``await Store.open(path)``; close with ``close()``."""
 
@@ -823,6 +829,33 @@ class Store:
                SET value = CAST(MAX(CAST(kv.value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)""",
             (key, str(message_id)),
         )
+
+    async def telegram_counter_high(self, chat_id: int) -> int | None:
+        """The highest message id known on ``chat_id``'s id counter: Telegram numbers the messages of
+        all of a bot's private chats and basic groups with one counter (external-apis section 6), so
+        for those it is the highest id recorded in any of them, the bot's or a user's; a supergroup
+        or channel (``-100...``) has a counter of its own."""
+        if not shares_bot_counter(chat_id):
+            bot, user = await self.telegram_last_message_id(chat_id), await self.telegram_last_user_message_id(chat_id)
+            known = [v for v in (bot, user) if v is not None]
+            return max(known) if known else None
+        row = await self._one(
+            "SELECT MAX(message_id) FROM alert_outbox WHERE chat_id > 0 OR (chat_id < 0 AND chat_id > ?)",
+            (-1_000_000_000_000,))
+        known = [int(row[0])] if row is not None and row[0] is not None else []
+        for key, value in await self._all(
+                "SELECT key, value FROM kv WHERE key LIKE 'telegram:last_mid:%' OR key LIKE 'telegram:last_user_mid:%'"):
+            if shares_bot_counter(int(str(key).rsplit(":", 1)[1])):
+                known.append(int(value))
+        return max(known) if known else None
+
+    async def outbox_note_probe_from(self, row_id: int, message_id: int | None) -> None:
+        """Before a send: the highest id on the chat's counter, where a crash recovery probe starts."""
+        await self.kv_set(f"telegram:probe_from:{row_id}", "" if message_id is None else str(message_id))
+
+    async def outbox_probe_from(self, row_id: int) -> int | None:
+        value = await self.kv_get(f"telegram:probe_from:{row_id}")
+        return int(value) if value else None
 
     async def telegram_last_user_message_id(self, chat_id: int) -> int | None:
         value = await self.kv_get(f"telegram:last_user_mid:{chat_id}")

@@ -13,17 +13,23 @@ message and our commit, or the connection drops after the request left, the row 
 ``sending``: the message may or may not be in the chat. Resending blindly would duplicate it;
 dropping it would lose it. We find out instead, using two facts of the Bot API:
 
-1. message ids are sequential per chat (shared with the user's own messages), and we know the
-   highest id we posted in each chat (outbox rows, plus every other message the bot sends there,
-   recorded under the same per-chat lock, so at most *one* message per chat is ever unrecorded);
+1. message ids come from a counter that only grows: one counter for **all** of a bot's private
+   chats and basic groups (shared with the users' own messages; ids in one chat are therefore not
+   consecutive when the bot talks in several), one per supergroup or channel. We know the highest
+   id we posted in each chat (outbox rows, plus every other message the bot sends there, recorded
+   under the same per-chat lock, so at most *one* message per chat is ever unrecorded), and right
+   before each send we note the highest id known on that chat's counter (``probe_from``);
 2. ``editMessageText`` with the *identical* text and keyboard answers ``400 message is not
    modified`` only if that message exists, is ours and already has exactly that content;
    otherwise it answers ``message to edit not found`` (free id), ``message can't be edited``
    (someone else's message) or ``there is no text in the message to edit`` (a photo).
 
-So a ``sending`` row is resolved by probing the ids just above the last one we recorded (up to the
-highest id seen from the chat's users, plus ``probe_window``): "not modified" means the alert is
-there, and we record that id; no match means the send never happened, and we send it now. The
+So a ``sending`` row is resolved by probing, in its own chat, every id above its ``probe_from`` up
+to the highest id now known on the counter plus ``probe_window`` (ids another chat took answer
+"message to edit not found" in this one and are passed over): "not modified" means the alert is
+there, and we record that id; no match means the send never happened, and we send it now. Probing
+from "the last id recorded in this chat" instead would miss the alert whenever another chat got
+messages in between (the counter is shared), and the alert would be sent twice. The
 probe never creates a message, and because sends and their bookkeeping are serialised per chat,
 the only unrecorded message of ours it can meet is the alert itself. Limits: a chat the bot has
 never posted to or heard from has no anchor id (we resend, once ``getMe`` shows Telegram answers
@@ -541,7 +547,7 @@ class OutboxSender:
         async with self.discipline.exclusive(chat_id):
             if row["state"] == "sending":
                 try:
-                    found = await self._probe(chat_id, message)
+                    found = await self._probe(chat_id, message, row_id)
                 except TelegramAPIError as exc:
                     raise _classified(exc, maybe_sent=True) from None
                 if found is not None:
@@ -550,6 +556,7 @@ class OutboxSender:
                     return
             reply_to = await self._reply_target(row)
             quiet = await self._is_quiet(chat_id)
+            await self.store.outbox_note_probe_from(row_id, await self.store.telegram_counter_high(chat_id))
             await self.store.outbox_mark_sending(row_id)
             try:
                 sent = await self.bot.send_message(
@@ -564,18 +571,25 @@ class OutboxSender:
             if self.settings.telegram.send_charts and row["kind"] == "signal" and signal and not digest:
                 await self._send_chart(row_id, chat_id, signal, sent.message_id)
 
-    async def _probe(self, chat_id: int, message: AlertMessage) -> int | None:
+    async def _probe(self, chat_id: int, message: AlertMessage, row_id: int) -> int | None:
         """The id of our identical message just above the last one recorded, or None (module doc)."""
         last_bot = await self.store.telegram_last_message_id(chat_id)
         last_user = await self.store.telegram_last_user_message_id(chat_id)
-        if last_bot is None and last_user is None:
+        start = await self.store.outbox_probe_from(row_id)  # the counter's high before the send
+        if last_bot is None and last_user is None and start is None:
             # Nothing to probe from: the row is resent, but only once Telegram answers again.
             # During an outage that accepts and then drops requests, every failed attempt would
             # otherwise leave one more copy in the chat.
             await self.bot.get_me()
             return None
-        low = last_bot if last_bot is not None else max(0, (last_user or 0) - self.probe_window)
-        high = max(last_bot or 0, last_user or 0) + self.probe_window
+        if start is not None:
+            # One counter for all private chats and basic groups: the lost message took an id above
+            # the counter's high when it was sent, and other chats may have taken ids since.
+            low = start
+            high = max(start, await self.store.telegram_counter_high(chat_id) or 0) + self.probe_window
+        else:
+            low = last_bot if last_bot is not None else max(0, (last_user or 0) - self.probe_window)
+            high = max(last_bot or 0, last_user or 0) + self.probe_window
         for candidate in range(low + 1, high + 1):
             try:
                 await self.bot.edit_message_text(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,8 +217,54 @@ async def test_crash_after_telegram_accepted_leaves_no_duplicate_after_restart(t
         assert [m.message_id for m in sent] == [1, 2, 4]
         assert [(row["state"], row["message_id"]) for row in rows] == [("sent", 1), ("sent", 2), ("sent", 4)]
         probes = [q.description.split(":")[1].strip() for q in r.fake.requests if q.method == "editmessagetext"]
-        assert probes == ["message can't be edited", "message is not modified"]  # id 3 is the user's
+        assert probes == ["message is not modified"]  # from above the counter's high before the send (3, the user's)
         assert sent[2].edits == 0
+
+
+async def test_crash_with_two_chats_on_one_id_counter_sends_each_alert_once(tmp_path: Path) -> None:
+    """Telegram numbers the messages of all of a bot's private chats with one counter. The alert to
+    CHAT is accepted (id 3) but the sender dies before hearing so; OTHER then gets three alerts (ids
+    4-6) and the user writes in CHAT (id 7). Probing from CHAT's last recorded id (2) + 5 would stop
+    at 7 and find the lost alert; here the window is 1, as small as it may be, and the probe must
+    still start at the counter's high before the send, not at CHAT's own last id."""
+    async with rig(tmp_path, db="crash2.db", **{"telegram.digest_threshold": 1000}) as r:
+        r.sender.probe_window = 1
+        await queue(r.store, make_signal(0, T0), [CHAT], T0)
+        await queue(r.store, make_signal(1, T0), [OTHER], T0)
+        await r.sender.drain_once()
+        assert [m.message_id for m in r.fake.sent(CHAT)] == [1]
+        assert [m.message_id for m in r.fake.sent(OTHER)] == [2]
+        await queue(r.store, make_signal(2, T0 + 5), [CHAT], T0 + 5)
+        task = asyncio.create_task(r.sender.drain_once())
+        r.fake.on_accept = lambda _msg: task.cancel()  # "kill -9" while the response is on its way
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        r.fake.on_accept = None
+        assert [m.message_id for m in r.fake.sent(CHAT)] == [1, 3]
+        for i in range(3, 6):
+            await queue(r.store, make_signal(i, T0 + 10), [OTHER], T0 + 10)
+        other = OutboxSender(r.store, r.bot, r.settings, r.clock)
+        for row in await r.store.outbox_rows(chat_id=OTHER):  # only OTHER's rows go now
+            if row["state"] == "pending":
+                await other._send_row(row, AlertMessage.from_payload(row["payload"]), None)
+        user_mid = r.fake.inject_user_message(CHAT, "anyone there?")
+        assert ([m.message_id for m in r.fake.sent(OTHER)], user_mid) == ([2, 4, 5, 6], 7)
+        await r.bot.session.close()
+        await r.store.close()
+
+        store2 = await Store.open(tmp_path / "crash2.db")
+        bot2 = create_bot(r.settings, store2, r.clock, token=TOKEN)
+        try:
+            sender2 = OutboxSender(store2, bot2, r.settings, r.clock)
+            sender2.probe_window = 1
+            await sender2.drain_once()
+            rows = await store2.outbox_rows(chat_id=CHAT)
+        finally:
+            await bot2.session.close()
+            await store2.close()
+        copies = Counter(m.text.split("\n", 1)[0] for m in r.fake.sent(CHAT))
+        assert copies == {"🔥 IGNITION · ignition · $TOK00": 1, "🔥 IGNITION · ignition · $TOK02": 1}
+        assert [(row["state"], row["message_id"]) for row in rows] == [("sent", 1), ("sent", 3)]
 
 
 async def test_crash_before_the_request_left_sends_once_after_probing(tmp_path: Path) -> None:
