@@ -12,12 +12,10 @@ input (raised as :class:`~dexscan.errors.InputError`, which the CLI prints as on
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +27,11 @@ from dexscan.chain.mint import MintInspector, address_problem
 from dexscan.chain.rpc import EndpointState, RpcPool, describe
 from dexscan.clock import Clock, LoopClock, RealClock
 from dexscan.config import Settings
-from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
-from dexscan.errors import DexscanError, InputError
-from dexscan.gates import GateInput, admitted, build_gates, evaluate_gates
+from dexscan.domain import GateStatus, GateVerdict, MintFacts
+from dexscan.errors import InputError
+from dexscan.gates import admitted, build_gates, evaluate_gates
 from dexscan.store import Store, facts_to_json
+from dexscan.universe import gather_gate_inputs
 
 log = logging.getLogger(__name__)
 
@@ -82,54 +81,45 @@ def validate_mints(texts: Sequence[str]) -> list[str]:
     return mints
 
 
-async def _market(settings: Settings, mints: list[str], clock: Clock) -> tuple[list[PairSnapshot] | None, str]:
-    if not settings.sources.dexscreener.enabled:
-        return None, "DexScreener disabled (sources.dexscreener.enabled = false)"
-    try:
-        from dexscan.sources.dexscreener import DexScreenerClient
-        from dexscan.sources.http import HttpLayer
-    except ImportError as exc:
-        return None, f"DexScreener client unavailable ({exc})"
-    try:
-        async with HttpLayer(settings, clock) as http:
-            pairs = await DexScreenerClient(http, settings).pairs_for_tokens(mints)
-    except DexscanError as exc:
-        return None, f"DexScreener unreachable: {exc}"
-    return pairs, f"DexScreener: {len(pairs)} pool{'s' if len(pairs) != 1 else ''}"
-
-
-async def _chain(settings: Settings, mints: list[str], clock: Clock,
-                 store: Store | None) -> tuple[dict[str, MintFacts], list[EndpointState]]:
-    async with RpcPool.from_settings(settings, clock) as pool:
-        facts = await MintInspector(pool, settings, clock, store).inspect(mints, holders=True)
-        return facts, pool.state()
-
-
 async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | None = None,
                       store: Store | None = None) -> CheckReport:
-    """Read chain and market for ``mints`` (already validated) and run every enabled gate."""
+    """Read chain and market for ``mints`` (already validated) and run every enabled gate.
+
+    The gate inputs come from :func:`dexscan.universe.gather_gate_inputs` — the scanner's own path:
+    each token's pools from DexScreener ``/token-pairs/v1`` (base or quote side, volume summed over
+    them, the main pool by :func:`dexscan.domain.main_pool`) and its on-chain facts, holders included.
+    """
     clock = clock or RealClock()
     mints = list(mints)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(RpcPool.from_settings(settings, clock))
+        inspector = MintInspector(pool, settings, clock, store)
+        dexscreener: Any = None
+        note = "DexScreener disabled (sources.dexscreener.enabled = false)"
+        if settings.sources.dexscreener.enabled:
+            from dexscan.sources.dexscreener import DexScreenerClient
+            from dexscan.sources.http import HttpLayer
 
-    async def timed(coro: Any) -> tuple[Any, float]:
-        started = time.perf_counter()
-        result = await coro
-        return result, (time.perf_counter() - started) * 1000
-
-    (chain_result, chain_ms), ((pairs, note), market_ms) = await asyncio.gather(
-        timed(_chain(settings, mints, clock, store)), timed(_market(settings, mints, clock)))
-    facts, rpc_state = chain_result
+            http = await stack.enter_async_context(HttpLayer(settings, clock))
+            dexscreener = DexScreenerClient(http, settings)
+        got = await gather_gate_inputs(dexscreener, inspector, mints, int(clock.now()), holders=True)
+        rpc_state = pool.state()
+    if got.pools_error is not None:
+        note = f"DexScreener unreachable: {got.pools_error}"
+    elif got.pools is not None:
+        n = len({p.pair_address for pools in got.pools.values() for p in pools})
+        note = f"DexScreener: {n} pool{'s' if n != 1 else ''}"
     gates = build_gates(settings.gates)
-    now = int(clock.now())
     checks: list[MintCheck] = []
     for m in mints:
-        mine = [p for p in (pairs or ()) if m in (p.base_mint, p.quote_mint)]
-        verdicts = evaluate_gates(gates, GateInput(mint=m, now=now, pairs=mine, facts=facts[m]))
-        symbol = next((p.base_symbol for p in mine if p.base_mint == m and p.base_symbol), None)
-        checks.append(MintCheck(m, verdicts, facts[m], len(mine), symbol))
+        inp = got.inputs[m]
+        assert inp.facts is not None
+        verdicts = evaluate_gates(gates, inp)
+        symbol = next((p.base_symbol for p in inp.pairs if p.base_mint == m and p.base_symbol), None)
+        checks.append(MintCheck(m, verdicts, inp.facts, len(inp.pairs), symbol))
     if store is not None:
         await store.save_verdicts(v for c in checks for v in c.verdicts)
-    return CheckReport(checks, rpc_state, chain_ms, market_ms, note)
+    return CheckReport(checks, rpc_state, got.chain_ms, got.market_ms, note)
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -17,8 +17,15 @@ from typing import Any, Literal
 SOL_MINT = "So11111111111111111111111111111111111111112"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 USDT_MINT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
-#: Quote tokens whose pools count as a token's "main pool" (SPEC §3).
-MAIN_QUOTES = frozenset({SOL_MINT, USDC_MINT, USDT_MINT})
+USD1_MINT = "USD1ttGY1N17NEEHLmELoaybftRBUSErhqYiQzvEmuB"  # World Liberty Financial USD
+PYUSD_MINT = "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo"  # PayPal USD
+#: USD stablecoins a main pool may be quoted in (real 2026 main pairs are quoted in USD1 too).
+USD_STABLECOINS = frozenset({USDC_MINT, USDT_MINT, USD1_MINT, PYUSD_MINT})
+#: Quote tokens whose pools count as a token's "main pool" (SPEC §3): SOL or a USD stablecoin.
+MAIN_QUOTES = frozenset({SOL_MINT}) | USD_STABLECOINS
+#: DexScreener ``dexId`` of a launchpad bonding curve: a "pair" with no pool liquidity
+#: (``liquidity: null``) until the token migrates to a real pool (``reference/external-apis.md`` §3.2).
+BONDING_CURVE_DEXES = frozenset({"pumpfun"})
 
 
 class Timeframe(IntEnum):
@@ -119,15 +126,26 @@ class PairSnapshot:
     url: str | None = None
 
 
-def main_pool(pairs: Iterable[PairSnapshot], mint: str) -> PairSnapshot | None:
-    """The deepest pool (by ``liquidity_usd``) where ``mint`` is the base and the quote is SOL/USDC/USDT.
+def is_bonding_curve(pair: PairSnapshot) -> bool:
+    """A launchpad bonding curve (pump.fun), not a pool: it has no pool liquidity to trade against."""
+    return pair.dex_id in BONDING_CURVE_DEXES
 
-    Pools without a liquidity figure rank below every pool that has one.
+
+def main_pool(pairs: Iterable[PairSnapshot], mint: str) -> PairSnapshot | None:
+    """The token's main pool: the ONE rule the gates, the universe, the engine and ``dexscan check`` use.
+
+    The deepest pool (by ``liquidity_usd``) where ``mint`` is the **base** and the quote is SOL or a
+    USD stablecoin (:data:`MAIN_QUOTES`: USDC, USDT, USD1, PYUSD); pools without a liquidity figure
+    rank below every pool that has one; equal depth goes to the lower pair address (deterministic).
+    Otherwise None: a token whose pools are all quoted in other tokens, or where it is only the quote,
+    or that is still on a bonding curve (never a main pool, see :func:`is_bonding_curve`), has no main
+    pool, and the liquidity and price-impact gates fail it saying which of these it is. DexScreener's
+    own pick (``/tokens/v1``) is not used: it may be quoted in anything (``reference/external-apis.md`` §3.2).
     """
-    candidates = [p for p in pairs if p.base_mint == mint and p.quote_mint in MAIN_QUOTES]
+    candidates = [p for p in pairs if p.base_mint == mint and p.quote_mint in MAIN_QUOTES and not is_bonding_curve(p)]
     if not candidates:
         return None
-    return max(candidates, key=lambda p: (p.liquidity_usd is not None, p.liquidity_usd or 0.0))
+    return min(candidates, key=lambda p: (p.liquidity_usd is None, -(p.liquidity_usd or 0.0), p.pair_address))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,24 @@ Two parts, split on purpose:
   clock)``; :meth:`Universe.refresh` once per ``discovery_interval_s``, :meth:`Universe.observe` with
   the live pool snapshots in between): asks the discovery feeds (Jupiter ``toptrending`` /
   ``toporganicscore`` / ``toptraded`` per ``universe.jupiter_*``, Jupiter ``recent``, DexScreener
-  latest profiles and boosts) plus user-watched mints, gathers each due token's pools
-  (``DexScreenerClient.pairs_for_tokens``) and on-chain facts (``MintInspector.inspect``, which caches
-  settled facts forever), evaluates the gates, stores every verdict (``Store.save_verdicts``) and each
-  membership change, and applies the book's decisions. A failing feed is reported and skipped; if the
-  pool snapshots cannot be fetched at all, nobody is judged that round (an outage on our side must not
-  reject or drop tokens).
+  latest profiles and boosts) plus user-watched mints, gathers each due token's pools and on-chain
+  facts (:func:`gather_gate_inputs`), evaluates the gates, stores every verdict (``Store.save_verdicts``)
+  and each membership change, and applies the book's decisions. A failing feed is reported and skipped;
+  if the pool lists cannot be fetched, nobody in that chunk is judged that round (an outage on our
+  side must not reject or drop tokens).
+
+Pools (``reference/external-apis.md`` §3.2): a token's pools come from DexScreener ``/token-pairs/v1``
+(one call per token, in the 300/min pairs budget; pools where the token is the base *or* the quote),
+fetched when the token is checked — every discovery round for members and for tokens on a bonding
+curve — and cached (:meth:`Universe.pairs`). ``/tokens/v1`` answers only DexScreener's pick of one
+pair per token, so it is the live poll, never the gates' input. The gates judge one
+:class:`~dexscan.gates.GateInput` built by :func:`gate_input` — the same function ``dexscan check``
+uses — where the main pool is :func:`dexscan.domain.main_pool` and the 24h volume is the sum over all
+of the token's pools. Between rounds, :meth:`Universe.observe` merges each live snapshot into the
+cached pool list before judging the market gates again, so one polled pair never stands for all pools.
+A token still on the pump.fun bonding curve fails the liquidity gate ("on the pump.fun bonding curve,
+no pool liquidity yet") and is re-checked every round until it migrates; :attr:`RefreshReport.moved`
+names the tokens whose main pool changed (a migration), so the engine re-pins its books.
 """
 
 from __future__ import annotations
@@ -34,12 +46,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from dexscan.clock import Clock
 from dexscan.config import Settings, UniverseSettings
-from dexscan.domain import DiscoveredToken, GateStatus, GateVerdict, MintFacts, PairSnapshot, TokenInfo, main_pool
+from dexscan.domain import (
+    DiscoveredToken,
+    GateStatus,
+    GateVerdict,
+    MintFacts,
+    PairSnapshot,
+    TokenInfo,
+    is_bonding_curve,
+    main_pool,
+)
 from dexscan.errors import DexscanError
 from dexscan.gates import Gate, GateInput, admitted, build_gates, evaluate_gates
 
@@ -50,6 +71,9 @@ SUSTAINED_GATES = frozenset({"liquidity", "volume_24h", "price_impact"})
 #: A candidate neither admitted nor watched is forgotten this long after it was last discovered.
 FORGET_AFTER_S = 86_400
 WATCH_SOURCE = "user:watch"
+#: Tokens whose pool lists are fetched (and then judged) together: admissions flow while a large
+#: first round is still being fetched within the pairs budget.
+POOLS_CHUNK = 60
 
 Action = Literal["admitted", "kept", "removed", "rejected"]
 
@@ -164,6 +188,12 @@ class UniverseBook:
         due = [e for e in self._entries.values() if e.next_check_at <= now]
         due.sort(key=lambda e: (not e.member, not e.watched, e.next_check_at, e.mint))
         return [e.mint for e in due]
+
+    def recheck_at(self, mint: str, at: int) -> None:
+        """Check ``mint`` again no later than ``at`` (a token on a bonding curve: every round)."""
+        e = self._entries.get(mint)
+        if e is not None:
+            e.next_check_at = min(e.next_check_at, at)
 
     def prune(self, now: int) -> list[str]:
         """Forget stale candidates (not members, not watched, not seen for FORGET_AFTER_S)."""
@@ -283,7 +313,7 @@ class DexScreenerSource(Protocol):
 
     async def latest_boosts(self) -> list[DiscoveredToken]: ...
 
-    async def pairs_for_tokens(self, mints: Sequence[str]) -> list[PairSnapshot]: ...
+    async def pools_for_tokens(self, mints: Sequence[str]) -> dict[str, list[PairSnapshot]]: ...
 
 
 class DiscoveryClients(Protocol):
@@ -314,6 +344,78 @@ class UniverseStore(Protocol):
     async def watched_mints(self) -> list[str]: ...
 
 
+def gate_input(mint: str, now: int, pairs: Iterable[PairSnapshot], facts: MintFacts | None) -> GateInput:
+    """What the gates judge for one token — the one path of the scanner and of ``dexscan check``.
+
+    Its pools where it is the base *or* the quote, each once, in the given order (the volume gate sums
+    their 24h volume; the liquidity and price-impact gates take :func:`~dexscan.domain.main_pool` of
+    them), and its on-chain facts (None: not read, the chain gates say unverified).
+    """
+    seen: dict[str, PairSnapshot] = {}
+    for p in pairs:
+        if mint in (p.base_mint, p.quote_mint) and p.pair_address not in seen:
+            seen[p.pair_address] = p
+    return GateInput(mint, now, tuple(seen.values()), facts)
+
+
+@dataclass(frozen=True, slots=True)
+class GatheredInputs:
+    """Gate inputs of some mints, and what reading them took."""
+
+    inputs: dict[str, GateInput]
+    pools: dict[str, list[PairSnapshot]] | None  # None: no pool lists (DexScreener off or failing)
+    pools_error: DexscanError | None
+    chain_ms: float
+    market_ms: float
+
+
+async def gather_gate_inputs(dexscreener: DexScreenerSource | None, inspector: MintReader, mints: Sequence[str],
+                             now: int, *, holders: bool) -> GatheredInputs:
+    """Each mint's pools (``/token-pairs/v1``) and on-chain facts, read concurrently, as gate inputs.
+
+    Without DexScreener, or when its pool lists cannot be fetched (``pools_error``), the inputs carry
+    no pools and the market gates say unverified; the chain is read either way.
+    """
+    loop = asyncio.get_running_loop()
+
+    async def timed(coro: Any) -> tuple[Any, float]:
+        started = loop.time()
+        try:
+            return await coro, (loop.time() - started) * 1000
+        except DexscanError as exc:
+            return exc, (loop.time() - started) * 1000
+
+    async def nothing() -> None:
+        return None
+
+    unique = list(dict.fromkeys(mints))
+    pools_call = dexscreener.pools_for_tokens(unique) if dexscreener is not None else nothing()
+    (facts, chain_ms), (pools, market_ms) = await asyncio.gather(
+        timed(inspector.inspect(unique, holders=holders)), timed(pools_call))
+    if isinstance(facts, BaseException):
+        raise facts
+    error = pools if isinstance(pools, DexscanError) else None
+    by_mint: dict[str, list[PairSnapshot]] | None = None if error is not None else pools
+    inputs = {m: gate_input(m, now, (by_mint or {}).get(m, ()), facts.get(m)) for m in unique}
+    return GatheredInputs(inputs, by_mint, error, chain_ms, market_ms)
+
+
+def pool_key(pairs: Iterable[PairSnapshot], mint: str) -> str | None:
+    """Where the token trades for the books: its main pool, else its bonding curve, else None."""
+    pairs = list(pairs)
+    mp = main_pool(pairs, mint)
+    if mp is not None:
+        return mp.pair_address
+    curve = next((p for p in pairs if p.base_mint == mint and is_bonding_curve(p)), None)
+    return None if curve is None else curve.pair_address
+
+
+def on_bonding_curve(pairs: Iterable[PairSnapshot], mint: str) -> bool:
+    """No main pool yet, but a bonding curve: the token has not migrated."""
+    pairs = list(pairs)
+    return main_pool(pairs, mint) is None and any(p.base_mint == mint and is_bonding_curve(p) for p in pairs)
+
+
 @dataclass(frozen=True, slots=True)
 class Entered:
     """A token that just entered the universe, with what the engine needs to start scanning it."""
@@ -341,6 +443,9 @@ class RefreshReport:
     source_errors: Mapping[str, str]
     changes: Mapping[str, MembershipChange]
     verdicts: Mapping[str, tuple[GateVerdict, ...]]
+    #: Checked tokens whose main pool changed since their previous check: mint -> (old, new) pair
+    #: address; ``old`` is a bonding curve's address when the token just migrated from one.
+    moved: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     @property
     def admitted(self) -> tuple[str, ...]:
@@ -445,12 +550,15 @@ class Universe:
     # -- gates -----------------------------------------------------------------------------------
 
     async def gather(self, mints: Sequence[str], now: int) -> dict[str, GateInput]:
-        """Pool snapshots and on-chain facts for each mint (raises SourceError if pools fail)."""
-        pairs = await self.dexscreener.pairs_for_tokens(list(mints))
-        by_mint = _by_base(pairs, mints)
-        facts = await self.inspector.inspect(list(mints), holders=self.settings.gates.top10_gate_enabled)
-        self._pairs.update(by_mint)
-        return {m: GateInput(m, now, tuple(by_mint[m]), facts.get(m)) for m in mints}
+        """Each mint's pools and on-chain facts (:func:`gather_gate_inputs`); raises the source error
+        when the pool lists cannot be fetched, so that nobody is judged on missing pools."""
+        got = await gather_gate_inputs(self.dexscreener, self.inspector, mints, now,
+                                       holders=self.settings.gates.top10_gate_enabled)
+        if got.pools_error is not None:
+            raise got.pools_error
+        for m, inp in got.inputs.items():
+            self._pairs[m] = list(inp.pairs)
+        return got.inputs
 
     async def check(self, mints: Sequence[str], now: int | None = None) -> dict[str, list[GateVerdict]]:
         """Verdicts for mints without touching membership (``dexscan check``, ``/check``)."""
@@ -458,8 +566,12 @@ class Universe:
         return {m: evaluate_gates(self.gates, inp) for m, inp in inputs.items()}
 
     def pairs(self, mint: str) -> list[PairSnapshot]:
-        """The pool snapshots gathered at the token's last check (or last :meth:`observe`)."""
+        """The token's pools as of its last check, with live snapshots merged in by :meth:`observe`."""
         return list(self._pairs.get(mint, ()))
+
+    def main_pool(self, mint: str) -> PairSnapshot | None:
+        """:func:`~dexscan.domain.main_pool` of the cached pools."""
+        return main_pool(self._pairs.get(mint, ()), mint)
 
     def symbol(self, mint: str) -> str:
         return self._names.get(mint, ("", ""))[0]
@@ -478,14 +590,16 @@ class Universe:
         by_mint = _by_base(pairs, sorted(members))
         out: list[MembershipChange] = []
         for mint, own in by_mint.items():
-            self._pairs[mint] = own
-            vs = evaluate_gates(self._market_gates, GateInput(mint, t, tuple(own), None))
+            merged = {p.pair_address: p for p in self._pairs.get(mint, ())}
+            merged.update((p.pair_address, p) for p in own)  # fresher snapshots of the same pools
+            self._pairs[mint] = list(merged.values())
+            vs = evaluate_gates(self._market_gates, gate_input(mint, t, self._pairs[mint], None))
             change = self.book.observe_market(mint, vs, t)
             if change is not None and change.action == "removed":
                 self._left_since_refresh.append(mint)
                 out.append(change)
                 if self.store is not None:
-                    pool = main_pool(own, mint)
+                    pool = main_pool(self._pairs[mint], mint)
                     await self.store.save_verdicts(vs)
                     await self.store.set_universe_membership(mint, False, t, None,
                                                              None if pool is None else pool.pair_address)
@@ -518,23 +632,38 @@ class Universe:
         changes: dict[str, MembershipChange] = {}
         verdicts: dict[str, tuple[GateVerdict, ...]] = {}
         inputs: dict[str, GateInput] = {}
-        if due:
+        moved: dict[str, tuple[str | None, str | None]] = {}
+        for start in range(0, len(due), POOLS_CHUNK):
+            chunk = due[start:start + POOLS_CHUNK]
+            before = {m: pool_key(self._pairs[m], m) for m in chunk if m in self._pairs}
             try:
-                inputs = await self.gather(due, now)
+                got = await self.gather(chunk, now)
             except DexscanError as exc:
                 errors["dexscreener:pairs"] = str(exc)
-                log.warning("universe check skipped for %d tokens: pool snapshots unavailable: %s", len(due), exc)
-            for mint, inp in inputs.items():
+                log.warning("universe check skipped for %d tokens: pool lists unavailable: %s",
+                            len(due) - start, exc)
+                break
+            inputs.update(got)
+            for mint, inp in got.items():
                 vs = evaluate_gates(self.gates, inp)
                 verdicts[mint] = tuple(vs)
                 changes[mint] = self.book.apply(mint, vs, now)
-            if self.store is not None and verdicts:
-                await self.store.save_verdicts([v for vs in verdicts.values() for v in vs])
-                for mint, ch in changes.items():
-                    if ch.changed or ch.member:
-                        pool = main_pool(inputs[mint].pairs, mint)
-                        await self.store.set_universe_membership(mint, ch.member, now, ch.failing_since,
-                                                                 None if pool is None else pool.pair_address)
+                if on_bonding_curve(inp.pairs, mint):  # about to migrate: look again every round
+                    at = now + self.book.recheck_member_s
+                    self.book.recheck_at(mint, at)
+                    changes[mint] = replace(changes[mint], next_check_at=min(changes[mint].next_check_at, at))
+                after = pool_key(inp.pairs, mint)
+                if mint in before and before[mint] != after and after is not None:
+                    moved[mint] = (before[mint], after)
+                    log.info("universe: %s main pool moved from %s to %s", self._names.get(mint, ("", ""))[0] or mint,
+                             before[mint] or "none", after)
+        if self.store is not None and verdicts:
+            await self.store.save_verdicts([v for vs in verdicts.values() for v in vs])
+            for mint, ch in changes.items():
+                if ch.changed or ch.member:
+                    pool = main_pool(inputs[mint].pairs, mint)
+                    await self.store.set_universe_membership(mint, ch.member, now, ch.failing_since,
+                                                             None if pool is None else pool.pair_address)
         entered = []
         for mint, ch in changes.items():
             if ch.action == "admitted":
@@ -552,7 +681,7 @@ class Universe:
             passed=sum(1 for st in statuses if st == {GateStatus.PASS}),
             failed=sum(1 for st in statuses if GateStatus.FAIL in st),
             unverified=sum(1 for st in statuses if GateStatus.FAIL not in st and GateStatus.UNVERIFIED in st),
-            source_errors=dict(errors), changes=changes, verdicts=verdicts,
+            source_errors=dict(errors), changes=changes, verdicts=verdicts, moved=moved,
         )
 
 

@@ -20,6 +20,14 @@ How the path is built, and why it makes the ground truth exact:
   hold where an event was planted. An ignition bar carries 6–10× the baseline (≥ 4× the mean),
   closes ≥ +2.6% over the 4H open, and the candle before it stays below +1% (highs included).
 * Quiet minutes are real: zero volume and O=H=L=C=previous close, exactly.
+
+Pools change as real ones do (``reference/external-apis.md`` §3.2–3.3): some secondary pools are
+quoted in USD1 (a USD stablecoin) and three in another simulated token; and one young token
+(``SimConfig.migration``) starts on a pump.fun bonding curve (``SimToken.curve``: DexScreener's
+``dexId`` ``pumpfun``, no pool liquidity) and migrates to its PumpSwap main pool one 4H candle into the
+live period, at a 4H boundary; its pools open then, and a pump is planted in the candle after the
+migration. The curve trades the token's whole volume until the migration and none after it. The
+guarantees above hold for it too (its pump's warm-up bars are counted on the new pool).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from dexscan.domain import SOL_MINT, USDC_MINT, Candle, Timeframe, TxnCounts, Window4
+from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT, Candle, Timeframe, TxnCounts, Window4
 
 TokenKind = Literal["normal", "pump", "fizzle", "rug", "thin"]
 EventKind = Literal["pump", "fizzle", "rug"]
@@ -54,6 +62,8 @@ USDC_USD = 1.0
 #: A token younger than this hides the optional fields real APIs omit for new tokens.
 YOUNG_AGE_S = 2 * 86_400
 DEXES = ("raydium", "pumpswap", "meteora", "orca")
+#: DexScreener's ``dexId`` of a pump.fun bonding curve (a "pair" without pool liquidity).
+BONDING_CURVE_DEX = "pumpfun"
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 WINDOWS_S: Mapping[str, int] = {"m5": 300, "h1": 3600, "h6": 21_600, "h24": 86_400}
@@ -112,6 +122,8 @@ class SimConfig:
     unsafe_share: float = 0.2  # mint authority, freeze authority or Token-2022 with a 500 bps fee
     young_share: float = 0.1  # tokens whose first pool opens 1–2 days before the live period
     quote_pool_share: float = 0.15  # tokens with a pool quoted in another simulated token
+    usd1_pool_share: float = 0.35  # secondary pools (not quoted in a token) quoted in USD1
+    migration: bool = True  # one young token starts on a pump.fun bonding curve and migrates (see above)
     events_per_token_day: float = 0.3  # planted pumps+fizzles per event token per history day
     pump_fraction: float = 0.7  # share of pumps among a pump token's events
     live_events_per_candle: int = 3  # planted ignitions in every live 4H candle
@@ -130,7 +142,7 @@ class SimConfig:
         shares = (self.pump_share, self.fizzle_share, self.rug_share, self.thin_share)
         if any(s < 0 for s in shares) or sum(shares) > 1 + 1e-9:
             raise ValueError("pump/fizzle/rug/thin shares must be >= 0 and sum to at most 1")
-        for name in ("unsafe_share", "young_share", "quote_pool_share", "pump_fraction"):
+        for name in ("unsafe_share", "young_share", "quote_pool_share", "usd1_pool_share", "pump_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.events_per_token_day < 0 or self.live_events_per_candle < 0:
@@ -146,7 +158,7 @@ class SimPool:
     address: str
     base_mint: str
     quote_mint: str
-    dex_id: str  # raydium | pumpswap | meteora | orca
+    dex_id: str  # raydium | pumpswap | meteora | orca; "pumpfun" for a bonding curve (SimToken.curve)
     liquidity_usd: float  # nominal: moves with sqrt(price) within ±30–40%, collapses on a rug
     created_at: int
     bars_from: int  # first minute with data (history start, or the pool's creation)
@@ -154,6 +166,7 @@ class SimPool:
     labels: tuple[str, ...]
     token_index: int
     is_main: bool
+    closes_at: int | None = None  # a bonding curve's migration: no trades from then on (still listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +195,20 @@ class SimToken:
     holders0: int
     trade_size_usd: float
     top_holders_pct: float  # 0–100
+    curve: SimPool | None = None  # the pump.fun bonding curve it traded on before migrating, if any
 
     @property
     def main_pool(self) -> SimPool:
         return self.pools[0]
+
+    @property
+    def first_pool(self) -> SimPool:
+        """Where it first traded: its bonding curve, else its main pool."""
+        return self.curve or self.pools[0]
+
+    @property
+    def migrated_at(self) -> int | None:
+        return None if self.curve is None else self.curve.closes_at
 
     @property
     def safe(self) -> bool:
@@ -427,6 +450,12 @@ class MarketSim:
         quoted_in_token = set(sorted(range(1, n), key=lambda i: (i * 7919 + seed) % n)[:n_quote]) if n > 1 else set()
 
         young_listing_candle = self._c_live - 10
+        c_migrate = self._c_live + 1
+        young_normal = [i for i in sorted(young) if kinds[i] == "normal"]
+        self.migrating: int | None = None
+        if cfg.migration and young_normal and self._c_live_end >= c_migrate + 2:
+            self.migrating = young_normal[-1]
+        migrate_at = self.start_ts + c_migrate * CANDLE_S
         mains: list[SimPool] = []
         for i in range(n):
             trng = np.random.default_rng([seed, 1, i])
@@ -490,6 +519,8 @@ class MarketSim:
                         quote = mains[int(trng.integers(len(mains)))].base_mint if mains else SOL_MINT
                     else:
                         quote = SOL_MINT if trng.random() < 0.5 else USDC_MINT
+                        if _unit(seed, "usd1", i, j) < cfg.usd1_pool_share:  # a hash, not trng: same stream
+                            quote = USD1_MINT
                     pool_liq = liq * float(trng.uniform(0.03, 0.15) if is_quote_pool else trng.uniform(0.05, 0.4))
                     share = (1 - main_share) * float(weights[j - 1] / weights.sum())
                     if is_young:
@@ -498,9 +529,17 @@ class MarketSim:
                         p_created = min(self.start_ts - 60, created + 60 * int(trng.integers(0, 30 * 1440)))
                     if quote in self._by_mint:
                         p_created = max(p_created, self._by_mint[quote].listed_at)
+                if i == self.migrating:  # its pools open at the migration; the main one on PumpSwap
+                    p_created = migrate_at + (0 if j == 0 else CANDLE_S * j)
+                    if j == 0:
+                        dex, labels = "pumpswap", ()
                 bars_from = max(self.start_ts, -(-p_created // CANDLE_S) * CANDLE_S)
                 pools.append(SimPool(address, mint, quote, dex, pool_liq, p_created, bars_from, share,
                                      labels, i, j == 0))
+            curve = None
+            if i == self.migrating:
+                curve = SimPool(_address("curve", seed, i), mint, SOL_MINT, BONDING_CURVE_DEX, liq * 0.25, listed,
+                                listed, 1.0, (), i, False, closes_at=migrate_at)
             token = SimToken(
                 index=i, mint=mint, mint_seed=mseed, symbol=symbol, name=name, decimals=decimals, kind=kind,
                 mint_authority=uk == 0, freeze_authority=uk == 1, token2022=uk == 2,
@@ -508,7 +547,7 @@ class MarketSim:
                 initial_price=price0, total_supply=supply, circ_supply=circ, daily_volume_usd=daily,
                 thin_reason=reason, young=is_young, dev=dev, organic_score=organic,
                 holders0=int(_uniform_log(trng, 80, 400) if is_young else _uniform_log(trng, 800, 40_000)),
-                trade_size_usd=float(trng.uniform(60, 400)), top_holders_pct=top_holders,
+                trade_size_usd=float(trng.uniform(60, 400)), top_holders_pct=top_holders, curve=curve,
             )
             self.tokens.append(token)
             self._by_mint[mint] = token
@@ -516,8 +555,11 @@ class MarketSim:
             for p in pools:
                 self._pools[p.address] = p
                 self._pools_with.setdefault(p.base_mint, []).append(p)
-                if p.quote_mint not in (SOL_MINT, USDC_MINT):
+                if p.quote_mint in self._by_mint:
                     self._pools_with.setdefault(p.quote_mint, []).append(p)
+            if curve is not None:
+                self._pools[curve.address] = curve
+                self._pools_with[mint].append(curve)
 
     def _plan_live(self) -> dict[int, list[tuple[int, int, EventKind]]]:
         """Live events, token index -> [(candle, slot, kind)].
@@ -606,7 +648,7 @@ class MarketSim:
 
     def _kmin(self, ti: int, c: int) -> int:
         cs = self.start_ts + c * CANDLE_S
-        ref = max(cs - cs % 86_400, self.tokens[ti].listed_at)
+        ref = max(cs - cs % 86_400, self.tokens[ti].listed_at, self.tokens[ti].main_pool.bars_from)
         return max(2, _WARMUP_BARS - (cs - ref) // 300)
 
     def _schedule(self, ti: int) -> _Schedule:
@@ -652,6 +694,9 @@ class MarketSim:
                 kmin = self._kmin(ti, c)
                 step = min(8, max(0, (30 - kmin) // max(1, per - 1)))
                 events[c] = self._make_ignition(rng, ti, c, kind, live=True, k=kmin + slot * step)
+        if ti == self.migrating and tok.migrated_at is not None:  # it pumps in the candle after migrating
+            c = (tok.migrated_at - self.start_ts) // CANDLE_S + 1
+            events[c] = self._make_ignition(rng, ti, c, "pump", live=True)
         retrace: dict[int, float] = {}
         for ev in events.values():
             if ev.kind == "pump":
@@ -953,6 +998,8 @@ class MarketSim:
         GeckoTerminal does by default.
         """
         p = self.pool(pool)
+        if p.closes_at is not None:  # a bonding curve trades nothing after the migration
+            end = min(end, p.closes_at)
         tfs = int(tf)
         first_bar = max(-(-start // tfs) * tfs, p.bars_from - p.bars_from % tfs)
         done_end = int(end) - int(end) % tfs
@@ -1015,10 +1062,10 @@ class MarketSim:
     # ------------------------------------------------------------------ point-in-time queries
 
     def token_price(self, mint: str, t: float) -> float | None:
-        """USD price at ``t`` (None before listing). SOL and USDC have fixed prices."""
+        """USD price at ``t`` (None before listing). SOL, USDC and USD1 have fixed prices."""
         if mint == SOL_MINT:
             return SOL_USD
-        if mint == USDC_MINT:
+        if mint in (USDC_MINT, USD1_MINT):
             return USDC_USD
         tok = self.token(mint)
         if t < tok.listed_at:
@@ -1061,15 +1108,16 @@ class MarketSim:
             return None
         ti = p.token_index
         tok = self.tokens[ti]
-        price = self.token_price(tok.mint, t)
-        quote_usd = self.token_price(p.quote_mint, t)
+        until = t if p.closes_at is None else min(t, p.closes_at)  # a migrated curve: its last trade
+        price = self.token_price(tok.mint, until)
+        quote_usd = self.token_price(p.quote_mint, until)
         assert price is not None
         if quote_usd is None:
             return None
         windows: dict[str, WindowStats] = {}
         for key, w in WINDOWS_S.items():
-            vol = self._token_volume(ti, max(t - w, p.bars_from), t) * p.volume_share
-            windows[key] = WindowStats(vol, *self._change_and_txns(tok, t, w, p.bars_from, vol))
+            vol = self._token_volume(ti, max(t - w, p.bars_from), until) * p.volume_share
+            windows[key] = WindowStats(vol, *self._change_and_txns(tok, until, w, p.bars_from, vol))
         volume = {k: v.volume for k, v in windows.items()}
         change = {k: v.price_change for k, v in windows.items()}
         txns = {k: v.txns for k, v in windows.items()}
@@ -1087,8 +1135,9 @@ class MarketSim:
         if t < p.bars_from:
             return None
         tok = self.tokens[p.token_index]
-        vol = self._token_volume(tok.index, max(t - seconds, p.bars_from), t) * p.volume_share
-        return WindowStats(vol, *self._change_and_txns(tok, t, seconds, p.bars_from, vol))
+        until = t if p.closes_at is None else min(t, p.closes_at)
+        vol = self._token_volume(tok.index, max(t - seconds, p.bars_from), until) * p.volume_share
+        return WindowStats(vol, *self._change_and_txns(tok, until, seconds, p.bars_from, vol))
 
     def token_window(self, mint: str, t: float, seconds: float) -> WindowStats | None:
         """Activity of a token over all its own pools over ``[t - seconds, t)``."""
@@ -1194,7 +1243,7 @@ class MarketSim:
 
     def recent(self, t: float, limit: int = 30) -> list[str]:
         """Jupiter's ``/tokens/v2/recent``: newest first pool first."""
-        listed = sorted(self._listed_tokens(t), key=lambda tok: (-tok.main_pool.created_at, tok.index))
+        listed = sorted(self._listed_tokens(t), key=lambda tok: (-tok.first_pool.created_at, tok.index))
         return [tok.mint for tok in listed[:limit]]
 
     def _feeds(self) -> tuple[list[tuple[SimToken, int]], list[SimToken]]:

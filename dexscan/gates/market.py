@@ -1,9 +1,13 @@
 """Market gates (SPEC §3): main-pool liquidity, 24h volume, price impact of a reference buy.
 
 They judge DexScreener snapshots only, so they are point-in-time safe: fed the snapshots of a past
-moment they give that moment's verdict. The main pool is the deepest pool where the token is the
-base and the quote is SOL/USDC/USDT (:func:`dexscan.domain.main_pool`), because a
-token's liquidity in an obscure pair cannot absorb a real trade.
+moment they give that moment's verdict. Their input is the token's pools as ``/token-pairs/v1`` lists
+them — pools where it is the base or the quote (``reference/external-apis.md`` §3.2) — built by
+:func:`dexscan.universe.gate_input` for the scanner and ``dexscan check`` alike. The 24h volume is the
+sum over all of them. The main pool is :func:`dexscan.domain.main_pool` (the deepest pool where the
+token is the base and the quote is SOL or a USD stablecoin), because a token's liquidity in an
+obscure pair cannot absorb a real trade; a token with none fails the liquidity and price-impact
+gates, with "on the pump.fun bonding curve, no pool liquidity yet" when it has not migrated yet.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from dexscan.domain import GateVerdict, PairSnapshot, main_pool
+from dexscan.domain import GateVerdict, PairSnapshot, is_bonding_curve, main_pool
 from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified, usd
 
 
@@ -30,12 +34,19 @@ def price_impact_pct(size_usd: float, liquidity_usd: float) -> float:
 
 
 _NO_POOLS = "no pool data for this token (DexScreener had no pairs or was not reached)"
+BONDING_CURVE = "on the pump.fun bonding curve, no pool liquidity yet"
+
+
+def bonding_curve(inp: GateInput, pools: list[PairSnapshot]) -> PairSnapshot | None:
+    """The token's bonding curve when it has one (it is the base), else None."""
+    return next((p for p in pools if p.base_mint == inp.mint and is_bonding_curve(p)), None)
 
 
 @register_gate
 class LiquidityGate(GateBase):
     name = "liquidity"
-    description = "Liquidity (USD) of the main pool: the deepest SOL/USDC/USDT pool with the token as base."
+    description = ("Liquidity (USD) of the main pool: the deepest pool with the token as base quoted in SOL or a USD "
+                   "stablecoin (USDC, USDT, USD1, PYUSD).")
     point_in_time_safe = True
     params: Mapping[str, ParamSpec] = MappingProxyType({
         "min_liquidity_usd": ParamSpec(50_000.0, float, "minimum main-pool liquidity in USD", min=0),
@@ -50,6 +61,9 @@ class LiquidityGate(GateBase):
             return unverified(self.name, inp, _NO_POOLS)
         mp = main_pool(pools, inp.mint)
         if mp is None:
+            curve = bonding_curve(inp, pools)
+            if curve is not None:
+                return failed(self.name, inp, BONDING_CURVE, pools=len(pools), bonding_curve=curve.pair_address)
             return failed(self.name, inp, f"no SOL/USDC/USDT pool with this token as base ({len(pools)} other pools)",
                           pools=len(pools))
         details = {"pair": mp.pair_address, "dex": mp.dex_id, "quote": mp.quote_symbol,
@@ -115,6 +129,8 @@ class PriceImpactGate(GateBase):
             return unverified(self.name, inp, _NO_POOLS)
         mp = main_pool(pools, inp.mint)
         if mp is None:
+            if bonding_curve(inp, pools) is not None:
+                return failed(self.name, inp, BONDING_CURVE)
             return failed(self.name, inp, "no SOL/USDC/USDT pool to buy from")
         if mp.liquidity_usd is None:
             return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity")

@@ -1,14 +1,26 @@
 """DexScreener: live pair stats (the scanner's main polling source) and discovery feeds.
 
 Two budgets, as documented: 300 requests/min for pair and token endpoints, 60/min for profiles and
-boosts. ``/tokens/v1`` takes up to 30 mints per call, which is what lets one process watch
-thousands of tokens. Prices arrive as strings and ``pairCreatedAt`` in milliseconds; a token's pairs
-include pools where it is the *quote*, so results are filtered by ``baseToken.address`` where that
-matters and :func:`main_pool` only considers pools where the token is the base.
+boosts. Prices arrive as strings and ``pairCreatedAt`` in milliseconds.
+
+Real behaviours this client is built on (``reference/external-apis.md`` §3):
+
+* ``/tokens/v1/{chain}/{addresses}`` (≤ 30 mints a call) answers ONE pair per token: DexScreener's
+  pick of the token's main pair, which may be quoted in USD1 or another token, may lack
+  ``pairCreatedAt`` and moves when a pump.fun token migrates (§3.2). :meth:`pairs_for_tokens` is
+  the cheap live poll; it is never a token's pool list.
+* ``/token-pairs/v1/{chain}/{tokenAddress}`` lists the token's pools, including pools where it is the
+  *quote*; one token per call, same 300/min bucket (§3.2). :meth:`pools_for_tokens` is what the
+  gates judge (the universe fetches it once per discovery round).
+* A pump.fun bonding curve is a "pair" with ``dexId`` ``pumpfun`` and ``liquidity: null`` (§3.3).
+* ``liquidity.usd``, ``priceUsd``, ``marketCap`` and ``pairCreatedAt`` may be absent (§3.3, §7.1).
+
+Which pool is the main one is decided by :func:`dexscan.domain.main_pool`, never by DexScreener.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +78,9 @@ class DexScreenerClient:
         return [p for p in parsed if p is not None]
 
     async def pairs_for_tokens(self, mints: Sequence[str]) -> list[PairSnapshot]:
-        """Pairs whose base is one of ``mints``; ``tokens_batch`` (≤ 30) mints per call."""
+        """DexScreener's picked pair of each of ``mints`` (one per token, when it is the pair's base);
+        ``tokens_batch`` (≤ 30) mints per call. The live poll: a snapshot of the token's main pool
+        whenever DexScreener's pick agrees with :func:`main_pool`; never the list of its pools."""
         ctx = self._ctx(TOKENS)
 
         async def one(batch: list[str]) -> list[PairSnapshot]:
@@ -80,6 +94,21 @@ class DexScreenerClient:
         """Every pool of a token, including pools where it is the quote (sum volumes over these)."""
         ctx = self._ctx(TOKEN_PAIRS)
         return self._pairs(await self._get(PAIRS_BUCKET, TOKEN_PAIRS, {"mint": mint}), ctx)
+
+    async def pools_for_tokens(self, mints: Sequence[str]) -> dict[str, list[PairSnapshot]]:
+        """Each mint's pools (``/token-pairs/v1``, one call per mint, concurrently; the pairs budget
+        paces them): pools where it is the base or the quote, each once, in DexScreener's order.
+        Raises the first source error when a call fails (nothing is judged on half a pool list)."""
+        unique = list(dict.fromkeys(mints))
+        found = await asyncio.gather(*(self.token_pairs(m) for m in unique))
+        out: dict[str, list[PairSnapshot]] = {}
+        for mint, pairs in zip(unique, found, strict=True):
+            seen: dict[str, PairSnapshot] = {}
+            for p in pairs:
+                if mint in (p.base_mint, p.quote_mint) and p.pair_address not in seen:
+                    seen[p.pair_address] = p
+            out[mint] = list(seen.values())
+        return out
 
     async def pairs(self, pair_addresses: Sequence[str]) -> list[PairSnapshot]:
         """Pairs by pool address, up to 30 per call."""

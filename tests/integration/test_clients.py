@@ -88,9 +88,8 @@ async def test_31_mints_take_exactly_two_dexscreener_calls(env: Env) -> None:
     st = env.fakes.stats(DEXSCREENER)
     assert (st.requests, st.by_route) == (2, {TOKENS_V1: 2})
     wanted = set(mints)
-    expected = {p.address for m in mints for p in env.sim.pools_with(m)
-                if p.base_mint in wanted and env.sim.pool_open(p.address, env.now)
-                and env.sim.pair_stats(p.address, env.now) is not None}
+    # /tokens/v1 answers one pair per token, DexScreener's pick (external-apis.md §3.2)
+    expected = {pick.address for m in mints if (pick := env.fakes.ds_pick(m, env.now)) is not None}
     assert {p.pair_address for p in pairs} == expected
     assert len(pairs) == len(expected)  # no duplicates across batches
     assert all(p.base_mint in wanted and p.observed_at == env.now for p in pairs)

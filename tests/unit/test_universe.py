@@ -168,6 +168,10 @@ class FakeDexScreener:
             raise SourceUnavailable("dexscreener", "/tokens/v1", "HTTP 502")
         return [pair(m, self.liquidity[m], 500_000.0, T) for m in mints if m in self.liquidity]
 
+    async def pools_for_tokens(self, mints: Sequence[str]) -> dict[str, list[PairSnapshot]]:
+        """The gates' pool lists (``/token-pairs/v1``): here each token's one pool."""
+        return {m: await self.pairs_for_tokens([m]) for m in mints}
+
 
 class FakeInspector:
     async def inspect(self, mints: Sequence[str], holders: bool = True) -> dict[str, MintFacts]:

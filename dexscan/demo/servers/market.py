@@ -7,6 +7,21 @@ real API sends strings, its error bodies and its rate limits (sliding windows me
 ``SimClock(speed=0)`` makes limit tests exact). Fault switches reproduce what goes wrong in the
 wild (bursts of 5xx/429, stalls, resets, HTML pages, truncated JSON, one poisoned record, outages)
 so the clients' tolerance is tested over real HTTP, not with mocks.
+
+Real behaviours modelled by default (``reference/external-apis.md``):
+
+* DexScreener ``/tokens/v1/{chain}/{addresses}`` answers ONE pair per token, DexScreener's pick of its
+  main pair (§3.2); the fake picks the deepest pool where the token is base, any quote, a bonding curve
+  only while it has nothing else — so the pick moves when a token migrates. ``/token-pairs/v1`` and
+  ``/latest/dex/tokens`` list every pool, including pools where the token is the quote (§3.2).
+* A pump.fun bonding curve is a pair with ``dexId`` ``pumpfun`` and ``liquidity: null`` (§3.2–3.3).
+* Pools quoted in USD1 report ``liquidity.usd`` (a USD stablecoin) but no ``pairCreatedAt`` (§3.2:
+  the pick "may be quoted in USD1 ... and may lack pairCreatedAt"); pools quoted in another token
+  report no ``liquidity.usd`` nor ``marketCap`` (§3.3: ``usd`` may be absent).
+* GeckoTerminal lists a pool of two simulated tokens in the other base/quote order (§4.2, §7) and
+  honours ``token=base|quote|<address>`` on OHLCV (§4.2).
+* Cloudflare block pages (HTTP 403, "Error 1020") as the ``cloudflare`` fault (§3.1: over-limit and
+  error bodies may be Cloudflare pages); DexScreener's 429 is Cloudflare's 1015 page.
 """
 
 from __future__ import annotations
@@ -36,7 +51,7 @@ from dexscan.demo.market_sim import (
     SimTokenInfo,
     WindowStats,
 )
-from dexscan.domain import SOL_MINT, USDC_MINT, Candle, Timeframe
+from dexscan.domain import BONDING_CURVE_DEXES, SOL_MINT, USD1_MINT, USDC_MINT, Candle, Timeframe
 
 JUPITER = "jupiter"
 DEXSCREENER = "dexscreener"
@@ -65,6 +80,8 @@ _QUOTES = {
     SOL_MINT: ("Wrapped SOL", "SOL", 9),
     USDC_MINT: ("USD Coin", "USDC", 6),
 }
+#: Quote tokens that are not Jupiter-listed here but are named in pairs (USD stablecoins: liquidity in USD).
+_STABLE_QUOTES = {USD1_MINT: ("World Liberty Financial USD", "USD1", 6)}
 _GT_AGGREGATES = {"day": (1,), "hour": (1, 4, 12), "minute": (1, 5, 15)}
 _BIRDEYE_TYPES = {"1m": Timeframe.M1, "5m": Timeframe.M5, "15m": Timeframe.M15, "1H": Timeframe.H1,
                   "4H": Timeframe.H4, "12H": Timeframe.H12, "1D": Timeframe.D1}
@@ -248,6 +265,10 @@ class MarketFakes:
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
         self._windows = {key: _SlidingWindow(int(n), float(w)) for key, (n, w) in self.limits.items()}
         self._stats = {p: FakeStats() for p in PROVIDERS}
+        #: Recorded DexScreener ``Pair`` records served as they are for a mint, next to the simulated
+        #: market: by ``/token-pairs/v1`` and ``/latest/dex/tokens`` (all of them) and ``/tokens/v1`` (the
+        #: pick among them, same rule as :meth:`ds_pick`). For tests that need exact real-world answers.
+        self.fixture_pairs: dict[str, list[dict[str, Any]]] = {}
         self._runners: list[web.AppRunner] = []
         self.urls: dict[str, str] = {}
 
@@ -518,12 +539,12 @@ class MarketFakes:
         return self._jup_record(self.sim.token(mint), info, now)
 
     def _jup_record(self, tok: SimToken, info: SimTokenInfo, now: float) -> dict[str, Any]:
-        main = tok.main_pool
+        main, first = tok.main_pool, tok.first_pool
         record: dict[str, Any] = {
             "id": tok.mint, "name": tok.name, "symbol": tok.symbol, "decimals": tok.decimals,
-            "tokenProgram": tok.token_program, "createdAt": _iso(main.created_at - 900), "dev": tok.dev,
+            "tokenProgram": tok.token_program, "createdAt": _iso(first.created_at - 900), "dev": tok.dev,
             "circSupply": tok.circ_supply, "totalSupply": tok.total_supply,
-            "firstPool": {"id": main.address, "createdAt": _iso(main.created_at)},
+            "firstPool": {"id": first.address, "createdAt": _iso(first.created_at)},
             "holderCount": info.holder_count, "organicScore": round(info.organic_score, 2),
             "organicScoreLabel": info.organic_score_label, "fdv": round(info.fdv, 2), "mcap": round(info.mcap, 2),
             "usdPrice": info.usd_price, "priceBlockId": _slot(now), "liquidity": round(info.liquidity_usd, 2),
@@ -533,8 +554,10 @@ class MarketFakes:
             record["mintAuthority"] = tok.dev
         if tok.freeze_authority:
             record["freezeAuthority"] = tok.dev
-        if main.dex_id == "pumpswap":
+        if main.dex_id == "pumpswap" or tok.curve is not None:
             record["launchpad"] = "pump.fun"
+        if tok.migrated_at is not None and now >= tok.migrated_at:
+            record["graduatedPool"], record["graduatedAt"] = main.address, _iso(tok.migrated_at)
         blocks = ("stats5m", "stats1h") if info.young else tuple(_JUP_STATS)
         for key in blocks:
             s = info.stats[_JUP_STATS[key]]
@@ -591,6 +614,10 @@ class MarketFakes:
         seen: set[str] = set()
         out = []
         for mint in mints:
+            for record in self.fixture_pairs.get(mint, ()):
+                if record["pairAddress"] not in seen:
+                    seen.add(record["pairAddress"])
+                    out.append(record)
             for pool in self.sim.pools_with(mint):
                 if pool.address not in seen and self.sim.pool_open(pool.address, now):
                     seen.add(pool.address)
@@ -604,10 +631,38 @@ class MarketFakes:
         return {"schemaVersion": "1.0.0", "pairs": pairs or None}
 
     def _ds_tokens_v1(self, request: web.Request, now: float) -> list[dict[str, Any]]:
+        """One pair per token: DexScreener's pick of its main pair (``reference/external-apis.md`` §3.2)."""
         addrs = self._ds_addresses(request.match_info["addresses"])
         if request.match_info["chain"] != "solana":
             return []
-        return self._ds_pairs_of_tokens(addrs, now)
+        boosted = self._boosted(now)
+        out = []
+        for mint in addrs:
+            if mint in self.fixture_pairs:
+                record = _fixture_pick(self.fixture_pairs[mint], mint)
+                if record is not None:
+                    out.append(record)
+                continue
+            pick = self.ds_pick(mint, now)
+            pair = None if pick is None else self._ds_pair(pick, now, boosted)
+            if pair is not None:
+                out.append(pair)
+        return out
+
+    def ds_pick(self, mint: str, now: float) -> SimPool | None:
+        """The fake's model of DexScreener's pick: the deepest open pool with the token as base, any
+        quote; a bonding curve only while the token has no other pool."""
+        own = [p for p in self.sim.pools_with(mint) if p.base_mint == mint and self.sim.pool_open(p.address, now)]
+        best: tuple[bool, float, str] | None = None
+        picked: SimPool | None = None
+        for p in own:
+            st = self.sim.pair_stats(p.address, now)
+            if st is None:
+                continue
+            key = (p.dex_id not in BONDING_CURVE_DEXES, st.liquidity_usd, p.address)
+            if best is None or key > best:
+                best, picked = key, p
+        return picked
 
     def _ds_token_pairs(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         if request.match_info["chain"] != "solana":
@@ -662,8 +717,8 @@ class MarketFakes:
         return {b.mint: 1 + int(b.total_amount // 100) for b in self.sim.boosts(now, limit=10**9)}
 
     def _token_ref(self, mint: str) -> dict[str, str]:
-        if mint in _QUOTES:
-            name, symbol, _ = _QUOTES[mint]
+        if mint in _QUOTES or mint in _STABLE_QUOTES:
+            name, symbol, _ = _QUOTES.get(mint) or _STABLE_QUOTES[mint]
             return {"address": mint, "name": name, "symbol": symbol}
         tok = self.sim.token(mint)
         return {"address": mint, "name": tok.name, "symbol": tok.symbol}
@@ -673,7 +728,8 @@ class MarketFakes:
         if st is None:
             return None
         tok = self.sim.token(pool.base_mint)
-        exotic = pool.quote_mint not in _QUOTES
+        exotic = pool.quote_mint not in _QUOTES and pool.quote_mint not in _STABLE_QUOTES
+        curve = pool.dex_id in BONDING_CURVE_DEXES
         pair: dict[str, Any] = {
             "chainId": "solana", "dexId": pool.dex_id,
             "url": f"https://dexscreener.com/solana/{pool.address.lower()}", "pairAddress": pool.address,
@@ -691,11 +747,12 @@ class MarketFakes:
         liquidity: dict[str, float] = {"base": round(st.liquidity_base, 2), "quote": round(st.liquidity_quote, 6)}
         if not exotic:
             liquidity = {"usd": round(st.liquidity_usd, 2), **liquidity}
-        pair["liquidity"] = liquidity
+        pair["liquidity"] = None if curve else liquidity  # a bonding curve has no pool liquidity
         pair["fdv"] = round(st.fdv)
         if not exotic:
             pair["marketCap"] = round(st.market_cap)
-        pair["pairCreatedAt"] = pool.created_at * 1000
+        if pool.quote_mint not in _STABLE_QUOTES:  # USD1 pairs come without it
+            pair["pairCreatedAt"] = pool.created_at * 1000
         if not self._young(tok, now):
             slug = tok.symbol.lower()
             pair["info"] = {
@@ -864,7 +921,8 @@ class MarketFakes:
                     out.append({"id": ident, "type": "dex", "attributes": {"name": ident.replace("-", " ").title()}})
                     continue
                 ref = self._token_ref(ident)
-                decimals = _QUOTES[ident][2] if ident in _QUOTES else self.sim.token(ident).decimals
+                known = _QUOTES.get(ident) or _STABLE_QUOTES.get(ident)
+                decimals = known[2] if known else self.sim.token(ident).decimals
                 out.append({"id": f"solana_{ident}", "type": "token", "attributes": {
                     "address": ident, "name": ref["name"], "symbol": ref["symbol"], "decimals": decimals,
                     "image_url": f"https://static.dexscan.invalid/icons/{ident}.png", "coingecko_coin_id": None}})
@@ -1061,6 +1119,16 @@ class MarketFakes:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _fixture_pick(records: list[dict[str, Any]], mint: str) -> dict[str, Any] | None:
+    """:meth:`MarketFakes.ds_pick`'s rule over recorded pairs: deepest with the token as base, a
+    bonding curve last."""
+    own = [r for r in records if (r.get("baseToken") or {}).get("address") == mint]
+    if not own:
+        return None
+    return max(own, key=lambda r: (r.get("dexId") not in BONDING_CURVE_DEXES,
+                                   float(((r.get("liquidity") or {}).get("usd")) or -1.0), r["pairAddress"]))
 
 
 def _static_mint_information(mint: str, now: float) -> dict[str, Any]:
