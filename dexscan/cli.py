@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import math
@@ -43,6 +44,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dexscan: error: {where + ': ' if where else ''}{text} (see `{self.prog} --help`)\n")
 
 
+_DB_HELP = "the SQLite file (default: dexscan.db in the per-user data directory; see `dexscan config show`)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="dexscan",
@@ -50,46 +54,79 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"dexscan {__version__}")
     p.add_argument("--config", type=_path, metavar="FILE", help="a TOML file layered over config/default.toml")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="what to run (default: scan); `dexscan COMMAND --help` describes each")
 
-    scan = sub.add_parser("scan", help="run the live scanner with its dashboard (the default command)")
+    scan = sub.add_parser(
+        "scan", help="run the live scanner with its dashboard (the default command)",
+        description="Discovers tokens, gates them on-chain, watches their markets and shows signals, live "
+                    "trades and outcomes on a dashboard; alerts go to Telegram when a bot token is set. "
+                    "--demo runs it on a built-in simulated market (no internet, no keys).")
     _scan_args(scan)
 
-    bf = sub.add_parser("backfill", help="fetch and store OHLCV history (resumable, idempotent)")
+    bf = sub.add_parser(
+        "backfill", help="fetch and store OHLCV history (resumable, idempotent)",
+        description="Fetches 5m, 1h and 4h OHLCV history of each token's main pool (the universe's tokens, or "
+                    "--tokens) and stores it; a second run fetches only what is missing. --from-files imports "
+                    "local CSV/Parquet files instead.")
     bf.add_argument("--days", type=_positive_float, default=None, help="how far back (default 30)")
     bf.add_argument("--tokens", nargs="+", type=_mint, metavar="MINT", help="these mints instead of the universe")
     bf.add_argument("--from-files", type=_path, metavar="DIR", help="import local OHLCV CSV/Parquet files instead")
-    bf.add_argument("--source", choices=["geckoterminal", "birdeye"], default=None)
+    bf.add_argument("--source", choices=["geckoterminal", "birdeye"], default=None,
+                    help="history provider (default geckoterminal; birdeye needs DEXSCAN_BIRDEYE_API_KEY)")
     bf.add_argument("--demo", action="store_true", help="fetch from the built-in simulated market")
-    bf.add_argument("--db", type=_path, metavar="PATH", help="SQLite file (default: per-user data directory)")
+    bf.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP)
 
-    ev = sub.add_parser("evaluate", help="replay stored history through the detector; write a report")
-    ev.add_argument("--tokens", nargs="+", type=_mint, metavar="MINT")
+    ev = sub.add_parser(
+        "evaluate", help="replay stored history through the detector; write a report",
+        description="Replays the stored history (from `dexscan backfill`) through the same detector in time "
+                    "order and writes a report: recall, precision, lead time, outcomes per strategy and "
+                    "confidence, purged walk-forward folds. Reads the database; never creates one.")
+    ev.add_argument("--tokens", nargs="+", type=_mint, metavar="MINT", help="only these mints (default: all stored)")
     ev.add_argument("--out", type=_path, metavar="DIR", help="report directory (default reports/<run>)")
-    ev.add_argument("--db", type=_path, metavar="PATH")
+    ev.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP + "; it must exist")
 
-    cal = sub.add_parser("calibrate", help="fit the confidence calibrator on labelled history")
+    cal = sub.add_parser(
+        "calibrate", help="fit the confidence calibrator on labelled history",
+        description="Fits the isotonic calibrator on signals labelled from stored history (TP1 before the stop) "
+                    "and writes it only when it beats the base rate on held-out folds. Reads the database; "
+                    "never creates one.")
     cal.add_argument("--out", type=_path, metavar="FILE", help="artifact path (default: next to the database)")
-    cal.add_argument("--db", type=_path, metavar="PATH")
+    cal.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP + "; it must exist")
 
-    ck = sub.add_parser("check", help="run every safety gate on mints and print the verdicts")
-    ck.add_argument("mints", nargs="+", metavar="MINT")
+    ck = sub.add_parser(
+        "check", help="run every safety gate on mints and print the verdicts",
+        description="Runs every gate (market and on-chain safety) on the given mints and prints each verdict "
+                    "with its reason. Exit 0: all pass; 1: any fails or is unverified; 2: bad input.")
+    ck.add_argument("mints", nargs="+", metavar="MINT", help="token mint addresses (base58)")
     ck.add_argument("--json", action="store_true", help="JSON output for scripts")
     ck.add_argument("--demo", action="store_true", help="check against the built-in simulated chain")
-    ck.add_argument("--db", type=_path, metavar="PATH")
+    ck.add_argument("--db", type=_path, metavar="PATH", help="also store the verdicts in this SQLite file")
 
-    bot = sub.add_parser("bot", help="run the Telegram alert bot alone (outbox delivery and commands)")
-    bot.add_argument("--demo", action="store_true")
-    bot.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS")
-    bot.add_argument("--db", type=_path, metavar="PATH")
+    bot = sub.add_parser(
+        "bot", help="run the Telegram alert bot alone (outbox delivery and commands)",
+        description="Sends the queued alerts and answers the bot's commands, from the database, without "
+                    "scanning. Needs DEXSCAN_TELEGRAM_TOKEN and telegram.chat_ids; --demo needs neither.")
+    bot.add_argument("--demo", action="store_true",
+                     help="run against a built-in fake Bot API with sample alerts and commands (no token)")
+    bot.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS",
+                     help="stop after this many seconds (default: run until Ctrl-C)")
+    bot.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP)
 
-    cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
-    cfg.add_argument("action", choices=["show"], nargs="?", default="show")
-    cfg.add_argument("--json", action="store_true")
+    cfg = sub.add_parser(
+        "config", help="show the effective settings (secrets masked)",
+        description="Prints the settings in effect (defaults, your --config file and the environment), "
+                    "with secrets masked.")
+    cfg.add_argument("action", choices=["show"], nargs="?", default="show", help="what to do (only `show`)")
+    cfg.add_argument("--json", action="store_true", help="print them as JSON")
 
-    doc = sub.add_parser("doctor", help="check each data source and RPC endpoint")
+    doc = sub.add_parser(
+        "doctor", help="check each data source and RPC endpoint",
+        description="Calls each data source and RPC endpoint once and reports reachability, latency, auth and "
+                    "budget. Exit 0 when every check is ok, 1 when not.")
     doc.add_argument("--demo", action="store_true", help="check the built-in loopback fakes instead")
-    doc.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS")
+    doc.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS",
+                     help="give up on a check after this many seconds (default 5)")
     return p
 
 
@@ -102,9 +139,10 @@ def _scan_args(p: argparse.ArgumentParser) -> None:
                    help="stop after this many real seconds")
     p.add_argument("--once", action="store_true", help="one full cycle, then exit")
     p.add_argument("--json", action="store_true", help="signals as JSON lines on stdout, no dashboard")
-    p.add_argument("--serve", type=_listen, metavar="HOST:PORT", help="serve /healthz /metrics /signals /ws locally")
+    p.add_argument("--serve", type=_listen, metavar="HOST:PORT",
+                   help="serve /healthz /metrics /signals /ws on this loopback address, e.g. 127.0.0.1:8787")
     p.add_argument("--tokens", nargs="+", type=_mint, metavar="MINT", help="also watch these mints")
-    p.add_argument("--db", type=_path, metavar="PATH")
+    p.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP)
 
 
 def _positive_float(text: str) -> float:
@@ -130,10 +168,17 @@ def _path(text: str) -> str:
 
 
 def _listen(text: str) -> str:
-    """Only emptiness is refused here (``--serve ""`` would otherwise mean "no API", silently);
-    the scanner checks HOST:PORT itself before it starts anything."""
+    """``--serve``: a loopback HOST:PORT, checked by :func:`dexscan.service.parse_listen` while the
+    arguments are parsed, so a bad one fails before anything starts (``--serve ""`` too: it would
+    otherwise mean "no API", silently)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("needs HOST:PORT, e.g. 127.0.0.1:8787")
+    from dexscan.service import parse_listen
+
+    try:
+        parse_listen(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--serve ")) from None
     return text
 
 
@@ -146,12 +191,28 @@ def _mint(text: str) -> str:
     return text.strip()
 
 
-def _check_db(path: str) -> None:
+#: Commands that only read the database: a ``--db`` that does not exist is a mistake, not a new file.
+READ_COMMANDS = frozenset({"evaluate", "calibrate"})
+
+
+def _check_db(path: str, command: str | None = None) -> None:
     """Fail with one line now, rather than with a traceback from inside the command, when ``--db``
-    names something SQLite cannot open (a directory, a path under a file, no permission)."""
+    names something SQLite cannot open (a directory, a path under a file, no permission), or,
+    for a command that only reads (:data:`READ_COMMANDS`), a file that does not exist or is not a
+    database: a mistyped path must not leave an empty database behind."""
     p = Path(path).expanduser()
     if p.is_dir():
         raise InputError(f"--db {path}: is a directory; give a file such as {p / 'dexscan.db'}")
+    if command in READ_COMMANDS:
+        if not p.exists():
+            raise InputError(f"--db {path}: no such database; `dexscan {command}` reads one that "
+                             f"`dexscan backfill --db {path}` (or `dexscan scan`) has filled")
+        try:
+            with contextlib.closing(sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                db.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise InputError(f"--db {path}: cannot read it as a database ({exc})") from None
+        return
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         sqlite3.connect(p).close()
@@ -194,9 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         if getattr(args, "db", None):
-            _check_db(args.db)
+            _check_db(args.db, args.command)
         if args.command == "config":
             return _config_show(settings, args.json)
+        if args.command == "bot" and not args.demo:
+            from dexscan.alerts.format import bot_setup_problem  # not the Telegram library: that takes seconds
+
+            problem = bot_setup_problem(settings)
+            if problem is not None:
+                raise ConfigError(problem)
         runner = _resolve(COMMANDS[args.command])
         result = runner(settings, args)
         if asyncio.iscoroutine(result):

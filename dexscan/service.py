@@ -103,7 +103,7 @@ def parse_listen(text: str) -> tuple[str, int]:
         host, port_text = "", raw
     host = host or "127.0.0.1"
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise InputError(f"--serve {text!r}: port must be a number from 0 to 65535")
+        raise InputError(f"--serve {text!r}: port must be a number from 0 to 65535 (HOST:PORT, e.g. 127.0.0.1:8787)")
     return _check_loopback(host), int(port_text)
 
 

@@ -20,9 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dexscan.domain import GateStatus, GateVerdict, Outcome, Signal
+
+if TYPE_CHECKING:
+    from dexscan.config import Settings
 
 MAX_CARD = 4000
 MAX_NAME = 48
@@ -318,3 +321,16 @@ def _fit(head: list[str], list_head: list[str], items: list[str], foot: list[str
     if utf16_len(text) > MAX_CARD:
         raise ValueError(f"alert card is {utf16_len(text)} characters even without its list; limit {MAX_CARD}")
     return text
+
+
+def bot_setup_problem(settings: Settings) -> str | None:
+    """Why ``dexscan bot`` cannot run with these settings (no token, no allowed chat), or None.
+
+    Plain text, so the command line can say it before it loads the Telegram library."""
+    if settings.secrets.telegram_token is None:
+        return ("telegram: set DEXSCAN_TELEGRAM_TOKEN (from @BotFather) to run the bot, "
+                "or try `dexscan bot --demo`")
+    if not settings.telegram.chat_ids:
+        return ("telegram.chat_ids is empty: add your chat id ([telegram] chat_ids = [123456789]) "
+                "to your config file; the bot answers and alerts only allow-listed chats")
+    return None

@@ -117,6 +117,7 @@ from dexscan.alerts.format import (
     RESULT_LABEL,
     AlertMessage,
     CardExtras,
+    bot_setup_problem,
     digest_card,
     fmt_clock,
     fmt_price,
@@ -1303,13 +1304,10 @@ async def run_bot(settings: Settings, args: Any) -> int:
     duration = getattr(args, "duration", None)
     if getattr(args, "demo", False):
         return await _run_demo(settings, duration, getattr(args, "db", None))
+    problem = bot_setup_problem(settings)
     token = settings.secrets.telegram_token
-    if token is None:
-        raise ConfigError("telegram: set DEXSCAN_TELEGRAM_TOKEN (from @BotFather) to run the bot, "
-                          "or try `dexscan bot --demo`")
-    if not settings.telegram.chat_ids:
-        raise ConfigError("telegram.chat_ids is empty: add your chat id ([telegram] chat_ids = [123456789]) "
-                          "to your config file; the bot answers and alerts only allow-listed chats")
+    if problem is not None or token is None:
+        raise ConfigError(problem or "telegram: no token")
     setup_logging(settings.app.log_level, settings.app.log_format, secrets=[token.get_secret_value()])
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:

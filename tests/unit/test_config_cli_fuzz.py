@@ -93,8 +93,13 @@ def test_config_paths_that_are_not_files(tmp_path: Path) -> None:
                                "(see `dexscan evaluate --help`)"),
     (["backfill", "--tokens", "abc"], "backfill: argument --tokens: not a Solana address: 'abc' decodes to 3 "
                                       "bytes; a Solana address is 32 bytes (see `dexscan backfill --help`)"),
-    (["scan", "--serve", "0.0.0.0:8787"], "--serve host 0.0.0.0 is not a loopback address; the local API has no "
-                                          "authentication, so it only listens on 127.0.0.1 (or ::1)"),
+    (["scan", "--serve", "0.0.0.0:8787"], "scan: argument --serve: host 0.0.0.0 is not a loopback address; the "
+                                          "local API has no authentication, so it only listens on 127.0.0.1 (or ::1) "
+                                          "(see `dexscan scan --help`)"),
+    (["scan", "--demo", "--serve", "localhost"],
+     "scan: argument --serve: 'localhost': port must be a number from 0 to 65535 (HOST:PORT, e.g. 127.0.0.1:8787) "
+     "(see `dexscan scan --help`)"),
+    (["bot"], "telegram: set DEXSCAN_TELEGRAM_TOKEN (from @BotFather) to run the bot, or try `dexscan bot --demo`"),
 ])
 def test_argument_errors_are_one_line(tmp_path: Path, argv: list[str], line: str) -> None:
     """argparse printed its usage block first; --speed inf, --serve "" and --db "" were accepted."""
@@ -107,9 +112,50 @@ def test_a_database_path_sqlite_cannot_open_is_one_line(tmp_path: Path) -> None:
         f"dexscan: error: --db {tmp_path}: is a directory; give a file such as {tmp_path / 'dexscan.db'}\n")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    err = _refusal(tmp_path, ["evaluate", "--db", str(blocker / "x.db")])
+    err = _refusal(tmp_path, ["backfill", "--db", str(blocker / "x.db")])
     assert err == (f"dexscan: error: --db {blocker / 'x.db'}: cannot open a database there "
                    f"([Errno 17] File exists: '{blocker}')\n")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "calibrate"])
+def test_read_commands_never_create_a_database(tmp_path: Path, command: str) -> None:
+    typo = tmp_path / "dexscna.db"
+    assert _refusal(tmp_path, [command, "--db", str(typo)]) == (
+        f"dexscan: error: --db {typo}: no such database; `dexscan {command}` reads one that "
+        f"`dexscan backfill --db {typo}` (or `dexscan scan`) has filled\n")
+    assert not typo.exists()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    assert _refusal(tmp_path, [command, "--db", str(text)]) == (
+        f"dexscan: error: --db {text}: cannot read it as a database (file is not a database)\n")
+    assert text.read_text() == "not a database"
+
+
+def test_bot_without_a_token_says_so_before_loading_telegram(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DEXSCAN_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    code = ("import sys; from dexscan.cli import main; rc = main(['bot']); "
+            "print(rc, 'aiogram' in sys.modules, 'dexscan.alerts.telegram' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, text=True, capture_output=True,
+                       timeout=120)
+    assert r.stdout == "2 False False\n"
+    assert r.stderr == ("dexscan: error: telegram: set DEXSCAN_TELEGRAM_TOKEN (from @BotFather) to run the bot, "
+                        "or try `dexscan bot --demo`\n")
+
+
+def test_every_command_has_a_description_and_every_option_a_help_text() -> None:
+    import argparse
+
+    from dexscan.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(sub.choices) == sorted([*COMMANDS, "config"])
+    for name, cmd in sub.choices.items():
+        assert cmd.description and len(cmd.description) > 40, name
+        for action in cmd._actions:
+            assert action.help, (name, action.dest)
+    for action in parser._actions:
+        assert action.help, action.dest
 
 
 def test_the_default_command_is_never_run_by_the_fuzz(tmp_path: Path) -> None:
