@@ -843,8 +843,8 @@ class Store:
             "SELECT MAX(message_id) FROM alert_outbox WHERE chat_id > 0 OR (chat_id < 0 AND chat_id > ?)",
             (-1_000_000_000_000,))
         known = [int(row[0])] if row is not None and row[0] is not None else []
-        for key, value in await self._all(
-                "SELECT key, value FROM kv WHERE key LIKE 'telegram:last_mid:%' OR key LIKE 'telegram:last_user_mid:%'"):
+        for key, value in await self._all("SELECT key, value FROM kv WHERE key LIKE 'telegram:last_mid:%' "
+                                          "OR key LIKE 'telegram:last_user_mid:%'"):
             if shares_bot_counter(int(str(key).rsplit(":", 1)[1])):
                 known.append(int(value))
         return max(known) if known else None
