@@ -8,15 +8,15 @@ alone (a 4H close no snapshot announced, found by the engine's boundary sweep) h
 snapshot and are counted apart.
 
 The real scanner (``dexscan.engine.scan``) runs in-process against ``DemoWorld`` — the same world as
-``dexscan scan --demo`` (60 tokens, five planted events per live 4H candle) — on a simulated clock
-``--speed`` times real time, for ``--seconds`` real seconds. Also reported: real seconds from the
+``dexscan scan --demo`` (60 tokens, five planted events per live 4H candle) — on the demo's
+virtual-time loop paced at ``--speed`` simulated seconds per real second at most, for ``--seconds``
+real seconds. Also reported: real seconds from the
 engine's start to its first stored signal. Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dexscan import vtime
 from dexscan.config import load_settings
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.demo.world import DemoWorld, demo_sim_config
@@ -72,7 +73,7 @@ async def run(speed: float, seconds: float) -> dict[str, Any]:
     engines: list[Engine] = []
     started: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        async with DemoWorld(speed=speed, sim_config=demo_sim_config()) as world:
+        async with DemoWorld(sim_config=demo_sim_config()) as world:
             assert world.clock is not None
             settings = world.apply(load_settings()).with_overrides({"app.log_file": str(Path(tmp) / "bench.log")})
 
@@ -119,7 +120,7 @@ def main() -> None:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (demo default 60)")
     p.add_argument("--seconds", type=float, default=120.0, help="real seconds to run")
     args = p.parse_args()
-    result = asyncio.run(run(args.speed, args.seconds))
+    result = vtime.run(run(args.speed, args.seconds), speed=args.speed)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 

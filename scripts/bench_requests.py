@@ -5,7 +5,7 @@ The real scanner (:func:`dexscan.engine.scan`: discovery and gates, history boot
 live refresh, detector, store) runs in-process against :class:`~dexscan.demo.world.DemoWorld` — the
 loopback fakes of Jupiter, DexScreener, GeckoTerminal, Birdeye and the Solana RPC, which enforce the
 documented rate limits themselves — with ``--tokens`` simulated tokens all watched (``--tokens`` of
-``dexscan scan``), on a simulated clock ``--speed`` times real time, for ``--sim-seconds``.
+``dexscan scan``), on the demo's virtual-time loop (as fast as the work allows), for ``--sim-seconds``.
 
 A *token refresh* is one token's live snapshot brought up to date: every mint of every answered
 ``/tokens/v1`` batch the scheduler hands out (counted at :meth:`RefreshScheduler.complete`). For
@@ -20,7 +20,6 @@ work is done. Also reported: the refresh intervals the scheduler achieved.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -33,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dexscan import vtime
 from dexscan.config import load_settings
 from dexscan.demo.servers.market import PROVIDERS
 from dexscan.demo.world import DemoWorld
@@ -47,7 +47,7 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-async def run(tokens: int, sim_s: float, speed: float, seed: int, steady_fraction: float) -> dict[str, Any]:
+async def run(tokens: int, sim_s: float, seed: int, steady_fraction: float) -> dict[str, Any]:
     refreshes: list[tuple[float, int]] = []  # (clock time, tokens refreshed) per answered batch
     inspected: dict[str, Any] = {}
 
@@ -71,11 +71,11 @@ async def run(tokens: int, sim_s: float, speed: float, seed: int, steady_fractio
     preload(ScanOptions(dashboard=False, quiet=True), telegram=False)
     wall0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        async with DemoWorld(seed=seed, n_tokens=tokens, speed=speed, rpc_endpoints=3) as world:
+        async with DemoWorld(seed=seed, n_tokens=tokens, rpc_endpoints=3) as world:
             assert world.clock is not None and world.market is not None
             settings = world.apply(load_settings()).with_overrides({"app.log_file": str(Path(tmp) / "scan.log")})
             mints = tuple(t.mint for t in world.sim.tokens)
-            opts = ScanOptions(demo=True, speed=speed, duration=sim_s / speed, dashboard=False, quiet=True,
+            opts = ScanOptions(demo=True, run_for=sim_s, dashboard=False, quiet=True,
                                tokens=mints)
             started = world.clock.now()
             await scan(settings, opts, world.clock, Path(tmp) / "requests.db", mode="demo", ready=ready,
@@ -116,7 +116,6 @@ async def run(tokens: int, sim_s: float, speed: float, seed: int, steady_fractio
         "bench": "requests",
         "tokens": tokens,
         "sim_seconds": round(ended - started, 1),
-        "speed": speed,
         "wall_s": round(wall, 1),
         "token_refreshes": total_refreshes,
         "refresh_batches": len(refreshes),
@@ -140,12 +139,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=1000)
     p.add_argument("--sim-seconds", type=float, default=900.0, help="simulated seconds to run the scanner")
-    p.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second")
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--steady-fraction", type=float, default=1 / 3,
                    help="share of the run (at its end) the steady-state ratios cover")
     a = p.parse_args()
-    result = asyncio.run(run(a.tokens, a.sim_seconds, a.speed, a.seed, a.steady_fraction))
+    result = vtime.run(run(a.tokens, a.sim_seconds, a.seed, a.steady_fraction))
     print(json.dumps(result))
     return 0
 

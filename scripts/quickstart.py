@@ -85,7 +85,9 @@ def main(argv: list[str]) -> int:
     for cmd in (
         [str(_bin("ruff")), "check", "dexscan", "tests", "scripts"],
         [str(_bin("mypy")), "dexscan"],
-        [str(_bin("python")), "-m", "pytest", *rest],
+        # one worker per available core (pytest-xdist); work stealing spreads the long e2e tests.
+        # The tests that run the scanner are on virtual time, so sharing the cores changes nothing.
+        [str(_bin("python")), "-m", "pytest", "-n", "auto", "--dist", "worksteal", *rest],
     ):
         print("$", " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)), flush=True)
         rc = subprocess.call(cmd)
