@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import json
 import math
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -226,7 +227,11 @@ def _resolve(target: str) -> Any:
 
 
 def _config_show(settings: Settings, as_json: bool) -> int:
+    """The settings in effect: ``app.db_path`` is the database file actually used (``""`` in the
+    defaults means "dexscan.db in the per-user data directory")."""
     data = settings_for_display(settings)
+    if isinstance(data.get("app"), dict) and not data["app"].get("db_path"):
+        data["app"]["db_path"] = str(settings.db_file())
     if as_json:
         print(json.dumps(data, indent=2))
         return 0
@@ -281,3 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dexscan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dexscan config | head`: the reader left; say nothing more
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

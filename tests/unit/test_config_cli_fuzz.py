@@ -182,3 +182,12 @@ def test_as_a_subprocess_the_same_refusals_hold(tmp_path: Path) -> None:
         assert len(err.splitlines()) == 1 and err.startswith("dexscan: error: "), (argv, err)
         assert "Traceback" not in err
     assert results[0][2] == f"dexscan: error: config file {bad} is not UTF-8 text (bad byte at offset 18)\n"
+
+
+def test_config_show_names_the_database_in_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["app"]["db_path"] == str(tmp_path / "data" / "dexscan.db")
+    assert main(["config"]) == 0
+    assert f'db_path = "{tmp_path / "data" / "dexscan.db"}"' in capsys.readouterr().out.splitlines()
