@@ -119,6 +119,7 @@ from dexscan.alerts.format import (
     CardExtras,
     bot_setup_problem,
     digest_card,
+    fmt_age,
     fmt_clock,
     fmt_price,
     fmt_usd,
@@ -781,6 +782,9 @@ class BotBackend(Protocol):
 
     async def calibrated(self) -> bool: ...
 
+    @property
+    def runs_gates(self) -> bool: ...
+
     async def check(self, mint: str) -> list[GateVerdict]: ...
 
     async def why(self, mint: str) -> list[GateVerdict]: ...
@@ -872,6 +876,11 @@ class StoreBackend:
             if sig.confidence is not None:
                 return sig.confidence.calibrated
         return False
+
+    @property
+    def runs_gates(self) -> bool:
+        """Whether ``/check`` runs the gates now (with a checker) or shows the stored verdicts."""
+        return self.checker is not None
 
     async def check(self, mint: str) -> list[GateVerdict]:
         if self.checker is None:
@@ -1000,14 +1009,18 @@ def build_dispatcher(
         if mint is None:
             return
         verdicts = await backend.check(mint)
-        await reply(message, _verdicts_text("Gate check", mint, verdicts))
+        text = _verdicts_text("Gate check", mint, verdicts, clock.now())
+        if not backend.runs_gates:
+            text += ("\n\nThese are the stored verdicts: this bot runs without the scanner, so it cannot run the "
+                     "gates now (<code>dexscan check MINT</code> can).")
+        await reply(message, text)
 
     @router.message(Command("why"))
     async def on_why(message: Message, command: CommandObject) -> None:
         mint = await mint_arg(message, command)
         if mint is None:
             return
-        text = _verdicts_text("Why", mint, await backend.why(mint))
+        text = _verdicts_text("Why", mint, await backend.why(mint), clock.now())
         recent = await backend.recent_signals(1, mint=mint)
         if recent:
             _, sig, _ = recent[0]
@@ -1160,11 +1173,16 @@ def _signal_list(title: str, rows: Sequence[StoredSignal], settings: Settings | 
     return "\n".join(lines)
 
 
-def _verdicts_text(title: str, mint: str, verdicts: Sequence[GateVerdict]) -> str:
+def _verdicts_text(title: str, mint: str, verdicts: Sequence[GateVerdict], now: float | None = None) -> str:
+    """The verdicts, then when they were reached (and how long ago, when ``now`` is given)."""
     head = f"<b>{escape(title)}</b> <code>{escape(mint)}</code>"
     if not verdicts:
         return head + "\nNo gate verdicts stored for this mint yet."
-    return "\n".join([head, *verdict_lines(verdicts)])
+    at = max(v.checked_at for v in verdicts)
+    when = f"Checked {fmt_clock(at)}"
+    if now is not None:
+        when += ", just now" if now - at < 60 else f", {fmt_age(int(now) - at)} ago"
+    return "\n".join([head, *verdict_lines(verdicts), when])
 
 
 def _clip(text: str, limit: int = 4000) -> str:

@@ -153,6 +153,7 @@ async def test_check_shows_the_failing_gate_and_reason(tmp_path: Path) -> None:
             f"Gate check {unsafe}",
             "✅ freeze_authority: freeze authority renounced",
             "❌ mint_authority: mint authority is set (Auth111): supply can be inflated",
+            "Checked 04:40 UTC, just now",
         ]
         assert [v.status for v in await b.store.latest_verdicts(unsafe)] == [GateStatus.PASS, GateStatus.FAIL]
         [why] = await b.say(f"/why {unsafe}")
@@ -162,6 +163,22 @@ async def test_check_shows_the_failing_gate_and_reason(tmp_path: Path) -> None:
         assert await b.say("/check 0OIl-not-base58") == [usage]
         assert await b.say("/check " + "1" * 44) == [usage]
         assert checker.calls == [unsafe]
+
+
+async def test_standalone_check_says_its_verdicts_are_stored_and_how_old(tmp_path: Path) -> None:
+    mint = mint_of(5)
+    async with bench(tmp_path) as b:  # StoreBackend without a checker: the standalone `dexscan bot`
+        await b.store.save_verdicts([
+            GateVerdict(mint, "mint_authority", GateStatus.FAIL, "mint authority is set", T0 - 7500)])
+        [check] = await b.say(f"/check {mint}")
+        assert check.split("\n") == [
+            f"Gate check {mint}", "❌ mint_authority: mint authority is set", "Checked 02:35 UTC, 2h 5m ago", "",
+            "These are the stored verdicts: this bot runs without the scanner, so it cannot run the gates now "
+            "(dexscan check MINT can).",
+        ]
+        [why] = await b.say(f"/why {mint}")
+        assert why.split("\n") == [f"Why {mint}", "❌ mint_authority: mint authority is set",
+                                    "Checked 02:35 UTC, 2h 5m ago"]
 
 
 async def test_check_through_the_real_gates_on_the_litesvm_chain(tmp_path: Path) -> None:
