@@ -755,12 +755,22 @@ class Dashboard:
         return self._last
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Redraws until ``stop`` is set (or the task is cancelled, as Ctrl-C does). Leaving the
+        alternate screen would leave the terminal as it was before the run, so the last frame is
+        then printed on the normal screen: what the scanner showed when it stopped stays readable."""
         interval = 1.0 / self.refresh_per_s
-        with Live(
-            self.frame(), console=self.console, screen=self.screen, auto_refresh=False, transient=False,
-            redirect_stdout=True, redirect_stderr=True,
-        ) as live:
-            while not stop.is_set():
-                live.update(self.frame(), refresh=True)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        try:
+            with Live(
+                self.frame(), console=self.console, screen=self.screen, auto_refresh=False, transient=False,
+                redirect_stdout=True, redirect_stderr=True,
+            ) as live:
+                while not stop.is_set():
+                    live.update(self.frame(), refresh=True)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            if self.screen:
+                try:
+                    self.console.print(self._last)
+                except Exception:
+                    log.exception("dashboard: could not print the last frame")

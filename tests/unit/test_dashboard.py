@@ -405,6 +405,20 @@ async def test_dashboard_run_draws_on_the_alternate_screen_until_stopped() -> No
     assert text.startswith("\x1b[?1049h")  # alternate screen on
     assert "\x1b[?1049l" in text  # and off again
     assert "NEW SIGNALS" in text and "14:42:05" in text
+    after = text.split("\x1b[?1049l", 1)[1]  # the last frame stays on the normal screen
+    assert "NEW SIGNALS" in after and "CLOSED" in after and "14:42:05" in after
+
+
+async def test_dashboard_cancelled_like_ctrl_c_still_leaves_the_last_frame() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100, height=60, force_terminal=True, color_system="truecolor")
+    task = asyncio.create_task(Dashboard(lambda: _status(2), console=console, refresh_per_s=30).run(asyncio.Event()))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = out.getvalue().split("\x1b[?1049l", 1)[1]
+    assert "LIVE" in after and "+0.50R" in after
 
 
 def test_breakeven_stop_follows_the_ladder_setting() -> None:
