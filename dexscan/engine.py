@@ -173,6 +173,7 @@ class EngineCounters:
     outcomes_closed: int = 0
     snapshots: int = 0
     missing_pairs: int = 0
+    pool_moves: int = 0  # tokens whose books moved to another main pool (a migration, a deeper pool)
     refresh_errors: int = 0
     history_fetches: int = 0
     history_errors: int = 0
@@ -376,6 +377,26 @@ class Engine:
             self._wake_history.set()
         return view
 
+    async def repin(self, mint: str, pool: str, why: str) -> bool:
+        """Move a tracked token's books to ``pool`` (its new main pool); False when nothing changes.
+
+        The token keeps its identity, its live signals and their ladders; its detector books start
+        afresh on the new pool, whose history is fetched (``reference/external-apis.md`` §3.2: pools
+        change, e.g. a pump.fun token migrating from its bonding curve to PumpSwap). The move is logged
+        and published as a ``pool`` event (``--json``, ``/ws``).
+        """
+        view = self.tokens.get(mint)
+        if view is None or not pool or pool == view.pool:
+            return False
+        old = view.pool
+        self.track_token(mint, pool=pool)
+        self.counters.pool_moves += 1
+        log.info("engine: %s main pool moved from %s to %s (%s); books follow the new pool, its history is fetched",
+                 view.symbol or mint, old or "none", pool, why)
+        await self._events.put({"type": "pool", "mint": mint, "symbol": view.symbol, "from": old, "to": pool,
+                                "reason": why, "ts": self.now(), "live_signals": len(self.live_by_mint.get(mint, ()))})
+        return True
+
     def untrack_token(self, mint: str) -> None:
         """The token left the universe: stop polling it unless a live signal still needs it."""
         view = self.tokens.get(mint)
@@ -492,7 +513,7 @@ class Engine:
         if fetch_from < end:
             self.counters.history_fetches += 1
             try:
-                fresh = await self.clients.geckoterminal.ohlcv_range(pool, Timeframe.M5, fetch_from, end)
+                fresh = await self.clients.geckoterminal.ohlcv_range(pool, Timeframe.M5, fetch_from, end, token=mint)
             except SourceError as exc:
                 self.counters.history_errors += 1
                 log.warning("history for %s (%s) unavailable, warming up from live data instead: %s",
@@ -533,8 +554,16 @@ class Engine:
                 await self._snapshots.put((batch, pairs, time.perf_counter()))
 
     async def _fetch(self, batch: list[str]) -> list[PairSnapshot] | None:
+        """Snapshots of the batch's pinned pools: DexScreener's pick per token (``/tokens/v1``), plus
+        ``/latest/dex/pairs`` for the tokens whose pick is another of their pools (the pick may be
+        quoted in anything; ``reference/external-apis.md`` §3.2)."""
         try:
             pairs: list[PairSnapshot] = await self.clients.dexscreener.pairs_for_tokens(batch)
+            picked = {p.base_mint: p.pair_address for p in pairs}
+            off_pick = [view.pool for m in batch if (view := self.tokens.get(m)) is not None and view.pool
+                        and m in picked and picked[m] != view.pool]
+            if off_pick:
+                pairs = [*pairs, *await self.clients.dexscreener.pairs(off_pick)]
         except SourceError as exc:
             self.scheduler.failed(batch, self.clock.now())
             self.counters.refresh_errors += 1
@@ -572,6 +601,8 @@ class Engine:
                 pair = next((p for p in own if p.pair_address == view.pool), None)
             if pair is None:
                 self.counters.missing_pairs += 1
+                if own:  # DexScreener answered for the token, not for its pool: re-pick from its pools
+                    await self._repick(mint, own)
                 continue
             view.pair = pair
             view.m5_change = pair.price_change.m5
@@ -583,7 +614,7 @@ class Engine:
             if tick is None:
                 continue
             self.counters.snapshots += 1
-            ctx = MarketContext(market_breadth=breadth, pool_agreement=pool_agreement(own))
+            ctx = MarketContext(market_breadth=breadth, pool_agreement=pool_agreement(self._known_pools(mint, own)))
             found.extend(Found(s, float(tick.ts), received) for s in self.detector.on_tick(mint, tick, ctx))
             new = self._new_bars(view)
             if new:
@@ -599,6 +630,24 @@ class Engine:
         for change in await self.universe.observe(pairs, self.now()):
             log.info("universe: %s left (%s)", change.mint, change.reason)
             self.untrack_token(change.mint)
+
+    def _known_pools(self, mint: str, fresh: Sequence[PairSnapshot]) -> list[PairSnapshot]:
+        """The token's own pools (it is the base) as the universe last listed them, ``fresh`` snapshots first."""
+        merged = {p.pair_address: p for p in fresh}
+        for p in self.universe.pairs(mint):
+            if p.base_mint == mint and p.pair_address not in merged:
+                merged[p.pair_address] = p
+        return list(merged.values())
+
+    async def _repick(self, mint: str, fresh: Sequence[PairSnapshot]) -> None:
+        """The pinned pair went missing: pin the main pool of what is known now, else look again soon."""
+        view = self.tokens.get(mint)
+        mp = main_pool(self._known_pools(mint, fresh), mint)
+        if view is not None and mp is not None and mp.pair_address != view.pool and any(
+                p.pair_address == mp.pair_address for p in fresh):
+            await self.repin(mint, mp.pair_address, f"pinned pair {view.pool} went missing")
+            return
+        self.universe.recheck(mint, self.now())  # its pools are fetched again in the next discovery round
 
     def _new_bars(self, view: TokenView) -> list[Candle]:
         market = self.detector.market(view.mint)
@@ -775,6 +824,9 @@ class Engine:
         if universe.store is not None:
             watch += await universe.store.watched_mints()
         report = await universe.refresh(list(dict.fromkeys(watch)), now)
+        for mint, (old, new) in report.moved.items():
+            if new is not None and mint in self.tokens:
+                await self.repin(mint, new, f"main pool moved from {old} (e.g. a migration)")
         for e in report.entered:
             self.track_token(e.mint, symbol=e.symbol, name=e.name, pool=e.pool, member=True)
         for mint in report.left:
@@ -786,6 +838,10 @@ class Engine:
                 address = view.pool if view is not None and view.pool else (pool.pair_address if pool else None)
                 self.track_token(mint, symbol=universe.symbol(mint) or (pool.base_symbol if pool else ""),
                                  name=pool.base_name if pool else "", pool=address, member=True)
+        for mint, view in list(self.tokens.items()):  # re-picked every round: members follow the main pool
+            mp = universe.main_pool(mint) if view.member else None
+            if mp is not None and mp.pair_address != view.pool:
+                await self.repin(mint, mp.pair_address, "re-picked at the discovery round")
         self._gate_counts = (report.passed, report.failed, report.unverified)
         if report.entered or report.left:
             log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
@@ -856,6 +912,7 @@ class Engine:
                 "duplicate_signals": self.counters.duplicates,
                 "outcomes_closed": self.counters.outcomes_closed,
                 "snapshots": self.counters.snapshots,
+                "pool_moves": self.counters.pool_moves,
                 "refresh_errors": self.counters.refresh_errors,
                 "history_fetches": self.counters.history_fetches,
                 "history_errors": self.counters.history_errors,

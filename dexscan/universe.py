@@ -573,6 +573,10 @@ class Universe:
         """:func:`~dexscan.domain.main_pool` of the cached pools."""
         return main_pool(self._pairs.get(mint, ()), mint)
 
+    def recheck(self, mint: str, now: int) -> None:
+        """Check ``mint`` (its pools, its gates) again at the next round: its pinned pair went missing."""
+        self.book.recheck_at(mint, now)
+
     def symbol(self, mint: str) -> str:
         return self._names.get(mint, ("", ""))[0]
 
