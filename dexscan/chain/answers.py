@@ -7,7 +7,10 @@ a ``getTokenLargestAccounts`` amount is a free string that ``int()`` would turn 
 endless holder balance. Here every key the inspector relies on is checked and a refusal is an
 :class:`~dexscan.errors.RpcBadAnswer` naming the field (``result.value[3].owner``). JSON-RPC error
 answers still go through solders, so ``-32005`` and ``-32602`` keep their typed
-:class:`~solana.rpc.core.RPCException` and the pool's failover rules.
+:class:`~solana.rpc.core.RPCException` and the pool's failover rules, and so do the refusals of a
+method (``reference/external-apis.md`` §5.1): ``-32010`` (the public endpoint's "… excluded from account
+secondary indexes; this RPC method unavailable for key" for ``getTokenLargestAccounts`` of SPL Token
+mints) and ``-32601`` (method not found), which the pool treats as answers, not failures.
 """
 
 from __future__ import annotations
