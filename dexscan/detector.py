@@ -58,8 +58,10 @@ fired. Transitions to ignited, confirmed and fizzled are queued for :meth:`drain
 
 ``warming_up(mint)`` is the number of completed 5m bars still missing before ignition can be
 judged (``detector.ignition.sma_bars``, 20): 0 = ready. Memory per token is bounded: rings of
-``m5_capacity`` 5m bars (50 with the default strategies), 24 1h bars and 42 4H bars (the ATR
-percentile's "own history" is therefore the last 7 days).
+``m5_capacity`` 5m bars (50 with the default strategies), 24 1h bars and 42 4H bars, plus one
+:class:`~dexscan.ladder.WilderAtr` per 1h/4H book: the ladder's ATR is carried over the token's whole
+history in O(1) state (never re-seeded on the ring), and the ATR percentile's "own history" is the
+last 42 ATR values (7 days of 4H bars).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ from typing import Literal
 from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
-from dexscan.ladder import AtrReading, ladder_atr, plan_levels
+from dexscan.ladder import AtrReading, WilderAtr, atr_reading, plan_levels
 from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, FormingBar, RollingVolume, Tick, TokenMarket
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
 from dexscan.strategies import build_strategies
@@ -231,6 +233,9 @@ class Detector:
         m = self._tokens.get(mint)
         if m is None:
             m = TokenMarket(mint, **self._market_args)  # type: ignore[arg-type]
+            period = self.settings.ladder.atr_period
+            m.h4.atr = WilderAtr(period, keep=H4_CAPACITY)  # carried over the whole history (ladder.py)
+            m.h1.atr = WilderAtr(period, keep=H1_CAPACITY, mult=2.0)
             self._tokens[mint] = m
         return m
 
@@ -594,7 +599,7 @@ class Detector:
         if cached is not None and cached[0] == key:
             atr: AtrReading = cached[1]
         else:
-            atr = ladder_atr(h4, h1, self.settings.ladder.atr_period)
+            atr = atr_reading(m.h4.atr, m.h1.atr)
             m.atr_cache = (key, atr)
         out: list[Signal] = []
         for d in found:

@@ -7,6 +7,20 @@ first ATR is the plain mean of the first 14 TRs (so 15 candles are needed), then
 same computation on completed 1H candles times 2 (``atr_source="1h*2"``, flag ``atr_from_1h``);
 with fewer than 15 of those there is no ladder (flag ``insufficient_history``).
 
+**Over the whole history, carried.** The ATR a signal uses is seeded on the token's *first* 15
+candles and smoothed over every candle since, not re-seeded on the last few candles a ring holds
+(re-seeding made the ATR depend on the ring size). :class:`WilderAtr` carries it bar by bar with
+O(1) state (the previous close, the seed sum, the current ATR, the state before the last bar so an
+official bar can replace an aggregate of the same window, and a bounded tail of recent ATR values
+for the ATR percentile feature). Each 4H and 1H book of :class:`dexscan.market.TokenMarket` has one
+(``BarBook.atr``, attached by the detector), fed by every completed bar the book stores — history
+bootstrap, replay and live alike — so a live ladder and the same signal in a backfill get the same
+ATR. A gap of ``k`` empty bars (O=H=L=C=previous close, TR 0) is applied in closed form,
+``ATR * (13/14)^k``, however long the gap. A provider bar that corrects an *older* stored bar
+(not the latest one) is not re-applied: the ATR cannot be rewound in O(1); replay and live only
+replace the latest bar. :func:`wilder_atr_series` / :func:`ladder_atr` compute the same numbers
+from a complete candle list (tests, reports).
+
 **Levels.** ``SL = entry - 1.5 ATR`` (mode ``atr``) or ``SL = signal_candle_low - 0.5 ATR`` (mode
 ``structural``; without a known low it falls back to mode ``atr``, flag ``structural_without_low``).
 A stop below ``entry * 0.5`` is clamped there (flag ``sl_clamped``). ``R = entry - SL`` and
@@ -50,6 +64,7 @@ labels history with the same code):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -124,6 +139,124 @@ def ladder_atr(h4: Sequence[Candle], h1: Sequence[Candle], period: int = 14) -> 
     if len(h1) >= period + 1:
         series = [a * 2.0 for a in wilder_atr_series(h1, period)]
         return AtrReading(series[-1], "1h*2", ("atr_from_1h",), tuple(series))
+    return AtrReading(None, None, ("insufficient_history",))
+
+
+class WilderAtr:
+    """Wilder ATR of one book's completed bars, carried over the whole history in O(1) state.
+
+    Feed it every completed bar in time order (:meth:`push`), empty gap bars with :meth:`flat`, a
+    replacement of the latest bar with :meth:`replace_last`; :meth:`reset` when the book is rebuilt
+    from history. ``mult`` scales what it reports (2 for the 1H fallback). ``keep`` bounds the tail
+    of recent ATR values kept for the ATR percentile feature.
+    """
+
+    __slots__ = ("_atr", "_count", "_prev_close", "_seed", "_undo", "keep", "mult", "period", "recent")
+
+    def __init__(self, period: int = 14, keep: int = 42, mult: float = 1.0) -> None:
+        if period < 1:
+            raise ValueError(f"ATR period must be >= 1, got {period}")
+        self.period = period
+        self.keep = max(1, keep)
+        self.mult = mult
+        self.recent: deque[float] = deque(maxlen=self.keep)
+        self._count = 0  # bars seen
+        self._prev_close: float | None = None
+        self._seed = 0.0  # sum of the first `period` TRs
+        self._atr: float | None = None
+        self._undo: tuple[int, float | None, float, float | None] | None = None
+
+    def reset(self) -> None:
+        self.recent.clear()
+        self._count = 0
+        self._prev_close = None
+        self._seed = 0.0
+        self._atr = None
+        self._undo = None
+
+    @property
+    def bars(self) -> int:
+        """Completed bars seen (15 are needed for a 14-period ATR)."""
+        return self._count
+
+    @property
+    def value(self) -> float | None:
+        """The current ATR (times ``mult``), None before ``period + 1`` bars."""
+        return None if self._atr is None else self._atr * self.mult
+
+    def _tr(self, tr: float) -> None:
+        """One true range into the seed or the smoothing (the bar is already counted)."""
+        p = self.period
+        n_tr = self._count - 1  # TRs including this one
+        if n_tr <= p:
+            self._seed += tr
+            if n_tr == p:
+                self._atr = self._seed / p
+        else:
+            assert self._atr is not None
+            self._atr = (self._atr * (p - 1) + tr) / p
+        if self._atr is not None:
+            self.recent.append(self._atr * self.mult)
+
+    def push(self, candle: Candle) -> None:
+        """The next completed bar."""
+        pc = self._prev_close
+        undo = (self._count, pc, self._seed, self._atr)
+        self._count += 1
+        self._prev_close = candle.close
+        if pc is not None:
+            h, lo = candle.high, candle.low
+            tr = h - lo
+            if h - pc > tr:
+                tr = h - pc
+            if pc - lo > tr:
+                tr = pc - lo
+            self._tr(tr)
+        self._undo = undo
+
+    def replace_last(self, candle: Candle) -> None:
+        """The latest bar was replaced (an official bar over an aggregate of the same window)."""
+        undo = self._undo
+        if undo is None:
+            return
+        count, pc, seed, atr = undo
+        if self._atr is not None and self.recent:
+            self.recent.pop()  # the value the replaced bar appended (the tail it pushed out stays out)
+        self._count, self._prev_close, self._seed, self._atr = count, pc, seed, atr
+        self.push(candle)
+
+    def flat(self, k: int) -> None:
+        """``k`` empty bars at the previous close (a gap): TR 0 each, in closed form."""
+        if k <= 0 or self._prev_close is None:
+            return
+        self._undo = None
+        p = self.period
+        while k > 0 and self._atr is None:  # still seeding: at most `period` steps
+            self._count += 1
+            self._tr(0.0)
+            k -= 1
+        if k <= 0:
+            return
+        assert self._atr is not None
+        f = (p - 1) / p
+        shown = min(k, self.keep)
+        self._atr *= f ** (k - shown)
+        self._count += k - shown
+        for _ in range(shown):
+            self._count += 1
+            self._atr *= f
+            self.recent.append(self._atr * self.mult)
+
+
+def atr_reading(h4: WilderAtr | None, h1: WilderAtr | None) -> AtrReading:
+    """The ladder's ATR from carried states: 4H once it has a value, else 1H x 2 (flagged), else none.
+
+    The same choice as :func:`ladder_atr`; ``h1`` must have been built with ``mult=2``.
+    """
+    if h4 is not None and h4.value is not None:
+        return AtrReading(h4.value, "4h", (), tuple(h4.recent))
+    if h1 is not None and h1.value is not None:
+        return AtrReading(h1.value, "1h*2", ("atr_from_1h",), tuple(h1.recent))
     return AtrReading(None, None, ("insufficient_history",))
 
 

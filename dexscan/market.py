@@ -280,10 +280,12 @@ class BarBook:
 
     ``done_ts`` is the start of the latest window known to be complete (closed aggregate or
     official bar); a window at or before it never forms again. ``version`` changes whenever the
-    completed bars change, so values derived from them (the ATR) can be cached.
+    completed bars change, so values derived from them (the ATR) can be cached. ``atr`` (set by the
+    detector: a :class:`dexscan.ladder.WilderAtr`, or None) is fed every bar the book stores, gap
+    bars included, so the ATR covers the whole history, not just the ring.
     """
 
-    __slots__ = ("bars", "done_ts", "forming", "tf", "version")
+    __slots__ = ("atr", "bars", "done_ts", "forming", "tf", "version")
 
     def __init__(self, tf: int, capacity: int) -> None:
         self.tf = tf
@@ -291,6 +293,7 @@ class BarBook:
         self.forming: FormingBar | None = None
         self.done_ts = -1
         self.version = 0
+        self.atr: Any = None
 
     @property
     def last(self) -> Candle | None:
@@ -309,15 +312,21 @@ class BarBook:
             if candle.ts <= last.ts:
                 if candle.ts == last.ts:
                     bars[-1] = candle
+                    if self.atr is not None:
+                        self.atr.replace_last(candle)
                 return
             tf = self.tf
             start = last.ts + tf
             if start < candle.ts:
+                if self.atr is not None:
+                    self.atr.flat((candle.ts - start) // tf)
                 start = max(start, candle.ts - tf * (bars.maxlen or 1))
                 p = last.close
                 for ts in range(start, candle.ts, tf):
                     bars.append(Candle(ts, p, p, p, p, 0.0))
         bars.append(candle)
+        if self.atr is not None:
+            self.atr.push(candle)
 
     def absorb(self, bar: Candle, real: bool, closed: list[Closed]) -> None:
         """Fold a completed 5m bar into the forming window, closing the previous window first."""
@@ -375,6 +384,8 @@ class BarBook:
             if old.ts == candle.ts:
                 self.bars[i] = candle
                 self.version += 1
+                if self.atr is not None and i == len(self.bars) - 1:
+                    self.atr.replace_last(candle)
                 return
             if old.ts < candle.ts:
                 return
@@ -386,6 +397,8 @@ class BarBook:
             by_ts[c.ts] = c
         self.bars.clear()
         self.version += 1
+        if self.atr is not None:
+            self.atr.reset()
         for ts in sorted(by_ts):
             self.push(by_ts[ts])
         if self.bars:

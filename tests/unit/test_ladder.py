@@ -197,3 +197,109 @@ def test_settings_drive_the_tracker(ladder: LadderSettings) -> None:
     tr.update(c(T, 10.0, 11.2))
     out = tr.update(c(T + 300, 9.5, 10.5))
     assert out.result == "open"  # the stop stayed at SL: no breakeven move
+
+
+# -- ATR carried over the whole history (issue 14) ----------------------------------------------
+
+
+def series_500() -> list[Candle]:
+    """500 irregular 4H candles (deterministic, no randomness)."""
+    out = []
+    prev = 10.0
+    for i in range(500):
+        close = prev * (1.0 + 0.03 * ((i * 7919) % 13 - 6) / 6.0)
+        hi = max(prev, close) * (1.0 + 0.004 * (1 + i % 5))
+        lo = min(prev, close) * (1.0 - 0.003 * (1 + i % 7))
+        out.append(Candle(T + i * H, prev, hi, lo, close, 1000.0 + i))
+        prev = close
+    return out
+
+
+def wilder_reference(candles: list[Candle], period: int = 14) -> list[float]:
+    """Independent full-history Wilder ATR (numpy, TR from shifted closes), one value per candle from
+    the 15th on."""
+    import numpy as np
+
+    h = np.array([c.high for c in candles])
+    lo = np.array([c.low for c in candles])
+    cl = np.array([c.close for c in candles])
+    tr = np.maximum.reduce([h[1:] - lo[1:], np.abs(h[1:] - cl[:-1]), np.abs(lo[1:] - cl[:-1])])
+    atr = [float(tr[:period].mean())]
+    for x in tr[period:]:
+        atr.append((atr[-1] * (period - 1) + float(x)) / period)
+    return atr
+
+
+def test_carried_atr_equals_a_full_history_wilder_atr_on_500_candles() -> None:
+    from dexscan.ladder import WilderAtr
+
+    candles = series_500()
+    expected = wilder_reference(candles)
+    state = WilderAtr(14, keep=42)
+    seen = []
+    for i, c in enumerate(candles):
+        state.push(c)
+        if i >= 14:
+            seen.append(state.value)
+        else:
+            assert state.value is None
+    assert len(seen) == len(expected) == 486
+    for got, want in zip(seen, expected, strict=True):
+        assert got == pytest.approx(want, rel=1e-9)
+    assert state.value == pytest.approx(atr_pandas(candles), rel=1e-9)
+    assert list(state.recent) == pytest.approx(expected[-42:], rel=1e-9)
+    # the old ring computation (re-seeded on the last 42 candles) is a different number
+    assert abs(wilder_atr(candles[-42:], 14) / expected[-1] - 1) > 1e-6  # type: ignore[operator]
+
+
+def test_the_detector_ladder_uses_the_full_history_atr_in_bootstrap_and_in_replay() -> None:
+    from dexscan.detector import Detector
+    from dexscan.domain import Timeframe
+
+    candles = series_500()
+    want = wilder_reference(candles)[-1]
+    settings = load_settings(env={})
+    boot = Detector(settings)
+    boot.bootstrap("MINT", Timeframe.H4, candles)
+    replay = Detector(settings)
+    for c in candles:
+        replay.on_bar("MINT", Timeframe.H4, c)
+    for det in (boot, replay):
+        m = det.market("MINT")
+        assert m is not None and len(m.h4.bars) == 42  # the ring stays small ...
+        assert m.h4.atr.value == pytest.approx(want, rel=1e-9)  # ... the ATR covers all 500 candles
+
+
+def test_gaps_replacements_and_the_1h_fallback_of_the_carried_atr() -> None:
+    from dexscan.ladder import WilderAtr, atr_reading
+
+    candles = series_500()[:40]
+    last = candles[-1]
+    p = last.close
+    gap = [Candle(last.ts + (k + 1) * H, p, p, p, p, 0.0) for k in range(100)]
+    after = Candle(last.ts + 101 * H, p, p * 1.05, p * 0.97, p * 1.02, 5.0)
+    full = WilderAtr(14, keep=42)
+    for c in [*candles, *gap, after]:
+        full.push(c)
+    carried = WilderAtr(14, keep=42)
+    for c in candles:
+        carried.push(c)
+    carried.flat(100)
+    carried.push(Candle(after.ts, p, p, p, p, 0.0))  # an aggregate first ...
+    carried.replace_last(after)  # ... then the provider's bar of the same window wins
+    assert carried.value == pytest.approx(full.value, rel=1e-9)
+    assert carried.bars == full.bars == 141
+    assert list(carried.recent) == pytest.approx(list(full.recent), rel=1e-9)
+    # a gap while still seeding counts its zero TRs into the seed
+    seed = WilderAtr(14)
+    seed.push(candles[0])
+    seed.flat(20)
+    assert seed.value == 0.0 and seed.bars == 21
+    # 4H first, else 1H x 2 (flagged), else none
+    h1 = WilderAtr(14, keep=24, mult=2.0)
+    for c in flat_tr(15, 0.25, step=3600):
+        h1.push(c)
+    assert atr_reading(WilderAtr(14), h1) == atr_reading(None, h1)
+    reading = atr_reading(WilderAtr(14), h1)
+    assert (reading.value, reading.source, reading.flags) == (0.5, "1h*2", ("atr_from_1h",))
+    assert atr_reading(WilderAtr(14), WilderAtr(14, mult=2.0)).flags == ("insufficient_history",)
