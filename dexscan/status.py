@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dexscan.alerts.format import reason_text
 from dexscan.domain import Confidence, Layer, Levels, Outcome, OutcomeResult, Signal
 
 SourceState = Literal["ok", "degraded", "down", "circuit open"]
@@ -141,7 +142,7 @@ class SignalRow:
             tp2=lv.tp2 if lv else None,
             tp3=lv.tp3 if lv else None,
             liquidity_usd=signal.liquidity_usd,
-            reasons=tuple(str(r) for r in signal.reasons),
+            reasons=tuple(reason_text(r) for r in signal.reasons),
             age_s=max(0.0, now - signal.ts),
             signal_id=signal_id,
         )
@@ -233,7 +234,7 @@ class LiveRow:
             confidence=signal.confidence,
             age_s=max(0.0, now - signal.ts),
             signal_id=signal_id,
-            reasons=tuple(str(r) for r in signal.reasons),
+            reasons=tuple(reason_text(r) for r in signal.reasons),
         )
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from dexscan.domain import GateStatus, GateVerdict, Outcome, Signal
+from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Signal
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -131,7 +132,7 @@ def signal_card(signal: Signal, extra: CardExtras | None = None) -> AlertMessage
             f"TP2 {fmt_price(lv.tp2)} ({fmt_pct(_pct(lv.tp2, lv.entry))})",
             f"TP3 {fmt_price(lv.tp3)} ({fmt_pct(_pct(lv.tp3, lv.entry))})",
         ]
-        ladder_note = f"ATR {escape(lv.atr_source)} · stop {escape(lv.sl_mode)}"
+        ladder_note = escape(ladder_text(lv))
         if lv.flags:
             ladder_note += " · ⚠️ " + escape(", ".join(lv.flags))
         head.append(f"<i>{ladder_note}</i>")
@@ -146,7 +147,7 @@ def signal_card(signal: Signal, extra: CardExtras | None = None) -> AlertMessage
         head.append(gates)
     head += [escape(n) for n in extra.notes]
     foot = ["", f"<i>{fmt_time(signal.ts, extra.local_zone)}</i>"]
-    reasons = [f"• {escape(str(r))}" for r in signal.reasons]
+    reasons = [f"• {escape(reason_text(r))}" for r in signal.reasons]
     text = _fit(head, ["", "<b>Why</b>"] if reasons else [], reasons, foot)
     return AlertMessage(text, link_buttons(signal.mint, signal.pool))
 
@@ -194,6 +195,63 @@ def digest_card(items: Sequence[Signal], window_s: float | None = None) -> Alert
         for i in range(0, min(len(items), 9), 3)
     )
     return AlertMessage(text, buttons)
+
+
+_ATR_SOURCES = {"4h": "4h candles", "1h*2": "1h candles ×2, too few 4h candles yet"}
+
+
+def ladder_text(lv: Levels) -> str:
+    """How the levels were set, in words: ``stop 1.5 ATR below entry (ATR of 4h candles) · targets
+    1.5R, 3R, 5R`` (R = entry − stop)."""
+    source = _ATR_SOURCES.get(lv.atr_source, f"{lv.atr_source} candles")
+    risk = lv.risk
+    if lv.sl_mode == "structural":
+        stop = "stop under the signal candle's low"
+    elif lv.atr > 0:
+        stop = f"stop {risk / lv.atr:.3g} ATR below entry"
+    else:
+        stop = f"stop mode {lv.sl_mode}"
+    text = f"{stop} (ATR of {source})"
+    if risk > 0:
+        text += " · targets " + ", ".join(f"{(tp - lv.entry) / risk:.3g}R" for tp in (lv.tp1, lv.tp2, lv.tp3))
+    return text
+
+
+#: Plain-language forms of the strategies' reason names (``dexscan/strategies``): pattern →
+#: text from (value, threshold, bars). A name not listed here is shown as the reason itself.
+_REASON_TEXTS: tuple[tuple[re.Pattern[str], Callable[[Reason, int], str]], ...] = (
+    (re.compile(r"rise_vs_4h_open"), lambda r, _n: f"price {r.value:+.1f}% vs the 4H open (needs {r.threshold:g}%)"),
+    (re.compile(r"close_vs_4h_open"),
+     lambda r, _n: f"4H candle closed {r.value:+.1f}% over its open (needs {r.threshold:g}%)"),
+    (re.compile(r"volume_5m_vs_sma(\d+)"),
+     lambda r, n: f"5m volume {r.value:.1f}× its {n}-bar average (needs {r.threshold:g}×)"),
+    (re.compile(r"volume_5m_after_empty_bars"),
+     lambda r, _n: f"5m volume {fmt_usd(r.value)} after bars without trades"),
+    (re.compile(r"volume_z(\d+)"),
+     lambda r, n: f"volume {r.value:.1f}σ above its {n}-bar mean (needs {r.threshold:g}σ)"),
+    (re.compile(r"volume_vs_flat_mean(\d+)"),
+     lambda r, n: f"volume {fmt_usd(r.value)} against a flat {n}-bar mean of {fmt_usd(r.threshold)}"),
+    (re.compile(r"volume_vs_mean(\d+)"),
+     lambda r, n: f"volume {r.value:.1f}× its {n}-bar mean (needs {r.threshold:g}×)"),
+    (re.compile(r"volume_after_empty_bars"), lambda r, _n: f"volume {fmt_usd(r.value)} after bars without trades"),
+    (re.compile(r"rise_in_(\d+)_bars"), lambda r, n: f"up {r.value:.1f}% within {n} bars (needs {r.threshold:g}%)"),
+    (re.compile(r"close_vs_prior_(\d+)_bar_high"),
+     lambda r, n: f"closed at {fmt_price(r.value)}, above the prior {n}-bar high {fmt_price(r.threshold)}"),
+    (re.compile(r"close_position_in_range"),
+     lambda r, _n: f"closed {r.value * 100:.0f}% up the bar's range (needs {r.threshold * 100:.0f}%)"),
+    (re.compile(r"upper_wick_share"),
+     lambda r, _n: f"upper wick {r.value * 100:.0f}% of the range (at most {r.threshold * 100:.0f}%)"),
+)
+
+
+def reason_text(reason: Reason) -> str:
+    """A reason as a trader reads it (``5m volume 7.3× its 20-bar average (needs 3×)``) rather than
+    the strategy's variable name (``volume_5m_vs_sma20 7.3x > 3x``)."""
+    for pattern, text in _REASON_TEXTS:
+        m = pattern.fullmatch(reason.name)
+        if m is not None:
+            return text(reason, int(m.group(1)) if m.groups() else 0)
+    return str(reason)
 
 
 def gate_summary(verdicts: Sequence[GateVerdict]) -> str:

@@ -124,6 +124,7 @@ from dexscan.alerts.format import (
     fmt_price,
     fmt_usd,
     outcome_card,
+    reason_text,
     signal_card,
     utf16_len,
     verdict_lines,
@@ -1025,7 +1026,7 @@ def build_dispatcher(
         if recent:
             _, sig, _ = recent[0]
             text += f"\n\nLast signal: {escape(sig.strategy)} at {fmt_clock(sig.ts)}\n"
-            text += "\n".join(f"• {escape(str(r))}" for r in sig.reasons)
+            text += "\n".join(f"• {escape(reason_text(r))}" for r in sig.reasons)
         await reply(message, text)
 
     @router.message(Command("watch"))

@@ -17,7 +17,9 @@ from dexscan.alerts.format import (
     fmt_pct,
     fmt_price,
     fmt_usd,
+    ladder_text,
     outcome_card,
+    reason_text,
     signal_card,
     utf16_len,
 )
@@ -64,7 +66,7 @@ def test_signal_card_spells_out_every_level_with_percentages_from_entry() -> Non
     assert "TP1 $0.0001300 (+30.0%)" in lines
     assert "TP2 $0.0001600 (+60.0%)" in lines
     assert "TP3 $0.0002000 (+100.0%)" in lines
-    assert "ATR 4h · stop atr" in lines
+    assert "stop 1.5 ATR below entry (ATR of 4h candles) · targets 1.5R, 3R, 5R" in lines
     assert "Liquidity $1.2M · Vol 24h $3.4M · Age 3d 4h" in lines
     assert "🛡 Gates 2/2 pass" in lines
     assert lines[lines.index("Why") + 1:lines.index("Why") + 3] == ["• rise 3.1% >= 2%", "• volume_5m_x 4.2 > 3"]
@@ -200,3 +202,29 @@ def test_chart_is_a_png_with_ticks_at_the_levels() -> None:
     assert render_chart(make_signal(levels=None), bars4, []).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="no candles to chart"):
         render_chart(make_signal(), [], [])
+
+
+@pytest.mark.parametrize(("reason", "text"), [
+    (Reason("rise_vs_4h_open", 2.14, ">=", 2.0, "%"), "price +2.1% vs the 4H open (needs 2%)"),
+    (Reason("volume_5m_vs_sma20", 7.31, ">", 3.0, "x"), "5m volume 7.3× its 20-bar average (needs 3×)"),
+    (Reason("volume_5m_after_empty_bars", 1234.0, ">", 0.0, " USD"), "5m volume $1.2K after bars without trades"),
+    (Reason("close_vs_4h_open", 11.26, ">=", 10.0, "%"), "4H candle closed +11.3% over its open (needs 10%)"),
+    (Reason("volume_z20", 58.97, ">=", 4.0, "σ"), "volume 59.0σ above its 20-bar mean (needs 4σ)"),
+    (Reason("volume_vs_flat_mean20", 5000.0, ">", 120.0, " USD"),
+     "volume $5.0K against a flat 20-bar mean of $120"),
+    (Reason("close_position_in_range", 0.812, ">=", 0.67), "closed 81% up the bar's range (needs 67%)"),
+    (Reason("volume_vs_mean20", 6.04, ">=", 5.0, "x"), "volume 6.0× its 20-bar mean (needs 5×)"),
+    (Reason("rise_in_10_bars", 14.2, ">=", 12.0, "%"), "up 14.2% within 10 bars (needs 12%)"),
+    (Reason("close_vs_prior_50_bar_high", 0.0123, ">", 0.0119, ""),
+     "closed at $0.01230, above the prior 50-bar high $0.01190"),
+    (Reason("upper_wick_share", 0.31, "<=", 0.6), "upper wick 31% of the range (at most 60%)"),
+    (Reason("something_new", 1.5, ">=", 1.0, "x"), "something_new 1.5x >= 1x"),
+])
+def test_reasons_read_as_sentences_not_variable_names(reason: Reason, text: str) -> None:
+    assert reason_text(reason) == text
+
+
+def test_ladder_text_for_a_structural_stop_and_a_1h_atr() -> None:
+    lv = Levels(1.0, 0.9, 1.15, 1.3, 1.5, 0.05, "1h*2", "structural")
+    assert ladder_text(lv) == ("stop under the signal candle's low (ATR of 1h candles ×2, too few 4h candles yet) · "
+                               "targets 1.5R, 3R, 5R")
