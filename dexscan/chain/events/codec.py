@@ -1,0 +1,90 @@
+"""Byte-level helpers shared by the decoders: base58 both ways, base64, bounded string reads.
+
+Pure functions, no I/O. Every read is bounds-checked by its caller (a decoder checks the payload's
+size against the layout version it reads before unpacking), so a short or corrupt payload becomes a
+:class:`~dexscan.chain.events.model.Rejection`, never an exception.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from functools import lru_cache
+
+from dexscan.chain.events.model import Side
+
+B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
+
+#: Anchor's ``emit_cpi!`` marker: the first 8 bytes of a self-invoke that carries an event.
+EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")
+
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+USDT_MINT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
+#: Mints that are the quote side of a pair: a swap that takes one of these in is a buy of the other.
+QUOTE_MINTS = frozenset({WSOL_MINT, USDC_MINT, USDT_MINT})
+
+_U32 = struct.Struct("<I")
+
+
+@lru_cache(maxsize=65_536)
+def b58encode(raw: bytes) -> str:
+    """Bitcoin-alphabet base58 (Solana addresses and signatures); cached, as pools and mints repeat."""
+    n = int.from_bytes(raw, "big")
+    out = []
+    while n:
+        n, r = divmod(n, 58)
+        out.append(B58_ALPHABET[r])
+    zeros = len(raw) - len(raw.lstrip(b"\0"))
+    return "1" * zeros + "".join(reversed(out))
+
+
+def b58decode(text: str) -> bytes:
+    """Inverse of :func:`b58encode`; ``ValueError`` on a character outside the alphabet."""
+    n = 0
+    index = _B58_INDEX
+    for c in text:
+        digit = index.get(c)
+        if digit is None:
+            raise ValueError(f"character {c!r} is not base58")
+        n = n * 58 + digit
+    zeros = len(text) - len(text.lstrip("1"))
+    return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")
+
+
+def b64decode(text: str) -> bytes | None:
+    """Strict standard base64 (with padding), or None when ``text`` is not that."""
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def pubkey(buf: bytes, off: int) -> str:
+    return b58encode(bytes(buf[off:off + 32]))
+
+
+def read_string(buf: bytes, off: int, limit: int = 512) -> tuple[str, int] | None:
+    """A borsh string (u32 LE length + UTF-8) at ``off``: (text, next offset), or None when it does
+    not fit in ``buf``, is longer than ``limit`` bytes, or is not UTF-8."""
+    if off + 4 > len(buf):
+        return None
+    (n,) = _U32.unpack_from(buf, off)
+    end = off + 4 + n
+    if n > limit or end > len(buf):
+        return None
+    try:
+        return bytes(buf[off + 4:end]).decode("utf-8"), end
+    except UnicodeDecodeError:
+        return None
+
+
+def side_from_mints(mint_in: str | None, mint_out: str | None) -> tuple[Side | None, str | None]:
+    """(side, non-quote mint) when exactly one of the two mints is a quote mint, else (None, None)."""
+    qin, qout = mint_in in QUOTE_MINTS, mint_out in QUOTE_MINTS
+    if qin and not qout:
+        return "buy", mint_out
+    if qout and not qin:
+        return "sell", mint_in
+    return None, None
