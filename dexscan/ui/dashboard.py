@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -40,6 +41,7 @@ from dexscan.status import (
     SignalRow,
     SourceStatus,
 )
+from dexscan.vtime import VirtualTimeLoop
 
 log = logging.getLogger(__name__)
 
@@ -759,15 +761,24 @@ class Dashboard:
         alternate screen would leave the terminal as it was before the run, so the last frame is
         then printed on the normal screen: what the scanner showed when it stopped stays readable."""
         interval = 1.0 / self.refresh_per_s
+        # Frames are for a person: ``refresh_per_s`` per *real* second. On the demo's virtual-time
+        # loop (dexscan.vtime) the loop's seconds are simulated; paced at ``speed`` they pass
+        # ``speed`` times faster, unpaced as fast as the work allows (then only the real-time check
+        # below keeps the frame rate).
+        loop = asyncio.get_running_loop()
+        step = interval * (getattr(loop, "speed", None) or 60.0) if isinstance(loop, VirtualTimeLoop) else interval
         try:
             with Live(
                 self.frame(), console=self.console, screen=self.screen, auto_refresh=False, transient=False,
                 redirect_stdout=True, redirect_stderr=True,
             ) as live:
+                drawn = time.monotonic()
                 while not stop.is_set():
-                    live.update(self.frame(), refresh=True)
+                    if time.monotonic() - drawn >= interval * 0.9:
+                        live.update(self.frame(), refresh=True)
+                        drawn = time.monotonic()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=interval)
+                        await asyncio.wait_for(stop.wait(), timeout=step)
         finally:
             if self.screen:
                 try:
