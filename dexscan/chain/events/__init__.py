@@ -13,6 +13,7 @@ from dexscan.chain.events.dispatch import (
     decode_notification,
     decode_payload,
     decode_transaction,
+    payload_fields,
 )
 from dexscan.chain.events.model import PROGRAM_NAMES, Decoded, Event, PoolEvent, Rejection, Swap, TxContext
 from dexscan.chain.events.registry import PROGRAM_IDS, PROGRAMS
@@ -20,5 +21,5 @@ from dexscan.chain.events.registry import PROGRAM_IDS, PROGRAMS
 __all__ = [
     "PROGRAMS", "PROGRAM_IDS", "PROGRAM_NAMES", "Decoded", "Event", "PoolEvent", "Rejection", "Swap", "TxContext",
     "decode_any", "decode_event_instruction", "decode_logs", "decode_notification", "decode_payload",
-    "decode_transaction",
+    "decode_transaction", "payload_fields",
 ]

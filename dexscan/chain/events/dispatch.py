@@ -19,7 +19,9 @@ from collections import Counter
 from typing import Any
 
 from dexscan.chain.events.codec import EVENT_IX_TAG, b58decode, b58encode, b64decode
+from dexscan.chain.events.layouts import read_fields
 from dexscan.chain.events.model import Decoded, Event, Rejection, TxContext
+from dexscan.chain.events.raydium_amm_v4 import LAYOUTS as RAY_LAYOUTS
 from dexscan.chain.events.raydium_amm_v4 import LOG_PREFIX as RAY_LOG_PREFIX
 from dexscan.chain.events.raydium_amm_v4 import decode_ray_log
 from dexscan.chain.events.registry import PROGRAMS, RAYDIUM_AMM_V4
@@ -101,6 +103,24 @@ def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | 
             out.truncated = True
             out.reject("log_truncated", "logs end with 'Log truncated'; later events are lost")
             return
+
+
+def payload_fields(program_id: str, payload: bytes | str) -> tuple[str, dict[str, Any]] | None:
+    """(event name, every field the payload holds) for an event of ``program_id``: an Anchor payload
+    (bytes, discriminator first), or for Raydium AMM v4 the ray_log base64 text. None if unknown."""
+    spec = PROGRAMS.get(program_id)
+    if spec is None:
+        return None
+    if isinstance(payload, str):
+        raw = b64decode(payload.strip())
+        if raw is None or not raw or program_id != RAYDIUM_AMM_V4 or raw[0] not in RAY_LAYOUTS:
+            return None
+        name = RAY_LAYOUTS[raw[0]][0]
+        return name, read_fields(raw, spec.name, name + "Log", start=0)
+    entry = spec.events.get(bytes(payload[:8]))
+    if entry is None:
+        return None
+    return entry[0], read_fields(payload, spec.name, entry[0])
 
 
 # -- inputs ------------------------------------------------------------------------------------
