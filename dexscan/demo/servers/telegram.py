@@ -276,6 +276,7 @@ class FakeTelegram:
         self._journal_fd: int | None = None
         if self.journal is not None:
             self._replay(self.journal)
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
             self._journal_fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         for chat in chats:
             self.add_chat(chat)
