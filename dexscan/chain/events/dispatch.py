@@ -276,7 +276,7 @@ def _signature_and_keys(body: Any, meta: dict[str, Any]) -> tuple[str | None, li
     if not isinstance(body, dict):
         return None, []
     sigs = body.get("signatures")
-    sig = sigs[0] if isinstance(sigs, list) and sigs and isinstance(sigs[0], str) else None
+    sig = sigs[0] if isinstance(sigs, list) and sigs and isinstance(sigs[0], str) and sigs[0] else None
     message = body.get("message")
     keys: list[str] = []
     raw_keys = message.get("accountKeys") if isinstance(message, dict) else None
