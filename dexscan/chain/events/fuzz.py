@@ -98,9 +98,9 @@ def _value(obj: Any) -> dict[str, Any] | None:
         return None
     try:
         if "params" in obj:
-            return obj["params"]["result"]["value"]  # type: ignore[no-any-return]
+            return obj["params"]["result"]["value"]
         tx = obj.get("result", obj)
-        return tx["meta"]  # type: ignore[no-any-return]
+        return tx["meta"]
     except (KeyError, TypeError):
         return None
 
@@ -250,9 +250,9 @@ def check_event(e: Any) -> str | None:
                 return f"bad amount {v!r}"
         if e.side not in (None, "buy", "sell"):
             return f"bad side {e.side!r}"
-    for v in (e.pool, e.mint):
-        if v is not None and (not isinstance(v, str) or not 32 <= len(v) <= 44):
-            return f"bad address {v!r}"
+    for addr in (e.pool, e.mint):
+        if addr is not None and (not isinstance(addr, str) or not 32 <= len(addr) <= 44):
+            return f"bad address {addr!r}"
     return None
 
 
