@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "check": "dexscan.check:run_check",
     "bot": "dexscan.alerts.telegram:run_bot",
     "doctor": "dexscan.doctor:run_doctor",
+    "stream": "dexscan.stream_cli:run_stream",
 }
 
 
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--demo", action="store_true", help="check the built-in loopback fakes instead")
     doc.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS",
                      help="give up on a check after this many seconds (default 5)")
+
+    from dexscan.stream_cli import add_parser as add_stream_parser  # the on-chain stream's tools
+
+    add_stream_parser(sub)
     return p
 
 
