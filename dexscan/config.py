@@ -239,6 +239,8 @@ class ScoringSettings(_Section):
     bias: float = -1.0
     min_calibration_samples: int = Field(500, ge=1, le=100_000_000)
     calibrator_path: str = ""
+    min_block_samples: int = Field(50, ge=1, le=1_000_000)
+    regularization_c: float = Field(1.0, gt=0, le=1e6)
     weights: dict[str, float] = Field(default_factory=dict)
 
 

@@ -605,7 +605,7 @@ class Detector:
         for d in found:
             plan = plan_levels(d.price, h4, h1, self.settings.ladder, d.signal_low, atr)
             feats = compute_features(m, d, ctx, atr, self._sma_bars)
-            confidence = self.scorer.confidence(feats)
+            confidence = self.scorer.confidence(feats, d.strategy)
             features = {**feats, **d.extras}
             if plan.levels is None:
                 features["no_ladder"] = 1.0

@@ -1060,11 +1060,24 @@ def bot_api_journal(db: Path) -> Path:
 
 
 async def load_calibrator(settings: Settings, store: Any) -> Any:
-    """The confidence calibrator: the artifact file, else the newest one in the store, else None."""
+    """The confidence calibrator: the artifact file, else the newest one in the store, else None.
+
+    Demo and live never share artifacts: a demo database (under the demo's own folder) reads the
+    demo's ``calibrator.json`` there, and an artifact is refused when its ``world`` (what it was
+    fitted on) is not the one being scanned — the live scanner never loads a demo calibrator.
+    """
     from dexscan.errors import ConfigError
     from dexscan.scoring import Calibrator
 
-    path = settings.calibrator_file()
+    def world_and_path() -> tuple[str, Path]:
+        demo_dir = demo_db_path(settings).parent.resolve()
+        db = getattr(store, "path", None)
+        db_path = Path(db).expanduser().resolve() if db else None
+        legacy_demo = (settings.data_dir() / "demo.db").expanduser().resolve()
+        demo = db_path is not None and (db_path == legacy_demo or demo_dir in db_path.parents)
+        return ("demo", demo_dir / "calibrator.json") if demo else ("live", settings.calibrator_file())
+
+    world, path = world_and_path()
     text: str | None = None
     if path.is_file():
         text = path.read_text(encoding="utf-8")
@@ -1073,16 +1086,31 @@ async def load_calibrator(settings: Settings, store: Any) -> Any:
     if not text:
         return None
     try:
-        return Calibrator.from_json(text)
+        cal = Calibrator.from_json(text)
     except ConfigError as exc:
         log.warning("calibrator %s ignored (confidence stays uncalibrated): %s", path, exc)
         return None
+    if cal.world != world:
+        log.warning("calibrator %s ignored: it was fitted on %s data and this is a %s run "
+                    "(demo and live never share artifacts)", cal.version, cal.world, world)
+        return None
+    return cal
 
 
 def calibrator_label(calibrator: Any, settings: Settings) -> str:
+    """The status line's calibrator: uncalibrated, no skill (with the measured base rate), or the
+    calibrated artifact — each with the data span it was fitted on."""
     if calibrator is None or calibrator.n < settings.scoring.min_calibration_samples:
         return "uncalibrated"
-    return f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f}"
+    fmt = "%Y-%m-%d"
+    span = (f"data {time.strftime(fmt, time.gmtime(calibrator.data_start))}→"
+            f"{time.strftime(fmt, time.gmtime(calibrator.data_end))}")
+    world = " (demo)" if calibrator.world == "demo" else ""
+    if calibrator.status == "no skill":
+        return f"no skill · {calibrator.no_skill_text(None)} · {span}{world}"
+    skilled = ", ".join(sorted(k for k, v in calibrator.skill.items() if k != "all" and v.get("has_skill")))
+    return (f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f} · skill: {skilled or 'all'} · "
+            f"{span}{world}")
 
 
 def preload(opts: ScanOptions, telegram: bool) -> None:

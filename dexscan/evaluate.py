@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import hashlib
 import json
 import math
@@ -35,7 +36,16 @@ from dexscan.domain import MAIN_QUOTES, Candle, Outcome, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import track_outcome
 from dexscan.report import REPORT_FILE, ChartData, PumpExample, write_report
-from dexscan.scoring import ECE_BINS, MarketContext, brier_score, expected_calibration_error, fit_calibrator
+from dexscan.scoring import (
+    NO_SKILL,
+    MarketContext,
+    Sample,
+    brier_score,
+    fit_blocked_isotonic,
+    fit_calibrator,
+    fit_linear,
+    skill_scores,
+)
 from dexscan.store import Store
 from dexscan.strategies import build_strategies, meets
 
@@ -569,85 +579,136 @@ async def load_histories(store: Store, mints: Sequence[str] | None = None) -> tu
 MIN_FOLD_TRAIN = 30
 
 
-def reliability_bins(probs: Sequence[float], labels: Sequence[bool], bins: int = ECE_BINS) -> list[dict[str, Any]]:
-    """The reliability diagram's points, on the same equal-width bins as the ECE."""
-    out = []
-    for b in range(bins):
-        idx = [i for i, p in enumerate(probs) if (min(int(p * bins), bins - 1) if p > 0 else 0) == b]
-        out.append({
-            "bin": [b / bins, (b + 1) / bins],
-            "n": len(idx),
-            "mean_predicted": sum(probs[i] for i in idx) / len(idx) if idx else None,
-            "observed": sum(1 for i in idx if labels[i]) / len(idx) if idx else None,
-        })
-    return out
-
-
-def calibration_scores(probs_raw: Sequence[float], probs_cal: Sequence[float], labels: Sequence[bool]
-                       ) -> dict[str, Any]:
-    if not labels:
-        return {"status": "no held-out predictions", "n": 0,
-                "note": "No fold had enough earlier labelled signals to fit a calibrator on "
-                        f"(needs {MIN_FOLD_TRAIN}); the held-out calibration cannot be judged."}
-    return {
-        "status": "ok",
-        "n": len(labels),
-        "positives": sum(1 for y in labels if y),
-        "brier_raw": brier_score(list(probs_raw), list(labels)),
-        "ece_raw": expected_calibration_error(list(probs_raw), list(labels)),
-        "brier_calibrated": brier_score(list(probs_cal), list(labels)),
-        "ece_calibrated": expected_calibration_error(list(probs_cal), list(labels)),
-        "reliability_raw": reliability_bins(probs_raw, labels),
-        "reliability_calibrated": reliability_bins(probs_cal, labels),
-    }
-
-
 def _samples(records: Sequence[SignalRecord], idx: Iterable[int]) -> list[SignalRecord]:
     return [records[i] for i in idx if records[i].labelled and records[i].raw_score is not None]
 
 
-def _fold_calibration(records: Sequence[SignalRecord], train: Sequence[SignalRecord], test: Sequence[SignalRecord]
-                      ) -> tuple[list[float], list[float], list[bool]]:
-    if len(train) < MIN_FOLD_TRAIN or not test:
-        return [], [], []
-    cal = fit_calibrator([r.raw_score or 0.0 for r in train], [r.tp1_first for r in train],
-                         [r.signal.ts for r in train], version="fold", created_at=0, min_samples=MIN_FOLD_TRAIN)
-    raw = [r.raw_score or 0.0 for r in test]
-    return raw, [cal.predict(x) for x in raw], [r.tp1_first for r in test]
+def as_sample(record: SignalRecord) -> Sample:
+    sig = record.signal
+    return Sample(features=sig.features, strategy=sig.strategy, label=record.tp1_first, ts=sig.ts,
+                  raw_score=record.raw_score)
 
 
-def validation_metrics(settings: Settings, replay: Replay) -> dict[str, Any]:
+@dataclass
+class SkillRun:
+    """Held-out skill of the fitted confidence model over the walk-forward folds.
+
+    Fold ``f`` is predicted by a logistic regression fitted on folds ``< f`` and an isotonic map
+    (at least ``min_block`` samples per block) fitted on the *out-of-fold* outputs of those folds
+    (each fold ``j < f`` scored by the model of folds ``< j``); the reference forecast is the
+    TP1-first base rate of folds ``< f`` for the signal's strategy. ``oof_scores``/``oof_labels`` are
+    the out-of-fold model outputs the final artifact's isotonic map is fitted on.
+    """
+
+    metrics: dict[str, Any]
+    per_fold: list[dict[str, Any]]
+    oof_scores: list[float]
+    oof_labels: list[bool]
+    held: list[SignalRecord]
+
+
+def _prior_rate(train: Sequence[Sample], strategy: str) -> float:
+    own = [s for s in train if s.strategy == strategy]
+    group = own or list(train)
+    return sum(1 for s in group if s.label) / len(group)
+
+
+def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
+    """Fit on earlier folds, judge on the next one; pooled held-out skill per strategy (see :class:`SkillRun`)."""
+    sc = settings.scoring
+    min_block = sc.min_block_samples
+    embargo_s = round(settings.evaluate.embargo_days * 86_400)
+    folds = make_folds(replay.span[0], replay.span[1], settings.evaluate.folds, embargo_s)
+    sa = assign(replay.records, folds)
+    tests = [_samples(replay.records, sa.tests[f.index]) for f in folds]
+    held = [r for t in tests for r in t]
+    oof: list[list[float]] = [[] for _ in folds]  # model output on fold j from the model of folds < j
+    pred: list[float] = []
+    base: list[float] = []
+    raw: list[float] = []
+    ys: list[bool] = []
+    strat: list[str] = []
+    per_fold: list[dict[str, Any]] = []
+    for f in folds:
+        test = [as_sample(r) for r in tests[f.index]]
+        train = [as_sample(r) for j in range(f.index) for r in tests[j]]
+        entry: dict[str, Any] = {"train": len(train), "test": len(test)}
+        if len(train) < MIN_FOLD_TRAIN or not test:
+            entry["model"] = f"not fitted (needs {MIN_FOLD_TRAIN} earlier labelled signals)"
+            per_fold.append(entry)
+            continue
+        model = fit_linear(train, sc.regularization_c)
+        out_scores = [model.prob(s.features, s.strategy, s.raw_score) for s in test]
+        oof[f.index] = out_scores
+        pool_s = [x for j in range(f.index) for x in oof[j]]
+        pool_y = [r.tp1_first for j in range(f.index) if oof[j] for r in tests[j]]
+        if len(pool_s) >= 2 * min_block:
+            blocks = fit_blocked_isotonic(pool_s, pool_y, min_block)
+            entry["model"] = (f"fitted; isotonic map of {len(blocks.values)} block(s) on {len(pool_s)} "
+                              "out-of-fold outputs")
+            probs = [blocks.predict(x) for x in out_scores]
+        else:
+            entry["model"] = (f"fitted; {len(pool_s)} out-of-fold outputs < {2 * min_block}: one block "
+                              "(the earlier folds' base rate)")
+            rate = sum(1 for s in train if s.label) / len(train)
+            probs = [rate for _ in test]
+        fold_base = [_prior_rate(train, s.strategy) for s in test]
+        fold_y = [s.label for s in test]
+        entry.update(brier=brier_score(probs, [float(y) for y in fold_y]),
+                     brier_base_rate=brier_score(fold_base, [float(y) for y in fold_y]))
+        per_fold.append(entry)
+        pred += probs
+        base += fold_base
+        raw += [r.raw_score or 0.0 for r in tests[f.index]]
+        ys += fold_y
+        strat += [s.strategy for s in test]
+    metrics: dict[str, Any] = {"min_block": min_block, "regularization_c": sc.regularization_c,
+                               "model": "L2 logistic regression on the point-in-time features + strategy, "
+                                        "blocked isotonic map on out-of-fold outputs",
+                               "reference": "TP1-first base rate of the earlier folds, per strategy"}
+    if not ys:
+        metrics.update(status="no held-out predictions", n=0,
+                       note="No fold had enough earlier labelled signals to fit a model on "
+                            f"(needs {MIN_FOLD_TRAIN}); held-out skill cannot be judged, so no percentage is shown.")
+    else:
+        groups = {"all": list(range(len(ys)))}
+        for i, s in enumerate(strat):
+            groups.setdefault(s, []).append(i)
+        by: dict[str, Any] = {}
+        for name, idx in sorted(groups.items()):
+            scores = skill_scores([pred[i] for i in idx], [base[i] for i in idx], [ys[i] for i in idx],
+                                  ranking=[raw[i] for i in idx])
+            bss = scores.get("brier_skill")
+            has = bss is not None and bss > 0 and len(idx) >= min_block
+            scores["has_skill"] = has
+            scores["verdict"] = ("skill" if has else NO_SKILL if len(idx) >= min_block
+                                 else f"{NO_SKILL} (fewer than {min_block} held-out signals)")
+            by[name] = scores
+        metrics.update(status="ok", n=len(ys), by_strategy=by)
+    oof_scores = [x for j in range(len(folds)) for x in oof[j]]
+    oof_labels = [r.tp1_first for j in range(len(folds)) if oof[j] for r in tests[j]]
+    return SkillRun(metrics, per_fold, oof_scores, oof_labels, held)
+
+
+def validation_metrics(settings: Settings, replay: Replay, skill: SkillRun | None = None) -> dict[str, Any]:
     """Per-fold and pooled metrics over purged walk-forward folds (see the module docstring)."""
     embargo_s = round(settings.evaluate.embargo_days * 86_400)
     folds = make_folds(replay.span[0], replay.span[1], settings.evaluate.folds, embargo_s)
     la = assign(replay.labels, folds)
     sa = assign(replay.records, folds)
+    run = skill if skill is not None else skill_validation(settings, replay)
     out_folds = []
-    pooled_raw: list[float] = []
-    pooled_cal: list[float] = []
-    pooled_y: list[bool] = []
     for f in folds:
-        test = _samples(replay.records, sa.tests[f.index])
-        train = _samples(replay.records, sa.train_before(f.index))
-        raw, cal, y = _fold_calibration(replay.records, train, test)
-        pooled_raw += raw
-        pooled_cal += cal
-        pooled_y += y
-        fold_cal: dict[str, Any] = {"train": len(train), "test": len(test)}
-        if y:
-            fold_cal.update(brier_raw=brier_score(raw, y), brier_calibrated=brier_score(cal, y),
-                            ece_raw=expected_calibration_error(raw, y),
-                            ece_calibrated=expected_calibration_error(cal, y))
         out_folds.append({
             "index": f.index, "start": f.start, "end": f.end, "embargo_until": f.embargo_until,
             "candles": candle_metrics([replay.labels[i] for i in la.tests[f.index]], missed_limit=0),
             "signals": _short_table(replay.records[i] for i in sa.tests[f.index]),
-            "calibration": fold_cal,
+            "skill": run.per_fold[f.index] if f.index < len(run.per_fold) else {},
         })
     all_labels = [replay.labels[i] for t in la.tests for i in t]
     all_records = [replay.records[i] for t in sa.tests for i in t]
     return {
-        "scheme": "walk-forward blocks; calibration fitted on earlier blocks only",
+        "scheme": "walk-forward blocks; models fitted on earlier blocks only",
         "folds": out_folds,
         "embargo_days": settings.evaluate.embargo_days,
         "horizon_h": settings.ladder.time_stop_h,
@@ -657,7 +718,7 @@ def validation_metrics(settings: Settings, replay: Replay) -> dict[str, Any]:
         "pooled": {
             "candles": candle_metrics(all_labels, missed_limit=0),
             "signals": _short_table(all_records),
-            "calibration": calibration_scores(pooled_raw, pooled_cal, pooled_y),
+            "skill": run.metrics,
         },
     }
 
@@ -682,7 +743,8 @@ def run_name(span: tuple[int, int], digest: str) -> str:
     return f"{time.strftime(fmt, time.gmtime(span[0]))}-{time.strftime(fmt, time.gmtime(span[1]))}-{digest}"
 
 
-def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = ()) -> tuple[dict[str, Any], ChartData]:
+def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = (), skill: SkillRun | None = None
+                  ) -> tuple[dict[str, Any], ChartData]:
     """The whole ``metrics.json`` (rounded, deterministic) and the series the charts draw."""
     mints = [h.mint for h in replay.histories]
     digest = settings_hash(settings, mints)
@@ -731,7 +793,7 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = ())
             "deciles": per_decile(records, lambda r: r.raw_score),
             "threshold_curve": curve,
         },
-        "validation": validation_metrics(settings, replay),
+        "validation": validation_metrics(settings, replay, skill),
     }
     leads = [float(lab.lead_s) for lab in replay.labels if lab.pump and lab.ignited and lab.lead_s is not None]
     r_by: dict[str, list[float]] = {}
@@ -786,17 +848,14 @@ def _user_path(text: str) -> Path:
     return Path(text).expanduser()
 
 
-def _reports_dir(settings: Settings, name: str) -> Path:
-    return Path(settings.app.reports_dir).expanduser() / name
-
-
 async def evaluate(settings: Settings, store: Store, mints: Sequence[str] | None, out: Path | None = None
                    ) -> tuple[Path, dict[str, Any]]:
     """Replay the stored history and write the report; returns (report directory, metrics)."""
     replay, notes = await replay_store(settings, store, mints)
     metrics, charts = build_metrics(settings, replay, notes)
-    out_dir = out or _reports_dir(settings, metrics["run"])
+    out_dir = out or reports_dir(settings, Path(store.path)) / metrics["run"]
     await asyncio.to_thread(write_report, out_dir, metrics, charts)
+    await asyncio.to_thread(write_signals_csv, out_dir, replay.records)
     return out_dir, metrics
 
 
@@ -827,56 +886,159 @@ def _fmt_pct(v: float | None) -> str:
 
 
 async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
-    """``dexscan calibrate``: fit the isotonic calibrator on purged labelled signals; write the artifact.
+    """``dexscan calibrate``: fit the confidence model, measure its held-out skill, write the artifact.
 
     Samples are the labelled signals the walk-forward folds hold (purged and embargoed ones left
-    out); the held-out Brier/ECE come from calibrators fitted on earlier folds only. Below
-    ``scoring.min_calibration_samples`` no artifact is written: the scanner stays "uncalibrated".
+    out). The held-out skill per strategy (:func:`skill_validation`) is stored in the artifact; a
+    strategy without positive held-out Brier skill is "no skill" and the scanner shows its base
+    rate instead of a percentage. Below ``scoring.min_calibration_samples`` no artifact is written.
+    An artifact fitted on a demo database is written under the demo's own folder, never where the
+    live scanner looks.
     """
-    store = await Store.open(_db(settings, args))
+    db = _db(settings, args)
+    world = world_of(settings, db)
+    store = await Store.open(db)
     console = Console()
     try:
         replay, notes = await replay_store(settings, store, None)
-        metrics, charts = build_metrics(settings, replay, notes)
-        folds = make_folds(replay.span[0], replay.span[1], settings.evaluate.folds,
-                           round(settings.evaluate.embargo_days * 86_400))
-        held = _samples(replay.records, sorted(i for t in assign(replay.records, folds).tests for i in t))
-        pooled = metrics["validation"]["pooled"]["calibration"]
+        run = await asyncio.to_thread(skill_validation, settings, replay)
+        metrics, charts = build_metrics(settings, replay, notes, skill=run)
+        held = run.held
+        skill = run.metrics
         need = settings.scoring.min_calibration_samples
         section: dict[str, Any] = {"samples": len(held), "positives": sum(1 for r in held if r.tp1_first),
-                                   "min_samples": need, "held_out": pooled}
-        artifact_path = _user_path(args.out) if getattr(args, "out", None) else settings.calibrator_file()
-        if len(held) >= need:
-            validation = {k: float(pooled[k]) for k in ("brier_raw", "ece_raw", "brier_calibrated", "ece_calibrated")
-                          if pooled.get(k) is not None}
-            if pooled.get("n"):
-                validation["n"] = float(pooled["n"])
-            cal = fit_calibrator([r.raw_score or 0.0 for r in held], [r.tp1_first for r in held],
-                                 [r.signal.ts for r in held], version=f"{metrics['run']}-n{len(held)}",
-                                 created_at=int(time.time()), min_samples=need, validation=validation)
+                                   "min_samples": need, "world": world}
+        artifact_path = _user_path(args.out) if getattr(args, "out", None) else default_artifact_path(settings, db)
+        if len(held) >= need and run.oof_scores:
+            by = skill.get("by_strategy", {})
+            cal = fit_calibrator(
+                [as_sample(r) for r in held], run.oof_scores, run.oof_labels,
+                skill={k: {x: v[x] for x in ("n", "brier", "brier_base_rate", "brier_skill", "auc", "log_loss",
+                                             "log_loss_base_rate", "ece", "has_skill", "verdict")}
+                       for k, v in by.items()},
+                version=f"{metrics['run']}-n{len(held)}", created_at=int(time.time()), min_samples=need,
+                min_block=settings.scoring.min_block_samples, c=settings.scoring.regularization_c, world=world,
+                ece=float((by.get("all") or {}).get("ece") or 0.0))
             await asyncio.to_thread(_write_text, artifact_path, cal.to_json())
             await store.save_calibrator(cal.version, cal.created_at, cal.to_json())
-            section.update(status="calibrated", version=cal.version, artifact=str(artifact_path),
-                           in_sample={"brier": cal.brier, "ece": cal.ece})
+            section.update(status="calibrated" if cal.status != NO_SKILL else NO_SKILL, version=cal.version,
+                           artifact=str(artifact_path), blocks=cal.blocks.to_dict(), base_rates=cal.base_rates,
+                           skill_strategies=sorted(k for k, v in cal.skill.items() if v.get("has_skill")))
+            if cal.status == NO_SKILL:
+                section["note"] = ("no strategy showed positive held-out skill: the artifact is stored as "
+                                   "\"no skill\" and the scanner shows each strategy's measured base rate "
+                                   "(\"TP1 first N% historically, no edge measured\"), never a per-signal percentage.")
         else:
+            why = (f"{len(held)} labelled signals < {need} (scoring.min_calibration_samples)" if len(held) < need
+                   else "no fold had enough earlier signals for an out-of-fold fit")
             section.update(status="uncalibrated",
-                           note=f"{len(held)} labelled signals < {need} (scoring.min_calibration_samples): no "
-                                "artifact written; the scanner stays \"uncalibrated\" and shows the raw score. "
-                                "Backfill more tokens or days and run `dexscan calibrate` again.")
+                           note=f"{why}: no artifact written; the scanner stays \"uncalibrated\" and shows the raw "
+                                "score. Backfill more tokens or days and run `dexscan calibrate` again.")
         metrics["calibration"] = rounded(section)
-        out_dir = _reports_dir(settings, f"{metrics['run']}-calibration")
+        out_dir = reports_dir(settings, db) / f"{metrics['run']}-calibration"
         await asyncio.to_thread(write_report, out_dir, metrics, charts)
+        await asyncio.to_thread(write_signals_csv, out_dir, replay.records)
     finally:
         await store.close()
-    if section["status"] == "calibrated":
-        console.print(f"calibrator {section['version']} written to {artifact_path} ({len(held)} labelled signals)")
+    if section["status"] in ("calibrated", NO_SKILL):
+        console.print(f"calibrator {section['version']} ({section['status']}) written to {artifact_path} "
+                      f"({len(held)} labelled signals, {world} data)")
     else:
         console.print(f"[yellow]uncalibrated[/yellow]: {section['note']}")
-    if pooled.get("status") == "ok":
-        console.print(f"held-out folds: Brier {pooled['brier_raw']:.4f} → {pooled['brier_calibrated']:.4f}, "
-                      f"ECE {pooled['ece_raw']:.4f} → {pooled['ece_calibrated']:.4f} (n={pooled['n']})")
+    for name, v in sorted(skill.get("by_strategy", {}).items()):
+        console.print(f"held-out {name}: n={v['n']}, Brier skill {_fmt_num(v.get('brier_skill'))}, "
+                      f"AUC {_fmt_num(v.get('auc'))}, log loss {_fmt_num(v.get('log_loss'))} "
+                      f"vs {_fmt_num(v.get('log_loss_base_rate'))} → {v['verdict']}")
     console.print(f"report: {out_dir / REPORT_FILE}")
     return 0
+
+
+def _fmt_num(v: float | None) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def demo_data_dir(settings: Settings) -> Path:
+    """The demo world's own folder (where ``scan --demo`` keeps its database)."""
+    from dexscan.engine import demo_db_path
+
+    return demo_db_path(settings).parent
+
+
+def world_of(settings: Settings, db: Path) -> str:
+    """``"demo"`` for a demo database (under the demo folder, or ``backfill --demo``'s ``demo.db``), else ``"live"``."""
+    path = db.expanduser().resolve()
+    demo_dir = demo_data_dir(settings).resolve()
+    legacy = (settings.data_dir() / "demo.db").expanduser().resolve()
+    return "demo" if path == legacy or demo_dir in path.parents else "live"
+
+
+def default_artifact_path(settings: Settings, db: Path) -> Path:
+    """Where ``calibrate`` writes without ``--out``: the demo folder for demo data, else where the scanner loads."""
+    if world_of(settings, db) == "demo":
+        return demo_data_dir(settings) / "calibrator.json"
+    return settings.calibrator_file()
+
+
+def reports_dir(settings: Settings, db: Path) -> Path:
+    """Reports of demo data go under the demo folder; others under ``app.reports_dir``."""
+    if world_of(settings, db) == "demo":
+        return demo_data_dir(settings) / "reports"
+    return Path(settings.app.reports_dir).expanduser()
+
+
+SIGNALS_FILE = "signals.csv"
+SIGNAL_COLUMNS = ("mint", "symbol", "pool", "strategy", "layer", "candle_ts", "candle_utc", "ts", "time_utc", "entry",
+                  "sl", "tp1", "tp2", "tp3", "atr", "atr_source", "flags", "raw_score", "confidence", "result",
+                  "realized_r", "closed_at", "tp1_first")
+
+
+def signal_rows(records: Sequence[SignalRecord]) -> list[dict[str, Any]]:
+    """One audit row per replayed signal (levels, ATR and its source, flags, score, outcome)."""
+    out = []
+    for r in records:
+        sig, lv, oc = r.signal, r.signal.levels, r.outcome
+        conf = sig.confidence
+        flags = list(lv.flags) if lv is not None else []
+        flags += [k for k in ("no_ladder", "missed_ignition") if sig.features.get(k)]
+        out.append({
+            "mint": sig.mint, "symbol": sig.symbol, "pool": sig.pool or "", "strategy": sig.strategy,
+            "layer": sig.layer, "candle_ts": sig.candle_ts, "candle_utc": _iso(sig.candle_ts), "ts": sig.ts,
+            "time_utc": _iso(sig.ts), "entry": sig.price,
+            "sl": None if lv is None else lv.sl, "tp1": None if lv is None else lv.tp1,
+            "tp2": None if lv is None else lv.tp2, "tp3": None if lv is None else lv.tp3,
+            "atr": None if lv is None else lv.atr, "atr_source": None if lv is None else lv.atr_source,
+            "flags": ";".join(flags), "raw_score": None if conf is None else conf.raw_score,
+            "confidence": None if conf is None else conf.probability,
+            "result": "no_ladder" if oc is None else oc.result,
+            "realized_r": None if oc is None or not oc.closed else oc.realized_r,
+            "closed_at": None if oc is None else oc.closed_at,
+            "tp1_first": None if not r.labelled else int(r.tp1_first),
+        })
+    return out
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def write_signals_csv(out_dir: Path, records: Sequence[SignalRecord]) -> Path:
+    """``signals.csv`` in the run's report folder: every signal of the replay, auditable row by row."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / SIGNALS_FILE
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(SIGNAL_COLUMNS)
+        for row in signal_rows(records):
+            w.writerow([_cell(row[c]) for c in SIGNAL_COLUMNS])
+    return path
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -155,20 +155,19 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
     for f in [*v.get("folds", []), {"index": "pooled", **v.get("pooled", {})}]:
         ign = f.get("candles", {}).get("ignition", {})
         sig = f.get("signals", {})
-        cal = f.get("calibration", {})
+        fs = f.get("skill", {})
         frows.append([
             str(f["index"]), f"{_utc(f.get('start'))} → {_utc(f.get('end'))}" if "start" in f else "all folds",
             str(f.get("candles", {}).get("pumps", 0)),
             _pct(ign.get("recall")) if ign.get("status") == "ok" else ign.get("status", "–"),
             _pct(ign.get("precision")) if ign.get("status") == "ok" else "–",
             str(sig.get("closed", 0)), _pct(sig.get("tp1_first_rate")), _num(sig.get("mean_r")),
-            _num(cal.get("brier_raw"), ".4f"), _num(cal.get("brier_calibrated"), ".4f"),
+            _num(fs.get("brier"), ".4f"), _num(fs.get("brier_base_rate"), ".4f"),
         ])
     lines += _table(["fold", "span (UTC)", "pumps", "recall", "precision", "closed signals", "TP1 first",
-                     "mean R", "Brier raw", "Brier cal."], frows)
-    cal = v.get("pooled", {}).get("calibration", {})
-    lines += ["", "## Calibration (held-out folds)", ""]
-    lines += _calibration_section(cal)
+                     "mean R", "Brier model", "Brier base rate"], frows)
+    lines += ["", "## Skill of the confidence (held-out folds)", ""]
+    lines += _skill_section(v.get("pooled", {}).get("skill", {}))
     if "calibration" in m:
         lines += ["", "## Calibrator artifact", "", *_artifact_section(m["calibration"])]
     if charts:
@@ -217,25 +216,54 @@ def _candle_section(overall: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _calibration_section(cal: Mapping[str, Any]) -> list[str]:
-    if not cal or cal.get("status") != "ok":
-        return [cal.get("note", "Not enough labelled signals in the held-out folds to judge calibration.")
-                if cal else "No labelled signals."]
-    return _table(["", "Brier", "ECE", "samples"], [
-        ["raw score", _num(cal.get("brier_raw"), ".4f"), _num(cal.get("ece_raw"), ".4f"), str(cal.get("n", 0))],
-        ["calibrated", _num(cal.get("brier_calibrated"), ".4f"), _num(cal.get("ece_calibrated"), ".4f"),
-         str(cal.get("n", 0))],
-    ])
+def _skill_section(sk: Mapping[str, Any]) -> list[str]:
+    if not sk or sk.get("status") != "ok":
+        return [sk.get("note", "No labelled signals in the held-out folds: skill cannot be judged.")
+                if sk else "No labelled signals."]
+    lines = [
+        f"Model: {sk.get('model', '')}; at least {sk.get('min_block', 0)} signals per isotonic block. "
+        f"Reference forecast: {sk.get('reference', 'the earlier folds’ base rate')}. Brier skill = 1 − Brier(model) / "
+        "Brier(reference): above 0 the model beats the base rate, at or below 0 there is **no skill** and the "
+        "scanner shows only the strategy's base rate. AUC 0.5 = no ranking; 'AUC raw' ranks by the hand-weighted "
+        "raw score.",
+        "",
+    ]
+    rows = []
+    for name, v in sorted(sk.get("by_strategy", {}).items(), key=lambda kv: (kv[0] != "all", kv[0])):
+        rows.append([name, str(v.get("n", 0)), _pct(v.get("base_rate_prior_folds")), _pct(v.get("observed_rate")),
+                     _num(v.get("brier"), ".4f"), _num(v.get("brier_base_rate"), ".4f"),
+                     _num(v.get("brier_skill"), "+.4f"), _num(v.get("auc"), ".3f"), _num(v.get("auc_ranking"), ".3f"),
+                     f"{_num(v.get('log_loss'), '.4f')} / {_num(v.get('log_loss_base_rate'), '.4f')}",
+                     _num(v.get("ece"), ".4f"), f"**{v.get('verdict', '')}**"])
+    lines += _table(["strategy", "held-out n", "base rate (earlier folds)", "observed", "Brier", "Brier base rate",
+                     "Brier skill", "AUC", "AUC raw", "log loss model / base", "ECE", "verdict"], rows)
+    rel = (sk.get("by_strategy", {}).get("all") or {}).get("reliability", [])
+    if rel:
+        lines += ["", "Reliability of the held-out predictions (all strategies; 95% Wilson intervals):", ""]
+        lines += _table(["predicted", "n", "mean predicted", "observed", "95% interval"], [
+            [f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}", str(b["n"]), _pct(b.get("mean_predicted")),
+             _pct(b.get("observed")),
+             "–" if not b.get("observed_ci95") else f"{_pct(b['observed_ci95'][0])}–{_pct(b['observed_ci95'][1])}"]
+            for b in rel if b["n"]])
+    return lines
 
 
 def _artifact_section(c: Mapping[str, Any]) -> list[str]:
     lines = [f"Labelled signals held by the folds (purged, embargoed): {c.get('samples', 0)} "
-             f"({c.get('positives', 0)} reached TP1 first); at least {c.get('min_samples', 0)} are needed."]
-    if c.get("status") == "calibrated":
-        ins = c.get("in_sample", {})
-        lines += ["", f"Status: **calibrated** — version `{c.get('version')}`, written to `{c.get('artifact')}`. "
-                  f"In-sample Brier {_num(ins.get('brier'), '.4f')}, ECE {_num(ins.get('ece'), '.4f')}; the "
-                  "held-out figures above are the ones to trust."]
+             f"({c.get('positives', 0)} reached TP1 first); at least {c.get('min_samples', 0)} are needed. "
+             f"Data: {c.get('world', 'live')}."]
+    status = c.get("status")
+    if status in ("calibrated", "no skill"):
+        blocks = c.get("blocks", {})
+        lines += ["", f"Status: **{status}** — version `{c.get('version')}`, written to `{c.get('artifact')}`. "
+                  f"Isotonic blocks (counts): {', '.join(str(n) for n in blocks.get('counts', []))}. "
+                  f"Strategies with held-out skill: {', '.join(c.get('skill_strategies', [])) or 'none'}."]
+        if c.get("note"):
+            lines += ["", c["note"]]
+        rates = c.get("base_rates", {})
+        if rates:
+            lines += ["", *_table(["strategy", "labelled", "TP1 first (base rate)"], [
+                [k, str(int(v.get("n", 0))), _pct(v.get("rate"))] for k, v in sorted(rates.items())])]
     else:
         lines += ["", f"Status: **uncalibrated** — {c.get('note', '')}"]
     return lines
@@ -260,9 +288,9 @@ def _save(fig: Figure, path: Path) -> None:
 def draw_charts(out_dir: Path, m: Mapping[str, Any], data: ChartData) -> list[str]:
     """Draw every chart there is data for; returns the file names written, in report order."""
     drawn: list[str] = []
-    cal = m.get("validation", {}).get("pooled", {}).get("calibration", {})
-    if cal.get("reliability_raw") or cal.get("reliability_calibrated"):
-        _reliability(out_dir / CHART_RELIABILITY, cal)
+    sk = m.get("validation", {}).get("pooled", {}).get("skill", {})
+    if any(b.get("n") for b in (sk.get("by_strategy", {}).get("all") or {}).get("reliability", [])):
+        _reliability(out_dir / CHART_RELIABILITY, sk)
         drawn.append(CHART_RELIABILITY)
     curve = m.get("overall", {}).get("threshold_curve", {})
     if curve.get("points"):
@@ -280,15 +308,18 @@ def draw_charts(out_dir: Path, m: Mapping[str, Any], data: ChartData) -> list[st
     return drawn
 
 
-def _reliability(path: Path, cal: Mapping[str, Any]) -> None:
+def _reliability(path: Path, sk: Mapping[str, Any]) -> None:
     fig, ax = _figure(6, 6)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    for key, label, colour in (("reliability_raw", "raw score", "#9e9e9e"),
-                               ("reliability_calibrated", "calibrated", "#1e88e5")):
-        bins = [b for b in cal.get(key, []) if b["n"]]
-        if bins:
-            ax.plot([b["mean_predicted"] for b in bins], [b["observed"] for b in bins], marker="o",
-                    color=colour, label=f"{label} (ECE {cal.get('ece_' + key.split('_')[1], 0) or 0:.3f})")
+    overall = sk.get("by_strategy", {}).get("all") or {}
+    bins = [b for b in overall.get("reliability", []) if b["n"]]
+    if bins:
+        xs = [b["mean_predicted"] for b in bins]
+        ys = [b["observed"] for b in bins]
+        lo = [max(0.0, y - b["observed_ci95"][0]) for y, b in zip(ys, bins, strict=True)]
+        hi = [max(0.0, b["observed_ci95"][1] - y) for y, b in zip(ys, bins, strict=True)]
+        label = f"model (ECE {overall.get('ece') or 0:.3f}, Brier skill {overall.get('brier_skill') or 0:+.3f})"
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", color="#1e88e5", capsize=3, label=label)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("predicted P(TP1 before SL)")

@@ -27,16 +27,28 @@ feature                raw value                                                
 **Raw score** = ``logistic(bias + sum(weight_f * normalised_f))``, weights and bias from
 ``[scoring]``. A raw score orders signals; it is not a probability.
 
-**Calibration.** :func:`fit_calibrator` fits scikit-learn's
-``IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)`` of the label (TP1 before SL within the
-time stop) on the raw score, and keeps the fitted step function's thresholds in a versioned JSON
-artifact with its data span, sample and positive counts, Brier score and ECE. Applying it is a
-linear interpolation between the thresholds (what ``IsotonicRegression.predict`` does), clipped at
-the ends, so no scikit-learn is needed at scan time. **ECE** uses 10 equal-width bins on [0, 1]
-(bin ``i`` holds ``i/10 <= p < (i+1)/10``, the last bin includes 1): ``sum(n_b / N * |mean(y_b) -
-mean(p_b)|)``. With fewer than ``min_calibration_samples`` (500) labelled signals, or no artifact,
-:meth:`Scorer.confidence` returns ``Confidence(raw_score, probability=None)`` — "uncalibrated" —
-never a made-up percentage.
+**Skill before percentages.** The raw score orders signals; a percentage is shown only where it
+was earned out of sample. ``dexscan calibrate`` (:mod:`dexscan.evaluate`) fits, on the labelled
+signals of purged walk-forward folds:
+
+* a :class:`LinearModel` — an L2-regularised logistic regression (scikit-learn, ``C =
+  scoring.regularization_c``) on the logit of the raw score (the hand weights are only the prior),
+  the normalised features and one indicator per strategy; a feature that no replayed signal carries
+  (txns, liquidity, pool agreement: not point-in-time in history) gets no weight;
+* an :class:`IsotonicBlocks` map of the model's output to P(TP1 before SL), fitted on *out-of-fold*
+  outputs (fold ``j`` scored by the model of folds ``< j``) with at least
+  ``scoring.min_block_samples`` (50) signals in every block (:func:`fit_blocked_isotonic`), so no
+  step rests on a handful of signals; applying it returns one block's rate, no interpolation;
+* the held-out skill per strategy (:func:`skill_scores`): Brier skill score against the earlier
+  folds' base rate, AUC, log loss, ECE and a reliability table with counts and 95% intervals.
+
+The :class:`Calibrator` artifact (JSON, format 2) keeps all of it with its data span and ``world``
+(live or demo). A strategy without positive held-out Brier skill (or with fewer than
+``min_block_samples`` held-out signals) has **no skill**: :meth:`Scorer.confidence` gives no
+probability for it and :meth:`Scorer.no_skill_text` says "TP1 first 23% historically, no edge
+measured". With fewer than ``min_calibration_samples`` (500) labelled signals, or no artifact, the
+confidence is "uncalibrated". **ECE** uses 10 equal-width bins on [0, 1] (bin ``i`` holds ``i/10 <=
+p < (i+1)/10``, the last bin includes 1): ``sum(n_b / N * |mean(y_b) - mean(p_b)|)``.
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -73,7 +85,7 @@ FEATURES = (
 )
 
 ARTIFACT_KIND = "dexscan.calibrator.isotonic"
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
 ECE_BINS = 10
 RSI_PERIOD = 14
 VOLUME_Z_BARS = 20
@@ -290,7 +302,7 @@ def expected_calibration_error(probs: Sequence[float], labels: Sequence[float], 
     p_sum = [0.0] * bins
     y_sum = [0.0] * bins
     for p, y in zip(probs, labels, strict=True):
-        b = min(int(p * bins), bins - 1) if p > 0 else 0
+        b = _bin(p, bins)
         count[b] += 1
         p_sum[b] += p
         y_sum[b] += float(y)
@@ -298,14 +310,278 @@ def expected_calibration_error(probs: Sequence[float], labels: Sequence[float], 
     return sum(abs(y_sum[b] - p_sum[b]) / n for b in range(bins) if count[b])
 
 
+def _bin(p: float, bins: int) -> int:
+    return min(int(p * bins), bins - 1) if p > 0 else 0
+
+
+def log_loss(probs: Sequence[float], labels: Sequence[float], eps: float = 1e-6) -> float:
+    """Mean negative log-likelihood, probabilities clipped to [eps, 1 - eps]."""
+    if not probs:
+        raise InputError("log loss of no samples")
+    total = 0.0
+    for p, y in zip(probs, labels, strict=True):
+        q = min(max(p, eps), 1.0 - eps)
+        total -= math.log(q) if y else math.log(1.0 - q)
+    return total / len(probs)
+
+
+def auc(scores: Sequence[float], labels: Sequence[float]) -> float | None:
+    """Area under the ROC curve (ties count half); None when only one class is present."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    ranked = sorted((s, i) for i, s in enumerate([*pos, *neg]))
+    ranks = [0.0] * len(ranked)
+    i = 0
+    while i < len(ranked):  # average ranks over ties
+        j = i
+        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[ranked[k][1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    r_pos = sum(ranks[: len(pos)])
+    return (r_pos - len(pos) * (len(pos) + 1) / 2.0) / (len(pos) * len(neg))
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion ``k / n`` (None for n = 0)."""
+    if n == 0:
+        return None
+    p = k / n
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def reliability_table(probs: Sequence[float], labels: Sequence[bool], bins: int = ECE_BINS) -> list[dict[str, Any]]:
+    """Equal-width bins of the predicted probability: count, mean prediction, observed rate and its
+    95% Wilson interval (what a reliability diagram draws)."""
+    out = []
+    for b in range(bins):
+        idx = [i for i, p in enumerate(probs) if _bin(p, bins) == b]
+        k = sum(1 for i in idx if labels[i])
+        ci = wilson_interval(k, len(idx))
+        out.append({
+            "bin": [b / bins, (b + 1) / bins],
+            "n": len(idx),
+            "mean_predicted": sum(probs[i] for i in idx) / len(idx) if idx else None,
+            "observed": k / len(idx) if idx else None,
+            "observed_ci95": None if ci is None else list(ci),
+        })
+    return out
+
+
+def skill_scores(probs: Sequence[float], base: Sequence[float], labels: Sequence[bool],
+                 ranking: Sequence[float] | None = None) -> dict[str, Any]:
+    """Held-out skill of predictions ``probs`` against a reference forecast ``base`` (the base rate
+    of the earlier folds): Brier skill score ``1 - Brier(probs) / Brier(base)``, AUC (of ``ranking``
+    when given, else of ``probs``), log loss of both, ECE and the reliability table."""
+    y = [1.0 if v else 0.0 for v in labels]
+    n = len(y)
+    if n == 0:
+        return {"n": 0, "status": "no held-out predictions"}
+    b_model = brier_score(probs, y)
+    b_base = brier_score(base, y)
+    bss = None if b_base == 0 else 1.0 - b_model / b_base
+    return {
+        "status": "ok",
+        "n": n,
+        "positives": int(sum(y)),
+        "base_rate_prior_folds": sum(base) / n,
+        "observed_rate": sum(y) / n,
+        "brier": b_model,
+        "brier_base_rate": b_base,
+        "brier_skill": bss,
+        "auc": auc(list(probs), y),
+        "auc_ranking": None if ranking is None else auc(list(ranking), y),
+        "log_loss": log_loss(probs, y),
+        "log_loss_base_rate": log_loss(base, y),
+        "ece": expected_calibration_error(probs, y),
+        "reliability": reliability_table(probs, labels),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
-# The calibrator artifact
+# The fitted model: regularised logistic regression + blocked isotonic map
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """One labelled signal as the calibration sees it: its point-in-time features, strategy, label, time."""
+
+    features: Mapping[str, float]
+    strategy: str
+    label: bool
+    ts: int
+    raw_score: float | None = None  # the hand-weighted prior score of the signal
+
+
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """``logistic(intercept + w_prior * logit(raw) + sum(w_f * normalised_f) + w_strategy)``.
+
+    ``raw`` is the hand-weighted score of ``[scoring]`` (the prior): the fitted model may keep it,
+    scale it, or correct it with the features it learns weights for. :func:`fit_linear` fits it as a
+    regularised logistic regression on labelled history.
+    """
+
+    intercept: float
+    weights: Mapping[str, float]
+    strategy_weights: Mapping[str, float] = field(default_factory=dict)
+    prior_weight: float = 0.0
+
+    def logit(self, features: Mapping[str, float], strategy: str | None = None, raw: float | None = None) -> float:
+        z = self.intercept
+        for name, x in normalise(features).items():
+            z += self.weights.get(name, 0.0) * x
+        if strategy is not None:
+            z += self.strategy_weights.get(strategy, 0.0)
+        if raw is not None and self.prior_weight:
+            z += self.prior_weight * _logit(raw)
+        return z
+
+    def prob(self, features: Mapping[str, float], strategy: str | None = None, raw: float | None = None) -> float:
+        return logistic(self.logit(features, strategy, raw))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"intercept": self.intercept, "weights": dict(sorted(self.weights.items())),
+                "strategy_weights": dict(sorted(self.strategy_weights.items())), "prior_weight": self.prior_weight}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LinearModel:
+        return cls(float(d["intercept"]), {str(k): float(v) for k, v in d["weights"].items()},
+                   {str(k): float(v) for k, v in (d.get("strategy_weights") or {}).items()},
+                   float(d.get("prior_weight") or 0.0))
+
+
+def _logit(p: float) -> float:
+    q = min(max(p, 1e-6), 1.0 - 1e-6)
+    return math.log(q / (1.0 - q))
+
+
+def fit_linear(samples: Sequence[Sample], c: float = 1.0) -> LinearModel:
+    """L2-regularised logistic regression (scikit-learn, ``C = c``) on the logit of the hand-weighted
+    raw score (the prior), the normalised features and one indicator per strategy. A feature no
+    training sample carries (one the replay cannot compute point-in-time) gets weight 0: it carries
+    no weight until history carries it."""
+    from sklearn.linear_model import LogisticRegression  # heavy import, only when fitting
+
+    ys = [1 if s.label else 0 for s in samples]
+    if not samples or len(set(ys)) < 2:
+        rate = sum(ys) / len(ys) if ys else 0.5
+        rate = min(max(rate, 1e-6), 1 - 1e-6)
+        return LinearModel(math.log(rate / (1 - rate)), {})
+    normed = [normalise(s.features) for s in samples]
+    feats = [f for f in FEATURES if any(f in x for x in normed)]
+    strategies = sorted({s.strategy for s in samples})
+    prior = all(s.raw_score is not None for s in samples)
+    rows = [([_logit(s.raw_score or 0.5)] if prior else []) + [x.get(f, 0.0) for f in feats]
+            + [1.0 if s.strategy == k else 0.0 for k in strategies] for x, s in zip(normed, samples, strict=True)]
+    lr = LogisticRegression(C=c, max_iter=1000)
+    lr.fit(rows, ys)
+    coef = [float(v) for v in lr.coef_[0]]
+    w_prior = coef.pop(0) if prior else 0.0
+    return LinearModel(float(lr.intercept_[0]), dict(zip(feats, coef[: len(feats)], strict=True)),
+                       dict(zip(strategies, coef[len(feats):], strict=True)), w_prior)
+
+
+@dataclass(frozen=True, slots=True)
+class IsotonicBlocks:
+    """A monotone step map score -> probability in which every step holds at least ``min_block`` samples.
+
+    ``edges[i]`` is the upper bound of block ``i`` (a score ``s`` falls in the first block with
+    ``s <= edges[i]``; the last block is unbounded); ``values[i]`` its observed TP1-first rate and
+    ``counts[i]`` how many fitted samples it rests on.
+    """
+
+    edges: tuple[float, ...]
+    values: tuple[float, ...]
+    counts: tuple[int, ...]
+
+    def block(self, score: float) -> int:
+        return bisect_left(self.edges, score)
+
+    def predict(self, score: float) -> float:
+        return self.values[self.block(score)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edges": list(self.edges), "values": list(self.values), "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IsotonicBlocks:
+        return cls(tuple(float(x) for x in d["edges"]), tuple(float(x) for x in d["values"]),
+                   tuple(int(x) for x in d["counts"]))
+
+
+def fit_blocked_isotonic(scores: Sequence[float], labels: Sequence[bool], min_block: int) -> IsotonicBlocks:
+    """Isotonic regression (scikit-learn's PAV) of the labels on ``scores`` over pre-binned groups.
+
+    The sorted samples are first cut into consecutive groups of at least ``min_block`` samples (equal
+    scores never split); isotonic regression then runs on the groups' rates weighted by their counts,
+    and adjacent groups it pools into one value become one block. So no step of the map rests on
+    fewer than ``min_block`` samples — with fewer samples than that in all, there is one block (the
+    base rate). Raises InputError without samples.
+    """
+    n = len(scores)
+    if n == 0 or n != len(labels):
+        raise InputError(f"isotonic fit needs equal, non-empty scores and labels ({n} vs {len(labels)})")
+    k = max(1, int(min_block))
+    pairs = sorted(zip(scores, labels, strict=True), key=lambda p: p[0])
+    groups: list[list[tuple[float, bool]]] = []
+    start = 0
+    while start < n:
+        stop = min(n, start + k)
+        while stop < n and pairs[stop][0] == pairs[stop - 1][0]:
+            stop += 1
+        if n - stop < k:
+            stop = n  # the remainder joins the last group rather than forming a small one
+        groups.append(pairs[start:stop])
+        start = stop
+    from sklearn.isotonic import IsotonicRegression  # heavy import, only when fitting
+
+    index = list(range(len(groups)))
+    rates = [sum(1 for _, y in grp if y) / len(grp) for grp in groups]
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(
+        index, rates, sample_weight=[len(grp) for grp in groups]).predict(index)
+    edges: list[float] = []
+    values: list[float] = []
+    counts: list[int] = []
+    for i, grp in enumerate(groups):
+        v = min(1.0, max(0.0, float(fitted[i])))
+        if values and abs(v - values[-1]) <= 1e-12:
+            counts[-1] += len(grp)
+            continue
+        if values:
+            edges.append((groups[i - 1][-1][0] + grp[0][0]) / 2.0)
+        values.append(v)
+        counts.append(len(grp))
+    return IsotonicBlocks(tuple(edges), tuple(values), tuple(counts))
+
+
+# ---------------------------------------------------------------------------------------------
+# The calibrator artifact
+# ---------------------------------------------------------------------------------------------
+
+NO_SKILL = "no skill"
+
+
+@dataclass(frozen=True, slots=True)
 class Calibrator:
-    """A fitted isotonic map raw score -> P(TP1 before SL), with the facts needed to trust it."""
+    """A fitted confidence model with the facts needed to trust it — or to refuse to.
+
+    ``model`` (a regularised logistic regression over the point-in-time features) is fitted on the
+    labelled signals; ``blocks`` maps its output to P(TP1 before SL), fitted on *out-of-fold*
+    outputs (each scored by a model fitted on earlier folds only). ``skill`` holds the held-out
+    numbers per strategy (Brier skill score against the earlier folds' base rate, AUC, log loss,
+    reliability); a strategy whose held-out Brier skill score is not positive has **no skill**:
+    :meth:`predict` returns None for it and the scanner shows its measured ``base_rates`` instead.
+    ``world`` is ``"live"`` or ``"demo"`` (what the data came from); the live scanner never loads a
+    demo artifact.
+    """
 
     version: str
     created_at: int
@@ -313,26 +589,42 @@ class Calibrator:
     data_end: int
     n: int
     positives: int
-    brier: float
-    ece: float
-    x_thresholds: tuple[float, ...]
-    y_thresholds: tuple[float, ...]
-    brier_raw: float | None = None
-    ece_raw: float | None = None
-    validation: Mapping[str, float] = field(default_factory=dict)
+    model: LinearModel
+    blocks: IsotonicBlocks
+    min_block: int
+    base_rates: Mapping[str, Mapping[str, float]]  # strategy -> {n, positives, rate}
+    skill: Mapping[str, Mapping[str, Any]]  # strategy (and "all") -> held-out metrics + "has_skill"
+    world: str = "live"
+    ece: float = 0.0  # held-out ECE of the pooled predictions (for the status line)
 
-    def predict(self, raw_score: float) -> float:
-        """Calibrated probability: linear between thresholds, clipped outside (as sklearn does)."""
-        xs, ys = self.x_thresholds, self.y_thresholds
-        if raw_score <= xs[0]:
-            return ys[0]
-        if raw_score >= xs[-1]:
-            return ys[-1]
-        i = bisect_right(xs, raw_score)
-        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-        if x1 == x0:
-            return y1
-        return y0 + (y1 - y0) * (raw_score - x0) / (x1 - x0)
+    def has_skill(self, strategy: str | None = None) -> bool:
+        entry = self.skill.get(strategy or "all") if strategy else self.skill.get("all")
+        return bool(entry and entry.get("has_skill"))
+
+    @property
+    def status(self) -> str:
+        return "skill" if any(v.get("has_skill") for v in self.skill.values()) else NO_SKILL
+
+    def probability(self, features: Mapping[str, float], strategy: str | None, raw: float | None = None) -> float:
+        """The calibrated probability, ignoring skill (for validation); always a block's rate."""
+        return self.blocks.predict(self.model.prob(features, strategy, raw))
+
+    def predict(self, features: Mapping[str, float], strategy: str | None, raw: float | None = None) -> float | None:
+        """P(TP1 before SL) for a signal of ``strategy`` — None when no held-out skill was measured."""
+        if strategy is None or not self.has_skill(strategy):
+            return None
+        return self.probability(features, strategy, raw)
+
+    def base_rate(self, strategy: str | None) -> float | None:
+        entry = self.base_rates.get(strategy or "") or self.base_rates.get("all")
+        return None if entry is None else float(entry["rate"])
+
+    def no_skill_text(self, strategy: str | None) -> str:
+        """What the scanner says instead of a percentage: ``TP1 first 23% historically, no edge measured``."""
+        rate = self.base_rate(strategy)
+        if rate is None:
+            return "no edge measured"
+        return f"TP1 first {rate * 100:.0f}% historically, no edge measured"
 
     def to_json(self) -> str:
         return json.dumps({
@@ -341,16 +633,17 @@ class Calibrator:
             "version": self.version,
             "created_at": self.created_at,
             "data_span": [self.data_start, self.data_end],
+            "world": self.world,
             "n": self.n,
             "positives": self.positives,
-            "brier": self.brier,
+            "status": self.status,
             "ece": self.ece,
             "ece_bins": ECE_BINS,
-            "brier_raw": self.brier_raw,
-            "ece_raw": self.ece_raw,
-            "validation": dict(self.validation),
-            "x_thresholds": list(self.x_thresholds),
-            "y_thresholds": list(self.y_thresholds),
+            "min_block": self.min_block,
+            "model": self.model.to_dict(),
+            "blocks": self.blocks.to_dict(),
+            "base_rates": {k: dict(v) for k, v in sorted(self.base_rates.items())},
+            "skill": {k: dict(v) for k, v in sorted(self.skill.items())},
         }, sort_keys=True)
 
     @classmethod
@@ -364,64 +657,69 @@ class Calibrator:
             raise ConfigError(f"calibrator artifact: kind is not {ARTIFACT_KIND!r}; re-run `dexscan calibrate`")
         if d.get("format") != ARTIFACT_FORMAT:
             raise ConfigError(f"calibrator artifact: format {d.get('format')!r} is not supported "
-                              f"(expected {ARTIFACT_FORMAT}); re-run `dexscan calibrate`")
+                              f"(expected {ARTIFACT_FORMAT}: a calibrator with its held-out skill); "
+                              "re-run `dexscan calibrate`")
         try:
-            xs = tuple(float(x) for x in d["x_thresholds"])
-            ys = tuple(float(y) for y in d["y_thresholds"])
             start, end = (int(t) for t in d["data_span"])
             cal = cls(
                 version=str(d["version"]), created_at=int(d["created_at"]), data_start=start, data_end=end,
-                n=int(d["n"]), positives=int(d["positives"]), brier=float(d["brier"]), ece=float(d["ece"]),
-                x_thresholds=xs, y_thresholds=ys,
-                brier_raw=None if d.get("brier_raw") is None else float(d["brier_raw"]),
-                ece_raw=None if d.get("ece_raw") is None else float(d["ece_raw"]),
-                validation={str(k): float(v) for k, v in (d.get("validation") or {}).items()},
+                n=int(d["n"]), positives=int(d["positives"]), model=LinearModel.from_dict(d["model"]),
+                blocks=IsotonicBlocks.from_dict(d["blocks"]), min_block=int(d["min_block"]),
+                base_rates={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["base_rates"].items()},
+                skill={str(k): dict(v) for k, v in d["skill"].items()},
+                world=str(d.get("world") or "live"), ece=float(d.get("ece") or 0.0),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"calibrator artifact: missing or invalid field ({exc}); "
                               "re-run `dexscan calibrate`") from exc
-        if not xs or len(xs) != len(ys) or any(b < a for a, b in itertools.pairwise(xs)):
-            raise ConfigError("calibrator artifact: thresholds are empty, unequal in length or unsorted")
-        if any(not 0.0 <= y <= 1.0 for y in ys) or any(b < a for a, b in itertools.pairwise(ys)):
+        b = cal.blocks
+        if (not b.values or len(b.edges) != len(b.values) - 1 or len(b.counts) != len(b.values)
+                or any(y < x for x, y in itertools.pairwise(b.edges))):
+            raise ConfigError("calibrator artifact: isotonic blocks are empty, unequal in length or unsorted")
+        if any(not 0.0 <= v <= 1.0 for v in b.values) or any(y < x for x, y in itertools.pairwise(b.values)):
             raise ConfigError("calibrator artifact: probabilities must rise within [0, 1]")
+        if any(c < cal.min_block for c in b.counts) and len(b.counts) > 1:
+            raise ConfigError(f"calibrator artifact: an isotonic block rests on fewer than {cal.min_block} "
+                              "samples; re-run `dexscan calibrate`")
         return cal
 
 
-def fit_calibrator(scores: Sequence[float], labels: Sequence[float], times: Sequence[int], *,
-                   version: str, created_at: int, min_samples: int = 500,
-                   validation: Mapping[str, float] | None = None) -> Calibrator:
-    """Fit the isotonic calibrator on labelled raw scores (``times`` = signal times, for the span).
+def base_rates(samples: Sequence[Sample]) -> dict[str, dict[str, float]]:
+    """TP1-first rate per strategy and over all (``"all"``)."""
+    groups: dict[str, list[Sample]] = {"all": list(samples)}
+    for s in samples:
+        groups.setdefault(s.strategy, []).append(s)
+    return {k: {"n": float(len(v)), "positives": float(sum(1 for s in v if s.label)),
+                "rate": sum(1 for s in v if s.label) / len(v)} for k, v in groups.items() if v}
 
-    Raises InputError with fewer than ``min_samples`` samples: below that, the product says
-    "uncalibrated" instead. Brier/ECE recorded here are in-sample; pass the held-out numbers of a
-    purged walk-forward validation as ``validation`` to keep them in the artifact too.
+
+def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_labels: Sequence[bool], *,
+                   skill: Mapping[str, Mapping[str, Any]], version: str, created_at: int, min_samples: int = 500,
+                   min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0) -> Calibrator:
+    """The artifact: the linear model fitted on every sample, the blocked isotonic map fitted on the
+    out-of-fold model outputs (``oof_scores``/``oof_labels``, see :mod:`dexscan.evaluate`), and the
+    held-out ``skill`` per strategy that decides whether any percentage is shown.
+
+    Raises InputError with fewer than ``min_samples`` samples (the product then says
+    "uncalibrated") or without out-of-fold outputs to fit the map on.
     """
-    n = len(scores)
-    if not (n == len(labels) == len(times)):
-        raise InputError(f"calibration inputs differ in length: {n} scores, {len(labels)} labels, {len(times)} times")
+    n = len(samples)
     if n < min_samples:
         raise InputError(f"calibration needs at least {min_samples} labelled signals, got {n}; "
                          "run a longer `dexscan backfill` first")
-    from sklearn.isotonic import IsotonicRegression  # heavy import, only when fitting
-
-    y = [1.0 if bool(v) else 0.0 for v in labels]
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    iso.fit(list(scores), y)
-    xs = tuple(float(v) for v in iso.X_thresholds_)
-    ys = tuple(float(v) for v in iso.y_thresholds_)
-    cal = Calibrator(version=version, created_at=created_at, data_start=int(min(times)), data_end=int(max(times)),
-                     n=n, positives=int(sum(y)), brier=0.0, ece=0.0, x_thresholds=xs, y_thresholds=ys)
-    probs = [cal.predict(s) for s in scores]
+    if not oof_scores:
+        raise InputError("calibration needs out-of-fold model outputs to fit the isotonic map on")
+    times = [s.ts for s in samples]
     return Calibrator(
-        version=version, created_at=created_at, data_start=cal.data_start, data_end=cal.data_end, n=n,
-        positives=cal.positives, brier=brier_score(probs, y), ece=expected_calibration_error(probs, y),
-        x_thresholds=xs, y_thresholds=ys, brier_raw=brier_score(list(scores), y),
-        ece_raw=expected_calibration_error(list(scores), y), validation=dict(validation or {}),
+        version=version, created_at=created_at, data_start=int(min(times)), data_end=int(max(times)), n=n,
+        positives=sum(1 for s in samples if s.label), model=fit_linear(samples, c),
+        blocks=fit_blocked_isotonic(oof_scores, oof_labels, min_block), min_block=min_block,
+        base_rates=base_rates(samples), skill=dict(skill), world=world, ece=ece,
     )
 
 
 class Scorer:
-    """Raw score from weighted normalised features; calibrated confidence when it is earned."""
+    """Raw score from weighted normalised features; a calibrated confidence only where skill was measured."""
 
     def __init__(self, settings: ScoringSettings, calibrator: Calibrator | None = None) -> None:
         unknown = sorted(set(settings.weights) - set(FEATURES))
@@ -434,23 +732,36 @@ class Scorer:
         self.calibrator = calibrator
 
     def raw_score(self, features: Mapping[str, float]) -> float:
+        """The hand-weighted score of ``[scoring]`` (the prior): it orders signals, it is no probability."""
         z = self.bias
         for name, x in normalise(features).items():
             z += self.weights[name] * x
         return logistic(z)
 
-    def confidence(self, features: Mapping[str, float]) -> Confidence:
-        raw = self.raw_score(features)
+    def usable(self) -> Calibrator | None:
         cal = self.calibrator
-        if cal is None or cal.n < self.min_samples:
+        return cal if cal is not None and cal.n >= self.min_samples else None
+
+    def confidence(self, features: Mapping[str, float], strategy: str | None = None) -> Confidence:
+        raw = self.raw_score(features)
+        cal = self.usable()
+        prob = None if cal is None else cal.predict(features, strategy, raw)
+        if cal is None or prob is None:
             return Confidence(raw_score=raw)
-        return Confidence(raw_score=raw, probability=cal.predict(raw), calibrator_version=cal.version)
+        return Confidence(raw_score=raw, probability=prob, calibrator_version=cal.version)
+
+    def no_skill_text(self, strategy: str | None) -> str | None:
+        """``TP1 first 23% historically, no edge measured`` when a calibrator measured no skill for it."""
+        cal = self.usable()
+        if cal is None or cal.has_skill(strategy):
+            return None
+        return cal.no_skill_text(strategy)
 
     def describe(self) -> dict[str, Any]:
-        cal = self.calibrator
+        cal = self.usable()
         return {"bias": self.bias, "weights": dict(self.weights),
-                "calibrated": cal is not None and cal.n >= self.min_samples,
-                "calibrator_version": None if cal is None else cal.version}
+                "calibrated": cal is not None and cal.status != NO_SKILL,
+                "calibrator_version": None if self.calibrator is None else self.calibrator.version}
 
 
 def feature_vector(features: Mapping[str, float]) -> list[float | None]:
@@ -460,18 +771,30 @@ def feature_vector(features: Mapping[str, float]) -> list[float | None]:
 
 __all__ = [
     "FEATURES",
+    "NO_SKILL",
     "Calibrator",
+    "IsotonicBlocks",
+    "LinearModel",
     "MarketContext",
+    "Sample",
     "Scorer",
+    "auc",
+    "base_rates",
     "brier_score",
     "compute_features",
     "expected_calibration_error",
     "feature_vector",
+    "fit_blocked_isotonic",
     "fit_calibrator",
+    "fit_linear",
+    "log_loss",
     "logistic",
     "market_breadth",
     "normalise",
     "pool_agreement",
+    "reliability_table",
     "rising_share",
+    "skill_scores",
     "wilder_rsi",
+    "wilson_interval",
 ]

@@ -17,7 +17,7 @@ from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.domain import Timeframe
 from dexscan.evaluate import NO_5M_DATA, TokenHistory, run_calibrate, run_evaluate, run_replay
-from dexscan.scoring import Calibrator, Scorer
+from dexscan.scoring import Scorer
 from dexscan.store import Store
 
 DAY = 86_400
@@ -93,22 +93,26 @@ async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_pa
     assert not (tmp_path / "cal.json").exists()
     assert 'the scanner stays "uncalibrated"' in (cal_dir / "report.md").read_text()
 
-    # With a lower bar the same samples make an artifact the scanner loads (file and store agree).
+    # A lower bar on the count does not make up for skill that cannot be measured: 14 days hold too few
+    # labelled signals for a fold to fit on earlier ones (needs 30), so no artifact is written and no
+    # percentage is ever shown (issue 14: skill before percentages).
     lenient = settings.with_overrides({"scoring.min_calibration_samples": cal["samples"]})
     assert await run_calibrate(lenient, _args(db=str(db), out=str(tmp_path / "cal.json"))) == 0
-    artifact = Calibrator.from_json((tmp_path / "cal.json").read_text())
-    assert (artifact.n, artifact.data_start >= start, artifact.data_end < end) == (cal["samples"], True, True)
-    assert artifact.version == f"{m['run']}-n{cal['samples']}"
-    # 14 days hold too few labelled signals for a fold to fit on earlier ones (needs 30): said so.
-    assert m["validation"]["pooled"]["calibration"]["status"] == "no held-out predictions"
-    assert artifact.validation == {}
+    again = json.loads((cal_dir / "metrics.json").read_text())
+    assert again["calibration"]["status"] == "uncalibrated"
+    assert "no fold had enough earlier signals" in again["calibration"]["note"]
+    assert not (tmp_path / "cal.json").exists()
+    assert m["validation"]["pooled"]["skill"]["status"] == "no held-out predictions"
     store = await Store.open(db)
     try:
-        assert await store.latest_calibrator() == (tmp_path / "cal.json").read_text()
+        assert await store.latest_calibrator() is None
     finally:
         await store.close()
-    conf = Scorer(lenient.scoring, artifact).confidence({"rise_vs_open": 3.0})
-    assert conf.calibrated and conf.calibrator_version == artifact.version
+    assert Scorer(lenient.scoring, None).confidence({"rise_vs_open": 3.0}).probability is None
+    # every evaluate run leaves its per-signal audit rows next to the report
+    rows = (tmp_path / "a" / "signals.csv").read_text().splitlines()
+    assert rows[0].startswith("mint,symbol,pool,strategy,layer,candle_ts,candle_utc,ts,time_utc,entry,sl,tp1")
+    assert len(rows) - 1 == sum(t["signals"] for t in m["overall"]["strategies"].values())
 
 
 async def test_demo_backfill_command_fetches_the_simulated_tokens_once(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from dexscan.detector import Detector
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.market import Tick, time_ordered
-from dexscan.scoring import fit_calibrator
+from dexscan.scoring import Sample, fit_calibrator
 
 M5, H1, H4 = Timeframe.M5, Timeframe.H1, Timeframe.H4
 T = 1_750_003_200
@@ -149,17 +149,23 @@ def test_drop_forgets_the_token_and_its_once_per_candle_memory(settings: Setting
     assert det.tokens() == []
 
 
-def test_a_calibrator_turns_raw_scores_into_probabilities(settings: Settings) -> None:
+def test_a_calibrator_turns_features_into_probabilities_only_where_it_has_skill(settings: Settings) -> None:
     rng = random.Random(6)
-    scores = [rng.random() for _ in range(600)]
-    labels = [int(rng.random() < s) for s in scores]
-    cal = fit_calibrator(scores, labels, [T + i for i in range(600)], version="cal-1", created_at=T)
+    data = [Sample({"rise_vs_open": (r := rng.uniform(0, 20))}, "ignition", rng.random() < 0.1 + 0.04 * r, T + i)
+            for i in range(600)]
+    skill = {"all": {"n": 600, "brier_skill": 0.1, "has_skill": True},
+             "ignition": {"n": 600, "brier_skill": 0.1, "has_skill": True},
+             "god_candle": {"n": 600, "brier_skill": -0.01, "has_skill": False}}
+    cal = fit_calibrator(data, [min(1.0, 0.05 * s.features["rise_vs_open"]) for s in data], [s.label for s in data],
+                         skill=skill, version="cal-1", created_at=T)
     det = Detector(settings, calibrator=cal)
     det.bootstrap("A", H4, history_4h())
     det.bootstrap("A", M5, [Candle(T - (24 - i) * 300, 1.0, 1.0, 1.0, 1.0, 100.0) for i in range(24)])
     [sig, *_] = det.on_bar("A", M5, Candle(T, 1.0, 1.03, 1.0, 1.03, 1000.0))
+    assert sig.strategy == "ignition"
     assert sig.confidence is not None and sig.confidence.calibrator_version == "cal-1"
-    assert sig.confidence.probability == cal.predict(sig.confidence.raw_score)
+    assert sig.confidence.probability == cal.probability(sig.features, "ignition")
+    assert det.scorer.confidence(sig.features, "god_candle").probability is None
     det.set_calibrator(None)
     assert det.scorer.calibrator is None
 

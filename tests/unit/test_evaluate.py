@@ -21,12 +21,12 @@ from dexscan.evaluate import (
     outcome_table,
     per_decile,
     quantiles,
-    reliability_bins,
     rounded,
     threshold_curve,
     validation_metrics,
 )
 from dexscan.report import render_markdown
+from dexscan.scoring import reliability_table
 
 H4 = 4 * 3600
 DAY = 86_400
@@ -122,10 +122,12 @@ def test_threshold_curve_and_reliability_bins() -> None:
     curve = threshold_curve([(0.2, False), (0.5, True), (0.8, True), (0.9, False)], 3, "x", "raw", steps=2)
     assert [(p["threshold"], p["kept"], p["precision"], p["recall"]) for p in curve["points"]] == [
         (0.0, 4, 0.5, 2 / 3), (0.5, 3, 2 / 3, 2 / 3), (1.0, 0, None, 0.0)]
-    bins = reliability_bins([0.05, 0.15, 0.12, 1.0], [False, True, False, True], bins=2)
+    bins = reliability_table([0.05, 0.15, 0.12, 1.0], [False, True, False, True], bins=2)
     assert bins == [
-        {"bin": [0.0, 0.5], "n": 3, "mean_predicted": pytest.approx(0.32 / 3), "observed": pytest.approx(1 / 3)},
-        {"bin": [0.5, 1.0], "n": 1, "mean_predicted": 1.0, "observed": 1.0},
+        {"bin": [0.0, 0.5], "n": 3, "mean_predicted": pytest.approx(0.32 / 3), "observed": pytest.approx(1 / 3),
+         "observed_ci95": pytest.approx([0.0615, 0.7923], abs=1e-4)},
+        {"bin": [0.5, 1.0], "n": 1, "mean_predicted": 1.0, "observed": 1.0,
+         "observed_ci95": pytest.approx([0.2065, 1.0], abs=1e-4)},
     ]
 
 
@@ -136,7 +138,7 @@ def test_quantiles_f1_and_rounding_are_exact() -> None:
     assert rounded({"b": 1 / 3, "a": [float("nan"), -1e-9, True, 2]}) == {"b": 0.333333, "a": [None, 0.0, True, 2]}
 
 
-def test_walk_forward_validation_purges_embargoes_and_calibrates_on_earlier_folds_only() -> None:
+def test_walk_forward_validation_purges_embargoes_and_judges_skill_on_later_folds_only() -> None:
     # One signal an hour for 30 days. Raw score 0.8 on odd hours, 0.2 on even ones; TP1 first on
     # hours ending in 1, 3, 5: a high score wins 60% of the time, a low one never.
     records = []
@@ -151,18 +153,26 @@ def test_walk_forward_validation_purges_embargoes_and_calibrates_on_earlier_fold
     v = validation_metrics(load_settings(), replay)
     # 6-day folds: a signal is held when its 24 h window ends inside its fold; folds after the
     # first lose their first day to the embargo. 23 signals straddle each of the 5 fold ends.
-    assert [f["calibration"]["test"] for f in v["folds"]] == [121, 97, 97, 97, 97]
-    assert [f["calibration"]["train"] for f in v["folds"]] == [0, 121, 218, 315, 412]
+    assert [f["skill"]["test"] for f in v["folds"]] == [121, 97, 97, 97, 97]
+    assert [f["skill"]["train"] for f in v["folds"]] == [0, 121, 218, 315, 412]
     assert (v["signals_purged"], v["signals_embargoed"]) == (115, 96)
-    assert "brier_raw" not in v["folds"][0]["calibration"]  # nothing earlier to fit on
-    cal = v["pooled"]["calibration"]
-    assert (cal["status"], cal["n"], cal["positives"]) == ("ok", 388, 116)
-    # raw: 0.04 for every sample except the 76 high-score losers (0.64)
-    assert cal["brier_raw"] == pytest.approx((0.04 * 312 + 0.64 * 76) / 388)
-    # calibrated towards 0.6 / 0.0: Brier falls to about 0.6 * 0.4 / 2 = 0.12, ECE to about 0
-    assert cal["brier_calibrated"] == pytest.approx(0.12, abs=0.002)
-    assert cal["ece_calibrated"] < 0.005 < 0.19 < cal["ece_raw"]
-    assert sum(b["n"] for b in cal["reliability_raw"]) == 388
+    assert "brier" not in v["folds"][0]["skill"]  # nothing earlier to fit on
+    # Folds 1 and 2: fewer than 2 x 50 out-of-fold outputs to fit an isotonic map on, so the
+    # prediction is one block, the earlier folds' base rate: exactly the reference forecast.
+    for f in v["folds"][1:3]:
+        assert f["skill"]["brier"] == f["skill"]["brier_base_rate"]
+        assert "one block" in f["skill"]["model"]
+    assert [f["skill"]["model"].split(" on ")[-1] for f in v["folds"][3:]] == [
+        "194 out-of-fold outputs", "291 out-of-fold outputs"]
+    sk = v["pooled"]["skill"]
+    a = sk["by_strategy"]["all"]
+    assert (sk["status"], sk["n"], a["n"], a["positives"], a["verdict"], a["has_skill"]) == (
+        "ok", 388, 388, 116, "skill", True)
+    assert a["brier_skill"] > 0.2 and a["auc"] > 0.75 and a["log_loss"] < a["log_loss_base_rate"]
+    rel = [b for b in a["reliability"] if b["n"]]
+    # the low-score signals of folds 3-4 sit in a block that never won: predicted 0, observed 0
+    assert (rel[0]["n"], rel[0]["mean_predicted"], rel[0]["observed"]) == (98, 0.0, 0.0)
+    assert sum(b["n"] for b in a["reliability"]) == 388
 
 
 def test_markdown_shows_negative_lead_times_and_no_5m_honestly() -> None:

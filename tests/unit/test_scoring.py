@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,16 +14,23 @@ from dexscan.domain import Candle, PairSnapshot, Timeframe, TxnCounts, Window4
 from dexscan.errors import ConfigError, InputError
 from dexscan.market import Tick
 from dexscan.scoring import (
+    NO_SKILL,
     Calibrator,
     MarketContext,
+    Sample,
     Scorer,
+    auc,
     brier_score,
     expected_calibration_error,
+    fit_blocked_isotonic,
     fit_calibrator,
+    fit_linear,
     market_breadth,
     normalise,
     pool_agreement,
+    skill_scores,
     wilder_rsi,
+    wilson_interval,
 )
 
 T = 1_750_003_200
@@ -75,51 +83,116 @@ def test_ece_and_brier_on_a_hand_example() -> None:
     assert brier_score(probs, labels) == pytest.approx((0.05**2 + 0.85**2 + 0.05**2 + 0.0) / 4)
 
 
-def test_the_fitted_calibrator_beats_the_raw_score_on_held_out_data() -> None:
-    scores, labels, times = synthetic(6000, seed=11)
-    held_s, held_y, _ = synthetic(6000, seed=12)
-    cal = fit_calibrator(scores, labels, times, version="2025-06-15.1", created_at=T, min_samples=500)
-    ece_raw = expected_calibration_error(held_s, held_y)
-    ece_cal = expected_calibration_error([cal.predict(s) for s in held_s], held_y)
-    assert ece_raw > 0.15
-    assert ece_cal < 0.03
-    assert ece_cal < ece_raw
-    assert (cal.n, cal.positives, cal.data_start, cal.data_end) == (6000, sum(labels), T, T + 5999 * 600)
-    assert cal.ece_raw is not None and cal.ece < cal.ece_raw
-    assert cal.brier_raw is not None and cal.brier < cal.brier_raw
+def samples(n: int, seed: int, strategy: str = "ignition", skill: bool = True) -> list[Sample]:
+    """Signals whose TP1-first chance rises with the rise vs open (``skill``) or is a flat 30%."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        rise = float(rng.uniform(0.0, 20.0))
+        p = 0.1 + 0.04 * rise if skill else 0.3
+        out.append(Sample({"rise_vs_open": rise, "volume_ratio": float(rng.uniform(0.5, 50))}, strategy,
+                          bool(rng.uniform() < p), T + i * 600))
+    return out
 
 
-def test_predict_matches_sklearn_isotonic_predict() -> None:
+def test_blocked_isotonic_never_rests_a_step_on_fewer_than_min_block_samples() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.uniform(0, 1, 1003).tolist()
+    labels = [bool(rng.uniform() < s * s) for s in scores]
+    for min_block in (1, 10, 50, 200, 1003, 5000):
+        blocks = fit_blocked_isotonic(scores, labels, min_block)
+        assert sum(blocks.counts) == 1003
+        assert all(c >= min(min_block, 1003) for c in blocks.counts), (min_block, blocks.counts)
+        assert list(blocks.values) == sorted(blocks.values)
+        # every probability the map can give is one block's rate, fitted on >= min_block samples
+        probe = np.linspace(-0.5, 1.5, 2001)
+        for x in probe:
+            i = blocks.block(float(x))
+            assert blocks.predict(float(x)) == blocks.values[i] and blocks.counts[i] >= min(min_block, 1003)
+    one = fit_blocked_isotonic(scores, labels, 5000)
+    assert one.values == (sum(labels) / 1003,) and one.counts == (1003,) and one.edges == ()
+
+
+def test_a_hand_example_of_blocked_isotonic() -> None:
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    labels = [False, True, False, False, True, True, False, True]
+    # groups of 2: rates 0.5, 0.0, 1.0, 0.5 -> PAV pools (0.5, 0.0) -> 0.25 and (1.0, 0.5) -> 0.75
+    blocks = fit_blocked_isotonic(scores, labels, 2)
+    assert blocks.values == (0.25, 0.75) and blocks.counts == (4, 4) and blocks.edges == pytest.approx((0.45,))
+    # sklearn's plain isotonic fit would give a step of 1.0 resting on a single signal
     from sklearn.isotonic import IsotonicRegression
 
-    scores, labels, times = synthetic(800, seed=3)
-    cal = fit_calibrator(scores, labels, times, version="v", created_at=T)
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(scores, labels)
-    probe = np.linspace(-0.5, 1.5, 401)
-    assert np.allclose([cal.predict(float(x)) for x in probe], iso.predict(probe), atol=1e-12)
+    assert max(IsotonicRegression().fit(scores, labels).predict(scores)) == 1.0
 
 
-def test_the_artifact_round_trips_through_json_unchanged() -> None:
-    scores, labels, times = synthetic(700, seed=5)
-    cal = fit_calibrator(scores, labels, times, version="2025-06-15.2", created_at=T + 1,
-                         validation={"brier": 0.19, "ece": 0.031})
-    text = cal.to_json()
-    again = Calibrator.from_json(text)
-    assert again == cal
-    assert again.to_json() == text
-    assert '"ece_bins": 10' in text and '"version": "2025-06-15.2"' in text
+def skill_for(probs: list[float], base: list[float], labels: list[bool]) -> dict[str, object]:
+    s = skill_scores(probs, base, labels)
+    return {"n": s["n"], "brier": s["brier"], "brier_base_rate": s["brier_base_rate"],
+            "brier_skill": s["brier_skill"], "has_skill": s["brier_skill"] > 0, "verdict": "x"}
+
+
+def test_skill_scores_on_a_hand_example() -> None:
+    s = skill_scores([0.8, 0.2, 0.6, 0.4], [0.5, 0.5, 0.5, 0.5], [True, False, True, False], ranking=[1, 2, 3, 4])
+    assert s["brier"] == pytest.approx((0.04 + 0.04 + 0.16 + 0.16) / 4)
+    assert s["brier_base_rate"] == pytest.approx(0.25)
+    assert s["brier_skill"] == pytest.approx(1 - 0.1 / 0.25)
+    assert s["auc"] == 1.0 and s["auc_ranking"] == 0.25  # 1 of the 4 (pos, neg) pairs in order
+    assert s["log_loss"] == pytest.approx(-(2 * math.log(0.8) + 2 * math.log(0.6)) / 4)
+    assert s["log_loss_base_rate"] == pytest.approx(math.log(2))
+    rel = s["reliability"]
+    assert [b["n"] for b in rel] == [0, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    assert rel[8]["observed"] == 1.0 and rel[8]["observed_ci95"] == pytest.approx([0.2065, 1.0], abs=1e-4)
+    assert auc([0.1, 0.1, 0.9], [0, 1, 1]) == 0.75  # ties count half
+    assert wilson_interval(0, 0) is None
+
+
+def fitted(n: int, skill: bool, seed: int = 3, **kw: object) -> Calibrator:
+    data = samples(n, seed, skill=skill)
+    model = fit_linear(data)
+    oof = [model.prob(s.features, s.strategy) for s in data]
+    held = samples(n, seed + 1, skill=skill)
+    probs = [model.prob(s.features, s.strategy) for s in held]
+    rate = sum(s.label for s in data) / n
+    y = [s.label for s in held]
+    sk = {"all": skill_for(probs, [rate] * n, y), "ignition": skill_for(probs, [rate] * n, y)}
+    args: dict = {"version": "v1", "created_at": T, "min_samples": 500, "min_block": 50, **kw}
+    return fit_calibrator(data, oof, [s.label for s in data], skill=sk, **args)
+
+
+def test_a_score_with_no_held_out_skill_yields_no_skill_and_never_a_percentage(settings: Settings) -> None:
+    cal = fitted(1200, skill=False)
+    assert cal.status == NO_SKILL and not cal.has_skill("ignition")
+    assert cal.skill["ignition"]["brier_skill"] <= 0  # type: ignore[operator]
+    scorer = Scorer(settings.scoring, cal)
+    conf = scorer.confidence({"rise_vs_open": 15.0}, "ignition")
+    assert conf.probability is None and not conf.calibrated
+    rate = cal.base_rate("ignition")
+    assert rate == sum(s.label for s in samples(1200, 3, skill=False)) / 1200
+    assert scorer.no_skill_text("ignition") == f"TP1 first {rate * 100:.0f}% historically, no edge measured"
+    again = Calibrator.from_json(cal.to_json())
+    assert again == cal and '"status": "no skill"' in cal.to_json()
+
+
+def test_a_score_with_held_out_skill_gives_block_probabilities(settings: Settings) -> None:
+    cal = fitted(1200, skill=True)
+    assert cal.status == "skill" and cal.has_skill("ignition") and not cal.has_skill("confirmation")
+    scorer = Scorer(settings.scoring, cal)
+    hi = scorer.confidence({"rise_vs_open": 19.0}, "ignition")
+    lo = scorer.confidence({"rise_vs_open": 1.0}, "ignition")
+    assert hi.probability is not None and lo.probability is not None and hi.probability > lo.probability
+    assert hi.probability in cal.blocks.values and hi.calibrator_version == "v1"
+    assert all(c >= 50 for c in cal.blocks.counts)
+    assert scorer.confidence({"rise_vs_open": 19.0}, "confirmation").probability is None  # no skill measured there
+    assert fit_linear(samples(1200, 3)).weights["rise_vs_open"] > 0
+    assert "liquidity" not in fit_linear(samples(1200, 3)).weights  # a feature history lacks has no weight
 
 
 def test_fewer_than_500_samples_stay_uncalibrated(settings: Settings) -> None:
-    scores, labels, times = synthetic(499, seed=1)
     with pytest.raises(InputError, match="at least 500 labelled signals, got 499"):
-        fit_calibrator(scores, labels, times, version="v", created_at=T)
-    small = fit_calibrator(scores, labels, times, version="v-small", created_at=T, min_samples=100)
-    conf = Scorer(settings.scoring, small).confidence({})
+        fitted(499, skill=True)
+    small = fitted(499, skill=True, min_samples=100)
+    conf = Scorer(settings.scoring, small).confidence({}, "ignition")
     assert conf.probability is None and conf.calibrator_version is None
-    big = fit_calibrator(*synthetic(600, seed=2), version="v-big", created_at=T)
-    conf = Scorer(settings.scoring, big).confidence({})
-    assert conf.probability == big.predict(conf.raw_score) and conf.calibrator_version == "v-big"
 
 
 def test_a_broken_artifact_is_a_clear_config_error() -> None:
@@ -127,9 +200,15 @@ def test_a_broken_artifact_is_a_clear_config_error() -> None:
         Calibrator.from_json("{nope")
     with pytest.raises(ConfigError, match="kind"):
         Calibrator.from_json('{"kind": "other"}')
-    good = fit_calibrator(*synthetic(600, seed=4), version="v", created_at=T).to_json()
+    good = fitted(600, skill=True).to_json()
+    d = json.loads(good)
     with pytest.raises(ConfigError, match="missing or invalid field"):
-        Calibrator.from_json(good.replace('"n": 600', '"n": "many"'))
+        Calibrator.from_json(json.dumps({**d, "n": "many"}))
+    with pytest.raises(ConfigError, match="format 1 is not supported"):
+        Calibrator.from_json(json.dumps({**d, "format": 1}))
+    d["blocks"] = {"edges": [0.5], "values": [0.2, 0.4], "counts": [590, 10]}
+    with pytest.raises(ConfigError, match="fewer than 50 samples"):
+        Calibrator.from_json(json.dumps(d))
 
 
 def test_rsi_and_breadth_helpers() -> None:
