@@ -278,6 +278,18 @@ class ServiceSettings(_Section):
     listen: str = ""
 
 
+class StreamSettings(_Section):
+    """The on-chain trade stream (Solana RPC WebSocket ``logsSubscribe``; dexscan.chain.stream)."""
+
+    enabled: bool = True
+    ws_endpoints: list[WsUrl] = Field(default_factory=list)  # empty: derived from the RPC endpoints
+    max_subscriptions_per_connection: int = Field(100, ge=1, le=100_000)
+    silence_timeout_s: float = Field(30.0, gt=0, le=3600)
+    reconnect_base_s: float = Field(0.5, gt=0, le=600)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    queue_size: int = Field(10_000, ge=1, le=10_000_000)
+
+
 class Secrets(_Section):
     """Values that must never be printed. Filled from the environment only."""
 
@@ -303,6 +315,7 @@ class Settings(_Section):
     scan: ScanSettings = ScanSettings()
     telegram: TelegramSettings = TelegramSettings()
     service: ServiceSettings = ServiceSettings()
+    stream: StreamSettings = StreamSettings()
     secrets: Secrets = Secrets()
 
     # -- derived values --------------------------------------------------------------------
@@ -501,6 +514,7 @@ def settings_for_display(settings: Settings) -> dict[str, Any]:
     """The settings as a plain dict with every secret masked (for ``dexscan config show``)."""
     data = settings.model_dump(mode="json", exclude={"secrets"})
     data["rpc"]["endpoints"] = [mask_url(u) for u in settings.rpc.endpoints]
+    data["stream"]["ws_endpoints"] = [mask_url(u) for u in settings.stream.ws_endpoints]
     s = settings.secrets
     data["secrets"] = {
         ENV_TELEGRAM_TOKEN: mask_secret(s.telegram_token.get_secret_value() if s.telegram_token else None),

@@ -29,10 +29,13 @@ import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dexscan.chain.events import PROGRAMS, Event, Swap, decode_notification
+
+if TYPE_CHECKING:
+    from dexscan.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,17 @@ class StreamStats:
     def as_dict(self) -> dict[str, Any]:
         return {**{k: self.counts[k] for k in sorted(self.counts)}, "rejected": dict(sorted(self.rejected.items())),
                 "last_slot": self.last_slot}
+
+
+def from_settings(settings: Settings) -> tuple[list[str], StreamOptions]:
+    """The WebSocket endpoints (``[stream] ws_endpoints``, else the twins of the RPC endpoints,
+    secret ones from ``DEXSCAN_RPC_URLS`` first) and the options of ``[stream]``."""
+    st = settings.stream
+    endpoints = ws_endpoints(settings.rpc_endpoints(), st.ws_endpoints)
+    return endpoints, StreamOptions(
+        max_subscriptions_per_connection=st.max_subscriptions_per_connection,
+        silence_timeout_s=st.silence_timeout_s, reconnect_base_s=st.reconnect_base_s,
+        reconnect_max_s=st.reconnect_max_s)
 
 
 class _Silent(Exception):

@@ -10,14 +10,17 @@ import base64
 import random
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from dexscan.chain.events import PROGRAM_IDS, Event, Swap
 from dexscan.chain.events import raydium_cpmm as cpmm
 from dexscan.chain.events.codec import b58encode
-from dexscan.chain.stream import LogStream, StreamOptions, ws_endpoints, ws_url_for
+from dexscan.chain.stream import LogStream, StreamOptions, from_settings, ws_endpoints, ws_url_for
+from dexscan.config import load_settings, settings_for_display
 from dexscan.demo.servers.rpc_ws import RpcWsFake
+from dexscan.errors import ConfigError
 
 pytestmark = pytest.mark.virtual_time
 
@@ -56,6 +59,21 @@ def test_endpoints_come_from_the_http_urls_or_are_set() -> None:
     assert ws_endpoints(["https://a.example"], ["wss://c.example/ws"]) == ["wss://c.example/ws"]
     with pytest.raises(ValueError):
         ws_url_for("ftp://x")
+
+
+def test_settings_give_endpoints_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEXSCAN_RPC_URLS", "https://rpc.example/?api-key=SECRET")
+    endpoints, options = from_settings(load_settings(None))
+    assert endpoints == ["wss://rpc.example/?api-key=SECRET", "wss://api.mainnet-beta.solana.com"]
+    assert options.max_subscriptions_per_connection == 100 and options.silence_timeout_s == 30.0
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[stream]\nws_endpoints = ["wss://ws.example/KEY123"]\nsilence_timeout_s = 5\n')
+    settings = load_settings(cfg)
+    assert from_settings(settings)[0] == ["wss://ws.example/KEY123"]
+    assert "KEY123" not in str(settings_for_display(settings))
+    cfg.write_text('[stream]\nws_endpoints = ["https://ws.example"]\n')
+    with pytest.raises(ConfigError):
+        load_settings(cfg)
 
 
 async def test_subscribes_decodes_and_names_the_ray_pool_from_its_subscription() -> None:
