@@ -67,7 +67,20 @@ def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | 
         if not isinstance(line, str):
             out.reject("bad_log_line", f"log line is {type(line).__name__}")
             continue
-        if line.startswith(_DATA):
+        # Most lines are invokes, successes, "consumed" and plain logs: tell them apart by their ends
+        # first (cheap), and look closer only at the few that can matter.
+        if line[-1:] == "]":  # "Program X invoke [n]" (or a log line that happens to end in "]")
+            if line.startswith("Program ") and " invoke [" in line:
+                who = line[8:line.find(" ", 8)]
+                if not who.endswith(":"):
+                    stack.append(who)
+            continue
+        if line.endswith(" success"):
+            if line.startswith("Program "):
+                _pop(stack, line[8:-8])
+            continue
+        kind = line[8:13]
+        if kind == "data:" and line.startswith(_DATA):
             top = stack[-1] if stack else default_program
             if top is None or top not in PROGRAMS:
                 continue
@@ -79,30 +92,27 @@ def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | 
             _add(out, got)
             if seen is not None and got is not None and not isinstance(got, Rejection):
                 seen[(top, payload)] += 1
-        elif line.startswith(_RAY_LOG):
-            top = stack[-1] if stack else default_program
-            if top == RAYDIUM_AMM_V4:
-                _add(out, decode_ray_log(line[len(_RAY_LOG):], ctx, len(out.events)))
-        elif line.startswith("Program "):
-            rest = line[8:]
-            sp = rest.find(" ")
-            if sp <= 0:
-                continue
-            who = rest[:sp]
-            if who.endswith(":"):  # "Program log:", "Program return:", ...
-                continue
-            tail = rest[sp + 1:]
-            if tail.startswith("invoke ["):
-                stack.append(who)
-            elif tail == "success" or tail.startswith("failed"):
-                if stack and stack[-1] == who:
-                    stack.pop()
-                elif who in stack:
-                    del stack[len(stack) - 1 - stack[::-1].index(who):]
+        elif kind == "log: ":
+            if line.startswith(_RAY_LOG):
+                top = stack[-1] if stack else default_program
+                if top == RAYDIUM_AMM_V4:
+                    _add(out, decode_ray_log(line[len(_RAY_LOG):], ctx, len(out.events)))
+        elif " failed" in line and line.startswith("Program "):  # "Program X failed: <why>"
+            sp = line.find(" ", 8)
+            if line.startswith(" failed", sp):
+                _pop(stack, line[8:sp])
         elif line.startswith(_TRUNCATED):
             out.truncated = True
             out.reject("log_truncated", "logs end with 'Log truncated'; later events are lost")
             return
+
+
+def _pop(stack: list[str], who: str) -> None:
+    """``who`` returned: pop it (and anything above it, if the logs skipped a return)."""
+    if stack and stack[-1] == who:
+        stack.pop()
+    elif who in stack:
+        del stack[len(stack) - 1 - stack[::-1].index(who):]
 
 
 def payload_fields(program_id: str, payload: bytes | str) -> tuple[str, dict[str, Any]] | None:
