@@ -365,6 +365,8 @@ class LogStream:
                 self._seen.popitem(last=False)
         for r in out.rejections:
             self.stats.rejected[r.reason] += 1
+        if out.truncated:
+            c["truncated_logs"] += 1
         if out.failed:
             c["failed_transactions"] += 1
             return

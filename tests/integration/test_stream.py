@@ -239,3 +239,26 @@ async def test_a_full_queue_drops_and_counts() -> None:
         assert q.qsize() == 1 and stream.stats.counts["dropped"] == 2
         await stream.stop()
         await runner
+
+
+async def test_content_faults_of_the_fake_are_counted_not_delivered() -> None:
+    async with RpcWsFake() as fake:
+        got: list[Event] = []
+        stream = LogStream([fake.url], [CPMM], on_event=got.append, options=opts())
+        runner = asyncio.create_task(stream.run())
+        await until(lambda: fake.active_subscriptions == 1)
+        fake.malformed_base64 = True
+        await fake.publish("m", 1, cpmm_logs(1), [CPMM])
+        fake.malformed_base64, fake.truncate_logs_at = False, 1  # the invoke line survives, the event does not
+        await fake.publish("t", 2, cpmm_logs(2), [CPMM])
+        fake.truncate_logs_at, fake.fail_transactions = None, True
+        await fake.publish("f", 3, cpmm_logs(3), [CPMM])
+        fake.fail_transactions = False
+        await fake.publish("ok", 4, cpmm_logs(4), [CPMM])
+        await until(lambda: stream.stats.counts["notifications"] == 4)
+        assert [e.signature for e in got] == ["ok"]
+        c, rej = stream.stats.counts, stream.stats.rejected
+        assert (rej["bad_base64"], rej["log_truncated"], rej["tx_failed"]) == (1, 1, 1)
+        assert (c["truncated_logs"], c["failed_transactions"], c["decoded"]) == (1, 1, 1)
+        await stream.stop()
+        await runner

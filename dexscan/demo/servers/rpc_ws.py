@@ -14,8 +14,10 @@ Speaks the real message shapes on 127.0.0.1 (``websockets``):
 Fault modes, switchable at run time: :meth:`disconnect_all` (drop every connection), ``silent``
 (accept and acknowledge, never notify), ``duplicate`` (every notification twice), ``reorder``
 (each notification held back and sent after the next one), ``refuse`` (close new connections at
-once). Malformed base64, truncated logs and failed transactions are content: publish such logs (or
-``err``). Everything received is recorded for the tests.
+once), and in the content: ``malformed_base64`` (every ``Program data:`` payload mangled),
+``truncate_logs_at`` (logs cut after N lines and ended with ``Log truncated``, as nodes do past
+their log limit), ``fail_transactions`` (every notification carries an ``err``). Everything
+received is recorded for the tests.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class RpcWsFake:
         self.duplicate = False
         self.reorder = False
         self.refuse = False
+        self.malformed_base64 = False
+        self.truncate_logs_at: int | None = None
+        self.fail_transactions = False
         self.clients: list[_Client] = []
         self.methods: Counter[str] = Counter()
         self.subscribed: list[str] = []  # every pubkey subscribed, in order, across connections
@@ -144,6 +149,12 @@ class RpcWsFake:
         sent = 0
         if self.silent:
             return 0
+        if self.malformed_base64:
+            logs = [line[:20] + "!*" + line[20:] if line.startswith("Program data: ") else line for line in logs]
+        if self.truncate_logs_at is not None and len(logs) > self.truncate_logs_at:
+            logs = [*logs[: self.truncate_logs_at], "Log truncated"]
+        if self.fail_transactions and err is None:
+            err = {"InstructionError": [0, {"Custom": 6001}]}
         for client in list(self.clients):
             for sub, pk in list(client.subs.items()):
                 if pk not in wanted:
