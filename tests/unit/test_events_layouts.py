@@ -26,7 +26,15 @@ from dexscan.chain.events import pumpfun as pf
 from dexscan.chain.events import pumpswap as ps
 from dexscan.chain.events import raydium_clmm as clmm
 from dexscan.chain.events import raydium_cpmm as cpmm
-from dexscan.chain.events.codec import EVENT_IX_TAG, USDC_MINT, WSOL_MINT, b58decode, b58encode
+from dexscan.chain.events.codec import (
+    EVENT_IX_TAG,
+    USDC_MINT,
+    WSOL_MINT,
+    b58decode,
+    b58encode,
+    find_program_address,
+    on_curve,
+)
 
 RAY, PUMP, PSWAP = PROGRAM_IDS["raydium_amm_v4"], PROGRAM_IDS["pumpfun"], PROGRAM_IDS["pumpswap"]
 CPMM, CLMM, ORCA, DLMM = (PROGRAM_IDS[n] for n in ("raydium_cpmm", "raydium_clmm", "orca_whirlpool", "meteora_dlmm"))
@@ -125,6 +133,19 @@ def test_ray_log_of_another_program_is_ignored() -> None:
 # -- pump.fun ------------------------------------------------------------------------------------
 
 
+CURVE_1 = b58encode(find_program_address((b"bonding-curve", key(1)), b58decode(PUMP))[0])
+
+
+def test_program_derived_addresses_match_solders() -> None:
+    from solders.pubkey import Pubkey
+
+    for seed in (key(1), key(0), bytes(range(32)), b"\xff" * 32):
+        want = Pubkey.find_program_address([b"bonding-curve", seed], Pubkey.from_string(PUMP))
+        assert find_program_address((b"bonding-curve", seed), b58decode(PUMP)) == (bytes(want[0]), want[1])
+    for raw in (key(1), key(9), bytes(range(32)), bytes(range(32, 64))):
+        assert on_curve(raw) == Pubkey(raw).is_on_curve()
+
+
 #: TradeEvent versions (IDL commit dates) -> size of a buy (a sell's ix_name is one byte longer)
 PUMP_TRADE_VERSIONS = {"2025-04": 129, "2025-05": 225, "2025-08": 258, "2025-10": 265, "2026-01": 266,
                        "2026-05": 266 + 16 + 16 + 4 + 34 + 32 + 24}
@@ -161,7 +182,7 @@ def test_pump_trade_every_version(version: str, is_buy: bool) -> None:
     size = PUMP_TRADE_VERSIONS[version]
     assert len(raw) == size + (1 if (not is_buy and size > 258) else 0)
     (s,) = decode_notification(note(wrap(PUMP, data(raw)))).swaps
-    assert (s.program, s.mint, s.pool, s.signer, s.layout_size) == ("pumpfun", k58(1), None, k58(2), len(raw))
+    assert (s.program, s.mint, s.pool, s.signer, s.layout_size) == ("pumpfun", k58(1), CURVE_1, k58(2), len(raw))
     if is_buy:
         assert (s.side, s.amount_in, s.amount_out, s.mint_in, s.mint_out) == (
             "buy", 1_000_000, 35_000_000_000, WSOL_MINT, k58(1))

@@ -75,9 +75,10 @@ def _payload(raw: dict[str, Any], event: dict[str, Any]) -> bytes | str:
 def _expected_summary(program: str, event: str, d: dict[str, Any]) -> tuple[Any, ...]:
     """(kind, program, pool, mint, amount_in, amount_out, side, signer) as the decoder should state it."""
     if program == "pumpfun" and event == "TradeEvent":
+        curve = _curve(d["mint"])
         if d["is_buy"]:
-            return ("swap", program, None, d["mint"], d["sol_amount"], d["token_amount"], "buy", d["user"])
-        return ("swap", program, None, d["mint"], d["token_amount"], d["sol_amount"], "sell", d["user"])
+            return ("swap", program, curve, d["mint"], d["sol_amount"], d["token_amount"], "buy", d["user"])
+        return ("swap", program, curve, d["mint"], d["token_amount"], d["sol_amount"], "sell", d["user"])
     if program == "pumpfun" and event == "CreateEvent":
         return ("pool_created", program, d["bonding_curve"], d["mint"], None, None, None, d["user"])
     if program == "pumpswap" and event == "BuyEvent":
@@ -97,6 +98,27 @@ def _expected_summary(program: str, event: str, d: dict[str, Any]) -> tuple[Any,
     if program == "meteora_dlmm":
         return ("swap", program, d["lb_pair"], None, d["amount_in"], d["amount_out"], None, d["from"])
     raise AssertionError(f"no summary rule for {program}.{event}")
+
+
+def _curve(mint: str) -> str:
+    """The bonding curve as solders (Rust) derives it: an independent check of the pure-Python PDA."""
+    from solders.pubkey import Pubkey
+
+    pid = Pubkey.from_string(PROGRAM_IDS["pumpfun"])
+    return str(Pubkey.find_program_address([b"bonding-curve", bytes(Pubkey.from_string(mint))], pid)[0])
+
+
+def test_the_pump_bonding_curve_is_the_account_the_transactions_used() -> None:
+    """The derived curve equals the bonding-curve account of the real buy/sell instructions (account 3)
+    and the one the real CreateEvent names."""
+    for name in ("pumpfun/3tkxRjNDfth6NxXp_vixen_ixtree", "pumpfun/4GtxzHLTW8ZqhhHL_vixen_ixtree"):
+        raw = json.loads((DATA / f"{name}.json").read_text())
+        (trade,) = _decode_whole(raw).swaps
+        ix = raw["instructions"][0]
+        assert (ix["accounts"][2], ix["accounts"][3]) == (trade.mint, trade.pool)
+    raw = json.loads((DATA / "pumpfun" / "52ar89rghM8EwKZk_chainstack_create.json").read_text())
+    create, trade = decode_any(raw).events
+    assert isinstance(create, PoolEvent) and isinstance(trade, Swap) and create.pool == trade.pool
 
 
 def _summary(e: Swap | PoolEvent, signer_known: bool) -> tuple[Any, ...]:

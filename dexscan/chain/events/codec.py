@@ -88,3 +88,33 @@ def side_from_mints(mint_in: str | None, mint_out: str | None) -> tuple[Side | N
     if qout and not qin:
         return "sell", mint_in
     return None, None
+
+
+# -- program-derived addresses (pure Python; what solders' Pubkey.find_program_address computes) ----
+
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def on_curve(raw: bytes) -> bool:
+    """Whether 32 bytes decompress to an ed25519 point (curve25519-dalek's rule, as Solana uses):
+    a program-derived address must *not*."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    yy = y * y % _P
+    u, v = (yy - 1) % _P, (_D * yy + 1) % _P
+    v3 = v * v % _P * v % _P
+    x = u * v3 % _P * pow(u * v3 % _P * v3 % _P * v % _P, (_P - 5) // 8, _P) % _P
+    vxx = v * x % _P * x % _P
+    return vxx == u or vxx == (-u) % _P
+
+
+def find_program_address(seeds: tuple[bytes, ...], program_id: bytes) -> tuple[bytes, int]:
+    """(address, bump): the first bump from 255 down whose hash is off the curve."""
+    import hashlib
+
+    for bump in range(255, -1, -1):
+        h = hashlib.sha256(b"".join(seeds) + bytes([bump]) + program_id + b"ProgramDerivedAddress").digest()
+        if not on_curve(h):
+            return h, bump
+    raise ValueError("no viable bump")  # practically unreachable (probability 2**-256)

@@ -2,7 +2,8 @@
 
 Amounts are raw integer units exactly as the event states them (no decimals applied). ``pool`` and
 ``mint`` are ``None`` when the input cannot tell (Raydium AMM v4's ``ray_log`` names no pool;
-PumpSwap's trade events name the pool but not its mints). ``side`` is ``"buy"`` when the non-quote
+PumpSwap's trade events name the pool but not its mints; a pump.fun trade names the mint, and its
+pool, the bonding curve, is derived from it). ``side`` is ``"buy"`` when the non-quote
 token left the pool, ``"sell"`` when it went in, ``None`` when the event does not say which token is
 the quote. ``block_time`` is the transaction's block time when the input has it, else the event's own
 ``timestamp`` (pump.fun, PumpSwap), else ``None``.

@@ -6,14 +6,17 @@ The layouts are append-only, so the payload's size says which version it is: Tra
 (+cashback, buyback, shareholders, quote), and a 391 B variant whose tail is unpublished. Only the
 stable prefix (mint .. real_token_reserves) is needed for a trade, and it is read by offset after
 checking the size; nothing assumes the newest size. ``sol_amount`` excludes fees; reserves are
-after the trade. The event names the mint but not the bonding curve account (``pool`` is None).
+after the trade. The event names the mint, not the bonding curve; ``pool`` is the curve's address,
+derived from the mint (the program-derived address of ``["bonding-curve", mint]``, as the program
+itself finds it; cached per mint).
 """
 
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
-from dexscan.chain.events.codec import WSOL_MINT, b58encode, pubkey, read_string
+from dexscan.chain.events.codec import WSOL_MINT, b58decode, b58encode, find_program_address, pubkey, read_string
 from dexscan.chain.events.model import PoolEvent, Rejection, Swap, TxContext
 
 PROGRAM_ID = "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"
@@ -27,6 +30,13 @@ MIGRATION = bytes.fromhex("bde95db95c94ea94")
 _TRADE = struct.Struct("<32sQQ?32sqQQQQ")  # offset 8 .. 129
 TRADE_MIN = 129
 _ZERO_KEY = b"\0" * 32
+_PROGRAM_BYTES = b58decode(PROGRAM_ID)
+
+
+@lru_cache(maxsize=65_536)
+def bonding_curve(mint: bytes) -> str:
+    """The bonding-curve account of ``mint`` (32 raw bytes)."""
+    return b58encode(find_program_address((b"bonding-curve", mint), _PROGRAM_BYTES)[0])
 
 
 def decode_trade(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
@@ -35,12 +45,12 @@ def decode_trade(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
     mint_b, sol, tokens, is_buy, user_b, ts, v_sol, v_tok, _r_sol, _r_tok = _TRADE.unpack_from(p, 8)
     if p[56] > 1:
         return Rejection("bad_field", f"TradeEvent is_buy byte {p[56]}", NAME)
-    mint = b58encode(mint_b)
+    mint, curve = b58encode(mint_b), bonding_curve(mint_b)
     block_time = ctx.block_time if ctx.block_time is not None else ts
     if is_buy:  # SOL went into the curve, tokens came out; reserves are after the trade
-        return Swap(ctx.signature, ctx.slot, block_time, NAME, "TradeEvent", index, None, mint, sol, tokens,
+        return Swap(ctx.signature, ctx.slot, block_time, NAME, "TradeEvent", index, curve, mint, sol, tokens,
                     WSOL_MINT, mint, "buy", b58encode(user_b), len(p), 1, v_sol - sol, v_tok + tokens)
-    return Swap(ctx.signature, ctx.slot, block_time, NAME, "TradeEvent", index, None, mint, tokens, sol,
+    return Swap(ctx.signature, ctx.slot, block_time, NAME, "TradeEvent", index, curve, mint, tokens, sol,
                 mint, WSOL_MINT, "sell", b58encode(user_b), len(p), 0, v_tok - tokens, v_sol + sol)
 
 
