@@ -32,9 +32,9 @@ from rich.console import Console
 from dexscan.backfill import fill_gaps, resample
 from dexscan.config import Settings
 from dexscan.detector import CandleState, Detector
-from dexscan.domain import MAIN_QUOTES, Candle, Outcome, Signal, Timeframe
+from dexscan.domain import MAIN_QUOTES, Candle, Layer, Outcome, Signal, Timeframe
 from dexscan.errors import InputError
-from dexscan.ladder import track_outcome
+from dexscan.ladder import WilderAtr, atr_reading, plan_levels, track_outcome
 from dexscan.report import REPORT_FILE, ChartData, PumpExample, write_report
 from dexscan.scoring import (
     NO_SKILL,
@@ -47,7 +47,7 @@ from dexscan.scoring import (
     skill_scores,
 )
 from dexscan.store import Store
-from dexscan.strategies import build_strategies, meets
+from dexscan.strategies import STRATEGY_REGISTRY, build_strategies, meets
 
 NO_5M_DATA = "no 5m data"
 #: Outcomes that mean TP1 was reached before the stop (breakeven = TP1 first, then back to entry).
@@ -75,6 +75,8 @@ class CandleLabel:
     ignited_at: int | None = None  # when the ignition signal fired in this candle
     reached_at: int | None = None  # first moment the price reached open * (1 + threshold)
     warming_up: bool = False  # fewer than the SMA's 20 completed 5m bars before the candle opened
+    synthetic: bool = False  # an empty gap candle (no trades: volume 0, O=H=L=C), not a market observation
+    partial_start: bool = False  # the pool's first candle, which the pool started inside
 
     @property
     def judged(self) -> bool:
@@ -251,12 +253,20 @@ def candle_metrics(labels: Sequence[CandleLabel], missed_limit: int | None = Non
     Ignition metrics only count candles the ignition layer could judge (5m bars seen, warm-up
     done before the candle opened: the first candle of a token's data is "warming up", visibly,
     not a miss); without any 5m bars they say ``"no 5m data"`` instead of pretending to be zero.
+    Synthetic empty candles (a gap without trades) are no market observation: they are left out of
+    every denominator and counted on their own (``synthetic_empty_candles``). A pool's first,
+    partial candle (the pool started inside it) is a real candle and counts (``partial_start_candles``).
     """
+    synthetic = sum(1 for c in labels if c.synthetic)
+    labels = [c for c in labels if not c.synthetic]
     pumps = [c for c in labels if c.pump]
     out: dict[str, Any] = {
         "candles": len(labels),
         "pumps": len(pumps),
         "pump_rate": ratio(len(pumps), len(labels)),
+        "synthetic_empty_candles": synthetic,
+        "partial_start_candles": sum(1 for c in labels if c.partial_start),
+        "partial_start_pumps": sum(1 for c in labels if c.partial_start and c.pump),
     }
     if not any(c.has_5m for c in labels):
         out["ignition"] = {"status": NO_5M_DATA}
@@ -410,13 +420,42 @@ class TokenHistory:
     pair_created_at: int | None = None
 
     def label_bars(self) -> list[Candle]:
-        """4H bars to label: stored ones, else built from 1h (or 5m) bars, UTC-aligned."""
-        if self.bars.get(Timeframe.H4):
-            return list(self.bars[Timeframe.H4])
-        for tf in (Timeframe.H1, Timeframe.M5):
-            if self.bars.get(tf):
-                return resample(fill_gaps(self.bars[tf], tf), tf, Timeframe.H4)
-        return []
+        """4H bars to label: stored ones, else built from 1h (or 5m) bars, UTC-aligned — plus the
+        pool's first, partial 4H candle when the pool started inside it.
+
+        A 4H window the finer bars only partly cover is normally not a candle (its open or close was
+        not seen); the *first* window is the exception when the pool was created inside it (its
+        ``pair_created_at`` is in the window, or unknown and the data starts there): its open is the
+        pool's first trade, its close was seen, and GeckoTerminal reports it as a 4H candle too.
+        Leaving it out dropped a real candle — often a launch pump — from every denominator.
+        """
+        stored = list(self.bars.get(Timeframe.H4) or ())
+        tf = next((t for t in (Timeframe.H1, Timeframe.M5) if self.bars.get(t)), None)
+        if tf is None:
+            return stored
+        finer = fill_gaps(self.bars[tf], tf)
+        built = stored or resample(finer, tf, Timeframe.H4)
+        w = self.partial_start()
+        if w is not None and (not built or built[0].ts > w):
+            group = [c for c in finer if c.ts < w + int(Timeframe.H4)]
+            built = [Candle(w, group[0].open, max(c.high for c in group), min(c.low for c in group), group[-1].close,
+                            float(sum(c.volume for c in group))), *built]
+        return built
+
+    def partial_start(self) -> int | None:
+        """The 4H window the pool started inside (see :meth:`label_bars`), or None."""
+        tf = next((t for t in (Timeframe.H1, Timeframe.M5) if self.bars.get(t)), None)
+        if tf is None:
+            return None
+        bars = self.bars[tf]
+        first, last = bars[0], bars[-1]
+        w = Timeframe.H4.floor(first.ts)
+        if first.ts == w or last.ts + int(tf) < w + int(Timeframe.H4):
+            return None  # a whole window, or its close was never seen
+        created = self.pair_created_at
+        if created is not None and created < w:
+            return None  # the pool existed before: the data merely starts late
+        return w
 
 
 @dataclass
@@ -499,6 +538,7 @@ def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
         m5 = h.bars.get(Timeframe.M5) or ()
         m5_candles = {Timeframe.H4.floor(c.ts) for c in m5}
         m5_ends = [c.ts + int(Timeframe.M5) for c in m5]
+        partial = h.partial_start()
         for c in h.label_bars():
             st = states.get((h.mint, c.ts))
             out.append(CandleLabel(
@@ -508,6 +548,8 @@ def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
                 ignited_at=None if st is None else st.ignited_at,
                 reached_at=None if st is None else st.reached_at,
                 warming_up=bisect_right(m5_ends, c.ts) < warmup,
+                synthetic=c.volume == 0 and c.open == c.high == c.low == c.close,
+                partial_start=c.ts == partial,
             ))
     out.sort(key=lambda lab: (lab.candle_ts, lab.mint))
     return out
@@ -729,6 +771,130 @@ def _short_table(records: Iterable[SignalRecord]) -> dict[str, Any]:
     return t
 
 
+# ---------------------------------------------------------------------------------------------
+# Audit and baselines
+# ---------------------------------------------------------------------------------------------
+
+
+def ladder_audit(replay: Replay) -> dict[str, Any]:
+    """What the outcome tables rest on: clamped stops, 1H-fallback ladders, signals without a ladder,
+    and strategies that could not run (and why)."""
+    by: dict[str, dict[str, int]] = {}
+    for r in replay.records:
+        sig = r.signal
+        row = by.setdefault(sig.strategy, {"signals": 0, "without_ladder": 0, "sl_clamped": 0, "atr_from_1h": 0})
+        row["signals"] += 1
+        lv = sig.levels
+        if lv is None:
+            row["without_ladder"] += 1
+            continue
+        row["sl_clamped"] += "sl_clamped" in lv.flags
+        row["atr_from_1h"] += "atr_from_1h" in lv.flags
+    total = {k: sum(v[k] for v in by.values()) for k in ("signals", "without_ladder", "sl_clamped", "atr_from_1h")}
+    with_5m = sum(1 for h in replay.histories if h.bars.get(Timeframe.M5))
+    n = len(replay.histories)
+    not_run: list[dict[str, str]] = [
+        {"strategy": name, "why": "not point-in-time safe: a bar replay cannot reproduce what it sees live"}
+        for name in replay.excluded_strategies]
+    needs_5m = {name for name, cls in STRATEGY_REGISTRY.items()
+                if Timeframe.M5 in cls.bar_timeframes or cls.observes_price}
+    for name in replay.strategies:
+        if name in needs_5m and with_5m < n:
+            why = ("needs 5m bars; no token's stored history has any" if with_5m == 0
+                   else f"needs 5m bars: ran on the {with_5m} of {n} tokens whose history has them")
+            not_run.append({"strategy": name, "why": why})
+    return {**total, "by_strategy": dict(sorted(by.items())), "strategies_not_run": not_run,
+            "tokens_with_5m": with_5m, "tokens": n}
+
+
+BASELINE_EVERY_CLOSE = "baseline: every 4H close"
+BASELINE_RISE = "baseline: +{pct:g}% on the forming 4H, no volume rule"
+
+
+def baseline_records(settings: Settings, replay: Replay) -> dict[str, list[SignalRecord]]:
+    """Signals of two naive rules on the same data, the same ladder and the same outcome code:
+
+    * entering at every 4H close (synthetic empty candles have no trade to enter on), and
+    * entering the first time a bar inside the forming 4H candle closes at least
+      ``detector.ignition.rise_pct`` (+2%) above the candle's open — ignition without its volume rule
+      (on the finest stored bars; the 4H close itself when only 4H bars exist).
+
+    The ATR is the same full-history Wilder ATR (4H, else 1H x 2) as of the signal time.
+    """
+    ls = settings.ladder
+    period = ls.atr_period
+    horizon = round(ls.time_stop_h * 3600)
+    factor = 1.0 + settings.detector.ignition.rise_pct / 100.0
+    rise_name = BASELINE_RISE.format(pct=settings.detector.ignition.rise_pct)
+    out: dict[str, list[SignalRecord]] = {BASELINE_EVERY_CLOSE: [], rise_name: []}
+    h4s = int(Timeframe.H4)
+    for h in replay.histories:
+        h4 = h.label_bars()
+        if h.bars.get(Timeframe.H1):
+            h1 = fill_gaps(h.bars[Timeframe.H1], Timeframe.H1)
+        elif h.bars.get(Timeframe.M5):
+            h1 = resample(fill_gaps(h.bars[Timeframe.M5], Timeframe.M5), Timeframe.M5, Timeframe.H1)
+        else:
+            h1 = []
+        path_tf = next((t for t in (Timeframe.M5, Timeframe.H1, Timeframe.H4) if h.bars.get(t)), None)
+        if path_tf is None:
+            continue
+        path = list(h.bars[path_tf])
+        times = [c.ts for c in path]
+        candidates: list[tuple[int, str, float, int, float]] = []  # ts, rule, entry, candle_ts, low so far
+        for c in h4:
+            if c.volume == 0 and c.open == c.high == c.low == c.close:
+                continue
+            candidates.append((c.ts + h4s, BASELINE_EVERY_CLOSE, c.close, c.ts, c.low))
+            inside = path[bisect_left(times, c.ts):bisect_left(times, c.ts + h4s)] if path_tf != Timeframe.H4 else [c]
+            low = math.inf
+            for b in inside:
+                low = min(low, b.low)
+                if meets(b.close, c.open * factor):
+                    candidates.append((b.ts + int(path_tf), rise_name, b.close, c.ts, low))
+                    break
+        candidates.sort(key=lambda x: (x[0], x[1]))
+        events = sorted([(c.ts + h4s, 1, c) for c in h4] + [(c.ts + 3600, 0, c) for c in h1],
+                        key=lambda e: (e[0], e[1]))
+        atr4, atr1 = WilderAtr(period), WilderAtr(period, mult=2.0)
+        k = 0
+        for ts, rule, entry, candle_ts, low in candidates:
+            while k < len(events) and events[k][0] <= ts:
+                (atr4 if events[k][1] else atr1).push(events[k][2])
+                k += 1
+            plan = plan_levels(entry, (), (), ls, low, atr_reading(atr4, atr1))
+            layer: Layer = "confirmation" if rule == BASELINE_EVERY_CLOSE else "ignition"
+            sig = Signal(mint=h.mint, strategy=rule, layer=layer, candle_ts=candle_ts, ts=ts, price=entry,
+                         reasons=(), symbol=h.symbol, pool=h.pool, levels=plan.levels)
+            outcome = None
+            if plan.levels is not None:
+                first = bisect_left(times, ts)
+                outcome = track_outcome(plan.levels, ts, path[first:], ls, bar_s=int(path_tf))
+            out[rule].append(SignalRecord(sig, outcome, horizon))
+    return out
+
+
+def strategy_worth(records: Sequence[SignalRecord], baselines: Mapping[str, Sequence[SignalRecord]]
+                   ) -> dict[str, Any]:
+    """Each strategy's TP1-first rate and mean R next to the baselines', and the lift over each."""
+    tables = {name: _short_table(recs) for name, recs in baselines.items()}
+    out: dict[str, Any] = {"baselines": tables, "strategies": {}}
+    for name, t in per_strategy(records).items():
+        t = {k: v for k, v in t.items() if k != "r_distribution"}
+        lift = {}
+        for b, bt in tables.items():
+            lift[b] = {
+                "tp1_first_rate": None if t["tp1_first_rate"] is None or bt["tp1_first_rate"] is None
+                else t["tp1_first_rate"] - bt["tp1_first_rate"],
+                "mean_r": None if t["mean_r"] is None or bt["mean_r"] is None else t["mean_r"] - bt["mean_r"],
+            }
+        t["lift"] = lift
+        t["expectancy"] = ("negative" if t["mean_r"] is not None and t["mean_r"] < 0
+                           else "positive" if t["mean_r"] is not None else "unknown")
+        out["strategies"][name] = t
+    return out
+
+
 def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
     """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
     data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
@@ -794,6 +960,8 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = (),
             "threshold_curve": curve,
         },
         "validation": validation_metrics(settings, replay, skill),
+        "audit": ladder_audit(replay),
+        "worth": strategy_worth(records, baseline_records(settings, replay)),
     }
     leads = [float(lab.lead_s) for lab in replay.labels if lab.pump and lab.ignited and lab.lead_s is not None]
     r_by: dict[str, list[float]] = {}

@@ -132,6 +132,11 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
                      _num(t["mean_r"]), _num(t["total_r"]), outs])
     lines += _table(["strategy", "signals", "closed", "TP1 first", "mean R", "total R", "outcomes"], rows) \
         if rows else ["No signals."]
+    if m.get("worth"):
+        lines += ["", "## What each strategy is worth (vs baselines on the same data and ladder)", "",
+                  *_worth_section(m["worth"])]
+    if m.get("audit"):
+        lines += ["", "## Ladder and coverage audit", "", *_audit_section(m["audit"])]
     deciles = overall.get("deciles", [])
     lines += ["", "## Outcomes per confidence decile", ""]
     if deciles:
@@ -180,7 +185,10 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
 def _candle_section(overall: Mapping[str, Any]) -> list[str]:
     c = overall.get("candles", {})
     lines = [f"{c.get('candles', 0)} labelled 4H candles, {c.get('pumps', 0)} pumps "
-             f"(close ≥ +{overall.get('pump_threshold_pct', 10):g}% over open; base rate {_pct(c.get('pump_rate'))})."]
+             f"(close ≥ +{overall.get('pump_threshold_pct', 10):g}% over open; base rate {_pct(c.get('pump_rate'))}). "
+             f"Counted: {c.get('partial_start_candles', 0)} first candles of pools that started inside them "
+             f"({c.get('partial_start_pumps', 0)} pumps). Not counted: {c.get('synthetic_empty_candles', 0)} "
+             "synthetic empty candles (gaps without a trade)."]
     ign = c.get("ignition", {})
     if ign.get("status") != "ok":
         lines += ["", f"Ignition metrics: **{ign.get('status', 'n/a')}** (recall, precision and lead time need "
@@ -213,6 +221,38 @@ def _candle_section(overall: Mapping[str, Any]) -> list[str]:
         ])]
         if ign["missed"] > len(missed):
             lines.append(f"(first {len(missed)} of {ign['missed']} shown)")
+    return lines
+
+
+def _worth_section(w: Mapping[str, Any]) -> list[str]:
+    base = w.get("baselines", {})
+    names = sorted(base)
+    rows = [[f"*{b}*", str(t["signals"]), str(t["closed"]), _pct(t["tp1_first_rate"]), _num(t["mean_r"]), "", ""]
+            for b, t in sorted(base.items())]
+    for name, t in sorted(w.get("strategies", {}).items()):
+        lifts = [t.get("lift", {}).get(b, {}) for b in names]
+        rows.append([
+            name + (" ⚠ negative expectancy" if t.get("expectancy") == "negative" else ""), str(t["signals"]),
+            str(t["closed"]), _pct(t["tp1_first_rate"]), _num(t["mean_r"]),
+            " / ".join("–" if x.get("tp1_first_rate") is None else f"{x['tp1_first_rate'] * 100:+.1f} pp"
+                       for x in lifts),
+            " / ".join(_num(x.get("mean_r"), "+.2f") for x in lifts)])
+    return [f"Lift = strategy minus baseline ({' / '.join(names)}). A strategy is worth its alerts only when it "
+            "beats entering blindly on the same tokens with the same ladder.", "",
+            *_table(["rule", "signals", "closed", "TP1 first", "mean R", "lift TP1 first", "lift mean R"], rows)]
+
+
+def _audit_section(a: Mapping[str, Any]) -> list[str]:
+    rows = [[name, str(v["signals"]), str(v["without_ladder"]), str(v["sl_clamped"]), str(v["atr_from_1h"])]
+            for name, v in a.get("by_strategy", {}).items()]
+    rows.append(["**all**", str(a.get("signals", 0)), str(a.get("without_ladder", 0)), str(a.get("sl_clamped", 0)),
+                 str(a.get("atr_from_1h", 0))])
+    lines = _table(["strategy", "signals", "no ladder (too little history)", "stop clamped at entry × 0.5",
+                    "ATR from 1H × 2"], rows)
+    not_run = a.get("strategies_not_run", [])
+    lines += ["", "Strategies that could not run everywhere: " + ("none." if not not_run else "")]
+    lines += [f"- {x['strategy']}: {x['why']}" for x in not_run]
+    lines += ["", "Every signal with its levels, ATR source, flags, score and outcome is in `signals.csv`."]
     return lines
 
 

@@ -96,7 +96,8 @@ def test_candle_metrics_recall_precision_f1_and_lead_times() -> None:
 
 def test_without_5m_bars_ignition_metrics_say_so_but_labels_remain() -> None:
     m = candle_metrics([_label(0, 12.0, has_5m=False), _label(H4, 3.0, has_5m=False)])
-    assert m == {"candles": 2, "pumps": 1, "pump_rate": 0.5, "ignition": {"status": NO_5M_DATA}}
+    assert m == {"candles": 2, "pumps": 1, "pump_rate": 0.5, "ignition": {"status": NO_5M_DATA},
+                 "synthetic_empty_candles": 0, "partial_start_candles": 0, "partial_start_pumps": 0}
 
 
 def _record(strategy: str, result: str, r: float, score: float, ts: int = 0) -> SignalRecord:
