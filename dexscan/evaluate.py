@@ -666,6 +666,7 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
     held = [r for t in tests for r in t]
     oof: list[list[float]] = [[] for _ in folds]  # model output on fold j from the model of folds < j
     pred: list[float] = []
+    prior: list[float] = []  # the hand-weighted raw score, isotonic-mapped on the earlier folds
     base: list[float] = []
     raw: list[float] = []
     ys: list[bool] = []
@@ -694,6 +695,9 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
                               "(the earlier folds' base rate)")
             rate = sum(1 for s in train if s.label) / len(train)
             probs = [rate for _ in test]
+        train_raw = [s.raw_score or 0.0 for s in train]
+        prior_map = fit_blocked_isotonic(train_raw, [s.label for s in train], min_block)
+        prior += [prior_map.predict(s.raw_score or 0.0) for s in test]
         fold_base = [_prior_rate(train, s.strategy) for s in test]
         fold_y = [s.label for s in test]
         entry.update(brier=brier_score(probs, [float(y) for y in fold_y]),
@@ -720,6 +724,8 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
         for name, idx in sorted(groups.items()):
             scores = skill_scores([pred[i] for i in idx], [base[i] for i in idx], [ys[i] for i in idx],
                                   ranking=[raw[i] for i in idx])
+            prior_scores = skill_scores([prior[i] for i in idx], [base[i] for i in idx], [ys[i] for i in idx])
+            scores["prior_brier_skill"] = prior_scores.get("brier_skill")
             bss = scores.get("brier_skill")
             has = bss is not None and bss > 0 and len(idx) >= min_block
             scores["has_skill"] = has
