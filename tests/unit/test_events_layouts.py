@@ -141,9 +141,13 @@ def test_program_derived_addresses_match_solders() -> None:
 
     for seed in (key(1), key(0), bytes(range(32)), b"\xff" * 32):
         want = Pubkey.find_program_address([b"bonding-curve", seed], Pubkey.from_string(PUMP))
+        assert find_program_address((b"bonding-curve", seed), b58decode(PUMP), pure=True) == (
+            bytes(want[0]), want[1])
         assert find_program_address((b"bonding-curve", seed), b58decode(PUMP)) == (bytes(want[0]), want[1])
     for raw in (key(1), key(9), bytes(range(32)), bytes(range(32, 64))):
         assert on_curve(raw) == Pubkey(raw).is_on_curve()
+    for raw in (b"\0" * 32, key(1), bytes(range(32)), b"\0\0\x01" + b"\xff" * 29):  # both base58 encoders
+        assert b58decode(b58encode.__wrapped__(raw)) == raw
 
 
 #: TradeEvent versions (IDL commit dates) -> size of a buy (a sell's ix_name is one byte longer)
