@@ -36,3 +36,27 @@ def test_the_real_seeds_are_used_when_present() -> None:
     if not DATA.is_dir():
         pytest.skip("no real data")
     assert len(seed_corpus(DATA)) > len(seed_corpus(None)) + 20
+
+
+def test_the_stream_survives_the_same_mutations_as_raw_messages() -> None:
+    """The WebSocket client's message handler on 3,000 mutants sent as text (and raw junk): it never
+    raises, and every message is counted."""
+    import json
+    import random
+
+    from dexscan.chain.events.fuzz import mutate
+    from dexscan.chain.stream import LogStream
+
+    stream = LogStream(["ws://127.0.0.1:1"], ["CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C"])
+    conn = stream.connections[0]
+    conn.sub_to_mention[1] = conn.mentions[0]
+    rng = random.Random(21)
+    corpus = seed_corpus(DATA if DATA.is_dir() else None)
+    for i in range(3_000):
+        mutant = mutate(rng.choice(corpus), rng)
+        text = mutant if isinstance(mutant, str) else json.dumps(mutant)
+        stream.handle(text if i % 7 else text.encode("utf-8", "surrogatepass")[: rng.randrange(1, 4000)], conn)
+    counts = stream.stats.counts
+    assert counts["messages"] == 3_000
+    assert "internal_error" not in stream.stats.rejected
+    assert counts["notifications"] > 1_000 and counts["decoded"] > 0
