@@ -1,13 +1,14 @@
-"""``dexscan stream decode FILE [--json] [--all]``: decode recorded stream input, line by line.
+"""``dexscan stream decode FILE [--json] [--all] [--text]``: decode recorded stream input, line by line.
 
 Each line of FILE (``-`` for stdin) is one JSON value: a raw ``logsNotification`` message exactly as
 the Solana WebSocket sends it, or a ``getTransaction`` answer (the whole JSON-RPC response or its
-``result``; ``json``, ``jsonParsed`` or ``base64`` encoding). Every decoded swap is printed: one JSON
-object per swap with ``--json`` (``signature``, ``slot``, ``block_time``, ``program``, ``pool``,
-``mint``, ``amount_in``, ``amount_out``, ``side``, ``signer``, ...), a readable line otherwise;
+``result``; ``json``, ``jsonParsed`` or ``base64`` encoding). Every decoded swap is printed to stdout
+as one JSON object (``signature``, ``slot``, ``block_time``, ``program``, ``pool``, ``mint``,
+``amount_in``, ``amount_out``, ``side``, ``signer``, ...); ``--text`` prints a readable line instead,
 ``--all`` adds new pools and graduations. A failed transaction records nothing. Lines that give
 nothing are counted by reason on stderr (``not_json``, ``tx_failed``, ``no_event``, ...), as are the
-decoders' rejections. Exit 0 when the file was read (whatever it held), 2 when it could not be.
+decoders' rejections; ``--json`` writes those counts as one JSON object. Exit 0 when the file was
+read (whatever it held), 2 when it could not be.
 """
 
 from __future__ import annotations
@@ -95,14 +96,14 @@ def _open(path: str) -> Iterator[IO[str]]:
 
 
 def decode_file(path: str, as_json: bool, include_pools: bool = False, out: TextIO | None = None,
-                err: TextIO | None = None) -> int:
+                err: TextIO | None = None, text: bool = False) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     report = DecodeReport()
     with _open(path) as f:
         try:
             for e in decode_lines(f, report, include_pools):
-                out.write((json.dumps(e.to_json()) if as_json else format_event(e)) + "\n")
+                out.write((format_event(e) if text else json.dumps(e.to_json())) + "\n")
         except OSError as exc:  # a read error part-way (not a decode problem)
             raise InputError(f"stream decode: {path}: read failed after {report.lines} lines ({exc})") from None
     if as_json:
@@ -122,7 +123,7 @@ def decode_file(path: str, as_json: bool, include_pools: bool = False, out: Text
 def run_stream(settings: Any, args: argparse.Namespace) -> int:
     """``dexscan stream ACTION``; only ``decode`` so far."""
     if args.stream_command == "decode":
-        return decode_file(args.file, args.json, args.all)
+        return decode_file(args.file, args.json, args.all, text=args.text)
     raise InputError(f"stream: unknown action {args.stream_command!r}")
 
 
@@ -137,11 +138,12 @@ def add_parser(sub: Any) -> None:
     dec = actions.add_parser(
         "decode", help="decode recorded logsNotification / getTransaction JSON lines into swaps",
         description="Reads JSON lines (raw logsNotification messages or getTransaction answers, json or "
-                    "jsonParsed) and prints each decoded swap; failed transactions record nothing; lines "
-                    "that give nothing are counted by reason on stderr. Exit 0 when the file was read, "
-                    "2 when it could not be.")
+                    "jsonParsed) and prints each decoded swap as one JSON object; failed transactions record "
+                    "nothing; lines that give nothing are counted by reason on stderr. Exit 0 when the file was "
+                    "read, 2 when it could not be.")
     dec.add_argument("file", metavar="FILE", help="a file of JSON lines, or - for stdin")
     dec.add_argument("--json", action="store_true",
-                     help="one JSON object per swap (signature, slot, program, pool, mint, amount_in, amount_out, "
-                          "...) and the counts as JSON on stderr")
+                     help="also the counts (lines, swaps, unused lines and rejections by reason) as one JSON object "
+                          "on stderr; stdout is one JSON object per swap either way")
     dec.add_argument("--all", action="store_true", help="also print new pools and graduations")
+    dec.add_argument("--text", action="store_true", help="a readable line per swap instead of JSON")

@@ -65,9 +65,11 @@ def test_hand_built_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     summary = json.loads(err)["stream_decode"]
     assert summary["lines"] == 6 and summary["swaps"] == 2
     assert summary["unused_lines"] == {"not_a_transaction": 1, "not_json": 1, "no_event": 1, "tx_failed": 1}
-    code, out, err = run([str(f)], capsys)  # readable form
-    assert code == 0 and len(out) == 2 and "raydium_cpmm" in out[0] and "in 300 out 7" in out[0]
+    code, out2, err = run([str(f)], capsys)  # without --json: the same JSON on stdout, counts as text
+    assert code == 0 and out2 == out
     assert "tx_failed=1" in err and "not_json=1" in err
+    code, out, _err = run([str(f), "--text"], capsys)  # readable form
+    assert code == 0 and len(out) == 2 and "raydium_cpmm" in out[0] and "in 300 out 7" in out[0]
 
 
 def test_missing_file_is_one_error_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
