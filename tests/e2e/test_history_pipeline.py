@@ -126,8 +126,11 @@ async def test_demo_backfill_command_fetches_the_simulated_tokens_once(tmp_path:
         await store.close()
     sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=DEMO_TOKENS, history_days=30))
     assert {r["mint"] for r in spans} == {t.mint for t in sim.tokens}
+    # the token still on its pump.fun bonding curve at the end (SimConfig.migration) is filled from its curve
+    filled = {t.mint: t.curve.address if t.curve is not None and (t.migrated_at or 0) >= sim.live_start
+              else t.main_pool.address for t in sim.tokens}
     assert {(r["pool"], r["timeframe"]) for r in spans} == {
-        (t.main_pool.address, int(tf)) for t in sim.tokens for tf in (Timeframe.M5, Timeframe.H1, Timeframe.H4)}
+        (filled[t.mint], int(tf)) for t in sim.tokens for tf in (Timeframe.M5, Timeframe.H1, Timeframe.H4)}
     assert max(r["last"] + r["timeframe"] for r in spans) == sim.live_start
 
 
