@@ -112,6 +112,7 @@ class _Connection:
         self.pending: dict[int, tuple[str, str]] = {}  # request id -> (method, pubkey)
         self.task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.stale: list[int] = []  # subscriptions acknowledged after their pubkey was unwatched
 
     @property
     def endpoint(self) -> str:
@@ -152,6 +153,8 @@ class _Connection:
                         if not healthy:
                             healthy, attempt = True, 0
                         s.handle(raw, self)
+                        while self.stale:
+                            await self._drop(self.stale.pop())
             except _Silent:
                 stats["silent_timeouts"] += 1
                 log.warning("stream %s: no message for %.0f s; reconnecting elsewhere", _safe(url),
@@ -185,6 +188,11 @@ class _Connection:
         if sub is None or self.ws is None:
             return
         self.sub_to_mention.pop(sub, None)
+        await self._drop(sub, pubkey)
+
+    async def _drop(self, sub: int, pubkey: str = "") -> None:
+        if self.ws is None:
+            return
         rid = self.stream.next_id()
         self.pending[rid] = ("logsUnsubscribe", pubkey)
         self.stream.stats.counts["unsubscribes"] += 1
@@ -301,6 +309,11 @@ class LogStream:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
 
+    def status(self) -> list[dict[str, Any]]:
+        """Per connection: endpoint (scheme and host only), connected, subscriptions (for dashboards)."""
+        return [{"connection": c.number, "endpoint": _safe(c.endpoint), "connected": c.ws is not None,
+                 "watched": len(c.mentions), "subscribed": len(c.sub_to_mention)} for c in self.connections]
+
     async def wait_connected(self) -> None:
         """Until every connection is up and has sent its subscriptions."""
         for conn in list(self.connections):
@@ -345,6 +358,8 @@ class LogStream:
             if pubkey in conn.mentions:
                 conn.sub_to_mention[sub] = pubkey
                 conn.mention_to_sub[pubkey] = sub
+            else:  # unwatched while the subscription was on its way: drop it
+                conn.stale.append(sub)
             self.stats.counts["subscriptions_active"] = sum(len(x.sub_to_mention) for x in self.connections)
 
     def _notification(self, msg: dict[str, Any], conn: _Connection) -> None:

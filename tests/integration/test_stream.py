@@ -262,3 +262,18 @@ async def test_content_faults_of_the_fake_are_counted_not_delivered() -> None:
         assert (c["truncated_logs"], c["failed_transactions"], c["decoded"]) == (1, 1, 1)
         await stream.stop()
         await runner
+
+
+async def test_unwatch_before_the_answer_drops_the_late_subscription_and_status_shows_it() -> None:
+    async with RpcWsFake() as fake:
+        stream = LogStream([fake.url + "/?api-key=SECRET"], [CPMM], options=opts())
+        runner = asyncio.create_task(stream.run())
+        await until(lambda: fake.active_subscriptions == 1)
+        await stream.watch(RAY_POOL)
+        await stream.unwatch(RAY_POOL)  # before the fake's answer was read
+        await until(lambda: fake.methods["logsUnsubscribe"] == 1 and fake.active_subscriptions == 1)
+        (st,) = stream.status()
+        assert st["connected"] and st["watched"] == 1 and st["subscribed"] == 1
+        assert "SECRET" not in str(st)
+        await stream.stop()
+        await runner
