@@ -393,10 +393,15 @@ class LogStream:
                 self.stats.last_slot = out.slot
         if not out.events:
             c["notifications_without_events"] += 1
+        # ray_log names no pool: the subscription does, when it is a pool's and the transaction has one
+        # Raydium v4 swap; a route through several v4 pools cannot say which ray_log is whose.
+        ray_swaps = sum(1 for ev in out.events if isinstance(ev, Swap) and ev.program == "raydium_amm_v4")
+        fill = mention if mention is not None and mention not in PROGRAMS and ray_swaps == 1 else None
+        if ray_swaps > 1 and mention is not None and mention not in PROGRAMS:
+            c["raydium_pool_ambiguous"] += ray_swaps
         for ev in out.events:
-            if isinstance(ev, Swap) and ev.pool is None and mention is not None and mention not in PROGRAMS \
-                    and ev.program == "raydium_amm_v4":
-                ev = dataclasses.replace(ev, pool=mention)  # ray_log names no pool: the subscription does
+            if fill is not None and isinstance(ev, Swap) and ev.pool is None and ev.program == "raydium_amm_v4":
+                ev = dataclasses.replace(ev, pool=fill)
             c["decoded"] += 1
             c["swaps" if isinstance(ev, Swap) else "pool_events"] += 1
             self._deliver(ev)

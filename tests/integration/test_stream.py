@@ -93,6 +93,12 @@ async def test_subscribes_decodes_and_names_the_ray_pool_from_its_subscription()
         assert isinstance(cp, Swap) and (cp.program, cp.pool, cp.amount_in) == ("raydium_cpmm", CPMM_POOL, 300)
         st = stream.stats.as_dict()
         assert st["notifications"] == 2 and st["decoded"] == 2 and st["swaps"] == 2 and st["last_slot"] == 11
+        assert all(isinstance(e, Swap) for e in got)
+        # a route through two v4 pools: which ray_log is the watched pool's cannot be told from logs
+        await fake.publish("route", 12, ray_logs(1) + ray_logs(2), [RAY_POOL])
+        await until(lambda: len(got) == 4)
+        assert [(e.signature, e.pool) for e in got[2:]] == [("route", None), ("route", None)]
+        assert stream.stats.counts["raydium_pool_ambiguous"] == 2
         await stream.unwatch(CPMM)
         await until(lambda: fake.methods["logsUnsubscribe"] == 1 and fake.active_subscriptions == 1)
         await stream.stop()
