@@ -495,3 +495,42 @@ def test_events_are_frozen() -> None:
     with pytest.raises(AttributeError):
         s.amount_in = 1  # type: ignore[misc]
     assert s.to_json()["amount_in"] == 300
+
+
+def _ray_ix(tag: int, accounts: list[int], program_index: int) -> dict[str, Any]:
+    return {"programIdIndex": program_index, "accounts": accounts, "data": b58encode(bytes([tag]) + b"\0" * 16)}
+
+
+def test_ray_log_in_a_transaction_gets_its_pool_from_the_instruction() -> None:
+    """A route through two v4 pools, each swap an inner instruction of the router: each ray_log gets
+    the amm (account 1) of the instruction that logged it, counted from the invoke lines."""
+    keys = [k58(2), JUP, RAY, k58(40), k58(41), "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"]
+    logs = ["Program ComputeBudget111111111111111111111111111111 invoke [1]",
+            "Program ComputeBudget111111111111111111111111111111 success",
+            f"Program {JUP} invoke [1]",
+            f"Program {RAY} invoke [2]", ray_swap(3, 100, 1, 1, 100, 10, 20, 7),
+            "Program TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA invoke [3]",
+            "Program TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA success", f"Program {RAY} success",
+            f"Program {RAY} invoke [2]", ray_swap(4, 50, 60, 2, 1, 30, 40, 55), f"Program {RAY} success",
+            f"Program {JUP} success"]
+    inner = [_ray_ix(9, [5, 3], 2), {"programIdIndex": 5, "accounts": [0], "data": "3Bxs"}, _ray_ix(11, [5, 4], 2)]
+    tx = tx_json(logs, inner, keys)
+    tx["result"]["meta"]["innerInstructions"][0]["index"] = 1
+    tx["result"]["transaction"]["message"]["instructions"] = [
+        {"programIdIndex": 5, "accounts": [], "data": ""}, {"programIdIndex": 1, "accounts": [], "data": ""}]
+    tx["result"]["meta"]["loadedAddresses"] = {"writable": [], "readonly": []}
+    out = decode_transaction(tx)
+    assert [(s.event, s.pool, s.amount_in) for s in out.swaps] == [("SwapBaseIn", k58(40), 100),
+                                                                  ("SwapBaseOut", k58(41), 55)]
+
+
+def test_raydium_initialize2_names_pool_and_mints() -> None:
+    init = struct.pack("<BQBBQQQQ32s", 0, 1, 6, 9, 1, 1, 10**15, 79 * 10**9, key(7))
+    keys = [k58(2), RAY] + [k58(50 + i) for i in range(7)] + [WSOL_MINT, k58(60)] + [k58(70 + i) for i in range(12)]
+    accounts = [2, 3, 4, 5, 6, 7, 8, 9, 9, 10, *range(11, 21)]  # 4: the amm; 8: coin (WSOL); 9: pc (the token)
+    tx = tx_json(wrap(RAY, "Program log: ray_log: " + b64(init)), [], keys)
+    tx["result"]["transaction"]["message"]["instructions"] = [
+        {"programIdIndex": 1, "accounts": accounts, "data": b58encode(bytes([1]) + b"\0" * 25)}]
+    (e,) = decode_transaction(tx).events
+    assert isinstance(e, PoolEvent)
+    assert (e.kind, e.pool, e.mint, e.quote_mint) == ("pool_created", keys[accounts[4]], k58(60), WSOL_MINT)

@@ -16,11 +16,12 @@ were truncated). Every function here is pure and total: bad input becomes a
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
-from dexscan.chain.events.codec import EVENT_IX_TAG, b58decode, b58encode, b64decode
+from dexscan.chain.events.codec import EVENT_IX_TAG, b58decode, b58encode, b64decode, side_from_mints
 from dexscan.chain.events.layouts import read_fields
-from dexscan.chain.events.model import Decoded, Event, Rejection, TxContext
+from dexscan.chain.events.model import Decoded, Event, Rejection, Swap, TxContext
 from dexscan.chain.events.raydium_amm_v4 import LAYOUTS as RAY_LAYOUTS
 from dexscan.chain.events.raydium_amm_v4 import LOG_PREFIX as RAY_LOG_PREFIX
 from dexscan.chain.events.raydium_amm_v4 import decode_ray_log
@@ -55,14 +56,20 @@ def _add(out: Decoded, got: Event | Rejection | None) -> None:
 
 
 def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | None = None,
-                seen: Counter[tuple[str, bytes]] | None = None) -> None:
+                seen: Counter[tuple[str, bytes]] | None = None,
+                locate: list[tuple[int, int, int | None]] | None = None) -> None:
     """Decode ``logs`` (a list of log lines) into ``out``. ``default_program`` is credited when a
     data line comes with no invoke line above it (log excerpts). ``seen`` collects the payloads
-    decoded, for matching their self-CPI copies."""
+    decoded, for matching their self-CPI copies. ``locate`` collects, for each ray_log event, the
+    instruction that emitted it: (event position, top-level index, inner index or None), counted
+    from the invoke lines (each ``invoke [1]`` is the next top-level instruction, each deeper invoke
+    the next inner instruction of it, as ``innerInstructions`` lists them)."""
     if not isinstance(logs, list):
         out.reject("bad_logs", f"logs is {type(logs).__name__}, not a list")
         return
     stack: list[str] = []
+    frames: list[tuple[int, int | None]] = []  # parallel to stack, only when locating
+    top_ix, inner_ix = -1, -1
     for line in logs:
         if not isinstance(line, str):
             out.reject("bad_log_line", f"log line is {type(line).__name__}")
@@ -74,10 +81,18 @@ def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | 
                 who = line[8:line.find(" ", 8)]
                 if not who.endswith(":"):
                     stack.append(who)
+                    if locate is not None:
+                        if line.endswith(" invoke [1]"):
+                            top_ix, inner_ix = top_ix + 1, -1
+                            frames.append((top_ix, None))
+                        else:
+                            inner_ix += 1
+                            frames.append((top_ix, inner_ix))
             continue
         if line.endswith(" success"):
             if line.startswith("Program "):
                 _pop(stack, line[8:-8])
+                del frames[len(stack):]
             continue
         kind = line[8:13]
         if kind == "data:" and line.startswith(_DATA):
@@ -96,11 +111,16 @@ def decode_logs(logs: Any, ctx: TxContext, out: Decoded, default_program: str | 
             if line.startswith(_RAY_LOG):
                 top = stack[-1] if stack else default_program
                 if top == RAYDIUM_AMM_V4:
-                    _add(out, decode_ray_log(line[len(_RAY_LOG):], ctx, len(out.events)))
+                    got = decode_ray_log(line[len(_RAY_LOG):], ctx, len(out.events))
+                    if locate is not None and got is not None and not isinstance(got, Rejection) and frames \
+                            and len(frames) == len(stack):
+                        locate.append((len(out.events), *frames[-1]))
+                    _add(out, got)
         elif " failed" in line and line.startswith("Program "):  # "Program X failed: <why>"
             sp = line.find(" ", 8)
             if line.startswith(" failed", sp):
                 _pop(stack, line[8:sp])
+                del frames[len(stack):]
         elif line.startswith(_TRUNCATED):
             out.truncated = True
             out.reject("log_truncated", "logs end with 'Log truncated'; later events are lost")
@@ -223,9 +243,14 @@ def _transaction(answer: Any, out: Decoded) -> None:
         return
     ctx = TxContext(sig, slot, block_time, keys[0] if keys else None)
     seen: Counter[tuple[str, bytes]] = Counter()
+    located: list[tuple[int, int, int | None]] = []
     logs = meta.get("logMessages")
     if logs is not None:
-        decode_logs(logs, ctx, out, seen=seen)
+        decode_logs(logs, ctx, out, seen=seen, locate=located)
+    for pos, top, inner in located:  # ray_log names no pool; the instruction that logged it does
+        ix = _instruction(body, meta, top, inner)
+        if ix is not None:
+            out.events[pos] = _with_raydium_accounts(out.events[pos], ix, keys)
     decode_inner_instructions(meta.get("innerInstructions"), keys, ctx, out, seen)
 
 
@@ -274,6 +299,52 @@ def decode_event_instruction(program_id: str, data: str | bytes, ctx: TxContext,
         seen[(program_id, payload)] -= 1
         return
     _add(out, decode_payload(program_id, payload, ctx, len(out.events)))
+
+
+def _instruction(body: Any, meta: dict[str, Any], top: int, inner: int | None) -> dict[str, Any] | None:
+    """Top-level instruction ``top``, or inner instruction ``inner`` of it; None when absent."""
+    try:
+        if inner is None:
+            ix = body["message"]["instructions"][top]
+        else:
+            group = next(g for g in meta["innerInstructions"] if isinstance(g, dict) and g.get("index") == top)
+            ix = group["instructions"][inner]
+    except (KeyError, IndexError, TypeError, StopIteration):
+        return None
+    return ix if isinstance(ix, dict) else None
+
+
+#: Raydium AMM v4 instruction tag -> index of the amm (pool) account; Initialize2 also names the mints
+_RAY_AMM_ACCOUNT = {9: 1, 11: 1, 16: 1, 17: 1, 1: 4}
+
+
+def _with_raydium_accounts(ev: Event, ix: dict[str, Any], keys: list[str]) -> Event:
+    """``ev`` (from a ray_log) with the pool, and for Initialize2 the mints, its instruction names:
+    swaps (tags 9, 11, 16, 17) name the amm at account 1, Initialize2 (tag 1) at 4 with the coin
+    and pc mints at 8 and 9."""
+    pid = ix.get("programId")
+    if pid is None:
+        idx = ix.get("programIdIndex")
+        pid = keys[idx] if isinstance(idx, int) and not isinstance(idx, bool) and 0 <= idx < len(keys) else None
+    data, accounts = ix.get("data"), ix.get("accounts")
+    if pid != RAYDIUM_AMM_V4 or not isinstance(data, str) or not isinstance(accounts, list):
+        return ev
+    try:
+        raw = b58decode(data)
+    except ValueError:
+        return ev
+    amm_at = _RAY_AMM_ACCOUNT.get(raw[0]) if raw else None
+    named = [keys[a] if isinstance(a, int) and not isinstance(a, bool) and 0 <= a < len(keys)
+             else a if isinstance(a, str) else "" for a in accounts]
+    if amm_at is None or amm_at >= len(named) or not named[amm_at]:
+        return ev
+    if isinstance(ev, Swap):
+        return replace(ev, pool=named[amm_at]) if ev.event in ("SwapBaseIn", "SwapBaseOut") and amm_at == 1 else ev
+    if ev.event == "Init" and amm_at == 4 and len(named) > 9:
+        side, mint = side_from_mints(named[9], named[8])  # "buy" = pc is the quote: coin is the token
+        quote = named[9] if side == "buy" else named[8] if side == "sell" else None
+        return replace(ev, pool=named[4], mint=mint, quote_mint=quote)
+    return ev
 
 
 def _signature_and_keys(body: Any, meta: dict[str, Any]) -> tuple[str | None, list[str]]:
