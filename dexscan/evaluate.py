@@ -40,6 +40,7 @@ from dexscan.scoring import (
     NO_SKILL,
     MarketContext,
     Sample,
+    auc,
     brier_score,
     fit_blocked_isotonic,
     fit_calibrator,
@@ -494,6 +495,9 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
         detector.register(h.mint, h.symbol, h.pool)
         for tf, bars in h.bars.items():
             events.extend((c.ts + int(tf), int(tf), i, tf, c) for c in bars)
+        first = _partial_candle(h)
+        if first is not None:  # live, the detector sees the pool's first candle form: so does the replay
+            events.append((first.ts + int(Timeframe.H4), int(Timeframe.H4), i, Timeframe.H4, first))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
 
     rising: dict[int, bool] = {}
@@ -527,6 +531,16 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
         strategies=[s.name for s in safe],
         excluded_strategies=[s.name for s in strategies if not s.point_in_time_safe],
     )
+
+
+def _partial_candle(h: TokenHistory) -> Candle | None:
+    """The pool's first, partial 4H candle when the stored 4H bars lack it (see :meth:`TokenHistory.label_bars`)."""
+    w = h.partial_start()
+    stored = h.bars.get(Timeframe.H4) or ()
+    if w is None or any(c.ts == w for c in stored[:1]):
+        return None
+    bars = h.label_bars()
+    return bars[0] if bars and bars[0].ts == w else None
 
 
 def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
@@ -669,6 +683,7 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
     prior: list[float] = []  # the hand-weighted raw score, isotonic-mapped on the earlier folds
     base: list[float] = []
     raw: list[float] = []
+    lr_out: list[float] = []  # the regression's own output (before the isotonic map), for its ranking
     ys: list[bool] = []
     strat: list[str] = []
     per_fold: list[dict[str, Any]] = []
@@ -706,6 +721,7 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
         pred += probs
         base += fold_base
         raw += [r.raw_score or 0.0 for r in tests[f.index]]
+        lr_out += out_scores
         ys += fold_y
         strat += [s.strategy for s in test]
     metrics: dict[str, Any] = {"min_block": min_block, "regularization_c": sc.regularization_c,
@@ -726,6 +742,7 @@ def skill_validation(settings: Settings, replay: Replay) -> SkillRun:
                                   ranking=[raw[i] for i in idx])
             prior_scores = skill_scores([prior[i] for i in idx], [base[i] for i in idx], [ys[i] for i in idx])
             scores["prior_brier_skill"] = prior_scores.get("brier_skill")
+            scores["auc_model_output"] = auc([lr_out[i] for i in idx], [ys[i] for i in idx])
             bss = scores.get("brier_skill")
             has = bss is not None and bss > 0 and len(idx) >= min_block
             scores["has_skill"] = has

@@ -264,8 +264,9 @@ def _skill_section(sk: Mapping[str, Any]) -> list[str]:
         f"Model: {sk.get('model', '')}; at least {sk.get('min_block', 0)} signals per isotonic block. "
         f"Reference forecast: {sk.get('reference', 'the earlier folds’ base rate')}. Brier skill = 1 − Brier(model) / "
         "Brier(reference): above 0 the model beats the base rate, at or below 0 there is **no skill** and the "
-        "scanner shows only the strategy's base rate. AUC 0.5 = no ranking. 'raw' columns judge the hand-weighted "
-        "raw score (the prior) the same way: its isotonic map fitted on the earlier folds, no model fit.",
+        "scanner shows only the strategy's base rate. AUC 0.5 = no ranking ('AUC' of the probabilities shown, "
+        "'AUC regression' of the fitted regression's output before the isotonic map). 'raw' columns judge the "
+        "hand-weighted raw score (the prior) the same way: its isotonic map fitted on the earlier folds, no model fit.",
         "",
     ]
     rows = []
@@ -273,12 +274,13 @@ def _skill_section(sk: Mapping[str, Any]) -> list[str]:
         rows.append([name, str(v.get("n", 0)), _pct(v.get("base_rate_prior_folds")), _pct(v.get("observed_rate")),
                      _num(v.get("brier"), ".4f"), _num(v.get("brier_base_rate"), ".4f"),
                      _num(v.get("brier_skill"), "+.4f"), _num(v.get("prior_brier_skill"), "+.4f"),
-                     _num(v.get("auc"), ".3f"), _num(v.get("auc_ranking"), ".3f"),
+                     _num(v.get("auc"), ".3f"), _num(v.get("auc_model_output"), ".3f"),
+                     _num(v.get("auc_ranking"), ".3f"),
                      f"{_num(v.get('log_loss'), '.4f')} / {_num(v.get('log_loss_base_rate'), '.4f')}",
                      _num(v.get("ece"), ".4f"), f"**{v.get('verdict', '')}**"])
     lines += _table(["strategy", "held-out n", "base rate (earlier folds)", "observed", "Brier", "Brier base rate",
-                     "Brier skill", "Brier skill raw", "AUC", "AUC raw", "log loss model / base", "ECE", "verdict"],
-                    rows)
+                     "Brier skill", "Brier skill raw", "AUC", "AUC regression", "AUC raw", "log loss model / base",
+                     "ECE", "verdict"], rows)
     rel = (sk.get("by_strategy", {}).get("all") or {}).get("reliability", [])
     if rel:
         lines += ["", "Reliability of the held-out predictions (all strategies; 95% Wilson intervals):", ""]

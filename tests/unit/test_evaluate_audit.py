@@ -128,3 +128,17 @@ def test_baselines_use_the_same_data_and_ladder_and_the_lift_is_the_difference()
     assert ign["lift"][BASELINE_EVERY_CLOSE]["mean_r"] == pytest.approx(5.0 - base["mean_r"])
     assert ign["lift"][BASELINE_EVERY_CLOSE]["tp1_first_rate"] == pytest.approx(1.0 - base["tp1_first_rate"])
     assert ign["expectancy"] == "positive"
+
+
+def test_the_replay_confirms_a_launch_pump_in_the_pools_first_partial_candle() -> None:
+    from dexscan.backfill import resample
+    from dexscan.evaluate import run_replay
+
+    bars = hourly(T0 + 2 * H1, [1.0, 1.3, 1.3, 1.3, 1.31, 1.3, 1.3, 1.3, 1.3, 1.3])
+    h = TokenHistory("M", "M", "P", {Timeframe.H1: bars, Timeframe.H4: resample(bars, Timeframe.H1, Timeframe.H4)})
+    assert [c.ts - T0 for c in h.bars[Timeframe.H4]] == [H4, 2 * H4]  # the stored 4H bars lack it
+    replay = run_replay(load_settings(env={}), [h])
+    confirmed = [r.signal for r in replay.records if r.signal.strategy == "confirmation"]
+    assert [(s.candle_ts - T0, s.ts - T0, s.price) for s in confirmed] == [(0, H4, 1.3)]
+    assert [(lab.candle_ts - T0, lab.pump, lab.partial_start) for lab in replay.labels] == [
+        (0, True, True), (H4, False, False), (2 * H4, False, False)]
