@@ -84,7 +84,7 @@ def test_config_paths_that_are_not_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("argv", "line"), [
     (["check"], "check: the following arguments are required: MINT (see `dexscan check --help`)"),
     (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate' (choose from 'scan', 'backfill', 'evaluate', "
-                     "'calibrate', 'check', 'bot', 'config', 'doctor') (see `dexscan --help`)"),
+                     "'calibrate', 'check', 'bot', 'config', 'doctor', 'stream') (see `dexscan --help`)"),
     (["scan", "--speed", "inf"], "scan: argument --speed: expected a positive number, got 'inf' "
                                  "(see `dexscan scan --help`)"),
     (["scan", "--serve", ""], "scan: argument --serve: needs HOST:PORT, e.g. 127.0.0.1:8787 "
