@@ -1138,7 +1138,8 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
         console.print(f"[yellow]uncalibrated[/yellow]: {section['note']}")
     for name, v in sorted(skill.get("by_strategy", {}).items()):
         console.print(f"held-out {name}: n={v['n']}, Brier skill {_fmt_num(v.get('brier_skill'))}, "
-                      f"AUC {_fmt_num(v.get('auc'))}, log loss {_fmt_num(v.get('log_loss'))} "
+                      f"AUC {_fmt_num(v.get('auc_model_output'))} (raw score {_fmt_num(v.get('auc_ranking'))}), "
+                      f"log loss {_fmt_num(v.get('log_loss'))} "
                       f"vs {_fmt_num(v.get('log_loss_base_rate'))} → {v['verdict']}")
     console.print(f"report: {out_dir / REPORT_FILE}")
     return 0
