@@ -64,7 +64,7 @@ def test_hand_built_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert rows[0]["mint"] is None  # the 89-byte layout names no mints
     summary = json.loads(err)["stream_decode"]
     assert summary["lines"] == 6 and summary["swaps"] == 2
-    assert summary["unused_lines"] == {"not_a_transaction": 1, "not_json": 1, "no_event": 1, "tx_failed": 1}
+    assert summary["unused_lines"] == {"no_event": 1, "not_json": 1, "rpc_answer": 1, "tx_failed": 1}
     code, out2, err = run([str(f)], capsys)  # without --json: the same JSON on stdout, counts as text
     assert code == 0 and out2 == out
     assert "tx_failed=1" in err and "not_json=1" in err

@@ -227,6 +227,9 @@ def _transaction(answer: Any, out: Decoded) -> None:
         if tx is None:
             out.reject("tx_not_found", "result is null")
             return
+        if isinstance(tx, bool | int):  # a logsSubscribe / logsUnsubscribe answer in a recorded feed
+            out.reject("rpc_answer", f"a subscription answer (result {tx}), not a transaction")
+            return
     if not isinstance(tx, dict) or not isinstance(tx.get("meta"), dict) or "transaction" not in tx:
         out.reject("not_a_transaction", "no meta/transaction")
         return
