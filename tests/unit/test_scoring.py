@@ -256,3 +256,16 @@ def test_signals_carry_features_known_at_signal_time(settings: Settings) -> None
     assert sig.confidence is not None and sig.confidence.raw_score == det.scorer.raw_score(
         {k: v for k, v in f.items() if k in normalise(f)})
     assert sig.levels is not None and sig.levels.atr_source == "4h"
+
+
+def test_the_status_line_names_no_skill_with_the_base_rate_and_the_data_span(settings: Settings) -> None:
+    from dexscan.engine import calibrator_label
+
+    cal = fitted(1200, skill=False)
+    rate = cal.base_rate(None)
+    assert rate is not None
+    assert calibrator_label(cal, settings) == (
+        f"no skill · TP1 first {rate * 100:.0f}% historically, no edge measured · data 2025-06-15→2025-06-23")
+    good = fitted(1200, skill=True)
+    assert calibrator_label(good, settings).startswith("v1 · n=1200 · ECE 0.000 · skill: ignition · data 2025-06-15→")
+    assert calibrator_label(None, settings) == "uncalibrated"
