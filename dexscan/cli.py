@@ -232,11 +232,11 @@ def _resolve(target: str) -> Any:
 
 
 def _config_show(settings: Settings, as_json: bool) -> int:
-    """The settings in effect: ``app.db_path`` is the database file actually used (``""`` in the
-    defaults means "dexscan.db in the per-user data directory")."""
+    """The settings in effect, then (like ``[secrets]``, for reading, not a config section) the
+    ``[paths]`` they resolve to: ``app.db_path = ""`` means dexscan.db in the per-user data
+    directory, and this says which file that is."""
     data = settings_for_display(settings)
-    if isinstance(data.get("app"), dict) and not data["app"].get("db_path"):
-        data["app"]["db_path"] = str(settings.db_file())
+    data["paths"] = {"database": str(settings.db_file()), "data_dir": str(settings.data_dir())}
     if as_json:
         print(json.dumps(data, indent=2))
         return 0

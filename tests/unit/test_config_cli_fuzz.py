@@ -188,6 +188,17 @@ def test_config_show_names_the_database_in_effect(tmp_path: Path, capsys: pytest
     import json
 
     assert main(["config", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["app"]["db_path"] == str(tmp_path / "data" / "dexscan.db")
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["app"]["db_path"] == ""  # the setting as written: "" = the default place
+    assert shown["paths"] == {"database": str(tmp_path / "data" / "dexscan.db"), "data_dir": str(tmp_path / "data")}
     assert main(["config"]) == 0
-    assert f'db_path = "{tmp_path / "data" / "dexscan.db"}"' in capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[lines.index("[paths]") + 1] == f'database = "{tmp_path / "data" / "dexscan.db"}"'
+    assert main(["--config", str(_toml(tmp_path, 'db_path = "~/x.db"')), "config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["paths"]["database"] == str(Path("~/x.db").expanduser())
+
+
+def _toml(tmp_path: Path, app_line: str) -> Path:
+    path = tmp_path / "my.toml"
+    path.write_text(f"[app]\n{app_line}\n")
+    return path
