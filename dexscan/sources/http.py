@@ -47,6 +47,14 @@ from dexscan.budget import Budget, BudgetState
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_url
 from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
+from dexscan.sources.bounded import (
+    ACCEPT_ENCODING,
+    BadEncoding,
+    BodyLimitExceeded,
+    BodyReader,
+    UnsupportedEncoding,
+    describe_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +109,17 @@ class CloudflareBlocked(HttpStatusError):
         return str(self.args[0])
 
 
+class ResponseTooLarge(SourceUnavailable):
+    """The answer passed a size cap (``http.max_compressed_bytes`` on the wire or ``http.max_body_bytes``
+    decompressed); reading stopped there. Counted as ``too_large``; not retried (it would be as big again)."""
+
+    def __init__(self, provider: str, endpoint: str, which: str, limit: int, setting: str) -> None:
+        self.which = which
+        self.limit = limit
+        super().__init__(provider, endpoint,
+                         f"answer refused: {which} body larger than {describe_bytes(limit)} ({setting})")
+
+
 def _cloudflare_block(status: int, body: bytes) -> str | None:
     """``"error 1020: Access denied"`` when ``body`` is a Cloudflare block page answered with 403."""
     if status != 403 or b"cloudflare" not in body[:4096].lower():
@@ -132,7 +151,7 @@ class ProviderStats:
     ok: int  # 2xx answers with a valid JSON body
     rate_limited: int  # 429 answers
     retries: int  # attempts that were retried after a failure
-    errors: Mapping[str, int]  # by kind: timeout, connection, http_5xx, http_4xx, not_json, circuit_open
+    errors: Mapping[str, int]  # by kind: timeout, connection, http_5xx, http_4xx, not_json, too_large, circuit_open
     bad_records: Mapping[str, int]  # records skipped, by field
     latency_ewma_ms: float | None
     latency_p50_ms: float | None
@@ -275,8 +294,11 @@ class HttpLayer:
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                headers={"User-Agent": self._http.user_agent, "Accept": "application/json"},
+                headers={"User-Agent": self._http.user_agent, "Accept": "application/json",
+                         "Accept-Encoding": ACCEPT_ENCODING},
                 timeout=aiohttp.ClientTimeout(total=self._http.timeout_s),
+                # Bodies are inflated by _read_body, chunk by chunk under the size caps, never by aiohttp.
+                auto_decompress=False,
             )
             # aiohttp silently sends a GET a second time when a kept-alive connection drops (a
             # reset): a request no budget allowed and no counter saw. Our own retries, which are
@@ -372,8 +394,8 @@ class HttpLayer:
         try:
             async with session.get(url, params=params, headers=headers) as resp:
                 status = resp.status
-                body = await resp.read()
                 resp_headers = resp.headers
+                body = await self._read_body(p, endpoint, resp)
         except TimeoutError:
             raise self._failure(p, "timeout", SourceUnavailable(
                 p.name, endpoint, f"timed out after {self._http.timeout_s:g}s")) from None
@@ -414,6 +436,27 @@ class HttpLayer:
         p.last_ok_at = self.clock.now()
         return data
 
+    async def _read_body(self, p: _Provider, endpoint: str, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, read incrementally and inflated here; refused as soon as a size cap is passed."""
+        max_wire, max_body = self._http.max_compressed_bytes, self._http.max_body_bytes
+        try:
+            reader = BodyReader(resp.headers.get("Content-Encoding"), max_wire, max_body)
+            declared = resp.content_length
+            if declared is not None and declared > max_wire:  # said so up front: do not read at all
+                raise BodyLimitExceeded("compressed", max_wire)
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                reader.feed(chunk)
+            return reader.finish()
+        except BodyLimitExceeded as exc:
+            resp.close()  # drop the connection rather than drain the rest of the body
+            setting = "http.max_compressed_bytes" if exc.which == "compressed" else "http.max_body_bytes"
+            err = ResponseTooLarge(p.name, endpoint, exc.which, exc.limit, setting)
+            log.warning("%s", err)
+            raise self._failure(p, "too_large", err) from None
+        except (UnsupportedEncoding, BadEncoding) as exc:
+            resp.close()
+            raise self._failure(p, "not_json", BadPayload(p.name, endpoint, "<body>", str(exc))) from None
+
     def _rate_limited(self, p: _Provider, budget: Budget, endpoint: str, headers: Mapping[str, str],
                       attempt_no: int) -> NoReturn:
         p.rate_limited += 1
@@ -443,7 +486,7 @@ class HttpLayer:
     # -- retry policy -----------------------------------------------------------------------
 
     def _retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, CircuitOpen | HttpStatusError | BadPayload):
+        if isinstance(exc, CircuitOpen | HttpStatusError | BadPayload | ResponseTooLarge):
             return False
         if isinstance(exc, RateLimited):
             return exc.retry_after is None or exc.retry_after <= self._http.max_retry_after_s

@@ -33,6 +33,7 @@ import math
 import socket
 import struct
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -67,9 +68,30 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "geckoterminal": (30, 60.0),
     "birdeye": (1, 1.0),
 }
-FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare"]
+FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare",
+                    "oversized", "gzip_bomb"]
 FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down",
-                                "cloudflare")
+                                "cloudflare", "oversized", "gzip_bomb")
+#: ``oversized``: a 200 of this many bytes of spaces, streamed (a JSON-valid prefix ``[`` first).
+OVERSIZED_BYTES = 64 << 20
+#: ``gzip_bomb``: a 200 with ``Content-Encoding: gzip`` inflating to this many bytes (~200 KB on the wire).
+GZIP_BOMB_BYTES = 200 * 1000 * 1000
+_bomb_cache: dict[int, bytes] = {}
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzip member inflating to ``size`` zero bytes (~1/1000 of it compressed), built once per size."""
+    cached = _bomb_cache.get(size)
+    if cached is None:
+        comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        block = bytes(1 << 20)
+        parts, left = [], size
+        while left > 0:
+            parts.append(comp.compress(block[:min(left, len(block))]))
+            left -= len(block)
+        parts.append(comp.flush())
+        cached = _bomb_cache[size] = b"".join(parts)
+    return cached
 _HOSTS = {"jupiter": "api.jup.ag", "dexscreener": "api.dexscreener.com", "geckoterminal": "api.geckoterminal.com",
           "birdeye": "public-api.birdeye.so"}
 GECKO_PREFIX = "/api/v2"
@@ -152,7 +174,9 @@ class FaultSwitches:
     HTML error page; ``"truncated"``: a 200 whose JSON is cut in half; ``"malformed_record"``: the
     next list answer carries one record with every field malformed (wrong types, nulls, "NaN"),
     the others intact; ``"down"``: close every connection for ``seconds`` of *clock* time;
-    ``"cloudflare"``: that many HTTP 403 Cloudflare block pages ("Error 1020 Access denied", HTML).
+    ``"cloudflare"``: that many HTTP 403 Cloudflare block pages ("Error 1020 Access denied", HTML);
+    ``"oversized"``: a 200 streaming ``MarketFakes.oversized_bytes`` of (JSON-valid) spaces;
+    ``"gzip_bomb"``: a 200 ``Content-Encoding: gzip`` body inflating to ``MarketFakes.gzip_bomb_bytes``.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -262,6 +286,8 @@ class MarketFakes:
         self.clock = clock
         self.birdeye_api_key = birdeye_api_key
         self.faults = FaultSwitches(clock)
+        self.oversized_bytes = OVERSIZED_BYTES
+        self.gzip_bomb_bytes = GZIP_BOMB_BYTES
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
         self._windows = {key: _SlidingWindow(int(n), float(w)) for key, (n, w) in self.limits.items()}
         self._stats = {p: FakeStats() for p in PROVIDERS}
@@ -356,6 +382,10 @@ class MarketFakes:
             return self._respond(provider, stats, now, route, bucket, reply, window)
         if not window.admit(now):
             return self._respond(provider, stats, now, route, bucket, self._error(provider, 429, ""), window)
+        if head is not None and head.kind in ("oversized", "gzip_bomb"):
+            self.faults._consume(provider)
+            self._record(stats, now, route, bucket, 200)
+            return await self._huge(request, head.kind)
 
         try:
             result = fn(request, now)
@@ -381,6 +411,33 @@ class MarketFakes:
             elif head.kind == "malformed_record" and _poison_one_record(reply.data):
                 self.faults._consume(provider)
         return self._respond(provider, stats, now, route, bucket, reply, window)
+
+    async def _huge(self, request: web.Request, kind: str) -> web.StreamResponse:
+        """Stream an oversized body or a gzip bomb; a client that hangs up early ends it quietly."""
+        if kind == "gzip_bomb":
+            body = await asyncio.to_thread(gzip_bomb, self.gzip_bomb_bytes)
+            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+            size = len(body)
+        else:
+            body, headers, size = b"", {"Content-Type": "application/json"}, self.oversized_bytes
+        resp = web.StreamResponse(status=200, headers=headers)
+        resp.content_length = size
+        try:
+            await resp.prepare(request)
+            if kind == "gzip_bomb":
+                for i in range(0, len(body), 64 * 1024):
+                    await resp.write(body[i:i + 64 * 1024])
+            else:
+                await resp.write(b"[")
+                block, left = b" " * (256 * 1024), size - 2
+                while left > 0:
+                    await resp.write(block[:min(left, len(block))])
+                    left -= len(block)
+                await resp.write(b"]")
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            pass
+        return resp
 
     def _drop(self, request: web.Request, stats: FakeStats, now: float, route: str, bucket: str, *,
               reset: bool) -> web.StreamResponse:
