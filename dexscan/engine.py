@@ -881,7 +881,8 @@ class Engine:
         for trade in self.live.values():
             view = self.tokens.get(trade.signal.mint)
             price = view.pair.price_usd if view is not None and view.pair is not None else None
-            live_rows.append(LiveRow.from_signal(trade.signal, trade.outcome, now, price, trade.signal_id))
+            live_rows.append(LiveRow.from_signal(trade.signal, trade.outcome, now, price, trade.signal_id,
+                                                 breakeven_after_tp1=self.settings.ladder.breakeven_after_tp1))
         passed, failed, unverified = self._gate_counts
         http_bad = sum(sum(st.bad_records.values()) for st in self.http.stats().values())
         return ScannerStatus(
@@ -924,10 +925,10 @@ class Engine:
 
 
 def source_status(st: Any, now: float) -> Any:
-    """One provider's :class:`~dexscan.status.SourceStatus` from the HTTP layer's counters."""
-    from dexscan.status import SourceState, SourceStatus
+    """One provider's :class:`~dexscan.status.SourceStatus` from the HTTP layer's counters; its one
+    budget cell is the provider's scarcest budget, chosen stably (:func:`dexscan.status.shown_budget`)."""
+    from dexscan.status import BudgetUse, SourceState, SourceStatus
 
-    budget = max(st.budgets, key=lambda b: b.utilisation, default=None)
     state: SourceState
     if st.breaker == "open":
         state = "circuit open"
@@ -937,18 +938,9 @@ def source_status(st: Any, now: float) -> Any:
         state = "degraded"
     else:
         state = "ok"
-    return SourceStatus(
-        name=st.provider,
-        healthy=state == "ok",
-        state=state,
-        latency_ms=st.latency_ewma_ms,
-        requests=st.requests,
-        rate_limited=st.rate_limited,
-        errors=st.error_total,
-        budget_used=budget.used if budget else 0,
-        budget_limit=budget.limit if budget else 0,
-        budget_window_s=budget.window_s if budget else None,
-    )
+    budgets = [BudgetUse(b.name, b.used, b.limit, b.window_s) for b in st.budgets]
+    return SourceStatus.from_budgets(st.provider, state, st.latency_ewma_ms, st.requests, st.rate_limited,
+                                     st.error_total, budgets)
 
 
 # ---------------------------------------------------------------------------------------------
