@@ -64,6 +64,14 @@ from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accou
 from dexscan.clock import Clock, RealClock
 from dexscan.config import RpcSettings, Settings, mask_url
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
+from dexscan.sources.bounded import (
+    ACCEPT_ENCODING,
+    BadEncoding,
+    BodyLimitExceeded,
+    BodyReader,
+    UnsupportedEncoding,
+    describe_bytes,
+)
 from dexscan.sources.http import make_budget
 from dexscan.status import RpcEndpointStatus
 
@@ -137,6 +145,7 @@ class EndpointState:
     method_budget_peak: float  # highest per-method utilisation (0–1) in the current window
     last_error: str | None
     refused: tuple[str, ...] = ()  # methods this endpoint refused (-32010, -32601): not failures
+    errors: tuple[tuple[str, int], ...] = ()  # failures by kind (timeout, transport, too_large, ...), sorted
 
     def as_status(self) -> RpcEndpointStatus:
         return RpcEndpointStatus(self.name, self.healthy, self.breaker, self.latency_ms, self.lag,
@@ -159,6 +168,63 @@ class _Missed:
     refused: dict[str, str] = field(default_factory=dict)
 
 
+class RpcAnswerTooLarge(httpx2.TransportError):
+    """An RPC answer passed ``rpc.max_compressed_bytes`` on the wire or ``rpc.max_body_bytes`` decoded;
+    reading stopped at the cap. A transport error to solana-py; :func:`classify` names it ``too_large``."""
+
+    def __init__(self, which: str, limit: int, request: httpx2.Request) -> None:
+        self.which = which
+        self.limit = limit
+        setting = "rpc.max_compressed_bytes" if which == "compressed" else "rpc.max_body_bytes"
+        super().__init__(f"answer refused: {which} body larger than {describe_bytes(limit)} ({setting})",
+                         request=request)
+
+
+class _BoundedTransport(httpx2.AsyncBaseTransport):
+    """Wraps httpx2's transport: the body is read chunk by chunk and inflated here under the caps,
+    so no answer (an oversized one or a gzip bomb) is held or inflated past them."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, max_compressed: int, max_decoded: int) -> None:
+        self._inner = inner
+        self._max_compressed = max_compressed
+        self._max_decoded = max_decoded
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        resp = await self._inner.handle_async_request(request)
+        try:
+            reader = BodyReader(resp.headers.get("content-encoding"), self._max_compressed, self._max_decoded)
+            declared = resp.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self._max_compressed:
+                raise BodyLimitExceeded("compressed", self._max_compressed)
+            async for chunk in resp.aiter_raw():
+                reader.feed(chunk)
+            body = reader.finish()
+        except BodyLimitExceeded as exc:
+            raise RpcAnswerTooLarge(exc.which, exc.limit, request) from None
+        except (UnsupportedEncoding, BadEncoding) as exc:
+            raise httpx2.DecodingError(str(exc), request=request) from None
+        finally:
+            await resp.aclose()
+        headers = [(k, v) for k, v in resp.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx2.Response(resp.status_code, headers=headers, content=body, request=request,
+                               extensions=resp.extensions)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _bound_session(client: AsyncClient, settings: RpcSettings) -> None:
+    """Give ``client`` an httpx2 session whose every transport (proxies from the environment too)
+    reads answers under the size caps and asks only for codings the reader decodes."""
+    session = httpx2.AsyncClient(timeout=httpx2.Timeout(settings.timeout_s),
+                                 headers={"Accept-Encoding": ACCEPT_ENCODING})
+    caps = (settings.max_compressed_bytes, settings.max_body_bytes)
+    session._transport = _BoundedTransport(session._transport, *caps)
+    session._mounts = {k: None if v is None else _BoundedTransport(v, *caps) for k, v in session._mounts.items()}
+    client._provider.session = session
+
+
 class _AttemptFailed(Exception):
     def __init__(self, failure: _Failure) -> None:
         super().__init__(failure.message)
@@ -173,6 +239,7 @@ class _Endpoint:
         self._settings = settings
         self._clock = clock
         self.client = AsyncClient(url, commitment=Confirmed, timeout=settings.timeout_s, max_transport_retries=0)
+        _bound_session(self.client, settings)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, clock)
         self.budget = make_budget(f"rpc {name}", settings.requests_per_10s, _WINDOW_S, clock)
         self.method_budgets: dict[str, Budget] = {}
@@ -184,6 +251,7 @@ class _Endpoint:
         self.unhealthy_reason: str | None = None
         self.requests = 0
         self.failures = 0
+        self.errors: Counter[str] = Counter()  # failures by kind: timeout, transport, too_large, http 429, ...
         self.rate_limited = 0
         self.served = 0
         self.last_error: str | None = None
@@ -235,6 +303,7 @@ class _Endpoint:
             slot=self.slot, lag=self.lag, requests=self.requests, failures=self.failures,
             rate_limited=self.rate_limited, served=self.served, budget_used=b.used, budget_limit=b.limit,
             method_budget_peak=peak, last_error=self.last_error, refused=tuple(sorted(self.refused)),
+            errors=tuple(sorted(self.errors.items())),
         )
 
 
@@ -269,6 +338,8 @@ def classify(exc: BaseException) -> _Failure | None:
             return _Failure(f"http {status}", f"HTTP {status}", retry_after=retry)
         if isinstance(cause, httpx2.TimeoutException):
             return _Failure("timeout", f"timed out ({type(cause).__name__})")
+        if isinstance(cause, RpcAnswerTooLarge):
+            return _Failure("too_large", str(cause))
         return _Failure("transport", f"transport error ({type(cause).__name__ if cause else type(exc).__name__})")
     if isinstance(exc, RPCException):
         err = exc.args[0] if exc.args else None
@@ -290,6 +361,8 @@ def classify(exc: BaseException) -> _Failure | None:
         if exc.code in REFUSAL_CODES:
             return _Failure("refused", f"{exc.code} {exc.message}")
         return _Failure("rpc error", f"RPC error {exc.code} {exc.message}")
+    if isinstance(exc, RpcAnswerTooLarge):
+        return _Failure("too_large", str(exc))
     if isinstance(exc, httpx2.HTTPError):
         return _Failure("transport", f"transport error ({type(exc).__name__})")
     return _Failure("bad response", f"unreadable answer ({type(exc).__name__}: {exc})")
@@ -405,6 +478,7 @@ class RpcPool:
                 await self._slot_of_unhealthy(ep)
                 return
             ep.failures += 1
+            ep.errors[failure.kind] += 1
             ep.breaker.record_failure()
             ep.mark_unhealthy("unreachable")
             ep.slot = None
@@ -542,6 +616,7 @@ class RpcPool:
 
     def _record_failure(self, ep: _Endpoint, failure: _Failure) -> None:
         ep.failures += 1
+        ep.errors[failure.kind] += 1
         ep.last_error = failure.message
         ep.breaker.record_failure()
         if failure.kind == "http 429":

@@ -11,7 +11,11 @@ import json
 
 import pytest
 
+from dexscan.chain.rpc import RpcPool
+from dexscan.clock import SimClock
+from dexscan.config import load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.domain import SOL_MINT
 from dexscan.errors import BadPayload
 from dexscan.sources.bounded import BadEncoding, BodyLimitExceeded, BodyReader, UnsupportedEncoding
@@ -64,6 +68,29 @@ async def test_gzip_answer_under_the_caps_is_decoded(sim: MarketSim) -> None:
         with pytest.raises(BadPayload, match="not JSON"):
             await env.clients.jupiter.prices([SOL_MINT])
         assert env.http.stats()[JUPITER].errors == {"not_json": 1}
+
+
+@pytest.mark.parametrize(("fault", "size", "which"), [("oversized", 64 << 20, "compressed"),
+                                                      ("gzip_bomb", 200 * 1000 * 1000, "decompressed")])
+async def test_rpc_answer_over_the_cap_fails_over_to_the_next_endpoint(fault: str, size: int, which: str) -> None:
+    chain = FakeChain()
+    clock = SimClock(1_760_000_000)
+    hostile = RpcFakeServer(chain, name="hostile", clock=clock)
+    honest = RpcFakeServer(chain, name="honest", clock=clock)
+    async with hostile, honest:
+        await hostile.inject(fault, size)
+        settings = load_settings(env={}).with_overrides({
+            "rpc.endpoints": [hostile.url, honest.url], "rpc.timeout_s": 5.0,
+            "rpc.max_compressed_bytes": 1 << 20, "rpc.max_body_bytes": 2 << 20})
+        async with RpcPool.from_settings(settings, clock) as pool:
+            served = await pool.get_slot()
+            assert served.value == chain.slot
+            bad, good = pool.state()
+            assert served.endpoint == good.name
+            assert bad.errors == (("too_large", 1),) and bad.failures == 1 and good.errors == ()
+            limit = "1 MiB" if which == "compressed" else "2 MiB"
+            assert bad.last_error is not None and f"{which} body larger than {limit}" in bad.last_error
+            assert hostile.stats.http_requests == 1
 
 
 def test_body_reader_counts_both_caps_and_decodes() -> None:

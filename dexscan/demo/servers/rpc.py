@@ -78,6 +78,7 @@ from dexscan.chain.mint import (
     parse_extensions,
 )
 from dexscan.clock import Clock, RealClock
+from dexscan.demo.servers.market import gzip_bomb
 
 if TYPE_CHECKING:
     from dexscan.demo.market_sim import MarketSim, SimToken
@@ -525,7 +526,31 @@ class RpcServerStats:
         return sum(self.requests.values())
 
 
-FAULTS = ("down", "slow", "lagging", "stale", "rate_limited")
+FAULTS = ("down", "slow", "lagging", "stale", "rate_limited", "oversized", "gzip_bomb")
+
+
+async def _huge_answer(request: web.Request, kind: str, size: int) -> web.StreamResponse:
+    """An answer of ``size`` bytes (spaces after ``{``), or a gzip body inflating to ``size`` bytes."""
+    headers = {"Content-Type": "application/json"}
+    if kind == "gzip_bomb":
+        body = await asyncio.to_thread(gzip_bomb, size)
+        headers["Content-Encoding"] = "gzip"
+    resp = web.StreamResponse(status=200, headers=headers)
+    try:
+        await resp.prepare(request)
+        if kind == "gzip_bomb":
+            for i in range(0, len(body), 64 * 1024):
+                await resp.write(body[i:i + 64 * 1024])
+        else:
+            block, left = b" " * (256 * 1024), size
+            await resp.write(b"{")
+            while left > 0:
+                await resp.write(block[:min(left, len(block))])
+                left -= len(block)
+        await resp.write_eof()
+    except ConnectionError:
+        pass
+    return resp
 
 
 class RpcFakeServer:
@@ -587,7 +612,8 @@ class RpcFakeServer:
         """Start a fault: ``down``; ``slow`` (value = delay in s); ``lagging`` (value = slots behind:
         ``-32005`` for everything but ``getSlot``); ``stale`` (value = slots behind, yet ``getHealth``
         says ok, as a node behind a careless load balancer); ``rate_limited`` (every request gets the
-        rpcpool HTTP 429)."""
+        rpcpool HTTP 429); ``oversized`` (value = bytes: every answer is that many bytes, streamed);
+        ``gzip_bomb`` (value = bytes: every answer is ``Content-Encoding: gzip`` inflating to that many)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         self._faults[fault] = value
@@ -627,9 +653,12 @@ class RpcFakeServer:
             self._sent_by_method[m].append(now)
         return None
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.stats.http_requests += 1
         raw = await request.read()
+        for kind in ("oversized", "gzip_bomb"):
+            if kind in self._faults:
+                return await _huge_answer(request, kind, int(self._faults[kind]))
         try:
             body = json.loads(raw)
         except ValueError:
