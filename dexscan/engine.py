@@ -1246,6 +1246,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 await engine.run(stop, extra)
             log.info("dexscan scan stopped: %d new signal(s), %d outcome(s) closed",
                      sum(engine.counters.signals.values()), engine.counters.outcomes_closed)
+            if opts.dashboard:  # the dashboard is gone: what the run did, and where to look
+                print(f"{engine.summary()}\ndatabase {db} · log {log_file}", flush=True)
             if stopped is not None:
                 await stopped(engine)
     finally:
