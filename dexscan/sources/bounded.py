@@ -19,6 +19,8 @@ import zlib
 
 #: What the readers ask for; :class:`BodyReader` decodes exactly these.
 ACCEPT_ENCODING = "gzip, deflate"
+#: At most this much is inflated per step, so a step never doubles what is held.
+_STEP = 256 * 1024
 
 
 class BodyLimitExceeded(Exception):
@@ -77,12 +79,12 @@ class BodyReader:
         while data:
             room = self._max_decoded - self.decoded_bytes
             try:
-                out = self._inflate.decompress(data, room + 1)
+                out = self._inflate.decompress(data, min(room + 1, _STEP))
             except zlib.error as exc:
                 raise BadEncoding(f"corrupt compressed body ({exc})") from None
             self._add(out)
             data = self._inflate.unconsumed_tail
-            if self._inflate.eof:
+            if self._inflate.eof or (not out and not data):
                 break
 
     def _add(self, data: bytes) -> None:

@@ -175,7 +175,7 @@ class FaultSwitches:
     next list answer carries one record with every field malformed (wrong types, nulls, "NaN"),
     the others intact; ``"down"``: close every connection for ``seconds`` of *clock* time;
     ``"cloudflare"``: that many HTTP 403 Cloudflare block pages ("Error 1020 Access denied", HTML);
-    ``"oversized"``: a 200 streaming ``MarketFakes.oversized_bytes`` of (JSON-valid) spaces;
+    ``"oversized"``: a 200 streaming ``MarketFakes.oversized_bytes`` of (JSON-valid) spaces, chunked;
     ``"gzip_bomb"``: a 200 ``Content-Encoding: gzip`` body inflating to ``MarketFakes.gzip_bomb_bytes``.
     """
 
@@ -421,7 +421,8 @@ class MarketFakes:
         else:
             body, headers, size = b"", {"Content-Type": "application/json"}, self.oversized_bytes
         resp = web.StreamResponse(status=200, headers=headers)
-        resp.content_length = size
+        if kind == "gzip_bomb":
+            resp.content_length = size  # the oversized body is chunked: no length said up front
         try:
             await resp.prepare(request)
             if kind == "gzip_bomb":
