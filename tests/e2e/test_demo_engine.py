@@ -11,6 +11,8 @@ token that fails the on-chain gates never gives any signal.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,21 @@ SETTLED_S = 1800
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 
+#: The simulated day's record: every stored signal as (mint, strategy, candle) in the order it was
+#: stored, and every alert as it reached the chat. Virtual time makes both the same on any machine
+#: (fast, slow, one core, both cores busy); ``DEXSCAN_UPDATE_GOLDEN=1`` rewrites the file after an
+#: intended change of the market, the detector or the alerts.
+GOLDEN = Path(__file__).with_name("golden") / "simulated_day.json"
+
+
+def day_record(signals: list[Any], outbox: list[dict[str, Any]], chat: list[Any]) -> dict[str, Any]:
+    keys = {sid: [sig.mint, sig.strategy, sig.candle_ts] for sid, sig, _ in signals}
+    return {
+        "signals": [keys[sid] for sid in sorted(keys)],
+        "alerts": [[row["kind"], *keys[row["signal_id"]], row["state"]] for row in outbox],
+        "chat": [m.text.split("\n", 1)[0] for m in chat],
+    }
+
 
 async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
@@ -40,13 +57,14 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
             assert resp.status == 200
             results["api"] = await resp.json()
         results["db"] = await engine.store.signals()
+        results["outbox"] = await engine.store.outbox_rows()
         rows = await engine.store.db.execute_fetchall("SELECT id, status FROM signals")
         results["statuses"] = {int(r[0]): str(r[1]) for r in rows}
         results["status"] = engine.status()
 
     opts = ScanOptions(demo=True, run_for=DAY + LEAD_S, dashboard=False, quiet=True, serve="127.0.0.1:0")
-    preload(opts, telegram=False)
-    async with DemoWorld(seed=7, n_tokens=40, rpc_endpoints=2) as world:
+    preload(opts, telegram=True)
+    async with DemoWorld(seed=7, n_tokens=40, rpc_endpoints=2, telegram=True) as world:
         assert world.clock is not None
         start = world.sim.live_start - LEAD_S
         world.clock.advance(start - world.clock.now())
@@ -58,6 +76,8 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
         })
         assert await scan(settings, opts, world.clock, db, mode="demo", stopped=inspect) == 0
         end = world.clock.now()
+        assert world.telegram is not None
+        chat = world.telegram.sent(world.chat_ids[0])
         planted = world.planted_events(start, end)
         sim = world.sim
 
@@ -120,6 +140,16 @@ async def test_one_simulated_day_gives_exactly_the_planted_signals(tmp_path: Pat
     status = results["status"]
     assert status.counters["duplicate_signals"] == 0
     assert sum(status.signals_by_strategy.values()) == len(rows)
+
+    record = day_record(rows, results["outbox"], chat)
+    assert len(record["alerts"]) >= len(rows) and len(record["chat"]) >= 1
+    if os.environ.get("DEXSCAN_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(record, indent=1) + "\n")
+    golden = json.loads(GOLDEN.read_text())
+    assert record["signals"] == golden["signals"]
+    assert record["alerts"] == golden["alerts"]
+    assert record["chat"] == golden["chat"]
 
 
 def test_the_demo_clock_starts_lead_seconds_before_an_eligible_planted_pump() -> None:
