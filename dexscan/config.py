@@ -83,7 +83,7 @@ class HttpSettings(_Section):
     breaker_failures: int = Field(5, ge=1, le=1000)
     breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
     user_agent: str = "dexscan/0.1"
-    max_compressed_bytes: int = Field(8 << 20, ge=1024, le=1 << 30)
+    max_compressed_bytes: int = Field(16 << 20, ge=1024, le=1 << 30)
     max_body_bytes: int = Field(16 << 20, ge=1024, le=1 << 30)
 
 
@@ -135,7 +135,7 @@ class RpcSettings(_Section):
     breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
     hedged_reads: bool = False
     batch_size: int = Field(100, ge=1, le=100)
-    max_compressed_bytes: int = Field(8 << 20, ge=1024, le=1 << 30)
+    max_compressed_bytes: int = Field(16 << 20, ge=1024, le=1 << 30)
     max_body_bytes: int = Field(16 << 20, ge=1024, le=1 << 30)
 
     @field_validator("endpoints")

@@ -4,7 +4,7 @@
 Each case runs in a fresh subprocess (``--child CASE``): it starts the loopback fake (market fakes
 or an RPC fake), builds the hostile body up front, reads its RSS (the *baseline*), then makes one
 request through dexscan's own client (the HTTP layer or the RPC pool) with the default caps
-(8 MiB on the wire, 16 MiB decompressed) and reports the error kind it got and the peak RSS
+(16 MiB on the wire, 16 MiB decompressed) and reports the error kind it got and the peak RSS
 (``VmHWM`` from ``/proc/self/status``; ``ru_maxrss`` where there is no ``/proc``) minus the baseline.
 Before the caps (issue 17), a 500 MB body took RSS from 74 MB to 1.6 GB and a 2 MB gzip body
 inflating to 2 GB to 4.2 GB. The fake runs in the same process, so its own buffers count too.
