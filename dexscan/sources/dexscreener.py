@@ -46,8 +46,9 @@ from dexscan.sources.parse import (
     opt_str,
     opt_str_list,
     parse_records,
-    req_str,
+    req_address,
     str_or,
+    valid_addresses,
 )
 
 CHAIN = "solana"
@@ -88,11 +89,13 @@ class DexScreenerClient:
             data = await self._get(PAIRS_BUCKET, TOKENS, {"mints": ",".join(batch)})
             return [p for p in self._pairs(data, ctx) if p.base_mint in wanted]
 
-        return await gather_batches(one, batches(mints, self._cfg.tokens_batch))
+        return await gather_batches(one, batches(valid_addresses(mints, ctx, "mints"), self._cfg.tokens_batch))
 
     async def token_pairs(self, mint: str) -> list[PairSnapshot]:
         """Every pool of a token, including pools where it is the quote (sum volumes over these)."""
         ctx = self._ctx(TOKEN_PAIRS)
+        if not valid_addresses([mint], ctx, "mint"):
+            return []
         return self._pairs(await self._get(PAIRS_BUCKET, TOKEN_PAIRS, {"mint": mint}), ctx)
 
     async def pools_for_tokens(self, mints: Sequence[str]) -> dict[str, list[PairSnapshot]]:
@@ -121,7 +124,8 @@ class DexScreenerClient:
                 records = [data["pair"]]
             return self._pairs(records, ctx, "pairs")
 
-        return await gather_batches(one, batches(pair_addresses, self._cfg.tokens_batch))
+        good = valid_addresses(pair_addresses, ctx, "pairs")
+        return await gather_batches(one, batches(good, self._cfg.tokens_batch))
 
     async def search(self, query: str) -> list[PairSnapshot]:
         """Free-text pair search (all chains on the server side; Solana pairs kept)."""
@@ -159,12 +163,12 @@ def parse_pair(rec: Any, ctx: ParseContext, observed_at: int) -> PairSnapshot | 
     if chain is not None and chain != CHAIN:
         return None
     return PairSnapshot(
-        pair_address=req_str(rec, "pairAddress", ctx),
+        pair_address=req_address(rec, "pairAddress", ctx),
         dex_id=str_or(rec, "dexId", ctx),
-        base_mint=req_str(rec, "baseToken.address", ctx),
+        base_mint=req_address(rec, "baseToken.address", ctx),
         base_symbol=str_or(rec, "baseToken.symbol", ctx),
         base_name=str_or(rec, "baseToken.name", ctx),
-        quote_mint=req_str(rec, "quoteToken.address", ctx),
+        quote_mint=req_address(rec, "quoteToken.address", ctx),
         quote_symbol=str_or(rec, "quoteToken.symbol", ctx),
         price_usd=opt_float(rec, "priceUsd", ctx, non_negative=True),
         price_native=opt_float(rec, "priceNative", ctx, non_negative=True),
@@ -205,5 +209,5 @@ def parse_discovered(rec: Any, ctx: ParseContext, source: str) -> DiscoveredToke
     """A ``TokenProfile`` or ``TokenBoost``; ``None`` when it is another chain's token."""
     if opt_str(rec, "chainId", ctx) != CHAIN:
         return None
-    return DiscoveredToken(mint=req_str(rec, "tokenAddress", ctx), source=source)
+    return DiscoveredToken(mint=req_address(rec, "tokenAddress", ctx), source=source)
 

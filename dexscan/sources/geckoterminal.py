@@ -29,8 +29,10 @@ from dexscan.sources.parse import (
     opt_float,
     opt_iso_ts,
     parse_records,
+    req_address,
     req_str,
     str_or,
+    to_address,
     to_epoch,
     to_float,
 )
@@ -147,10 +149,12 @@ def _strip_network(token_id: str) -> str:
 
 def parse_pool(rec: Any, ctx: ParseContext) -> PoolRef:
     return PoolRef(
-        address=req_str(rec, "attributes.address", ctx),
+        address=req_address(rec, "attributes.address", ctx),
         dex_id=str_or(rec, "relationships.dex.data.id", ctx),
-        base_mint=_strip_network(req_str(rec, "relationships.base_token.data.id", ctx)),
-        quote_mint=_strip_network(req_str(rec, "relationships.quote_token.data.id", ctx)),
+        base_mint=to_address(_strip_network(req_str(rec, "relationships.base_token.data.id", ctx)),
+                             "relationships.base_token.data.id", ctx),
+        quote_mint=to_address(_strip_network(req_str(rec, "relationships.quote_token.data.id", ctx)),
+                              "relationships.quote_token.data.id", ctx),
         name=str_or(rec, "attributes.name", ctx),
         reserve_usd=opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True),
         volume_h24_usd=opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True),

@@ -18,6 +18,7 @@ from dexscan.sources.http import DEFAULT_BUCKET, JUPITER, HttpLayer, ParamValue,
 from dexscan.sources.parse import (
     ParseContext,
     lookup,
+    opt_address,
     opt_bool,
     opt_decimals,
     opt_float,
@@ -27,9 +28,11 @@ from dexscan.sources.parse import (
     opt_str_list,
     parse_entries,
     parse_records,
+    req_address,
     req_float,
-    req_str,
     str_or,
+    to_address,
+    valid_addresses,
 )
 
 SEARCH = "/tokens/v2/search"
@@ -71,7 +74,8 @@ class JupiterClient:
             found = await self._tokens(SEARCH, params={"query": ",".join(batch)})
             return [t for t in found if t.mint in wanted]
 
-        return await gather_batches(one, batches(mints, self._cfg.search_batch))
+        good = valid_addresses(mints, self._ctx(SEARCH), "query")
+        return await gather_batches(one, batches(good, self._cfg.search_batch))
 
     async def search_text(self, query: str) -> list[TokenInfo]:
         """Search by symbol or name (the API returns at most 20 matches)."""
@@ -108,7 +112,7 @@ class JupiterClient:
             quotes = parse_entries(data, lambda mint, rec: parse_price(mint, rec, ctx), ctx)
             return [q for m, q in quotes.items() if m in wanted]
 
-        found = await gather_batches(one, batches(mints, self._cfg.price_batch))
+        found = await gather_batches(one, batches(valid_addresses(mints, ctx, "ids"), self._cfg.price_batch))
         return {q.mint: q for q in found}
 
 
@@ -125,7 +129,7 @@ def parse_token(rec: Any, ctx: ParseContext) -> TokenInfo:
             is_sus=lookup(rec, "audit.isSus", ctx) is not None and opt_bool(rec, "audit.isSus", ctx) is not False,
         )
     return TokenInfo(
-        mint=req_str(rec, "id", ctx),
+        mint=req_address(rec, "id", ctx),
         symbol=str_or(rec, "symbol", ctx),
         name=str_or(rec, "name", ctx),
         decimals=opt_decimals(rec, "decimals", ctx),
@@ -140,7 +144,7 @@ def parse_token(rec: Any, ctx: ParseContext) -> TokenInfo:
         is_verified=opt_bool(rec, "isVerified", ctx),
         tags=opt_str_list(rec, "tags", ctx),
         created_at=opt_iso_ts(rec, "createdAt", ctx),
-        first_pool=opt_str(rec, "firstPool.id", ctx),
+        first_pool=opt_address(rec, "firstPool.id", ctx),
         first_pool_created_at=opt_iso_ts(rec, "firstPool.createdAt", ctx),
         audit=audit,
         stats5m=_stats(rec, "stats5m", ctx),
@@ -165,7 +169,7 @@ def _stats(rec: Any, key: str, ctx: ParseContext) -> SwapStats | None:
 def parse_price(mint: str, rec: Any, ctx: ParseContext) -> PriceQuote:
     """A Price v3 entry; a price that is not a positive number makes the entry bad, not zero."""
     return PriceQuote(
-        mint=mint,
+        mint=to_address(mint, "<id>", ctx),
         usd_price=req_float(rec, "usdPrice", ctx, positive=True),
         decimals=opt_decimals(rec, "decimals", ctx),
         liquidity_usd=opt_float(rec, "liquidity", ctx, non_negative=True),

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from dexscan.address import address_problem
 from dexscan.domain import Candle
 from dexscan.errors import BadPayload
 
@@ -222,6 +223,41 @@ def req_str(record: Any, path: str, ctx: ParseContext) -> str:
     if not value.strip():
         raise ctx.bad(path, "empty string")
     return _text(value, path, ctx)
+
+
+def to_address(value: str, field: str, ctx: ParseContext) -> str:
+    """``value`` when it is a Solana address (base58 of 32 bytes): the only kind of mint, pool or
+    pair id that may go into a URL, a batch or the store."""
+    problem = address_problem(value)
+    if problem is not None:
+        raise ctx.bad(field, f"not a Solana address: {problem}")
+    return value
+
+
+def req_address(record: Any, path: str, ctx: ParseContext) -> str:
+    """A mint, pool or pair address (see :func:`to_address`)."""
+    return to_address(req_str(record, path, ctx), path, ctx)
+
+
+def opt_address(record: Any, path: str, ctx: ParseContext) -> str | None:
+    value = opt_str(record, path, ctx)
+    return None if value is None else to_address(value, path, ctx)
+
+
+def valid_addresses(addresses: Iterable[str], ctx: ParseContext, field: str = "<address>") -> list[str]:
+    """The addresses of a caller's batch that are Solana addresses; each other one is dropped,
+    counted under ``field`` and logged, so one bad id never fails the request of the good ones."""
+    out: list[str] = []
+    for a in addresses:
+        try:
+            out.append(to_address(a, field, ctx) if isinstance(a, str) else _not_text(a, field, ctx))
+        except BadPayload as exc:
+            ctx.skip(exc, "before the request")
+    return out
+
+
+def _not_text(value: Any, field: str, ctx: ParseContext) -> str:
+    raise ctx.bad(field, f"expected an address, got {_kind(value)}")
 
 
 def opt_str(record: Any, path: str, ctx: ParseContext, default: str | None = None) -> str | None:

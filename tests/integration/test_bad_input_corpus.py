@@ -40,7 +40,7 @@ from dexscan.demo.corpus import (
     run_corpus,
     run_http_corpus,
 )
-from dexscan.domain import Candle, Timeframe
+from dexscan.domain import USDC_MINT, Candle, Timeframe
 from dexscan.errors import BadPayload, RpcBadAnswer, RpcUnavailable
 from dexscan.sources import build_clients
 from dexscan.sources.birdeye import parse_ohlcv_item
@@ -234,7 +234,8 @@ def test_token_fields_the_store_could_not_hold_are_refused(record: dict[str, Any
 
 
 def test_pair_created_at_beyond_year_9999_is_refused() -> None:
-    pair = {"chainId": "solana", "pairAddress": "P", "baseToken": {"address": MINT}, "quoteToken": {"address": "Q"},
+    pair = {"chainId": "solana", "pairAddress": USDC_MINT, "baseToken": {"address": MINT},
+            "quoteToken": {"address": USDC_MINT},
             "pairCreatedAt": 1e300}
     with pytest.raises(BadPayload) as exc:
         parse_pair(pair, CTX, NOW)

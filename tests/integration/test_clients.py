@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from solders.pubkey import Pubkey
 
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
@@ -25,7 +26,7 @@ from dexscan.sources.http import BIRDEYE, DEXSCREENER, GECKOTERMINAL, JUPITER, C
 from tests.integration.test_http_layer import QuietSimClock
 
 #: Valid-looking base58 addresses no simulated token has.
-UNKNOWN = [f"{'1' * 30}{chr(ord('A') + i)}{'z' * 11}" for i in range(20)]
+UNKNOWN = [str(Pubkey(bytes([0xD5, i]) + bytes(30))) for i in range(20)]
 TOKENS_V1 = "/tokens/v1/{chain}/{addresses}"
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 
 import pytest
+from solders.pubkey import Pubkey
 
 from dexscan.domain import SOL_MINT, USDC_MINT, Candle, PairSnapshot, TxnCounts, Window4
 from dexscan.errors import BadPayload
@@ -32,6 +34,14 @@ from dexscan.sources.parse import (
 )
 
 CTX = ParseContext("dexscreener", "/tokens/v1/solana/{mints}")
+
+
+def addr(tag: str) -> str:
+    """A valid Solana address standing for ``tag`` (ids must be base58 32-byte keys to parse)."""
+    return str(Pubkey(hashlib.sha256(tag.encode()).digest()))
+
+
+P, M, M1, X, EP2, EKPQ, OTHER = (addr(t) for t in ("P", "M", "M1", "X", "EP2", "EKpQ", "OTHER"))
 
 
 def bad(excinfo: pytest.ExceptionInfo[BadPayload]) -> tuple[str, str]:
@@ -219,8 +229,8 @@ def test_dexscreener_pair() -> None:
 
 
 def test_young_pair_without_optional_blocks() -> None:
-    young = {"chainId": "solana", "dexId": "pumpswap", "pairAddress": "P",
-             "baseToken": {"address": "M"}, "quoteToken": {"address": SOL_MINT}, "priceNative": "1"}
+    young = {"chainId": "solana", "dexId": "pumpswap", "pairAddress": P,
+             "baseToken": {"address": M}, "quoteToken": {"address": SOL_MINT}, "priceNative": "1"}
     p = parse_pair(young, CTX, observed_at=5)
     assert p is not None
     assert (p.price_usd, p.liquidity_usd, p.market_cap, p.pair_created_at) == (None, None, None, None)
@@ -238,23 +248,23 @@ def pair(address: str, base: str, quote: str, liq: float | None) -> PairSnapshot
 
 def test_main_pool_is_the_deepest_main_quote_pool_with_the_token_as_base() -> None:
     pools = [
-        pair("A", "M", SOL_MINT, 60_000.0),
-        pair("B", "M", USDC_MINT, 90_000.0),
-        pair("C", "M", "OTHER", 500_000.0),  # not a main quote
-        pair("D", SOL_MINT, "M", 900_000.0),  # the token is the quote here
-        pair("E", "M", SOL_MINT, None),
+        pair(addr("A"), M, SOL_MINT, 60_000.0),
+        pair(addr("B"), M, USDC_MINT, 90_000.0),
+        pair(addr("C"), M, OTHER, 500_000.0),  # not a main quote
+        pair(addr("D"), SOL_MINT, M, 900_000.0),  # the token is the quote here
+        pair(addr("E"), M, SOL_MINT, None),
     ]
-    chosen = main_pool(pools, "M")
-    assert chosen is not None and chosen.pair_address == "B"
-    only_unknown = main_pool([pools[4]], "M")
-    assert only_unknown is not None and only_unknown.pair_address == "E"
+    chosen = main_pool(pools, M)
+    assert chosen is not None and chosen.pair_address == addr("B")
+    only_unknown = main_pool([pools[4]], M)
+    assert only_unknown is not None and only_unknown.pair_address == addr("E")
     assert main_pool(pools, "nope") is None
 
 
 def test_dexscreener_profile_only_for_solana() -> None:
-    prof = {"url": "u", "chainId": "solana", "tokenAddress": "M1", "icon": "i"}
+    prof = {"url": "u", "chainId": "solana", "tokenAddress": M1, "icon": "i"}
     tok = parse_discovered(prof, CTX, "dexscreener:profiles")
-    assert tok is not None and (tok.mint, tok.source) == ("M1", "dexscreener:profiles")
+    assert tok is not None and (tok.mint, tok.source) == (M1, "dexscreener:profiles")
     assert parse_discovered({**prof, "chainId": "base"}, CTX, "x") is None
 
 
@@ -282,7 +292,7 @@ def test_jupiter_token() -> None:
     assert (t.audit.mint_authority_disabled, t.audit.top_holders_pct, t.audit.is_sus) == (True, 15.45, False)
     assert t.stats24h is not None and t.stats24h.num_traders == 5174 and t.stats24h.price_change_pct == -8.27
     assert t.stats5m is None and t.tags == ("community", "strict", "verified")
-    sus = parse_token({"id": "X", "audit": {"isSus": True}}, ctx)
+    sus = parse_token({"id": X, "audit": {"isSus": True}}, ctx)
     assert sus.audit is not None and sus.audit.is_sus is True and sus.symbol == ""
 
 
@@ -307,15 +317,15 @@ def test_geckoterminal_ohlcv_row_and_pool() -> None:
     with pytest.raises(BadPayload) as neg:
         parse_ohlcv_row([1756569600, 1.0, 1.0, 1.0, 1.0, -5], ctx)
     assert bad(neg) == ("ohlcv_list.volume", "expected a non-negative number, got -5")
-    pool = {"id": "solana_EP2", "type": "pool",
-            "attributes": {"address": "EP2", "name": "$WIF / SOL", "reserve_in_usd": "1234567.8",
+    pool = {"id": f"solana_{EP2}", "type": "pool",
+            "attributes": {"address": EP2, "name": "$WIF / SOL", "reserve_in_usd": "1234567.8",
                            "pool_created_at": "2023-12-01T10:00:00Z", "volume_usd": {"h24": "41413570.131944"}},
-            "relationships": {"base_token": {"data": {"id": "solana_EKpQ", "type": "token"}},
+            "relationships": {"base_token": {"data": {"id": f"solana_{EKPQ}", "type": "token"}},
                               "quote_token": {"data": {"id": f"solana_{SOL_MINT}", "type": "token"}},
                               "dex": {"data": {"id": "raydium", "type": "dex"}}}}
     ref = parse_pool(pool, ctx)
     assert (ref.address, ref.dex_id, ref.base_mint, ref.quote_mint, ref.reserve_usd, ref.volume_h24_usd,
-            ref.created_at) == ("EP2", "raydium", "EKpQ", SOL_MINT, 1234567.8, 41413570.131944, 1701424800)
+            ref.created_at) == (EP2, "raydium", EKPQ, SOL_MINT, 1234567.8, 41413570.131944, 1701424800)
 
 
 def test_birdeye_v1_and_v3_items() -> None:

@@ -69,9 +69,16 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "birdeye": (1, 1.0),
 }
 FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare",
-                    "oversized", "gzip_bomb"]
+                    "oversized", "gzip_bomb", "bad_ids"]
 FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down",
-                                "cloudflare", "oversized", "gzip_bomb")
+                                "cloudflare", "oversized", "gzip_bomb", "bad_ids")
+_RECORD_FAULTS: dict[str, Callable[[Any], bool]] = {
+    "malformed_record": lambda data: _poison_one_record(data),
+    "bad_ids": lambda data: _add_bad_id_record(data),
+}
+#: ``bad_ids``: the id a hostile Jupiter record carries (100 KB) and the pairAddress of a DexScreener one.
+HUGE_ID = "So1111111111111111111111111111111111111111" * 2400
+LONG_PAIR_ADDRESS = "7" * 5036
 #: ``oversized``: a 200 of this many bytes of spaces, streamed (a JSON-valid prefix ``[`` first).
 OVERSIZED_BYTES = 64 << 20
 #: ``gzip_bomb``: a 200 with ``Content-Encoding: gzip`` inflating to this many bytes (~200 KB on the wire).
@@ -176,7 +183,10 @@ class FaultSwitches:
     the others intact; ``"down"``: close every connection for ``seconds`` of *clock* time;
     ``"cloudflare"``: that many HTTP 403 Cloudflare block pages ("Error 1020 Access denied", HTML);
     ``"oversized"``: a 200 streaming ``MarketFakes.oversized_bytes`` of (JSON-valid) spaces, chunked;
-    ``"gzip_bomb"``: a 200 ``Content-Encoding: gzip`` body inflating to ``MarketFakes.gzip_bomb_bytes``.
+    ``"gzip_bomb"``: a 200 ``Content-Encoding: gzip`` body inflating to ``MarketFakes.gzip_bomb_bytes``;
+    ``"bad_ids"``: the next record answer gains, in its middle, a copy of a record whose ids are not
+    addresses (Jupiter ``id`` / price key :data:`HUGE_ID`, DexScreener ``pairAddress``
+    :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact.
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -408,7 +418,7 @@ class MarketFakes:
                 self.faults._consume(provider)
                 body = json.dumps(reply.data, separators=(",", ":"))
                 reply = _Reply(200, text=body[: max(1, len(body) // 2)], headers=reply.headers)
-            elif head.kind == "malformed_record" and _poison_one_record(reply.data):
+            elif head.kind in _RECORD_FAULTS and _RECORD_FAULTS[head.kind](reply.data):
                 self.faults._consume(provider)
         return self._respond(provider, stats, now, route, bucket, reply, window)
 
@@ -1281,6 +1291,32 @@ def _malformed(value: Any, i: int) -> Any:
         return {k: _malformed(v, i + j) for j, (k, v) in enumerate(value.items())}
     options = _MALFORMED_BY_TYPE.get(type(value), (None, "NaN"))
     return options[i % len(options)]
+
+
+def _add_bad_id_record(data: Any) -> bool:
+    """Insert a copy of one record of ``data`` whose address fields are not addresses."""
+    target = _record_collection(data)
+    if target is None:
+        return False
+    if isinstance(target, dict):
+        key = list(target)[len(target) // 2]
+        target[HUGE_ID] = json.loads(json.dumps(target[key]))
+        return True
+    i = len(target) // 2
+    record = target[i]
+    if not isinstance(record, dict):
+        return False
+    bad = json.loads(json.dumps(record))
+    if "id" in bad and "attributes" not in bad:
+        bad["id"] = HUGE_ID
+    if "pairAddress" in bad:
+        bad["pairAddress"] = LONG_PAIR_ADDRESS
+    if "tokenAddress" in bad:
+        bad["tokenAddress"] = HUGE_ID
+    if isinstance(bad.get("attributes"), dict) and "address" in bad["attributes"]:
+        bad["attributes"]["address"] = LONG_PAIR_ADDRESS
+    target.insert(i, bad)
+    return True
 
 
 def _poison_one_record(data: Any) -> bool:
