@@ -37,6 +37,8 @@ from dexscan.sources.http import (
     gather_batches,
 )
 from dexscan.sources.parse import (
+    MAX_PRICE_USD,
+    MAX_USD_AMOUNT,
     ParseContext,
     as_object,
     lookup,
@@ -158,9 +160,18 @@ class DexScreenerClient:
 
 
 def parse_pair(rec: Any, ctx: ParseContext, observed_at: int) -> PairSnapshot | None:
-    """A DexScreener ``Pair``; ``None`` for another chain's pair (not an error)."""
+    """A DexScreener ``Pair``; ``None`` for another chain's pair from a search (not an error).
+
+    A pair without ``chainId`` is not known to be Solana and is refused; so is another chain's pair
+    from an endpoint that names Solana (a contract break). Prices, liquidity and volumes past the
+    plausibility bounds (:data:`MAX_PRICE_USD`, :data:`MAX_USD_AMOUNT`) refuse the pair.
+    """
     chain = opt_str(rec, "chainId", ctx)
-    if chain is not None and chain != CHAIN:
+    if chain is None:
+        raise ctx.bad("chainId", "missing: a pair without chainId is not known to be a Solana pair")
+    if chain != CHAIN:
+        if f"/{CHAIN}/" in ctx.endpoint:
+            raise ctx.bad("chainId", f"expected {CHAIN!r} from a Solana endpoint, got {chain[:40]!r}")
         return None
     return PairSnapshot(
         pair_address=req_address(rec, "pairAddress", ctx),
@@ -170,14 +181,14 @@ def parse_pair(rec: Any, ctx: ParseContext, observed_at: int) -> PairSnapshot | 
         base_name=str_or(rec, "baseToken.name", ctx),
         quote_mint=req_address(rec, "quoteToken.address", ctx),
         quote_symbol=str_or(rec, "quoteToken.symbol", ctx),
-        price_usd=opt_float(rec, "priceUsd", ctx, non_negative=True),
+        price_usd=opt_float(rec, "priceUsd", ctx, non_negative=True, at_most=MAX_PRICE_USD),
         price_native=opt_float(rec, "priceNative", ctx, non_negative=True),
-        volume=_window(rec, "volume", ctx, non_negative=True),
+        volume=_window(rec, "volume", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
         price_change=_window(rec, "priceChange", ctx, non_negative=False),
         txns_m5=_txns(rec, "txns.m5", ctx),
         txns_h1=_txns(rec, "txns.h1", ctx),
         txns_h24=_txns(rec, "txns.h24", ctx),
-        liquidity_usd=opt_float(rec, "liquidity.usd", ctx, non_negative=True),
+        liquidity_usd=opt_float(rec, "liquidity.usd", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
         fdv=opt_float(rec, "fdv", ctx, non_negative=True),
         market_cap=opt_float(rec, "marketCap", ctx, non_negative=True),
         pair_created_at=opt_ms_ts(rec, "pairCreatedAt", ctx),
@@ -187,12 +198,12 @@ def parse_pair(rec: Any, ctx: ParseContext, observed_at: int) -> PairSnapshot | 
     )
 
 
-def _window(rec: Any, key: str, ctx: ParseContext, *, non_negative: bool) -> Window4:
+def _window(rec: Any, key: str, ctx: ParseContext, *, non_negative: bool, at_most: float | None = None) -> Window4:
     return Window4(
-        m5=opt_float(rec, f"{key}.m5", ctx, non_negative=non_negative),
-        h1=opt_float(rec, f"{key}.h1", ctx, non_negative=non_negative),
-        h6=opt_float(rec, f"{key}.h6", ctx, non_negative=non_negative),
-        h24=opt_float(rec, f"{key}.h24", ctx, non_negative=non_negative),
+        m5=opt_float(rec, f"{key}.m5", ctx, non_negative=non_negative, at_most=at_most),
+        h1=opt_float(rec, f"{key}.h1", ctx, non_negative=non_negative, at_most=at_most),
+        h6=opt_float(rec, f"{key}.h6", ctx, non_negative=non_negative, at_most=at_most),
+        h24=opt_float(rec, f"{key}.h24", ctx, non_negative=non_negative, at_most=at_most),
     )
 
 

@@ -22,6 +22,8 @@ from dexscan.config import Settings
 from dexscan.domain import Candle, PoolRef, Timeframe
 from dexscan.sources.http import DEFAULT_BUCKET, GECKOTERMINAL, HttpLayer, ParamValue
 from dexscan.sources.parse import (
+    MAX_PRICE_USD,
+    MAX_USD_AMOUNT,
     ParseContext,
     as_object,
     check_bar,
@@ -134,11 +136,11 @@ def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
         raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
     return check_bar(Candle(
         ts=to_epoch(rows[0], f"{field}.ts", ctx),
-        open=to_float(rows[1], f"{field}.open", ctx, positive=True),
-        high=to_float(rows[2], f"{field}.high", ctx, positive=True),
-        low=to_float(rows[3], f"{field}.low", ctx, positive=True),
-        close=to_float(rows[4], f"{field}.close", ctx, positive=True),
-        volume=to_float(rows[5], f"{field}.volume", ctx, non_negative=True),
+        open=to_float(rows[1], f"{field}.open", ctx, positive=True, at_most=MAX_PRICE_USD),
+        high=to_float(rows[2], f"{field}.high", ctx, positive=True, at_most=MAX_PRICE_USD),
+        low=to_float(rows[3], f"{field}.low", ctx, positive=True, at_most=MAX_PRICE_USD),
+        close=to_float(rows[4], f"{field}.close", ctx, positive=True, at_most=MAX_PRICE_USD),
+        volume=to_float(rows[5], f"{field}.volume", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
     ), f"{field}.high", f"{field}.low", ctx)
 
 
@@ -156,8 +158,8 @@ def parse_pool(rec: Any, ctx: ParseContext) -> PoolRef:
         quote_mint=to_address(_strip_network(req_str(rec, "relationships.quote_token.data.id", ctx)),
                               "relationships.quote_token.data.id", ctx),
         name=str_or(rec, "attributes.name", ctx),
-        reserve_usd=opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True),
-        volume_h24_usd=opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True),
+        reserve_usd=opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
+        volume_h24_usd=opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
         created_at=opt_iso_ts(rec, "attributes.pool_created_at", ctx),
     )
 

@@ -16,6 +16,8 @@ from dexscan.domain import PriceQuote, SwapStats, TokenAudit, TokenInfo
 from dexscan.errors import InputError
 from dexscan.sources.http import DEFAULT_BUCKET, JUPITER, HttpLayer, ParamValue, batches, gather_batches
 from dexscan.sources.parse import (
+    MAX_PRICE_USD,
+    MAX_USD_AMOUNT,
     ParseContext,
     lookup,
     opt_address,
@@ -134,8 +136,8 @@ def parse_token(rec: Any, ctx: ParseContext) -> TokenInfo:
         name=str_or(rec, "name", ctx),
         decimals=opt_decimals(rec, "decimals", ctx),
         token_program=opt_str(rec, "tokenProgram", ctx),
-        usd_price=opt_float(rec, "usdPrice", ctx, non_negative=True),
-        liquidity_usd=opt_float(rec, "liquidity", ctx, non_negative=True),
+        usd_price=opt_float(rec, "usdPrice", ctx, non_negative=True, at_most=MAX_PRICE_USD),
+        liquidity_usd=opt_float(rec, "liquidity", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
         fdv=opt_float(rec, "fdv", ctx, non_negative=True),
         mcap=opt_float(rec, "mcap", ctx, non_negative=True),
         holder_count=opt_int(rec, "holderCount", ctx, non_negative=True),
@@ -170,9 +172,9 @@ def parse_price(mint: str, rec: Any, ctx: ParseContext) -> PriceQuote:
     """A Price v3 entry; a price that is not a positive number makes the entry bad, not zero."""
     return PriceQuote(
         mint=to_address(mint, "<id>", ctx),
-        usd_price=req_float(rec, "usdPrice", ctx, positive=True),
+        usd_price=req_float(rec, "usdPrice", ctx, positive=True, at_most=MAX_PRICE_USD),
         decimals=opt_decimals(rec, "decimals", ctx),
-        liquidity_usd=opt_float(rec, "liquidity", ctx, non_negative=True),
+        liquidity_usd=opt_float(rec, "liquidity", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
         price_change_24h_pct=opt_float(rec, "priceChange24h", ctx),
         block_id=opt_int(rec, "blockId", ctx, non_negative=True),
     )

@@ -37,6 +37,11 @@ MAX_EPOCH_S = 253_402_300_799
 _INT64_MAX = 2**63 - 1
 #: Token decimals are a ``u8`` on chain.
 MAX_DECIMALS = 255
+#: Plausibility bounds (issue 17): a finite number past these is garbage (duplicate JSON keys, a
+#: broken or hostile provider), never a market. The priciest tokens trade far below 1e9 USD, and
+#: all the money in the world is below 1e13 USD of liquidity or volume in any one window.
+MAX_PRICE_USD = 1e9
+MAX_USD_AMOUNT = 1e13
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,7 @@ def lookup(record: Any, path: str, ctx: ParseContext) -> Any:
 
 
 def to_float(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = False,
-             positive: bool = False) -> float:
+             positive: bool = False, at_most: float | None = None) -> float:
     """A finite float from a JSON number or a numeric string; bools, NaN and Infinity are rejected."""
     if isinstance(value, bool) or value is None:
         raise ctx.bad(field, f"expected a number, got {_kind(value)}")
@@ -129,23 +134,25 @@ def to_float(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = 
         raise ctx.bad(field, f"expected a positive number, got {_show(value)}")
     if non_negative and out < 0:
         raise ctx.bad(field, f"expected a non-negative number, got {_show(value)}")
+    if at_most is not None and abs(out) > at_most:
+        raise ctx.bad(field, f"implausible: {_show(value)} is beyond {at_most:g}")
     return out
 
 
 def req_float(record: Any, path: str, ctx: ParseContext, *, non_negative: bool = False,
-              positive: bool = False) -> float:
+              positive: bool = False, at_most: float | None = None) -> float:
     value = lookup(record, path, ctx)
     if value is None:
         raise ctx.bad(path, "missing")
-    return to_float(value, path, ctx, non_negative=non_negative, positive=positive)
+    return to_float(value, path, ctx, non_negative=non_negative, positive=positive, at_most=at_most)
 
 
 def opt_float(record: Any, path: str, ctx: ParseContext, *, non_negative: bool = False,
-              positive: bool = False) -> float | None:
+              positive: bool = False, at_most: float | None = None) -> float | None:
     value = lookup(record, path, ctx)
     if value is None:
         return None
-    return to_float(value, path, ctx, non_negative=non_negative, positive=positive)
+    return to_float(value, path, ctx, non_negative=non_negative, positive=positive, at_most=at_most)
 
 
 def to_int(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = False) -> int:

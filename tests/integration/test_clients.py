@@ -177,7 +177,7 @@ async def test_one_malformed_pair_is_skipped_and_counted_by_field(env: Env) -> N
     assert env.fakes.faults.pending(DEXSCREENER) == []
     assert len(dirty) == len(clean) - 1
     assert {p.pair_address for p in dirty} < {p.pair_address for p in clean}
-    assert dict(env.http.stats()[DEXSCREENER].bad_records) == {"pairAddress": 1}
+    assert dict(env.http.stats()[DEXSCREENER].bad_records) == {"chainId": 1}  # its first broken field
 
 
 async def test_one_malformed_price_entry_is_skipped(env: Env) -> None:

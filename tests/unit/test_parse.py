@@ -235,12 +235,19 @@ def test_young_pair_without_optional_blocks() -> None:
     assert p is not None
     assert (p.price_usd, p.liquidity_usd, p.market_cap, p.pair_created_at) == (None, None, None, None)
     assert (p.volume, p.txns_m5, p.base_symbol) == (Window4(), TxnCounts(), "")
-    assert parse_pair({**young, "chainId": "ethereum"}, CTX, 5) is None
+    search = ParseContext("dexscreener", "/latest/dex/search")
+    assert parse_pair({**young, "chainId": "ethereum"}, search, 5) is None  # a search finds every chain's pairs
+    with pytest.raises(BadPayload) as other:
+        parse_pair({**young, "chainId": "ethereum"}, CTX, 5)  # but a Solana endpoint answers Solana pairs
+    assert bad(other) == ("chainId", "expected 'solana' from a Solana endpoint, got 'ethereum'")
+    with pytest.raises(BadPayload) as missing:
+        parse_pair({k: v for k, v in young.items() if k != "chainId"}, search, 5)
+    assert bad(missing)[0] == "chainId"
 
 
 def pair(address: str, base: str, quote: str, liq: float | None) -> PairSnapshot:
-    raw = {"pairAddress": address, "dexId": "x", "baseToken": {"address": base}, "quoteToken": {"address": quote},
-           "liquidity": {"usd": liq}}
+    raw = {"chainId": "solana", "pairAddress": address, "dexId": "x", "baseToken": {"address": base},
+           "quoteToken": {"address": quote}, "liquidity": {"usd": liq}}
     p = parse_pair(raw, CTX, 0)
     assert p is not None
     return p
