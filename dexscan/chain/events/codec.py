@@ -12,10 +12,8 @@ import struct
 from functools import lru_cache
 from typing import Any
 
+from dexscan.address import B58_ALPHABET, b58decode  # noqa: F401 - re-exported for the decoders
 from dexscan.chain.events.model import Side
-
-B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 
 #: Anchor's ``emit_cpi!`` marker: the first 8 bytes of a self-invoke that carries an event.
 EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -44,19 +42,6 @@ def b58encode(raw: bytes) -> str:
         out.append(B58_ALPHABET[r])
     zeros = len(raw) - len(raw.lstrip(b"\0"))
     return "1" * zeros + "".join(reversed(out))
-
-
-def b58decode(text: str) -> bytes:
-    """Inverse of :func:`b58encode`; ``ValueError`` on a character outside the alphabet."""
-    n = 0
-    index = _B58_INDEX
-    for c in text:
-        digit = index.get(c)
-        if digit is None:
-            raise ValueError(f"character {c!r} is not base58")
-        n = n * 58 + digit
-    zeros = len(text) - len(text.lstrip("1"))
-    return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")
 
 
 def b64decode(text: str) -> bytes | None:
