@@ -397,6 +397,7 @@ class MarketSim:
         self._cache: OrderedDict[tuple[int, int], _CandleData] = OrderedDict()
         self._totals: OrderedDict[tuple[int, int], float] = OrderedDict()
         self._feed_members: tuple[list[tuple[SimToken, int]], list[SimToken]] | None = None
+        self._boost_amounts: dict[tuple[int, int], float] = {}
         self._build_tokens()
         self._live_plan = self._plan_live()
 
@@ -1273,7 +1274,10 @@ class MarketSim:
             if tok.listed_at > t:
                 continue
             k = int((t - tok.listed_at) // period)
-            amount = float(10 * (1 + int(_unit(self.config.seed, "boost-amount", tok.index, k) * 5)))
+            amount = self._boost_amounts.get((tok.index, k))
+            if amount is None:  # one hash per token and 12 h period, not one per request
+                amount = float(10 * (1 + int(_unit(self.config.seed, "boost-amount", tok.index, k) * 5)))
+                self._boost_amounts[(tok.index, k)] = amount
             out.append(SimBoost(tok.mint, amount, amount * (k + 1), tok.listed_at + k * period))
         if top:
             out.sort(key=lambda b: (-b.total_amount, b.mint))
