@@ -470,9 +470,8 @@ class RpcPool:
         vouching = [ep.slot for ep in reporting if ep.healthy and ep.slot is not None] or [
             ep.slot for ep in reporting if ep.slot is not None]
         consensus = consensus_slot(vouching)
-        for ep in self._eps:
-            self._judge_lead(ep, None if ep not in reporting or consensus is None or ep.slot is None
-                             else ep.slot - consensus)
+        for ep in reporting:  # an endpoint that did not answer keeps its verdict until it tells a slot again
+            self._judge_lead(ep, None if consensus is None or ep.slot is None else ep.slot - consensus)
         best = max((ep.slot for ep in reporting if ep.slot is not None and ep.slot_lead is None), default=None)
         for ep in reporting:
             if ep.slot is None or best is None or ep.slot_lead is not None:
