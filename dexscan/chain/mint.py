@@ -457,8 +457,9 @@ class MintInspector:
         for m, f in facts.items():
             other = again[m]
             diff = other.read_error or disagreement(f, other)
-            if diff is None:
-                out[m] = replace(f, vouched_by=(first, second))
+            if diff is None:  # the older of the two slots: a slot told by one endpoint alone is not trusted either
+                slot = min(f.slot, other.slot) if f.slot is not None and other.slot is not None else None
+                out[m] = replace(f, vouched_by=(first, second), slot=slot)
                 continue
             if other.read_error is None:
                 disputed[m] = diff

@@ -216,3 +216,11 @@ async def test_the_fakes_lying_modes(world: World) -> None:
         k: v for k, v in truth.items() if k not in ("mintAuthority", "freezeAuthority")}
     await world.liar.recover()
     assert await rpc(world.liar.url, "getAccountInfo", [mint, {"encoding": "jsonParsed"}]) == honest
+
+
+async def test_agreed_facts_carry_the_older_slot(world: World) -> None:
+    await world.liar.recover("lie_renounced")  # truthful accounts, inflated slot; no health check has run yet
+    safe = world.chain.create_mint(b"trust-slot", holders=(10,))
+    async with world.pool(world.liar, world.honest) as pool:
+        f = (await world.inspector(pool).inspect([safe], holders=False))[safe]
+        assert (f.vouched_by, f.endpoint, f.slot) == (tuple(pool.names), pool.names[0], world.chain.slot)
