@@ -92,15 +92,20 @@ def test_check_with_settings_pointing_at_the_fake_stores_verdicts(
     out = capsys.readouterr().out
     assert "freeze authority is set" in out and f"chain: {server.url}" in out
     assert "DexScreener disabled" in out
+    assert ("(only RPC endpoint: its answer is not cross-checked; configure a second, independent endpoint)"
+            in " ".join(out.split()))
 
-    async def stored() -> dict[str, tuple[GateStatus, str]]:
+    async def stored() -> tuple[dict[str, tuple[GateStatus, str]], list[str]]:
         store = await Store.open(db)
         try:
-            return {v.gate: (v.status, v.reason) for v in await store.latest_verdicts(mint)}
+            latest = await store.latest_verdicts(mint)
+            vouched = next(v.details["vouched_by"] for v in latest if v.gate == "mint_authority")
+            return {v.gate: (v.status, v.reason) for v in latest}, vouched
         finally:
             await store.close()
 
-    verdicts = asyncio.run(stored())
+    verdicts, vouched_by = asyncio.run(stored())
+    assert vouched_by == [server.url]  # the verdict records that one endpoint alone vouched
     assert verdicts["freeze_authority"][0] is GateStatus.FAIL
     assert verdicts["mint_authority"] == (GateStatus.PASS, "mint authority renounced")
     assert verdicts["liquidity"][0] is GateStatus.UNVERIFIED
