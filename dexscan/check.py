@@ -93,6 +93,8 @@ async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | N
     mints = list(mints)
     async with contextlib.AsyncExitStack() as stack:
         pool = await stack.enter_async_context(RpcPool.from_settings(settings, clock))
+        if len(pool.names) > 1:
+            await pool.check_health()  # an endpoint with an implausible slot lead is then not used
         inspector = MintInspector(pool, settings, clock, store)
         dexscreener: Any = None
         note = "DexScreener disabled (sources.dexscreener.enabled = false)"
@@ -136,6 +138,16 @@ def _top10_line(f: MintFacts, settings: Settings) -> str:
     return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
 
 
+def _vouched_text(f: MintFacts, endpoints: int) -> str:
+    """Who vouched for the mint's facts: the confirming endpoint, or that one endpoint's word stood alone."""
+    if len(f.vouched_by) > 1:
+        return f", confirmed by {', '.join(f.vouched_by[1:])}"
+    if f.is_mint and f.vouched_by and endpoints == 1:
+        return (" (only RPC endpoint: its answer is not cross-checked; configure a second, independent "
+                "endpoint)")
+    return ""
+
+
 def render(report: CheckReport, settings: Settings, console: Console) -> None:
     for c in report.checks:
         outcome = ("[green]ADMITTED[/]" if c.admitted else
@@ -152,14 +164,19 @@ def render(report: CheckReport, settings: Settings, console: Console) -> None:
         f = c.facts
         served = f.endpoint or "no endpoint"
         slot = f" at slot {f.slot}" if f.slot is not None else ""
-        console.print(f"  chain: {served}{slot}; {_top10_line(f, settings)}")
+        console.print(f"  chain: {served}{slot}{_vouched_text(f, len(report.rpc))}; {_top10_line(f, settings)}")
     console.print(f"chain read in {report.chain_ms:.0f} ms; market read in {report.market_ms:.0f} ms "
                   f"({report.market_note})")
     for s in report.rpc:
         latency = f"latency {s.latency_ms:.0f} ms" if s.latency_ms is not None else "no answer"
         failed = f"{s.failures} failed ({s.last_error})" if s.failures else "0 failed"
         refused = f", refuses {', '.join(s.refused)}" if s.refused else ""
-        console.print(f"  rpc {s.name}: {s.served} served, {failed}, breaker {s.breaker}, {latency}{refused}")
+        faulty = f", FAULTY: slot {s.slot_lead} ahead of the others, not used" if s.faulty else ""
+        disputes = dict(s.errors).get("disagreement", 0)
+        disagreed = (f", disagreed with another endpoint on {disputes} mint{'s' if disputes != 1 else ''}"
+                     if disputes else "")
+        console.print(f"  rpc {s.name}: {s.served} served, {failed}, breaker {s.breaker}, {latency}{refused}"
+                      f"{faulty}{disagreed}")
     passed = sum(c.admitted for c in report.checks)
     console.print(f"{passed} of {len(report.checks)} mint{'s' if len(report.checks) != 1 else ''} passed every gate.")
 

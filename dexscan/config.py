@@ -130,6 +130,7 @@ class RpcSettings(_Section):
     method_requests_per_10s: float = Field(40, gt=0, le=1_000_000)
     timeout_s: float = Field(10.0, gt=0, le=120)
     max_slot_lag: int = Field(50, ge=0, le=1_000_000)
+    max_slot_lead: int = Field(1000, ge=1, le=10_000_000)
     health_interval_s: float = Field(30.0, gt=0, le=3600)
     breaker_failures: int = Field(3, ge=1, le=1000)
     breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)

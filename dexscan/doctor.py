@@ -4,7 +4,10 @@ One cheap call per source through the real clients (so it exercises the same HTT
 and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per RPC endpoint and one
 ``getTokenLargestAccounts`` of an SPL Token mint, to report the endpoints that refuse that method
 (the public mainnet endpoint answers ``-32010``, some providers ``-32601``; ``reference/external-apis.md``
-§5.1): such an endpoint is healthy, it just cannot give holder shares. Each
+§5.1): such an endpoint is healthy, it just cannot give holder shares. The endpoints' slots are then
+compared as the scanner's pool compares them: one more than ``rpc.max_slot_lead`` ahead of the others
+is reported unhealthy (the scanner treats it as faulty and does not use it), and a lone endpoint is
+flagged as not cross-checked (:mod:`dexscan.chain.mint`: with two or more, a second must agree). Each
 check is bounded by ``--timeout``. The answer is a table, never a traceback; the exit code is 0
 when every check is ok and 1 otherwise, and the last line says which (a script can rely on either).
 """
@@ -18,7 +21,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -67,6 +70,7 @@ class CheckResult:
     auth: str = "-"
     budget: str = "-"
     refused: tuple[str, ...] = ()  # RPC methods this endpoint refuses (-32010, -32601): not a failure
+    slot: int | None = None  # an RPC endpoint's getSlot answer
 
     @property
     def ok(self) -> bool:
@@ -202,19 +206,41 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings,
     except _RpcProblem as exc:
         status = RATE_LIMITED if exc.rate_limited else ERROR
         return CheckResult(name, target, status, str(exc), budget=budget)
-    slot_text = f"slot {slot['result']}" if isinstance(slot.get("result"), int) else "slot unknown"
+    slot_value = slot.get("result") if isinstance(slot.get("result"), int) else None
+    slot_text = f"slot {slot_value}" if slot_value is not None else "slot unknown"
     refused = ("getTokenLargestAccounts",) if refusal else ()
     refused_text = (f"; refuses getTokenLargestAccounts ({refusal}): holder shares unavailable from it"
                     if refusal else "")
     if health.get("result") == "ok":
         auth = "public" if target == url else "key in URL"
-        return CheckResult(name, target, OK, f"healthy, {slot_text}{refused_text}", latency, auth, budget, refused)
+        return CheckResult(name, target, OK, f"healthy, {slot_text}{refused_text}", latency, auth, budget, refused,
+                           slot_value)
     err = health.get("error")
     if not isinstance(err, dict):
         err = {}
     message = str(err.get("message") or "getHealth did not answer ok")[:120]
     return CheckResult(name, target, UNHEALTHY, f"{message}; {slot_text}{refused_text}", latency, "-", budget,
-                       refused)
+                       refused, slot_value)
+
+
+def judge_rpc_trust(rpcs: list[CheckResult], max_slot_lead: int) -> list[CheckResult]:
+    """The pool's cross-endpoint rules on the doctor's rows: a slot more than ``max_slot_lead`` ahead of
+    the consensus (:func:`dexscan.chain.rpc.consensus_slot`) is a fault; a lone endpoint is not cross-checked."""
+    from dexscan.chain.rpc import consensus_slot
+
+    slots = [r.slot for r in rpcs if r.ok and r.slot is not None] or [r.slot for r in rpcs if r.slot is not None]
+    consensus = consensus_slot(slots)
+    judged: list[CheckResult] = []
+    for r in rpcs:
+        lead = None if r.slot is None or consensus is None else r.slot - consensus
+        if lead is not None and lead > max_slot_lead:
+            r = replace(r, status=UNHEALTHY, detail=f"slot {lead} ahead of the other endpoints (more than "
+                        f"rpc.max_slot_lead = {max_slot_lead}): faulty, not used; {r.detail}")
+        judged.append(r)
+    if len(judged) == 1:
+        judged[0] = replace(judged[0], detail=f"{judged[0].detail}; the only RPC endpoint: its answers are not "
+                            "cross-checked (configure a second, independent one)")
+    return judged
 
 
 async def _refusal(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> str | None:
@@ -273,7 +299,7 @@ async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SO
         check_sources(settings, limit_s, probe_mint, clock),
         asyncio.gather(*rpc_checks),
     )
-    return [*sources, *rpcs]
+    return [*sources, *judge_rpc_trust(list(rpcs), settings.rpc.max_slot_lead)]
 
 
 @contextlib.asynccontextmanager

@@ -270,6 +270,10 @@ class MintFacts:
     #: Why the top-10 share is unknown although the mint was read, e.g. "getTokenLargestAccounts
     #: unavailable from <endpoint> (-32010 ...)": the endpoints refuse the method; not a read failure.
     holders_unavailable: str | None = None
+    #: Masked names of the RPC endpoints whose answers agreed on these facts: two when two or more are
+    #: configured (an initialized mint), one when only one is (its word alone). Empty in facts stored
+    #: before this was recorded, which then count as vouched by ``endpoint`` only.
+    vouched_by: tuple[str, ...] = ()
 
 
 class GateStatus(StrEnum):

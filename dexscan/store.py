@@ -238,6 +238,7 @@ def facts_to_json(f: MintFacts) -> str:
 def facts_from_json(text: str) -> MintFacts:
     d = json.loads(text)
     d["extensions"] = tuple(MintExtension(e["name"], e["state"]) for e in d.get("extensions", []))
+    d["vouched_by"] = tuple(d.get("vouched_by") or ())
     return MintFacts(**d)
 
 

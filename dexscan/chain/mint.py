@@ -19,6 +19,15 @@ call) rather than trusted from a third party:
 Any read failure yields ``MintFacts(read_error=...)``: the token is *unverified*, never safe.
 Renounced authorities are permanent, so a mint whose risks can no longer change is cached forever;
 everything else is re-read after ``universe.recheck_failed_after_s``.
+
+Trust (fail closed): one endpoint's word can make a token fail, never pass. When two or more RPC
+endpoints are configured, every read that found an initialized mint is read again from a *different*
+endpoint; only facts both agree on (:func:`disagreement`) are used and cached, vouched by both
+(``MintFacts.vouched_by``). A disagreement, or no second endpoint answering, leaves the mint
+unverified (not cached, read again next round); disagreements are counted on both endpoints and
+logged with both names. With one endpoint configured its word stands, and ``vouched_by`` says it was
+the only one. A cached fact counts only while enough of the endpoints that vouched for it are still
+configured (two when two or more are); otherwise it is read and confirmed again.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from dexscan.address import B58_ALPHABET as B58_ALPHABET
 from dexscan.address import address_problem as address_problem
 from dexscan.address import b58decode as b58decode
 from dexscan.address import is_address as is_address
-from dexscan.chain.rpc import RpcMethodRefused, RpcPool
+from dexscan.chain.rpc import RpcMethodRefused, RpcPool, Served
 from dexscan.clock import Clock
 from dexscan.config import Settings
 from dexscan.domain import MintExtension, MintFacts
@@ -291,6 +300,52 @@ def settled(f: MintFacts) -> bool:
     return not any(e.state.get(_MUTABLE_RISKS[e.name]) for e in f.extensions if e.name in _MUTABLE_RISKS)
 
 
+#: Extension fields that change with ordinary use (fees withheld by transfers, members joining a
+#: group): two endpoints a few slots apart may differ on them without either being wrong.
+_VOLATILE_EXTENSION_FIELDS = frozenset({"withheldAmount", "size"})
+
+
+def _safety_view(f: MintFacts) -> list[tuple[str, Any]]:
+    """The facts a gate judges, in the order a disagreement is reported."""
+    exts = tuple((e.name, tuple(sorted((k, repr(v)) for k, v in e.state.items()
+                                      if k not in _VOLATILE_EXTENSION_FIELDS))) for e in f.extensions)
+    return [("account exists", f.exists), ("owner program", f.owner_program), ("initialized mint", f.is_mint),
+            ("mint authority", f.mint_authority), ("freeze authority", f.freeze_authority),
+            ("decimals", f.decimals), ("extensions", exts)]
+
+
+def _shown(value: Any, f: MintFacts, name: str) -> str:
+    if name == "extensions":
+        return ", ".join(e.name for e in f.extensions) or "none"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def disagreement(a: MintFacts, b: MintFacts) -> str | None:
+    """The first safety fact two reads of one mint differ on ("mint authority: <a's endpoint> says
+    none, <b's endpoint> says <address>"); None when they agree. Supply is not compared (it moves)."""
+    for (name, va), (_, vb) in zip(_safety_view(a), _safety_view(b), strict=True):
+        if va != vb:
+            shown_a, shown_b = _shown(va, a, name), _shown(vb, b, name)
+            if shown_a == shown_b:
+                shown_b += " with other settings"
+            return f"{name}: {a.endpoint} says {shown_a}, {b.endpoint} says {shown_b}"
+    return None
+
+
+def _facts(batch: Sequence[str], served: Served[tuple[int, list[Account | None]]], now: int) -> dict[str, MintFacts]:
+    """What one ``getMultipleAccounts`` answer says about each mint of ``batch``."""
+    slot, accounts = served.value
+    if len(accounts) != len(batch):
+        err = f"getMultipleAccounts from {served.endpoint} returned {len(accounts)} accounts for {len(batch)} keys"
+        return {m: MintFacts(m, now, read_error=err, endpoint=served.endpoint) for m in batch}
+    return {m: mint_facts_from_account(m, acc, now, slot, served.endpoint)
+            for m, acc in zip(batch, accounts, strict=True)}
+
+
 # -- the inspector ------------------------------------------------------------------------------
 
 
@@ -344,9 +399,17 @@ class MintInspector:
         return {m: out[m] for m in unique}
 
     def _fresh(self, f: MintFacts, now: int) -> bool:
-        if f.read_error:
+        if f.read_error or not self._trusted(f):
             return False
         return settled(f) or now - f.checked_at < self._recheck_s
+
+    def _trusted(self, f: MintFacts) -> bool:
+        """Cached facts count while enough endpoints that vouched for them are still configured: two
+        for an initialized mint when two or more are configured, else one. Facts from before
+        ``vouched_by`` was recorded count as vouched by the endpoint that served them."""
+        configured = set(self._pool.names)
+        vouchers = set(f.vouched_by or ((f.endpoint,) if f.endpoint else ())) & configured
+        return len(vouchers) >= (min(2, len(configured)) if f.is_mint else 1)
 
     def _needs_holders(self, f: MintFacts, now: int, just_read: bool) -> bool:
         if not f.is_mint or f.read_error or not f.supply:
@@ -370,12 +433,42 @@ class MintInspector:
         except RpcError as exc:
             log.info("mint read failed for %d mints: %s", len(batch), exc)
             return {m: MintFacts(m, now, read_error=str(exc)) for m in batch}
-        slot, accounts = served.value
-        if len(accounts) != len(batch):
-            err = f"getMultipleAccounts from {served.endpoint} returned {len(accounts)} accounts for {len(batch)} keys"
-            return {m: MintFacts(m, now, read_error=err, endpoint=served.endpoint) for m in batch}
-        return {m: mint_facts_from_account(m, acc, now, slot, served.endpoint)
-                for m, acc in zip(batch, accounts, strict=True)}
+        first = served.endpoint
+        facts = {m: replace(f, vouched_by=(first,)) for m, f in _facts(batch, served, now).items()}
+        to_confirm = {m: f for m, f in facts.items() if f.is_mint} if len(self._pool.names) > 1 else {}
+        if to_confirm:
+            facts.update(await self._confirmed(to_confirm, first, now))
+        return facts
+
+    async def _confirmed(self, facts: dict[str, MintFacts], first: str, now: int) -> dict[str, MintFacts]:
+        """The same mints read from another endpoint than ``first``: facts both agree on are vouched by
+        both; a difference, or no other endpoint answering, leaves the mint unverified (fail closed)."""
+        mints = list(facts)
+        try:
+            served = await self._pool.get_multiple_accounts([Pubkey.from_string(m) for m in mints], exclude=(first,))
+        except RpcError as exc:
+            why = f"no second RPC endpoint confirmed the answer of {first} ({exc})"
+            log.info("mint read of %d mints not confirmed: %s", len(mints), why)
+            return {m: MintFacts(m, now, read_error=why, endpoint=first) for m in mints}
+        second = served.endpoint
+        again = _facts(mints, served, now)
+        out: dict[str, MintFacts] = {}
+        disputed: dict[str, str] = {}
+        for m, f in facts.items():
+            other = again[m]
+            diff = other.read_error or disagreement(f, other)
+            if diff is None:  # the older of the two slots: a slot told by one endpoint alone is not trusted either
+                slot = min(f.slot, other.slot) if f.slot is not None and other.slot is not None else None
+                out[m] = replace(f, vouched_by=(first, second), slot=slot)
+                continue
+            if other.read_error is None:
+                disputed[m] = diff
+                diff = f"RPC endpoints disagree ({diff})"
+            out[m] = MintFacts(m, now, read_error=diff, endpoint=first)
+        if disputed:
+            mint, diff = next(iter(disputed.items()))
+            self._pool.note_disagreement(first, second, len(disputed), f"{mint}: {diff}")
+        return out
 
     async def _largest(self, mint: str) -> list[tuple[str, int]] | str | None:
         """The largest accounts; a text when every endpoint refuses the method; None on a failure."""

@@ -10,6 +10,13 @@ timeout, a transport error, HTTP 429/5xx or a ``-32005`` "node is behind" answer
   that answers ``-32005`` or lags the best slot by more than ``rpc.max_slot_lag`` is unhealthy and
   is used only when nothing healthy is left. :meth:`run_health_checks` repeats it every
   ``rpc.health_interval_s`` (the engine runs it in its task group; :meth:`start` spawns it).
+* Slot lead: an endpoint whose slot is more than ``rpc.max_slot_lead`` ahead of the pool's consensus
+  (the lower median of the slots of the endpoints whose ``getHealth`` said ok) is *faulty*: no real
+  node runs that far ahead of its peers, so the slot is a lie or a broken node's. It is marked
+  unhealthy ("slot N ahead of the others"), counted (``errors["slot_lead"]``), logged once, serves
+  no call until a health check finds its slot plausible again, and is left out of the best slot, so it
+  cannot make the honest endpoints look lagging. The lower median means that of two endpoints far
+  apart the one ahead is the suspect: an old answer can only miss a renounce, never invent one.
 * Ranking: healthy endpoints with budget room first; among them the *fast group* (latency EWMA
   within 1.5x + 20 ms of the fastest) in configured priority order, then the slower ones by latency.
   Treating near-equal latencies as a tie keeps the user's order and avoids flapping.
@@ -38,8 +45,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -146,6 +154,12 @@ class EndpointState:
     last_error: str | None
     refused: tuple[str, ...] = ()  # methods this endpoint refused (-32010, -32601): not failures
     errors: tuple[tuple[str, int], ...] = ()  # failures by kind (timeout, transport, too_large, ...), sorted
+    slot_lead: int | None = None  # slots ahead of the others' consensus when that made it faulty
+
+    @property
+    def faulty(self) -> bool:
+        """Caught with an implausible slot lead: it serves no call until a health check clears it."""
+        return self.slot_lead is not None
 
     def as_status(self) -> RpcEndpointStatus:
         return RpcEndpointStatus(self.name, self.healthy, self.breaker, self.latency_ms, self.lag,
@@ -257,6 +271,8 @@ class _Endpoint:
         self.last_error: str | None = None
         self.refused: dict[str, str] = {}  # method -> the endpoint's last refusal
         self.refusals: Counter[str] = Counter()  # method -> refusals
+        #: Slots ahead of the pool's consensus at the last health check, when more than ``rpc.max_slot_lead``.
+        self.slot_lead: int | None = None
 
     def method_budget(self, method: str) -> Budget:
         b = self.method_budgets.get(method)
@@ -303,7 +319,7 @@ class _Endpoint:
             slot=self.slot, lag=self.lag, requests=self.requests, failures=self.failures,
             rate_limited=self.rate_limited, served=self.served, budget_used=b.used, budget_limit=b.limit,
             method_budget_peak=peak, last_error=self.last_error, refused=tuple(sorted(self.refused)),
-            errors=tuple(sorted(self.errors.items())),
+            errors=tuple(sorted(self.errors.items())), slot_lead=self.slot_lead,
         )
 
 
@@ -447,17 +463,41 @@ class RpcPool:
             await self._clock.sleep(self._settings.health_interval_s)
 
     async def check_health(self) -> list[EndpointState]:
-        """Probe every endpoint (``getHealth`` + ``getSlot``), then judge slot lag against the best."""
+        """Probe every endpoint (``getHealth`` + ``getSlot``), mark an implausible slot lead as a fault,
+        then judge slot lag against the best slot of the endpoints that are not faulty."""
         await asyncio.gather(*(self._probe(ep) for ep in self._eps))
-        slots = [ep.slot for ep in self._eps if ep.slot is not None and ep.unhealthy_reason != "unreachable"]
-        best = max(slots, default=None)
-        for ep in self._eps:
-            if ep.unhealthy_reason == "unreachable" or ep.slot is None or best is None:
+        reporting = [ep for ep in self._eps if ep.slot is not None and ep.unhealthy_reason != "unreachable"]
+        vouching = [ep.slot for ep in reporting if ep.healthy and ep.slot is not None] or [
+            ep.slot for ep in reporting if ep.slot is not None]
+        consensus = consensus_slot(vouching)
+        for ep in reporting:  # an endpoint that did not answer keeps its verdict until it tells a slot again
+            self._judge_lead(ep, None if consensus is None or ep.slot is None else ep.slot - consensus)
+        best = max((ep.slot for ep in reporting if ep.slot is not None and ep.slot_lead is None), default=None)
+        for ep in reporting:
+            if ep.slot is None or best is None or ep.slot_lead is not None:
                 continue
             ep.lag = best - ep.slot
             if ep.unhealthy_reason is None and ep.lag > self._settings.max_slot_lag:
                 ep.mark_unhealthy(f"{ep.lag} slots behind")
         return self.state()
+
+    def _judge_lead(self, ep: _Endpoint, lead: int | None) -> None:
+        """Mark (count, log once) or clear a slot lead beyond ``rpc.max_slot_lead``."""
+        if lead is not None and lead > self._settings.max_slot_lead:
+            if ep.slot_lead is None:
+                log.warning("rpc %s reports slot %d, %d slots ahead of the other endpoints (more than "
+                            "rpc.max_slot_lead = %d): treated as faulty, not used until its slot is plausible",
+                            ep.name, ep.slot, lead, self._settings.max_slot_lead)
+            ep.slot_lead = lead
+            ep.lag = None
+            ep.errors["slot_lead"] += 1
+            ep.mark_unhealthy(f"slot {lead} ahead of the others")
+            return
+        if ep.slot_lead is not None:
+            log.info("rpc %s: slot no longer ahead of the other endpoints; used again", ep.name)
+            ep.slot_lead = None
+            if ep.unhealthy_reason is not None and ep.unhealthy_reason.endswith("ahead of the others"):
+                ep.mark_healthy()
 
     async def _probe(self, ep: _Endpoint) -> None:
         try:
@@ -504,7 +544,8 @@ class RpcPool:
     # -- calls -----------------------------------------------------------------------------------
 
     def _ranked(self, method: str, exclude: set[int]) -> list[_Endpoint]:
-        usable = [ep for ep in self._eps if ep.index not in exclude and ep.breaker.state is not BreakerState.OPEN]
+        usable = [ep for ep in self._eps if ep.index not in exclude and ep.slot_lead is None
+                  and ep.breaker.state is not BreakerState.OPEN]
         healthy = [ep for ep in usable if ep.healthy]
         with_room = [ep for ep in healthy if ep.has_room(method)]
         without_room = [ep for ep in healthy if not ep.has_room(method)]
@@ -533,14 +574,15 @@ class RpcPool:
                 picked.append(ep)
         return picked
 
-    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> Served[T]:
-        """``fn(client)`` on the best endpoint, failing over until one answers.
+    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]],
+                   exclude: Collection[str] = ()) -> Served[T]:
+        """``fn(client)`` on the best endpoint not named in ``exclude``, failing over until one answers.
 
         Raises :class:`RpcRequestError` when the request itself is invalid, and
         :class:`~dexscan.errors.RpcUnavailable` when every endpoint failed or none may be tried.
         """
         started = _now()
-        tried: set[int] = set()
+        tried: set[int] = {ep.index for ep in self._eps if ep.name in exclude}
         errors: list[str] = []
         refused: dict[str, str] = {}
         attempts = 0
@@ -550,7 +592,9 @@ class RpcPool:
             if not eps:
                 if refused and not errors:
                     raise RpcMethodRefused(method, refused)
-                detail = "; ".join([*errors, *(f"{n}: refused ({m})" for n, m in refused.items())]
+                faulty = [f"{ep.name}: not used ({ep.unhealthy_reason})" for ep in self._eps
+                          if ep.index not in tried and ep.slot_lead is not None]
+                detail = "; ".join([*errors, *(f"{n}: refused ({m})" for n, m in refused.items()), *faulty]
                                    ) or "every endpoint's circuit breaker is open"
                 raise RpcUnavailable(f"no RPC endpoint could serve {method}: {detail}")
             tried.update(ep.index for ep in eps)
@@ -629,8 +673,10 @@ class RpcPool:
 
     # -- typed reads -----------------------------------------------------------------------------
 
-    async def get_multiple_accounts(self, pubkeys: Sequence[Pubkey]) -> Served[tuple[int, list[Account | None]]]:
-        """Raw (base64) accounts in request order, ``None`` where none exists; at most 100 keys."""
+    async def get_multiple_accounts(self, pubkeys: Sequence[Pubkey], exclude: Collection[str] = ()
+                                    ) -> Served[tuple[int, list[Account | None]]]:
+        """Raw (base64) accounts in request order, ``None`` where none exists; at most 100 keys.
+        ``exclude``: endpoint names not to ask (a second opinion must come from another endpoint)."""
         if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
             raise ValueError(f"getMultipleAccounts takes at most {MAX_MULTIPLE_ACCOUNTS} keys, got {len(pubkeys)}")
         keys = list(pubkeys)
@@ -639,7 +685,7 @@ class RpcPool:
             body = client._get_multiple_accounts_body(keys, None, "base64", None)
             return decode_multiple_accounts(await client._provider.make_request_unparsed(body))
 
-        return await self.call("getMultipleAccounts", fn)
+        return await self.call("getMultipleAccounts", fn, exclude)
 
     async def get_token_largest_accounts(self, mint: Pubkey) -> Served[list[tuple[str, int]]]:
         """The (up to 20) largest token accounts of ``mint`` as (token account, raw amount)."""
@@ -656,6 +702,20 @@ class RpcPool:
 
         return await self.call("getSlot", fn)
 
+    def note_disagreement(self, first: str, second: str, mints: int, example: str) -> None:
+        """Two endpoints gave different safety facts for ``mints`` mints: count it on both, log it once."""
+        for ep in self._eps:
+            if ep.name in (first, second):
+                ep.errors["disagreement"] += mints
+        log.warning("rpc %s and %s disagree on %d mint%s (%s); %s unverified until they agree",
+                    first, second, mints, "" if mints == 1 else "s", example, "it stays" if mints == 1 else "they stay")
+
+
+def consensus_slot(slots: Sequence[int]) -> int | None:
+    """The slot the endpoints agree on: the lower median, so one endpoint far ahead (or, of two, the
+    one ahead) never sets it."""
+    return statistics.median_low(slots) if slots else None
+
 
 def describe(states: Sequence[EndpointState]) -> list[dict[str, Any]]:
     """Endpoint states as plain dicts (for ``--json`` output and logs)."""
@@ -663,6 +723,7 @@ def describe(states: Sequence[EndpointState]) -> list[dict[str, Any]]:
         {"name": s.name, "healthy": s.healthy, "breaker": s.breaker,
          "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1), "slot": s.slot, "lag": s.lag,
          "requests": s.requests, "failures": s.failures, "rate_limited": s.rate_limited, "served": s.served,
-         "budget_used": s.budget_used, "budget_limit": s.budget_limit, "refused": list(s.refused)}
+         "budget_used": s.budget_used, "budget_limit": s.budget_limit, "refused": list(s.refused),
+         "slot_lead": s.slot_lead, "errors": dict(s.errors)}
         for s in states
     ]

@@ -5,7 +5,9 @@ facts, or facts with ``read_error``, give ``UNVERIFIED``; an account that does n
 a mint gives ``FAIL`` (both are definite answers). A holder share the RPC endpoints refuse to give
 (``holders_unavailable``: ``getTokenLargestAccounts`` answered ``-32010``/``-32601``) leaves only the
 top-10 gate *unverified*, and only when that gate is on; the other gates judge the mint as read.
-They describe the chain *now*, so they are not point-in-time safe for judging history.
+They describe the chain *now*, so they are not point-in-time safe for judging history. The authority
+verdicts record which RPC endpoints vouched for the facts (``vouched_by``; see :mod:`dexscan.chain.mint`
+for when a second endpoint must agree).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def facts_problem(gate: str, inp: GateInput) -> GateVerdict | None:
     if not f.is_mint:
         return failed(gate, inp, not_a_mint_reason(f), owner_program=f.owner_program, slot=f.slot)
     return None
+
+
+def vouching(f: MintFacts) -> dict[str, Any]:
+    """Verdict details saying where the facts come from: the slot and the endpoints that vouched for
+    them (one name alone: only one endpoint's word, not cross-checked)."""
+    return {"slot": f.slot, "vouched_by": list(f.vouched_by)}
 
 
 def not_a_mint_reason(f: MintFacts) -> str:
@@ -66,9 +74,9 @@ class MintAuthorityGate(GateBase):
         assert inp.facts is not None
         auth = inp.facts.mint_authority
         if auth is None:
-            return passed(self.name, inp, "mint authority renounced", slot=inp.facts.slot)
+            return passed(self.name, inp, "mint authority renounced", **vouching(inp.facts))
         return failed(self.name, inp, f"mint authority is set ({auth}): supply can be inflated",
-                      mint_authority=auth, slot=inp.facts.slot)
+                      mint_authority=auth, **vouching(inp.facts))
 
 
 @register_gate
@@ -89,9 +97,9 @@ class FreezeAuthorityGate(GateBase):
         assert inp.facts is not None
         auth = inp.facts.freeze_authority
         if auth is None:
-            return passed(self.name, inp, "freeze authority renounced", slot=inp.facts.slot)
+            return passed(self.name, inp, "freeze authority renounced", **vouching(inp.facts))
         return failed(self.name, inp, f"freeze authority is set ({auth}): holders can be frozen",
-                      freeze_authority=auth, slot=inp.facts.slot)
+                      freeze_authority=auth, **vouching(inp.facts))
 
 
 @register_gate

@@ -92,15 +92,20 @@ def test_check_with_settings_pointing_at_the_fake_stores_verdicts(
     out = capsys.readouterr().out
     assert "freeze authority is set" in out and f"chain: {server.url}" in out
     assert "DexScreener disabled" in out
+    assert ("(only RPC endpoint: its answer is not cross-checked; configure a second, independent endpoint)"
+            in " ".join(out.split()))
 
-    async def stored() -> dict[str, tuple[GateStatus, str]]:
+    async def stored() -> tuple[dict[str, tuple[GateStatus, str]], list[str]]:
         store = await Store.open(db)
         try:
-            return {v.gate: (v.status, v.reason) for v in await store.latest_verdicts(mint)}
+            latest = await store.latest_verdicts(mint)
+            vouched = next(v.details["vouched_by"] for v in latest if v.gate == "mint_authority")
+            return {v.gate: (v.status, v.reason) for v in latest}, vouched
         finally:
             await store.close()
 
-    verdicts = asyncio.run(stored())
+    verdicts, vouched_by = asyncio.run(stored())
+    assert vouched_by == [server.url]  # the verdict records that one endpoint alone vouched
     assert verdicts["freeze_authority"][0] is GateStatus.FAIL
     assert verdicts["mint_authority"] == (GateStatus.PASS, "mint authority renounced")
     assert verdicts["liquidity"][0] is GateStatus.UNVERIFIED
@@ -126,3 +131,54 @@ def test_demo_with_the_market_fakes_agrees_with_the_simulator(capsys: pytest.Cap
     assert admitted and all(sim.token(m).safe for m in admitted)
     assert main(["check", "--demo", admitted[0]]) == 0
     assert "1 of 1 mint passed every gate." in capsys.readouterr().out
+
+
+@pytest.fixture
+def honest_and_liar() -> Iterator[tuple[RpcFakeServer, RpcFakeServer, FakeChain]]:
+    """Two RPC fakes on one chain, on their own loop in a thread: an honest one, and a liar telling a
+    slot 1,000,000 ahead and every mint renounced (issue 17 point 1)."""
+    chain = FakeChain()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    honest, liar = RpcFakeServer(chain, name="honest"), RpcFakeServer(chain, name="liar")
+
+    async def start() -> None:
+        await honest.start()
+        await liar.start()
+        await liar.inject("slot_lead", 1_000_000)
+        await liar.inject("lie_renounced")
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield honest, liar, chain
+    finally:
+        for server in (honest, liar):
+            asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_a_lying_endpoint_never_passes_the_mint_gate(
+        honest_and_liar: tuple[RpcFakeServer, RpcFakeServer, FakeChain], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    honest, liar, chain = honest_and_liar
+    mint = chain.create_mint(b"cli-live-authority", mint_authority=True, holders=(700, 300))
+    config = tmp_path / "two.toml"
+    config.write_text(f'[rpc]\nendpoints = ["{liar.url}", "{honest.url}"]\n\n[sources.dexscreener]\nenabled = false\n')
+    assert main(["--config", str(config), "check", "--json", mint]) == 1
+    report = json.loads(capsys.readouterr().out)
+    verdicts = {v["gate"]: (v["status"], v["reason"]) for v in report["mints"][0]["verdicts"]}
+    assert verdicts["mint_authority"] == (
+        "unverified", f"chain read failed: no second RPC endpoint confirmed the answer of {honest.url} (no RPC "
+        f"endpoint could serve getMultipleAccounts: {liar.url}: not used (slot 1000000 ahead of the others))")
+    assert report["mints"][0]["admitted"] is False
+    assert [(r["name"], r["healthy"], r["slot_lead"], r["served"]) for r in report["rpc"]] == [
+        (liar.url, False, 1_000_000, 0), (honest.url, True, None, 1)]  # the mint; an unverified one's holders: not read
+    assert liar.stats.requests["getMultipleAccounts"] == 0
+    assert main(["--config", str(config), "check", mint]) == 1
+    out = capsys.readouterr().out
+    assert "mint authority renounced" not in out and "0 of 1 mint passed every gate." in out
+    assert f"rpc {liar.url}: 0 served, 0 failed, breaker closed" in out
+    assert "FAULTY: slot 1000000 ahead of the others, not used" in out

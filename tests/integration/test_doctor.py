@@ -124,3 +124,23 @@ async def test_a_rejected_birdeye_key_is_named() -> None:
     assert (bird.status, bird.auth) == ("error", "key rejected")
     assert bird.detail == "HTTP 401: Unauthorized. Authentication required. (check the API key in the environment)"
     assert all(results[p].ok for p in ("jupiter", "dexscreener", "geckoterminal"))
+
+
+async def test_rpc_trust_a_slot_inflating_endpoint_is_unhealthy_and_a_lone_one_is_not_cross_checked() -> None:
+    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+
+    chain = FakeChain()
+    off = {f"sources.{s}.enabled": False for s in ("jupiter", "dexscreener", "geckoterminal", "birdeye")}
+    async with RpcFakeServer(chain, name="honest") as honest, RpcFakeServer(chain, name="liar") as liar:
+        await liar.inject("slot_lead", 1_000_000)
+        both = load_settings(env={}).with_overrides({**off, "rpc.endpoints": [honest.url, liar.url]})
+        rows = {r.target: r for r in await run_checks(both, 5.0) if r.name.startswith("rpc")}
+        assert (rows[honest.url].status, rows[honest.url].detail) == ("ok", f"healthy, slot {chain.slot}")
+        assert (rows[liar.url].status, rows[liar.url].detail) == (
+            "unhealthy", "slot 1000000 ahead of the other endpoints (more than rpc.max_slot_lead = 1000): faulty, "
+            f"not used; healthy, slot {chain.slot + 1_000_000}")
+        alone = load_settings(env={}).with_overrides({**off, "rpc.endpoints": [honest.url]})
+        rows = {r.target: r for r in await run_checks(alone, 5.0) if r.name.startswith("rpc")}
+        assert (rows[honest.url].status, rows[honest.url].detail) == (
+            "ok", f"healthy, slot {chain.slot}; the only RPC endpoint: its answers are not cross-checked "
+            "(configure a second, independent one)")

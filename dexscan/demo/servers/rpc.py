@@ -14,8 +14,12 @@ and jsonParsed), ``getTokenLargestAccounts``; ``-32005`` "Node is behind by N sl
 ``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
 ``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
 run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
-``rate_limited``. It also enforces the public mainnet limits (100 requests and 40 per method per
-10 s by default) with HTTP 429, so tests can prove dexscan never causes one.
+``rate_limited``, ``oversized``, ``gzip_bomb``, and two lying endpoints: ``slot_lead`` (every slot it
+tells, ``getSlot`` and every answer's ``context.slot``, is N above the chain's, while ``getHealth``
+says ok) and ``lie_renounced`` (every mint account it serves, base64 and jsonParsed, has its mint and
+freeze authority cut to none; the bytes are otherwise the chain's). It also enforces the public
+mainnet limits (100 requests and 40 per method per 10 s by default) with HTTP 429, so tests can prove
+dexscan never causes one.
 
 Real behaviours modelled (``reference/external-apis.md`` §5):
 
@@ -526,7 +530,7 @@ class RpcServerStats:
         return sum(self.requests.values())
 
 
-FAULTS = ("down", "slow", "lagging", "stale", "rate_limited", "oversized", "gzip_bomb")
+FAULTS = ("down", "slow", "lagging", "stale", "rate_limited", "oversized", "gzip_bomb", "slot_lead", "lie_renounced")
 
 
 async def _huge_answer(request: web.Request, kind: str, size: int) -> web.StreamResponse:
@@ -613,7 +617,9 @@ class RpcFakeServer:
         ``-32005`` for everything but ``getSlot``); ``stale`` (value = slots behind, yet ``getHealth``
         says ok, as a node behind a careless load balancer); ``rate_limited`` (every request gets the
         rpcpool HTTP 429); ``oversized`` (value = bytes: every answer is that many bytes, streamed);
-        ``gzip_bomb`` (value = bytes: every answer is ``Content-Encoding: gzip`` inflating to that many)."""
+        ``gzip_bomb`` (value = bytes: every answer is ``Content-Encoding: gzip`` inflating to that many);
+        ``slot_lead`` (value = slots: every slot told is that far above the chain's, ``getHealth`` still
+        ok); ``lie_renounced`` (mint accounts are served with mint and freeze authority none)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         self._faults[fault] = value
@@ -700,8 +706,20 @@ class RpcFakeServer:
             return {"jsonrpc": "2.0", "id": rid, "error": {"code": exc.code, "message": str(exc)}}
         return {"jsonrpc": "2.0", "result": result, "id": rid}
 
+    def _account(self, address: str) -> Account | None:
+        """The chain's account, or under ``lie_renounced`` a mint's with both authorities cut to none."""
+        acc = self.chain.account(address)
+        if acc is None or "lie_renounced" not in self._faults:
+            return acc
+        if account_kind(str(acc.owner), bytes(acc.data)) != "mint":
+            return acc
+        data = bytearray(bytes(acc.data))
+        data[0:36] = bytes(36)  # COption<Pubkey> mint_authority: tag 0, key zeroed
+        data[46:82] = bytes(36)  # COption<Pubkey> freeze_authority
+        return Account(acc.lamports, bytes(data), acc.owner, acc.executable, acc.rent_epoch)
+
     def _dispatch(self, method: str, params: list[Any], behind: int) -> Any:
-        slot = self.chain.slot - behind
+        slot = self.chain.slot - behind + int(self._faults.get("slot_lead", 0))
         if method == "getHealth":
             return "ok"
         if method == "getSlot":
@@ -713,7 +731,7 @@ class RpcFakeServer:
                 raise RpcParamError("Invalid params: missing pubkey")
             address = _pubkey_param(params[0])
             cfg = _config(params, 1)
-            value = self._rpc.account_json(address, self.chain.account(address), _encoding(cfg), cfg.get("dataSlice"))
+            value = self._rpc.account_json(address, self._account(address), _encoding(cfg), cfg.get("dataSlice"))
             return {"context": self._rpc.context(slot), "value": value}
         if method == "getMultipleAccounts":
             keys = params[0] if params and isinstance(params[0], list) else None
@@ -724,7 +742,7 @@ class RpcFakeServer:
             cfg = _config(params, 1)
             enc = _encoding(cfg)
             addresses = [_pubkey_param(k) for k in keys]
-            values = [self._rpc.account_json(a, self.chain.account(a), enc, cfg.get("dataSlice")) for a in addresses]
+            values = [self._rpc.account_json(a, self._account(a), enc, cfg.get("dataSlice")) for a in addresses]
             return {"context": self._rpc.context(slot), "value": values}
         if method == "getTokenLargestAccounts":
             if not params:
