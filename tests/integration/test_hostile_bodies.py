@@ -22,6 +22,10 @@ from dexscan.sources.bounded import BadEncoding, BodyLimitExceeded, BodyReader, 
 from dexscan.sources.http import JUPITER, ResponseTooLarge
 from tests.integration.test_clients import market
 
+# Virtual time: building a 200 MB gzip bomb or streaming 64 MiB costs real CPU, and on a loaded
+# machine that must not run into the clients' timeouts; the loop's clock stands still meanwhile.
+pytestmark = pytest.mark.virtual_time
+
 CAPS = {"http.max_compressed_bytes": 1 << 20, "http.max_body_bytes": 2 << 20}
 
 

@@ -206,6 +206,7 @@ async def test_endpoint_names_are_masked(world: World) -> None:
     await same_host.close()
 
 
+@pytest.mark.virtual_time  # latency on the loop's clock: the 150 ms fault is exact, load adds nothing
 async def test_endpoints_are_ranked_by_measured_latency(world: World) -> None:
     async with world.pool() as pool:
         await world.servers[0].inject("slow", 0.15)
