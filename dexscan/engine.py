@@ -1283,7 +1283,8 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
 
 def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
     """The bot's commands answered by the running scanner: ``/status`` from its live status,
-    ``/check`` by running the gates now, ``/watch`` checked at once in a discovery round."""
+    ``/check`` by running the gates when the stored verdicts are stale, ``/watch`` checked at once in
+    a discovery round."""
     from dexscan.alerts.telegram import StoreBackend
 
     class EngineBackend(StoreBackend):
@@ -1299,7 +1300,8 @@ def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
         verdicts: dict[str, Sequence[Any]] = await engine.universe.check([mint])
         return verdicts.get(mint, ())
 
-    return EngineBackend(store, checker=check, clock=clock)
+    return EngineBackend(store, checker=check, clock=clock,
+                         stale_after_s=engine.settings.universe.discovery_interval_s)
 
 
 def status_text(st: Any) -> str:
