@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +265,7 @@ class Engine:
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
         self._gate_counts = (0, 0, 0)
+        self._rejected: dict[str, Any] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
         self._universe_loaded = False
@@ -843,9 +844,25 @@ class Engine:
             if mp is not None and mp.pair_address != view.pool:
                 await self.repin(mint, mp.pair_address, "re-picked at the discovery round")
         self._gate_counts = (report.passed, report.failed, report.unverified)
+        self._note_rejections(report.changes)
         if report.entered or report.left:
             log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
                      len(report.left))
+
+    #: How many of the latest gate rejections the status keeps (the dashboard's REJECTED view).
+    REJECTED_KEPT = 50
+
+    def _note_rejections(self, changes: Mapping[str, Any]) -> None:
+        """Keep each token's latest rejection (newest last); a token admitted again drops out."""
+        from dexscan.status import RejectedRow
+
+        for mint, ch in changes.items():
+            self._rejected.pop(mint, None)
+            if ch.action in ("rejected", "removed"):
+                self._rejected[mint] = RejectedRow(ch.at, mint, self.universe.symbol(mint), ch.reason,
+                                                   left=ch.action == "removed")
+        while len(self._rejected) > self.REJECTED_KEPT:
+            self._rejected.pop(next(iter(self._rejected)))
 
     async def _discovery_loop(self) -> None:
         while True:
@@ -907,6 +924,7 @@ class Engine:
             new_signals=[SignalRow.from_signal(s, now, sid) for sid, s in self._new_rows],
             live_signals=live_rows,
             closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self._closed_rows],
+            rejected=list(self._rejected.values()),
             signals_by_strategy=dict(self.counters.signals),
             counters={
                 "bad_payloads": http_bad,
