@@ -1168,20 +1168,26 @@ async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
     return await scan(settings, opts, RealClock(), db, mode="live")
 
 
-async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
-    from dexscan.demo.world import DemoWorld, demo_sim_config
+async def demo_resume_at(db: Path) -> float | None:
+    """Where a demo on ``db`` resumes its simulated clock: where the last run on it stopped (None:
+    a new database, the world's own start)."""
     from dexscan.store import Store
 
+    if not _exists(db):
+        return None
+    store = await Store.open(db)
+    try:
+        stored = await store.kv_get(DEMO_CLOCK_KEY)
+    finally:
+        await store.close()
+    return float(stored) if stored else None
+
+
+async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
+    from dexscan.demo.world import DemoWorld, demo_sim_config
+
     db = _db_path(opts, settings)
-    resume_at: float | None = None
-    if _exists(db):
-        store = await Store.open(db)
-        try:
-            stored = await store.kv_get(DEMO_CLOCK_KEY)
-        finally:
-            await store.close()
-        resume_at = float(stored) if stored else None
-    async with DemoWorld(start_at=resume_at, telegram=True, sim_config=demo_sim_config(),
+    async with DemoWorld(start_at=await demo_resume_at(db), telegram=True, sim_config=demo_sim_config(),
                          telegram_journal=bot_api_journal(db)) as world:
         assert world.clock is not None
         demo = world.apply(settings)
@@ -1192,11 +1198,13 @@ async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
 
 async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mode: str = "live",
                ready: Callable[[Engine], None] | None = None,
-               stopped: Callable[[Engine], Awaitable[None]] | None = None) -> int:
+               stopped: Callable[[Engine], Awaitable[None]] | None = None,
+               stop: asyncio.Event | None = None) -> int:
     """Open everything the engine needs, run it until stopped (or one cycle), close everything.
 
     ``ready`` sees the engine before it starts; ``stopped`` runs after it stopped while the store,
     the clients and the local API are still open (tests and benchmarks inspect the run there).
+    ``stop``, when given, stops the run too (``dexscan bot --demo`` sets it when its chat ends).
     """
     from dexscan.chain.mint import MintInspector
     from dexscan.chain.rpc import RpcPool
@@ -1211,7 +1219,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=secrets)
     log.info("dexscan scan (%s) starting; database %s", mode, db)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_stop_signals(loop, stop)
     timer = loop.call_later(opts.run_for, stop.set) if opts.run_for else None

@@ -67,14 +67,12 @@ import logging
 import random
 import re
 import signal as os_signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -1390,34 +1388,11 @@ def standalone_backend(settings: Settings, store: Store, clock: Clock | None = N
 
 
 async def _run_demo(settings: Settings, duration: float | None, db: str | None) -> int:
-    from dexscan.demo.servers.telegram import DEMO_CHAT, DEMO_STRANGER, FakeTelegram, seed_demo_store
+    """``--demo``: a console chat with this bot, polling the Bot API fake, while the demo world runs
+    the scanner (:mod:`dexscan.demo.bot_chat`)."""
+    from dexscan.demo.bot_chat import run_bot_demo
 
-    setup_logging(settings.app.log_level, settings.app.log_format)
-    clock = RealClock()
-    async with FakeTelegram(clock=clock, chats=[DEMO_CHAT, DEMO_STRANGER]) as fake:
-        demo = settings.with_overrides({"telegram.base_url": fake.base_url, "telegram.chat_ids": [DEMO_CHAT],
-                                        "telegram.digest_threshold": 100})
-
-        def show(msg: Any) -> None:
-            first = msg.text.split("\n", 1)[0]
-            reply = f" (reply to {msg.reply_to})" if msg.reply_to else ""
-            print(f"[chat {msg.chat_id}] #{msg.message_id}{reply}: {first}", flush=True)
-
-        fake.on_accept = show
-        with tempfile.TemporaryDirectory() as tmp:
-            store = await Store.open(db or Path(tmp) / "bot-demo.db")
-            try:
-                await seed_demo_store(store, DEMO_CHAT, int(clock.now()))
-                fake.inject_user_message(DEMO_STRANGER, "/signals")
-                for text in ("/start", "/signals", "/stats", "/check not-a-mint"):
-                    fake.inject_user_message(DEMO_CHAT, text)
-                print(f"demo: fake Bot API on {fake.base_url}; allow-listed chat {DEMO_CHAT}, "
-                      f"stranger {DEMO_STRANGER}", flush=True)
-                stop = _stop_event(duration if duration is not None else 15.0)
-                await run_telegram(demo, store, StoreBackend(store), stop, clock, token=fake.token, poll_timeout_s=1)
-            finally:
-                await store.close()
-    return 0
+    return await run_bot_demo(settings, duration, db)
 
 
 def _stop_event(duration: float | None) -> asyncio.Event:
