@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sends the queued alerts and answers the bot's commands, from the database, without "
                     "scanning. Needs DEXSCAN_TELEGRAM_TOKEN and telegram.chat_ids; --demo needs neither.")
     bot.add_argument("--demo", action="store_true",
-                     help="run against a built-in fake Bot API with sample alerts and commands (no token)")
+                     help="chat with the bot in this console on the simulated market (no token): type /top, "
+                          "/check MINT, /why MINT...; from a pipe, one command per line")
     bot.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS",
                      help="stop after this many seconds (default: run until Ctrl-C)")
     bot.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP)
@@ -277,11 +278,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = _resolve(COMMANDS[args.command])
         result = runner(settings, args)
         if asyncio.iscoroutine(result):
-            if args.command == "scan" and args.demo:  # the demo world runs on virtual time
-                from dexscan.engine import ScanOptions
+            if args.command in ("scan", "bot") and args.demo:  # the demo world runs on virtual time
                 from dexscan.vtime import run as run_virtual
 
-                result = run_virtual(result, speed=ScanOptions.from_args(args).pace)
+                if args.command == "scan":
+                    from dexscan.engine import ScanOptions
+
+                    speed = ScanOptions.from_args(args).pace
+                else:
+                    from dexscan.demo.bot_chat import demo_pace
+
+                    speed = demo_pace()
+                result = run_virtual(result, speed=speed)
             else:
                 result = asyncio.run(result)
         return int(result or 0)

@@ -8,6 +8,7 @@ settings are shown.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import tomllib
@@ -445,6 +446,21 @@ def _may_hold_key(loc: tuple[str | int, ...]) -> bool:
     return any(str(p).endswith(("url", "endpoints")) for p in loc)
 
 
+def _nearest_key(loc: tuple[str | int, ...]) -> str | None:
+    """The known key at ``loc``'s level closest to its last part (``min_liquidty_usd`` ->
+    ``min_liquidity_usd``), or None when none is close (difflib's ratio >= 0.6); ``secrets`` is
+    never offered: it is read from the environment only."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = field.annotation
+    known = [k for k in getattr(model, "model_fields", {}) if k != "secrets"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return close[0] if close else None
+
+
 def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Settings:
     try:
         return Settings.model_validate(data)
@@ -458,7 +474,9 @@ def _validate(data: dict[str, Any], sources: dict[str, dict[str, Any]]) -> Setti
                 where = name
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against dexscan/default.toml)"
+            near = _nearest_key(loc)
+            msg = (f"unknown key; did you mean {'.'.join(str(p) for p in (*loc[:-1], near))}?" if near
+                   else "unknown key (check the spelling against dexscan/default.toml)")
         elif "input" in err and not isinstance(err["input"], dict) and not _may_hold_key(loc):
             got = repr(err["input"])
             msg = f"{msg} (got {got if len(got) <= 60 else got[:57] + '...'})"

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +265,7 @@ class Engine:
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
         self._gate_counts = (0, 0, 0)
+        self._rejected: dict[str, Any] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
         self._universe_loaded = False
@@ -843,9 +844,25 @@ class Engine:
             if mp is not None and mp.pair_address != view.pool:
                 await self.repin(mint, mp.pair_address, "re-picked at the discovery round")
         self._gate_counts = (report.passed, report.failed, report.unverified)
+        self._note_rejections(report.changes)
         if report.entered or report.left:
             log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
                      len(report.left))
+
+    #: How many of the latest gate rejections the status keeps (the dashboard's REJECTED view).
+    REJECTED_KEPT = 50
+
+    def _note_rejections(self, changes: Mapping[str, Any]) -> None:
+        """Keep each token's latest rejection (newest last); a token admitted again drops out."""
+        from dexscan.status import RejectedRow
+
+        for mint, ch in changes.items():
+            self._rejected.pop(mint, None)
+            if ch.action in ("rejected", "removed"):
+                self._rejected[mint] = RejectedRow(ch.at, mint, self.universe.symbol(mint), ch.reason,
+                                                   left=ch.action == "removed")
+        while len(self._rejected) > self.REJECTED_KEPT:
+            self._rejected.pop(next(iter(self._rejected)))
 
     async def _discovery_loop(self) -> None:
         while True:
@@ -907,6 +924,7 @@ class Engine:
             new_signals=[SignalRow.from_signal(s, now, sid) for sid, s in self._new_rows],
             live_signals=live_rows,
             closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self._closed_rows],
+            rejected=list(self._rejected.values()),
             signals_by_strategy=dict(self.counters.signals),
             counters={
                 "bad_payloads": http_bad,
@@ -1150,20 +1168,26 @@ async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
     return await scan(settings, opts, RealClock(), db, mode="live")
 
 
-async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
-    from dexscan.demo.world import DemoWorld, demo_sim_config
+async def demo_resume_at(db: Path) -> float | None:
+    """Where a demo on ``db`` resumes its simulated clock: where the last run on it stopped (None:
+    a new database, the world's own start)."""
     from dexscan.store import Store
 
+    if not _exists(db):
+        return None
+    store = await Store.open(db)
+    try:
+        stored = await store.kv_get(DEMO_CLOCK_KEY)
+    finally:
+        await store.close()
+    return float(stored) if stored else None
+
+
+async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
+    from dexscan.demo.world import DemoWorld, demo_sim_config
+
     db = _db_path(opts, settings)
-    resume_at: float | None = None
-    if _exists(db):
-        store = await Store.open(db)
-        try:
-            stored = await store.kv_get(DEMO_CLOCK_KEY)
-        finally:
-            await store.close()
-        resume_at = float(stored) if stored else None
-    async with DemoWorld(start_at=resume_at, telegram=True, sim_config=demo_sim_config(),
+    async with DemoWorld(start_at=await demo_resume_at(db), telegram=True, sim_config=demo_sim_config(),
                          telegram_journal=bot_api_journal(db)) as world:
         assert world.clock is not None
         demo = world.apply(settings)
@@ -1174,11 +1198,13 @@ async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
 
 async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mode: str = "live",
                ready: Callable[[Engine], None] | None = None,
-               stopped: Callable[[Engine], Awaitable[None]] | None = None) -> int:
+               stopped: Callable[[Engine], Awaitable[None]] | None = None,
+               stop: asyncio.Event | None = None) -> int:
     """Open everything the engine needs, run it until stopped (or one cycle), close everything.
 
     ``ready`` sees the engine before it starts; ``stopped`` runs after it stopped while the store,
     the clients and the local API are still open (tests and benchmarks inspect the run there).
+    ``stop``, when given, stops the run too (``dexscan bot --demo`` sets it when its chat ends).
     """
     from dexscan.chain.mint import MintInspector
     from dexscan.chain.rpc import RpcPool
@@ -1193,7 +1219,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=secrets)
     log.info("dexscan scan (%s) starting; database %s", mode, db)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_stop_signals(loop, stop)
     timer = loop.call_later(opts.run_for, stop.set) if opts.run_for else None
@@ -1283,7 +1309,8 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
 
 def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
     """The bot's commands answered by the running scanner: ``/status`` from its live status,
-    ``/check`` by running the gates now, ``/watch`` checked at once in a discovery round."""
+    ``/check`` by running the gates when the stored verdicts are stale, ``/watch`` checked at once in
+    a discovery round."""
     from dexscan.alerts.telegram import StoreBackend
 
     class EngineBackend(StoreBackend):
@@ -1299,7 +1326,8 @@ def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
         verdicts: dict[str, Sequence[Any]] = await engine.universe.check([mint])
         return verdicts.get(mint, ())
 
-    return EngineBackend(store, checker=check, clock=clock)
+    return EngineBackend(store, checker=check, clock=clock,
+                         stale_after_s=engine.settings.universe.discovery_interval_s)
 
 
 def status_text(st: Any) -> str:

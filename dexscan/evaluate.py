@@ -1058,18 +1058,25 @@ async def run_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         out_dir, m = await evaluate(settings, store, getattr(args, "tokens", None), out)
     finally:
         await store.close()
-    console = Console()
+    console = Console(soft_wrap=True)  # whole lines, also in a pipe or a narrow terminal
     c = m["overall"]["candles"]
     ign = c["ignition"]
     console.print(f"{m['tokens']} tokens, {c['candles']} 4H candles, {c['pumps']} pumps")
     if ign["status"] == "ok":
         console.print(f"ignition: recall {_fmt_pct(ign['recall'])}, precision {_fmt_pct(ign['precision'])}, "
                       f"{ign['ignitions']} ignitions, {ign['missed']} missed pumps, median lead "
-                      f"{ign['lead_time_s']['median']} s")
+                      f"{fmt_minutes(ign['lead_time_s']['median'])}")
     else:
         console.print(f"ignition: {ign['status']}")
     console.print(f"report: {out_dir / REPORT_FILE}")
     return 0
+
+
+def fmt_minutes(seconds: float | None) -> str:
+    """A lead time as a trader reads it: ``15 min``, ``7.5 min``, ``–`` when there is none."""
+    if seconds is None:
+        return "–"
+    return f"{round(seconds / 60, 1):g} min"
 
 
 def _fmt_pct(v: float | None) -> str:

@@ -11,6 +11,7 @@ global backend switch).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,10 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from dexscan.alerts.charts import LEVEL_STYLE
+from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Signal
 
 METRICS_FILE = "metrics.json"
@@ -390,19 +394,30 @@ def _threshold(path: Path, curve: Mapping[str, Any]) -> None:
 
 
 def _lead_times(path: Path, leads: Sequence[float]) -> None:
+    _save(lead_time_figure(leads), path)
+
+
+def lead_time_figure(leads: Sequence[float]) -> Figure:
+    """Pumps per lead time: bins of whole 5-minute bars (wider multiples of 5 beyond 30 bins), and
+    a count axis with whole numbers only."""
     fig, ax = _figure()
     minutes = [v / 60 for v in leads]
-    ax.hist(minutes, bins=min(30, max(5, len(minutes) // 2)), color="#1e88e5", edgecolor="white")
+    step = 5 * max(1, math.ceil((max(minutes) - min(minutes)) / 5 / 30))
+    lo, hi = math.floor(min(minutes) / step) * step, (math.floor(max(minutes) / step) + 1) * step
+    ax.hist(minutes, bins=[lo + k * step for k in range(round((hi - lo) / step) + 1)], color="#1e88e5",
+            edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("lead time: ignition → +10% reached (minutes)")
     ax.set_ylabel("pumps")
     ax.set_title(f"Lead time (n={len(leads)})")
-    _save(fig, path)
+    return fig
 
 
 def _r_multiples(path: Path, r_by_strategy: Mapping[str, Sequence[float]]) -> None:
     fig, ax = _figure()
     names = [n for n in sorted(r_by_strategy) if r_by_strategy[n]]
     ax.hist([list(r_by_strategy[n]) for n in names], bins=20, label=names, stacked=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_xlabel("realized R")
     ax.set_ylabel("signals")
@@ -421,25 +436,63 @@ def _candles(ax: Axes, bars: Sequence[Candle], width_s: float) -> None:
 
 
 def _example(path: Path, ex: PumpExample) -> None:
+    _save(example_figure(ex), path)
+
+
+#: Steps the example's time axis ticks at (seconds): round 5m-bar and 4H-candle times.
+_TIME_STEPS = (300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
+
+
+def time_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[int], list[str]]:
+    """Round UTC times in ``[lo, hi]``, the smallest step of :data:`_TIME_STEPS` giving at most
+    ``max_ticks``: ``HH:MM``, with the date (``MM-DD``) on the first tick and where the day changes."""
+    span = max(hi - lo, 1.0)
+    step = next((s for s in _TIME_STEPS if span / s <= max_ticks), _TIME_STEPS[-1])
+    ticks = list(range(math.ceil(lo / step) * step, math.floor(hi) + 1, step))
+    labels: list[str] = []
+    last_day = None
+    for t in ticks:
+        when = datetime.fromtimestamp(t, UTC)
+        labels.append(when.strftime("%m-%d") if step >= 86400 else
+                      when.strftime("%H:%M") if when.date() == last_day else when.strftime("%m-%d\n%H:%M"))
+        last_day = when.date()
+    return ticks, labels
+
+
+def _price_label(value: float, _pos: int | None = None) -> str:
+    return fmt_price(value)
+
+
+def example_figure(ex: PumpExample) -> Figure:
+    """The example pump: 4H context and the 5m bars of its candle, the ignition, and the ladder with
+    each level in its own colour and line style (:data:`~dexscan.alerts.charts.LEVEL_STYLE`) and
+    labelled; prices as the alert card writes them (no offset or ``1e-5`` factor), round times."""
     fig = Figure(figsize=(11, 5), dpi=100)
     FigureCanvasAgg(fig)
     ax4, ax5 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     _candles(ax4, ex.candles_4h, 4 * 3600)
     _candles(ax5, ex.candles_5m, 300)
     sig = ex.signal
-    for ax in (ax4, ax5):
+    for ax, bars, width_s in ((ax4, ex.candles_4h, 4 * 3600), (ax5, ex.candles_5m, 300)):
         ax.axvline(sig.ts, color="#ff9800", linestyle=":", linewidth=1.2, label="ignition")
         if sig.levels is not None:
             lv = sig.levels
-            for price, label, colour in ((lv.entry, "entry", "#424242"), (lv.sl, "SL", _DOWN),
-                                         (lv.tp1, "TP1", _UP), (lv.tp2, "TP2", _UP), (lv.tp3, "TP3", _UP)):
-                ax.axhline(price, color=colour, linestyle="--" if label != "entry" else "-", linewidth=0.9,
-                           label=label)
-        ticks = ax.get_xticks()
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([datetime.fromtimestamp(int(t), UTC).strftime("%m-%d\n%H:%M") for t in ticks],
-                           fontsize=7)
+            for name, price in (("entry", lv.entry), ("sl", lv.sl), ("tp1", lv.tp1), ("tp2", lv.tp2),
+                                ("tp3", lv.tp3)):
+                colour, style = LEVEL_STYLE[name]
+                label = "entry" if name == "entry" else name.upper()
+                ax.axhline(price, color=colour, linestyle=style, linewidth=1.0, label=label)
+                ax.annotate(label, (1.0, price), xycoords=("axes fraction", "data"), fontsize=7, color=colour,
+                            ha="right", va="bottom")
+        ax.yaxis.set_major_formatter(FuncFormatter(_price_label))
+        ax.tick_params(axis="y", labelsize=7)
+        if bars:
+            lo, hi = bars[0].ts, bars[-1].ts + width_s
+            ax.set_xlim(lo, hi)
+            ticks, labels = time_ticks(lo, hi)
+            ax.set_xticks(ticks, labels=labels, fontsize=7)
     ax4.set_title(f"{ex.symbol or ex.mint[:8]} 4H")
     ax5.set_title(f"5m bars of the 4H candle {_utc(ex.candle_ts)} UTC ({sig.strategy})")
     ax5.legend(fontsize=7, loc="upper left")
-    _save(fig, path)
+    fig.tight_layout()
+    return fig

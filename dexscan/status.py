@@ -290,6 +290,18 @@ class ClosedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A token the gates kept out of the universe at its latest check (``left``: it was a member and
+    was removed): "why isn't X in my universe"."""
+
+    at: int
+    mint: str
+    symbol: str
+    reason: str  # the universe book's reason, e.g. "mint_authority fail: mint authority is set (...)"
+    left: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ScannerStatus:
     """Everything the dashboard, ``/healthz`` and ``/metrics`` show, at one instant ``now``.
 
@@ -318,6 +330,7 @@ class ScannerStatus:
     new_signals: Sequence[SignalRow] = ()
     live_signals: Sequence[LiveRow] = ()
     closed_signals: Sequence[ClosedRow] = ()
+    rejected: Sequence[RejectedRow] = ()  # the latest gate rejections, one per token, any order
     signals_by_strategy: Mapping[str, int] = field(default_factory=dict)
     counters: Mapping[str, int] = field(default_factory=dict)
     started_at: float | None = None

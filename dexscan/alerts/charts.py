@@ -25,12 +25,14 @@ from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Signal
 
 UP, DOWN = "#26a69a", "#ef5350"
+#: Colour and line style of each ladder level, on the alert chart and the report's example pump:
+#: the three targets are told apart by both (light to dark green; dotted, dash-dot, dashed).
 LEVEL_STYLE = {
     "entry": ("#1e88e5", "-"),
     "sl": ("#e53935", "--"),
-    "tp1": ("#43a047", ":"),
-    "tp2": ("#43a047", ":"),
-    "tp3": ("#2e7d32", "--"),
+    "tp1": ("#81c784", ":"),
+    "tp2": ("#43a047", "-."),
+    "tp3": ("#1b5e20", "--"),
 }
 
 
@@ -42,6 +44,20 @@ def render_chart(
     max_5m: int = 72,
 ) -> bytes:
     """PNG of the last ``max_4h`` 4H and ``max_5m`` 5m bars with the signal's ladder."""
+    fig = chart_figure(signal, candles_4h, candles_5m, max_4h, max_5m)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def chart_figure(
+    signal: Signal,
+    candles_4h: Sequence[Candle],
+    candles_5m: Sequence[Candle],
+    max_4h: int = 30,
+    max_5m: int = 72,
+) -> Figure:
+    """The figure :func:`render_chart` draws (tests look at its axes)."""
     if not candles_4h and not candles_5m:
         raise ValueError(f"no candles to chart for {signal.mint}")
     fig = Figure(figsize=(10, 4.5), dpi=100)
@@ -54,9 +70,7 @@ def render_chart(
         _price_ticks(ax, signal)
     fig.suptitle(f"{signal.symbol or signal.mint[:8]} · {signal.strategy} · {signal.layer}", fontsize=11)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return fig
 
 
 def _candles(ax: Axes, candles: list[Candle], width_s: int, label: str) -> None:
@@ -88,7 +102,7 @@ def _levels(ax: Axes, signal: Signal) -> None:
     ax.set_ylim(lo - pad, hi + pad)
     for name, value in values.items():
         color, style = LEVEL_STYLE[name]
-        ax.axhline(value, color=color, linestyle=style, linewidth=0.9)
+        ax.axhline(value, color=color, linestyle=style, linewidth=0.9, label=name.upper())
         ax.annotate(name.upper(), (1.0, value), xycoords=("axes fraction", "data"), fontsize=7, color=color,
                     ha="right", va="bottom")
 

@@ -67,14 +67,12 @@ import logging
 import random
 import re
 import signal as os_signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -152,8 +150,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("signals", "latest signals"),
     ("live", "signals being tracked"),
     ("stats", "hit rate and mean R by strategy and confidence"),
-    ("check", "run the safety gates on a mint: /check MINT"),
-    ("why", "stored gate verdicts and reasons: /why MINT"),
+    ("check", "the safety gates' verdicts on a mint and their age, re-run when stale: /check MINT"),
+    ("why", "why a mint is or is not in the universe, and why its last signal fired: /why MINT"),
     ("watch", "add a mint to the universe candidates: /watch MINT"),
     ("mute", "stop alerts for a mint in this chat: /mute MINT"),
     ("unmute", "alerts for a mint again: /unmute MINT"),
@@ -801,13 +799,16 @@ Checker = Callable[[str], Awaitable[Sequence[GateVerdict]]]
 
 
 class StoreBackend:
-    """Answers every command from the store; ``/check`` runs ``checker`` when one is given
-    (otherwise it shows the latest stored verdicts)."""
+    """Answers every command from the store; ``/check`` shows the stored verdicts while they are
+    younger than ``stale_after_s`` (the scanner re-checks its members that often) and runs
+    ``checker`` when they are older or missing (without a checker, the stale ones are shown)."""
 
-    def __init__(self, store: Store, checker: Checker | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, checker: Checker | None = None, clock: Clock | None = None,
+                 stale_after_s: float = 600.0) -> None:
         self.store = store
         self.checker = checker
         self.clock: Clock = clock or RealClock()
+        self.stale_after_s = stale_after_s
 
     async def status_text(self) -> str:
         universe = await self.store.universe()
@@ -884,9 +885,14 @@ class StoreBackend:
         return self.checker is not None
 
     async def check(self, mint: str) -> list[GateVerdict]:
-        if self.checker is None:
-            return await self.store.latest_verdicts(mint)
-        verdicts = list(await self.checker(mint))
+        stored = await self.store.latest_verdicts(mint)
+        if self.checker is None or (stored and not verdicts_stale(stored, self.clock.now(), self.stale_after_s)):
+            return stored
+        try:
+            verdicts = list(await self.checker(mint))
+        except Exception as exc:  # the chain or the market did not answer: the stored ones, said stale
+            log.warning("telegram: /check %s could not run the gates: %s", mint, describe_error(exc))
+            return stored
         if verdicts:
             await self.store.save_verdicts(verdicts)
         return verdicts
@@ -1009,11 +1015,15 @@ def build_dispatcher(
         mint = await mint_arg(message, command)
         if mint is None:
             return
+        now = clock.now()
         verdicts = await backend.check(mint)
-        text = _verdicts_text("Gate check", mint, verdicts, clock.now())
-        if not backend.runs_gates:
-            text += ("\n\nThese are the stored verdicts: this bot runs without the scanner, so it cannot run the "
-                     "gates now (<code>dexscan check MINT</code> can).")
+        text = _check_text(mint, verdicts, now)
+        stale_after = getattr(backend, "stale_after_s", settings.universe.discovery_interval_s)
+        if verdicts and verdicts_stale(verdicts, now, stale_after):
+            text += f"\n\nStale: older than {fmt_age(int(stale_after))}" + (
+                ", and the gates could not be run now (the chain or the market did not answer)."
+                if backend.runs_gates else
+                "; this bot runs without the scanner and cannot run the gates (<code>dexscan check MINT</code> can).")
         await reply(message, text)
 
     @router.message(Command("why"))
@@ -1021,11 +1031,12 @@ def build_dispatcher(
         mint = await mint_arg(message, command)
         if mint is None:
             return
-        text = _verdicts_text("Why", mint, await backend.why(mint), clock.now())
+        token = await store.token_row(mint)
+        text = _why_text(mint, await backend.why(mint), bool(token and token["in_universe"]), clock.now())
         recent = await backend.recent_signals(1, mint=mint)
         if recent:
             _, sig, _ = recent[0]
-            text += f"\n\nLast signal: {escape(sig.strategy)} at {fmt_clock(sig.ts)}\n"
+            text += f"\n\nLast signal: {escape(sig.strategy)} at {fmt_clock(sig.ts)}, because\n"
             text += "\n".join(f"• {escape(reason_text(r))}" for r in sig.reasons)
         await reply(message, text)
 
@@ -1174,16 +1185,41 @@ def _signal_list(title: str, rows: Sequence[StoredSignal], settings: Settings | 
     return "\n".join(lines)
 
 
-def _verdicts_text(title: str, mint: str, verdicts: Sequence[GateVerdict], now: float | None = None) -> str:
-    """The verdicts, then when they were reached (and how long ago, when ``now`` is given)."""
-    head = f"<b>{escape(title)}</b> <code>{escape(mint)}</code>"
+def verdicts_stale(verdicts: Sequence[GateVerdict], now: float, stale_after_s: float) -> bool:
+    """Whether the oldest of ``verdicts`` was reached ``stale_after_s`` or more before ``now``."""
+    return now - min(v.checked_at for v in verdicts) >= stale_after_s
+
+
+def _ago(now: float, at: int) -> str:
+    return "just now" if now - at < 60 else f"{fmt_age(int(now) - at)} ago"
+
+
+def _check_text(mint: str, verdicts: Sequence[GateVerdict], now: float) -> str:
+    """``/check``: every gate's verdict, each with its age (``checked 4m ago``)."""
+    head = f"<b>Gate check</b> <code>{escape(mint)}</code>"
     if not verdicts:
-        return head + "\nNo gate verdicts stored for this mint yet."
-    at = max(v.checked_at for v in verdicts)
-    when = f"Checked {fmt_clock(at)}"
-    if now is not None:
-        when += ", just now" if now - at < 60 else f", {fmt_age(int(now) - at)} ago"
-    return "\n".join([head, *verdict_lines(verdicts), when])
+        return head + "\nNo gate verdicts for this mint: it has not been checked yet."
+    return "\n".join([head, *(f"{line} · checked {_ago(now, v.checked_at)}"
+                               for line, v in zip(verdict_lines(verdicts), verdicts, strict=True))])
+
+
+def _why_text(mint: str, verdicts: Sequence[GateVerdict], in_universe: bool, now: float) -> str:
+    """``/why``: whether the mint is in the universe, and the gates that keep it out (not every gate:
+    that is ``/check``)."""
+    head = f"<b>Why</b> <code>{escape(mint)}</code>"
+    if not verdicts:
+        return (head + "\nNot in the universe: it has never been checked by the gates "
+                "(discovery has not found it; /watch MINT adds it).")
+    when = f"checked {fmt_clock(max(v.checked_at for v in verdicts))}, {_ago(now, max(v.checked_at for v in verdicts))}"
+    blocking = [v for v in verdicts if not v.passed]
+    if not blocking:
+        state = "In the universe" if in_universe else "Not in the universe yet"
+        return "\n".join([head, f"{state}: it passes every gate ({when})."])
+    state = ("In the universe for now (a market gate must fail for a while before it leaves)" if in_universe
+             else "Not in the universe")
+    n = len(blocking)
+    return "\n".join([head, f"{state}: {n} gate{'s' if n != 1 else ''} did not pass ({when}):",
+                       *verdict_lines(blocking)])
 
 
 def _clip(text: str, limit: int = 4000) -> str:
@@ -1331,41 +1367,32 @@ async def run_bot(settings: Settings, args: Any) -> int:
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)
-        await run_telegram(settings, store, StoreBackend(store), stop)
+        await run_telegram(settings, store, standalone_backend(settings, store), stop)
     finally:
         await store.close()
     return 0
 
 
+def standalone_backend(settings: Settings, store: Store, clock: Clock | None = None) -> StoreBackend:
+    """The standalone bot's answers: from the database, and ``/check`` runs the gates itself (the
+    code of ``dexscan check``) when the stored verdicts are older than a discovery interval."""
+    clock = clock or RealClock()
+
+    async def check(mint: str) -> Sequence[GateVerdict]:
+        from dexscan.check import check_mints
+
+        report = await check_mints(settings, [mint], clock)  # StoreBackend.check stores the verdicts
+        return report.checks[0].verdicts
+
+    return StoreBackend(store, check, clock, stale_after_s=settings.universe.discovery_interval_s)
+
+
 async def _run_demo(settings: Settings, duration: float | None, db: str | None) -> int:
-    from dexscan.demo.servers.telegram import DEMO_CHAT, DEMO_STRANGER, FakeTelegram, seed_demo_store
+    """``--demo``: a console chat with this bot, polling the Bot API fake, while the demo world runs
+    the scanner (:mod:`dexscan.demo.bot_chat`)."""
+    from dexscan.demo.bot_chat import run_bot_demo
 
-    setup_logging(settings.app.log_level, settings.app.log_format)
-    clock = RealClock()
-    async with FakeTelegram(clock=clock, chats=[DEMO_CHAT, DEMO_STRANGER]) as fake:
-        demo = settings.with_overrides({"telegram.base_url": fake.base_url, "telegram.chat_ids": [DEMO_CHAT],
-                                        "telegram.digest_threshold": 100})
-
-        def show(msg: Any) -> None:
-            first = msg.text.split("\n", 1)[0]
-            reply = f" (reply to {msg.reply_to})" if msg.reply_to else ""
-            print(f"[chat {msg.chat_id}] #{msg.message_id}{reply}: {first}", flush=True)
-
-        fake.on_accept = show
-        with tempfile.TemporaryDirectory() as tmp:
-            store = await Store.open(db or Path(tmp) / "bot-demo.db")
-            try:
-                await seed_demo_store(store, DEMO_CHAT, int(clock.now()))
-                fake.inject_user_message(DEMO_STRANGER, "/signals")
-                for text in ("/start", "/signals", "/stats", "/check not-a-mint"):
-                    fake.inject_user_message(DEMO_CHAT, text)
-                print(f"demo: fake Bot API on {fake.base_url}; allow-listed chat {DEMO_CHAT}, "
-                      f"stranger {DEMO_STRANGER}", flush=True)
-                stop = _stop_event(duration if duration is not None else 15.0)
-                await run_telegram(demo, store, StoreBackend(store), stop, clock, token=fake.token, poll_timeout_s=1)
-            finally:
-                await store.close()
-    return 0
+    return await run_bot_demo(settings, duration, db)
 
 
 def _stop_event(duration: float | None) -> asyncio.Event:

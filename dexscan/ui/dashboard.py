@@ -1,4 +1,6 @@
-"""The terminal dashboard: a status panel and three fixed-height signal tables (SPEC §9).
+"""The terminal dashboard: a status panel, three fixed-height signal tables (SPEC §9) and the
+latest gate rejections ("why isn't X in my universe"): a fourth section when the terminal has the
+lines for it, else the ``r`` key swaps it with CLOSED.
 
 Traders watch this for hours, so it must never jump: every section is rendered into an exact number
 of lines (:class:`FixedHeight`), every cell is one line (no wrapping, ellipsis instead), and column
@@ -16,11 +18,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -36,6 +40,7 @@ from dexscan.domain import Confidence
 from dexscan.status import (
     ClosedRow,
     LiveRow,
+    RejectedRow,
     RpcEndpointStatus,
     ScannerStatus,
     SignalRow,
@@ -262,9 +267,10 @@ Cells = dict[str, Text]
 
 def _section(
     title: str, total: int, columns: Sequence[ColumnSpec], rows: Sequence[Cells], width: int, table_rows: int,
-    hint: str,
+    hint: str, key_hint: str = "",
 ) -> FixedHeight:
-    """Title rule + header + exactly ``table_rows`` lines (data, blanks, and a "+N more" line)."""
+    """Title rule + header + exactly ``table_rows`` lines (data, blanks, and a "+N more" line);
+    ``key_hint`` (e.g. "r: rejected") follows the title whatever the rows."""
     cols = fit_columns(columns, width)
     table = _table(cols)
     overflow = len(rows) > table_rows
@@ -276,6 +282,8 @@ def _section(
     heading = Text.assemble((f" {title} ", "bold reverse"), (f" {total} ", "bold"))
     if total == 0:
         heading.append(hint, style="dim italic")
+    if key_hint:
+        heading.append(f"  {key_hint} ", style="dim")
     parts: list[RenderableType] = [Rule(heading, align="left", style="grey42"), table]
     if overflow:
         parts.append(Text(f"+{len(rows) - len(shown)} more", style="dim italic", no_wrap=True))
@@ -453,7 +461,8 @@ def _live_cells(r: LiveRow, z: _Zones) -> Cells:
     }
 
 
-def closed_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS) -> FixedHeight:
+def closed_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS,
+                         key_hint: str = "") -> FixedHeight:
     """Finished trades, most recently closed first, with outcome, realized R and duration."""
     z = _zones(status)
     rows = [
@@ -461,7 +470,35 @@ def closed_signals_table(status: ScannerStatus, width: int, table_rows: int = DE
         for r in sorted(status.closed_signals, key=lambda r: (r.closed_at, r.ts, r.mint), reverse=True)
     ]
     return _section("CLOSED", len(status.closed_signals), _with_zone(CLOSED_COLUMNS, z.name, not z.is_utc), rows,
-                    width, table_rows, "  nothing closed yet")
+                    width, table_rows, "  nothing closed yet", key_hint)
+
+
+REJECTED_COLUMNS = (
+    ColumnSpec("time", "{zone}", 5, 100),
+    ColumnSpec("utc", "UTC", 5, 20),
+    ColumnSpec("token", "token", 16, 99),
+    ColumnSpec("action", "", 8, 90),
+    ColumnSpec("reason", "why the gates keep it out", 24, 98, flex=True),
+)
+
+
+def rejected_table(status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS,
+                   key_hint: str = "") -> FixedHeight:
+    """The latest gate rejections, newest first, one per token, each with the gate and its reason."""
+    z = _zones(status)
+    rows = [_rejected_cells(r, z) for r in sorted(status.rejected, key=lambda r: (r.at, r.mint), reverse=True)]
+    return _section("REJECTED", len(status.rejected), _with_zone(REJECTED_COLUMNS, z.name, not z.is_utc), rows,
+                    width, table_rows, "  no token rejected by the gates yet", key_hint)
+
+
+def _rejected_cells(r: RejectedRow, z: _Zones) -> Cells:
+    return {
+        "time": _styled(clock_text(r.at, z.local), "bold"),
+        "utc": _styled(clock_text(r.at, UTC), "dim"),
+        "token": _styled(token_label(r.symbol, r.mint), "bold cyan"),
+        "action": _styled("left" if r.left else "rejected", "yellow" if r.left else "red"),
+        "reason": _styled(r.reason),
+    }
 
 
 def _closed_cells(r: ClosedRow, z: _Zones) -> Cells:
@@ -658,9 +695,12 @@ class Layout:
     new_rows: int
     live_rows: int
     closed_rows: int
+    rejected_rows: int = 0  # a fourth section, REJECTED, when the terminal has lines to spare
 
     def height(self, status: ScannerStatus) -> int:
-        return status_panel_height(status, self.compact_panel) + self.new_rows + self.live_rows + self.closed_rows + 6
+        rejected = self.rejected_rows + 2 if self.rejected_rows else 0
+        return (status_panel_height(status, self.compact_panel) + self.new_rows + self.live_rows + self.closed_rows
+                + 6 + rejected)
 
 
 def plan_layout(status: ScannerStatus, height: int | None, table_rows: int = DEFAULT_TABLE_ROWS) -> Layout:
@@ -669,7 +709,8 @@ def plan_layout(status: ScannerStatus, height: int | None, table_rows: int = DEF
     Degrades by priority: first every table loses rows (``table_rows`` is the most each gets),
     then the sources table becomes one summary line so the three tables keep at least
     ``MIN(4, table_rows)`` rows; every table keeps at least :data:`MIN_TABLE_ROWS`. Lines left
-    over go to LIVE first (open trades), then NEW.
+    over go to LIVE first (open trades), then NEW; once all three have ``table_rows``, to a fourth
+    section, REJECTED (at least :data:`MIN_TABLE_ROWS` rows, at most ``table_rows``).
     """
     most = max(MIN_TABLE_ROWS, table_rows)
     if height is None:
@@ -684,23 +725,38 @@ def plan_layout(status: ScannerStatus, height: int | None, table_rows: int = DEF
     live = min(most, per_table + max(0, spare))
     spare -= live - per_table
     new = min(most, per_table + max(0, spare))
-    return Layout(compact, new, live, per_table)
+    layout = Layout(compact, new, live, per_table)
+    left = height - layout.height(status) - 2
+    if (new, live, per_table) == (most, most, most) and left >= MIN_TABLE_ROWS:
+        layout = replace(layout, rejected_rows=min(most, left))
+    return layout
 
 
 def render(
     status: ScannerStatus, width: int, table_rows: int = DEFAULT_TABLE_ROWS, height: int | None = None,
+    show_rejected: bool = False, key_hints: bool = False,
 ) -> RenderableType:
     """The whole dashboard for ``status`` at ``width`` columns (and ``height`` lines, if known).
 
     Height is ``plan_layout(status, height, table_rows).height(status)`` whatever the signals are:
-    without a ``height``, ``status_panel_height(status) + 3 * (table_rows + 2)``.
+    without a ``height``, ``status_panel_height(status) + 3 * (table_rows + 2)``. REJECTED is the
+    fourth section when the layout has room for it; otherwise ``show_rejected`` puts it in CLOSED's
+    place (the ``r`` key; ``key_hints`` names the key in that section's title).
     """
     layout = plan_layout(status, height, table_rows)
+    last: list[RenderableType]
+    if layout.rejected_rows:
+        last = [closed_signals_table(status, width, layout.closed_rows),
+                rejected_table(status, width, layout.rejected_rows)]
+    elif show_rejected:
+        last = [rejected_table(status, width, layout.closed_rows, "r: closed" if key_hints else "")]
+    else:
+        last = [closed_signals_table(status, width, layout.closed_rows, "r: rejected" if key_hints else "")]
     return Group(
         status_panel(status, width, layout.compact_panel),
         new_signals_table(status, width, layout.new_rows),
         live_signals_table(status, width, layout.live_rows),
-        closed_signals_table(status, width, layout.closed_rows),
+        *last,
     )
 
 
@@ -737,6 +793,8 @@ class Dashboard:
         self.table_rows = table_rows
         self.console = console or Console()
         self.screen = screen
+        self.show_rejected = False  # REJECTED in CLOSED's place (the ``r`` key)
+        self.reads_keys = False
         self._last: RenderableType = Text("starting…")
 
     @classmethod
@@ -751,10 +809,19 @@ class Dashboard:
         """The renderable for right now (or the previous one if the status cannot be read)."""
         try:
             size = self.console.size
-            self._last = render(self.status_provider(), size.width, self.table_rows, size.height)
+            self._last = render(self.status_provider(), size.width, self.table_rows, size.height,
+                                show_rejected=self.show_rejected, key_hints=self.reads_keys)
         except Exception:
             log.exception("dashboard: could not build the status; keeping the previous frame")
         return self._last
+
+    def on_key(self, key: str) -> bool:
+        """A key pressed while the dashboard shows; True when the frame changes (``r``: swap CLOSED
+        and REJECTED)."""
+        if key.lower() == "r":
+            self.show_rejected = not self.show_rejected
+            return True
+        return False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Redraws until ``stop`` is set (or the task is cancelled, as Ctrl-C does). Leaving the
@@ -767,11 +834,19 @@ class Dashboard:
         # below keeps the frame rate).
         loop = asyncio.get_running_loop()
         step = interval * (getattr(loop, "speed", None) or 60.0) if isinstance(loop, VirtualTimeLoop) else interval
+        keys = _KeyReader.open() if self.screen and self.console.is_terminal else None
+        self.reads_keys = keys is not None
         try:
             with Live(
                 self.frame(), console=self.console, screen=self.screen, auto_refresh=False, transient=False,
                 redirect_stdout=True, redirect_stderr=True,
             ) as live:
+                if keys is not None:
+                    def pressed() -> None:
+                        if any([self.on_key(k) for k in keys.read()]):
+                            live.update(self.frame(), refresh=True)
+
+                    loop.add_reader(keys.fd, pressed)
                 drawn = time.monotonic()
                 while not stop.is_set():
                     if time.monotonic() - drawn >= interval * 0.9:
@@ -780,8 +855,49 @@ class Dashboard:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=step)
         finally:
+            if keys is not None:
+                with contextlib.suppress(Exception):
+                    loop.remove_reader(keys.fd)
+                keys.close()
+                self.reads_keys = False
             if self.screen:
                 try:
                     self.console.print(self._last)
                 except Exception:
                     log.exception("dashboard: could not print the last frame")
+
+
+class _KeyReader:
+    """Single key presses from a terminal on stdin (cbreak mode: no Enter needed, Ctrl-C still
+    interrupts), restored as it was on :meth:`close`. None from :meth:`open` without a terminal."""
+
+    def __init__(self, fd: int, saved: Any) -> None:
+        self.fd = fd
+        self._saved = saved
+
+    @classmethod
+    def open(cls) -> _KeyReader | None:
+        try:
+            import termios
+            import tty
+
+            fd = sys.stdin.fileno()
+            if not os.isatty(fd):
+                return None
+            saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        except (ImportError, OSError, ValueError, AttributeError):  # no terminal, or not a POSIX one
+            return None
+        return cls(fd, saved)
+
+    def read(self) -> str:
+        try:
+            return os.read(self.fd, 64).decode(errors="ignore")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        import termios
+
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)

@@ -199,6 +199,13 @@ async def test_once_is_one_full_cycle(tmp_path: Path) -> None:
     assert sum(gecko.values()) == len(members)  # one history request per member
     assert all(engine.scheduler.last_refreshed(v.mint) is not None for v in members)
     assert sum(pairs_requests.values()) >= 2  # the gates' pools, then one refresh round
+    # the REJECTED view (issue 16): every checked token kept out, with the book's reason
+    rejected = {r.mint: r for r in engine.status().rejected}
+    unsafe = {t.mint for t in world.sim.tokens if t.mint_authority}
+    assert unsafe and unsafe <= set(rejected)
+    assert not set(rejected) & {v.mint for v in members}
+    assert all(rejected[m].reason.startswith("mint_authority fail: mint authority is set") for m in unsafe)
+    assert not any(r.left for r in rejected.values())  # the first round: none was a member before
 
 
 async def test_alerts_reach_telegram_and_the_bot_answers_from_the_running_scanner(tmp_path: Path) -> None:

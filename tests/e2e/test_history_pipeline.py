@@ -33,7 +33,8 @@ def _args(**kw: object) -> argparse.Namespace:
 N_TOKENS, DAYS = 10, 14
 
 
-async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_path: Path) -> None:
+async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=N_TOKENS, history_days=DAYS))
     start, end = sim.start_ts, sim.live_start
     clock = SimClock(end)
@@ -50,6 +51,7 @@ async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_pa
     settings = load_settings().with_overrides({"app.reports_dir": str(tmp_path / "reports")})
     assert await run_evaluate(settings, _args(db=str(db), out=str(tmp_path / "a"))) == 0
     assert await run_evaluate(settings, _args(db=str(db), out=str(tmp_path / "b"))) == 0
+    printed = capsys.readouterr().out.splitlines()
     first = (tmp_path / "a" / "metrics.json").read_bytes()
     assert first == (tmp_path / "b" / "metrics.json").read_bytes()
 
@@ -72,6 +74,8 @@ async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_pa
     assert ign["recall"] == 1.0
     assert ign["precision"] == round(len(pumps) / (len(pumps) + len(fizzles)), 6)
     assert ign["missed_pumps"] == []
+    assert ign["lead_time_s"]["median"] == 1050  # the CLI says it in minutes (issue 16)
+    assert printed[1] == "ignition: recall 100.0%, precision 40.0%, 25 ignitions, 0 missed pumps, median lead 17.5 min"
     assert {t["mint"]: t["pumps"] for t in m["per_token"] if t["pumps"]} == dict(Counter(e.mint for e in pumps))
     assert {t["mint"]: t["ignitions"] for t in m["per_token"] if t["ignitions"]} == dict(
         Counter(e.mint for e in pumps + fizzles))

@@ -25,7 +25,6 @@ from dexscan.alerts.telegram import (
     run_bot,
     run_telegram,
 )
-from dexscan.cli import main
 from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings
 from dexscan.demo.servers.telegram import FakeTelegram
@@ -129,60 +128,94 @@ async def test_a_stranger_gets_one_refusal_and_no_data(tmp_path: Path, caplog: p
 
 
 class UnsafeChecker:
-    """A checker that knows one mint keeps its mint authority."""
+    """A checker that knows one mint keeps its mint authority; its verdicts are reached now."""
 
-    def __init__(self, unsafe: str) -> None:
+    def __init__(self, unsafe: str, clock: SimClock) -> None:
         self.unsafe = unsafe
+        self.clock = clock
         self.calls: list[str] = []
 
     async def __call__(self, mint: str) -> Sequence[GateVerdict]:
         self.calls.append(mint)
+        now = int(self.clock.now())
         status = GateStatus.FAIL if mint == self.unsafe else GateStatus.PASS
         reason = "mint authority is set (Auth111): supply can be inflated" if mint == self.unsafe else "renounced"
-        return [GateVerdict(mint, "freeze_authority", GateStatus.PASS, "freeze authority renounced", T0),
-                GateVerdict(mint, "mint_authority", status, reason, T0)]
+        return [GateVerdict(mint, "freeze_authority", GateStatus.PASS, "freeze authority renounced", now),
+                GateVerdict(mint, "mint_authority", status, reason, now)]
 
 
-async def test_check_shows_the_failing_gate_and_reason(tmp_path: Path) -> None:
+async def test_check_shows_each_verdict_with_its_age_and_reruns_the_gates_when_stale(tmp_path: Path) -> None:
+    """Issue 16: /check gives every gate's verdict with its age; stored verdicts younger than a
+    discovery interval (600 s) are shown as they are, older ones are replaced by a fresh check."""
     unsafe = mint_of(7)
-    checker = UnsafeChecker(unsafe)
     async with bench(tmp_path) as b:
+        checker = UnsafeChecker(unsafe, b.clock)
         b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, checker, b.clock), b.store, b.settings, b.clock)
         [text] = await b.say(f"/check {unsafe}")
         assert text.split("\n") == [
             f"Gate check {unsafe}",
-            "✅ freeze_authority: freeze authority renounced",
-            "❌ mint_authority: mint authority is set (Auth111): supply can be inflated",
-            "Checked 04:40 UTC, just now",
+            "✅ freeze_authority: freeze authority renounced · checked just now",
+            "❌ mint_authority: mint authority is set (Auth111): supply can be inflated · checked just now",
         ]
         assert [v.status for v in await b.store.latest_verdicts(unsafe)] == [GateStatus.PASS, GateStatus.FAIL]
+        b.clock.advance(240)
+        [again] = await b.say(f"/check {unsafe}")
+        assert again.split("\n")[1:] == [
+            "✅ freeze_authority: freeze authority renounced · checked 4m ago",
+            "❌ mint_authority: mint authority is set (Auth111): supply can be inflated · checked 4m ago",
+        ]
+        assert checker.calls == [unsafe]  # 4 minutes old: not stale, not re-run
+        b.clock.advance(360)
+        [fresh] = await b.say(f"/check {unsafe}")
+        assert fresh.split("\n")[1] == "✅ freeze_authority: freeze authority renounced · checked just now"
+        assert checker.calls == [unsafe, unsafe]
         [why] = await b.say(f"/why {unsafe}")
-        assert why.split("\n")[2] == "❌ mint_authority: mint authority is set (Auth111): supply can be inflated"
+        assert why.split("\n") == [
+            f"Why {unsafe}",
+            "Not in the universe: 1 gate did not pass (checked 04:50 UTC, just now):",
+            "❌ mint_authority: mint authority is set (Auth111): supply can be inflated",
+        ]
         usage = "Usage: /check MINT — a Solana token address (base58, 32 bytes)."
         assert await b.say("/check") == [usage]
         assert await b.say("/check 0OIl-not-base58") == [usage]
         assert await b.say("/check " + "1" * 44) == [usage]
-        assert checker.calls == [unsafe]
+        assert checker.calls == [unsafe, unsafe]
 
 
-async def test_standalone_check_says_its_verdicts_are_stored_and_how_old(tmp_path: Path) -> None:
+async def test_check_without_gates_says_its_verdicts_are_stale_and_why_differs(tmp_path: Path) -> None:
     mint = mint_of(5)
-    async with bench(tmp_path) as b:  # StoreBackend without a checker: the standalone `dexscan bot`
+    async with bench(tmp_path) as b:  # StoreBackend without a checker
         await b.store.save_verdicts([
             GateVerdict(mint, "mint_authority", GateStatus.FAIL, "mint authority is set", T0 - 7500)])
         [check] = await b.say(f"/check {mint}")
         assert check.split("\n") == [
-            f"Gate check {mint}", "❌ mint_authority: mint authority is set", "Checked 02:35 UTC, 2h 5m ago", "",
-            "These are the stored verdicts: this bot runs without the scanner, so it cannot run the gates now "
+            f"Gate check {mint}", "❌ mint_authority: mint authority is set · checked 2h 5m ago", "",
+            "Stale: older than 10m; this bot runs without the scanner and cannot run the gates "
             "(dexscan check MINT can).",
         ]
         [why] = await b.say(f"/why {mint}")
-        assert why.split("\n") == [f"Why {mint}", "❌ mint_authority: mint authority is set",
-                                    "Checked 02:35 UTC, 2h 5m ago"]
+        assert why.split("\n") == [f"Why {mint}",
+                                    "Not in the universe: 1 gate did not pass (checked 02:35 UTC, 2h 5m ago):",
+                                    "❌ mint_authority: mint authority is set"]
+        member = mint_of(6)
+        await b.store.upsert_token(member, T0, symbol="OK")
+        await b.store.set_universe_membership(member, True, T0 - 600, None)
+        await b.store.save_verdicts([GateVerdict(member, g, GateStatus.PASS, "renounced", T0 - 300)
+                                     for g in ("freeze_authority", "mint_authority")])
+        [why_member] = await b.say(f"/why {member}")
+        assert why_member.split("\n") == [f"Why {member}",
+                                           "In the universe: it passes every gate (checked 04:35 UTC, 5m ago)."]
+        [never] = await b.say(f"/why {mint_of(9)}")
+        assert never.split("\n") == [
+            f"Why {mint_of(9)}",
+            "Not in the universe: it has never been checked by the gates (discovery has not found it; "
+            "/watch MINT adds it)."]
 
 
-async def test_check_through_the_real_gates_on_the_litesvm_chain(tmp_path: Path) -> None:
-    from dexscan.check import check_mints
+async def test_standalone_bot_check_runs_the_real_gates_on_the_litesvm_chain_when_stale(tmp_path: Path) -> None:
+    """The standalone `dexscan bot`'s /check: a 2-hour-old PASS is stale, so the gates of
+    `dexscan check` run on the chain now and the mint, which kept its authority, fails."""
+    from dexscan.alerts.telegram import standalone_backend
     from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 
     chain = FakeChain()
@@ -190,17 +223,36 @@ async def test_check_through_the_real_gates_on_the_litesvm_chain(tmp_path: Path)
     async with RpcFakeServer(chain) as rpc, bench(tmp_path) as b:
         chain_settings = b.settings.with_overrides({"rpc.endpoints": [rpc.url],
                                                     "sources.dexscreener.enabled": False})
-
-        async def checker(mint: str) -> Sequence[GateVerdict]:
-            return (await check_mints(chain_settings, [mint], b.clock)).checks[0].verdicts
-
-        b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, checker, b.clock), b.store, b.settings, b.clock)
+        await b.store.save_verdicts([
+            GateVerdict(unsafe, "mint_authority", GateStatus.PASS, "renounced", T0 - 7200)])
+        backend = standalone_backend(chain_settings, b.store, b.clock)
+        b.poller.dispatcher = build_dispatcher(backend, b.store, b.settings, b.clock)
         [text] = await b.say(f"/check {unsafe}")
         lines = text.split("\n")
         failing = [ln for ln in lines if ln.startswith("❌")]
         assert failing == [f"❌ mint_authority: mint authority is set ({chain.authority.pubkey()}): "
-                           "supply can be inflated"]
-        assert "✅ freeze_authority: freeze authority renounced" in lines
+                           "supply can be inflated · checked just now"]
+        assert "✅ freeze_authority: freeze authority renounced · checked just now" in lines
+        assert not any(ln.startswith("Stale") for ln in lines)
+        stored = {v.gate: v.status for v in await b.store.latest_verdicts(unsafe)}
+        assert stored["mint_authority"] is GateStatus.FAIL and stored["freeze_authority"] is GateStatus.PASS
+
+        await rpc.close()  # the chain stops answering: 15 minutes later the fresh check says so
+        b.clock.advance(900)
+        [down] = await b.say(f"/check {unsafe}")
+        line = next(ln for ln in down.split("\n") if "mint_authority" in ln)
+        assert line.startswith("❔ mint_authority: chain read failed: no RPC endpoint could serve")
+        assert line.endswith(" · checked just now")
+
+        async def broken(mint: str) -> Sequence[GateVerdict]:
+            raise RuntimeError("the checker broke")
+
+        b.clock.advance(900)  # a checker that raises: the stored verdicts, said stale
+        b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, broken, b.clock), b.store, b.settings, b.clock)
+        [stale] = await b.say(f"/check {unsafe}")
+        assert stale.split("\n")[-1] == ("Stale: older than 10m, and the gates could not be run now "
+                                          "(the chain or the market did not answer).")
+        assert "· checked 15m ago" in stale
 
 
 async def test_stats_equals_a_direct_query_of_the_store(tmp_path: Path) -> None:
@@ -440,19 +492,13 @@ async def test_run_bot_needs_a_token_and_an_allow_list(tmp_path: Path) -> None:
         await run_bot(load_settings(env={"DEXSCAN_TELEGRAM_TOKEN": TOKEN}), args)
 
 
-def test_dexscan_bot_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        assert main(["bot", "--demo", "--duration", "4"]) == 0
-    finally:
-        root.handlers[:] = handlers  # the command installs its own log handler on a captured stream
-        root.setLevel(level)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("demo: fake Bot API on http://127.0.0.1:")
-    # message ids come from one counter for all of the bot's private chats: #N depends on how many
-    # messages the other chat got first, so only the text is compared
-    assert [ln.split(": ", 1)[1] for ln in lines if ln.startswith("[chat 2002] #")] == [
-        "This is a private dexscan bot. Your chat id is 2002; its operator can allow it by "
-        "adding it to telegram.chat_ids."]
-    assert len([ln for ln in lines if ln.startswith("[chat 1001]")]) >= 3  # 1 message/s in one chat
+def test_a_bot_message_in_the_console_demo_chat() -> None:
+    """How `dexscan bot --demo` prints what the bot sends (tests/e2e/test_bot_demo.py drives the chat)."""
+    from dexscan.demo.bot_chat import message_lines
+
+    assert message_lines("🔥 IGNITION · $PUMP\nEntry $0.01\n\nWhy", True,
+                         ((("DexScreener", "https://x"), ("Birdeye", "https://y")), (("Solscan", "https://z"),))) == [
+        "bot › [chart image]", "      🔥 IGNITION · $PUMP", "      Entry $0.01", "", "      Why",
+        "      buttons: [DexScreener] [Birdeye]", "      buttons: [Solscan]"]
+    assert message_lines("Unknown command. /help lists them.", False, ()) == [
+        "bot › Unknown command. /help lists them."]

@@ -42,7 +42,7 @@ def test_user_file_layers_over_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("[gates]\nmin_liquidty_usd = 1\n", "gates.min_liquidty_usd: unknown key"),
+        ("[gates]\nmin_liquidty_usd = 1\n", "gates.min_liquidty_usd: unknown key; did you mean"),
         ("[gates]\nmin_liquidity_usd = 'lots'\n", "gates.min_liquidity_usd: Input should be a valid number"),
         ("[ladder]\nsl_floor_frac = 1.5\n", "ladder.sl_floor_frac: Input should be less than 1"),
         ("[ladder]\ntp_r = [3.0, 1.5, 5.0]\n", "ladder.tp_r: Value error, needs three increasing"),
@@ -55,6 +55,30 @@ def test_bad_values_name_the_key_and_the_file(tmp_path: Path, body: str, expecte
     with pytest.raises(ConfigError) as err:
         load_settings(f, env={})
     assert str(err.value).startswith(f"{f}: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[gates]\nmin_liquidty_usd = 1\n",
+         "gates.min_liquidty_usd: unknown key; did you mean gates.min_liquidity_usd?"),
+        ("[gatez]\nmin_liquidity_usd = 1\n", "gatez: unknown key; did you mean gates?"),
+        ("[scoring]\nmin_calibraton_samples = 5\n",
+         "scoring.min_calibraton_samples: unknown key; did you mean scoring.min_calibration_samples?"),
+        ("[gates]\nzzz = 1\n",
+         "gates.zzz: unknown key (check the spelling against dexscan/default.toml)"),
+        ("[colours]\nx = 1\n",
+         "colours: unknown key (check the spelling against dexscan/default.toml)"),
+    ],
+)
+def test_an_unknown_key_gets_the_nearest_known_one(tmp_path: Path, body: str, message: str) -> None:
+    """Issue 16: "did you mean" from the keys of the same section; ``secrets`` is never offered (it is
+    read from the environment only), and a key like no known one keeps the plain message."""
+    f = tmp_path / "typo.toml"
+    f.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        load_settings(f, env={})
+    assert str(err.value) == f"{f}: {message}"
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from dexscan.status import (
     BudgetUse,
     ClosedRow,
     LiveRow,
+    RejectedRow,
     RpcEndpointStatus,
     ScannerStatus,
     SignalRow,
@@ -62,8 +63,13 @@ def _signal(i: int, price: float = 0.000001234, strategy: str = "ignition", symb
     )
 
 
+RUG_REASON = "mint_authority fail: mint authority is set (Auth111…): supply can be inflated"
+
+
 def _status(n: int, zone: str = "Asia/Kolkata") -> ScannerStatus:
     new, live, closed = [], [], []
+    rejected = [RejectedRow(NOW - 120 * i, f"{i:02d}" + BONK_MINT[2:], "RUG" if i % 2 else "", RUG_REASON,
+                            left=i % 3 == 0) for i in range(n)]
     for i in range(n):
         sig = _signal(i)
         new.append(SignalRow.from_signal(sig, NOW, i))
@@ -84,7 +90,7 @@ def _status(n: int, zone: str = "Asia/Kolkata") -> ScannerStatus:
         ],
         rpc=[RpcEndpointStatus("https://api.mainnet-beta.solana.com", True, "closed", 141.0, 2, 2120, 17)],
         active_rpc="https://api.mainnet-beta.solana.com", outbox_backlog=2,
-        new_signals=new, live_signals=live, closed_signals=closed,
+        new_signals=new, live_signals=live, closed_signals=closed, rejected=rejected,
     )
 
 
@@ -171,27 +177,70 @@ def test_80x24_shows_all_three_tables_with_plus_n_more_and_one_line_of_sources()
     assert lines[20].split()[:7] == ["15:01", "BONK", "7xKX…gAsU", "ignition", "SL", "-1.00R", "20m"]
 
 
-@pytest.mark.parametrize(("width", "height", "shown"), [(120, 40, 7), (160, 50, 7)])
+@pytest.mark.parametrize(("width", "height", "sections"), [
+    (120, 40, ["NEW SIGNALS", "LIVE", "CLOSED"]),
+    (160, 50, ["NEW SIGNALS", "LIVE", "CLOSED", "REJECTED"]),  # 11 lines to spare: the fourth section
+])
 def test_larger_terminals_show_the_configured_rows_and_the_full_sources_table(
-    width: int, height: int, shown: int,
+    width: int, height: int, sections: list[str],
 ) -> None:
     status = _status(12)
     lines = _lines(render(status, width, ROWS, height=height), width)
-    assert len(lines) == 39 <= height and all(len(line) <= width for line in lines)
+    assert len(lines) == 9 + 10 * len(sections) <= height and all(len(line) <= width for line in lines)
     assert lines[4].split("│")[1].split()[:4] == ["source", "state", "latency", "requests"]
     assert lines[7].split("│")[1].split()[:3] == ["geckoterminal", "●", "circuit"]
     starts = [i for i, line in enumerate(lines) if line.startswith(" ") and "──" in line]
-    assert [lines[i].split("  ")[0].strip() for i in starts] == ["NEW SIGNALS", "LIVE", "CLOSED"]
-    assert starts == [9, 19, 29]
+    assert [lines[i].split("  ")[0].strip() for i in starts] == sections
+    assert starts == [9, 19, 29, 39][:len(sections)]
     for i in starts:
-        assert sum(1 for ln in lines[i + 2:i + 10] if "BONK" in ln) == shown
+        assert sum(1 for ln in lines[i + 2:i + 10] if "…" in ln) == 7
         assert lines[i + 9].rstrip() == "+5 more"
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (120, 40)])
+def test_rejected_view_takes_closeds_place_where_there_is_no_room_for_it(width: int, height: int) -> None:
+    """Issue 16: "why isn't X in my universe" — the latest gate rejections with their reasons, newest
+    first; the ``r`` key swaps them with CLOSED when the terminal has no lines for a fourth section."""
+    status = _status(12)
+    closed = _lines(render(status, width, ROWS, height=height, key_hints=True), width)
+    lines = _lines(render(status, width, ROWS, height=height, show_rejected=True, key_hints=True), width)
+    assert len(lines) == len(closed) == min(height, 39) and all(len(line) <= width for line in lines)
+    starts = [i for i, line in enumerate(lines) if line.startswith(" ") and "──" in line]
+    assert [lines[i].split("  ")[0].strip() for i in starts] == ["NEW SIGNALS", "LIVE", "REJECTED"]
+    assert lines[:starts[-1]] == closed[:starts[-1]]  # only the last section changes
+    at = starts[-1]
+    assert lines[at].split()[:4] == ["REJECTED", "12", "r:", "closed"]
+    assert closed[at].split()[:4] == ["CLOSED", "12", "r:", "rejected"]
+    assert lines[at + 1].split()[:3] == ["IST", "UTC", "token"] and "why the gates keep it out" in lines[at + 1]
+    rows = 4 if height == 24 else 8  # 80x24: the compact panel and 4 rows per section
+    assert lines[at + 2].split()[:4] == ["14:42", "09:12", "00KX…gAsU", "left"]
+    assert lines[at + 3].split()[:5] == ["14:40", "09:10", "RUG", "01KX…gAsU", "rejected"]
+    if width >= 120:
+        assert lines[at + 2].endswith(RUG_REASON + " " * (width - len(lines[at + 2].rstrip())))
+    assert lines[at + 1 + rows].rstrip() == f"+{12 - (rows - 1)} more"
+
+
+def test_r_key_swaps_closed_and_rejected_in_the_frame() -> None:
+    console = Console(width=80, height=24, record=True, force_terminal=True, file=io.StringIO())
+    dash = Dashboard(lambda: _status(7), console=console)
+    assert _lines(dash.frame(), 80)[18].startswith(" CLOSED  7 ")
+    assert dash.on_key("x") is False and dash.on_key("r") is True
+    assert _lines(dash.frame(), 80)[18].startswith(" REJECTED  7 ")
+    assert dash.on_key("R") is True
+    assert _lines(dash.frame(), 80)[18].startswith(" CLOSED  7 ")
+
+
+def test_empty_rejected_view_says_so() -> None:
+    lines = _lines(render(_status(0), 160, ROWS, height=50), 160)
+    assert lines[39].startswith(" REJECTED  0   no token rejected by the gates yet ")
 
 
 def test_layout_depends_on_the_terminal_not_on_the_signals() -> None:
     # 3 sources: the full panel is 9 lines, the compact one 6
     assert plan_layout(_status(0), None, 8) == Layout(False, 8, 8, 8)
-    assert plan_layout(_status(0), 50, 8) == Layout(False, 8, 8, 8)
+    assert plan_layout(_status(0), 50, 8) == Layout(False, 8, 8, 8, 8)  # 11 spare lines: REJECTED
+    assert plan_layout(_status(0), 43, 8) == Layout(False, 8, 8, 8, 2)
+    assert plan_layout(_status(0), 42, 8) == Layout(False, 8, 8, 8, 0)  # 3 spare lines: too few for it
     assert plan_layout(_status(0), 33, 8) == Layout(False, 6, 6, 6)  # 9 + 3 × 8
     assert plan_layout(_status(0), 34, 8) == Layout(False, 6, 7, 6)  # the spare line goes to LIVE
     assert plan_layout(_status(0), 27, 8) == Layout(False, 4, 4, 4)
@@ -199,9 +248,9 @@ def test_layout_depends_on_the_terminal_not_on_the_signals() -> None:
     assert plan_layout(_status(0), 24, 8) == Layout(True, 4, 4, 4)
     assert plan_layout(_status(0), 25, 8) == Layout(True, 4, 5, 4)
     assert plan_layout(_status(0), 10, 8) == Layout(True, 2, 2, 2)  # never fewer than 2 rows: cropped below
-    for height in (24, 30, 40, 50):
+    for height, lines in ((24, 24), (30, 30), (40, 39), (50, 49)):
         assert {len(_lines(render(_status(n), 80, ROWS, height), 80)) for n in (0, 3, 50)} == {
-            min(height, 39)} == {dashboard_height(_status(0), ROWS, height)}
+            lines} == {dashboard_height(_status(0), ROWS, height)}
 
 
 def test_dashboard_frame_fits_the_console_height() -> None:
@@ -369,7 +418,7 @@ def test_dashboard_takes_refresh_and_rows_from_settings() -> None:
     settings = load_settings().with_overrides({"scan.dashboard_refresh_per_s": 4.0, "scan.table_rows": 5})
     dash = Dashboard.from_settings(settings, lambda: _status(0), console=_console(80))
     assert (dash.refresh_per_s, dash.table_rows) == (4.0, 5)
-    assert len(_lines(dash.frame(), 80)) == 9 + 3 * 7
+    assert len(_lines(dash.frame(), 80)) == 9 + 4 * 7  # a 200-line console: REJECTED too
 
 
 def test_dashboard_keeps_the_last_frame_when_the_status_cannot_be_read() -> None:

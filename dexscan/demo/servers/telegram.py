@@ -761,39 +761,6 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("true", "1")
 
 
-# -- demo data for `dexscan bot --demo` ------------------------------------------------------------
+# -- the demo chat of `dexscan bot --demo` and `dexscan scan --demo` ------------------------------
 
 DEMO_CHAT = 1001
-DEMO_STRANGER = 2002
-
-
-async def seed_demo_store(store: Any, chat_id: int, now: int) -> None:
-    """A few signals, one closed with its outcome update, queued for ``chat_id`` as the engine would."""
-    from dexscan.alerts.format import CardExtras, outcome_card, signal_card
-    from dexscan.domain import Confidence, GateStatus, GateVerdict, Levels, Outcome, Reason, Signal
-
-    demo = [
-        ("DemoPumpMint1111111111111111111111111111111", "PUMP", "Pump & <Dump> Inc", "ignition", 0.000123, 3.4),
-        ("DemoMoonMint2222222222222222222222222222222", "MOON", "Moon*_[Shot]", "confirmation", 0.0456, 11.2),
-        ("DemoWifMint33333333333333333333333333333333", "WIF2", "dogwifhat 2", "ignition", 1.234, 2.6),
-    ]
-    for i, (mint, symbol, name, layer, price, rise) in enumerate(demo):
-        ts = now - 3600 + i * 600
-        atr = price * 0.08
-        levels = Levels(price, price - 1.5 * atr, price + 2.25 * atr, price + 4.5 * atr, price + 7.5 * atr,
-                        atr, "4h", "atr")
-        sig = Signal(
-            mint=mint, strategy=layer, layer=layer, candle_ts=ts - ts % 14400, ts=ts, price=price,  # type: ignore[arg-type]
-            reasons=(Reason("rise", rise, ">=", 2.0, "%"), Reason("volume_5m_x", 4.2, ">", 3.0)),
-            symbol=symbol, pool=f"DemoPool{i}", rise_pct=rise, volume_ratio=4.2, levels=levels,
-            confidence=Confidence(0.55 + 0.1 * i), liquidity_usd=250_000.0 * (i + 1),
-        )
-        await store.upsert_token(mint, now, symbol=symbol, name=name)
-        verdicts = [GateVerdict(mint, g, GateStatus.PASS, "renounced (null)", ts - 60)
-                    for g in ("mint_authority", "freeze_authority")]
-        await store.save_verdicts(verdicts)
-        extras = CardExtras(name=name, volume_h24_usd=1_500_000.0, pair_created_at=ts - 5 * 86400, gates=verdicts)
-        sid, _ = await store.save_signal(sig, [chat_id], signal_card(sig, extras).to_payload(), now=ts)
-        if i == 0:
-            outcome = Outcome("tp1", 1.5, {"tp1": ts + 1800}, closed_at=ts + 1800, last_price=levels.tp1, max_r=1.7)
-            await store.save_outcome(sid, outcome, ts + 1800, [chat_id], outcome_card(sig, outcome).to_payload())
