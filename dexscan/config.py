@@ -280,6 +280,7 @@ class TelegramSettings(_Section):
 
 class ServiceSettings(_Section):
     listen: str = ""
+    max_ws_clients: int = Field(64, ge=1, le=10_000)
 
 
 class StreamSettings(_Section):

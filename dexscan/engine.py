@@ -1228,7 +1228,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 from dexscan.service import Service, parse_listen
 
                 host, port = parse_listen(opts.serve)
-                engine.service = await stack.enter_async_context(Service(side_store, engine.status, host, port))
+                engine.service = await stack.enter_async_context(
+                    Service(side_store, engine.status, host, port, max_ws_clients=settings.service.max_ws_clients))
             extra: list[Callable[[], Awaitable[None]]] = []
             if engine.telegram_enabled and not opts.once:
                 extra.append(_telegram_task(engine, db, clock, stop, stack))
