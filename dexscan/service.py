@@ -386,6 +386,12 @@ class _Client:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _closing(resp: web.Response) -> web.Response:
+    """A refusal that also frees the connection (and its file descriptor) instead of keeping it alive."""
+    resp.force_close()
+    return resp
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """404/405 and friends as JSON, like every other answer of this API."""
@@ -580,15 +586,15 @@ class Service:
         if origin is not None and not self.origin_allowed(origin):
             self.ws_refused_origin += 1
             log.warning("ws: refused a client from origin %r: only local clients may read the stream", origin[:200])
-            return web.json_response(
+            return _closing(web.json_response(
                 {"error": "this stream is for local clients only: a web page from another origin may not read it",
-                 "origin": origin[:200]}, status=403)
+                 "origin": origin[:200]}, status=403))
         if self._ws_slots >= self.max_ws_clients:
             self.ws_refused_full += 1
             log.warning("ws: refused a client: %d clients connected (service.max_ws_clients)", self.max_ws_clients)
-            return web.json_response(
+            return _closing(web.json_response(
                 {"error": f"too many /ws clients ({self.max_ws_clients} connected); close one or raise "
-                          "service.max_ws_clients"}, status=503, headers={"Retry-After": "30"})
+                          "service.max_ws_clients"}, status=503, headers={"Retry-After": "30"}))
         self._ws_slots += 1
         try:
             return await self._serve_ws(request)

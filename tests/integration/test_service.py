@@ -475,7 +475,7 @@ async def test_ws_refuses_a_foreign_origin_with_403_and_no_data(
     origin = origin.format(port=service.port)
     service.publish({"type": "tick", "n": 1})
     async with http.get(f"{service.url}/ws", headers={**_UPGRADE, "Origin": origin}) as resp:
-        assert resp.status == 403
+        assert (resp.status, resp.headers["Connection"]) == (403, "close")
         body = await resp.json()
     assert body == {"error": "this stream is for local clients only: a web page from another origin may not read it",
                     "origin": origin}
@@ -519,7 +519,7 @@ async def test_ws_client_over_the_cap_gets_503_and_the_others_keep_receiving(
                 await http.ws_connect(f"{svc.url}/ws")
             assert refused.value.status == 503
         async with http.get(f"{svc.url}/ws", headers=_UPGRADE) as resp:
-            assert (resp.status, resp.headers["Retry-After"]) == (503, "30")
+            assert (resp.status, resp.headers["Retry-After"], resp.headers["Connection"]) == (503, "30", "close")
             assert await resp.json() == {"error": "too many /ws clients (3 connected); close one or raise "
                                                   "service.max_ws_clients"}
         assert svc.publish({"type": "tick", "n": 1}) == 3
