@@ -168,6 +168,7 @@ class UniverseSettings(_Section):
     exit_after_s: float = Field(3600, ge=0, le=7 * 86_400)
     recheck_failed_after_s: float = Field(1800, ge=0, le=7 * 86_400)
     max_tokens: int = Field(5000, ge=1, le=100_000)
+    watch_round_interval_s: float = Field(10.0, ge=0, le=3600)
 
 
 class GateSettings(_Section):
@@ -278,10 +279,12 @@ class TelegramSettings(_Section):
     digest_threshold: int = Field(5, ge=1, le=1000)
     digest_window_s: float = Field(120.0, gt=0, le=86_400)
     send_charts: bool = False
+    max_watched_per_chat: int = Field(50, ge=1, le=10_000)
 
 
 class ServiceSettings(_Section):
     listen: str = ""
+    max_ws_clients: int = Field(64, ge=1, le=10_000)
 
 
 class StreamSettings(_Section):

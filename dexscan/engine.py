@@ -178,6 +178,8 @@ class EngineCounters:
     history_fetches: int = 0
     history_errors: int = 0
     bars_stored: int = 0
+    discovery_rounds: int = 0  # periodic rounds: feeds asked, every due token checked
+    watch_rounds: int = 0  # on-demand rounds: only just-watched mints checked (coalesced /watch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +262,9 @@ class Engine:
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
         self._wake_history = asyncio.Event()
-        self._wake_discovery = asyncio.Event()
+        self._wake_watch = asyncio.Event()
+        self._watch_requests: dict[str, None] = {}  # mints waiting for an on-demand round, in order
+        self._universe_round = asyncio.Lock()  # discovery and on-demand rounds never interleave
         self._wake_outbox: Callable[[], None] | None = None
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
@@ -283,6 +287,7 @@ class Engine:
         async with asyncio.TaskGroup() as tg:
             core = [
                 tg.create_task(self._guard("discovery", self._discovery_loop)),
+                tg.create_task(self._guard("watch", self._watch_loop)),
                 tg.create_task(self._guard("history", self._history_loop)),
                 tg.create_task(self._guard("process", self._process_loop)),
                 tg.create_task(self._guard("output", self._output_loop)),
@@ -813,18 +818,28 @@ class Engine:
         ``--tokens`` and the mints watched from Telegram (``/watch``, kept in the store) are checked
         in the same round as the feeds' candidates, so their pools are fetched in shared batches.
         """
-
         universe = self.universe
-        now = self.now()
+        async with self._universe_round:
+            now = self.now()
+            await self._load_universe(now)
+            watch = list(self.watch)
+            if universe.store is not None:
+                watch += await universe.store.watched_mints()
+            report = await universe.refresh(list(dict.fromkeys(watch)), now)
+            self.counters.discovery_rounds += 1
+            await self._apply_round(report)
+        self._gate_counts = (report.passed, report.failed, report.unverified)
+
+    async def _load_universe(self, now: int) -> None:
         if not self._universe_loaded:
             self._universe_loaded = True
-            restored = await universe.load(now)
+            restored = await self.universe.load(now)
             if restored:
                 log.info("universe: %d token(s) restored from the store", restored)
-        watch = list(self.watch)
-        if universe.store is not None:
-            watch += await universe.store.watched_mints()
-        report = await universe.refresh(list(dict.fromkeys(watch)), now)
+
+    async def _apply_round(self, report: Any) -> None:
+        """Follow a universe round (:class:`~dexscan.universe.RefreshReport`): pins, entries, leavers."""
+        universe = self.universe
         for mint, (old, new) in report.moved.items():
             if new is not None and mint in self.tokens:
                 await self.repin(mint, new, f"main pool moved from {old} (e.g. a migration)")
@@ -843,7 +858,6 @@ class Engine:
             mp = universe.main_pool(mint) if view.member else None
             if mp is not None and mp.pair_address != view.pool:
                 await self.repin(mint, mp.pair_address, "re-picked at the discovery round")
-        self._gate_counts = (report.passed, report.failed, report.unverified)
         self._note_rejections(report.changes)
         if report.entered or report.left:
             log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
@@ -870,11 +884,40 @@ class Engine:
                 await self.discover()
             except SourceError as exc:
                 log.warning("discovery failed, retrying at the next cycle: %s", exc)
-            await self._sleep(self.settings.universe.discovery_interval_s, self._wake_discovery)
+            await self._sleep(self.settings.universe.discovery_interval_s)
 
-    def request_discovery(self) -> None:
-        """Run a discovery and gating round now (a mint was just watched from Telegram)."""
-        self._wake_discovery.set()
+    def request_watch(self, mint: str) -> None:
+        """Check ``mint`` (just watched from Telegram) in the next on-demand round.
+
+        Requests are coalesced: the first of a quiet spell is checked at once, those arriving while
+        a round runs or within ``universe.watch_round_interval_s`` after it wait for the next one,
+        which checks them all together. An on-demand round checks only the watched mints (no feed
+        is asked), so a flood of ``/watch`` cannot multiply discovery rounds.
+        """
+        self._watch_requests[mint] = None
+        self._wake_watch.set()
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await self._wake_watch.wait()
+            self._wake_watch.clear()
+            mints, self._watch_requests = list(self._watch_requests), {}
+            try:
+                await self.watch_round(mints)
+            except SourceError as exc:
+                log.warning("watched mints not checked now (%d), they are at the next discovery round: %s",
+                            len(mints), exc)
+            await self.clock.sleep(self.settings.universe.watch_round_interval_s)
+
+    async def watch_round(self, mints: Sequence[str]) -> None:
+        """One on-demand round: check just ``mints`` (:meth:`~dexscan.universe.Universe.watch_now`)."""
+        if not mints:
+            return
+        async with self._universe_round:
+            await self._load_universe(self.now())
+            self.counters.watch_rounds += 1
+            report = await self.universe.watch_now(mints, self.now())
+            await self._apply_round(report)
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -936,6 +979,8 @@ class Engine:
                 "history_fetches": self.counters.history_fetches,
                 "history_errors": self.counters.history_errors,
                 "bars_stored": self.counters.bars_stored,
+                "discovery_rounds": self.counters.discovery_rounds,
+                "watch_rounds": self.counters.watch_rounds,
             },
             started_at=self._started_at,
             mode=self.mode,
@@ -1254,7 +1299,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 from dexscan.service import Service, parse_listen
 
                 host, port = parse_listen(opts.serve)
-                engine.service = await stack.enter_async_context(Service(side_store, engine.status, host, port))
+                engine.service = await stack.enter_async_context(
+                    Service(side_store, engine.status, host, port, max_ws_clients=settings.service.max_ws_clients))
             extra: list[Callable[[], Awaitable[None]]] = []
             if engine.telegram_enabled and not opts.once:
                 extra.append(_telegram_task(engine, db, clock, stop, stack))
@@ -1319,7 +1365,7 @@ def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
 
         async def watch(self, mint: str) -> str:
             await super().watch(mint)
-            engine.request_discovery()
+            engine.request_watch(mint)
             return "Added to the watch list and being checked now; it is scanned if it passes every gate."
 
     async def check(mint: str) -> Sequence[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,6 +46,49 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Lets the first of identical log lines through and drops its repeats for ``window_s`` seconds.
+
+    Lines are identical when logger, level and formatted message are (tracebacks aside): a failure
+    repeated a thousand times a second (a flood of clients, a dead descriptor table) costs one line
+    per window instead of filling the disk. The first line of the same kind after the window passes
+    with ``" [N similar messages suppressed]"`` appended, so nothing is silently lost from the
+    count. Time is each record's own ``created`` stamp, so the filter reads no clock. At most
+    ``max_kinds`` kinds are remembered (the least recently seen is forgotten first), so the filter
+    itself stays small whatever the messages. Attach it to a handler (after the secret filter).
+    """
+
+    def __init__(self, window_s: float = 60.0, max_kinds: int = 1024) -> None:
+        super().__init__()
+        if not window_s > 0 or max_kinds < 1:
+            raise ValueError("RepeatFilter needs window_s > 0 and max_kinds >= 1")
+        self.window_s = window_s
+        self.max_kinds = max_kinds
+        self.suppressed_total = 0
+        # kind -> [time the last line of this kind was let through, repeats suppressed since then]
+        self._kinds: OrderedDict[tuple[str, int, str], list[float]] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        kind = (record.name, record.levelno, msg)
+        seen = self._kinds.get(kind)
+        if seen is not None:
+            self._kinds.move_to_end(kind)
+            if record.created - seen[0] < self.window_s:
+                seen[1] += 1
+                self.suppressed_total += 1
+                return False
+            suppressed = int(seen[1])
+            seen[0], seen[1] = record.created, 0
+            if suppressed:
+                record.msg, record.args = f"{msg} [{suppressed} similar messages suppressed]", None
+            return True
+        self._kinds[kind] = [record.created, 0]
+        if len(self._kinds) > self.max_kinds:
+            self._kinds.popitem(last=False)
+        return True
+
+
 def setup_logging(
     level: str = "INFO",
     fmt: str = "text",
@@ -66,6 +110,7 @@ def setup_logging(
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter(secrets))
+    handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("aiohttp.access", "httpx", "httpx2", "aiogram.event", "asyncio"):

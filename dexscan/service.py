@@ -18,6 +18,16 @@
   a stalled reader never slows the engine. Events that arrive while the snapshot is read follow it,
   so an event may repeat what the snapshot already shows.
 
+  Only a local client may connect: a handshake without an ``Origin`` header (a CLI client, a
+  script) or with the loopback origin of this very service (``http://127.0.0.1:PORT``,
+  ``http://localhost:PORT``, ``http://[::1]:PORT``) is accepted; any other origin (a web page the
+  user happens to have open, ``null``) gets a 403 JSON error before the upgrade, so a browser tab
+  can never read the stream. At most ``max_ws_clients`` (config ``service.max_ws_clients``,
+  default 64) clients are connected at once; one more gets a 503 JSON error, counted in
+  ``dexscan_ws_clients_refused_total``, and the connected ones are not disturbed (a flood of
+  clients must not use up the process's file descriptors, which the scanner needs for its own
+  connections).
+
 It binds to loopback only: nothing here is authenticated, so it must not face a network.
 """
 
@@ -35,6 +45,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from prometheus_client import CollectorRegistry, Histogram
@@ -53,6 +64,8 @@ log = logging.getLogger(__name__)
 #: Seconds from the market event (bar or snapshot time) to the signal leaving the pipeline.
 DETECTION_LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 DEFAULT_WS_QUEUE = 256
+#: Concurrent /ws clients (``service.max_ws_clients``); one more is refused with a 503.
+DEFAULT_MAX_WS_CLIENTS = 64
 #: Seconds (of the loop's clock) without anything sent after which a /ws client gets a heartbeat.
 DEFAULT_WS_HEARTBEAT_S = 15.0
 DEFAULT_SIGNALS_LIMIT = 500
@@ -83,6 +96,15 @@ def _check_loopback(host: str) -> str:
             "so it only listens on 127.0.0.1 (or ::1)"
         )
     return host
+
+
+def _is_loopback_name(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -260,7 +282,11 @@ class _StatusCollector(Collector):
         published.add_metric([], svc.events_published)
         dropped = CounterMetricFamily("dexscan_ws_events_dropped", "Events dropped for slow /ws clients")
         dropped.add_metric([], svc.events_dropped)
-        yield from (ws_clients, published, dropped)
+        refused = CounterMetricFamily("dexscan_ws_clients_refused",
+                                      "/ws handshakes refused (foreign origin or too many clients)", labels=["reason"])
+        refused.add_metric(["origin"], svc.ws_refused_origin)
+        refused.add_metric(["full"], svc.ws_refused_full)
+        yield from (ws_clients, published, dropped, refused)
         up = GaugeMetricFamily("dexscan_status_up", "1 when the scanner status could be read at this scrape")
         try:
             st = svc.status_provider()
@@ -360,6 +386,12 @@ class _Client:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _closing(resp: web.Response) -> web.Response:
+    """A refusal that also frees the connection (and its file descriptor) instead of keeping it alive."""
+    resp.force_close()
+    return resp
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """404/405 and friends as JSON, like every other answer of this API."""
@@ -387,9 +419,12 @@ class Service:
         *,
         ws_queue_size: int = DEFAULT_WS_QUEUE,
         heartbeat_s: float = DEFAULT_WS_HEARTBEAT_S,
+        max_ws_clients: int = DEFAULT_MAX_WS_CLIENTS,
     ) -> None:
         if ws_queue_size < 1:
             raise ValueError("ws_queue_size must be >= 1")
+        if max_ws_clients < 1:
+            raise ValueError("max_ws_clients must be >= 1")
         if not heartbeat_s > 0:
             raise ValueError("heartbeat_s must be > 0")
         self.heartbeat_s = heartbeat_s
@@ -398,9 +433,13 @@ class Service:
         self.host = _check_loopback(host)
         self.port = port
         self.ws_queue_size = ws_queue_size
+        self.max_ws_clients = max_ws_clients
         self.events_published = 0
         self.events_dropped = 0
+        self.ws_refused_origin = 0
+        self.ws_refused_full = 0
         self._clients: set[_Client] = set()
+        self._ws_slots = 0  # handshakes admitted and not yet finished (counted before any await)
         self.registry = CollectorRegistry(auto_describe=True)
         self._latency = Histogram(
             "dexscan_detection_latency_seconds",
@@ -527,7 +566,42 @@ class Service:
         return web.json_response({"count": len(items), "signals": items},
                                  dumps=lambda o: json.dumps(o, allow_nan=False))
 
-    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+    def origin_allowed(self, origin: str | None) -> bool:
+        """No ``Origin`` (not a browser) or this service's own loopback origin; nothing else."""
+        if origin is None:
+            return True
+        try:
+            parts = urlsplit(origin.strip())
+            port = parts.port
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or parts.path not in ("", "/") or parts.query or parts.username:
+            return False
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        return _is_loopback_name(parts.hostname or "") and port == self.port
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.origin_allowed(origin):
+            self.ws_refused_origin += 1
+            log.warning("ws: refused a client from origin %r: only local clients may read the stream", origin[:200])
+            return _closing(web.json_response(
+                {"error": "this stream is for local clients only: a web page from another origin may not read it",
+                 "origin": origin[:200]}, status=403))
+        if self._ws_slots >= self.max_ws_clients:
+            self.ws_refused_full += 1
+            log.warning("ws: refused a client: %d clients connected (service.max_ws_clients)", self.max_ws_clients)
+            return _closing(web.json_response(
+                {"error": f"too many /ws clients ({self.max_ws_clients} connected); close one or raise "
+                          "service.max_ws_clients"}, status=503, headers={"Retry-After": "30"}))
+        self._ws_slots += 1
+        try:
+            return await self._serve_ws(request)
+        finally:
+            self._ws_slots -= 1
+
+    async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         client = _Client(ws, asyncio.Queue(maxsize=self.ws_queue_size))

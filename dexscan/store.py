@@ -400,6 +400,20 @@ class Store:
             (key, value),
         )
 
+    async def kv_keep_newest(self, prefix: str, keep: int) -> int:
+        """Keep the ``keep`` newest rows whose key starts with ``prefix`` (their values are epoch
+        seconds; ties broken by key), delete the others; returns how many were deleted."""
+        if not prefix:
+            raise ValueError("kv_keep_newest needs a non-empty prefix")
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # keys with the prefix sort in [prefix, end)
+        cur = await self._write(
+            """DELETE FROM kv WHERE key IN (
+                 SELECT key FROM kv WHERE key >= ? AND key < ?
+                 ORDER BY CAST(value AS INTEGER) DESC, key DESC LIMIT -1 OFFSET ?)""",
+            (prefix, end, max(keep, 0)),
+        )
+        return max(cur.rowcount, 0)
+
     # -- tokens and pools --------------------------------------------------------------------
 
     async def upsert_token(

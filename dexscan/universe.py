@@ -537,15 +537,25 @@ class Universe:
     async def watch(self, mint: str, now: int | None = None) -> MembershipChange:
         """Watch a mint (``/watch``, ``--tokens``) and check it right away."""
         t = self._now(now)
-        self.book.watch(mint, t)
-        if self.store is not None:
-            await self.store.upsert_token(mint, t, source=WATCH_SOURCE)
-        report = await self._check_and_apply([mint], t, 0, 0, {})
+        report = await self.watch_now([mint], t)
         change = report.changes.get(mint)
         if change is None:  # pools could not be fetched: the token stays a candidate, due now
             return MembershipChange(mint, "rejected", t, "; ".join(report.source_errors.values()),
                                     self.book.is_member(mint), None, t)
         return change
+
+    async def watch_now(self, mints: Sequence[str], now: int | None = None) -> RefreshReport:
+        """Watch ``mints`` and check just them, now: the on-demand round behind ``/watch``.
+
+        No feed is asked and no other token is checked, so a burst of ``/watch`` costs a pool-list
+        request per :data:`POOLS_CHUNK` new mints and their chain reads, never a discovery round.
+        """
+        t = self._now(now)
+        for mint in mints:
+            self.book.watch(mint, t)
+            if self.store is not None:
+                await self.store.upsert_token(mint, t, source=WATCH_SOURCE)
+        return await self._check_and_apply(list(dict.fromkeys(mints)), t, 0, 0, {})
 
     # -- gates -----------------------------------------------------------------------------------
 

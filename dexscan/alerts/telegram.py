@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
@@ -920,6 +921,14 @@ REFUSAL = (
     "This is a private dexscan bot. Your chat id is {chat_id}; its operator can allow it by "
     "adding it to telegram.chat_ids."
 )
+#: Refused chats remembered (one ``kv`` row each, so each gets one refusal only); beyond this the
+#: longest-remembered are forgotten, so a flood of strangers cannot grow the database. A forgotten
+#: stranger who writes again is refused once more.
+MAX_REFUSED_CHATS = 1000
+REFUSED_KEY = "telegram:refused:"
+#: The mints each allowed chat added with /watch (a JSON list in ``kv``, at most
+#: ``telegram.max_watched_per_chat`` of them).
+WATCHED_KEY = "telegram:watched:"
 
 
 def build_dispatcher(
@@ -929,7 +938,9 @@ def build_dispatcher(
 
     The gate is an outer middleware: it runs before any handler, so a chat outside
     ``telegram.chat_ids`` never reaches one. Such a chat gets a single refusal (remembered in ``kv``
-    across restarts, logged with its chat and user id) and silence afterwards. Allowed chats also
+    across restarts, the newest :data:`MAX_REFUSED_CHATS` of them; logged with its chat and user id)
+    and silence afterwards. ``/watch`` keeps each chat's list (at most
+    ``telegram.max_watched_per_chat``); a mint already on it or one over the cap starts no round. Allowed chats also
     have their message ids noted, the user-side anchor of the sender's crash recovery.
     """
     clock = clock or RealClock()
@@ -948,9 +959,10 @@ def build_dispatcher(
             await store.telegram_note_message_id(chat_id, event.message_id, who="user")
             return await handler(event, data)
         user = event.from_user.id if event.from_user else None
-        key = f"telegram:refused:{chat_id}"
+        key = f"{REFUSED_KEY}{chat_id}"
         if await store.kv_get(key) is None:
             await store.kv_set(key, str(int(clock.now())))
+            await store.kv_keep_newest(REFUSED_KEY, MAX_REFUSED_CHATS)
             log.warning("telegram: refused chat %s (user %s): not in telegram.chat_ids", chat_id, user)
             await event.answer(REFUSAL.format(chat_id=chat_id), parse_mode=None)
         else:
@@ -1043,8 +1055,20 @@ def build_dispatcher(
     @router.message(Command("watch"))
     async def on_watch(message: Message, command: CommandObject) -> None:
         mint = await mint_arg(message, command)
-        if mint is not None:
-            await reply(message, f"<code>{mint}</code>\n{escape(await backend.watch(mint))}")
+        if mint is None:
+            return
+        key = f"{WATCHED_KEY}{message.chat.id}"
+        watched: list[str] = json.loads(await store.kv_get(key) or "[]")
+        cap = settings.telegram.max_watched_per_chat
+        if mint in watched:  # nothing new to check: no round, no request
+            await reply(message, f"<code>{mint}</code>\nAlready on this chat's watch list.")
+            return
+        if len(watched) >= cap:
+            await reply(message, f"<code>{mint}</code>\nNot added: this chat already watches {cap} mints, the "
+                                 "most it may (telegram.max_watched_per_chat in the config).")
+            return
+        await store.kv_set(key, json.dumps([*watched, mint]))
+        await reply(message, f"<code>{mint}</code>\n{escape(await backend.watch(mint))}")
 
     @router.message(Command("mute"))
     async def on_mute(message: Message, command: CommandObject) -> None:

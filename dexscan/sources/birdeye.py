@@ -20,6 +20,8 @@ from dexscan.sources.http import BIRDEYE, DEFAULT_BUCKET, HttpLayer, ParamValue
 from dexscan.sources.parse import (
     ParseContext,
     as_object,
+    bar_series,
+    bar_time,
     check_bar,
     lookup,
     opt_bool,
@@ -33,7 +35,6 @@ from dexscan.sources.parse import (
     req_float,
     req_str,
     str_or,
-    to_epoch,
 )
 
 OHLCV_V1 = "/defi/ohlcv"
@@ -113,7 +114,8 @@ class BirdeyeClient:
                 "time_from": time_from, "time_to": end - 1,
             })
             items = lookup(data, "items", ctx)
-            candles = parse_records(items, lambda r: parse_ohlcv_item(r, ctx), ctx, "items")
+            candles = bar_series(parse_records(items, lambda r: parse_ohlcv_item(r, ctx), ctx, "items"), int(tf),
+                                 "items.unix_time" if version == 3 else "items.unixTime", ctx)
             for c in candles:
                 if start <= c.ts < end:
                     by_ts[c.ts] = c
@@ -185,7 +187,7 @@ def parse_ohlcv_item(rec: Any, ctx: ParseContext) -> Candle:
     v_usd = opt_float(rec, "v_usd", ctx, non_negative=True)
     volume = v_usd if v_usd is not None else req_float(rec, "v", ctx, non_negative=True) * close
     return check_bar(Candle(
-        ts=to_epoch(raw_ts, ts_field, ctx),
+        ts=bar_time(raw_ts, ts_field, ctx),
         open=req_float(rec, "o", ctx, positive=True),
         high=req_float(rec, "h", ctx, positive=True),
         low=req_float(rec, "l", ctx, positive=True),

@@ -26,6 +26,8 @@ from dexscan.sources.parse import (
     MAX_USD_AMOUNT,
     ParseContext,
     as_object,
+    bar_series,
+    bar_time,
     check_bar,
     lookup,
     opt_float,
@@ -35,7 +37,6 @@ from dexscan.sources.parse import (
     req_str,
     str_or,
     to_address,
-    to_epoch,
     to_float,
 )
 
@@ -88,7 +89,7 @@ class GeckoTerminalClient:
             raise ctx.reject("data", "missing (expected a JSON:API ohlcv_request_response)")
         rows = lookup(body, "data.attributes.ohlcv_list", ctx)
         candles = parse_records(rows, lambda r: parse_ohlcv_row(r, ctx), ctx, "data.attributes.ohlcv_list")
-        return _ascending_unique(candles)
+        return bar_series(candles, int(tf), "ohlcv_list.ts", ctx)
 
     async def ohlcv_range(self, pool: str, tf: Timeframe, start: int, end: int,
                           include_empty: bool = True, token: str | None = None) -> list[Candle]:
@@ -135,7 +136,7 @@ def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
     if len(rows) < 6:
         raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
     return check_bar(Candle(
-        ts=to_epoch(rows[0], f"{field}.ts", ctx),
+        ts=bar_time(rows[0], f"{field}.ts", ctx),
         open=to_float(rows[1], f"{field}.open", ctx, positive=True, at_most=MAX_PRICE_USD),
         high=to_float(rows[2], f"{field}.high", ctx, positive=True, at_most=MAX_PRICE_USD),
         low=to_float(rows[3], f"{field}.low", ctx, positive=True, at_most=MAX_PRICE_USD),

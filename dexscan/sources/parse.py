@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -373,6 +373,40 @@ def check_bar(bar: Candle, high_field: str, low_field: str, ctx: ParseContext) -
     if bar.low > min(bar.open, bar.close):
         raise ctx.bad(low_field, f"low {bar.low!r} is above the bar's open/close")
     return bar
+
+
+def bar_series(bars: Sequence[Candle], tf_s: int, ts_field: str, ctx: ParseContext) -> list[Candle]:
+    """The bars of one OHLCV answer, ascending and unique, when they form a series of ``tf_s``-second bars.
+
+    Bar times are parsed as plain integers (``ts`` of :func:`bar_time`) and judged here, over the
+    whole answer: times in milliseconds, a bar off the timeframe's grid (bars start on UTC multiples
+    of the timeframe), or two *different* bars at one time mean the provider answered something
+    else than what was asked (another unit, another timeframe, a broken merge). Such an answer is
+    refused whole: one :class:`BadPayload` naming ``ts_field``, counted once, nothing of it kept —
+    rather than a warning per bar and a store full of bars no detector may read. An exact repeat of
+    a bar is harmless and merged.
+    """
+    in_ms = [b.ts for b in bars if b.ts > _MS_THRESHOLD]
+    if in_ms:
+        raise ctx.reject(ts_field, f"{len(in_ms)} of {len(bars)} bar times are milliseconds or garbage, not epoch "
+                                   f"seconds (e.g. {in_ms[0]}); the whole answer is refused")
+    off_grid = [b.ts for b in bars if b.ts % tf_s]
+    if off_grid:
+        raise ctx.reject(ts_field, f"{len(off_grid)} of {len(bars)} bars do not start on the {tf_s} s grid (e.g. "
+                                   f"{off_grid[0]}, {off_grid[0] % tf_s} s past a bar start); the whole answer is "
+                                   "refused")
+    by_ts: dict[int, Candle] = {}
+    for b in bars:
+        seen = by_ts.setdefault(b.ts, b)
+        if seen != b:
+            raise ctx.reject(ts_field, f"two different bars at {b.ts} (close {seen.close!r} and {b.close!r}, volume "
+                                       f"{seen.volume!r} and {b.volume!r}); the whole answer is refused")
+    return [by_ts[ts] for ts in sorted(by_ts)]
+
+
+def bar_time(value: Any, field: str, ctx: ParseContext) -> int:
+    """A bar's start as a non-negative integer; its unit and grid are judged by :func:`bar_series`."""
+    return to_int(value, field, ctx, non_negative=True)
 
 
 # -- whole responses -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -458,3 +459,82 @@ def test_service_refuses_a_public_host(store: Store, provider: Provider) -> None
 async def test_port_in_use_is_a_clear_error(service: Service, store: Store, provider: Provider) -> None:
     with pytest.raises(InputError, match=f"127.0.0.1:{service.port}: cannot listen"):
         await Service(store, provider, port=service.port).start()
+
+
+# -- /ws: who may connect ---------------------------------------------------------------------------
+
+_UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1.evil.example", "null",
+                                    "http://127.0.0.1:1", "http://192.168.1.5:{port}", "file://", "http://[::1"])
+async def test_ws_refuses_a_foreign_origin_with_403_and_no_data(
+    service: Service, http: aiohttp.ClientSession, origin: str
+) -> None:
+    origin = origin.format(port=service.port)
+    service.publish({"type": "tick", "n": 1})
+    async with http.get(f"{service.url}/ws", headers={**_UPGRADE, "Origin": origin}) as resp:
+        assert (resp.status, resp.headers["Connection"]) == (403, "close")
+        body = await resp.json()
+    assert body == {"error": "this stream is for local clients only: a web page from another origin may not read it",
+                    "origin": origin}
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(f"{service.url}/ws", origin=origin)
+    assert refused.value.status == 403
+    assert service.clients == 0
+    assert 'dexscan_ws_clients_refused_total{reason="origin"} 2.0' in await _metrics(service, http)
+
+
+@pytest.mark.parametrize("origin", [None, "http://127.0.0.1:{port}", "http://localhost:{port}",
+                                    "HTTP://LOCALHOST:{port}/"])
+async def test_ws_accepts_local_clients(service: Service, http: aiohttp.ClientSession, origin: str | None) -> None:
+    origin = None if origin is None else origin.format(port=service.port)
+    async with http.ws_connect(f"{service.url}/ws", origin=origin) as ws:
+        assert (await _receive(ws))["type"] == "hello"
+        assert (await _receive(ws))["type"] == "snapshot"
+    assert service.ws_refused_origin == 0
+
+
+async def test_ws_accepts_the_ipv6_loopback_origin(store: Store, provider: Provider,
+                                                   http: aiohttp.ClientSession) -> None:
+    async with Service(store, provider, "::1", 0) as svc:
+        async with http.ws_connect(f"{svc.url}/ws", origin=f"http://[::1]:{svc.port}") as ws:
+            assert (await _receive(ws))["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{svc.url}/ws", origin=f"http://[::1]:{svc.port + 1}")
+        assert refused.value.status == 403
+
+
+async def test_ws_client_over_the_cap_gets_503_and_the_others_keep_receiving(
+    store: Store, provider: Provider, http: aiohttp.ClientSession
+) -> None:
+    async with Service(store, provider, max_ws_clients=3) as svc, contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(http.ws_connect(f"{svc.url}/ws")) for _ in range(3)]
+        for ws in clients:
+            assert (await _receive(ws))["type"] == "hello"
+            assert (await _receive(ws))["type"] == "snapshot"
+        for _ in range(2):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{svc.url}/ws")
+            assert refused.value.status == 503
+        async with http.get(f"{svc.url}/ws", headers=_UPGRADE) as resp:
+            assert (resp.status, resp.headers["Retry-After"], resp.headers["Connection"]) == (503, "30", "close")
+            assert await resp.json() == {"error": "too many /ws clients (3 connected); close one or raise "
+                                                  "service.max_ws_clients"}
+        assert svc.publish({"type": "tick", "n": 1}) == 3
+        for ws in clients:
+            assert await _receive(ws) == {"type": "tick", "n": 1}
+        lines = await _metrics(svc, http)
+        assert 'dexscan_ws_clients_refused_total{reason="full"} 3.0' in lines
+        assert "dexscan_ws_clients 3.0" in lines
+        await clients[0].close()
+        for _ in range(100):  # the server notices the close on its next read
+            if svc.clients == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert svc.clients == 2
+        async with http.ws_connect(f"{svc.url}/ws") as late:  # a freed slot is usable again
+            assert (await _receive(late))["type"] == "hello"
+    with pytest.raises(ValueError, match="max_ws_clients"):
+        Service(store, provider, max_ws_clients=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
+import dexscan.alerts.telegram as telegram_module
 from dexscan.alerts.telegram import (
     BotBackend,
     ChatSettings,
@@ -33,6 +34,7 @@ from dexscan.errors import ConfigError
 from dexscan.store import Store
 from tests.integration.test_telegram_delivery import (
     CHAT,
+    OTHER,
     T0,
     TOKEN,
     make_signal,
@@ -62,13 +64,17 @@ class Bench:
 
 
 @contextlib.asynccontextmanager
-async def bench(tmp_path: Path, backend: BotBackend | None = None, **overrides: Any) -> AsyncIterator[Bench]:
+async def bench(tmp_path: Path, backend: BotBackend | None = None, *,
+                make_backend: Callable[[Store, SimClock], BotBackend] | None = None,
+                **overrides: Any) -> AsyncIterator[Bench]:
     clock = SimClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT, STRANGER]) as fake:
         settings = settings_for(fake, **overrides)
         store = await Store.open(tmp_path / "cmd.db")
         bot = create_bot(settings, store, clock, token=TOKEN)
-        dp = build_dispatcher(backend or StoreBackend(store, clock=clock), store, settings, clock)
+        if backend is None:
+            backend = (make_backend or (lambda s, c: StoreBackend(s, clock=c)))(store, clock)
+        dp = build_dispatcher(backend, store, settings, clock)
         try:
             yield Bench(fake, store, bot, UpdatePoller(bot, dp, store, clock), clock, settings)
         finally:
@@ -502,3 +508,67 @@ def test_a_bot_message_in_the_console_demo_chat() -> None:
         "      buttons: [DexScreener] [Birdeye]", "      buttons: [Solscan]"]
     assert message_lines("Unknown command. /help lists them.", False, ()) == [
         "bot › Unknown command. /help lists them."]
+
+
+class CountingBackend(StoreBackend):
+    """The store's answers, counting the /watch calls that reach the backend (each one a round in the scanner)."""
+
+    def __init__(self, store: Store, clock: SimClock) -> None:
+        super().__init__(store, clock=clock)
+        self.watched: list[str] = []
+
+    async def watch(self, mint: str) -> str:
+        self.watched.append(mint)
+        return await super().watch(mint)
+
+
+async def test_watch_list_of_a_chat_stops_at_its_cap(tmp_path: Path) -> None:
+    backends: list[CountingBackend] = []
+
+    def make(store: Store, clock: SimClock) -> CountingBackend:
+        backends.append(CountingBackend(store, clock))
+        return backends[-1]
+
+    async with bench(tmp_path, make_backend=make, **{"telegram.max_watched_per_chat": 3}) as b:
+        [backend] = backends
+        added = "Added to the watch list: it is checked by the gates at the next discovery cycle."
+        for i in range(3):
+            assert await b.say(f"/watch {mint_of(i)}") == [f"{mint_of(i)}\n{added}"]
+        assert await b.say(f"/watch {mint_of(1)}") == [f"{mint_of(1)}\nAlready on this chat's watch list."]
+        for i in (3, 4):
+            assert await b.say(f"/watch {mint_of(i)}") == [
+                f"{mint_of(i)}\nNot added: this chat already watches 3 mints, the most it may "
+                "(telegram.max_watched_per_chat in the config)."]
+        assert backend.watched == [mint_of(0), mint_of(1), mint_of(2)]  # no round for a repeat or a refusal
+        assert await b.store.watched_mints() == sorted(mint_of(i) for i in range(3))
+        assert (await b.store.token_row(mint_of(3))) is None
+        # another chat has its own list
+        assert await b.say(f"/watch {mint_of(3)}", chat=OTHER) == [f"{mint_of(3)}\n{added}"]
+        assert backend.watched[-1] == mint_of(3)
+
+
+async def test_refused_strangers_are_remembered_up_to_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(telegram_module, "MAX_REFUSED_CHATS", 20)
+    async with bench(tmp_path) as b:
+        strangers = [10_000 + i for i in range(30)]
+        for i, chat in enumerate(strangers):
+            b.clock.advance(1)
+            b.fake.inject_user_message(chat, f"/status {i}")
+        await b.poller.poll_once()
+        assert all(len(b.fake.sent(chat)) == 1 for chat in strangers)  # one refusal each
+        rows = await b.store.db.execute_fetchall(
+            "SELECT key FROM kv WHERE key LIKE 'telegram:refused:%' ORDER BY key")
+        assert [r[0] for r in rows] == [f"telegram:refused:{chat}" for chat in strangers[10:]]  # the 20 newest
+        # one still remembered stays silent; a forgotten one is refused once more, and remembered again
+        b.fake.inject_user_message(strangers[-1], "/status")
+        b.clock.advance(1)
+        b.fake.inject_user_message(strangers[0], "/status")
+        await b.poller.poll_once()
+        assert (len(b.fake.sent(strangers[-1])), len(b.fake.sent(strangers[0]))) == (1, 2)
+        rows = await b.store.db.execute_fetchall("SELECT COUNT(*) FROM kv WHERE key LIKE 'telegram:refused:%'")
+        assert rows[0][0] == 20
+        assert await b.store.kv_get(f"telegram:refused:{strangers[0]}") is not None
+        assert await b.store.kv_get(f"telegram:refused:{strangers[10]}") is None  # the oldest went

@@ -282,6 +282,18 @@ async def test_watch_checks_at_once_and_check_leaves_membership_alone(settings: 
     assert not uni.book.is_member("RUG") and uni.book.state("RUG") is None
 
 
+async def test_watch_now_checks_only_the_watched_mints_and_asks_no_feed(settings: Settings) -> None:
+    jup = FakeJupiter()
+    uni = Universe(settings, RecordingStore(), Clients(jup, FakeDexScreener()), FakeInspector())
+    await uni.refresh(now=T)  # GOOD admitted, THIN rejected: both due again later, not now
+    jup.calls.clear()
+    report = await uni.watch_now(["RUG", "THIN", "RUG"], T + 60)
+    assert jup.calls == []
+    assert report.checked == ("RUG", "THIN") and report.discovered == 0
+    assert report.entered == () and uni.book.watched() == ["RUG", "THIN"]
+    assert uni.book.members() == ["GOOD"]
+
+
 async def test_membership_survives_a_restart_through_the_store(settings: Settings, store: Store) -> None:
     uni = Universe(settings, store, Clients(FakeJupiter(), FakeDexScreener()), FakeInspector())
     await uni.refresh(now=T)

@@ -69,12 +69,20 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "birdeye": (1, 1.0),
 }
 FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare",
-                    "oversized", "gzip_bomb", "bad_ids"]
+                    "oversized", "gzip_bomb", "bad_ids", "bars_misaligned", "bars_in_ms", "bars_conflicting",
+                    "bars_repeated"]
 FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down",
-                                "cloudflare", "oversized", "gzip_bomb", "bad_ids")
+                                "cloudflare", "oversized", "gzip_bomb", "bad_ids", "bars_misaligned", "bars_in_ms",
+                                "bars_conflicting", "bars_repeated")
+#: ``bars_misaligned``: every bar's time moves this many seconds off the grid (off any minute too).
+MISALIGNED_BY_S = 90
 _RECORD_FAULTS: dict[str, Callable[[Any], bool]] = {
     "malformed_record": lambda data: _poison_one_record(data),
     "bad_ids": lambda data: _add_bad_id_record(data),
+    "bars_misaligned": lambda data: _bad_bars(data, "misaligned"),
+    "bars_in_ms": lambda data: _bad_bars(data, "in_ms"),
+    "bars_conflicting": lambda data: _bad_bars(data, "conflicting"),
+    "bars_repeated": lambda data: _bad_bars(data, "repeated"),
 }
 #: ``bad_ids``: the id a hostile Jupiter record carries (100 KB) and the pairAddress of a DexScreener one.
 HUGE_ID = "So1111111111111111111111111111111111111111" * 2400
@@ -187,6 +195,12 @@ class FaultSwitches:
     ``"bad_ids"``: the next record answer gains, in its middle, a copy of a record whose ids are not
     addresses (Jupiter ``id`` / price key :data:`HUGE_ID`, DexScreener ``pairAddress``
     :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact.
+
+    OHLCV faults (GeckoTerminal ``ohlcv_list``, Birdeye ``items``; other answers pass untouched and
+    the fault waits for the next OHLCV answer): ``"bars_misaligned"``: every bar's time moved
+    :data:`MISALIGNED_BY_S` seconds off the timeframe's grid; ``"bars_in_ms"``: every bar's time in
+    milliseconds; ``"bars_conflicting"``: one bar sent twice, the copy with another close, high and
+    volume (still a well-formed bar); ``"bars_repeated"``: every bar sent twice, identical (harmless).
     """
 
     def __init__(self, clock: Clock) -> None:
@@ -1316,6 +1330,46 @@ def _add_bad_id_record(data: Any) -> bool:
     if isinstance(bad.get("attributes"), dict) and "address" in bad["attributes"]:
         bad["attributes"]["address"] = LONG_PAIR_ADDRESS
     target.insert(i, bad)
+    return True
+
+
+def _bar_rows(data: Any) -> tuple[list[Any], Callable[[Any], Any]] | None:
+    """The bars of an OHLCV answer and how to reach a bar's time field (GeckoTerminal rows, Birdeye items)."""
+    body = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(body, dict):
+        return None
+    attributes = body.get("attributes")
+    if isinstance(attributes, dict) and isinstance(attributes.get("ohlcv_list"), list):
+        return attributes["ohlcv_list"], lambda bar: 0
+    items = body.get("items")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items, lambda bar: "unix_time" if "unix_time" in bar else "unixTime"
+    return None
+
+
+def _bad_bars(data: Any, how: str) -> bool:
+    """Spoil the bars of an OHLCV answer (see :class:`FaultInjector`); False for any other answer."""
+    found = _bar_rows(data)
+    if found is None or not found[0]:
+        return False
+    bars, ts_key = found
+    if how in ("misaligned", "in_ms"):
+        for bar in bars:
+            key = ts_key(bar)
+            bar[key] = bar[key] + MISALIGNED_BY_S if how == "misaligned" else bar[key] * 1000
+    elif how == "repeated":
+        bars[:] = [copy for bar in bars for copy in (bar, json.loads(json.dumps(bar)))]
+    else:
+        i = len(bars) // 2
+        twin = json.loads(json.dumps(bars[i]))
+        if isinstance(twin, list):  # [ts, open, high, low, close, volume]
+            twin[4], twin[2], twin[5] = twin[2] * 1.5, twin[2] * 1.5, twin[5] * 3 + 1
+        else:
+            twin["c"], twin["h"] = twin["h"] * 1.5, twin["h"] * 1.5
+            for volume in ("v", "v_usd"):
+                if volume in twin:
+                    twin[volume] = twin[volume] * 3 + 1
+        bars.insert(i + 1, twin)
     return True
 
 
