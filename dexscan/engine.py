@@ -1187,11 +1187,8 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     from dexscan.sources import HttpLayer, build_clients
     from dexscan.store import Store
 
-    secrets = [s.get_secret_value() for s in (settings.secrets.telegram_token, settings.secrets.birdeye_api_key,
-                                              settings.secrets.jupiter_api_key) if s is not None]
-    secrets += [u.get_secret_value() for u in settings.secrets.rpc_urls]
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
-    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=secrets)
+    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """Logging set-up: a file while the dashboard owns the terminal, text or JSON lines.
 
-Nothing logs secrets: a filter masks every configured secret value that might slip into a message
-(a URL with a key in an exception text, say) before any handler sees it.
+Nothing logs secrets: a filter masks every configured secret value, and anything shaped like one,
+that might slip into a message, an exception's text or its traceback (a URL with a key echoed by an
+error page, say) before the handler writes it, with :func:`dexscan.config.mask_text`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from dexscan.config import mask_text
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -21,27 +24,40 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["exc"] = record.exc_text
+        if record.stack_info:
+            data["stack"] = record.stack_info
         return json.dumps(data, ensure_ascii=False)
 
 
 class SecretFilter(logging.Filter):
-    """Replaces any of the given secret strings with ``***`` in every record."""
+    """Masks the given secret strings, and anything shaped like a secret, with ``***`` in every record:
+    its message, its exception's text and traceback, and its stack.
+
+    The traceback is formatted here, masked, and kept as the record's ``exc_text``, which every
+    formatter (logging's own and the JSON one) writes instead of formatting the exception again.
+    """
+
+    _formatter = logging.Formatter()
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         msg = record.getMessage()
-        masked = msg
-        for s in self._secrets:
-            masked = masked.replace(s, "***")
+        masked = mask_text(msg, self._secrets)
         if masked != msg:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info, self._secrets)
         return True
 
 

@@ -132,7 +132,7 @@ from dexscan.alerts.format import (
 from dexscan.budget import Budget
 from dexscan.chain.mint import is_address
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings
+from dexscan.config import Settings, mask_text
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
@@ -162,15 +162,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "which strategies alert: /strategies ignition,confirmation or all"),
     ("quiet", "silent alerts at night: /quiet 22-07 or off"),
 )
-_TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 _HELD_CHAT: ContextVar[int | None] = ContextVar("dexscan_telegram_held_chat", default=None)
 
 
 def scrub(text: str, token: str | None = None) -> str:
-    """``text`` with the bot token (and anything shaped like one) replaced by ``***``."""
-    if token:
-        text = text.replace(token, "***")
-    return _TOKEN_RE.sub("***", text)
+    """``text`` with the bot token (and anything shaped like a secret) replaced by ``***``
+    (:func:`~dexscan.config.mask_text`, the one masking rule)."""
+    return mask_text(text, [token] if token else [])
 
 
 def describe_error(exc: BaseException) -> str:
@@ -1327,7 +1325,7 @@ async def run_bot(settings: Settings, args: Any) -> int:
     token = settings.secrets.telegram_token
     if problem is not None or token is None:
         raise ConfigError(problem or "telegram: no token")
-    setup_logging(settings.app.log_level, settings.app.log_format, secrets=[token.get_secret_value()])
+    setup_logging(settings.app.log_level, settings.app.log_format, secrets=settings.secret_values())
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)
