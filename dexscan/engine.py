@@ -1271,8 +1271,9 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
         def keep(sender: OutboxSender) -> None:
             engine._wake_outbox = sender.wake
 
+        # A rejected token pauses Telegram with one error line; the scanner keeps running.
         await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
-                           clock, on_sender=keep)
+                           clock, on_sender=keep, exit_on_rejected_token=False)
 
     telegram.__name__ = "telegram"
     return telegram

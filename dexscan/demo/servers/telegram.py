@@ -23,7 +23,13 @@ bot has to survive (external-apis §6, §7.1):
 * ``getUpdates`` long polling honouring ``offset``, ``limit`` and ``timeout``; a second concurrent
   poll ends the first with ``409 Conflict``;
 * an outage switch: connections refused, reset, or accepted-then-reset (the message is stored but
-  the client never hears back — the ambiguous case).
+  the client never hears back — the ambiguous case);
+* a broken gateway in front of the API (:meth:`FakeTelegram.fail_with_html`): the next calls of a
+  method get an HTML error page (``502 Bad Gateway`` by default) that echoes the request URL, bot
+  token included, as a proxy's error page does — not the Bot API's JSON envelope;
+* a poison update (:meth:`FakeTelegram.inject_poison_update`): an update whose ``update_id`` is fine
+  but whose message breaks the contract (wrong types, a chat that is not an object), queued like any
+  other update, so ``getUpdates`` serves it until an offset past it confirms it.
 
 * **state that outlives the client**: with ``journal`` set, every accepted message, edit, user
   message and confirmed update offset is appended to that file before the answer leaves, and a new
@@ -265,6 +271,7 @@ class FakeTelegram:
         self._updates_changed = asyncio.Event()
         self._poller: asyncio.Future[None] | None = None
         self._forced: list[tuple[int | None, int]] = []
+        self._html_errors: dict[str, list[int]] = {}  # method (lower case) -> statuses of the next answers
         self._global_tokens = global_per_s
         self._global_refilled: float | None = None
         self._down: DownMode | None = None
@@ -381,6 +388,10 @@ class FakeTelegram:
         """The next ``times`` message requests (to ``chat_id``, or any chat) get a 429."""
         self._forced.extend([(chat_id, retry_after)] * times)
 
+    def fail_with_html(self, method: str = "getMe", times: int = 1, status: int = 502) -> None:
+        """The next ``times`` calls of ``method`` get an HTML ``status`` page echoing the request URL."""
+        self._html_errors.setdefault(method.lower(), []).extend([status] * times)
+
     async def set_down(self, mode: DownMode | None) -> None:
         """``refuse``: nothing listens; ``reset``: connections drop before a request is read;
         ``accept_then_reset``: the request is fully processed, then the connection drops."""
@@ -419,6 +430,18 @@ class FakeTelegram:
         self._updates_changed.set()
         return mid
 
+    def inject_poison_update(self) -> int:
+        """Queue an update with a valid ``update_id`` and a malformed message; returns its id."""
+        update_id = self._next_update_id
+        update = {"update_id": update_id,
+                  "message": {"message_id": "not-a-number", "date": "yesterday", "chat": "not-an-object",
+                              "text": ["/status"]}}
+        self._updates.append(update)
+        self._record({"t": "update", "update": update})
+        self._next_update_id += 1
+        self._updates_changed.set()
+        return update_id
+
     def sent(self, chat_id: int) -> list[SentMessage]:
         """The bot's messages in ``chat_id`` as they stand now, oldest first."""
         chat = self._chats.get(chat_id)
@@ -445,6 +468,13 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"].lower()
         chat_id: int | None = None
+        html_errors = self._html_errors.get(method)
+        if html_errors:
+            status = html_errors.pop(0)
+            self.requests.append(RequestRecord(method, None, status, self.clock.now(), "html error page"))
+            page = (f"<html><head><title>{status} Bad Gateway</title></head><body><h1>{status} Bad Gateway</h1>"
+                    f"<p>The upstream server failed for {request.method} {request.url}</p><hr>nginx</body></html>")
+            return web.Response(status=status, text=page, content_type="text/html")
         try:
             if request.match_info["token"] != self.token:
                 raise _ApiError(401, "Unauthorized")
