@@ -1187,6 +1187,9 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     from dexscan.sources import HttpLayer, build_clients
     from dexscan.store import Store
 
+    # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
+    # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
+    await (await Store.open(db)).close()
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)

@@ -7,6 +7,7 @@ error page, say) before the handler writes it, with :func:`dexscan.config.mask_t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -61,6 +62,23 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class _LogFile(logging.FileHandler):
+    """The log file; when it cannot be written (a full disk), one line on stderr says so, once,
+    instead of logging's traceback per record."""
+
+    _reported = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        exc = sys.exc_info()[1]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        with contextlib.suppress(Exception):
+            print(f"dexscan: cannot write the log file {self.baseFilename} ({reason}); log lines are lost "
+                  "until it can be written again: free disk space", file=sys.stderr, flush=True)
+
+
 def setup_logging(
     level: str = "INFO",
     fmt: str = "text",
@@ -74,7 +92,7 @@ def setup_logging(
     handler: logging.Handler
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(file, encoding="utf-8")
+        handler = _LogFile(file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
