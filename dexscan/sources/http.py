@@ -644,7 +644,19 @@ def _error_detail(body: bytes, secrets: Sequence[str] = ()) -> str:
 
 
 def describe_client_error(exc: BaseException) -> str:
-    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor)."""
+    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor).
+
+    A TLS failure is named as one, with what to check: its ``errno`` is OpenSSL's 1, which
+    ``os.strerror`` would turn into a misleading "Operation not permitted".
+    """
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert = exc.certificate_error
+        reason = getattr(cert, "verify_message", None) or _ssl_reason(cert)
+        return (f"TLS certificate of {exc.host}:{exc.port} not accepted ({reason}): check the host name in the "
+                "URL, the system clock and CA certificates (SSL_CERT_FILE), or a proxy intercepting TLS")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return (f"TLS handshake with {exc.host}:{exc.port} failed ({_ssl_reason(exc.os_error)}): the server may "
+                "not speak TLS there (an https:// URL for an http:// server?), or a proxy interferes")
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_err = exc.os_error
         if isinstance(os_err, socket.gaierror) or not os_err.errno:
@@ -659,6 +671,14 @@ def describe_client_error(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"bad response ({exc.status})"
     return exc.__class__.__name__
+
+
+def _ssl_reason(err: BaseException) -> str:
+    """OpenSSL's words without its source location: ``[SSL: X] wrong version number (_ssl.c:1006)``
+    becomes ``wrong version number``."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", re.sub(r"^\[[^\]]*\]\s*", "", text))
+    return text or type(err).__name__
 
 
 def batches(items: Sequence[str], size: int) -> list[list[str]]:
