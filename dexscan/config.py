@@ -393,6 +393,14 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, "/***" if hidden else parts.path, "", ""))
 
 
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port), the scheme's default port filled in: two URLs are on "the same host" (a
+    redirect between them may carry a credential) exactly when these are equal."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
 def mask_secret(value: str | None) -> str:
     return "***" if value else "(not set)"
 

@@ -132,7 +132,7 @@ from dexscan.alerts.format import (
 from dexscan.budget import Budget
 from dexscan.chain.mint import is_address
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings, mask_text
+from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
@@ -369,14 +369,35 @@ def _budget_shape(per_s: float) -> tuple[int, float]:
     return (round(per_s), 1.0) if per_s >= 1 else (1, 1.0 / per_s)
 
 
+class _SameHostSession(AiohttpSession):
+    """aiogram's session whose requests never leave ``telegram.base_url``'s origin (scheme, host and
+    port): the bot token travels in every Bot API path, so a redirect to another host, which aiohttp
+    would follow, would hand it over. Such a redirect fails as a connection error instead."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(api=TelegramAPIServer.from_base(base_url), timeout=timeout)
+        self._origin = url_origin(base_url)
+
+    async def create_session(self) -> aiohttp.ClientSession:
+        session = await super().create_session()
+        session._middlewares = (self._same_host_only,)  # aiohttp's client middlewares (>= 3.12)
+        return session
+
+    async def _same_host_only(self, request: aiohttp.ClientRequest,
+                              handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        if url_origin(str(request.url)) != self._origin:
+            raise aiohttp.ClientConnectionError(
+                f"redirect to another host ({mask_url(str(request.url))}) not followed, so that the bot token "
+                "stays with telegram.base_url's host")
+        return await handler(request)
+
+
 def create_bot(settings: Settings, store: Store, clock: Clock | None = None, token: str | None = None) -> Bot:
-    """An aiogram Bot on ``telegram.base_url`` with the :class:`SendDiscipline` installed."""
+    """An aiogram Bot on ``telegram.base_url`` (and only there) with the :class:`SendDiscipline` installed."""
     secret = token or (settings.secrets.telegram_token.get_secret_value() if settings.secrets.telegram_token else "")
     if not secret:
         raise ConfigError("telegram: no bot token; set DEXSCAN_TELEGRAM_TOKEN (from @BotFather)")
-    session = AiohttpSession(
-        api=TelegramAPIServer.from_base(settings.telegram.base_url), timeout=settings.http.timeout_s
-    )
+    session = _SameHostSession(settings.telegram.base_url, settings.http.timeout_s)
     session.middleware(SendDiscipline(store, settings, clock or RealClock()))
     try:
         return Bot(secret, session=session, default=DefaultBotProperties(parse_mode="HTML"))

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -49,7 +49,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget, BudgetState
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings, mask_text, mask_url
+from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
 from dexscan.sources.bounded import (
     ACCEPT_ENCODING,
@@ -430,7 +430,7 @@ class HttpLayer:
                         break
                     here = str(resp.url)
                 next_url = urljoin(here, location)
-                if _origin(next_url) != _origin(here):
+                if url_origin(next_url) != url_origin(here):
                     raise self._redirected(p, RedirectRefused.cross_origin(p.name, endpoint, status,
                                                                            mask_url(next_url)))
                 target, query = next_url, None  # the Location carries its own query
@@ -600,13 +600,6 @@ def decode_json(body: bytes | str) -> Any:
         raise ValueError(exc.__class__.__name__) from None
     except ValueError:
         raise ValueError("integer too long") from None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port filled in: "the same host" for a redirect."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _param(v: ParamValue) -> str:

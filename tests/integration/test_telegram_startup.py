@@ -145,3 +145,29 @@ async def test_poison_update_is_skipped_counted_and_later_commands_answered(
         finally:
             await bot.session.close()
             await store.close()
+
+
+@pytest.mark.virtual_time
+async def test_a_redirect_to_another_host_never_carries_the_token(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp follows a 307 with the path, token included: the Bot API session refuses to leave its host."""
+    clock = LoopClock(T0)
+    async with FakeTelegram(TOKEN, clock, chats=[CHAT]) as fake:
+        fake.redirect_elsewhere("getMe", times=2)
+        fake.inject_user_message(CHAT, "/help")
+        store = await Store.open(tmp_path / "redirect.db")
+        try:
+            stop = asyncio.Event()
+            fake.on_accept = lambda _m: stop.set()
+            with caplog.at_level(logging.WARNING, logger="dexscan.alerts.telegram"):
+                await run_telegram(settings_for(fake), store, StoreBackend(store), stop, clock, TOKEN, 1)
+        finally:
+            await store.close()
+        assert fake.elsewhere_requests == []  # nothing, the token least of all, reached the other host
+        assert get_me_times(fake) == [(0.0, 307), (1.0, 307), (3.0, 200)]
+        assert len(fake.sent(CHAT)) == 1  # then Telegram answered and /help was served
+        port = fake.elsewhere_url.rsplit(":", 1)[1]
+        assert [r.getMessage() for r in caplog.records] == [
+            f"telegram: getMe failed (TelegramNetworkError: ClientConnectionError: redirect to "
+            f"another host (http://localhost:{port}/***) not followed, so that the bot token stays with "
+            f"telegram.base_url's host); retrying in {s}s" for s in (1, 2)]
