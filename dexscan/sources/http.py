@@ -175,8 +175,8 @@ class ProviderStats:
     ok: int  # 2xx answers with a valid JSON body
     rate_limited: int  # 429 answers
     retries: int  # attempts that were retried after a failure
-    errors: Mapping[str, int]  # by kind: timeout, connection, http_5xx, http_4xx, not_json, too_large, redirect,
-    # circuit_open
+    # failures by kind: timeout, connection, http_5xx, http_4xx, not_json, too_large, redirect, circuit_open
+    errors: Mapping[str, int]
     bad_records: Mapping[str, int]  # records skipped, by field
     latency_ewma_ms: float | None
     latency_p50_ms: float | None
