@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from dexscan import __version__
 from dexscan.config import Settings, load_settings, settings_for_display
-from dexscan.errors import ConfigError, InputError
+from dexscan.errors import ConfigError, InputError, StoreError
 
 #: command -> "module:function"; the function takes (settings, args) and returns an exit code.
 COMMANDS: dict[str, str] = {
@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 result = asyncio.run(result)
         return int(result or 0)
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, StoreError) as exc:
         print(f"dexscan: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -283,7 +284,6 @@ class TelegramSettings(_Section):
 
 
 class ServiceSettings(_Section):
-    listen: str = ""
     max_ws_clients: int = Field(64, ge=1, le=10_000)
 
 
@@ -333,6 +333,16 @@ class Settings(_Section):
         """Endpoints in priority order: secret URLs from the environment first, then the file's."""
         secret = [s.get_secret_value() for s in self.secrets.rpc_urls]
         return secret + [u for u in self.rpc.endpoints if u not in secret]
+
+    def secret_values(self) -> list[str]:
+        """Every secret string to mask in text shown or logged (see :func:`mask_text`): the keys, the
+        token, and each RPC URL from the environment with the parts of it that carry its key."""
+        s = self.secrets
+        values = [v.get_secret_value() for v in (s.telegram_token, s.birdeye_api_key, s.jupiter_api_key)
+                  if v is not None]
+        for url in s.rpc_urls:
+            values += url_secret_parts(url.get_secret_value())
+        return values
 
     def data_dir(self) -> Path:
         return default_data_dir()
@@ -392,8 +402,59 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, "/***" if hidden else parts.path, "", ""))
 
 
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port), the scheme's default port filled in: two URLs are on "the same host" (a
+    redirect between them may carry a credential) exactly when these are equal."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
 def mask_secret(value: str | None) -> str:
     return "***" if value else "(not set)"
+
+
+#: A secret shorter than this is not masked as a plain string (it would mask ordinary words).
+_MIN_SECRET_LEN = 4
+#: Parts of a secret URL (path segments, query values) at least this long are masked on their own,
+#: so an endpoint echoing only its key, or only its path, shows none of it.
+_MIN_URL_PART_LEN = 8
+#: A Telegram bot token (``123456:ABC-...``), also inside a Bot API URL (``/bot123456:ABC-.../getMe``).
+_BOT_TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+#: A credential as a query parameter (``?api-key=...``, ``&token=...``); the name is kept.
+_KEY_PARAM_RE = re.compile(
+    r"(?i)([?&;](?:api[-_]?key|apikey|key|access[-_]?token|token|auth|secret|password|signature)=)[^&#\s\"'<>]+")
+#: A credential as a header echoed in text (``X-API-KEY: ...``, ``Authorization: Bearer ...``); the name is kept.
+_KEY_HEADER_RE = re.compile(
+    r"(?i)\b(x-api-key|authorization)([\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic)\s+)?[^\s\"',;&<>]+")
+#: A password in a URL's user info (``https://user:password@host``).
+_USERINFO_RE = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@\"'<>]+@")
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """A secret URL and the parts of it that may carry its key, for :func:`mask_text`."""
+    parts = urlsplit(url)
+    values = [url, url.rstrip("/")]
+    values += [seg for seg in parts.path.split("/") if len(seg) >= _MIN_URL_PART_LEN]
+    values += [v for _, v in parse_qsl(parts.query) if len(v) >= _MIN_URL_PART_LEN]
+    if parts.password:
+        values.append(parts.password)
+    return values
+
+
+def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret replaced by ``***``: the given secret values (longest first), and
+    whatever is shaped like one (a bot token, a credential query parameter or header, a URL password).
+
+    The one masking rule for text that is shown or logged: log records and their tracebacks
+    (:mod:`dexscan.logs`), ``dexscan doctor``'s table, provider and endpoint error texts, Telegram errors.
+    """
+    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _BOT_TOKEN_RE.sub("***", text)
+    text = _KEY_PARAM_RE.sub(r"\1***", text)
+    text = _KEY_HEADER_RE.sub(r"\1\2***", text)
+    return _USERINFO_RE.sub(r"\1***@", text)
 
 
 def _read_toml(path: Path | Traversable) -> dict[str, Any]:
@@ -529,6 +590,11 @@ def load_settings(
             raise ConfigError(
                 f"{user_path}: secrets: secrets are read from the environment only "
                 f"({ENV_TELEGRAM_TOKEN}, {ENV_BIRDEYE_KEY}, {ENV_JUPITER_KEY}, {ENV_RPC_URLS})"
+            )
+        if "listen" in (user.get("service") or {}):
+            raise ConfigError(
+                f"{user_path}: service.listen: there is no such setting any more; the local API is started "
+                "with `dexscan scan --serve 127.0.0.1:8787` (loopback addresses only): remove service.listen"
             )
         sources[str(user_path)] = user
         data = _merge(defaults, user)

@@ -8,7 +8,10 @@ and parsing the scanner uses), plus a raw JSON-RPC ``getHealth``/``getSlot`` per
 compared as the scanner's pool compares them: one more than ``rpc.max_slot_lead`` ahead of the others
 is reported unhealthy (the scanner treats it as faulty and does not use it), and a lone endpoint is
 flagged as not cross-checked (:mod:`dexscan.chain.mint`: with two or more, a second must agree). Each
-check is bounded by ``--timeout``. The answer is a table, never a traceback; the exit code is 0
+check is bounded by ``--timeout``. Every text in the table passes through
+:func:`~dexscan.config.mask_text` (a provider's error page may echo a key, an endpoint's error its
+URL). A text is masked before it is cut to fit (a cut key would no longer match).
+The answer is a table, never a traceback; the exit code is 0
 when every check is ok and 1 otherwise, and the last line says which (a script can rely on either).
 """
 
@@ -23,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 from pydantic import SecretStr
@@ -31,7 +35,7 @@ from rich.table import Table
 
 from dexscan.budget import BudgetState
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings, mask_url
+from dexscan.config import Settings, mask_text, mask_url, url_secret_parts
 from dexscan.domain import SOL_MINT
 from dexscan.errors import BadPayload, RateLimited, SourceError
 from dexscan.sources import birdeye_configured, build_clients
@@ -148,7 +152,7 @@ async def _source_check(http: HttpLayer, provider: str, enabled: bool, probe: Ca
     except SourceError as exc:
         status, detail = UNREACHABLE, _reason(exc).removeprefix("connection failed: ")
     except Exception as exc:  # doctor must explain, never crash with a traceback
-        status, detail = ERROR, f"{exc.__class__.__name__}: {exc}"[:160]
+        status, detail = ERROR, mask_text(f"{exc.__class__.__name__}: {exc}", http.settings.secret_values())[:160]
     stats = http.stats()[provider]
     if status == UNREACHABLE and auth_ok != "keyless":
         auth = "unknown"
@@ -189,6 +193,7 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings,
     self-contained so doctor works without the chain layer."""
     target = mask_url(url)
     budget = f"{settings.rpc.requests_per_10s:g} per 10s (configured)"
+    secrets = [*settings.secret_values(), *url_secret_parts(url)]  # the endpoint's text may echo its URL
     try:
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=limit_s),
@@ -198,7 +203,7 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings,
             health = await _rpc_call(session, url, "getHealth")
             slot = await _rpc_call(session, url, "getSlot")
             latency = (time.perf_counter() - started) * 1000.0 / 2
-            refusal = await _refusal(session, url, "getTokenLargestAccounts", [probe_mint])
+            refusal = await _refusal(session, url, "getTokenLargestAccounts", [probe_mint], secrets)
     except TimeoutError:
         return CheckResult(name, target, UNREACHABLE, f"no answer within {limit_s:g}s", budget=budget)
     except aiohttp.ClientError as exc:
@@ -218,7 +223,7 @@ async def check_rpc(url: str, limit_s: float, name: str, settings: Settings,
     err = health.get("error")
     if not isinstance(err, dict):
         err = {}
-    message = str(err.get("message") or "getHealth did not answer ok")[:120]
+    message = mask_text(str(err.get("message") or "getHealth did not answer ok"), secrets)[:120]
     return CheckResult(name, target, UNHEALTHY, f"{message}; {slot_text}{refused_text}", latency, "-", budget,
                        refused, slot_value)
 
@@ -243,7 +248,8 @@ def judge_rpc_trust(rpcs: list[CheckResult], max_slot_lead: int) -> list[CheckRe
     return judged
 
 
-async def _refusal(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> str | None:
+async def _refusal(session: aiohttp.ClientSession, url: str, method: str, params: list[Any],
+                   secrets: list[str]) -> str | None:
     """``"<code> <message>"`` when the endpoint refuses ``method`` (-32010, -32601), else None.
 
     Any other answer, an error included, says nothing about the method being served or not.
@@ -254,7 +260,7 @@ async def _refusal(session: aiohttp.ClientSession, url: str, method: str, params
         return None
     err = answer.get("error")
     if isinstance(err, dict) and err.get("code") in _REFUSAL_CODES:
-        return f"{err['code']} {str(err.get('message') or '')[:160]}".strip()
+        return f"{err['code']} {mask_text(str(err.get('message') or ''), secrets)[:160]}".strip()
     return None
 
 
@@ -269,9 +275,15 @@ async def _rpc_call(session: aiohttp.ClientSession, url: str, method: str,
     request: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
     if params is not None:
         request["params"] = params
-    async with session.post(url, json=request) as resp:
+    # Not followed: the URL (and its key) would go wherever the answer points.
+    async with session.post(url, json=request, allow_redirects=False) as resp:
         body = await resp.read()
         status = resp.status
+        location = resp.headers.get("Location")
+    if 300 <= status < 400:
+        where = f" to {mask_url(urljoin(str(resp.url), location))}" if location else ""
+        raise _RpcProblem(f"{method}: HTTP {status} redirect{where}, not followed (the URL's key stays with its "
+                          "host); configure the endpoint's final URL")
     if status == 429:
         raise _RpcProblem(f"{method}: HTTP 429 (rate limited)", rate_limited=True)
     try:
@@ -299,7 +311,9 @@ async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SO
         check_sources(settings, limit_s, probe_mint, clock),
         asyncio.gather(*rpc_checks),
     )
-    return [*sources, *judge_rpc_trust(list(rpcs), settings.rpc.max_slot_lead)]
+    secrets = settings.secret_values()
+    return [replace(r, detail=mask_text(r.detail, secrets), target=mask_text(r.target, secrets))
+            for r in (*sources, *judge_rpc_trust(list(rpcs), settings.rpc.max_slot_lead))]
 
 
 @contextlib.asynccontextmanager

@@ -1258,11 +1258,11 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     from dexscan.sources import HttpLayer, build_clients
     from dexscan.store import Store
 
-    secrets = [s.get_secret_value() for s in (settings.secrets.telegram_token, settings.secrets.birdeye_api_key,
-                                              settings.secrets.jupiter_api_key) if s is not None]
-    secrets += [u.get_secret_value() for u in settings.secrets.rpc_urls]
+    # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
+    # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
+    await (await Store.open(db)).close()
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
-    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=secrets)
+    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1346,8 +1346,9 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
         def keep(sender: OutboxSender) -> None:
             engine._wake_outbox = sender.wake
 
+        # A rejected token pauses Telegram with one error line; the scanner keeps running.
         await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
-                           clock, on_sender=keep)
+                           clock, on_sender=keep, exit_on_rejected_token=False)
 
     telegram.__name__ = "telegram"
     return telegram

@@ -19,6 +19,11 @@ class InputError(DexscanError):
     """User input (a mint, a command argument) is invalid."""
 
 
+class StoreError(DexscanError):
+    """The database file cannot be opened or written (a full disk, a file size limit, no permission):
+    names the file and what to do."""
+
+
 class SourceError(DexscanError):
     """A market-data provider failed. ``provider`` and ``endpoint`` say which."""
 

@@ -1,17 +1,21 @@
 """Logging set-up: a file while the dashboard owns the terminal, text or JSON lines.
 
-Nothing logs secrets: a filter masks every configured secret value that might slip into a message
-(a URL with a key in an exception text, say) before any handler sees it.
+Nothing logs secrets: a filter masks every configured secret value, and anything shaped like one,
+that might slip into a message, an exception's text or its traceback (a URL with a key echoed by an
+error page, say) before the handler writes it, with :func:`dexscan.config.mask_text`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
+
+from dexscan.config import mask_text
 
 
 class _JsonFormatter(logging.Formatter):
@@ -22,27 +26,40 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["exc"] = record.exc_text
+        if record.stack_info:
+            data["stack"] = record.stack_info
         return json.dumps(data, ensure_ascii=False)
 
 
 class SecretFilter(logging.Filter):
-    """Replaces any of the given secret strings with ``***`` in every record."""
+    """Masks the given secret strings, and anything shaped like a secret, with ``***`` in every record:
+    its message, its exception's text and traceback, and its stack.
+
+    The traceback is formatted here, masked, and kept as the record's ``exc_text``, which every
+    formatter (logging's own and the JSON one) writes instead of formatting the exception again.
+    """
+
+    _formatter = logging.Formatter()
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         msg = record.getMessage()
-        masked = msg
-        for s in self._secrets:
-            masked = masked.replace(s, "***")
+        masked = mask_text(msg, self._secrets)
         if masked != msg:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text, self._secrets)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info, self._secrets)
         return True
 
 
@@ -89,6 +106,23 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+class _LogFile(logging.FileHandler):
+    """The log file; when it cannot be written (a full disk), one line on stderr says so, once,
+    instead of logging's traceback per record."""
+
+    _reported = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        exc = sys.exc_info()[1]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        with contextlib.suppress(Exception):
+            print(f"dexscan: cannot write the log file {self.baseFilename} ({reason}); log lines are lost "
+                  "until it can be written again: free disk space", file=sys.stderr, flush=True)
+
+
 def setup_logging(
     level: str = "INFO",
     fmt: str = "text",
@@ -102,7 +136,7 @@ def setup_logging(
     handler: logging.Handler
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(file, encoding="utf-8")
+        handler = _LogFile(file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":

@@ -10,6 +10,7 @@ parameterised only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -34,6 +35,7 @@ from dexscan.domain import (
     Signal,
     Timeframe,
 )
+from dexscan.errors import StoreError
 from dexscan.vtime import thread_work
 
 #: Each entry upgrades the schema by one version. Append only; never edit a released migration.
@@ -272,6 +274,15 @@ def _connect(path: str) -> aiosqlite.Connection:
     return _Connection(lambda: sqlite3.connect(path, isolation_level=None), iter_chunk_size=64)
 
 
+def _cannot_open(path: Path, exc: BaseException) -> str:
+    """One line for a database that cannot be opened or written, saying what to do."""
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+    if "not a database" in reason:
+        return f"database {path}: not an SQLite database ({reason}); point --db (or DEXSCAN_DB) at another file"
+    return (f"database {path}: cannot open and write it ({reason}); free disk space (or raise the file size "
+            "limit), check the permissions, or point --db (or DEXSCAN_DB) at another disk")
+
+
 def shares_bot_counter(chat_id: int) -> bool:
     """Private chats (positive ids) and basic groups (negative, not ``-100...``) share the bot's one
     message id counter; supergroups and channels count on their own."""
@@ -289,17 +300,30 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database; :class:`StoreError` in one line when the
+        file cannot be opened or written (a full disk, say). A failed open leaves no connection
+        behind: its worker thread would otherwise keep the process alive after the error."""
         p = Path(path)
-        if str(p) != ":memory:":
-            p.parent.mkdir(parents=True, exist_ok=True)
-        db = await _connect(str(p))
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        store = cls(db, p)
-        await store.migrate()
+        try:
+            if str(p) != ":memory:":
+                p.parent.mkdir(parents=True, exist_ok=True)
+            db = await _connect(str(p))
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(_cannot_open(p, exc)) from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            store = cls(db, p)
+            await store.migrate()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await db.close()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(_cannot_open(p, exc)) from None
+            raise
         return store
 
     async def close(self) -> None:

@@ -96,7 +96,7 @@ from aiogram.exceptions import (
 )
 from aiogram.filters import Command, CommandObject
 from aiogram.methods import GetUpdates, TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -131,7 +131,7 @@ from dexscan.alerts.format import (
 from dexscan.budget import Budget
 from dexscan.chain.mint import is_address
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings
+from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
@@ -161,15 +161,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "which strategies alert: /strategies ignition,confirmation or all"),
     ("quiet", "silent alerts at night: /quiet 22-07 or off"),
 )
-_TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 _HELD_CHAT: ContextVar[int | None] = ContextVar("dexscan_telegram_held_chat", default=None)
 
 
 def scrub(text: str, token: str | None = None) -> str:
-    """``text`` with the bot token (and anything shaped like one) replaced by ``***``."""
-    if token:
-        text = text.replace(token, "***")
-    return _TOKEN_RE.sub("***", text)
+    """``text`` with the bot token (and anything shaped like a secret) replaced by ``***``
+    (:func:`~dexscan.config.mask_text`, the one masking rule)."""
+    return mask_text(text, [token] if token else [])
 
 
 def describe_error(exc: BaseException) -> str:
@@ -370,14 +368,35 @@ def _budget_shape(per_s: float) -> tuple[int, float]:
     return (round(per_s), 1.0) if per_s >= 1 else (1, 1.0 / per_s)
 
 
+class _SameHostSession(AiohttpSession):
+    """aiogram's session whose requests never leave ``telegram.base_url``'s origin (scheme, host and
+    port): the bot token travels in every Bot API path, so a redirect to another host, which aiohttp
+    would follow, would hand it over. Such a redirect fails as a connection error instead."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(api=TelegramAPIServer.from_base(base_url), timeout=timeout)
+        self._origin = url_origin(base_url)
+
+    async def create_session(self) -> aiohttp.ClientSession:
+        session = await super().create_session()
+        session._middlewares = (self._same_host_only,)  # aiohttp's client middlewares (>= 3.12)
+        return session
+
+    async def _same_host_only(self, request: aiohttp.ClientRequest,
+                              handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        if url_origin(str(request.url)) != self._origin:
+            raise aiohttp.ClientConnectionError(
+                f"redirect to another host ({mask_url(str(request.url))}) not followed, so that the bot token "
+                "stays with telegram.base_url's host")
+        return await handler(request)
+
+
 def create_bot(settings: Settings, store: Store, clock: Clock | None = None, token: str | None = None) -> Bot:
-    """An aiogram Bot on ``telegram.base_url`` with the :class:`SendDiscipline` installed."""
+    """An aiogram Bot on ``telegram.base_url`` (and only there) with the :class:`SendDiscipline` installed."""
     secret = token or (settings.secrets.telegram_token.get_secret_value() if settings.secrets.telegram_token else "")
     if not secret:
         raise ConfigError("telegram: no bot token; set DEXSCAN_TELEGRAM_TOKEN (from @BotFather)")
-    session = AiohttpSession(
-        api=TelegramAPIServer.from_base(settings.telegram.base_url), timeout=settings.http.timeout_s
-    )
+    session = _SameHostSession(settings.telegram.base_url, settings.http.timeout_s)
     session.middleware(SendDiscipline(store, settings, clock or RealClock()))
     try:
         return Bot(secret, session=session, default=DefaultBotProperties(parse_mode="HTML"))
@@ -1262,42 +1281,88 @@ def _clip(text: str, limit: int = 4000) -> str:
 # -- polling ----------------------------------------------------------------------------------
 
 
+class _RawGetUpdates(GetUpdates):
+    """``getUpdates`` answering plain JSON objects, so that each update is validated on its own and
+    one malformed update cannot make the whole batch (and every later one) unreadable."""
+
+    __returning__ = list[Any]
+
+
 class UpdatePoller:
     """Long polling with ``getUpdates``; the offset is kept in ``kv`` so a restart resumes.
 
     A batch is confirmed (offset saved) once all of it was handled: a crash mid-batch answers
-    those commands again rather than never.
+    those commands again rather than never. An update that does not match the Bot API contract is
+    skipped (the offset moves past it), counted in ``skipped_updates`` and logged once, naming the
+    field, never its content; the updates around it are answered. Only an answer whose updates carry
+    no readable ``update_id`` at all cannot be moved past: that is a :class:`ClientDecodeError`.
+    A rejected token (401) is logged once and asked about again every ``rejected_retry_s``.
     """
 
     OFFSET_KEY = "telegram:update_offset"
 
     def __init__(self, bot: Bot, dispatcher: Dispatcher, store: Store, clock: Clock | None = None,
-                 timeout_s: int = 25) -> None:
+                 timeout_s: int = 25, rejected_retry_s: float | None = None) -> None:
         self.bot = bot
         self.dispatcher = dispatcher
         self.store = store
         self.clock: Clock = clock or RealClock()
         self.timeout_s = timeout_s
+        self.rejected_retry_s = REJECTED_TOKEN_RETRY_S if rejected_retry_s is None else rejected_retry_s
+        self.skipped_updates = 0
 
     async def poll_once(self, timeout_s: int = 0) -> int:
-        """Fetch and handle one batch of updates; returns how many were handled."""
+        """Fetch and handle one batch of updates; returns how many were handled (skipped ones are not)."""
         stored = await self.store.kv_get(self.OFFSET_KEY)
         offset = int(stored) if stored else None
         try:
-            updates = await self.bot(
-                GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=["message"]),
+            raw: list[Any] = await self.bot(
+                _RawGetUpdates(offset=offset, timeout=timeout_s, allowed_updates=["message"]),
                 request_timeout=int(self.bot.session.timeout + timeout_s),
             )
         except UnicodeDecodeError as exc:  # aiogram reads the body as strict UTF-8 text
             raise ClientDecodeError("getUpdates answer is not UTF-8 text", exc, "<body>") from exc
+        updates, next_offset = self._validated(raw)
         lanes: dict[int | None, list[Update]] = {}
         for update in updates:
             chat = update.message.chat.id if update.message else None
             lanes.setdefault(chat, []).append(update)
         await asyncio.gather(*(self._handle_lane(lane) for lane in lanes.values()))
-        if updates:
-            await self.store.kv_set(self.OFFSET_KEY, str(updates[-1].update_id + 1))
+        if next_offset is not None:
+            await self.store.kv_set(self.OFFSET_KEY, str(next_offset))
         return len(updates)
+
+    def _validated(self, raw: list[Any]) -> tuple[list[Update], int | None]:
+        """The well-formed updates, and the offset past every update with a readable id."""
+        good: list[Update] = []
+        ids: list[int] = []
+        bad: list[tuple[str, str, str]] = []  # (update id, field, problem)
+        for item in raw:
+            try:
+                update = Update.model_validate(item, context={"bot": self.bot})
+            except ValidationError as exc:
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                if isinstance(update_id, int) and not isinstance(update_id, bool):
+                    ids.append(update_id)
+                    which = str(update_id)
+                else:
+                    which = "without a readable update_id"
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err["loc"])[:80] or "<update>"
+                bad.append((which, scrub(field, self.bot.token), err["msg"]))
+                continue
+            ids.append(update.update_id)
+            good.append(update)
+        if raw and not ids:  # not one id to move past: the whole answer is unreadable, and raised as such
+            try:
+                Response[list[Update]].model_validate({"ok": True, "result": raw}, context={"bot": self.bot})
+            except ValidationError as exc:
+                raise ClientDecodeError("Failed to deserialize object", exc, raw) from None
+        for which, field, problem in bad:
+            self.skipped_updates += 1
+            log.warning("telegram: update %s skipped: bad field %s (%s); %d skipped so far",
+                        which, field, problem, self.skipped_updates)
+        return good, (max(ids) + 1 if ids else None)
 
     async def _handle_lane(self, updates: list[Update]) -> None:
         """One chat's updates in order; chats run side by side, so one busy chat delays no other."""
@@ -1311,6 +1376,7 @@ class UpdatePoller:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         delay = 1.0
+        rejected = False
         while not stop.is_set():
             poll = asyncio.ensure_future(self.poll_once(self.timeout_s))
             stopper = asyncio.ensure_future(stop.wait())
@@ -1324,18 +1390,97 @@ class UpdatePoller:
             exc = poll.exception()
             if exc is None:
                 delay = 1.0
+                if rejected:
+                    log.info("telegram: the bot token is accepted again; polling resumes")
+                rejected = False
                 continue
+            wait = delay
             if isinstance(exc, TelegramUnauthorizedError):
-                log.error("telegram: the bot token was rejected (401); check DEXSCAN_TELEGRAM_TOKEN")
+                if not rejected:
+                    log.error("telegram: the bot token was rejected (401 Unauthorized); check DEXSCAN_TELEGRAM_TOKEN; "
+                              "asking again every %s", _duration(self.rejected_retry_s))
+                rejected, wait = True, self.rejected_retry_s
             elif isinstance(exc, TelegramConflictError):
                 log.error("telegram: another process polls this bot (409); run only one dexscan bot per token")
             else:
                 log.warning("telegram: getUpdates failed: %s", scrub(describe_error(exc), self.bot.token))
-            await self.clock.sleep(delay)
+            if await _stopped_within(stop, self.clock, wait):
+                return
             delay = min(delay * 2, 60.0)
 
 
 # -- running it -------------------------------------------------------------------------------
+
+
+#: How long, after Telegram rejected the token (401), until it is asked again (inside ``scan``,
+#: where Telegram pauses and the scanner keeps running; ``dexscan bot`` exits instead).
+REJECTED_TOKEN_RETRY_S = 900.0
+#: Longest wait between two start-up attempts while Telegram is unreachable or answers garbage.
+START_BACKOFF_MAX_S = 60.0
+REJECTED_TOKEN = "telegram: the bot token was rejected (401 Unauthorized); check DEXSCAN_TELEGRAM_TOKEN"
+#: What a start-up call can fail with, short of a rejected token: Telegram unreachable, a 5xx, a
+#: 429, an answer that is not the Bot API's (an HTML 502 page: ClientDecodeError), not UTF-8 text.
+_START_FAILURES = (TelegramAPIError, ClientDecodeError, UnicodeDecodeError)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g}s"
+
+
+async def _stopped_within(stop: asyncio.Event, clock: Clock, seconds: float) -> bool:
+    """Sleep ``seconds`` of clock time unless ``stop`` is set first; True when it was."""
+    sleeper = asyncio.ensure_future(clock.sleep(max(seconds, 0.0)))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
+    return stop.is_set()
+
+
+async def start_up(bot: Bot, settings: Settings, stop: asyncio.Event, clock: Clock, *,
+                   exit_on_rejected_token: bool = True) -> bool:
+    """``getMe`` until Telegram answers, then drop any webhook and set the command menu.
+
+    A failure (unreachable, 5xx, an HTML error page, a 429) is one warning line and a retry with
+    exponential backoff up to :data:`START_BACKOFF_MAX_S` (or Telegram's ``retry_after``). A rejected
+    token raises :class:`ConfigError` when ``exit_on_rejected_token`` (``dexscan bot``), else it is one
+    error line and ``getMe`` again every :data:`REJECTED_TOKEN_RETRY_S`, silently (``scan``: the scanner
+    keeps running, alerts wait in the outbox). Returns False when ``stop`` was set first.
+    """
+    delay = 1.0
+    rejected = False
+    while not stop.is_set():
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError:
+            if exit_on_rejected_token:
+                raise ConfigError(REJECTED_TOKEN) from None
+            if not rejected:
+                log.error("%s; Telegram is paused for this run (alerts wait in the outbox, the scanner keeps "
+                          "running); asking again every %s", REJECTED_TOKEN, _duration(REJECTED_TOKEN_RETRY_S))
+            rejected, wait = True, REJECTED_TOKEN_RETRY_S
+        except _START_FAILURES as exc:
+            wait = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else delay
+            delay = min(delay * 2, START_BACKOFF_MAX_S)
+            log.warning("telegram: getMe failed (%s); retrying in %s", scrub(describe_error(exc), bot.token),
+                        _duration(wait))
+        else:
+            if rejected:
+                log.info("telegram: the bot token is accepted again")
+            log.info("telegram: bot @%s up; alerts for %d chat(s)", me.username, len(settings.telegram.chat_ids))
+            break
+        if await _stopped_within(stop, clock, wait):
+            return False
+    else:
+        return False
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+        await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
+    except _START_FAILURES as exc:
+        log.warning("telegram: start-up call failed (%s); continuing", scrub(describe_error(exc), bot.token))
+    return True
 
 
 async def run_telegram(
@@ -1347,8 +1492,11 @@ async def run_telegram(
     token: str | None = None,
     poll_timeout_s: int = 25,
     on_sender: Callable[[OutboxSender], None] | None = None,
+    *,
+    exit_on_rejected_token: bool = True,
 ) -> None:
-    """Outbox delivery and commands until ``stop``; ``ConfigError`` if Telegram rejects the token.
+    """Outbox delivery and commands until ``stop``, after :func:`start_up` (``ConfigError`` if Telegram
+    rejects the token and ``exit_on_rejected_token``; else Telegram waits for the token, see there).
 
     ``on_sender`` receives the sender once it exists (the engine keeps ``sender.wake`` to have new
     alerts looked at at once rather than at the next idle tick).
@@ -1356,17 +1504,8 @@ async def run_telegram(
     clock = clock or RealClock()
     bot = create_bot(settings, store, clock, token)
     try:
-        try:
-            me = await bot.get_me()
-            await bot.delete_webhook(drop_pending_updates=False)
-            await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS])
-        except TelegramUnauthorizedError:
-            raise ConfigError("telegram: the bot token was rejected (401 Unauthorized); "
-                              "check DEXSCAN_TELEGRAM_TOKEN") from None
-        except TelegramAPIError as exc:
-            log.warning("telegram: start-up call failed (%s); continuing", scrub(str(exc), bot.token))
-        else:
-            log.info("telegram: bot @%s up; alerts for %d chat(s)", me.username, len(settings.telegram.chat_ids))
+        if not await start_up(bot, settings, stop, clock, exit_on_rejected_token=exit_on_rejected_token):
+            return
         sender = OutboxSender(store, bot, settings, clock)
         if on_sender is not None:
             on_sender(sender)
@@ -1387,7 +1526,7 @@ async def run_bot(settings: Settings, args: Any) -> int:
     token = settings.secrets.telegram_token
     if problem is not None or token is None:
         raise ConfigError(problem or "telegram: no token")
-    setup_logging(settings.app.log_level, settings.app.log_format, secrets=[token.get_secret_value()])
+    setup_logging(settings.app.log_level, settings.app.log_format, secrets=settings.secret_values())
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)

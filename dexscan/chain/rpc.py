@@ -48,7 +48,7 @@ import logging
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import httpx2
@@ -70,7 +70,7 @@ from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget
 from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.clock import Clock, RealClock
-from dexscan.config import RpcSettings, Settings, mask_url
+from dexscan.config import RpcSettings, Settings, mask_text, mask_url, url_secret_parts
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
 from dexscan.sources.bounded import (
     ACCEPT_ENCODING,
@@ -413,6 +413,8 @@ class RpcPool:
                      for i, (url, name) in enumerate(zip(endpoints, names, strict=True))]
         self._health_task: asyncio.Task[None] | None = None
         self.last_endpoint: str | None = None
+        #: An endpoint's error text may echo its URL and key: every one kept or logged is masked.
+        self._secrets = [part for url in endpoints for part in url_secret_parts(url)]
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> RpcPool:
@@ -499,6 +501,14 @@ class RpcPool:
             if ep.unhealthy_reason is not None and ep.unhealthy_reason.endswith("ahead of the others"):
                 ep.mark_healthy()
 
+    def _mask(self, text: str) -> str:
+        return mask_text(text, self._secrets)
+
+    def _classify(self, exc: BaseException) -> _Failure | None:
+        """:func:`classify`, its text masked."""
+        failure = classify(exc)
+        return None if failure is None else replace(failure, message=self._mask(failure.message))
+
     async def _probe(self, ep: _Endpoint) -> None:
         try:
             await ep.spend("getHealth")
@@ -510,7 +520,7 @@ class RpcPool:
             async with asyncio.timeout(self._settings.timeout_s):
                 slot = (await ep.client.get_slot()).value
         except Exception as exc:
-            failure = classify(exc) or _Failure("rpc error", _request_error_text(exc))
+            failure = self._classify(exc) or _Failure("rpc error", self._mask(_request_error_text(exc)))
             ep.last_error = failure.message
             if failure.kind == "unhealthy":
                 ep.mark_unhealthy("node unhealthy")
@@ -618,10 +628,11 @@ class RpcPool:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            failure = classify(exc)
+            failure = self._classify(exc)
             if failure is None:
                 ep.breaker.record_success()
-                raise RpcRequestError(f"{method} refused by {ep.name}: {_request_error_text(exc)}") from None
+                reason = self._mask(_request_error_text(exc))
+                raise RpcRequestError(f"{method} refused by {ep.name}: {reason}") from None
             if failure.kind == "refused":
                 ep.breaker.record_success()  # the node is up and answered: it does not serve this method
                 ep.refused[method] = failure.message

@@ -13,7 +13,11 @@ stop too. Every wait goes through the injected :class:`~dexscan.clock.Clock`, so
 spend simulated time.
 
 Errors name the provider and the *path template* (``/tokens/v1/solana/{mints}``), never a URL:
-URLs can carry keys, and templates aggregate well in metrics. API keys travel in headers only.
+URLs can carry keys, and templates aggregate well in metrics. API keys travel in headers only, and
+never leave their host: redirects are followed here, not by aiohttp (which would resend a custom
+``X-API-KEY`` header anywhere), and only within the same origin (scheme, host and port); a redirect
+to another origin is :class:`RedirectRefused`, counted as ``redirect``, with the key unsent. A
+provider's error text (which may echo a key) is masked with :func:`~dexscan.config.mask_text`.
 
 Real answers that are not the API's (``reference/external-apis.md`` §3.1, INFERRED there): a
 Cloudflare block page (HTTP 403, HTML, "Error 1020 Access denied") is :class:`CloudflareBlocked`, a
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -45,7 +49,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget, BudgetState
 from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings, mask_url
+from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
 from dexscan.sources.bounded import (
     ACCEPT_ENCODING,
@@ -72,6 +76,9 @@ DEFAULT_BUCKET = "default"
 PAIRS_BUCKET = "pairs"
 PROFILES_BUCKET = "profiles"
 
+#: Same-origin redirects followed for one request (aiohttp's own default is 10).
+MAX_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _LATENCY_SAMPLES = 256
 _EWMA_ALPHA = 0.2
 _BODY_SNIPPET = 60
@@ -107,6 +114,23 @@ class CloudflareBlocked(HttpStatusError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class RedirectRefused(SourceUnavailable):
+    """A redirect not followed: to another origin (scheme, host or port), so that the request's key
+    never reaches that host, or one hop too many. Counted as ``redirect``; not retried (it would
+    redirect again)."""
+
+    def __init__(self, provider: str, endpoint: str, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(provider, endpoint, f"HTTP {status} {message}")
+
+    @classmethod
+    def cross_origin(cls, provider: str, endpoint: str, status: int, target: str) -> RedirectRefused:
+        """``target`` is shown: pass it masked."""
+        return cls(provider, endpoint, status,
+                   f"redirect to another host ({target}), not followed so that no key leaves the provider's "
+                   f"host; if {provider} moved, set sources.{provider}.base_url to the new address")
 
 
 class ResponseTooLarge(SourceUnavailable):
@@ -151,7 +175,8 @@ class ProviderStats:
     ok: int  # 2xx answers with a valid JSON body
     rate_limited: int  # 429 answers
     retries: int  # attempts that were retried after a failure
-    errors: Mapping[str, int]  # by kind: timeout, connection, http_5xx, http_4xx, not_json, too_large, circuit_open
+    # failures by kind: timeout, connection, http_5xx, http_4xx, not_json, too_large, redirect, circuit_open
+    errors: Mapping[str, int]
     bad_records: Mapping[str, int]  # records skipped, by field
     latency_ewma_ms: float | None
     latency_p50_ms: float | None
@@ -252,6 +277,7 @@ class HttpLayer:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._providers: dict[str, _Provider] = {}
+        self._secrets = settings.secret_values()
         self._register_from_settings(settings)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -392,10 +418,25 @@ class HttpLayer:
         loop = asyncio.get_running_loop()  # its clock: monotonic live, virtual in the tests' loop
         started = loop.time()
         try:
-            async with session.get(url, params=params, headers=headers) as resp:
-                status = resp.status
-                resp_headers = resp.headers
-                body = await self._read_body(p, endpoint, resp)
+            target: str = url
+            query: Mapping[str, str] | None = params
+            for _hop in range(MAX_REDIRECTS + 1):
+                async with session.get(target, params=query, headers=headers, allow_redirects=False) as resp:
+                    status = resp.status
+                    resp_headers = resp.headers
+                    location = resp_headers.get("Location") if status in _REDIRECT_STATUSES else None
+                    if location is None:
+                        body = await self._read_body(p, endpoint, resp)
+                        break
+                    here = str(resp.url)
+                next_url = urljoin(here, location)
+                if url_origin(next_url) != url_origin(here):
+                    raise self._redirected(p, RedirectRefused.cross_origin(p.name, endpoint, status,
+                                                                           mask_url(next_url)))
+                target, query = next_url, None  # the Location carries its own query
+            else:
+                raise self._redirected(p, RedirectRefused(
+                    p.name, endpoint, status, f"redirect: more than {MAX_REDIRECTS} in a row, not followed"))
         except TimeoutError:
             raise self._failure(p, "timeout", SourceUnavailable(
                 p.name, endpoint, f"timed out after {self._http.timeout_s:g}s")) from None
@@ -423,14 +464,14 @@ class HttpLayer:
         if status >= 400 or status < 200:
             p.breaker.record_success()  # the service answered; retrying will not change a 4xx
             p.errors["http_4xx"] += 1
-            err = HttpStatusError(p.name, endpoint, status, _error_detail(body))
+            err = HttpStatusError(p.name, endpoint, status, _error_detail(body, self._secrets))
             p.last_error = str(err)
             raise err
         try:
             data = decode_json(body)
         except ValueError as exc:
             raise self._failure(p, "not_json", BadPayload(
-                p.name, endpoint, "<body>", f"not JSON: {exc} ({_snippet(body)})")) from None
+                p.name, endpoint, "<body>", f"not JSON: {exc} ({_snippet(body, self._secrets)})")) from None
         p.breaker.record_success()
         p.ok += 1
         p.last_ok_at = self.clock.now()
@@ -471,6 +512,15 @@ class HttpLayer:
                         p.name, endpoint, retry_after, self._http.max_retry_after_s)
         raise err
 
+    def _redirected(self, p: _Provider, err: RedirectRefused) -> RedirectRefused:
+        """A redirect not followed: counted, logged, and not held against the breaker (the provider
+        answered; retrying would be redirected again)."""
+        p.breaker.record_success()
+        p.errors["redirect"] += 1
+        p.last_error = str(err)
+        log.warning("%s", err)
+        return err
+
     def _failure(self, p: _Provider, kind: str, err: Exception) -> Exception:
         p.errors[kind] += 1
         p.breaker.record_failure()
@@ -486,7 +536,7 @@ class HttpLayer:
     # -- retry policy -----------------------------------------------------------------------
 
     def _retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, CircuitOpen | HttpStatusError | BadPayload | ResponseTooLarge):
+        if isinstance(exc, CircuitOpen | HttpStatusError | BadPayload | ResponseTooLarge | RedirectRefused):
             return False
         if isinstance(exc, RateLimited):
             return exc.retry_after is None or exc.retry_after <= self._http.max_retry_after_s
@@ -558,34 +608,48 @@ def _param(v: ParamValue) -> str:
     return str(v)
 
 
-def _snippet(body: bytes) -> str:
+def _snippet(body: bytes, secrets: Sequence[str] = ()) -> str:
+    """The start of ``body``, masked *before* it is cut (a cut key would no longer match)."""
     if not body:
         return "empty body"
-    text = body[:_BODY_SNIPPET].decode("utf-8", errors="replace")
+    text = mask_text(body[:_BODY_SNIPPET * 4].decode("utf-8", errors="replace"), secrets)[:_BODY_SNIPPET]
     text = " ".join(text.split())
     return f"starts with {text!r}" + (f", {len(body)} bytes" if len(body) > _BODY_SNIPPET else "")
 
 
-def _error_detail(body: bytes) -> str:
-    """The provider's own error message (Jupiter ``error``, Birdeye ``message``, GT ``errors[].title``)."""
+def _error_detail(body: bytes, secrets: Sequence[str] = ()) -> str:
+    """The provider's own error message (Jupiter ``error``, Birdeye ``message``, GT ``errors[].title``),
+    masked (it may echo the key) before it is cut to 200 characters."""
     try:
         data = decode_json(body)
     except ValueError:
-        return _snippet(body) if body else ""
+        return _snippet(body, secrets) if body else ""
     if isinstance(data, dict):
         for key in ("message", "error", "title"):
             if isinstance(data.get(key), str):
-                return str(data[key])[:200]
+                return mask_text(str(data[key]), secrets)[:200]
         errors = data.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             title = errors[0].get("title") or errors[0].get("detail")
             if isinstance(title, str):
-                return title[:200]
+                return mask_text(title, secrets)[:200]
     return ""
 
 
 def describe_client_error(exc: BaseException) -> str:
-    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor)."""
+    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor).
+
+    A TLS failure is named as one, with what to check: its ``errno`` is OpenSSL's 1, which
+    ``os.strerror`` would turn into a misleading "Operation not permitted".
+    """
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert = exc.certificate_error
+        reason = getattr(cert, "verify_message", None) or _ssl_reason(cert)
+        return (f"TLS certificate of {exc.host}:{exc.port} not accepted ({reason}): check the host name in the "
+                "URL, the system clock and CA certificates (SSL_CERT_FILE), or a proxy intercepting TLS")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return (f"TLS handshake with {exc.host}:{exc.port} failed ({_ssl_reason(exc.os_error)}): the server may "
+                "not speak TLS there (an https:// URL for an http:// server?), or a proxy interferes")
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_err = exc.os_error
         if isinstance(os_err, socket.gaierror) or not os_err.errno:
@@ -600,6 +664,14 @@ def describe_client_error(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"bad response ({exc.status})"
     return exc.__class__.__name__
+
+
+def _ssl_reason(err: BaseException) -> str:
+    """OpenSSL's words without its source location: ``[SSL: X] wrong version number (_ssl.c:1006)``
+    becomes ``wrong version number``."""
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", re.sub(r"^\[[^\]]*\]\s*", "", text))
+    return text or type(err).__name__
 
 
 def batches(items: Sequence[str], size: int) -> list[list[str]]:

@@ -290,6 +290,7 @@ async def _telegram_outage(tmp_path: Path, mode: str, *, anchored: bool) -> Resu
 
     ``anchored``: as in any real private chat, the user wrote first (``/start``) and the bot
     answered, so the sender knows message ids in the chat (what its crash recovery probes from).
+    Otherwise the outage starts once the bot is up (``getMe`` answered): before that nothing is sent.
     """
     chat_box: dict[str, int] = {}
 
@@ -297,15 +298,16 @@ async def _telegram_outage(tmp_path: Path, mode: str, *, anchored: bool) -> Resu
         chat_box["chat"] = world.chat_ids[0]
         if anchored:
             world.telegram.inject_user_message(world.chat_ids[0], "/start")
-        else:
-            await world.telegram.set_down(mode)
 
     async def script(run: Run) -> None:
         assert run.world.telegram is not None
         fake, chat = run.world.telegram, chat_box["chat"]
         if anchored:
             await run.until(lambda: len(fake.sent(chat)) == 1, what="the bot answered /start")
-            await fake.set_down(mode)
+        else:
+            await run.until(lambda: any(q.method == "getme" and q.status == 200 for q in fake.requests),
+                            what="the bot is up")
+        await fake.set_down(mode)
         run.notes["down_at"] = run.since_start()
         before = len(await run.outbox())
         run.notes["in_chat_at_outage"] = len(fake.sent(chat))

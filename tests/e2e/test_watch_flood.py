@@ -1,7 +1,8 @@
-"""A flood of ``/watch`` (issue 17 point 9): 600 commands (12 times the cap; the 3,000 of the issue
-gave the same counts once, in 6 minutes of a loaded machine, too long for the suite) through the Bot API fake into the running
-scanner cost no discovery round and no Jupiter request, each newly watched mint is checked once in a
-few coalesced on-demand rounds, and the chat's watch list stops at its cap with a clear reply."""
+"""A flood of ``/watch`` (issue 17 point 9): 600 commands (12 times the cap; the 3,000 of the
+issue gave the same counts once, in 6 minutes of a loaded machine, too long for the suite) through
+the Bot API fake into the running scanner cost no discovery round and no Jupiter request, each
+newly watched mint is checked once in a few coalesced on-demand rounds, and the chat's watch list
+stops at its cap with a clear reply."""
 
 from __future__ import annotations
 

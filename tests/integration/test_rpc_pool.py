@@ -25,6 +25,10 @@ from dexscan.domain import GateStatus
 from dexscan.errors import RpcUnavailable
 from dexscan.gates import GateInput, build_gates, evaluate_gates
 
+# Virtual time: latencies are measured on the loop's clock, so an injected 150 ms delay is exact
+# and a loaded machine cannot make one fast loopback endpoint rank behind another.
+pytestmark = pytest.mark.virtual_time
+
 T0 = 1_760_000_000
 
 
@@ -206,7 +210,6 @@ async def test_endpoint_names_are_masked(world: World) -> None:
     await same_host.close()
 
 
-@pytest.mark.virtual_time  # latency on the loop's clock: the 150 ms fault is exact, load adds nothing
 async def test_endpoints_are_ranked_by_measured_latency(world: World) -> None:
     async with world.pool() as pool:
         await world.servers[0].inject("slow", 0.15)

@@ -23,6 +23,9 @@ from dexscan.domain import GateStatus, MintFacts
 from dexscan.gates import GateInput, build_gates, evaluate_gates
 from dexscan.store import Store
 
+# Virtual time: endpoint latencies are measured on the loop's clock, so load cannot reorder them.
+pytestmark = pytest.mark.virtual_time
+
 T0 = 1_760_000_000
 LEAD = 1_000_000
 

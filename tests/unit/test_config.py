@@ -148,3 +148,15 @@ def test_python_dash_m_help_runs() -> None:
     assert r.returncode == 0
     for cmd in ("scan", "backfill", "evaluate", "calibrate", "check", "bot", "config", "doctor"):
         assert cmd in r.stdout
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:8787", "garbage", "127.0.0.1:8787"])
+def test_service_listen_is_refused_with_the_one_way_to_bind(tmp_path: Path, listen: str) -> None:
+    """The key was accepted and never used; ``--serve`` (loopback only) is the one way to bind."""
+    f = tmp_path / "user.toml"
+    f.write_text(f"[service]\nlisten = {listen!r}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(f, env={})
+    assert str(err.value) == (
+        f"{f}: service.listen: there is no such setting any more; the local API is started with "
+        "`dexscan scan --serve 127.0.0.1:8787` (loopback addresses only): remove service.listen")

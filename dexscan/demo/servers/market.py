@@ -22,6 +22,11 @@ Real behaviours modelled by default (``reference/external-apis.md``):
   honours ``token=base|quote|<address>`` on OHLCV (§4.2).
 * Cloudflare block pages (HTTP 403, "Error 1020") as the ``cloudflare`` fault (§3.1: over-limit and
   error bodies may be Cloudflare pages); DexScreener's 429 is Cloudflare's 1015 page.
+
+"Another host" for the ``redirect`` fault is a fifth server, :attr:`MarketFakes.elsewhere_url`: its own
+port, addressed as ``localhost`` (not 127.0.0.1), so it differs from every provider fake in host *and*
+port. It records every request it gets, headers and query included (:attr:`MarketFakes.elsewhere_requests`),
+and answers 404: a test sees exactly what a client would have handed to a stranger.
 """
 
 from __future__ import annotations
@@ -70,10 +75,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
 }
 FaultKind = Literal["500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down", "cloudflare",
                     "oversized", "gzip_bomb", "bad_ids", "bars_misaligned", "bars_in_ms", "bars_conflicting",
-                    "bars_repeated"]
+                    "bars_repeated", "redirect", "redirect_same", "key_echo"]
 FAULT_KINDS: tuple[str, ...] = ("500", "429", "stall", "reset", "html", "truncated", "malformed_record", "down",
                                 "cloudflare", "oversized", "gzip_bomb", "bad_ids", "bars_misaligned", "bars_in_ms",
-                                "bars_conflicting", "bars_repeated")
+                                "bars_conflicting", "bars_repeated", "redirect", "redirect_same", "key_echo")
 #: ``bars_misaligned``: every bar's time moves this many seconds off the grid (off any minute too).
 MISALIGNED_BY_S = 90
 _RECORD_FAULTS: dict[str, Callable[[Any], bool]] = {
@@ -155,6 +160,16 @@ class RequestRecord:
     bucket: str
 
 
+@dataclass(frozen=True, slots=True)
+class SeenRequest:
+    """A request as the ``elsewhere`` server got it: everything a client sent there."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+
+
 @dataclass
 class FakeStats:
     """Counters of one provider fake. ``stats()`` hands out copies, so snapshots can be compared."""
@@ -194,7 +209,13 @@ class FaultSwitches:
     ``"gzip_bomb"``: a 200 ``Content-Encoding: gzip`` body inflating to ``MarketFakes.gzip_bomb_bytes``;
     ``"bad_ids"``: the next record answer gains, in its middle, a copy of a record whose ids are not
     addresses (Jupiter ``id`` / price key :data:`HUGE_ID`, DexScreener ``pairAddress``
-    :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact.
+    :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact;
+    ``"redirect"``: that many ``302 Found`` answers whose ``Location`` is the same path and query on
+    another host (:attr:`MarketFakes.elsewhere_url`), as a provider that moved (or a hostile proxy)
+    answers, before any key check; ``"redirect_same"``: that many ``307`` answers to the very same URL
+    on the same host (the next request is then served as usual); ``"key_echo"``: that many ``401``
+    answers in the provider's error shape whose message repeats the ``X-API-KEY`` it was sent
+    (``Unauthorized key <key>.``), as some gateways do.
 
     OHLCV faults (GeckoTerminal ``ohlcv_list``, Birdeye ``items``; other answers pass untouched and
     the fault waits for the next OHLCV answer): ``"bars_misaligned"``: every bar's time moved
@@ -321,6 +342,9 @@ class MarketFakes:
         self.fixture_pairs: dict[str, list[dict[str, Any]]] = {}
         self._runners: list[web.AppRunner] = []
         self.urls: dict[str, str] = {}
+        #: "Another host" for the ``redirect`` fault, and what it was sent (see the module docstring).
+        self.elsewhere_url = ""
+        self.elsewhere_requests: list[SeenRequest] = []
 
     async def __aenter__(self) -> MarketFakes:
         await self.start()
@@ -350,6 +374,21 @@ class MarketFakes:
             self._runners.append(runner)
             base = f"http://127.0.0.1:{port}"
             self.urls[provider] = base + GECKO_PREFIX if provider == GECKOTERMINAL else base
+        elsewhere = web.Application()
+        elsewhere.router.add_route("*", "/{tail:.*}", self._elsewhere)
+        runner = web.AppRunner(elsewhere, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
+        self._runners.append(runner)
+        self.elsewhere_url = f"http://localhost:{port}"
+
+    async def _elsewhere(self, request: web.Request) -> web.Response:
+        self.elsewhere_requests.append(SeenRequest(request.method, request.path, request.query_string,
+                                                   dict(request.headers)))
+        return web.json_response({"error": "not found"}, status=404)
 
     async def stop(self) -> None:
         runners, self._runners = self._runners, []
@@ -391,6 +430,16 @@ class MarketFakes:
         if head is not None and head.kind == "reset":
             self.faults._consume(provider)
             return self._drop(request, stats, now, route, bucket, reset=True)
+        if head is not None and head.kind in ("redirect", "redirect_same"):
+            self.faults._consume(provider)
+            target = request.rel_url if head.kind == "redirect_same" else f"{self.elsewhere_url}{request.rel_url}"
+            reply = _Reply(302 if head.kind == "redirect" else 307, text="", content_type="text/plain",
+                           headers={"Location": str(target)})
+            return self._respond(provider, stats, now, route, bucket, reply, window)
+        if head is not None and head.kind == "key_echo":
+            self.faults._consume(provider)
+            reply = self._error(provider, 401, f"Unauthorized key {request.headers.get('X-API-KEY', '')}.")
+            return self._respond(provider, stats, now, route, bucket, reply, window)
         if provider == BIRDEYE and request.headers.get("X-API-KEY") != self.birdeye_api_key:
             reply = _Reply(401, {"success": False, "message": "Unauthorized. Authentication required."})
             return self._respond(provider, stats, now, route, bucket, reply, window)

@@ -23,7 +23,16 @@ bot has to survive (external-apis §6, §7.1):
 * ``getUpdates`` long polling honouring ``offset``, ``limit`` and ``timeout``; a second concurrent
   poll ends the first with ``409 Conflict``;
 * an outage switch: connections refused, reset, or accepted-then-reset (the message is stored but
-  the client never hears back — the ambiguous case).
+  the client never hears back — the ambiguous case);
+* a broken gateway in front of the API (:meth:`FakeTelegram.fail_with_html`): the next calls of a
+  method get an HTML error page (``502 Bad Gateway`` by default) that echoes the request URL, bot
+  token included, as a proxy's error page does — not the Bot API's JSON envelope;
+* a redirect to another host (:meth:`FakeTelegram.redirect_elsewhere`): the next calls of a method
+  get ``307 Temporary Redirect`` to the same path (bot token included) on a second server, ``localhost``
+  on another port, which records whatever reaches it (:attr:`FakeTelegram.elsewhere_requests`);
+* a poison update (:meth:`FakeTelegram.inject_poison_update`): an update whose ``update_id`` is fine
+  but whose message breaks the contract (wrong types, a chat that is not an object), queued like any
+  other update, so ``getUpdates`` serves it until an offset past it confirms it.
 
 * **state that outlives the client**: with ``journal`` set, every accepted message, edit, user
   message and confirmed update offset is appended to that file before the answer leaves, and a new
@@ -265,6 +274,12 @@ class FakeTelegram:
         self._updates_changed = asyncio.Event()
         self._poller: asyncio.Future[None] | None = None
         self._forced: list[tuple[int | None, int]] = []
+        self._html_errors: dict[str, list[int]] = {}  # method (lower case) -> statuses of the next answers
+        self._redirects: dict[str, int] = {}  # method (lower case) -> how many of its next calls are redirected
+        #: "Another host" for :meth:`redirect_elsewhere`, and every request path that reached it.
+        self.elsewhere_url = ""
+        self.elsewhere_requests: list[str] = []
+        self._elsewhere: web.AppRunner | None = None
         self._global_tokens = global_per_s
         self._global_refilled: float | None = None
         self._down: DownMode | None = None
@@ -296,7 +311,17 @@ class FakeTelegram:
         await self._site.start()
         server: Any = self._site._server
         self.port = int(server.sockets[0].getsockname()[1])
+        elsewhere = web.Application()
+        elsewhere.router.add_route("*", "/{tail:.*}", self._elsewhere_handler)
+        self._elsewhere = web.AppRunner(elsewhere, access_log=None)
+        await self._elsewhere.setup()
+        await web.TCPSite(self._elsewhere, "127.0.0.1", 0).start()
+        self.elsewhere_url = f"http://localhost:{self._elsewhere.addresses[0][1]}"
         return self.base_url
+
+    async def _elsewhere_handler(self, request: web.Request) -> web.Response:
+        self.elsewhere_requests.append(f"{request.method} {request.path}")
+        return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
 
     async def stop(self) -> None:
         if self._poller is not None and not self._poller.done():
@@ -304,6 +329,9 @@ class FakeTelegram:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._elsewhere is not None:
+            await self._elsewhere.cleanup()
+            self._elsewhere = None
         self.close_journal()
 
     def close_journal(self) -> None:
@@ -381,6 +409,14 @@ class FakeTelegram:
         """The next ``times`` message requests (to ``chat_id``, or any chat) get a 429."""
         self._forced.extend([(chat_id, retry_after)] * times)
 
+    def fail_with_html(self, method: str = "getMe", times: int = 1, status: int = 502) -> None:
+        """The next ``times`` calls of ``method`` get an HTML ``status`` page echoing the request URL."""
+        self._html_errors.setdefault(method.lower(), []).extend([status] * times)
+
+    def redirect_elsewhere(self, method: str = "getMe", times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get a 307 to the same path on :attr:`elsewhere_url`."""
+        self._redirects[method.lower()] = self._redirects.get(method.lower(), 0) + times
+
     async def set_down(self, mode: DownMode | None) -> None:
         """``refuse``: nothing listens; ``reset``: connections drop before a request is read;
         ``accept_then_reset``: the request is fully processed, then the connection drops."""
@@ -419,6 +455,18 @@ class FakeTelegram:
         self._updates_changed.set()
         return mid
 
+    def inject_poison_update(self) -> int:
+        """Queue an update with a valid ``update_id`` and a malformed message; returns its id."""
+        update_id = self._next_update_id
+        update = {"update_id": update_id,
+                  "message": {"message_id": "not-a-number", "date": "yesterday", "chat": "not-an-object",
+                              "text": ["/status"]}}
+        self._updates.append(update)
+        self._record({"t": "update", "update": update})
+        self._next_update_id += 1
+        self._updates_changed.set()
+        return update_id
+
     def sent(self, chat_id: int) -> list[SentMessage]:
         """The bot's messages in ``chat_id`` as they stand now, oldest first."""
         chat = self._chats.get(chat_id)
@@ -445,6 +493,17 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"].lower()
         chat_id: int | None = None
+        if self._redirects.get(method, 0) > 0:
+            self._redirects[method] -= 1
+            self.requests.append(RequestRecord(method, None, 307, self.clock.now(), "redirect"))
+            return web.Response(status=307, headers={"Location": f"{self.elsewhere_url}{request.path}"})
+        html_errors = self._html_errors.get(method)
+        if html_errors:
+            status = html_errors.pop(0)
+            self.requests.append(RequestRecord(method, None, status, self.clock.now(), "html error page"))
+            page = (f"<html><head><title>{status} Bad Gateway</title></head><body><h1>{status} Bad Gateway</h1>"
+                    f"<p>The upstream server failed for {request.method} {request.url}</p><hr>nginx</body></html>")
+            return web.Response(status=status, text=page, content_type="text/html")
         try:
             if request.match_info["token"] != self.token:
                 raise _ApiError(401, "Unauthorized")
