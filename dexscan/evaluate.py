@@ -642,7 +642,8 @@ def _samples(records: Sequence[SignalRecord], idx: Iterable[int]) -> list[Signal
 def as_sample(record: SignalRecord) -> Sample:
     sig = record.signal
     return Sample(features=sig.features, strategy=sig.strategy, label=record.tp1_first, ts=sig.ts,
-                  raw_score=record.raw_score)
+                  raw_score=record.raw_score,
+                  realized_r=record.outcome.realized_r if record.outcome is not None else None)
 
 
 @dataclass
@@ -1109,7 +1110,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
                        for k, v in by.items()},
                 version=f"{metrics['run']}-n{len(held)}", created_at=int(time.time()), min_samples=need,
                 min_block=settings.scoring.min_block_samples, c=settings.scoring.regularization_c, world=world,
-                ece=float((by.get("all") or {}).get("ece") or 0.0))
+                ece=float((by.get("all") or {}).get("ece") or 0.0), worth=metrics.get("worth"))
             await asyncio.to_thread(_write_text, artifact_path, cal.to_json())
             await store.save_calibrator(cal.version, cal.created_at, cal.to_json())
             section.update(status="calibrated" if cal.status != NO_SKILL else NO_SKILL, version=cal.version,

@@ -418,6 +418,7 @@ class Sample:
     label: bool
     ts: int
     raw_score: float | None = None  # the hand-weighted prior score of the signal
+    realized_r: float | None = None  # the ladder's realized R (for the strategy's measured expectancy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,6 +597,9 @@ class Calibrator:
     skill: Mapping[str, Mapping[str, Any]]  # strategy (and "all") -> held-out metrics + "has_skill"
     world: str = "live"
     ece: float = 0.0  # held-out ECE of the pooled predictions (for the status line)
+    #: each strategy against the baselines on the same data and ladder, with the lift
+    #: (:func:`dexscan.evaluate.strategy_worth`); ``/stats`` shows it
+    worth: Mapping[str, Any] = field(default_factory=dict)
 
     def has_skill(self, strategy: str | None = None) -> bool:
         entry = self.skill.get(strategy or "all") if strategy else self.skill.get("all")
@@ -618,6 +622,14 @@ class Calibrator:
     def base_rate(self, strategy: str | None) -> float | None:
         entry = self.base_rates.get(strategy or "") or self.base_rates.get("all")
         return None if entry is None else float(entry["rate"])
+
+    def record(self, strategy: str) -> StrategyRecord | None:
+        """The strategy's own measured record (None when the data held none of its signals)."""
+        entry = self.base_rates.get(strategy)
+        if entry is None or not entry.get("n"):
+            return None
+        mean = entry.get("mean_r")
+        return StrategyRecord(strategy, int(entry["n"]), float(entry["rate"]), None if mean is None else float(mean))
 
     def no_skill_text(self, strategy: str | None) -> str:
         """What the scanner says instead of a percentage: ``TP1 first 23% historically, no edge measured``."""
@@ -644,6 +656,7 @@ class Calibrator:
             "blocks": self.blocks.to_dict(),
             "base_rates": {k: dict(v) for k, v in sorted(self.base_rates.items())},
             "skill": {k: dict(v) for k, v in sorted(self.skill.items())},
+            "worth": dict(self.worth),
         }, sort_keys=True)
 
     @classmethod
@@ -668,6 +681,7 @@ class Calibrator:
                 base_rates={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["base_rates"].items()},
                 skill={str(k): dict(v) for k, v in d["skill"].items()},
                 world=str(d.get("world") or "live"), ece=float(d.get("ece") or 0.0),
+                worth=dict(d.get("worth") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"calibrator artifact: missing or invalid field ({exc}); "
@@ -685,17 +699,53 @@ class Calibrator:
 
 
 def base_rates(samples: Sequence[Sample]) -> dict[str, dict[str, float]]:
-    """TP1-first rate per strategy and over all (``"all"``)."""
+    """TP1-first rate per strategy and over all (``"all"``), with the mean realized R when every
+    sample of the group carries one (the strategy's measured expectancy)."""
     groups: dict[str, list[Sample]] = {"all": list(samples)}
     for s in samples:
         groups.setdefault(s.strategy, []).append(s)
-    return {k: {"n": float(len(v)), "positives": float(sum(1 for s in v if s.label)),
-                "rate": sum(1 for s in v if s.label) / len(v)} for k, v in groups.items() if v}
+    out: dict[str, dict[str, float]] = {}
+    for k, v in groups.items():
+        if not v:
+            continue
+        out[k] = {"n": float(len(v)), "positives": float(sum(1 for s in v if s.label)),
+                  "rate": sum(1 for s in v if s.label) / len(v)}
+        rs = [s.realized_r for s in v if s.realized_r is not None]
+        if len(rs) == len(v):
+            out[k]["mean_r"] = sum(rs) / len(rs)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRecord:
+    """A strategy's measured record in the calibrator's data: labelled signals, TP1-first rate and
+    (when known) mean realized R. ``negative`` when the mean R is below zero: following every
+    signal of it lost money on that data."""
+
+    strategy: str
+    n: int
+    tp1_rate: float
+    mean_r: float | None = None
+
+    @property
+    def negative(self) -> bool:
+        return self.mean_r is not None and self.mean_r < 0
+
+    def text(self) -> str:
+        """``negative record: −0.96R mean over 53 signals`` or ``record: TP1 first 28%, +0.19R mean
+        over 1,161 signals`` (the minus sign is U+2212, as a trader reads it)."""
+        if self.mean_r is None:
+            return f"record: TP1 first {self.tp1_rate * 100:.0f}% over {self.n:,} signals"
+        mean = f"{self.mean_r:+.2f}R".replace("-", "\u2212")
+        if self.negative:
+            return f"negative record: {mean} mean over {self.n:,} signals"
+        return f"record: TP1 first {self.tp1_rate * 100:.0f}%, {mean} mean over {self.n:,} signals"
 
 
 def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_labels: Sequence[bool], *,
                    skill: Mapping[str, Mapping[str, Any]], version: str, created_at: int, min_samples: int = 500,
-                   min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0) -> Calibrator:
+                   min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0,
+                   worth: Mapping[str, Any] | None = None) -> Calibrator:
     """The artifact: the linear model fitted on every sample, the blocked isotonic map fitted on the
     out-of-fold model outputs (``oof_scores``/``oof_labels``, see :mod:`dexscan.evaluate`), and the
     held-out ``skill`` per strategy that decides whether any percentage is shown.
@@ -714,7 +764,7 @@ def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_l
         version=version, created_at=created_at, data_start=int(min(times)), data_end=int(max(times)), n=n,
         positives=sum(1 for s in samples if s.label), model=fit_linear(samples, c),
         blocks=fit_blocked_isotonic(oof_scores, oof_labels, min_block), min_block=min_block,
-        base_rates=base_rates(samples), skill=dict(skill), world=world, ece=ece,
+        base_rates=base_rates(samples), skill=dict(skill), world=world, ece=ece, worth=dict(worth or {}),
     )
 
 
@@ -757,6 +807,23 @@ class Scorer:
             return None
         return cal.no_skill_text(strategy)
 
+    def record(self, strategy: str) -> StrategyRecord | None:
+        """The strategy's measured record from a usable calibrator (None without one)."""
+        cal = self.usable()
+        return None if cal is None else cal.record(strategy)
+
+    def strategy_notes(self, strategy: str) -> tuple[str, ...]:
+        """What a card and a dashboard row say about the strategy beyond its signal: the no-skill
+        text (instead of any percentage) and its measured record, negative or not."""
+        notes = []
+        no_skill = self.no_skill_text(strategy)
+        if no_skill is not None:
+            notes.append(no_skill)
+        rec = self.record(strategy)
+        if rec is not None:
+            notes.append(rec.text())
+        return tuple(notes)
+
     def describe(self) -> dict[str, Any]:
         cal = self.usable()
         return {"bias": self.bias, "weights": dict(self.weights),
@@ -778,6 +845,7 @@ __all__ = [
     "MarketContext",
     "Sample",
     "Scorer",
+    "StrategyRecord",
     "auc",
     "base_rates",
     "brier_score",
