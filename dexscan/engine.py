@@ -160,7 +160,6 @@ class TokenView:
     history_done: bool = False
     last_bar_stored: int = -1
     pair: PairSnapshot | None = None  # the latest snapshot of the main pool
-    m5_change: float | None = None
 
 
 @dataclass(slots=True)
@@ -613,7 +612,6 @@ class Engine:
                     await self._repick(mint, own)
                 continue
             view.pair = pair
-            view.m5_change = pair.price_change.m5
             if view.pool is None:
                 self.track_token(mint, symbol=pair.base_symbol, pool=pair.pair_address)
             if not view.history_done:
@@ -667,9 +665,15 @@ class Engine:
         return new
 
     def _breadth(self) -> float | None:
+        """Share of the universe whose last completed 5m bar rose (:func:`dexscan.scoring.market_breadth`,
+        the replay's definition too)."""
         from dexscan.scoring import market_breadth
 
-        return market_breadth(v.m5_change for v in self.tokens.values() if v.member)
+        def last(mint: str) -> Candle | None:
+            market = self.detector.market(mint)
+            return None if market is None else market.last5
+
+        return market_breadth(last(v.mint) for v in self.tokens.values() if v.member)
 
     # -- persistence, then fan-out -----------------------------------------------------------------
 

@@ -21,11 +21,17 @@ feature                raw value                                                
 ``liquidity``          USD liquidity of the main pool                                ``clip(log10(x) - 5, -1, 2)``
 ``pair_age``           hours since the pool was created                              ``clip(log10(1 + h) / 3, 0, 1)``
 ``pool_agreement``     share of the token's pools whose m5 price change is > 0       ``2x - 1``
-``market_breadth``     share of the universe whose m5 price change is > 0 (input)     ``2x - 1``
+``market_breadth``     share of the universe whose last completed 5m bar closed       ``2x - 1``
+                       above its open (input; :func:`market_breadth`, live and replay)
 =====================  ==========================================================  =================================
 
 **Raw score** = ``logistic(bias + sum(weight_f * normalised_f))``, weights and bias from
-``[scoring]``. A raw score orders signals; it is not a probability.
+``[scoring]``. A raw score orders signals; it is not a probability. **Same features live and in
+replay**: a feature the replay cannot compute point-in-time (:data:`NOT_IN_HISTORY`: txns,
+liquidity and pool agreement come only from live snapshots) carries no weight in the raw score,
+whatever ``[scoring.weights]`` says, until history carries it (the on-chain stream's trade tape
+will); it is still recorded in ``Signal.features``. So a replayed live session gives the same raw
+scores (tests/unit/test_scoring.py).
 
 **Skill before percentages.** The raw score orders signals; a percentage is shown only where it
 was earned out of sample. ``dexscan calibrate`` (:mod:`dexscan.evaluate`) fits, on the labelled
@@ -62,7 +68,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dexscan.config import ScoringSettings
-from dexscan.domain import Confidence, PairSnapshot
+from dexscan.domain import Candle, Confidence, PairSnapshot
 from dexscan.errors import ConfigError, InputError
 from dexscan.ladder import AtrReading, ladder_atr
 
@@ -83,6 +89,9 @@ FEATURES = (
     "pool_agreement",
     "market_breadth",
 )
+
+#: Features only live snapshots carry: no weight in the raw score (module docstring).
+NOT_IN_HISTORY = ("buy_sell_ratio_m5", "buy_sell_ratio_h1", "liquidity", "pool_agreement")
 
 ARTIFACT_KIND = "dexscan.calibrator.isotonic"
 ARTIFACT_FORMAT = 2
@@ -133,9 +142,12 @@ def pool_agreement(pairs: Sequence[PairSnapshot]) -> float | None:
     return rising_share(p.price_change.m5 for p in pairs)
 
 
-def market_breadth(m5_changes: Iterable[float | None]) -> float | None:
-    """Share of the universe rising over the last 5 minutes (one m5 change per token)."""
-    return rising_share(m5_changes)
+def market_breadth(last_bars: Iterable[Candle | None]) -> float | None:
+    """Share of the universe whose last completed 5m bar closed above its open (one bar per token,
+    None for a token without one). One definition, computed point-in-time in both places: live from
+    the detector's books (the bars built from the snapshots), in replay from the stored bars that
+    had closed by then (:func:`dexscan.evaluate.run_replay`)."""
+    return rising_share(None if b is None else b.close - b.open for b in last_bars)
 
 
 def wilder_rsi(closes: Sequence[float], period: int = RSI_PERIOD) -> float | None:
@@ -777,7 +789,7 @@ class Scorer:
             raise ConfigError(f"scoring.weights: unknown feature(s) {', '.join(unknown)}; "
                               f"known: {', '.join(FEATURES)}")
         self.bias = settings.bias
-        self.weights = {f: float(settings.weights.get(f, 0.0)) for f in FEATURES}
+        self.weights = {f: 0.0 if f in NOT_IN_HISTORY else float(settings.weights.get(f, 0.0)) for f in FEATURES}
         self.min_samples = settings.min_calibration_samples
         self.calibrator = calibrator
 
@@ -838,6 +850,7 @@ def feature_vector(features: Mapping[str, float]) -> list[float | None]:
 
 __all__ = [
     "FEATURES",
+    "NOT_IN_HISTORY",
     "NO_SKILL",
     "Calibrator",
     "IsotonicBlocks",
