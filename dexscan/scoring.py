@@ -30,8 +30,8 @@ feature                raw value                                                
 replay**: a feature the replay cannot compute point-in-time (:data:`NOT_IN_HISTORY`: txns,
 liquidity and pool agreement come only from live snapshots) carries no weight in the raw score,
 whatever ``[scoring.weights]`` says, until history carries it (the on-chain stream's trade tape
-will); it is still recorded in ``Signal.features``. So a replayed live session gives the same raw
-scores (tests/unit/test_scoring.py).
+will); it is still recorded in ``Signal.features``. So live and replayed raw scores rest on the same
+features (tests/unit/test_scoring.py).
 
 **Skill before percentages.** The raw score orders signals; a percentage is shown only where it
 was earned out of sample. ``dexscan calibrate`` (:mod:`dexscan.evaluate`) fits, on the labelled
