@@ -272,6 +272,8 @@ class Engine:
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
         self._gate_counts = (0, 0, 0)
+        self._pools_recorded: set[str] = set()  # main pools whose row (mint, pair age) is in the store
+        self._pools_to_record: dict[str, PairSnapshot] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
         self._universe_loaded = False
@@ -596,7 +598,7 @@ class Engine:
         found: list[Found] = []
         bars: list[tuple[str, list[Candle]]] = []
         touched: list[LiveTrade] = []
-        breadth = self._breadth()
+        breadth = self._breadth(self.now())
         for mint in batch:
             view = self.tokens.get(mint)
             if view is None:
@@ -616,6 +618,8 @@ class Engine:
                 self.track_token(mint, symbol=pair.base_symbol, pool=pair.pair_address)
             if not view.history_done:
                 continue
+            if pair.pair_address not in self._pools_recorded:
+                self._pools_to_record[pair.pair_address] = pair
             tick = Tick.from_pair(pair)
             if tick is None:
                 continue
@@ -664,14 +668,22 @@ class Engine:
             view.last_bar_stored = new[-1].ts
         return new
 
-    def _breadth(self) -> float | None:
-        """Share of the universe whose last completed 5m bar rose (:func:`dexscan.scoring.market_breadth`,
-        the replay's definition too)."""
+    def _breadth(self, at: int) -> float | None:
+        """Share of the universe whose last 5m bar ended by ``at`` rose (:func:`dexscan.scoring.market_breadth`,
+        the replay's definition too). A token's bar still forming from ticks counts once its 5 minutes
+        are over (the detector completes it at the token's next tick; the replay has it by then)."""
         from dexscan.scoring import market_breadth
 
-        def last(mint: str) -> Candle | None:
+        edge = at - at % M5
+
+        def last(mint: str) -> Any:
             market = self.detector.market(mint)
-            return None if market is None else market.last5
+            if market is None:
+                return None
+            live = market.live
+            if live is not None and live.ts + M5 <= edge:
+                return live
+            return market.last5
 
         return market_breadth(last(v.mint) for v in self.tokens.values() if v.member)
 
@@ -684,6 +696,15 @@ class Engine:
 
     async def _persist_locked(self, found: Sequence[Found],
                               bars: Sequence[tuple[str, list[Candle]]], trades: Sequence[LiveTrade]) -> None:
+        for address, pair in list(self._pools_to_record.items()):
+            # the pool's row (its mint and creation time) beside its bars, so that `evaluate` on this
+            # database replays the same token with the same pair age the live scanner scored
+            await self.store.upsert_pool(address, pair.base_mint, self.now(), dex_id=pair.dex_id,
+                                         quote_mint=pair.quote_mint, quote_symbol=pair.quote_symbol,
+                                         liquidity_usd=pair.liquidity_usd, volume_h24_usd=pair.volume.h24,
+                                         pair_created_at=pair.pair_created_at)
+            self._pools_recorded.add(address)
+            del self._pools_to_record[address]
         for pool, candles in bars:
             self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
         for st in self.detector.drain_state_changes():
@@ -695,7 +716,7 @@ class Engine:
 
     async def _save_signal(self, found: Found) -> None:
         sig = found.signal
-        move = move_members(await self.store.candle_signals(sig.mint, sig.candle_ts), sig,
+        move = move_members(await self.store.candle_signals(sig.mint, int(Timeframe.H4.floor(sig.candle_ts))), sig,
                             self.settings.scan.move_window_s)
         payload = ""
         if self.chat_ids:
@@ -839,10 +860,13 @@ class Engine:
         if boundary <= self._last_h4_boundary or now < boundary + self.settings.scan.hot_refresh_s:
             return
         self._last_h4_boundary = boundary
+        from dexscan.scoring import MarketContext
+
         found: list[Found] = []
+        ctx = MarketContext(market_breadth=self._breadth(boundary))
         for mint, view in self.tokens.items():
             if view.history_done:
-                found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary))
+                found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary, ctx))
         await self._persist(found, [], [])
 
     # -- universe -------------------------------------------------------------------------------
@@ -979,16 +1003,19 @@ class Engine:
 def move_members(candle: Sequence[tuple[int, Signal]], sig: Signal, window_s: float) -> list[tuple[int, Signal]]:
     """The earlier signals of ``sig``'s move, first one first (empty: ``sig`` starts a move).
 
-    ``candle``: the signals stored for ``sig``'s token and 4H candle, in firing order. Moves are
+    ``candle``: the signals stored for ``sig``'s token and 4H candle, in firing order (a 5m
+    strategy's ``candle_ts`` is its 5m bar: it belongs to the 4H candle holding that bar). Moves are
     cut in that order: a signal joins the current move when it fired within ``window_s`` of the
-    move's first signal, else it starts the next one. ``sig`` itself (same strategy: the same
-    natural key) and signals that fired after it are left out. ``window_s`` 0: no moves.
+    move's first signal, else it starts the next one. ``sig`` itself (same strategy and candle: the
+    same natural key), other 4H candles and signals that fired after it are left out. ``window_s``
+    0: no moves.
     """
     if window_s <= 0:
         return []
+    h4 = Timeframe.H4.floor(sig.candle_ts)
     move: list[tuple[int, Signal]] = []
     for sid, s in candle:
-        if s.strategy == sig.strategy or s.ts > sig.ts:
+        if s.key == sig.key or s.ts > sig.ts or Timeframe.H4.floor(s.candle_ts) != h4:
             continue
         if not move or s.ts - move[0][1].ts > window_s:
             move = [(sid, s)]

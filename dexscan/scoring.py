@@ -31,7 +31,7 @@ replay**: a feature the replay cannot compute point-in-time (:data:`NOT_IN_HISTO
 liquidity and pool agreement come only from live snapshots) carries no weight in the raw score,
 whatever ``[scoring.weights]`` says, until history carries it (the on-chain stream's trade tape
 will); it is still recorded in ``Signal.features``. So live and replayed raw scores rest on the same
-features (tests/unit/test_scoring.py).
+features: a replayed live session gives the same raw scores (tests/e2e/test_live_replay_scores.py).
 
 **Skill before percentages.** The raw score orders signals; a percentage is shown only where it
 was earned out of sample. ``dexscan calibrate`` (:mod:`dexscan.evaluate`) fits, on the labelled
@@ -65,10 +65,10 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dexscan.config import ScoringSettings
-from dexscan.domain import Candle, Confidence, PairSnapshot
+from dexscan.domain import Confidence, PairSnapshot
 from dexscan.errors import ConfigError, InputError
 from dexscan.ladder import AtrReading, ladder_atr
 
@@ -142,7 +142,17 @@ def pool_agreement(pairs: Sequence[PairSnapshot]) -> float | None:
     return rising_share(p.price_change.m5 for p in pairs)
 
 
-def market_breadth(last_bars: Iterable[Candle | None]) -> float | None:
+class OpenClose(Protocol):
+    """A bar as breadth reads it: a completed :class:`~dexscan.domain.Candle` or a live bar that is due."""
+
+    @property
+    def open(self) -> float: ...
+
+    @property
+    def close(self) -> float: ...
+
+
+def market_breadth(last_bars: Iterable[OpenClose | None]) -> float | None:
     """Share of the universe whose last completed 5m bar closed above its open (one bar per token,
     None for a token without one). One definition, computed point-in-time in both places: live from
     the detector's books (the bars built from the snapshots), in replay from the stored bars that

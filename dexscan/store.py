@@ -688,10 +688,13 @@ class Store:
             out.append((int(r["id"]), signal_from_row(r), outcome))
         return out
 
-    async def candle_signals(self, mint: str, candle_ts: int) -> list[tuple[int, Signal]]:
-        """The signals stored for one token and 4H candle, in the order they fired (moves are cut from these)."""
+    async def candle_signals(self, mint: str, h4_ts: int) -> list[tuple[int, Signal]]:
+        """The signals stored for one token whose candle lies in the 4H candle starting at ``h4_ts``
+        (a 4H strategy's candle, or a 5m strategy's bar inside it), in the order they fired (moves
+        are cut from these)."""
         rows = await self._all(
-            "SELECT * FROM signals WHERE mint = ? AND candle_ts = ? ORDER BY ts, id", (mint, candle_ts)
+            "SELECT * FROM signals WHERE mint = ? AND candle_ts >= ? AND candle_ts < ? ORDER BY ts, id",
+            (mint, h4_ts, h4_ts + int(Timeframe.H4)),
         )
         return [(int(r["id"]), signal_from_row(r)) for r in rows]
 

@@ -76,8 +76,12 @@ async def rig(tmp_path: Path, **overrides: Any) -> AsyncIterator[Rig]:
 
 
 def signal(strategy: str, ts: int, reason: str) -> Signal:
-    return replace(make_signal(0, ts, strategy=strategy, mint=MINT, symbol="PUMP"),
-                   reasons=(Reason(reason, 5.0, ">=", 2.0, "x"),))
+    """A signal as the strategies make it: a 5m strategy's candle is its 5m bar, a 4H one's the 4H candle."""
+    sig = replace(make_signal(0, ts, strategy=strategy, mint=MINT, symbol="PUMP"),
+                  reasons=(Reason(reason, 5.0, ">=", 2.0, "x"),))
+    if strategy in ("volume_surge", "god_candle"):
+        sig = replace(sig, candle_ts=ts - ts % 300 - 300)  # the completed 5m bar that fired it
+    return sig
 
 
 async def test_three_strategies_on_one_move_send_exactly_one_alert_listing_the_three(tmp_path: Path) -> None:
@@ -194,3 +198,5 @@ def test_moves_are_cut_from_the_first_signal_within_the_window() -> None:
     assert move_members(stored, b, 900) == [(1, a)]
     assert move_members(stored, a, 900) == []  # itself: the same natural key
     assert move_members(stored, c, 0) == []
+    other_candle = replace(signal("god_candle", T0 + 600, "x"), candle_ts=T0 - T0 % 14_400 - 300)
+    assert move_members(stored, other_candle, 900) == []  # its bar is in the previous 4H candle
