@@ -402,13 +402,16 @@ def new_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAU
                     width, table_rows, "  waiting for the first ignition")
 
 
+_SHORT_STRATEGY = {"ignition": "ign", "volume_surge": "vol", "confirmation": "conf", "god_candle": "god"}
+
+
 def move_label(r: SignalRow) -> str:
-    """The row's strategies: one (``ignition``), or every strategy of the move (``ignition+vol surge``),
-    with ``⚠`` when one of them has a negative measured record."""
+    """The row's strategies: one (``ignition``), or every strategy of the move in short (``ign+vol``;
+    the reasons column names them in full), with ``⚠`` when one of them has a negative measured record."""
     names = r.strategies or (r.strategy,)
     label = strategy_label(r.strategy, r.layer) if len(names) == 1 else "+".join(
-        strategy_label(n, "strategy") for n in names)
-    return f"⚠ {label}" if r.negative_record else label
+        _SHORT_STRATEGY.get(n, n[:4]) for n in names)
+    return f"⚠{label}" if r.negative_record else label
 
 
 def _new_cells(r: SignalRow, z: _Zones) -> Cells:

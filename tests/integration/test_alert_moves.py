@@ -40,6 +40,12 @@ def calibrator() -> Calibrator:
                     "volume_surge": {"n": 247.0, "positives": 62.0, "rate": 62 / 247, "mean_r": 0.08},
                     "confirmation": {"n": 53.0, "positives": 6.0, "rate": 6 / 53, "mean_r": -0.96}},
         skill={"all": {"has_skill": False}}, world="live",
+        worth={"baselines": {"baseline: every 4H close": {"closed": 900, "tp1_first_rate": 0.226, "mean_r": 0.17}},
+               "strategies": {
+                   "confirmation": {"closed": 53, "tp1_first_rate": 0.113, "mean_r": -0.96, "expectancy": "negative",
+                                    "lift": {"baseline: every 4H close": {"tp1_first_rate": -0.113, "mean_r": -1.13}}},
+                   "ignition": {"closed": 300, "tp1_first_rate": 0.23, "mean_r": 0.12, "expectancy": "positive",
+                                "lift": {"baseline: every 4H close": {"tp1_first_rate": 0.004, "mean_r": -0.05}}}}},
     )
 
 
@@ -128,6 +134,14 @@ async def test_three_strategies_on_one_move_send_exactly_one_alert_listing_the_t
         assert "confirmation: negative record: −0.96R mean over 53 signals" in row.notes
         assert "ignition: TP1 first 23% historically, no edge measured" in row.notes
         assert not any("%" in n and "historically" not in n and "record" not in n for n in row.notes)
+
+        # --json / ws events: one per signal, each naming its move
+        events = [r.engine._events.get_nowait() for _ in range(r.engine._events.qsize())]
+        assert [e["move"] for e in events if e["type"] == "signal"] == [
+            {"id": stored[0][0], "strategies": ["ignition"], "signal_ids": [stored[0][0]]},
+            {"id": stored[0][0], "strategies": ["ignition", "volume_surge"], "signal_ids": [stored[0][0], stored[1][0]]},
+            {"id": stored[0][0], "strategies": ["ignition", "volume_surge", "confirmation"],
+             "signal_ids": [sid for sid, _, _ in stored]}]
 
         # the confirmation's own outcome later replies to the move's message
         await r.store.save_outcome(stored[2][0], Outcome("sl", -1.0, {"sl": T0 + 900}, closed_at=T0 + 900),

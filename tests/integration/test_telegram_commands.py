@@ -422,6 +422,16 @@ async def test_strategies_lists_records_and_a_strategy_can_be_muted_per_chat(tmp
         assert await b.say("/unmute confirmation") == ["Was not muted: strategy confirmation"]
         [help_text] = await b.say("/help")
         assert "/mute — stop alerts for a mint or a strategy in this chat: /mute MINT or /mute STRATEGY" in help_text
+        [stats] = await b.say("/stats")
+        assert stats.startswith("No closed signals yet")
+        assert stats.split("\n")[-6:] == [
+            "Measured on history (the calibrator's data, same ladder; lift = strategy − baseline)",
+            "baseline: every 4H close: 900 closed · TP1 first 22.6% · mean +0.17R",
+            "⚠️ negative expectancy · confirmation: 53 closed · TP1 first 11.3% · mean -0.96R",
+            "  lift vs every 4H close: -11.3 pts TP1 first, -1.13R mean",
+            "ignition: 300 closed · TP1 first 23.0% · mean +0.12R",
+            "  lift vs every 4H close: +0.4 pts TP1 first, -0.05R mean",
+        ]
 
 
 async def test_update_offset_survives_a_restart(tmp_path: Path) -> None:

@@ -286,3 +286,29 @@ def test_the_status_line_names_no_skill_with_the_base_rate_and_the_data_span(set
     good = fitted(1200, skill=True)
     assert calibrator_label(good, settings).startswith("v1 · n=1200 · ECE 0.000 · skill: ignition · data 2025-06-15→")
     assert calibrator_label(None, settings) == "uncalibrated"
+
+
+def test_the_artifact_keeps_each_strategys_mean_r_and_worth_and_marks_a_negative_record(settings: Settings) -> None:
+    from dataclasses import replace
+
+    data = samples(600, 11, skill=False)
+    data = [replace(s, strategy="confirmation" if i < 53 else "ignition",
+                    realized_r=(-1.0 if i % 53 else 1.12) if i < 53 else (1.5 if s.label else -0.5))
+            for i, s in enumerate(data)]
+    worth = {"strategies": {"confirmation": {"mean_r": -0.96, "expectancy": "negative"}}, "baselines": {}}
+    cal = fit_calibrator(data, [0.3] * 600, [s.label for s in data], skill={"all": {"has_skill": False}},
+                         version="v", created_at=T, worth=worth)
+    conf = cal.record("confirmation")
+    assert conf is not None and (conf.n, conf.negative) == (53, True)
+    assert conf.mean_r == pytest.approx((-52 + 1.12) / 53)
+    assert conf.text() == "negative record: −0.96R mean over 53 signals"
+    ign = cal.record("ignition")
+    assert ign is not None and not ign.negative
+    assert ign.text() == f"record: TP1 first {ign.tp1_rate * 100:.0f}%, +{ign.mean_r:.2f}R mean over 547 signals"
+    again = Calibrator.from_json(cal.to_json())
+    assert again.worth == worth and again.record("confirmation") == conf
+    scorer = Scorer(settings.scoring, again)
+    assert scorer.strategy_notes("confirmation") == (
+        f"TP1 first {cal.base_rate('confirmation') * 100:.0f}% historically, no edge measured",  # type: ignore[operator]
+        "negative record: −0.96R mean over 53 signals")
+    assert cal.record("god_candle") is None
