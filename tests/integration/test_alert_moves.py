@@ -139,7 +139,8 @@ async def test_three_strategies_on_one_move_send_exactly_one_alert_listing_the_t
         events = [r.engine._events.get_nowait() for _ in range(r.engine._events.qsize())]
         assert [e["move"] for e in events if e["type"] == "signal"] == [
             {"id": stored[0][0], "strategies": ["ignition"], "signal_ids": [stored[0][0]]},
-            {"id": stored[0][0], "strategies": ["ignition", "volume_surge"], "signal_ids": [stored[0][0], stored[1][0]]},
+            {"id": stored[0][0], "strategies": ["ignition", "volume_surge"],
+             "signal_ids": [stored[0][0], stored[1][0]]},
             {"id": stored[0][0], "strategies": ["ignition", "volume_surge", "confirmation"],
              "signal_ids": [sid for sid, _, _ in stored]}]
 
