@@ -1245,7 +1245,7 @@ def render_strategies(known: Sequence[str], cs: ChatSettings, notes: Callable[[s
         lines.append(f"\n{mark}<b>{escape(name)}</b>: {state}")
         lines += [f"  {escape(n)}" for n in said]
         if not said:
-            lines.append("  no measured record (no calibrator loaded)")
+            lines.append("  no measured record (no calibrator loaded, or none of its signals in the calibrator's data)")
     lines.append("\n/mute STRATEGY or /unmute STRATEGY; /strategies a,b or all to choose the list.")
     return "\n".join(lines)
 
