@@ -270,6 +270,7 @@ class ScanSettings(_Section):
     queue_size: int = Field(1000, ge=1, le=1_000_000)
     dashboard_refresh_per_s: float = Field(2.0, gt=0, le=30)
     table_rows: int = Field(8, ge=1, le=100)
+    move_window_s: float = Field(900.0, ge=0, le=14_400)
 
 
 class TelegramSettings(_Section):

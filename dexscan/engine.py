@@ -18,6 +18,14 @@ the store's natural key ``(mint, strategy, candle_ts)``: after a restart the det
 same signal again, the store says it exists, and nothing is shown or sent twice. Live signals are
 reloaded from the store at start and their ladders rebuilt from stored bars.
 
+**One alert per move.** A signal whose token and 4H candle already have a signal of another
+strategy fired within ``scan.move_window_s`` (default 15 min) of the move's first one joins that
+move (:func:`move_members`, computed from the store, so a restart keeps moves whole): it is stored
+and scored on its own as always, but its outbox row is a ``join`` carrying the whole move's card,
+which the sender turns into an edit of the move's message rather than a second alert, and the
+dashboard shows the move as one row listing every strategy. ``--json``/``/ws`` signal events carry
+``move`` (the first signal's id, the strategies and signal ids so far) so a consumer can do the same.
+
 Budgets: the scheduler (:mod:`dexscan.scheduler`) decides which mints go into each DexScreener
 request; the HTTP layer's budgets decide when it may leave. History (GeckoTerminal's ~25 requests a
 minute) is the scarce resource of a cold start: one request per token (1,000 5m bars ≈ 3.5 days,
@@ -152,7 +160,6 @@ class TokenView:
     history_done: bool = False
     last_bar_stored: int = -1
     pair: PairSnapshot | None = None  # the latest snapshot of the main pool
-    m5_change: float | None = None
 
 
 @dataclass(slots=True)
@@ -255,7 +262,7 @@ class Engine:
         self.live_by_mint: dict[str, set[int]] = {}
         self.counters = EngineCounters()
         self.stored: deque[StoredSignal] = deque(maxlen=10_000)
-        self._new_rows: deque[tuple[int, Signal]] = deque(maxlen=ROWS_KEPT)
+        self._new_rows: deque[list[tuple[int, Signal]]] = deque(maxlen=ROWS_KEPT)  # moves, first signal first
         self._closed_rows: deque[tuple[int, Signal, Outcome]] = deque(maxlen=ROWS_KEPT)
         self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot], float]] = asyncio.Queue(
             scan.queue_size)
@@ -270,6 +277,8 @@ class Engine:
         self._outbox_backlog = 0
         self._gate_counts = (0, 0, 0)
         self._rejected: dict[str, Any] = {}
+        self._pools_recorded: set[str] = set()  # main pools whose row (mint, pair age) is in the store
+        self._pools_to_record: dict[str, PairSnapshot] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
         self._universe_loaded = False
@@ -595,7 +604,7 @@ class Engine:
         found: list[Found] = []
         bars: list[tuple[str, list[Candle]]] = []
         touched: list[LiveTrade] = []
-        breadth = self._breadth()
+        breadth = self._breadth(self.now())
         for mint in batch:
             view = self.tokens.get(mint)
             if view is None:
@@ -611,11 +620,12 @@ class Engine:
                     await self._repick(mint, own)
                 continue
             view.pair = pair
-            view.m5_change = pair.price_change.m5
             if view.pool is None:
                 self.track_token(mint, symbol=pair.base_symbol, pool=pair.pair_address)
             if not view.history_done:
                 continue
+            if pair.pair_address not in self._pools_recorded:
+                self._pools_to_record[pair.pair_address] = pair
             tick = Tick.from_pair(pair)
             if tick is None:
                 continue
@@ -664,10 +674,24 @@ class Engine:
             view.last_bar_stored = new[-1].ts
         return new
 
-    def _breadth(self) -> float | None:
+    def _breadth(self, at: int) -> float | None:
+        """Share of the universe whose last 5m bar ended by ``at`` rose (:func:`dexscan.scoring.market_breadth`,
+        the replay's definition too). A token's bar still forming from ticks counts once its 5 minutes
+        are over (the detector completes it at the token's next tick; the replay has it by then)."""
         from dexscan.scoring import market_breadth
 
-        return market_breadth(v.m5_change for v in self.tokens.values() if v.member)
+        edge = at - at % M5
+
+        def last(mint: str) -> Any:
+            market = self.detector.market(mint)
+            if market is None:
+                return None
+            live = market.live
+            if live is not None and live.ts + M5 <= edge:
+                return live
+            return market.last5
+
+        return market_breadth(last(v.mint) for v in self.tokens.values() if v.member)
 
     # -- persistence, then fan-out -----------------------------------------------------------------
 
@@ -678,6 +702,15 @@ class Engine:
 
     async def _persist_locked(self, found: Sequence[Found],
                               bars: Sequence[tuple[str, list[Candle]]], trades: Sequence[LiveTrade]) -> None:
+        for address, pair in list(self._pools_to_record.items()):
+            # the pool's row (its mint and creation time) beside its bars, so that `evaluate` on this
+            # database replays the same token with the same pair age the live scanner scored
+            await self.store.upsert_pool(address, pair.base_mint, self.now(), dex_id=pair.dex_id,
+                                         quote_mint=pair.quote_mint, quote_symbol=pair.quote_symbol,
+                                         liquidity_usd=pair.liquidity_usd, volume_h24_usd=pair.volume.h24,
+                                         pair_created_at=pair.pair_created_at)
+            self._pools_recorded.add(address)
+            del self._pools_to_record[address]
         for pool, candles in bars:
             self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
         for st in self.detector.drain_state_changes():
@@ -689,12 +722,17 @@ class Engine:
 
     async def _save_signal(self, found: Found) -> None:
         sig = found.signal
+        move = move_members(await self.store.candle_signals(sig.mint, int(Timeframe.H4.floor(sig.candle_ts))), sig,
+                            self.settings.scan.move_window_s)
         payload = ""
         if self.chat_ids:
-            from dexscan.alerts.format import signal_card
+            from dexscan.alerts.format import move_card
 
-            payload = signal_card(sig, await self._card_extras(sig)).to_payload()
-        sid, created = await self.store.save_signal(sig, self.chat_ids, payload, now=self.now())
+            members = [s for _, s in move] + [sig]
+            payload = move_card(members, await self._card_extras(sig, members),
+                                join_of=[i for i, _ in move]).to_payload()
+        sid, created = await self.store.save_signal(sig, self.chat_ids, payload, now=self.now(),
+                                                    kind="join" if move else "signal")
         if not created:
             self.counters.duplicates += 1
             return
@@ -703,31 +741,55 @@ class Engine:
         self.counters.signals[sig.strategy] += 1
         if self.service is not None:
             self.service.observe_detection_latency(max(0.0, stored_at - found.event_ts))
-        log.info("signal #%d %s %s %s at %.6g (%s)", sid, sig.strategy, sig.symbol or sig.mint, sig.layer,
-                 sig.price, ", ".join(str(r) for r in sig.reasons))
+        log.info("signal #%d %s %s %s at %.6g (%s)%s", sid, sig.strategy, sig.symbol or sig.mint, sig.layer,
+                 sig.price, ", ".join(str(r) for r in sig.reasons),
+                 f"; joins the move of signal #{move[0][0]}" if move else "")
         if sig.levels is not None:
             trade = LiveTrade(sid, sig, self._tracker(sig), Outcome("open", 0.0), sig.ts)
             self._add_trade(trade)
             if sig.mint in self.scheduler:
                 self.scheduler.set_heat(sig.mint, Heat.LIVE)
-        self._new_rows.append((sid, sig))
+        row = next((m for m in self._new_rows if move and m[0][0] == move[0][0]), None)
+        if row is not None:
+            row.append((sid, sig))
+        else:
+            row = [*move, (sid, sig)]
+            self._new_rows.append(row)
         from dexscan.service import signal_event
 
-        await self._events.put(signal_event(sid, sig, None))
+        event = signal_event(sid, sig, None)
+        event["move"] = {"id": row[0][0], "strategies": [s.strategy for _, s in row],
+                         "signal_ids": [i for i, _ in row]}
+        await self._events.put(event)
         if self._wake_outbox is not None and self.chat_ids:
             self._wake_outbox()
 
-    async def _card_extras(self, sig: Signal) -> Any:
+    async def _card_extras(self, sig: Signal, members: Sequence[Signal] = ()) -> Any:
         from dexscan.alerts.format import CardExtras
 
         view = self.tokens.get(sig.mint)
         pair = view.pair if view else None
+        scorer = getattr(self.detector, "scorer", None)
+        no_skill: dict[str, str] = {}
+        records: dict[str, Any] = {}
+        for s in members or (sig,):
+            if scorer is None:
+                break
+            text = scorer.no_skill_text(s.strategy)
+            if text is not None:
+                no_skill[s.strategy] = text
+            record = scorer.record(s.strategy)
+            if record is not None:
+                records[s.strategy] = record
         return CardExtras(
             name=view.name if view else "",
             volume_h24_usd=pair.volume.h24 if pair else None,
             pair_created_at=pair.pair_created_at if pair else None,
             gates=await self.store.latest_verdicts(sig.mint),
             local_zone=self._zone,
+            market_cap_usd=_market_cap(pair),
+            no_skill=no_skill,
+            records=records,
         )
 
     async def _save_outcome(self, trade: LiveTrade, force: bool = False) -> None:
@@ -804,10 +866,13 @@ class Engine:
         if boundary <= self._last_h4_boundary or now < boundary + self.settings.scan.hot_refresh_s:
             return
         self._last_h4_boundary = boundary
+        from dexscan.scoring import MarketContext
+
         found: list[Found] = []
+        ctx = MarketContext(market_breadth=self._breadth(boundary))
         for mint, view in self.tokens.items():
             if view.history_done:
-                found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary))
+                found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary, ctx))
         await self._persist(found, [], [])
 
     # -- universe -------------------------------------------------------------------------------
@@ -931,7 +996,7 @@ class Engine:
 
     def status(self) -> Any:
         """A :class:`~dexscan.status.ScannerStatus` snapshot for the dashboard and the service."""
-        from dexscan.status import ClosedRow, LiveRow, ScannerStatus, SignalRow
+        from dexscan.status import ClosedRow, LiveRow, ScannerStatus
 
         now = self.clock.now()
         sources = [source_status(st, now) for name, st in self.http.stats().items()
@@ -964,7 +1029,7 @@ class Engine:
                 "refresh_in_flight": self.scheduler.stats(now).in_flight,
             },
             outbox_backlog=self._outbox_backlog,
-            new_signals=[SignalRow.from_signal(s, now, sid) for sid, s in self._new_rows],
+            new_signals=self.new_signal_rows(now),
             live_signals=live_rows,
             closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self._closed_rows],
             rejected=list(self._rejected.values()),
@@ -985,6 +1050,48 @@ class Engine:
             started_at=self._started_at,
             mode=self.mode,
         )
+
+
+    def new_signal_rows(self, now: float) -> list[Any]:
+        """The dashboard's new-signal rows: one per move, listing every strategy that fired on it."""
+        from dexscan.status import SignalRow
+
+        return [SignalRow.from_move(move, now, self._strategy_notes) for move in self._new_rows]
+
+    def _strategy_notes(self, strategy: str) -> tuple[str, ...]:
+        scorer = getattr(self.detector, "scorer", None)
+        return () if scorer is None else tuple(scorer.strategy_notes(strategy))
+
+
+def move_members(candle: Sequence[tuple[int, Signal]], sig: Signal, window_s: float) -> list[tuple[int, Signal]]:
+    """The earlier signals of ``sig``'s move, first one first (empty: ``sig`` starts a move).
+
+    ``candle``: the signals stored for ``sig``'s token and 4H candle, in firing order (a 5m
+    strategy's ``candle_ts`` is its 5m bar: it belongs to the 4H candle holding that bar). Moves are
+    cut in that order: a signal joins the current move when it fired within ``window_s`` of the
+    move's first signal, else it starts the next one. ``sig`` itself (same strategy and candle: the
+    same natural key), other 4H candles and signals that fired after it are left out. ``window_s``
+    0: no moves.
+    """
+    if window_s <= 0:
+        return []
+    h4 = Timeframe.H4.floor(sig.candle_ts)
+    move: list[tuple[int, Signal]] = []
+    for sid, s in candle:
+        if s.key == sig.key or s.ts > sig.ts or Timeframe.H4.floor(s.candle_ts) != h4:
+            continue
+        if not move or s.ts - move[0][1].ts > window_s:
+            move = [(sid, s)]
+        else:
+            move.append((sid, s))
+    return move if move and sig.ts - move[0][1].ts <= window_s else []
+
+
+def _market_cap(pair: PairSnapshot | None) -> float | None:
+    """DexScreener's market cap, else its FDV (what the pair data carries; None when neither)."""
+    if pair is None:
+        return None
+    return pair.market_cap if pair.market_cap is not None else pair.fdv
 
 
 def source_status(st: Any, now: float) -> Any:
@@ -1374,7 +1481,8 @@ def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
         return verdicts.get(mint, ())
 
     return EngineBackend(store, checker=check, clock=clock,
-                         stale_after_s=engine.settings.universe.discovery_interval_s)
+                         stale_after_s=engine.settings.universe.discovery_interval_s,
+                         scorer=getattr(engine.detector, "scorer", None))
 
 
 def status_text(st: Any) -> str:

@@ -45,6 +45,7 @@ from dexscan.scoring import (
     fit_blocked_isotonic,
     fit_calibrator,
     fit_linear,
+    market_breadth,
     skill_scores,
 )
 from dexscan.store import Store
@@ -484,8 +485,9 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
 
     All tokens share one time line (a bar is fed when it closes; at one end time 5m bars come before
     1h and 4h bars), so the market breadth in a signal's context is the share of tokens whose last
-    completed 5m bar rose, counting only bars that had closed by then: no future bar is visible at
-    any step. Strategies that are not point-in-time safe are left out (and listed in the report).
+    completed 5m bar closed above its open, counting only bars that had closed by then: no future
+    bar is visible at any step (:func:`dexscan.scoring.market_breadth`, the live scanner's definition).
+    Strategies that are not point-in-time safe are left out (and listed in the report).
     """
     strategies = build_strategies(settings)
     safe = [s for s in strategies if s.point_in_time_safe]
@@ -500,7 +502,7 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
             events.append((first.ts + int(Timeframe.H4), int(Timeframe.H4), i, Timeframe.H4, first))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
 
-    rising: dict[int, bool] = {}
+    last5: dict[int, Candle] = {}
     signals: list[Signal] = []
     states: dict[tuple[str, int], CandleState] = {}
     k = 0
@@ -510,9 +512,9 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
         while j < len(events) and events[j][0] == end:
             _, tfs, i, _, c = events[j]
             if tfs == int(Timeframe.M5):
-                rising[i] = c.close > c.open
+                last5[i] = c
             j += 1
-        breadth = sum(rising.values()) / len(rising) if rising else None
+        breadth = market_breadth(last5.values())
         for _, _, i, tf, c in events[k:j]:
             h = histories[i]
             ctx = MarketContext(market_breadth=breadth, pair_created_at=h.pair_created_at)
@@ -642,7 +644,8 @@ def _samples(records: Sequence[SignalRecord], idx: Iterable[int]) -> list[Signal
 def as_sample(record: SignalRecord) -> Sample:
     sig = record.signal
     return Sample(features=sig.features, strategy=sig.strategy, label=record.tp1_first, ts=sig.ts,
-                  raw_score=record.raw_score)
+                  raw_score=record.raw_score,
+                  realized_r=record.outcome.realized_r if record.outcome is not None else None)
 
 
 @dataclass
@@ -1116,7 +1119,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
                        for k, v in by.items()},
                 version=f"{metrics['run']}-n{len(held)}", created_at=int(time.time()), min_samples=need,
                 min_block=settings.scoring.min_block_samples, c=settings.scoring.regularization_c, world=world,
-                ece=float((by.get("all") or {}).get("ece") or 0.0))
+                ece=float((by.get("all") or {}).get("ece") or 0.0), worth=metrics.get("worth"))
             await asyncio.to_thread(_write_text, artifact_path, cal.to_json())
             await store.save_calibrator(cal.version, cal.created_at, cal.to_json())
             section.update(status="calibrated" if cal.status != NO_SKILL else NO_SKILL, version=cal.version,

@@ -21,11 +21,17 @@ feature                raw value                                                
 ``liquidity``          USD liquidity of the main pool                                ``clip(log10(x) - 5, -1, 2)``
 ``pair_age``           hours since the pool was created                              ``clip(log10(1 + h) / 3, 0, 1)``
 ``pool_agreement``     share of the token's pools whose m5 price change is > 0       ``2x - 1``
-``market_breadth``     share of the universe whose m5 price change is > 0 (input)     ``2x - 1``
+``market_breadth``     share of the universe whose last completed 5m bar closed       ``2x - 1``
+                       above its open (input; :func:`market_breadth`, live and replay)
 =====================  ==========================================================  =================================
 
 **Raw score** = ``logistic(bias + sum(weight_f * normalised_f))``, weights and bias from
-``[scoring]``. A raw score orders signals; it is not a probability.
+``[scoring]``. A raw score orders signals; it is not a probability. **Same features live and in
+replay**: a feature the replay cannot compute point-in-time (:data:`NOT_IN_HISTORY`: txns,
+liquidity and pool agreement come only from live snapshots) carries no weight in the raw score,
+whatever ``[scoring.weights]`` says, until history carries it (the on-chain stream's trade tape
+will); it is still recorded in ``Signal.features``. So live and replayed raw scores rest on the same
+features: a replayed live session gives the same raw scores (tests/e2e/test_live_replay_scores.py).
 
 **Skill before percentages.** The raw score orders signals; a percentage is shown only where it
 was earned out of sample. ``dexscan calibrate`` (:mod:`dexscan.evaluate`) fits, on the labelled
@@ -59,7 +65,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dexscan.config import ScoringSettings
 from dexscan.domain import Confidence, PairSnapshot
@@ -83,6 +89,9 @@ FEATURES = (
     "pool_agreement",
     "market_breadth",
 )
+
+#: Features only live snapshots carry: no weight in the raw score (module docstring).
+NOT_IN_HISTORY = ("buy_sell_ratio_m5", "buy_sell_ratio_h1", "liquidity", "pool_agreement")
 
 ARTIFACT_KIND = "dexscan.calibrator.isotonic"
 ARTIFACT_FORMAT = 2
@@ -133,9 +142,22 @@ def pool_agreement(pairs: Sequence[PairSnapshot]) -> float | None:
     return rising_share(p.price_change.m5 for p in pairs)
 
 
-def market_breadth(m5_changes: Iterable[float | None]) -> float | None:
-    """Share of the universe rising over the last 5 minutes (one m5 change per token)."""
-    return rising_share(m5_changes)
+class OpenClose(Protocol):
+    """A bar as breadth reads it: a completed :class:`~dexscan.domain.Candle` or a live bar that is due."""
+
+    @property
+    def open(self) -> float: ...
+
+    @property
+    def close(self) -> float: ...
+
+
+def market_breadth(last_bars: Iterable[OpenClose | None]) -> float | None:
+    """Share of the universe whose last completed 5m bar closed above its open (one bar per token,
+    None for a token without one). One definition, computed point-in-time in both places: live from
+    the detector's books (the bars built from the snapshots), in replay from the stored bars that
+    had closed by then (:func:`dexscan.evaluate.run_replay`)."""
+    return rising_share(None if b is None else b.close - b.open for b in last_bars)
 
 
 def wilder_rsi(closes: Sequence[float], period: int = RSI_PERIOD) -> float | None:
@@ -418,6 +440,7 @@ class Sample:
     label: bool
     ts: int
     raw_score: float | None = None  # the hand-weighted prior score of the signal
+    realized_r: float | None = None  # the ladder's realized R (for the strategy's measured expectancy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,6 +619,9 @@ class Calibrator:
     skill: Mapping[str, Mapping[str, Any]]  # strategy (and "all") -> held-out metrics + "has_skill"
     world: str = "live"
     ece: float = 0.0  # held-out ECE of the pooled predictions (for the status line)
+    #: each strategy against the baselines on the same data and ladder, with the lift
+    #: (:func:`dexscan.evaluate.strategy_worth`); ``/stats`` shows it
+    worth: Mapping[str, Any] = field(default_factory=dict)
 
     def has_skill(self, strategy: str | None = None) -> bool:
         entry = self.skill.get(strategy or "all") if strategy else self.skill.get("all")
@@ -618,6 +644,14 @@ class Calibrator:
     def base_rate(self, strategy: str | None) -> float | None:
         entry = self.base_rates.get(strategy or "") or self.base_rates.get("all")
         return None if entry is None else float(entry["rate"])
+
+    def record(self, strategy: str) -> StrategyRecord | None:
+        """The strategy's own measured record (None when the data held none of its signals)."""
+        entry = self.base_rates.get(strategy)
+        if entry is None or not entry.get("n"):
+            return None
+        mean = entry.get("mean_r")
+        return StrategyRecord(strategy, int(entry["n"]), float(entry["rate"]), None if mean is None else float(mean))
 
     def no_skill_text(self, strategy: str | None) -> str:
         """What the scanner says instead of a percentage: ``TP1 first 23% historically, no edge measured``."""
@@ -644,6 +678,7 @@ class Calibrator:
             "blocks": self.blocks.to_dict(),
             "base_rates": {k: dict(v) for k, v in sorted(self.base_rates.items())},
             "skill": {k: dict(v) for k, v in sorted(self.skill.items())},
+            "worth": dict(self.worth),
         }, sort_keys=True)
 
     @classmethod
@@ -668,6 +703,7 @@ class Calibrator:
                 base_rates={str(k): {str(a): float(b) for a, b in v.items()} for k, v in d["base_rates"].items()},
                 skill={str(k): dict(v) for k, v in d["skill"].items()},
                 world=str(d.get("world") or "live"), ece=float(d.get("ece") or 0.0),
+                worth=dict(d.get("worth") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"calibrator artifact: missing or invalid field ({exc}); "
@@ -685,17 +721,53 @@ class Calibrator:
 
 
 def base_rates(samples: Sequence[Sample]) -> dict[str, dict[str, float]]:
-    """TP1-first rate per strategy and over all (``"all"``)."""
+    """TP1-first rate per strategy and over all (``"all"``), with the mean realized R when every
+    sample of the group carries one (the strategy's measured expectancy)."""
     groups: dict[str, list[Sample]] = {"all": list(samples)}
     for s in samples:
         groups.setdefault(s.strategy, []).append(s)
-    return {k: {"n": float(len(v)), "positives": float(sum(1 for s in v if s.label)),
-                "rate": sum(1 for s in v if s.label) / len(v)} for k, v in groups.items() if v}
+    out: dict[str, dict[str, float]] = {}
+    for k, v in groups.items():
+        if not v:
+            continue
+        out[k] = {"n": float(len(v)), "positives": float(sum(1 for s in v if s.label)),
+                  "rate": sum(1 for s in v if s.label) / len(v)}
+        rs = [s.realized_r for s in v if s.realized_r is not None]
+        if len(rs) == len(v):
+            out[k]["mean_r"] = sum(rs) / len(rs)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRecord:
+    """A strategy's measured record in the calibrator's data: labelled signals, TP1-first rate and
+    (when known) mean realized R. ``negative`` when the mean R is below zero: following every
+    signal of it lost money on that data."""
+
+    strategy: str
+    n: int
+    tp1_rate: float
+    mean_r: float | None = None
+
+    @property
+    def negative(self) -> bool:
+        return self.mean_r is not None and self.mean_r < 0
+
+    def text(self) -> str:
+        """``negative record: −0.96R mean over 53 signals`` or ``record: TP1 first 28%, +0.19R mean
+        over 1,161 signals`` (the minus sign is U+2212, as a trader reads it)."""
+        if self.mean_r is None:
+            return f"record: TP1 first {self.tp1_rate * 100:.0f}% over {self.n:,} signals"
+        mean = f"{self.mean_r:+.2f}R".replace("-", "\u2212")
+        if self.negative:
+            return f"negative record: {mean} mean over {self.n:,} signals"
+        return f"record: TP1 first {self.tp1_rate * 100:.0f}%, {mean} mean over {self.n:,} signals"
 
 
 def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_labels: Sequence[bool], *,
                    skill: Mapping[str, Mapping[str, Any]], version: str, created_at: int, min_samples: int = 500,
-                   min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0) -> Calibrator:
+                   min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0,
+                   worth: Mapping[str, Any] | None = None) -> Calibrator:
     """The artifact: the linear model fitted on every sample, the blocked isotonic map fitted on the
     out-of-fold model outputs (``oof_scores``/``oof_labels``, see :mod:`dexscan.evaluate`), and the
     held-out ``skill`` per strategy that decides whether any percentage is shown.
@@ -714,7 +786,7 @@ def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_l
         version=version, created_at=created_at, data_start=int(min(times)), data_end=int(max(times)), n=n,
         positives=sum(1 for s in samples if s.label), model=fit_linear(samples, c),
         blocks=fit_blocked_isotonic(oof_scores, oof_labels, min_block), min_block=min_block,
-        base_rates=base_rates(samples), skill=dict(skill), world=world, ece=ece,
+        base_rates=base_rates(samples), skill=dict(skill), world=world, ece=ece, worth=dict(worth or {}),
     )
 
 
@@ -727,7 +799,7 @@ class Scorer:
             raise ConfigError(f"scoring.weights: unknown feature(s) {', '.join(unknown)}; "
                               f"known: {', '.join(FEATURES)}")
         self.bias = settings.bias
-        self.weights = {f: float(settings.weights.get(f, 0.0)) for f in FEATURES}
+        self.weights = {f: 0.0 if f in NOT_IN_HISTORY else float(settings.weights.get(f, 0.0)) for f in FEATURES}
         self.min_samples = settings.min_calibration_samples
         self.calibrator = calibrator
 
@@ -757,6 +829,23 @@ class Scorer:
             return None
         return cal.no_skill_text(strategy)
 
+    def record(self, strategy: str) -> StrategyRecord | None:
+        """The strategy's measured record from a usable calibrator (None without one)."""
+        cal = self.usable()
+        return None if cal is None else cal.record(strategy)
+
+    def strategy_notes(self, strategy: str) -> tuple[str, ...]:
+        """What a card and a dashboard row say about the strategy beyond its signal: the no-skill
+        text (instead of any percentage) and its measured record, negative or not."""
+        notes = []
+        no_skill = self.no_skill_text(strategy)
+        if no_skill is not None:
+            notes.append(no_skill)
+        rec = self.record(strategy)
+        if rec is not None:
+            notes.append(rec.text())
+        return tuple(notes)
+
     def describe(self) -> dict[str, Any]:
         cal = self.usable()
         return {"bias": self.bias, "weights": dict(self.weights),
@@ -771,6 +860,7 @@ def feature_vector(features: Mapping[str, float]) -> list[float | None]:
 
 __all__ = [
     "FEATURES",
+    "NOT_IN_HISTORY",
     "NO_SKILL",
     "Calibrator",
     "IsotonicBlocks",
@@ -778,6 +868,7 @@ __all__ = [
     "MarketContext",
     "Sample",
     "Scorer",
+    "StrategyRecord",
     "auc",
     "base_rates",
     "brier_score",

@@ -15,8 +15,8 @@ All times are UTC epoch seconds; ``now`` is a float because it comes from a :cla
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from dexscan.alerts.format import reason_text
@@ -123,6 +123,34 @@ class SignalRow:
     reasons: tuple[str, ...]
     age_s: float
     signal_id: int | None = None
+    #: every strategy of the move this row stands for (first one first; one alert, one row)
+    strategies: tuple[str, ...] = ()
+    signal_ids: tuple[int, ...] = ()
+    #: what the scanner knows of those strategies' worth: "TP1 first 23% historically, no edge
+    #: measured" (never a percentage without measured skill), "negative record: −0.96R mean over 53 signals"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def negative_record(self) -> bool:
+        return any("negative record" in n for n in self.notes)
+
+    @classmethod
+    def from_move(cls, move: Sequence[tuple[int, Signal]], now: float,
+                  notes: Callable[[str], Sequence[str]] | None = None) -> SignalRow:
+        """One row for a move (see :func:`dexscan.engine.move_members`): the first signal's numbers,
+        every strategy's name and reasons (tagged with the strategy when there are several), and
+        ``notes(strategy)`` for each (tagged likewise)."""
+        sid, lead = move[0]
+        row = cls.from_signal(lead, now, sid)
+        several = len(move) > 1
+        tag = (lambda s: f"{s}: ") if several else (lambda s: "")
+        reasons = tuple(f"{tag(s.strategy)}{reason_text(r)}" for _, s in move for r in s.reasons)
+        shown: list[str] = []
+        for _, s in move:
+            for n in notes(s.strategy) if notes is not None else ():
+                shown.append(f"{tag(s.strategy)}{n}")
+        return replace(row, strategies=tuple(s.strategy for _, s in move), signal_ids=tuple(i for i, _ in move),
+                       reasons=reasons, notes=tuple(shown))
 
     @classmethod
     def from_signal(cls, signal: Signal, now: float, signal_id: int | None = None) -> SignalRow:

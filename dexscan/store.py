@@ -616,13 +616,18 @@ class Store:
     # -- signals, outcomes, outbox -----------------------------------------------------------
 
     async def save_signal(
-        self, sig: Signal, chat_ids: Sequence[int] = (), payload: str = "", now: int | None = None
+        self, sig: Signal, chat_ids: Sequence[int] = (), payload: str = "", now: int | None = None,
+        kind: str = "signal",
     ) -> tuple[int, bool]:
         """Store a signal and its alert outbox rows in one transaction.
 
         Returns ``(signal_id, created)``; a signal already stored (same natural key) is left as it
         is and gets no new alerts, which is what makes replays and restarts duplicate-free.
+        ``kind`` is ``signal`` for a new move's alert, ``join`` for a strategy joining a move already
+        alerted (the sender edits the move's message; dexscan/alerts/telegram.py).
         """
+        if kind not in ("signal", "join"):
+            raise ValueError(f"outbox kind for a signal is 'signal' or 'join', not {kind!r}")
         conf = sig.confidence
         async with self.transaction():
             cur = await self.db.execute(
@@ -656,8 +661,8 @@ class Store:
                 for chat in chat_ids:
                     await self.db.execute(
                         """INSERT OR IGNORE INTO alert_outbox(signal_id, chat_id, kind, payload, created_at)
-                           VALUES (?, ?, 'signal', ?, ?)""",
-                        (sid, chat, payload, now if now is not None else sig.ts),
+                           VALUES (?, ?, ?, ?, ?)""",
+                        (sid, chat, kind, payload, now if now is not None else sig.ts),
                     )
         return sid, created
 
@@ -721,6 +726,16 @@ class Store:
             outcome = outcome_from_row(r) if r["result"] is not None else None
             out.append((int(r["id"]), signal_from_row(r), outcome))
         return out
+
+    async def candle_signals(self, mint: str, h4_ts: int) -> list[tuple[int, Signal]]:
+        """The signals stored for one token whose candle lies in the 4H candle starting at ``h4_ts``
+        (a 4H strategy's candle, or a 5m strategy's bar inside it), in the order they fired (moves
+        are cut from these)."""
+        rows = await self._all(
+            "SELECT * FROM signals WHERE mint = ? AND candle_ts >= ? AND candle_ts < ? ORDER BY ts, id",
+            (mint, h4_ts, h4_ts + int(Timeframe.H4)),
+        )
+        return [(int(r["id"]), signal_from_row(r)) for r in rows]
 
     async def signal_count(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM signals")
@@ -828,12 +843,26 @@ class Store:
         )
 
     async def outbox_signal_alert(self, signal_id: int, chat_id: int) -> dict[str, Any] | None:
-        """The chat's alert row for a signal (an outcome update replies to its message)."""
+        """The chat's alert row for a signal, its own or the one joining a move (an outcome update
+        replies to its message)."""
         row = await self._one(
-            "SELECT * FROM alert_outbox WHERE signal_id = ? AND chat_id = ? AND kind = 'signal'",
+            "SELECT * FROM alert_outbox WHERE signal_id = ? AND chat_id = ? AND kind IN ('signal', 'join')",
             (signal_id, chat_id),
         )
         return None if row is None else dict(row)
+
+    async def outbox_move_message(self, chat_id: int, signal_ids: Sequence[int]) -> int | None:
+        """The message that shows a move in a chat: the first delivered (``sent``) alert row of
+        any of the move's ``signal_ids``, or None when none was delivered there."""
+        if not signal_ids:
+            return None
+        row = await self._one(
+            f"""SELECT message_id FROM alert_outbox WHERE chat_id = ? AND kind IN ('signal', 'join')
+                AND state = 'sent' AND message_id IS NOT NULL
+                AND signal_id IN ({",".join("?" * len(signal_ids))}) ORDER BY id LIMIT 1""",
+            (chat_id, *signal_ids),
+        )
+        return None if row is None else int(row[0])
 
     async def outbox_pending_signals(self, chat_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._all(

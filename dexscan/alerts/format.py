@@ -5,6 +5,13 @@ a signal and hands the text to the outbox, so what was decided and what was anno
 in one transaction, and a resend after a crash sends byte-identical text (the sender's crash
 recovery compares texts).
 
+**One alert per move.** Signals of several strategies on the same token and 4H candle within
+``scan.move_window_s`` are one *move* (:func:`dexscan.engine.move_members`): :func:`move_card`
+renders them as one card — the first signal's price and context, then one section per strategy
+(its confidence or, without measured skill, its historical TP1 rate; its measured record, marked
+when negative; its ladder) and every strategy's reasons. :func:`signal_card` is the card of a
+move of one.
+
 HTML rather than MarkdownV2 because token names are full of punctuation: in HTML only ``<``, ``>``
 and ``&`` need escaping, and every dynamic value here goes through :func:`html.escape`. Names and
 symbols are cut *before* escaping, and the card is cut by dropping whole reason lines, so a cut
@@ -17,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
@@ -27,6 +34,7 @@ from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Sig
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
+    from dexscan.scoring import StrategyRecord
 
 MAX_CARD = 4000
 MAX_NAME = 48
@@ -56,12 +64,15 @@ class Button:
 class AlertMessage:
     """A rendered message as the outbox stores it (``payload`` JSON) and the sender posts it.
 
-    ``digest_of`` is set on a digest: the outbox row ids it stands for.
+    ``digest_of`` is set on a digest: the outbox row ids it stands for. ``join_of`` is set on the
+    card of a strategy that joined a move already announced: the signal ids of the move's earlier
+    signals, whose message the sender edits into this text instead of posting a second alert.
     """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     digest_of: tuple[int, ...] = ()
+    join_of: tuple[int, ...] = ()
 
     def to_payload(self) -> str:
         data: dict[str, Any] = {
@@ -71,6 +82,8 @@ class AlertMessage:
         }
         if self.digest_of:
             data["digest_of"] = list(self.digest_of)
+        if self.join_of:
+            data["join_of"] = list(self.join_of)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -86,14 +99,19 @@ class AlertMessage:
         try:
             buttons = tuple(tuple(Button(str(b["text"]), str(b["url"])) for b in row) for row in rows)
             digest_of = tuple(int(i) for i in data.get("digest_of") or ())
+            join_of = tuple(int(i) for i in data.get("join_of") or ())
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"alert payload has malformed buttons or digest ids ({exc})") from None
-        return cls(data["text"], buttons, digest_of)
+            raise ValueError(f"alert payload has malformed buttons, digest or move ids ({exc})") from None
+        return cls(data["text"], buttons, digest_of, join_of)
 
 
 @dataclass(frozen=True, slots=True)
 class CardExtras:
-    """What a card shows beyond the :class:`Signal` itself (the engine knows these when it fires)."""
+    """What a card shows beyond the :class:`Signal` itself (the engine knows these when it fires).
+
+    ``no_skill``: per strategy, what to say instead of a percentage when the calibrator measured
+    no skill for it (``TP1 first 23% historically, no edge measured``); ``records``: per strategy,
+    its measured record (:class:`~dexscan.scoring.StrategyRecord`)."""
 
     name: str = ""
     volume_h24_usd: float | None = None
@@ -101,6 +119,9 @@ class CardExtras:
     gates: Sequence[GateVerdict] = ()
     local_zone: tzinfo | None = None
     notes: Sequence[str] = field(default_factory=tuple)
+    market_cap_usd: float | None = None
+    no_skill: Mapping[str, str] = field(default_factory=dict)
+    records: Mapping[str, StrategyRecord] = field(default_factory=dict)
 
 
 # -- public renderers ---------------------------------------------------------------------------
@@ -108,48 +129,111 @@ class CardExtras:
 
 def signal_card(signal: Signal, extra: CardExtras | None = None) -> AlertMessage:
     """The alert for a new signal: levels, confidence, context, reasons and links."""
+    return move_card([signal], extra)
+
+
+def move_card(signals: Sequence[Signal], extra: CardExtras | None = None, join_of: Sequence[int] = ()
+              ) -> AlertMessage:
+    """One alert for a move: every strategy that fired on the token's 4H candle, first one first.
+
+    A move of one signal is the classic card (levels in full). With several, the first signal
+    sets the headline (price, rise, volume, context, time) and each strategy gets a section with
+    its confidence, record and ladder; the reasons of all of them follow, each tagged with its
+    strategy. ``join_of`` (the earlier signals' ids) marks the card of a strategy that joined.
+    """
+    if not signals:
+        raise ValueError("a move has at least one signal")
     extra = extra or CardExtras()
+    lead = signals[0]
+    several = len(signals) > 1
+    names = " + ".join(escape(s.strategy) for s in signals)
     head: list[str] = [
-        f"{LAYER_LABEL.get(signal.layer, '⚡ SIGNAL')} · {escape(signal.strategy)} · {_title(signal, extra.name)}",
-        f"<code>{escape(signal.mint)}</code>",
+        f"{LAYER_LABEL.get(lead.layer, '⚡ SIGNAL')} · {names} · {_title(lead, extra.name)}",
+        f"<code>{escape(lead.mint)}</code>",
         "",
     ]
-    price_line = f"Price <b>{fmt_price(signal.price)}</b>"
-    if signal.rise_pct is not None:
-        price_line += f" · {fmt_pct(signal.rise_pct)} vs 4H open"
+    price_line = f"Price <b>{fmt_price(lead.price)}</b>"
+    if lead.rise_pct is not None:
+        price_line += f" · {fmt_pct(lead.rise_pct)} vs 4H open"
     head.append(price_line)
-    if signal.volume_ratio is not None:
-        head.append(f"Volume ×{signal.volume_ratio:.1f} vs its average")
-    head.append(f"Confidence <b>{escape(signal.confidence.label())}</b>" if signal.confidence
-                else "Confidence <b>not scored</b>")
-    lv = signal.levels
-    if lv is not None:
-        head += [
-            "",
-            f"Entry <b>{fmt_price(lv.entry)}</b>",
-            f"SL {fmt_price(lv.sl)} ({fmt_pct(_pct(lv.sl, lv.entry))})",
-            f"TP1 {fmt_price(lv.tp1)} ({fmt_pct(_pct(lv.tp1, lv.entry))})",
-            f"TP2 {fmt_price(lv.tp2)} ({fmt_pct(_pct(lv.tp2, lv.entry))})",
-            f"TP3 {fmt_price(lv.tp3)} ({fmt_pct(_pct(lv.tp3, lv.entry))})",
-        ]
-        ladder_note = escape(ladder_text(lv))
-        if lv.flags:
-            ladder_note += " · ⚠️ " + escape(", ".join(lv.flags))
-        head.append(f"<i>{ladder_note}</i>")
+    if lead.volume_ratio is not None:
+        head.append(f"Volume ×{lead.volume_ratio:.1f} vs its average")
+    if several:
+        head.append(f"<b>{len(signals)} strategies fired on this move</b>")
+        for s in signals:
+            head += ["", f"{LAYER_LABEL.get(s.layer, '⚡ SIGNAL').split(' ')[0]} <b>{escape(s.strategy)}</b> · "
+                         f"{fmt_clock(s.ts)}"]
+            head += _strategy_lines(s, extra)
+            if s.levels is not None:
+                head.append(_compact_levels(s.levels))
+            else:
+                head.append("<i>No levels: not enough candle history for an ATR ladder.</i>")
     else:
-        head += ["", "<i>No levels: not enough candle history for an ATR ladder.</i>"]
-    context = [f"Liquidity {fmt_usd(signal.liquidity_usd)}", f"Vol 24h {fmt_usd(extra.volume_h24_usd)}"]
+        head += _strategy_lines(lead, extra)
+        lv = lead.levels
+        if lv is not None:
+            head += [
+                "",
+                f"Entry <b>{fmt_price(lv.entry)}</b>",
+                f"SL {fmt_price(lv.sl)} ({fmt_pct(_pct(lv.sl, lv.entry))})",
+                f"TP1 {fmt_price(lv.tp1)} ({fmt_pct(_pct(lv.tp1, lv.entry))})",
+                f"TP2 {fmt_price(lv.tp2)} ({fmt_pct(_pct(lv.tp2, lv.entry))})",
+                f"TP3 {fmt_price(lv.tp3)} ({fmt_pct(_pct(lv.tp3, lv.entry))})",
+            ]
+            ladder_note = escape(ladder_text(lv))
+            if lv.flags:
+                ladder_note += " · ⚠️ " + escape(", ".join(lv.flags))
+            head.append(f"<i>{ladder_note}</i>")
+        else:
+            head += ["", "<i>No levels: not enough candle history for an ATR ladder.</i>"]
+    context = [f"Liquidity {fmt_usd(lead.liquidity_usd)}"]
+    if extra.market_cap_usd is not None:
+        context.append(f"MCap {fmt_usd(extra.market_cap_usd)}")
+    context.append(f"Vol 24h {fmt_usd(extra.volume_h24_usd)}")
     if extra.pair_created_at is not None:
-        context.append(f"Age {fmt_age(signal.ts - extra.pair_created_at)}")
+        context.append(f"Age {fmt_age(lead.ts - extra.pair_created_at)}")
     head += ["", " · ".join(context)]
     gates = gate_summary(extra.gates)
     if gates:
         head.append(gates)
     head += [escape(n) for n in extra.notes]
-    foot = ["", f"<i>{fmt_time(signal.ts, extra.local_zone)}</i>"]
-    reasons = [f"• {escape(reason_text(r))}" for r in signal.reasons]
+    foot = ["", f"<i>{fmt_time(lead.ts, extra.local_zone)}</i>"]
+    reasons = [f"• {f'[{escape(s.strategy)}] ' if several else ''}{escape(reason_text(r))}"
+               for s in signals for r in s.reasons]
     text = _fit(head, ["", "<b>Why</b>"] if reasons else [], reasons, foot)
-    return AlertMessage(text, link_buttons(signal.mint, signal.pool))
+    return AlertMessage(text, link_buttons(lead.mint, lead.pool), join_of=tuple(join_of))
+
+
+def confidence_text(signal: Signal, no_skill: str | None = None) -> str:
+    """The confidence in words: a calibrated percentage; else, when the calibrator measured no skill
+    for the strategy, its historical TP1 rate (``TP1 first 23% historically, no edge measured``),
+    never a per-signal percentage; else the raw score, labelled uncalibrated."""
+    conf = signal.confidence
+    if conf is not None and conf.probability is not None:
+        return conf.label()
+    if no_skill is not None:
+        return no_skill
+    return conf.label() if conf is not None else "not scored"
+
+
+def _strategy_lines(signal: Signal, extra: CardExtras) -> list[str]:
+    """Confidence (or no-skill text) and the strategy's measured record, escaped."""
+    lines = [f"Confidence <b>{escape(confidence_text(signal, extra.no_skill.get(signal.strategy)))}</b>"]
+    record = extra.records.get(signal.strategy)
+    if record is not None:
+        lines.append(f"⚠️ <b>{escape(record.text())}</b>" if record.negative else f"📊 {escape(record.text())}")
+    return lines
+
+
+def _compact_levels(lv: Levels) -> str:
+    """``Entry $1.000 · SL $0.8800 (−12.0%) · TP1 … · TP2 … · TP3 …`` on one line."""
+    parts = [f"Entry <b>{fmt_price(lv.entry)}</b>", f"SL {fmt_price(lv.sl)} ({fmt_pct(_pct(lv.sl, lv.entry))})"]
+    parts += [f"TP{i} {fmt_price(tp)} ({fmt_pct(_pct(tp, lv.entry))})"
+              for i, tp in enumerate((lv.tp1, lv.tp2, lv.tp3), 1)]
+    line = " · ".join(parts)
+    if lv.flags:
+        line += " · ⚠️ " + escape(", ".join(lv.flags))
+    return line
 
 
 def outcome_card(signal: Signal, outcome: Outcome, local_zone: tzinfo | None = None) -> AlertMessage:

@@ -46,6 +46,20 @@ signal alert of the chat are folded into one digest message: the first row carri
 (its payload replaced before sending, so recovery compares the right text) and every member ends
 ``digested`` with the digest's message id, which outcome updates then reply to.
 
+**One alert per move.** A strategy that joins a move already alerted (same token and 4H candle
+within ``scan.move_window_s``, :func:`dexscan.engine.move_members`) has an outbox row of kind
+``join`` whose payload is the whole move's card and ``join_of`` the move's earlier signal ids. Rows
+of a chat are delivered in id order, so the move's first alert is settled before its joins. A join
+*edits* the move's message (the first delivered alert row of those signals in the chat) into the new
+card: no second alert. An edit is idempotent (repeating it answers "message is not modified", which
+counts as done), so a join row left ``sending`` by a crash is simply edited again: nothing is lost
+or doubled. When the move has no delivered message in the chat (its first alert was filtered out,
+folded into a digest, or failed) or Telegram refuses the edit (message deleted), the join's card is
+*sent* as the move's alert there, through the ordinary send path and its crash recovery. A join
+filtered out by the chat (a muted strategy or mint) ends ``failed``/``skipped`` and the message is
+left as it was; a later join's card still lists every strategy that fired. Outcome updates of a
+joined strategy reply to the move's message. The digest counts moves (``signal`` rows), not joins.
+
 **Per-chat settings** (``/minconf``, ``/strategies``, ``/mute``) are applied at delivery: a
 filtered row ends ``failed`` with ``last_error`` starting ``skipped:``; quiet hours (``/quiet``,
 in the configured local zone) send silently (``disable_notification``).
@@ -68,7 +82,7 @@ import logging
 import random
 import re
 import signal as os_signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -135,6 +149,7 @@ from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
+from dexscan.scoring import Scorer
 from dexscan.status import open_r, stop_in_force
 from dexscan.store import Store
 
@@ -154,11 +169,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("check", "the safety gates' verdicts on a mint and their age, re-run when stale: /check MINT"),
     ("why", "why a mint is or is not in the universe, and why its last signal fired: /why MINT"),
     ("watch", "add a mint to the universe candidates: /watch MINT"),
-    ("mute", "stop alerts for a mint in this chat: /mute MINT"),
-    ("unmute", "alerts for a mint again: /unmute MINT"),
+    ("mute", "stop alerts for a mint or a strategy in this chat: /mute MINT or /mute STRATEGY"),
+    ("unmute", "alerts for a mint or a strategy again: /unmute MINT or /unmute STRATEGY"),
     ("settings", "this chat's alert settings"),
     ("minconf", "minimum confidence for alerts: /minconf 60 or off"),
-    ("strategies", "which strategies alert: /strategies ignition,confirmation or all"),
+    ("strategies", "each strategy's measured record and whether it alerts here; "
+                   "/strategies ignition,confirmation or all"),
     ("quiet", "silent alerts at night: /quiet 22-07 or off"),
 )
 _HELD_CHAT: ContextVar[int | None] = ContextVar("dexscan_telegram_held_chat", default=None)
@@ -208,6 +224,7 @@ class ChatSettings:
     min_confidence_pct: float | None = None
     strategies: tuple[str, ...] | None = None
     quiet: tuple[int, int] | None = None  # minutes after local midnight: [start, end)
+    muted_strategies: tuple[str, ...] = ()  # /mute STRATEGY: e.g. one with a negative record
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChatSettings:
@@ -217,6 +234,7 @@ class ChatSettings:
             min_confidence_pct=data.get("min_confidence_pct"),
             strategies=tuple(strategies) if strategies else None,
             quiet=(int(quiet[0]), int(quiet[1])) if quiet else None,
+            muted_strategies=tuple(str(x) for x in data.get("muted_strategies") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -224,7 +242,12 @@ class ChatSettings:
             "min_confidence_pct": self.min_confidence_pct,
             "strategies": list(self.strategies) if self.strategies else None,
             "quiet": list(self.quiet) if self.quiet else None,
+            "muted_strategies": list(self.muted_strategies),
         }
+
+    def alerts_for(self, strategy: str) -> bool:
+        """Whether this chat gets the strategy's alerts (its /strategies list and /mute STRATEGY)."""
+        return strategy not in self.muted_strategies and (self.strategies is None or strategy in self.strategies)
 
     def is_quiet(self, local: datetime) -> bool:
         if self.quiet is None:
@@ -235,6 +258,8 @@ class ChatSettings:
 
     def skip_reason(self, signal: Signal) -> str | None:
         """Why this chat does not want the signal, or None."""
+        if signal.strategy in self.muted_strategies:
+            return f"skipped: strategy {signal.strategy} is muted in this chat"
         if self.strategies is not None and signal.strategy not in self.strategies:
             return f"skipped: strategy {signal.strategy} is filtered out in this chat"
         if self.min_confidence_pct is not None:
@@ -264,7 +289,8 @@ class ChatSettings:
         quiet = "off" if self.quiet is None else f"{_hhmm(self.quiet[0])}–{_hhmm(self.quiet[1])} local (silent)"
         return [
             f"Min confidence: {conf}",
-            f"Strategies: {', '.join(self.strategies) if self.strategies else 'all'}",
+            f"Strategies: {', '.join(self.strategies) if self.strategies else 'all'}"
+            + (f" (muted: {', '.join(self.muted_strategies)})" if self.muted_strategies else ""),
             f"Quiet hours: {quiet}",
         ]
 
@@ -545,6 +571,8 @@ class OutboxSender:
                     message = await self._maybe_digest(row, message)
             if message.digest_of:
                 await self.store.outbox_mark_digested([i for i in message.digest_of if i != row_id])
+            if row["kind"] == "join" and await self._join_move(row, message):
+                return 1
             await self._send_row(row, message, signal)
             return 1
         except _Permanent as exc:
@@ -591,6 +619,37 @@ class OutboxSender:
             await self.store.outbox_mark_sent(row_id, sent.message_id, int(self.clock.now()), members, digest)
             if self.settings.telegram.send_charts and row["kind"] == "signal" and signal and not digest:
                 await self._send_chart(row_id, chat_id, signal, sent.message_id)
+
+    async def _join_move(self, row: dict[str, Any], message: AlertMessage) -> bool:
+        """Edit the move's message into this join's card (module doc, "One alert per move").
+
+        True when done; False when the card must be sent as a message of its own instead: the move
+        has no delivered message in this chat, Telegram refused the edit, or an earlier attempt
+        already went down the send path (a ``probe_from`` is noted: its recovery must run).
+        """
+        row_id, chat_id = int(row["id"]), int(row["chat_id"])
+        if row["state"] == "sending" and await self.store.outbox_probe_from(row_id) is not None:
+            return False
+        target = await self.store.outbox_move_message(chat_id, message.join_of)
+        if target is None:
+            return False
+        async with self.discipline.exclusive(chat_id):
+            await self.store.outbox_mark_sending(row_id)
+            try:
+                await self.bot.edit_message_text(
+                    chat_id=chat_id, message_id=target, text=message.text, parse_mode="HTML",
+                    reply_markup=_markup(message), link_preview_options=_NO_PREVIEW,
+                )
+            except TelegramBadRequest as exc:
+                if "message is not modified" not in exc.message:
+                    log.warning("telegram: could not edit move message %s in chat %s (%s); sending alert %s "
+                                "as a message of its own", target, chat_id, self._scrub(exc.message), row_id)
+                    return False
+            except TelegramAPIError as exc:
+                raise _classified(exc, maybe_sent=True) from None  # an edit is safe to repeat
+            await self.store.outbox_mark_sent(row_id, target, int(self.clock.now()))
+        log.info("telegram: alert %s joined move message %s in chat %s", row_id, target, chat_id)
+        return True
 
     async def _probe(self, chat_id: int, message: AlertMessage, row_id: int) -> int | None:
         """The id of our identical message just above the last one recorded, or None (module doc)."""
@@ -814,6 +873,10 @@ class BotBackend(Protocol):
 
     async def unmute(self, chat_id: int, mint: str) -> bool: ...
 
+    def strategy_notes(self, strategy: str) -> tuple[str, ...]: ...
+
+    def worth(self) -> Mapping[str, Any]: ...
+
 
 Checker = Callable[[str], Awaitable[Sequence[GateVerdict]]]
 
@@ -824,11 +887,21 @@ class StoreBackend:
     ``checker`` when they are older or missing (without a checker, the stale ones are shown)."""
 
     def __init__(self, store: Store, checker: Checker | None = None, clock: Clock | None = None,
-                 stale_after_s: float = 600.0) -> None:
+                 stale_after_s: float = 600.0, scorer: Scorer | None = None) -> None:
         self.store = store
         self.checker = checker
         self.clock: Clock = clock or RealClock()
         self.stale_after_s = stale_after_s
+        self.scorer = scorer
+
+    def strategy_notes(self, strategy: str) -> tuple[str, ...]:
+        """The strategy's no-skill text and measured record from the scanner's calibrator (none without one)."""
+        return () if self.scorer is None else self.scorer.strategy_notes(strategy)
+
+    def worth(self) -> Mapping[str, Any]:
+        """Each strategy against the baselines on the calibrator's data (:func:`dexscan.evaluate.strategy_worth`)."""
+        cal = None if self.scorer is None else self.scorer.usable()
+        return {} if cal is None else cal.worth
 
     async def status_text(self) -> str:
         universe = await self.store.universe()
@@ -1039,7 +1112,7 @@ def build_dispatcher(
 
     @router.message(Command("stats"))
     async def on_stats(message: Message) -> None:
-        await reply(message, render_scorecard(await backend.scorecard()))
+        await reply(message, render_scorecard(await backend.scorecard(), backend.worth()))
 
     @router.message(Command("check"))
     async def on_check(message: Message, command: CommandObject) -> None:
@@ -1089,19 +1162,53 @@ def build_dispatcher(
         await store.kv_set(key, json.dumps([*watched, mint]))
         await reply(message, f"<code>{mint}</code>\n{escape(await backend.watch(mint))}")
 
+    def enabled_strategies() -> tuple[str, ...]:
+        return tuple(dict.fromkeys(settings.strategies.enabled))  # only enabled strategies can alert
+
+    async def mute_strategy(message: Message, name: str, mute: bool) -> None:
+        cs = await chat_settings(message.chat.id)
+        muted = tuple(n for n in cs.muted_strategies if n != name) + ((name,) if mute else ())
+        was = name in cs.muted_strategies
+        await store.set_chat_settings(message.chat.id, replace(cs, muted_strategies=muted).to_json())
+        if mute:
+            await reply(message, f"Muted strategy <b>{escape(name)}</b> in this chat: its alerts are not sent here "
+                                 "(it is still scanned and scored). /unmute " + escape(name) + " to undo.")
+        else:
+            await reply(message, f"{'Unmuted' if was else 'Was not muted:'} strategy <b>{escape(name)}</b>")
+
+    async def mint_or_strategy(message: Message, command: CommandObject) -> tuple[str, str] | None:
+        arg = (command.args or "").strip()
+        if arg.lower() in enabled_strategies():
+            return "strategy", arg.lower()
+        if is_address(arg):
+            return "mint", arg
+        await reply(message, f"Usage: /{escape(command.command)} MINT (a Solana token address) or "
+                             f"/{escape(command.command)} STRATEGY (one of: {escape(', '.join(enabled_strategies()))})")
+        return None
+
     @router.message(Command("mute"))
     async def on_mute(message: Message, command: CommandObject) -> None:
-        mint = await mint_arg(message, command)
-        if mint is not None:
-            await backend.mute(message.chat.id, mint)
-            await reply(message, f"Muted <code>{mint}</code> in this chat. /unmute to undo.")
+        target = await mint_or_strategy(message, command)
+        if target is None:
+            return
+        what, arg = target
+        if what == "strategy":
+            await mute_strategy(message, arg, True)
+            return
+        await backend.mute(message.chat.id, arg)
+        await reply(message, f"Muted <code>{arg}</code> in this chat. /unmute to undo.")
 
     @router.message(Command("unmute"))
     async def on_unmute(message: Message, command: CommandObject) -> None:
-        mint = await mint_arg(message, command)
-        if mint is not None:
-            done = await backend.unmute(message.chat.id, mint)
-            await reply(message, f"{'Unmuted' if done else 'Was not muted:'} <code>{mint}</code>")
+        target = await mint_or_strategy(message, command)
+        if target is None:
+            return
+        what, arg = target
+        if what == "strategy":
+            await mute_strategy(message, arg, False)
+            return
+        done = await backend.unmute(message.chat.id, arg)
+        await reply(message, f"{'Unmuted' if done else 'Was not muted:'} <code>{arg}</code>")
 
     async def chat_settings(chat_id: int) -> ChatSettings:
         return ChatSettings.from_json(await store.chat_settings(chat_id))
@@ -1136,8 +1243,11 @@ def build_dispatcher(
     @router.message(Command("strategies"))
     async def on_strategies(message: Message, command: CommandObject) -> None:
         arg = (command.args or "").strip().lower()
-        known = tuple(dict.fromkeys(settings.strategies.enabled))  # only enabled strategies can alert
+        known = enabled_strategies()
         cs = await chat_settings(message.chat.id)
+        if not arg:
+            await reply(message, render_strategies(known, cs, backend.strategy_notes))
+            return
         if arg == "all":
             cs = replace(cs, strategies=None)
         else:
@@ -1176,12 +1286,63 @@ def build_dispatcher(
     return dp
 
 
-def render_scorecard(rows: Sequence[ScoreRow]) -> str:
+def render_strategies(known: Sequence[str], cs: ChatSettings, notes: Callable[[str], Sequence[str]]) -> str:
+    """The /strategies answer: each enabled strategy, whether it alerts in this chat, and what the
+    scanner measured of it (no-skill text, record; a negative record marked ⚠️)."""
+    lines = ["<b>Strategies</b>"]
+    for name in known:
+        state = "alerts here" if cs.alerts_for(name) else (
+            "muted here" if name in cs.muted_strategies else "filtered out here")
+        said = list(notes(name))
+        mark = "⚠️ " if any(n.startswith("negative record") for n in said) else ""
+        lines.append(f"\n{mark}<b>{escape(name)}</b>: {state}")
+        lines += [f"  {escape(n)}" for n in said]
+        if not said:
+            lines.append("  no measured record (no calibrator loaded, or none of its signals in the calibrator's data)")
+    lines.append("\n/mute STRATEGY or /unmute STRATEGY; /strategies a,b or all to choose the list.")
+    return "\n".join(lines)
+
+
+def render_worth(worth: Mapping[str, Any]) -> list[str]:
+    """Each strategy against the baselines measured on the calibrator's data and ladder, with the
+    lift (TP1-first points and mean R), a negative expectancy marked ⚠️."""
+    strategies = worth.get("strategies") or {}
+    if not strategies:
+        return []
+    baselines = worth.get("baselines") or {}
+    lines = ["<b>Measured on history</b> (the calibrator's data, same ladder; lift = strategy − baseline)"]
+    for name, b in baselines.items():
+        lines.append(f"{escape(name)}: {b.get('closed', 0)} closed · TP1 first {_pct_or_na(b.get('tp1_first_rate'))}"
+                     f" · mean {_r_or_na(b.get('mean_r'))}")
+    for name, t in sorted(strategies.items()):
+        mark = "⚠️ negative expectancy · " if t.get("expectancy") == "negative" else ""
+        lines.append(f"{mark}<b>{escape(name)}</b>: {t.get('closed', 0)} closed · TP1 first "
+                     f"{_pct_or_na(t.get('tp1_first_rate'))} · mean {_r_or_na(t.get('mean_r'))}")
+        for base, lift in (t.get("lift") or {}).items():
+            rate = lift.get("tp1_first_rate")
+            lines.append(f"  lift vs {escape(base.removeprefix('baseline: '))}: "
+                         f"{'n/a' if rate is None else f'{rate * 100:+.1f} pts'} TP1 first, "
+                         f"{_r_or_na(lift.get('mean_r'))} mean")
+    return lines
+
+
+def _pct_or_na(v: Any) -> str:
+    return "n/a" if v is None else f"{float(v) * 100:.1f}%"
+
+
+def _r_or_na(v: Any) -> str:
+    return "n/a" if v is None else f"{float(v):+.2f}R"
+
+
+def render_scorecard(rows: Sequence[ScoreRow], worth: Mapping[str, Any] | None = None) -> str:
     """The /stats text: per strategy a total, then one line per band: a calibrated probability
     decile (``conf 60–69%``) or, for uncalibrated signals, a raw-score band (``raw score
-    0.60–0.69``), never a percentage for a score without measured skill (SPEC §7)."""
+    0.60–0.69``), never a percentage for a score without measured skill (SPEC §7); then, with a
+    calibrator, each strategy against the baselines on history with its lift (:func:`render_worth`)."""
+    history = render_worth(worth or {})
     if not rows:
-        return "No closed signals yet: the scorecard fills as live signals reach a stop, a target or expire."
+        empty = "No closed signals yet: the scorecard fills as live signals reach a stop, a target or expire."
+        return "\n\n".join([empty, "\n".join(history)]) if history else empty
     lines = ["<b>Scorecard</b> (closed live signals; hit = TP1 before the stop)"]
     if not any(r.calibrated for r in rows):
         lines.append("Uncalibrated: grouped by raw score, which is not a probability.")
@@ -1201,6 +1362,8 @@ def render_scorecard(rows: Sequence[ScoreRow]) -> str:
             else:
                 band = f"raw score {c.decile / 10:.2f}–{c.decile / 10 + 0.09:.2f}"
             lines.append(f"  {band}: {c.n} · hit {c.hit_rate * 100:.1f}% · mean {c.mean_r:+.2f}R")
+    if history:
+        lines += ["", *history]
     return "\n".join(lines)
 
 
@@ -1530,13 +1693,17 @@ async def run_bot(settings: Settings, args: Any) -> int:
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)
-        await run_telegram(settings, store, standalone_backend(settings, store), stop)
+        from dexscan.engine import load_calibrator
+
+        scorer = Scorer(settings.scoring, await load_calibrator(settings, store))
+        await run_telegram(settings, store, standalone_backend(settings, store, scorer=scorer), stop)
     finally:
         await store.close()
     return 0
 
 
-def standalone_backend(settings: Settings, store: Store, clock: Clock | None = None) -> StoreBackend:
+def standalone_backend(settings: Settings, store: Store, clock: Clock | None = None,
+                       scorer: Scorer | None = None) -> StoreBackend:
     """The standalone bot's answers: from the database, and ``/check`` runs the gates itself (the
     code of ``dexscan check``) when the stored verdicts are older than a discovery interval."""
     clock = clock or RealClock()
@@ -1547,7 +1714,7 @@ def standalone_backend(settings: Settings, store: Store, clock: Clock | None = N
         report = await check_mints(settings, [mint], clock)  # StoreBackend.check stores the verdicts
         return report.checks[0].verdicts
 
-    return StoreBackend(store, check, clock, stale_after_s=settings.universe.discovery_interval_s)
+    return StoreBackend(store, check, clock, stale_after_s=settings.universe.discovery_interval_s, scorer=scorer)
 
 
 async def _run_demo(settings: Settings, duration: float | None, db: str | None) -> int:

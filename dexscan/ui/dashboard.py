@@ -410,12 +410,24 @@ def new_signals_table(status: ScannerStatus, width: int, table_rows: int = DEFAU
                     width, table_rows, "  waiting for the first ignition")
 
 
+_SHORT_STRATEGY = {"ignition": "ign", "volume_surge": "vol", "confirmation": "conf", "god_candle": "god"}
+
+
+def move_label(r: SignalRow) -> str:
+    """The row's strategies: one (``ignition``), or every strategy of the move in short (``ign+vol``;
+    the reasons column names them in full), with ``⚠`` when one of them has a negative measured record."""
+    names = r.strategies or (r.strategy,)
+    label = strategy_label(r.strategy, r.layer) if len(names) == 1 else "+".join(
+        _SHORT_STRATEGY.get(n, n[:4]) for n in names)
+    return f"⚠{label}" if r.negative_record else label
+
+
 def _new_cells(r: SignalRow, z: _Zones) -> Cells:
     return {
         "time": _styled(clock_text(r.ts, z.local), "bold"),
         "utc": _styled(clock_text(r.ts, UTC), "dim"),
         "token": _styled(token_label(r.symbol, r.mint), "bold cyan"),
-        "strategy": _styled(strategy_label(r.strategy, r.layer), "medium_purple1"),
+        "strategy": _styled(move_label(r), "bold red" if r.negative_record else "medium_purple1"),
         "rise": _styled(format_pct(r.rise_pct), _signed_style(r.rise_pct)),
         "vol": _styled(format_ratio(r.volume_ratio)),
         "conf": _conf_cell(r.confidence),
@@ -426,7 +438,7 @@ def _new_cells(r: SignalRow, z: _Zones) -> Cells:
         "tp3": _styled(format_price(r.tp3), "green"),
         "liq": _styled(format_usd(r.liquidity_usd)),
         "age": _styled(format_duration(r.age_s), "dim"),
-        "reasons": _styled("; ".join(r.reasons), "dim"),
+        "reasons": _styled("; ".join((*r.notes, *r.reasons)), "dim"),
     }
 
 

@@ -362,17 +362,25 @@ def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
     command answers, and no second copy of anything.
 
     A row is ``sent`` as its own message, or ``digested``: folded with others into one digest
-    message (the digest's carrier row too), all naming that message's id.
+    message (the digest's carrier row too), all naming that message's id. A ``join`` row (a
+    strategy joining a move already alerted) names the move's message, which it edited, or its own
+    message when the move had none in the chat.
     """
     rows = [row for row in r.outbox if row["chat_id"] == r.world.chat_ids[0]]
     assert rows and {row["state"] for row in rows} <= {"sent", "digested"}, [(x["id"], x["state"]) for x in rows]
-    signal_rows = [row for row in rows if row["kind"] == "signal"]
+    signal_rows = [row for row in rows if row["kind"] in ("signal", "join")]
     assert sorted(row["signal_id"] for row in signal_rows) == sorted(sid for sid, _, _ in r.signals)
     by_id = {m.message_id: m for m in r.telegram_sent}
-    in_order = [row["message_id"] for row in rows]
-    assert None not in in_order and set(in_order) <= set(by_id), "a row names a message not in the chat"
+    all_ids = [row["message_id"] for row in rows]
+    assert None not in all_ids and set(all_ids) <= set(by_id), "a row names a message not in the chat"
+    firsts = {row["message_id"]: row["id"] for row in reversed(rows)}  # the row that posted each message
+    posting = [row for row in rows if firsts[row["message_id"]] == row["id"]]
+    in_order = [row["message_id"] for row in posting]
     assert in_order == sorted(in_order), "alerts reached the chat out of the order they were decided in"
-    own = [row["message_id"] for row in rows if row["state"] == "sent"]
+    sharing = [row for row in rows if firsts[row["message_id"]] != row["id"]]
+    assert all(row["state"] == "digested" or row["kind"] == "join" for row in sharing), \
+        "two alerts share one message"  # only digest members and joined strategies do
+    own = [row["message_id"] for row in posting if row["state"] == "sent"]
     digests = {row["message_id"] for row in rows if row["state"] == "digested"}
     assert len(own) == len(set(own)) and not set(own) & digests, "two alerts share one message"
     assert len(r.telegram_sent) == len(set(in_order)) + answers, "a message more than the alerts: a duplicate"
@@ -549,7 +557,8 @@ def check_consistent(state: DbState, chat_id: int) -> None:
     assert len(ks) == len(set(ks)), "a signal stored twice"
     outbox_keys = [(sig, chat, kind) for _, sig, chat, kind, _, _ in state.outbox]
     assert len(outbox_keys) == len(set(outbox_keys)), "an alert queued twice"
-    signal_alerts = sorted(sig for _, sig, chat, kind, _, _ in state.outbox if kind == "signal" and chat == chat_id)
+    signal_alerts = sorted(sig for _, sig, chat, kind, _, _ in state.outbox
+                           if kind in ("signal", "join") and chat == chat_id)
     assert signal_alerts == sorted(state.signals), "each signal is queued for the chat in its own transaction"
     closed = sorted(sid for sid, st in state.statuses.items() if st == "closed")
     outcome_alerts = sorted(sig for _, sig, chat, kind, _, _ in state.outbox if kind == "outcome" and chat == chat_id)
@@ -670,12 +679,14 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
     sent = FakeTelegram(journal=journal).sent(DEMO_CHAT)  # the chat as "Telegram" kept it
     rows = [r for r in final.outbox if r[2] == DEMO_CHAT]
     assert rows and {r[4] for r in rows} <= {"sent", "digested"}, sorted({r[4] for r in rows})
-    in_order = [r[5] for r in rows]  # a digested row names its digest's message
+    all_ids = [r[5] for r in rows]  # a digested row names its digest's message, a join its move's
     by_id = {m.message_id: m for m in sent}
-    assert None not in in_order and set(in_order) <= set(by_id), "an alert row names a message not in the chat"
+    assert None not in all_ids and set(all_ids) <= set(by_id), "an alert row names a message not in the chat"
+    firsts = {r[5]: r[0] for r in reversed(rows)}  # the row that posted each message
+    in_order = [r[5] for r in rows if firsts[r[5]] == r[0]]
     assert in_order == sorted(in_order), "alerts reached the chat out of order"
-    own = [r[5] for r in rows if r[4] == "sent"]
-    assert len(own) == len(set(own)), "two alerts share one message"
+    assert all(r[4] == "digested" or r[3] == "join" for r in rows if firsts[r[5]] != r[0]), \
+        "two alerts share one message"  # only digest members and joined strategies do
     alert_ids = set(in_order)
     others = [m for m in sent if m.message_id not in alert_ids]
     for m in others:  # only answers to the user's /start are not alerts ...

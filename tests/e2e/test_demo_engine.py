@@ -242,8 +242,8 @@ async def test_alerts_reach_telegram_and_the_bot_answers_from_the_running_scanne
     cards = [m for m in messages if first.mint in m.text and m.reply_to is None and "IGNITION" in m.text]
     assert cards, [m.text[:80] for m in messages]
     assert first.symbol in cards[0].text and "Entry" in cards[0].text and "TP3" in cards[0].text
-    signal_rows = [r for r in outbox if r["kind"] == "signal"]
-    assert len(signal_rows) == len(engine.stored)  # one alert per stored signal, queued with it
+    signal_rows = [r for r in outbox if r["kind"] in ("signal", "join")]
+    assert len(signal_rows) == len(engine.stored)  # one outbox row per stored signal, queued with it
     first_row = next(r for r in signal_rows if r["signal_id"] == engine.stored[0].signal_id)
     assert first_row["state"] == "sent" and first_row["message_id"] == cards[0].message_id
     status = next(m.text for m in messages if m.text.startswith("Status"))

@@ -430,7 +430,8 @@ async def test_mute_settings_and_their_effect_on_delivery(tmp_path: Path) -> Non
             "Strategies: ignition, god_candle", "Quiet hours: 22:00–07:00 local (silent)", "Time zone: UTC",
             "Muted: 1", muted]
         assert await b.store.chat_settings(CHAT) == {
-            "min_confidence_pct": 60.0, "strategies": ["ignition", "god_candle"], "quiet": [1320, 420]}
+            "min_confidence_pct": 60.0, "strategies": ["ignition", "god_candle"], "quiet": [1320, 420],
+            "muted_strategies": []}
 
         await queue(b.store, make_signal(0, T0), [CHAT], T0)
         await queue(b.store, make_signal(1, T0, strategy="confirmation"), [CHAT], T0)
@@ -444,6 +445,51 @@ async def test_mute_settings_and_their_effect_on_delivery(tmp_path: Path) -> Non
         assert await b.say(f"/unmute {muted}") == [f"Unmuted {muted}"]
         assert await b.say(f"/unmute {muted}") == [f"Was not muted: {muted}"]
         assert await b.say("/quiet off") == ["Quiet hours: off"]
+
+
+async def test_strategies_lists_records_and_a_strategy_can_be_muted_per_chat(tmp_path: Path) -> None:
+    from dexscan.scoring import Scorer
+    from tests.integration.test_alert_moves import calibrator
+
+    async with bench(tmp_path) as b:
+        scorer = Scorer(b.settings.scoring, calibrator())
+        b.poller.dispatcher = build_dispatcher(StoreBackend(b.store, clock=b.clock, scorer=scorer), b.store,
+                                               b.settings, b.clock)
+        [listing] = await b.say("/strategies")
+        lines = listing.split("\n")
+        assert lines[0] == "Strategies"
+        i = lines.index("⚠️ confirmation: alerts here")
+        assert lines[i + 1:i + 3] == ["  TP1 first 11% historically, no edge measured",
+                                      "  negative record: −0.96R mean over 53 signals"]
+        assert "ignition: alerts here" in lines
+        assert await b.say("/mute confirmation") == [
+            "Muted strategy confirmation in this chat: its alerts are not sent here (it is still scanned and "
+            "scored). /unmute confirmation to undo."]
+        assert "⚠️ confirmation: muted here" in (await b.say("/strategies"))[0].split("\n")
+        assert (await b.store.chat_settings(CHAT))["muted_strategies"] == ["confirmation"]
+        assert (await b.say("/mute nonsense"))[0].startswith("Usage: /mute MINT (a Solana token address) or "
+                                                             "/mute STRATEGY (one of: ignition, confirmation")
+        await queue(b.store, make_signal(1, T0, strategy="confirmation"), [CHAT], T0)
+        await queue(b.store, make_signal(2, T0), [CHAT], T0)
+        before = len(b.fake.sent(CHAT))
+        await OutboxSender(b.store, b.bot, b.settings, b.clock).drain_once()
+        assert [m.text.split("\n", 1)[0] for m in b.fake.sent(CHAT)[before:]] == ["🔥 IGNITION · ignition · $TOK02"]
+        rows = await b.store.outbox_rows(chat_id=CHAT)
+        assert rows[0]["last_error"] == "skipped: strategy confirmation is muted in this chat"
+        assert await b.say("/unmute confirmation") == ["Unmuted strategy confirmation"]
+        assert await b.say("/unmute confirmation") == ["Was not muted: strategy confirmation"]
+        [help_text] = await b.say("/help")
+        assert "/mute — stop alerts for a mint or a strategy in this chat: /mute MINT or /mute STRATEGY" in help_text
+        [stats] = await b.say("/stats")
+        assert stats.startswith("No closed signals yet")
+        assert stats.split("\n")[-6:] == [
+            "Measured on history (the calibrator's data, same ladder; lift = strategy − baseline)",
+            "baseline: every 4H close: 900 closed · TP1 first 22.6% · mean +0.17R",
+            "⚠️ negative expectancy · confirmation: 53 closed · TP1 first 11.3% · mean -0.96R",
+            "  lift vs every 4H close: -11.3 pts TP1 first, -1.13R mean",
+            "ignition: 300 closed · TP1 first 23.0% · mean +0.12R",
+            "  lift vs every 4H close: +0.4 pts TP1 first, -0.05R mean",
+        ]
 
 
 async def test_update_offset_survives_a_restart(tmp_path: Path) -> None:

@@ -492,3 +492,29 @@ def test_a_source_with_two_budgets_always_shows_the_scarcer_one() -> None:
     assert shown_budget(()) is None
     empty = SourceStatus.from_budgets("birdeye", "down", None, 3, 0, 3, ())
     assert (empty.budget_used, empty.budget_limit, empty.budget_window_s, empty.healthy) == (0, 0, None, False)
+
+
+def test_a_move_is_one_row_naming_every_strategy_and_a_negative_record() -> None:
+    from dataclasses import replace
+
+    from dexscan.ui.dashboard import move_label
+
+    lead = _signal(0)
+    joined = replace(lead, strategy="volume_surge", layer="strategy", ts=lead.ts + 120,
+                     reasons=(Reason("volume_z20", 9.1, ">=", 4.0, "σ"),))
+    notes = {"ignition": ("TP1 first 23% historically, no edge measured",),
+             "volume_surge": ("negative record: −0.96R mean over 53 signals",)}
+    row = SignalRow.from_move([(1, lead), (2, joined)], NOW, lambda s: notes[s])
+    assert (row.strategies, row.signal_ids, row.negative_record) == (("ignition", "volume_surge"), (1, 2), True)
+    assert move_label(row) == "⚠ign+vol"
+    assert row.notes == ("ignition: TP1 first 23% historically, no edge measured",
+                         "volume_surge: negative record: −0.96R mean over 53 signals")
+    assert row.reasons == ("ignition: rise 2.4% >= 2%", "volume_surge: volume 9.1σ above its 20-bar mean (needs 4σ)")
+    wide = _lines(new_signals_table(ScannerStatus(now=NOW, new_signals=[row]), 400, ROWS), 400)
+    assert len([line for line in wide if BONK_MINT[:4] in line]) == 1  # one row for the move
+    body = next(line for line in wide if BONK_MINT[:4] in line)
+    assert " ⚠ign+vol " in body
+    assert "ignition: TP1 first 23% historically, no edge measured; volume_surge: negative record" in body
+    single = SignalRow.from_move([(1, lead)], NOW, lambda s: notes[s])
+    assert move_label(single) == strategy_label("ignition", "ignition") and not single.negative_record
+    assert single.notes == ("TP1 first 23% historically, no edge measured",)

@@ -15,6 +15,7 @@ from dexscan.errors import ConfigError, InputError
 from dexscan.market import Tick
 from dexscan.scoring import (
     NO_SKILL,
+    NOT_IN_HISTORY,
     Calibrator,
     MarketContext,
     Sample,
@@ -217,7 +218,11 @@ def test_rsi_and_breadth_helpers() -> None:
     assert wilder_rsi([1.0] * 14) is None
     closes = [1.0, 2.0] * 7 + [1.0]  # 7 gains and 7 losses of 1.0 each
     assert wilder_rsi(closes) == pytest.approx(50.0)
-    assert market_breadth([1.0, -2.0, None, 0.0, 3.0]) == 0.5
+    def bar(o: float, c: float) -> Candle:
+        return Candle(T, o, max(o, c), min(o, c), c, 1.0)
+
+    # one definition live and in replay: the last completed 5m bar closed above its open
+    assert market_breadth([bar(1.0, 2.0), bar(2.0, 1.0), None, bar(1.0, 1.0), bar(1.0, 1.5)]) == 0.5
     assert market_breadth([None]) is None
 
     def pair(m5: float | None) -> PairSnapshot:
@@ -225,6 +230,18 @@ def test_rsi_and_breadth_helpers() -> None:
                             TxnCounts(), TxnCounts(), None, None, None, None, T)
 
     assert pool_agreement([pair(1.0), pair(2.0), pair(-1.0), pair(None)]) == pytest.approx(2 / 3)
+
+
+def test_features_only_live_snapshots_carry_have_no_weight_in_the_raw_score(settings: Settings) -> None:
+    heavy = settings.with_overrides({"scoring.weights": {**settings.scoring.weights, "liquidity": 5.0,
+                                                         "buy_sell_ratio_m5": 5.0, "pool_agreement": 5.0}})
+    scorer = Scorer(heavy.scoring)
+    replayed = {"rise_vs_open": 6.0, "volume_ratio": 4.0, "market_breadth": 0.7, "pair_age": 30.0}
+    live = {**replayed, "liquidity": 2e6, "buy_sell_ratio_m5": 0.9, "buy_sell_ratio_h1": 0.2, "pool_agreement": 1.0}
+    assert set(NOT_IN_HISTORY) == {"buy_sell_ratio_m5", "buy_sell_ratio_h1", "liquidity", "pool_agreement"}
+    assert scorer.raw_score(live) == scorer.raw_score(replayed)
+    assert all(scorer.weights[f] == 0.0 for f in NOT_IN_HISTORY)
+    assert scorer.raw_score({**replayed, "market_breadth": 0.2}) < scorer.raw_score(replayed)
 
 
 def test_signals_carry_features_known_at_signal_time(settings: Settings) -> None:
@@ -269,3 +286,29 @@ def test_the_status_line_names_no_skill_with_the_base_rate_and_the_data_span(set
     good = fitted(1200, skill=True)
     assert calibrator_label(good, settings).startswith("v1 · n=1200 · ECE 0.000 · skill: ignition · data 2025-06-15→")
     assert calibrator_label(None, settings) == "uncalibrated"
+
+
+def test_the_artifact_keeps_each_strategys_mean_r_and_worth_and_marks_a_negative_record(settings: Settings) -> None:
+    from dataclasses import replace
+
+    data = samples(600, 11, skill=False)
+    data = [replace(s, strategy="confirmation" if i < 53 else "ignition",
+                    realized_r=(-1.0 if i % 53 else 1.12) if i < 53 else (1.5 if s.label else -0.5))
+            for i, s in enumerate(data)]
+    worth = {"strategies": {"confirmation": {"mean_r": -0.96, "expectancy": "negative"}}, "baselines": {}}
+    cal = fit_calibrator(data, [0.3] * 600, [s.label for s in data], skill={"all": {"has_skill": False}},
+                         version="v", created_at=T, worth=worth)
+    conf = cal.record("confirmation")
+    assert conf is not None and (conf.n, conf.negative) == (53, True)
+    assert conf.mean_r == pytest.approx((-52 + 1.12) / 53)
+    assert conf.text() == "negative record: −0.96R mean over 53 signals"
+    ign = cal.record("ignition")
+    assert ign is not None and not ign.negative
+    assert ign.text() == f"record: TP1 first {ign.tp1_rate * 100:.0f}%, +{ign.mean_r:.2f}R mean over 547 signals"
+    again = Calibrator.from_json(cal.to_json())
+    assert again.worth == worth and again.record("confirmation") == conf
+    scorer = Scorer(settings.scoring, again)
+    assert scorer.strategy_notes("confirmation") == (
+        f"TP1 first {cal.base_rate('confirmation') * 100:.0f}% historically, no edge measured",  # type: ignore[operator]
+        "negative record: −0.96R mean over 53 signals")
+    assert cal.record("god_candle") is None
