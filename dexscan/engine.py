@@ -656,6 +656,7 @@ class Engine:
 
     async def apply_trades(self, trades: Sequence[Any]) -> None:
         """On-chain trades (:class:`~dexscan.chain.trades.Trade`) → detector and ladders → store → fan-out."""
+        received = time.perf_counter()
         found: list[Found] = []
         bars: list[tuple[str, list[Candle]]] = []
         touched: list[LiveTrade] = []
@@ -666,7 +667,7 @@ class Engine:
                 continue
             self.counters.trades += 1
             judged.add(t.mint)
-            found.extend(Found(s, float(t.block_time)) for s in self.detector.on_trade(
+            found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
                 t.mint, t.block_time, t.price_usd, t.volume_usd, t.side, t.signer))
             for sid in self.live_by_mint.get(t.mint, ()):
                 trade = self.live[sid]
