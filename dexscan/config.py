@@ -294,6 +294,7 @@ class StreamSettings(_Section):
     queue_size: int = Field(10_000, ge=1, le=10_000_000)
     stats_refresh_s: float = Field(300.0, gt=0, le=86_400)
     sol_refresh_s: float = Field(60.0, gt=0, le=86_400)
+    gap_fill_max_transactions: int = Field(200, ge=0, le=100_000)
 
 
 class Secrets(_Section):

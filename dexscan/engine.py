@@ -681,11 +681,15 @@ class Engine:
         await self._persist(found, bars, touched)
 
     async def _stream_health_loop(self) -> None:
-        """Every few seconds: follow the stream's health (a token's heat, hence its polling cadence,
-        changes with it) and drop subscriptions of pools no longer tracked."""
+        """Every few seconds: after a reconnect, fill the gap it left (:meth:`ChainFeed.fill_gaps`);
+        follow the stream's health (a token's heat, hence its polling cadence, changes with it); drop
+        subscriptions of pools no longer tracked."""
         assert self.feed is not None
         was = False
         while True:
+            if self.feed.reconnected() and self.rpc is not None and self.settings.stream.gap_fill_max_transactions:
+                await self.apply_trades(await self.feed.fill_gaps(self.rpc,
+                                                                  self.settings.stream.gap_fill_max_transactions))
             up = self.feed.up()
             if up != was:
                 was = up

@@ -99,6 +99,8 @@ class ChainFeed:
         self.pools: dict[str, PoolMints] = {}
         self.pool_of: dict[str, str] = {}  # mint -> pool
         self._unstreamable: set[str] = set()
+        self._last_signature: dict[str, str] = {}  # pool -> the newest transaction the stream delivered
+        self._connects_seen = 0
         self.sol = SolUsd()
         self.counts: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -156,6 +158,7 @@ class ChainFeed:
         pool = self.pool_of.pop(mint, None)
         if pool is not None:
             self.pools.pop(pool, None)
+            self._last_signature.pop(pool, None)
             await self.stream.unwatch(pool)
 
     async def _decimals(self, mint: str) -> int | None:
@@ -233,11 +236,65 @@ class ChainFeed:
                 self.rejected["no_usd_price"] += 1
                 continue
             self.counts["trades"] += 1
+            self._last_signature[got.pool] = got.signature
             self._rate.append(now)
             if self.last_block_time is None or got.block_time > self.last_block_time:
                 self.last_block_time = got.block_time
             out.append(got)
         return out
+
+    # -- gaps ------------------------------------------------------------------------------------
+
+    def reconnected(self) -> bool:
+        """True once after each reconnect of the stream (the moment to fill the gap it left)."""
+        connects = self.stream.stats.counts["connects"]
+        fresh = connects > self._connects_seen and self._connects_seen > 0
+        self._connects_seen = max(self._connects_seen, connects)
+        return fresh
+
+    async def fill_gaps(self, rpc: Any, max_transactions: int) -> list[Trade]:
+        """The trades the stream missed while it was away: for each watched pool, the transactions
+        since the newest one the stream delivered (``getSignaturesForAddress`` back to it, then
+        ``getTransaction`` each, oldest first), at most ``max_transactions`` in all. What is not
+        fetched stays unobserved (``gap_unfilled``); the bars keep what the polls saw."""
+        from solders.pubkey import Pubkey
+
+        from dexscan.chain.events import decode_transaction
+        from dexscan.errors import RpcError
+
+        events: list[Event] = []
+        budget = max_transactions
+        for pool, last in list(self._last_signature.items()):
+            if pool not in self.pools:
+                continue
+            try:
+                rows = (await rpc.get_signatures_for_address(Pubkey.from_string(pool), until=last, limit=100)).value
+            except RpcError as exc:
+                self.counts["gap_fill_errors"] += 1
+                log.warning("gap fill of pool %s: %s", pool, exc)
+                continue
+            for sig, failed in reversed(rows):
+                if failed:
+                    continue
+                if budget <= 0:
+                    self.counts["gap_unfilled"] += 1
+                    continue
+                budget -= 1
+                try:
+                    tx = (await rpc.get_transaction(sig)).value
+                except RpcError as exc:
+                    self.counts["gap_fill_errors"] += 1
+                    log.warning("gap fill of pool %s, transaction %s: %s", pool, sig[:12], exc)
+                    continue
+                self.counts["gap_transactions"] += 1
+                decoded = decode_transaction(tx)
+                for r in decoded.rejections:
+                    self.rejected[f"gap_{r.reason}"] += 1
+                events.extend(ev if not isinstance(ev, Swap) or ev.pool is not None else replace(ev, pool=pool)
+                              for ev in decoded.events)
+        trades = self.trades(events)
+        self.counts["gap_trades"] += len(trades)
+        return trades
 
     # -- loops -------------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -60,7 +60,12 @@ from solders.rpc.errors import (
 
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget
-from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
+from dexscan.chain.answers import (
+    decode_largest_accounts,
+    decode_multiple_accounts,
+    decode_signatures,
+    decode_transaction_answer,
+)
 from dexscan.clock import Clock, RealClock
 from dexscan.config import RpcSettings, Settings, mask_url
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
@@ -655,6 +660,34 @@ class RpcPool:
             return (await client.get_slot()).value
 
         return await self.call("getSlot", fn)
+
+    async def get_signatures_for_address(self, address: Pubkey, until: str | None = None,
+                                         limit: int = 100) -> Served[list[tuple[str, bool]]]:
+        """``(signature, failed)`` of the confirmed transactions mentioning ``address``, newest first,
+        back to ``until`` (excluded), at most ``limit`` (1,000 at most)."""
+        from solana.rpc.commitment import Confirmed
+        from solders.signature import Signature
+
+        stop = Signature.from_string(until) if until is not None else None
+
+        async def fn(client: AsyncClient) -> list[tuple[str, bool]]:
+            body = client._get_signatures_for_address_body(address, None, stop, min(limit, 1000), Confirmed)
+            return decode_signatures(await client._provider.make_request_unparsed(body))
+
+        return await self.call("getSignaturesForAddress", fn)
+
+    async def get_transaction(self, signature: str) -> Served[Mapping[str, Any] | None]:
+        """A confirmed transaction (json encoding, up to version 0) as its JSON ``result``; None if unknown."""
+        from solana.rpc.commitment import Confirmed
+        from solders.signature import Signature
+
+        sig = Signature.from_string(signature)
+
+        async def fn(client: AsyncClient) -> Mapping[str, Any] | None:
+            body = client._get_transaction_body(sig, "json", Confirmed, 0)
+            return decode_transaction_answer(await client._provider.make_request_unparsed(body))
+
+        return await self.call("getTransaction", fn)
 
 
 def describe(states: Sequence[EndpointState]) -> list[dict[str, Any]]:

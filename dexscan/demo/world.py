@@ -129,6 +129,7 @@ class DemoWorld:
         self.chain_ws: RpcWsFake | None = None
         self.swaps_published = 0
         self._streamer: asyncio.Task[None] | None = None
+        self._streamed_pools: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -234,14 +235,15 @@ class DemoWorld:
             t = end
 
     async def publish_swaps(self, start: float, end: float) -> int:
-        """Publish the swaps of ``[start, end)`` of the pools someone subscribed to; how many."""
+        """Publish the swaps of ``[start, end)`` of the pools someone subscribed to (and archive those
+        of every pool ever subscribed, for the RPC fake's gap-fill methods); how many were archived."""
         ws = self.chain_ws
         if ws is None:
             return 0
         sim = self.sim
-        wanted = {pk for client in ws.clients for pk in client.subs.values()}
+        self._streamed_pools |= {pk for client in ws.clients for pk in client.subs.values()}
         batch = []
-        for pool in sorted(wanted):
+        for pool in sorted(self._streamed_pools):  # once subscribed, archived even while nobody listens
             if not sim.has_pool(pool):
                 continue
             p = sim.pool(pool)
@@ -252,9 +254,11 @@ class DemoWorld:
             for swap in sim.swaps(pool, start, end):
                 logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
                 if logs is not None:
-                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool))
+                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer))
         batch.sort()
-        for _, sig, slot, logs, pool in batch:
+        for ts, sig, slot, logs, pool, signer in batch:
+            if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills)
+                self.chain.archive.record(sig, slot, int(ts), logs, [signer, pool])
             await ws.publish(sig, slot, logs, [pool])
         self.swaps_published += len(batch)
         return len(batch)

@@ -1,6 +1,8 @@
 """The on-chain trade feed (dexscan.chain.feed) on the demo world: the simulator's swaps, encoded
 with the real layouts and published by the WebSocket fake, arrive as the trades the simulator made;
-when the stream is refused or goes silent the feed says so (polling takes over) and counts it.
+when the stream is refused or goes silent the feed says so (polling takes over) and counts it; after
+a reconnect the gap is filled from the RPC fake (getSignaturesForAddress + getTransaction), each
+missed swap exactly once.
 Virtual time: timeouts and the demo's publication slices are simulated seconds."""
 
 from __future__ import annotations
@@ -71,19 +73,43 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
             assert feed.up() and feed.streaming(tok.mint) and feed.counts["resumed"] == 1
             assert feed.status().state == "stream"
 
-            world.chain_ws.refuse = True  # the provider drops us and will not take us back
+            assert not feed.reconnected()  # the first connection is not a reconnect
+            last_seen = trades[-1].signature
+            world.chain_ws.refuse = True  # the provider drops us and will not take us back for a while
             await world.chain_ws.disconnect_all()
-            await clock.sleep(25.0)
+            await clock.sleep(90.0)
             assert not feed.streaming(tok.mint) and feed.counts["fallbacks"] == 1
             assert feed.status().cell().startswith("polling")
             world.chain_ws.refuse = False
             await until(lambda: feed.up())
             assert feed.counts["resumed"] == 2 and feed.stream.stats.counts["resubscribes"] >= 1
+            assert feed.reconnected() and not feed.reconnected()
+
+            # the gap: every swap after the last one delivered, from getSignaturesForAddress + getTransaction
+            await clock.sleep(0.5)
+            end = clock.now() - clock.now() % 2.0
+            gap = await feed.fill_gaps(rpc, 500)
+            events = []
+            while not feed.queue.empty():
+                events.append(feed.queue.get_nowait())
+            after = feed.trades(events)
+            swaps = sim.swaps(pool, start, end)
+            missed = swaps[[s.signature for s in swaps].index(last_seen) + 1:]
+            assert len(gap) >= 3 and feed.counts["gap_transactions"] >= len(gap)
+            assert sorted(t.signature for t in gap + after) == sorted(s.signature for s in missed)
+            by_sig = {s.signature: s for s in missed}
+            for t in gap:  # a transaction states its block time: the swap's own second
+                s = by_sig[t.signature]
+                assert (t.block_time, t.side) == (int(s.ts), s.side)
+                assert t.price_usd == pytest.approx(s.price_usd, rel=1e-6)
+            assert feed.counts["duplicate_trades"] == len(events) - len(after)
+            assert await feed.fill_gaps(rpc, 0) == []  # nothing new since; a zero budget fetches nothing
 
             world.chain_ws.silent = True  # connected, acknowledged, never a notification
             await clock.sleep(25.0)
             assert not feed.up() and feed.counts["fallbacks"] == 2
-            assert feed.sol.value(clock.now()) == 150.0 and feed.counts["trades"] == len(trades)
+            assert feed.sol.value(clock.now()) == 150.0
+            assert feed.counts["trades"] == len(trades) + len(gap) + len(after)
             pricing.cancel()
             await feed.stream.stop()
             await runner
