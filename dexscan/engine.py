@@ -1198,7 +1198,7 @@ def preload(opts: ScanOptions, telegram: bool) -> None:
     """
     modules = ["dexscan.detector", "dexscan.chain.rpc", "dexscan.chain.mint", "dexscan.sources", "dexscan.universe",
                "dexscan.store", "dexscan.ladder", "dexscan.market", "dexscan.scoring", "dexscan.alerts.format",
-               "dexscan.service", "dexscan.status", "dexscan.logs"]
+               "dexscan.service", "dexscan.status", "dexscan.logs", "dexscan.chain.feed", "websockets.asyncio.client"]
     if opts.dashboard:
         modules.append("dexscan.ui.dashboard")
     if telegram:
