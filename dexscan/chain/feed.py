@@ -74,7 +74,8 @@ class FeedStatus:
     trades_per_s: float
     lag_s: float | None  # clock time minus the newest trade's block time
     reconnects: int
-    dropped: int  # events lost: queue full, or trades refused (by reason, in counts)
+    dropped: int  # events lost (queue full) and swaps of watched pools refused (``rejected`` says why);
+    # swaps of other pools in the same transaction (a route) are not drops
 
     def cell(self) -> str:
         if self.state == "off":
@@ -196,7 +197,7 @@ class ChainFeed:
         c = self.stream.stats.counts
         return FeedStatus("stream" if up else "polling", len(self.pools), len(self.pool_of) if up else 0,
                           recent / 60.0, lag, c["reconnects"],
-                          c["dropped"] + sum(self.rejected.values()))
+                          c["dropped"] + sum(n for why, n in self.rejected.items() if why != "unknown_pool"))
 
     # -- events -> trades ------------------------------------------------------------------------
 
