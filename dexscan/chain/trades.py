@@ -118,12 +118,16 @@ def base_went_in(swap: Swap, pool: PoolMints) -> bool | Rejection:
         if swap.mint is not None and swap.mint != pool.base_mint:
             return "mint_mismatch"
         return swap.side == "sell"
+    # the pool's program as the listing named it may be wrong (a Raydium pair without its CLMM label):
+    # the program that emitted the event decides the order rule then
+    first = pool.first_mint if swap.program == pool.program else first_mint_rule(swap.program, pool.base_mint,
+                                                                                  pool.quote_mint)
     if swap.program == "pumpswap" and swap.side is not None:  # buy: the pool's base came out
-        return (swap.side == "sell") == (pool.first_mint == pool.base_mint)
+        return (swap.side == "sell") == (first == pool.base_mint)
     first_in = _first_in(swap)
     if first_in is None:
         return "no_direction"
-    return first_in == (pool.first_mint == pool.base_mint)
+    return first_in == (first == pool.base_mint)
 
 
 def to_trade(swap: Swap, pool: PoolMints | None, quote_usd: float | None) -> Trade | Rejection:

@@ -140,6 +140,16 @@ def test_direction_flags_in_the_pools_own_order(program: str, direction: int, fi
         side, 2.0, 0.5, 0.25, 50.0, 100.0)
 
 
+def test_the_emitting_program_decides_the_order_rule_when_the_listing_named_another() -> None:
+    """A Raydium pair listed without its CLMM label is taken for AMM v4 (token first); its CLMM
+    event still follows CLMM's byte order (SOL < this token: SOL is token 0)."""
+    token = "FURb99Ujvu1XcjYiLQgEfotrsAEb871rgLZvyL3fhfKp"
+    pool = PoolMints.of(POOL, "raydium_amm_v4", token, SOL_MINT, 6)
+    assert pool.first_mint == token
+    t = to_trade(swap("raydium_clmm", 500_000_000, 2_000_000, direction=1), pool, 200.0)  # SOL in
+    assert isinstance(t, Trade) and (t.side, t.base_amount, t.quote_amount) == ("buy", 2.0, 0.5)
+
+
 def test_pumpswap_pool_with_sol_as_its_base() -> None:
     """A PumpSwap 'buy' takes the pool's quote in; when the pool's base is SOL, that is the token."""
     pool = PoolMints.of(POOL, "pumpswap", TOKEN, SOL_MINT, 6, first_mint=SOL_MINT)
