@@ -295,6 +295,7 @@ class StreamSettings(_Section):
     stats_refresh_s: float = Field(300.0, gt=0, le=86_400)
     sol_refresh_s: float = Field(60.0, gt=0, le=86_400)
     gap_fill_max_transactions: int = Field(200, ge=0, le=100_000)
+    tape_retention_s: float = Field(3 * 86_400.0, ge=0, le=365 * 86_400)
 
 
 class Secrets(_Section):

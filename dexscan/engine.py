@@ -177,6 +177,7 @@ class EngineCounters:
     refresh_errors: int = 0
     stats_only_snapshots: int = 0  # snapshots of streamed tokens (liquidity and stats, not prices)
     trades: int = 0  # on-chain trades judged
+    tape_rows: int = 0  # of them, added to the trade tape
     history_fetches: int = 0
     history_errors: int = 0
     bars_stored: int = 0
@@ -678,6 +679,10 @@ class Engine:
             new = self._new_bars(view)
             if new and view.pool:
                 bars.append((view.pool, new))
+        if judged and self.settings.stream.tape_retention_s:
+            async with self._write:  # the trade tape (store.trades), each trade once
+                self.counters.tape_rows += await self.store.save_trades(
+                    t for t in trades if t.mint in judged and self.tokens[t.mint].pool == t.pool)
         await self._persist(found, bars, touched)
 
     async def _stream_health_loop(self) -> None:
@@ -852,6 +857,8 @@ class Engine:
                 await self._save_outcome(trade)
             if self.mode == "demo":
                 await self.store.kv_set(DEMO_CLOCK_KEY, str(now))
+            if self.feed is not None and self.settings.stream.tape_retention_s:
+                await self.store.prune_trades(now - int(self.settings.stream.tape_retention_s))
         await self._close_4h(now)
         if self.chat_ids:
             self._outbox_backlog = len(await self.store.outbox_rows(state="pending"))
@@ -990,6 +997,7 @@ class Engine:
                 "history_errors": self.counters.history_errors,
                 "bars_stored": self.counters.bars_stored,
                 "trades": self.counters.trades,
+                "tape_rows": self.counters.tape_rows,
                 "stats_only_snapshots": self.counters.stats_only_snapshots,
                 **({"stream_fallbacks": self.feed.counts["fallbacks"]} if self.feed is not None else {}),
             },

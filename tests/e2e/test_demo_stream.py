@@ -71,6 +71,7 @@ async def test_the_demo_prices_universe_tokens_from_the_chain_stream(tmp_path: P
     c = r["counters"]
     assert r["members"] >= 5 and r["published"] > 0
     assert c.trades > 0 and c.stats_only_snapshots > 0
+    assert c.tape_rows == c.trades  # every judged trade is on the tape, once
     assert r["feed"].get("fallbacks", 0) == 0 and r["feed"]["resumed"] == 1
     cell = r["status"].stream
     assert cell.startswith("stream · ") and " streamed / " in cell
