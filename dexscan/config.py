@@ -298,6 +298,10 @@ class StreamSettings(_Section):
     reconnect_base_s: float = Field(0.5, gt=0, le=600)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     queue_size: int = Field(10_000, ge=1, le=10_000_000)
+    stats_refresh_s: float = Field(300.0, gt=0, le=86_400)
+    sol_refresh_s: float = Field(60.0, gt=0, le=86_400)
+    gap_fill_max_transactions: int = Field(200, ge=0, le=100_000)
+    tape_retention_s: float = Field(3 * 86_400.0, ge=0, le=365 * 86_400)
 
 
 class Secrets(_Section):

@@ -13,6 +13,7 @@ History first, then events, per token (``mint``)::
     det.bootstrap(mint, Timeframe.H1, bars_1h, as_of=now)  # any order; no signals from history
     det.bootstrap(mint, Timeframe.H4, bars_4h, as_of=now)
     signals = det.on_tick(mint, Tick.from_pair(snapshot), ctx)   # live: every poll
+    signals = det.on_trade(mint, ts, price, volume, side, signer)  # live: every on-chain trade
     signals = det.on_bar(mint, Timeframe.M5, bar, ctx)           # replay: every completed bar
     signals = det.advance(mint, now)                             # time passed without data
     changes = det.drain_state_changes()                          # candle state transitions
@@ -75,7 +76,7 @@ from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import AtrReading, WilderAtr, atr_reading, plan_levels
-from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, FormingBar, RollingVolume, Tick, TokenMarket
+from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, FormingBar, RollingVolume, Tick, TokenMarket, TradeBook
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
 from dexscan.strategies import build_strategies
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
@@ -201,6 +202,8 @@ class Detector:
         self._restored: dict[str, tuple[int, int, float]] = {}
         self.rejected_bars = 0
         self.rejected_ticks = 0
+        self.rejected_trades = 0
+        self.late_trades = 0
 
     def _track(self, m: TokenMarket, f: FormingBar) -> _Track:
         """The candle state of the forming 4H window ``f`` (new at the window's first observation)."""
@@ -404,6 +407,49 @@ class Detector:
         self._observe(m, t, price, price, volume, found)
         return self._signals(m, found, ctx) if found else []
 
+    def on_trade(self, mint: str, ts: int, price: float, volume: float, side: str, signer: str | None = None,
+                 ctx: MarketContext | None = None) -> list[Signal]:
+        """One on-chain trade of the token's streamed pool (USD price and volume, block time ``ts``).
+
+        The 5m bar is built as from ticks, but its volume is the exact sum of its trades; the 1m
+        bars and the trade flow (count, buy/sell split, distinct signers) go to the token's
+        :class:`~dexscan.market.TradeBook`; ignition is judged at every trade with the exact
+        volume of the last five minutes of trades (a poll's rolling ``m5``, measured). A trade
+        older than the bar being built is late: counted, not judged.
+        """
+        m = self._tokens.get(mint)
+        if m is None:
+            m = self._token(mint)
+        if not (0 < price < _INF and 0 <= volume <= MAX_VOLUME):
+            self.rejected_trades += 1
+            return []
+        found: list[Detection] = []
+        live = m.live
+        if live is None or ts >= live.ts + M5:
+            if live is None:
+                last = m.last5
+                if last is not None and ts < last.ts + M5:
+                    self.late_trades += 1
+                    return []
+            else:
+                m.live = None
+                self._complete(m, live.finish(), found)
+            closed: list[Closed] = []
+            m.advance_to(ts - ts % M5, closed, live=True)
+            if closed:
+                self._closed(m, closed, found)
+            live = m.begin_live(ts, price)
+        elif ts < live.ts:
+            self.late_trades += 1
+            return []
+        live.add_trade(ts, price, volume)
+        book = m.trades
+        if book is None:
+            book = m.trades = TradeBook(flow_capacity=self.m5_capacity)
+        book.add(ts, price, volume, side, signer)
+        self._observe(m, ts, price, price, book.rolling_volume(), found)
+        return self._signals(m, found, ctx) if found else []
+
     def advance(self, mint: str, ts: int, ctx: MarketContext | None = None) -> list[Signal]:
         """Time reached ``ts`` without data for ``mint``: complete what is due."""
         m = self._tokens.get(mint)
@@ -414,6 +460,8 @@ class Detector:
         if live is not None and ts >= live.ts + M5:
             m.live = None
             self._complete(m, live.finish(), found)
+        if m.trades is not None:
+            m.trades.close_until(ts)
         closed: list[Closed] = []
         m.advance_to(ts, closed, live=True)
         if closed:

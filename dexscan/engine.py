@@ -182,6 +182,9 @@ class EngineCounters:
     missing_pairs: int = 0
     pool_moves: int = 0  # tokens whose books moved to another main pool (a migration, a deeper pool)
     refresh_errors: int = 0
+    stats_only_snapshots: int = 0  # snapshots of streamed tokens (liquidity and stats, not prices)
+    trades: int = 0  # on-chain trades judged
+    tape_rows: int = 0  # of them, added to the trade tape
     history_fetches: int = 0
     history_errors: int = 0
     bars_stored: int = 0
@@ -238,6 +241,7 @@ class Engine:
         service: Any = None,
         tokens: Sequence[str] = (),
         calibrator_label: str = "uncalibrated",
+        feed: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -253,9 +257,11 @@ class Engine:
         self.service = service
         self.watch = tuple(dict.fromkeys(tokens))
         self.calibrator_label = calibrator_label
+        self.feed = feed  # dexscan.chain.feed.ChainFeed: the on-chain trade stream, or None (polling only)
         scan = settings.scan
         self.scheduler = RefreshScheduler(scan.hot_refresh_s, scan.cold_refresh_s,
-                                          settings.sources.dexscreener.tokens_batch)
+                                          settings.sources.dexscreener.tokens_batch,
+                                          streamed_s=settings.stream.stats_refresh_s)
         self.history = HistoryQueue()
         self.tokens: dict[str, TokenView] = {}
         self.live: dict[int, LiveTrade] = {}
@@ -303,6 +309,11 @@ class Engine:
                 tg.create_task(self._guard("housekeeping", self._housekeeping_loop)),
                 *(tg.create_task(self._guard(f"refresh-{i}", self._refresh_loop)) for i in range(REFRESH_WORKERS)),
             ]
+            if self.feed is not None:
+                core += [tg.create_task(self._guard("stream", self.feed.run)),
+                         tg.create_task(self._guard("trades", self._trades_loop)),
+                         tg.create_task(self._guard("stream-health", self._stream_health_loop)),
+                         tg.create_task(self._guard("sol-usd", lambda: self.feed.sol_usd_loop(self.clients.jupiter)))]
             others = [tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra]
             await stop.wait()
             log.info("engine: stopping")
@@ -436,6 +447,8 @@ class Engine:
             forming = market.forming4h()
             if forming is not None and forming.open > 0:
                 rise = (view.pair.price_usd / forming.open - 1.0) * 100.0
+        if self.feed is not None and self.feed.streaming(mint):
+            return Heat.STREAMED  # prices arrive on chain; polled for liquidity and stats only
         return classify_heat(live=live, ignited=ignited, rise_pct=rise,
                              ignition_rise_pct=self.settings.detector.ignition.rise_pct,
                              near_threshold_pct=self.settings.scan.near_threshold_pct)
@@ -622,6 +635,10 @@ class Engine:
             view.pair = pair
             if view.pool is None:
                 self.track_token(mint, symbol=pair.base_symbol, pool=pair.pair_address)
+            if self.feed is not None and view.pool == pair.pair_address and await self.feed.watch(mint, pair) \
+                    and self.feed.streaming(mint):
+                self.counters.stats_only_snapshots += 1  # the stream prices it; this poll is for stats
+                continue
             if not view.history_done:
                 continue
             if pair.pair_address not in self._pools_recorded:
@@ -646,6 +663,65 @@ class Engine:
         for change in await self.universe.observe(pairs, self.now()):
             log.info("universe: %s left (%s)", change.mint, change.reason)
             self.untrack_token(change.mint)
+
+    # -- the on-chain trade stream (dexscan.chain.feed) ------------------------------------------
+
+    async def _trades_loop(self) -> None:
+        assert self.feed is not None
+        while True:
+            await self.apply_trades(self.feed.trades(await self.feed.next_events()))
+
+    async def apply_trades(self, trades: Sequence[Any]) -> None:
+        """On-chain trades (:class:`~dexscan.chain.trades.Trade`) → detector and ladders → store → fan-out."""
+        received = time.perf_counter()
+        found: list[Found] = []
+        bars: list[tuple[str, list[Candle]]] = []
+        touched: list[LiveTrade] = []
+        judged: set[str] = set()
+        for t in trades:
+            view = self.tokens.get(t.mint)
+            if view is None or view.pool != t.pool or not view.history_done:
+                continue
+            self.counters.trades += 1
+            judged.add(t.mint)
+            found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
+                t.mint, t.block_time, t.price_usd, t.volume_usd, t.side, t.signer))
+            for sid in self.live_by_mint.get(t.mint, ()):
+                trade = self.live[sid]
+                self._feed_price(trade, t.block_time, t.price_usd)
+                touched.append(trade)
+        for mint in judged:
+            view = self.tokens[mint]
+            new = self._new_bars(view)
+            if new and view.pool:
+                bars.append((view.pool, new))
+        if judged and self.settings.stream.tape_retention_s:
+            async with self._write:  # the trade tape (store.trades), each trade once
+                self.counters.tape_rows += await self.store.save_trades(
+                    t for t in trades if t.mint in judged and self.tokens[t.mint].pool == t.pool)
+        await self._persist(found, bars, touched)
+
+    async def _stream_health_loop(self) -> None:
+        """Every few seconds: after a reconnect, fill the gap it left (:meth:`ChainFeed.fill_gaps`);
+        follow the stream's health (a token's heat, hence its polling cadence, changes with it); drop
+        subscriptions of pools no longer tracked."""
+        assert self.feed is not None
+        was = False
+        while True:
+            if self.feed.reconnected() and self.rpc is not None and self.settings.stream.gap_fill_max_transactions:
+                await self.apply_trades(await self.feed.fill_gaps(self.rpc,
+                                                                  self.settings.stream.gap_fill_max_transactions))
+            up = self.feed.up()
+            if up != was:
+                was = up
+                for mint in self.scheduler.mints():
+                    self.scheduler.set_heat(mint, self._heat(mint))
+                self._wake_refresh.set()
+            for mint, pool in list(self.feed.pool_of.items()):
+                view = self.tokens.get(mint)
+                if view is None or view.pool != pool:
+                    await self.feed.unwatch(mint)
+            await self._sleep(min(5.0, self.settings.stream.silence_timeout_s / 2))
 
     def _known_pools(self, mint: str, fresh: Sequence[PairSnapshot]) -> list[PairSnapshot]:
         """The token's own pools (it is the base) as the universe last listed them, ``fresh`` snapshots first."""
@@ -849,6 +925,8 @@ class Engine:
                 await self._save_outcome(trade)
             if self.mode == "demo":
                 await self.store.kv_set(DEMO_CLOCK_KEY, str(now))
+            if self.feed is not None and self.settings.stream.tape_retention_s:
+                await self.store.prune_trades(now - int(self.settings.stream.tape_retention_s))
         await self._close_4h(now)
         if self.chat_ids:
             self._outbox_backlog = len(await self.store.outbox_rows(state="pending"))
@@ -1046,10 +1124,25 @@ class Engine:
                 "bars_stored": self.counters.bars_stored,
                 "discovery_rounds": self.counters.discovery_rounds,
                 "watch_rounds": self.counters.watch_rounds,
+                "trades": self.counters.trades,
+                "tape_rows": self.counters.tape_rows,
+                "stats_only_snapshots": self.counters.stats_only_snapshots,
+                **({"stream_fallbacks": self.feed.counts["fallbacks"]} if self.feed is not None else {}),
             },
+            stream=self._stream_cell(),
             started_at=self._started_at,
             mode=self.mode,
         )
+
+    def _stream_cell(self) -> str | None:
+        """Prices by source, in one cell: stream state, tokens streamed / polled, trades/s, lag, reconnects, drops."""
+        if self.feed is None:
+            return None
+        st = self.feed.status()
+        polled = len(self.tokens) - st.streamed
+        lag = "" if st.lag_s is None else f" · lag {st.lag_s:.0f}s"
+        return (f"{st.state} · {st.streamed} streamed / {polled} polled · {st.trades_per_s:.1f} tr/s{lag} · "
+                f"rc {st.reconnects} · drop {st.dropped}")
 
 
     def new_signal_rows(self, now: float) -> list[Any]:
@@ -1283,7 +1376,7 @@ def preload(opts: ScanOptions, telegram: bool) -> None:
     """
     modules = ["dexscan.detector", "dexscan.chain.rpc", "dexscan.chain.mint", "dexscan.sources", "dexscan.universe",
                "dexscan.store", "dexscan.ladder", "dexscan.market", "dexscan.scoring", "dexscan.alerts.format",
-               "dexscan.service", "dexscan.status", "dexscan.logs"]
+               "dexscan.service", "dexscan.status", "dexscan.logs", "dexscan.chain.feed", "websockets.asyncio.client"]
     if opts.dashboard:
         modules.append("dexscan.ui.dashboard")
     if telegram:
@@ -1398,10 +1491,13 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                 json_out = JsonLines(sys.stdout)
             elif not opts.dashboard and not opts.quiet:
                 json_out = TextLines(sys.stdout)
+            from dexscan.chain.feed import ChainFeed
+
             engine = Engine(settings, store, clock, http=http, clients=clients, universe=universe,
                             detector=detector, rpc=rpc, history_store=history_store, mode=mode,
                             json_out=json_out, tokens=opts.tokens,
-                            calibrator_label=calibrator_label(calibrator, settings))
+                            calibrator_label=calibrator_label(calibrator, settings),
+                            feed=None if opts.once else ChainFeed.from_settings(settings, clock, inspector))
             if opts.serve:
                 from dexscan.service import Service, parse_listen
 

@@ -31,10 +31,11 @@ class Heat(IntEnum):
     IGNITED = 1  # the forming 4H candle ignited and may confirm
     NEAR = 2  # the forming 4H candle is within `near_threshold_pct` of the ignition rise
     COLD = 3
+    STREAMED = 4  # its pool's trades arrive on chain: polled only for liquidity and stats
 
     @property
     def hot(self) -> bool:
-        return self is not Heat.COLD
+        return self < Heat.COLD
 
 
 def classify_heat(
@@ -107,12 +108,14 @@ class RefreshScheduler:
     """
 
     def __init__(
-        self, hot_s: float, cold_s: float, batch_size: int = 30, retry_s: float = 5.0, window: int = 4096
+        self, hot_s: float, cold_s: float, batch_size: int = 30, retry_s: float = 5.0, window: int = 4096,
+        streamed_s: float | None = None,
     ) -> None:
-        if hot_s <= 0 or cold_s <= 0 or batch_size < 1:
-            raise ValueError("hot_s and cold_s must be > 0 and batch_size >= 1")
+        if hot_s <= 0 or cold_s <= 0 or batch_size < 1 or (streamed_s is not None and streamed_s <= 0):
+            raise ValueError("hot_s, cold_s and streamed_s must be > 0 and batch_size >= 1")
         self.hot_s = float(hot_s)
         self.cold_s = float(cold_s)
+        self.streamed_s = float(streamed_s) if streamed_s is not None else self.cold_s
         self.batch_size = int(batch_size)
         self.retry_s = float(retry_s)
         self._entries: dict[str, _Entry] = {}
@@ -156,6 +159,8 @@ class RefreshScheduler:
     # -- timing --------------------------------------------------------------------------------
 
     def interval(self, heat: Heat) -> float:
+        if heat is Heat.STREAMED:
+            return self.streamed_s
         return self.hot_s if heat.hot else self.cold_s
 
     def due_at(self, mint: str) -> float:
@@ -220,8 +225,10 @@ class RefreshScheduler:
     def planned_requests_per_min(self) -> float:
         """Requests a minute the target intervals cost with full batches (compare with the budget)."""
         hot = sum(1 for e in self._entries.values() if e.heat.hot)
-        cold = len(self._entries) - hot
-        return 60.0 * (math.ceil(hot / self.batch_size) / self.hot_s + math.ceil(cold / self.batch_size) / self.cold_s)
+        streamed = sum(1 for e in self._entries.values() if e.heat is Heat.STREAMED)
+        cold = len(self._entries) - hot - streamed
+        return 60.0 * (math.ceil(hot / self.batch_size) / self.hot_s + math.ceil(cold / self.batch_size) / self.cold_s
+                       + math.ceil(streamed / self.batch_size) / self.streamed_s)
 
     def stats(self, now: float) -> SchedulerStats:
         hot = sum(1 for e in self._entries.values() if e.heat.hot)

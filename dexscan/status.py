@@ -363,6 +363,7 @@ class ScannerStatus:
     counters: Mapping[str, int] = field(default_factory=dict)
     started_at: float | None = None
     mode: str = "live"  # "live" | "demo" | "replay"
+    stream: str | None = None  # the on-chain stream's one-cell summary (None: not configured)
 
     @property
     def all_sources_down(self) -> bool:

@@ -151,3 +151,51 @@ def decode_largest_accounts(raw: str | bytes) -> list[tuple[str, int]]:
             raise RpcBadAnswer(method, f"{field}.decimals", f"expected 0 to 255, got {decimals}")
         rows.append((str(address), int(amount)))
     return rows
+
+
+GET_SIGNATURES_FOR_ADDRESS = "getSignaturesForAddress"
+GET_TRANSACTION = "getTransaction"
+
+
+def _body_or_raise(raw: str | bytes, method: str, parser: Any) -> Mapping[str, Any]:
+    """The answer as an object; an error answer raises as solana-py would (see :func:`_result`)."""
+    try:
+        body = decode_json(raw)
+    except ValueError as exc:
+        raise RpcBadAnswer(method, "<body>", f"not JSON: {exc}") from None
+    body = _obj(body, method, "<body>")
+    if body.get("error") is not None:
+        try:
+            parsed = parser.from_json(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+        except SerdeJSONError:
+            raise RpcBadAnswer(method, "error", f"not a JSON-RPC error object: {_show(body['error'])}") from None
+        if isinstance(parsed, _RPC_ERRORS):
+            raise RPCException(parsed)
+        raise RpcBadAnswer(method, "error", f"the node answered an error: {_show(body['error'])}")
+    return body
+
+
+def decode_signatures(raw: str | bytes) -> list[tuple[str, bool]]:
+    """``(signature, failed)`` rows of a ``getSignaturesForAddress`` answer, newest first."""
+    from solders.rpc.responses import GetSignaturesForAddressResp
+
+    method = GET_SIGNATURES_FOR_ADDRESS
+    body = _body_or_raise(raw, method, GetSignaturesForAddressResp)
+    rows: list[tuple[str, bool]] = []
+    for i, entry in enumerate(_list(body.get("result"), method, "result")):
+        rec = _obj(entry, method, f"result[{i}]")
+        sig = rec.get("signature")
+        if not isinstance(sig, str) or not 64 <= len(sig) <= 90 or not sig.isalnum():
+            raise RpcBadAnswer(method, f"result[{i}].signature", f"expected a base58 signature, got {_show(sig)}")
+        rows.append((sig, rec.get("err") is not None))
+    return rows
+
+
+def decode_transaction_answer(raw: str | bytes) -> Mapping[str, Any] | None:
+    """The ``result`` of a ``getTransaction`` answer (None: not found), for :mod:`dexscan.chain.events`,
+    whose decoder checks every field it reads."""
+    from solders.rpc.responses import GetTransactionResp
+
+    body = _body_or_raise(raw, GET_TRANSACTION, GetTransactionResp)
+    result = body.get("result")
+    return None if result is None else _obj(result, GET_TRANSACTION, "result")

@@ -47,7 +47,7 @@ import asyncio
 import logging
 import statistics
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -68,7 +68,12 @@ from solders.rpc.errors import (
 
 from dexscan.breaker import BreakerState, CircuitBreaker
 from dexscan.budget import Budget
-from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
+from dexscan.chain.answers import (
+    decode_largest_accounts,
+    decode_multiple_accounts,
+    decode_signatures,
+    decode_transaction_answer,
+)
 from dexscan.clock import Clock, RealClock
 from dexscan.config import RpcSettings, Settings, mask_text, mask_url, url_secret_parts
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
@@ -720,6 +725,34 @@ class RpcPool:
                 ep.errors["disagreement"] += mints
         log.warning("rpc %s and %s disagree on %d mint%s (%s); %s unverified until they agree",
                     first, second, mints, "" if mints == 1 else "s", example, "it stays" if mints == 1 else "they stay")
+
+    async def get_signatures_for_address(self, address: Pubkey, until: str | None = None,
+                                         limit: int = 100) -> Served[list[tuple[str, bool]]]:
+        """``(signature, failed)`` of the confirmed transactions mentioning ``address``, newest first,
+        back to ``until`` (excluded), at most ``limit`` (1,000 at most)."""
+        from solana.rpc.commitment import Confirmed
+        from solders.signature import Signature
+
+        stop = Signature.from_string(until) if until is not None else None
+
+        async def fn(client: AsyncClient) -> list[tuple[str, bool]]:
+            body = client._get_signatures_for_address_body(address, None, stop, min(limit, 1000), Confirmed)
+            return decode_signatures(await client._provider.make_request_unparsed(body))
+
+        return await self.call("getSignaturesForAddress", fn)
+
+    async def get_transaction(self, signature: str) -> Served[Mapping[str, Any] | None]:
+        """A confirmed transaction (json encoding, up to version 0) as its JSON ``result``; None if unknown."""
+        from solana.rpc.commitment import Confirmed
+        from solders.signature import Signature
+
+        sig = Signature.from_string(signature)
+
+        async def fn(client: AsyncClient) -> Mapping[str, Any] | None:
+            body = client._get_transaction_body(sig, "json", Confirmed, 0)
+            return decode_transaction_answer(await client._provider.make_request_unparsed(body))
+
+        return await self.call("getTransaction", fn)
 
 
 def consensus_slot(slots: Sequence[int]) -> int | None:

@@ -37,13 +37,16 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT, Candle, Timeframe, TxnCounts, Window4
+
+if TYPE_CHECKING:
+    from dexscan.demo.chain_swaps import SimSwap
 
 TokenKind = Literal["normal", "pump", "fizzle", "rug", "thin"]
 EventKind = Literal["pump", "fizzle", "rug"]
@@ -1284,6 +1287,20 @@ class MarketSim:
         else:
             out.sort(key=lambda b: (-b.boosted_at, b.mint))
         return out[:limit]
+
+    def swaps(self, pool: str, start: float, end: float) -> list[SimSwap]:
+        """The individual swaps of ``pool`` with ``start <= ts < end``, in time order: each one-minute
+        bar split by :func:`dexscan.demo.chain_swaps.minute_swaps` (its volume is the bar's)."""
+        from dexscan.demo.chain_swaps import minute_swaps
+
+        p = self.pool(pool)
+        size = self.tokens[p.token_index].trade_size_usd
+        first = int(start) - int(start) % 60
+        last = int(end) - int(end) % 60 + 60
+        out: list[SimSwap] = []
+        for bar in self.bars(pool, Timeframe.M1, first, last, include_empty=False):
+            out.extend(s for s in minute_swaps(pool, bar, size) if start <= s.ts < end)
+        return out
 
 
 def _bridge(active: np.ndarray, steps: np.ndarray, x_start: float, x_end: float, amp: float) -> np.ndarray:

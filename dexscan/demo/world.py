@@ -15,6 +15,7 @@ simulated market is a pure function of its seed and time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -24,16 +25,26 @@ from pydantic import SecretStr
 
 from dexscan.clock import LoopClock
 from dexscan.config import Settings
-from dexscan.demo.market_sim import CANDLE_S, MarketSim, PlantedEvent, SimConfig
+from dexscan.demo.chain_swaps import swap_logs
+from dexscan.demo.market_sim import CANDLE_S, SOL_USD, USDC_USD, MarketSim, PlantedEvent, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.rpc_ws import RpcWsFake
 from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
+from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT
 
 #: Simulated seconds between the clock's start and the first planted ignition: enough for the
 #: first discovery, the gates and the history of the universe (about 2 simulated minutes at 40 tokens).
 DEFAULT_LEAD_S = 600
 #: The hour after the start in which other planted events count toward choosing it.
 _SHOWCASE_S = 3600
+
+
+#: Simulated seconds between two publications of the chain stream: each carries the swaps whose block
+#: time fell in the slice before it (the stream's latency is at most this, as a node's is a few slots).
+STREAM_SLICE_S = 2.0
+#: USD value and decimals of the quotes the simulated main pools use.
+_QUOTE_USD = {SOL_MINT: (SOL_USD, 9), USDC_MINT: (USDC_USD, 6), USD1_MINT: (USDC_USD, 6)}
 
 
 #: The demo's market: 60 tokens, five planted events per live 4H candle (one is always a gate-passing
@@ -76,8 +87,11 @@ class DemoWorld:
     Starts a :class:`MarketSim`, a :class:`LoopClock` (simulated epoch time following the running
     loop's clock, which is virtual on a :class:`~dexscan.vtime.VirtualTimeLoop`; starting at
     ``start_at`` or at :func:`choose_start`), the market-data fakes, a LiteSVM chain
-    holding every simulated mint behind ``rpc_endpoints`` RPC servers, and the Telegram fake when
-    ``telegram`` is true (keeping its state in ``telegram_journal`` when given).
+    holding every simulated mint behind ``rpc_endpoints`` RPC servers, the Telegram fake when
+    ``telegram`` is true (keeping its state in ``telegram_journal`` when given), and with ``stream``
+    (the default) the chain stream: an :class:`RpcWsFake` to which every ``STREAM_SLICE_S`` the
+    swaps of each subscribed pool (:meth:`MarketSim.swaps`) are published, encoded with the real
+    event layouts (:mod:`dexscan.demo.chain_swaps`), so the scanner prices its tokens from the chain.
     """
 
     def __init__(
@@ -93,6 +107,7 @@ class DemoWorld:
         telegram_journal: str | Path | None = None,
         limits: dict[str, tuple[int, float]] | None = None,
         sim_config: SimConfig | None = None,
+        stream: bool = True,
     ) -> None:
         if rpc_endpoints < 1:
             raise ValueError("rpc_endpoints must be at least 1")
@@ -110,6 +125,11 @@ class DemoWorld:
         self.market: MarketFakes | None = None
         self.rpc: list[RpcFakeServer] = []
         self.telegram: FakeTelegram | None = None
+        self.stream_enabled = stream
+        self.chain_ws: RpcWsFake | None = None
+        self.swaps_published = 0
+        self._streamer: asyncio.Task[None] | None = None
+        self._streamed_pools: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -138,8 +158,20 @@ class DemoWorld:
         if self.telegram_enabled:
             self.telegram = FakeTelegram(clock=self.clock, chats=self.chat_ids, journal=self.telegram_journal)
             await self.telegram.start()
+        if self.stream_enabled:
+            self.chain_ws = RpcWsFake()
+            await self.chain_ws.start()
+            self._streamer = asyncio.create_task(self._stream_swaps(), name="demo-chain-stream")
 
     async def stop(self) -> None:
+        if self._streamer is not None:
+            self._streamer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._streamer
+            self._streamer = None
+        if self.chain_ws is not None:
+            await self.chain_ws.stop()
+            self.chain_ws = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None
@@ -162,6 +194,10 @@ class DemoWorld:
             raise RuntimeError("DemoWorld is not started")
         overrides: dict[str, Any] = dict(self.market.settings_overrides())
         overrides["rpc.endpoints"] = [s.url for s in self.rpc]
+        if self.chain_ws is not None:
+            overrides["stream.ws_endpoints"] = [self.chain_ws.url]
+        else:
+            overrides["stream.enabled"] = False
         if self.telegram is not None:
             overrides["telegram.base_url"] = self.telegram.base_url
             overrides["telegram.chat_ids"] = list(self.chat_ids)
@@ -183,3 +219,46 @@ class DemoWorld:
         lo = int(start) if start is not None else self.sim.live_start
         hi = int(end) if end is not None else self.sim.live_end
         return self.sim.planted_events(lo, hi)
+
+    # -- the chain stream -----------------------------------------------------------------------
+
+    async def _stream_swaps(self) -> None:
+        """Every ``STREAM_SLICE_S``: the swaps of every subscribed pool in the slice just ended, in
+        block-time order, as ``logsNotification`` s encoded with the pools' real event layouts."""
+        assert self.clock is not None and self.chain_ws is not None
+        t = self.clock.now()
+        t -= t % STREAM_SLICE_S
+        while True:
+            end = t + STREAM_SLICE_S
+            await self.clock.sleep(end - self.clock.now())
+            await self.publish_swaps(t, end)
+            t = end
+
+    async def publish_swaps(self, start: float, end: float) -> int:
+        """Publish the swaps of ``[start, end)`` of the pools someone subscribed to (and archive those
+        of every pool ever subscribed, for the RPC fake's gap-fill methods); how many were archived."""
+        ws = self.chain_ws
+        if ws is None:
+            return 0
+        sim = self.sim
+        self._streamed_pools |= {pk for client in ws.clients for pk in client.subs.values()}
+        batch = []
+        for pool in sorted(self._streamed_pools):  # once subscribed, archived even while nobody listens
+            if not sim.has_pool(pool):
+                continue
+            p = sim.pool(pool)
+            quote = _QUOTE_USD.get(p.quote_mint)
+            if quote is None or not sim.pool_open(pool, start):
+                continue
+            tok = sim.token(p.base_mint)
+            for swap in sim.swaps(pool, start, end):
+                logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
+                if logs is not None:
+                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer))
+        batch.sort()
+        for ts, sig, slot, logs, pool, signer in batch:
+            if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills)
+                self.chain.archive.record(sig, slot, int(ts), logs, [signer, pool])
+            await ws.publish(sig, slot, logs, [pool])
+        self.swaps_published += len(batch)
+        return len(batch)

@@ -674,6 +674,9 @@ def status_panel(status: ScannerStatus, width: int, compact: bool = False) -> Fi
          85),
     ]
     rpc_chunks: list[tuple[Text, int]] = [(_rpc_text(status), 100)]
+    if status.stream is not None:
+        rpc_chunks.append((Text.assemble(("prices ", "grey62"), (status.stream, "green" if status.stream.startswith(
+            "stream") else "yellow")), 90))
     if status.queue_depths:
         queues = " · ".join(f"{k} {v}" for k, v in sorted(status.queue_depths.items()))
         rpc_chunks.append((Text.assemble(("queues ", "grey62"), queues), 30))

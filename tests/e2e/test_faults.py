@@ -103,7 +103,9 @@ async def test_market_fault_on_the_live_path(tmp_path: Path, fault: MarketFault)
         assert run.engine.counters.snapshots > run.notes["snapshots"]  # still judging fresh snapshots
         assert run.warmed_up()
 
-    r = await run_scanner(tmp_path, script, overrides=fault.overrides)
+    # the polled live path (since issue 13 the fallback of the chain stream, which would otherwise
+    # price these tokens and slow their DexScreener polls to stats_refresh_s)
+    r = await run_scanner(tmp_path, script, overrides={**fault.overrides, "stream.enabled": False})
 
     st = r.http[provider]
     assert {k: v for k, v in st.errors.items() if k != "circuit_open"} == fault.errors

@@ -270,6 +270,17 @@ def test_rpc_says_probing_before_the_first_call_not_none_healthy() -> None:
     assert "rpc ● none healthy (0/3 up)" in texts[2]
 
 
+def test_the_prices_cell_says_stream_or_polling_beside_the_rpc() -> None:
+    rpc = [RpcEndpointStatus("https://rpc0.example", True, "closed", 120.0, 0, 4, 0)]
+    cell = "stream · 38 streamed / 4 polled · 3.2 tr/s · lag 1s · rc 0 · drop 0"
+    line = _lines(status_panel(ScannerStatus(now=NOW, rpc=rpc, stream=cell), 160), 160)[3]
+    assert line.split("│")[1].split() == ["rpc", "●", "no", "answer", "yet", "(1/1", "up)", "prices", *cell.split()]
+    polling = "polling · 0 streamed / 42 polled · 0.0 tr/s · rc 3 · drop 0"
+    assert _style_of(status_panel(ScannerStatus(now=NOW, rpc=rpc, stream=polling), 160), 160,
+                     polling) == Style(color="yellow")
+    assert "prices" not in _lines(status_panel(ScannerStatus(now=NOW, rpc=rpc), 160), 160)[3]
+
+
 # -- columns ------------------------------------------------------------------------------------
 
 

@@ -128,3 +128,17 @@ def test_history_queue_serves_hot_tokens_first_then_in_arrival_order() -> None:
     q.push("x")
     q.discard("x")
     assert q.pop() is None
+
+
+def test_streamed_tokens_are_polled_at_their_own_slow_cadence() -> None:
+    s = RefreshScheduler(hot_s=15, cold_s=120, batch_size=2, streamed_s=300)
+    s.add("a", 0.0, Heat.STREAMED)
+    s.add("b", 0.0, Heat.COLD)
+    assert s.next_batch(0.0) == ["b", "a"] and not Heat.STREAMED.hot  # streamed ones last
+    s.complete(["a", "b"], 0.0)
+    assert (s.due_at("a"), s.due_at("b"), s.next_batch(120.0, fill=False)) == (300.0, 120.0, ["b"])
+    s.complete(["b"], 120.0)
+    assert s.next_batch(239.0, fill=False) == [] and s.next_batch(300.0, fill=False) == ["b", "a"]
+    assert s.planned_requests_per_min() == 60.0 * (1 / 120 + 1 / 300)
+    with pytest.raises(ValueError, match="streamed_s"):
+        RefreshScheduler(hot_s=15, cold_s=120, streamed_s=0)

@@ -116,3 +116,20 @@ async def test_concurrent_tasks_share_one_connection_safely(store: Store) -> Non
     assert await store.candle_count() == 200
     assert [await store.kv_get(f"k{i}") for i in range(10)] == [str(i) for i in range(10)]
     assert await store.kv_get("doomed") is None
+
+
+async def test_the_trade_tape_keeps_each_trade_once_in_time_order_and_prunes(store: Store) -> None:
+    from dexscan.chain.trades import Trade
+
+    def trade(sig: str, idx: int, ts: int, side: str = "buy", price: float | None = 0.5) -> Trade:
+        return Trade("Pool", "Mint", "pumpswap", sig, idx, 100 + ts, ts, side, 2.0, 0.01, 0.005, price, "Signer")  # type: ignore[arg-type]
+
+    batch = [trade("s2", 0, 20), trade("s1", 1, 10, "sell"), trade("s1", 0, 10), trade("s3", 0, 30, price=None)]
+    assert await store.save_trades(batch) == 3  # no USD price: not a tape row
+    assert await store.save_trades([trade("s1", 0, 10), trade("s4", 0, 40)]) == 1  # s1#0 was there
+    assert await store.trades("Pool", 0, 100) == [
+        ("s1", 0, 110, 10, "buy", 2.0, 0.01, 0.5, "Signer"), ("s1", 1, 110, 10, "sell", 2.0, 0.01, 0.5, "Signer"),
+        ("s2", 0, 120, 20, "buy", 2.0, 0.01, 0.5, "Signer"), ("s4", 0, 140, 40, "buy", 2.0, 0.01, 0.5, "Signer")]
+    assert await store.trades("Other", 0, 100) == [] and len(await store.trades("Pool", 10, 20)) == 2
+    assert await store.prune_trades(20) == 2
+    assert [r[0] for r in await store.trades("Pool", 0, 100)] == ["s2", "s4"]

@@ -10,7 +10,9 @@ the layout parsing in :mod:`dexscan.chain.mint` testable without the internet.
 :class:`RpcFakeServer` serves one :class:`FakeChain` over HTTP on 127.0.0.1 (several servers may
 share a chain, as several RPC providers share mainnet) with the real answer and error shapes:
 ``getHealth``, ``getSlot``, ``getVersion``, ``getAccountInfo`` and ``getMultipleAccounts`` (base64
-and jsonParsed), ``getTokenLargestAccounts``; ``-32005`` "Node is behind by N slots" with
+and jsonParsed), ``getTokenLargestAccounts``, and for the DEX transactions the demo streamed
+(:class:`TxArchive`) ``getSignaturesForAddress`` (newest first, ``until``, ``limit`` <= 1000) and
+``getTransaction`` (json encoding; ``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
 ``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
 ``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
 run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
@@ -162,6 +164,50 @@ class SvmThread:
         return on_svm_thread
 
 
+class TxArchive:
+    """Confirmed DEX transactions the demo published (signature, slot, block time, logs, accounts),
+    for ``getSignaturesForAddress`` and ``getTransaction``; the newest ``keep`` per address."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        self.keep = keep
+        self.by_signature: dict[str, dict[str, Any]] = {}
+        self.by_address: dict[str, deque[str]] = {}
+
+    def record(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
+               accounts: Sequence[str]) -> None:
+        if signature in self.by_signature:
+            return
+        self.by_signature[signature] = {
+            "slot": slot, "blockTime": block_time, "version": 0,
+            "meta": {"err": None, "status": {"Ok": None}, "fee": 5000, "preBalances": [], "postBalances": [],
+                     "innerInstructions": [], "logMessages": list(logs), "preTokenBalances": [],
+                     "postTokenBalances": [], "rewards": [], "loadedAddresses": {"writable": [], "readonly": []},
+                     "computeUnitsConsumed": 41234},
+            "transaction": {"signatures": [signature], "message": {
+                "header": {"numRequiredSignatures": 1, "numReadonlySignedAccounts": 0,
+                           "numReadonlyUnsignedAccounts": 1},
+                "accountKeys": list(accounts), "recentBlockhash": "11111111111111111111111111111111",
+                "instructions": []}},
+        }
+        for address in accounts:
+            ring = self.by_address.setdefault(address, deque())
+            ring.append(signature)
+            if len(ring) > self.keep:
+                self.by_signature.pop(ring.popleft(), None)
+
+    def signatures(self, address: str, until: str | None, limit: int) -> list[dict[str, Any]]:
+        """Newest first, stopping before ``until``, at most ``limit``."""
+        out: list[dict[str, Any]] = []
+        for sig in reversed(self.by_address.get(address, ())):
+            if sig == until or len(out) >= limit:
+                break
+            tx = self.by_signature.get(sig)
+            if tx is not None:
+                out.append({"signature": sig, "slot": tx["slot"], "err": None, "memo": None,
+                            "blockTime": tx["blockTime"], "confirmationStatus": "confirmed"})
+        return out
+
+
 class FakeChain:
     """One LiteSVM world shared by several :class:`RpcFakeServer` instances."""
 
@@ -172,6 +218,7 @@ class FakeChain:
         self._airdrop(self.authority.pubkey(), 10**13)
         self._token_accounts: dict[str, list[str]] = {}
         self.transactions = 0
+        self.archive = TxArchive()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -762,4 +809,18 @@ class RpcFakeServer:
             decimals = facts.decimals or 0
             rows = [{"address": a, **_ui_amount(amount, decimals)} for a, amount in self.chain.largest_accounts(mint)]
             return {"context": self._rpc.context(slot), "value": rows}
+        if method == "getSignaturesForAddress":
+            if not params:
+                raise RpcParamError("Invalid params: missing address")
+            address = _pubkey_param(params[0])
+            cfg = _config(params, 1)
+            limit = cfg.get("limit") or 1000
+            if not isinstance(limit, int) or not 1 <= limit <= 1000:
+                raise RpcParamError("Invalid limit; max 1000")
+            until = cfg.get("until")
+            return self.chain.archive.signatures(address, until if isinstance(until, str) else None, limit)
+        if method == "getTransaction":
+            if not params or not isinstance(params[0], str):
+                raise RpcParamError("Invalid params: missing signature")
+            return self.chain.archive.by_signature.get(params[0])
         raise RpcParamError("Method not found", code=-32601)

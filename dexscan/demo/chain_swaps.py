@@ -1,0 +1,137 @@
+"""The demo market's trades as the chain would show them: swaps encoded with the real event layouts.
+
+:func:`minute_swaps` splits one simulated minute bar of a pool into individual swaps (deterministic
+from the pool and the minute: count from the bar's volume and the token's trade size, prices along
+open -> high/low -> close, volumes summing to the bar's); :func:`swap_logs` encodes one as the log
+lines of the pool's program (``reference/onchain/*.md``): Raydium CPMM ``SwapEvent`` (the 170-byte
+layout, naming both mints), Raydium CLMM ``SwapEvent`` (205 bytes), PumpSwap ``BuyEvent`` /
+``SellEvent`` (312 bytes), Orca Whirlpool ``Traded`` (121 bytes), each under its program's invoke
+line, as ``logsNotification`` delivers them. Meteora DLMM pools and bonding curves are not encoded
+(DLMM's event reaches no log line; the scanner polls them).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from dexscan.address import b58decode
+from dexscan.chain.events import PROGRAM_IDS
+from dexscan.chain.events.codec import b58encode
+from dexscan.chain.events.orca_whirlpool import TRADED
+from dexscan.chain.events.pumpswap import BUY, SELL
+from dexscan.chain.events.raydium_clmm import SWAP as CLMM_SWAP
+from dexscan.chain.events.raydium_cpmm import SWAP as CPMM_SWAP
+from dexscan.domain import Candle
+
+#: Solana's slot time: the slot stated in a notification is ``(t - SLOT_EPOCH) / 0.4``.
+SLOT_S = 0.4
+SLOT_EPOCH = 1_600_000_000
+#: Most swaps one minute bar is split into.
+MAX_SWAPS_PER_MINUTE = 6
+#: Distinct wallets trading one token.
+WALLETS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SimSwap:
+    """One simulated swap of a pool: the token bought or sold, in UI units and USD."""
+
+    pool: str
+    ts: float
+    side: str  # "buy" | "sell"
+    price_usd: float
+    volume_usd: float
+    signer: str
+    signature: str
+
+    @property
+    def slot(self) -> int:
+        return int((self.ts - SLOT_EPOCH) / SLOT_S)
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+
+
+def minute_swaps(pool: str, bar: Candle, trade_size_usd: float) -> list[SimSwap]:
+    """The swaps of one one-minute bar (none for an empty bar), in time order.
+
+    Prices walk open -> (high, low, or low, high: whichever the close is farther from) -> close;
+    each step up is a buy, each step down (or flat after a down step) a sell. Volumes are split in
+    deterministic unequal shares that sum to the bar's volume.
+    """
+    if bar.volume <= 0:
+        return []
+    seed = _digest("swap", pool, bar.ts)
+    n = max(1, min(MAX_SWAPS_PER_MINUTE, round(bar.volume / max(trade_size_usd, 1e-9))))
+    first, second = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
+    path = [bar.open, first, second, bar.close]
+    prices = [path[min(3, round(i * 3 / max(1, n - 1)))] if n > 1 else bar.close for i in range(n)]
+    weights = [1 + seed[i] / 64 for i in range(n)]
+    total = sum(weights)
+    out: list[SimSwap] = []
+    prev = bar.open
+    side = "buy" if bar.close >= bar.open else "sell"
+    for i, price in enumerate(prices):
+        if price > prev:
+            side = "buy"
+        elif price < prev:
+            side = "sell"
+        prev = price
+        ts = bar.ts + 1 + (58 * (i + 0.5)) / n
+        wallet = seed[8 + i] % WALLETS
+        signer = b58encode(_digest("wallet", pool, wallet))
+        signature = b58encode(_digest("sig", pool, bar.ts, i) + _digest("sig2", pool, bar.ts, i))
+        out.append(SimSwap(pool, ts, side, price, bar.volume * weights[i] / total, signer, signature))
+    return out
+
+
+def _data(payload: bytes) -> str:
+    return "Program data: " + base64.b64encode(payload).decode()
+
+
+def _wrap(program_id: str, *lines: str) -> list[str]:
+    return [f"Program {program_id} invoke [1]", "Program log: Instruction: Swap", *lines,
+            f"Program {program_id} consumed 41234 of 200000 compute units", f"Program {program_id} success"]
+
+
+def raw_amounts(swap: SimSwap, decimals: int, quote_usd: float, quote_decimals: int) -> tuple[int, int]:
+    """(token raw amount, quote raw amount) of ``swap``."""
+    base = round(swap.volume_usd / swap.price_usd * 10 ** decimals)
+    quote = round(swap.volume_usd / quote_usd * 10 ** quote_decimals)
+    return max(1, base), max(1, quote)
+
+
+def swap_logs(dex_id: str, labels: tuple[str, ...], swap: SimSwap, mint: str, quote_mint: str, decimals: int,
+              quote_usd: float, quote_decimals: int) -> list[str] | None:
+    """The log lines of ``swap`` in its pool's program; None for a pool the stream cannot carry."""
+    base_raw, quote_raw = raw_amounts(swap, decimals, quote_usd, quote_decimals)
+    buy = swap.side == "buy"
+    pool_b, signer_b = b58decode(swap.pool), b58decode(swap.signer)
+    token_first = b58decode(mint) < b58decode(quote_mint)  # CLMM/CPMM token 0, Whirlpool A: the smaller
+    amount_in, amount_out = (quote_raw, base_raw) if buy else (base_raw, quote_raw)
+    if dex_id == "raydium" and "CPMM" in labels:
+        mint_in, mint_out = (quote_mint, mint) if buy else (mint, quote_mint)
+        payload = CPMM_SWAP + struct.pack("<32sQQQQQQ?32s32sQQ?", pool_b, 10**15, 10**15, amount_in, amount_out,
+                                          0, 0, True, b58decode(mint_in), b58decode(mint_out), 0, 0, True)
+        return _wrap(PROGRAM_IDS["raydium_cpmm"], _data(payload))
+    if dex_id == "raydium" and "CLMM" in labels:
+        zero_for_one = buy != token_first  # token 0 went in
+        amount_0, amount_1 = (amount_in, amount_out) if zero_for_one else (amount_out, amount_in)
+        payload = CLMM_SWAP + struct.pack("<32s32s32s32sQQQQ?16s16si", pool_b, signer_b, b"\1" * 32, b"\2" * 32,
+                                          amount_0, 0, amount_1, 0, zero_for_one, b"\0" * 16, b"\0" * 16, 0)
+        return _wrap(PROGRAM_IDS["raydium_clmm"], _data(payload))
+    if dex_id == "orca":
+        a_to_b = buy != token_first  # A went in
+        payload = TRADED + struct.pack("<32s?QQQQQQQQQQ", pool_b, a_to_b, 0, 0, 0, 0, amount_in, amount_out,
+                                       0, 0, 0, 0)
+        return _wrap(PROGRAM_IDS["orca_whirlpool"], _data(payload))
+    if dex_id == "pumpswap":
+        head = struct.pack("<q13Q32s32s", int(swap.ts), base_raw, quote_raw, 0, 0, 10**15, 10**15, quote_raw,
+                           20, 0, 5, 0, quote_raw, quote_raw, pool_b, signer_b)
+        payload = (BUY if buy else SELL) + head + b"\0" * (312 - 8 - len(head))
+        return _wrap(PROGRAM_IDS["pumpswap"], _data(payload))
+    return None

@@ -1,0 +1,118 @@
+"""The on-chain trade feed (dexscan.chain.feed) on the demo world: the simulator's swaps, encoded
+with the real layouts and published by the WebSocket fake, arrive as the trades the simulator made;
+when the stream is refused or goes silent the feed says so (polling takes over) and counts it; after
+a reconnect the gap is filled from the RPC fake (getSignaturesForAddress + getTransaction), each
+missed swap exactly once.
+Virtual time: timeouts and the demo's publication slices are simulated seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from dexscan.chain.feed import ChainFeed, program_of
+from dexscan.chain.mint import MintInspector
+from dexscan.chain.rpc import RpcPool
+from dexscan.config import load_settings
+from dexscan.demo.world import DemoWorld
+from dexscan.sources import HttpLayer, build_clients
+
+pytestmark = pytest.mark.virtual_time
+
+
+async def until(pred: Callable[[], bool], seconds: float = 300.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not pred():  # noqa: ASYNC110 - state across client and fake, no event to await
+            await asyncio.sleep(0.05)
+
+
+async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
+    async with DemoWorld(seed=7, n_tokens=12, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.chain_ws is not None
+        clock = world.clock
+        settings = world.apply(load_settings(env={})).with_overrides({"stream.silence_timeout_s": 20.0,
+                                                                       "stream.reconnect_max_s": 4.0})
+        sim = world.sim
+        now = clock.now()
+        tok = next(t for t in sim.tokens if t.listed_at < now - 3600 and t.main_pool.dex_id in ("raydium", "orca",
+                                                                                                "pumpswap")
+                   and sim.pool_open(t.main_pool.address, now))
+        pool = tok.main_pool.address
+        http = HttpLayer(settings, clock)
+        await http.__aenter__()
+        clients = build_clients(settings, http)
+        (pair,) = await clients.dexscreener.pairs([pool])
+        rpc = RpcPool.from_settings(settings, clock)
+        try:
+            feed = ChainFeed.from_settings(settings, clock, MintInspector(rpc, settings, clock))
+            assert feed is not None and program_of(pair) is not None
+            runner = asyncio.create_task(feed.run())
+            pricing = asyncio.create_task(feed.sol_usd_loop(clients.jupiter))
+            await until(lambda: feed.sol.source == "jupiter")
+            assert await feed.watch(tok.mint, pair)
+            assert feed.pools[pool].base_decimals == tok.decimals
+            await until(lambda: world.chain_ws is not None and world.chain_ws.active_subscriptions == 1)
+            start = clock.now() + 2.0
+            start -= start % 2.0  # the first publication slice wholly after the subscription
+            await clock.sleep(start + 180.0 - clock.now())
+            events = []
+            while not feed.queue.empty():
+                events.append(feed.queue.get_nowait())
+            trades = [t for t in feed.trades(events) if t.block_time >= start]
+            want = [s for s in sim.swaps(pool, start, start + 178.0)]
+            assert len(want) >= 3
+            got = {t.signature: t for t in trades}
+            assert [s.signature for s in want] == [s for s in got if s in {w.signature for w in want}]
+            for s in want:
+                t = got[s.signature]
+                assert (t.side, t.pool, t.mint) == (s.side, pool, tok.mint)
+                assert t.price_usd == pytest.approx(s.price_usd, rel=1e-6)
+                assert t.volume_usd == pytest.approx(s.volume_usd, rel=1e-6)
+            assert feed.up() and feed.streaming(tok.mint) and feed.counts["resumed"] == 1
+            assert feed.status().state == "stream"
+
+            assert not feed.reconnected()  # the first connection is not a reconnect
+            last_seen = trades[-1].signature
+            world.chain_ws.refuse = True  # the provider drops us and will not take us back for a while
+            await world.chain_ws.disconnect_all()
+            await clock.sleep(90.0)
+            assert not feed.streaming(tok.mint) and feed.counts["fallbacks"] == 1
+            assert feed.status().cell().startswith("polling")
+            world.chain_ws.refuse = False
+            await until(lambda: feed.up())
+            assert feed.counts["resumed"] == 2 and feed.stream.stats.counts["resubscribes"] >= 1
+            assert feed.reconnected() and not feed.reconnected()
+
+            # the gap: every swap after the last one delivered, from getSignaturesForAddress + getTransaction
+            await clock.sleep(0.5)
+            end = clock.now() - clock.now() % 2.0
+            gap = await feed.fill_gaps(rpc, 500)
+            events = []
+            while not feed.queue.empty():
+                events.append(feed.queue.get_nowait())
+            after = feed.trades(events)
+            swaps = sim.swaps(pool, start, end)
+            missed = swaps[[s.signature for s in swaps].index(last_seen) + 1:]
+            assert len(gap) >= 3 and feed.counts["gap_transactions"] >= len(gap)
+            assert sorted(t.signature for t in gap + after) == sorted(s.signature for s in missed)
+            by_sig = {s.signature: s for s in missed}
+            for t in gap:  # a transaction states its block time: the swap's own second
+                s = by_sig[t.signature]
+                assert (t.block_time, t.side) == (int(s.ts), s.side)
+                assert t.price_usd == pytest.approx(s.price_usd, rel=1e-6)
+            assert feed.counts["duplicate_trades"] == len(events) - len(after)
+            assert await feed.fill_gaps(rpc, 0) == []  # nothing new since; a zero budget fetches nothing
+
+            world.chain_ws.silent = True  # connected, acknowledged, never a notification
+            await clock.sleep(25.0)
+            assert not feed.up() and feed.counts["fallbacks"] == 2
+            assert feed.sol.value(clock.now()) == 150.0
+            assert feed.counts["trades"] == len(trades) + len(gap) + len(after)
+            pricing.cancel()
+            await feed.stream.stop()
+            await runner
+        finally:
+            await rpc.close()
+            await http.__aexit__(None, None, None)
