@@ -596,7 +596,8 @@ def load_settings(
                 f"{user_path}: secrets: secrets are read from the environment only "
                 f"({ENV_TELEGRAM_TOKEN}, {ENV_BIRDEYE_KEY}, {ENV_JUPITER_KEY}, {ENV_RPC_URLS})"
             )
-        if "listen" in (user.get("service") or {}):
+        service = user.get("service")
+        if isinstance(service, dict) and "listen" in service:
             raise ConfigError(
                 f"{user_path}: service.listen: there is no such setting any more; the local API is started "
                 "with `dexscan scan --serve 127.0.0.1:8787` (loopback addresses only): remove service.listen"
