@@ -42,9 +42,9 @@ DEMO_TOKENS = 60
 DEMO_EVENTS_PER_CANDLE = 5
 
 
-def demo_sim_config(seed: int = 7) -> SimConfig:
-    """The simulated market ``dexscan scan --demo`` runs on."""
-    return SimConfig(seed=seed, n_tokens=DEMO_TOKENS, live_events_per_candle=DEMO_EVENTS_PER_CANDLE)
+def demo_sim_config(seed: int = 7, n_tokens: int = DEMO_TOKENS) -> SimConfig:
+    """The simulated market ``dexscan scan --demo`` runs on (``n_tokens`` to measure other sizes)."""
+    return SimConfig(seed=seed, n_tokens=n_tokens, live_events_per_candle=DEMO_EVENTS_PER_CANDLE)
 
 
 def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float = DEFAULT_LEAD_S) -> float:

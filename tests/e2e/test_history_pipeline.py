@@ -56,7 +56,7 @@ async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(tmp_pa
     events = sim.planted_events(start, end)
     pumps = [e for e in events if e.kind == "pump"]
     fizzles = [e for e in events if e.kind == "fizzle"]
-    assert (len(pumps), len(fizzles)) == (10, 15)
+    assert (len(pumps), len(fizzles)) == (25, 45)
 
     m = json.loads(first)
     assert m["span"] == {"start": start, "end": end}
