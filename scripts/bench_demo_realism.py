@@ -109,36 +109,36 @@ def real_statistics(data: Path) -> dict[str, Any]:
         if tf != "5m":
             continue
         first, last = min(bars), max(bars)
-        ts = np.arange(first, last + 300, 300)
-        o = np.empty(len(ts))
-        cl = np.empty(len(ts))
-        v = np.zeros(len(ts))
+        ts5 = np.arange(first, last + 300, 300)
+        o5 = np.empty(len(ts5))
+        c5 = np.empty(len(ts5))
+        v5 = np.zeros(len(ts5))
         prev = bars[first][0]
-        for i, t in enumerate(ts.tolist()):
-            bar = bars.get(t)
-            if bar is None:
-                o[i] = cl[i] = prev
+        for i, t in enumerate(ts5.tolist()):
+            b5 = bars.get(t)
+            if b5 is None:
+                o5[i] = c5[i] = prev
             else:
-                o[i], cl[i], v[i] = bar[0], bar[3], bar[4]
-                prev = bar[3]
-        r, z = volume_ratio_and_z(v)
-        all_ratio.append(r)
-        all_z.append(z)
-        a, b, c = _ignitions(ts, o, cl, r, confirmed.get(pool, {}))
-        rises += a
-        ign_ratios += b
-        outcomes += c
+                o5[i], c5[i], v5[i] = b5[0], b5[3], b5[4]
+                prev = b5[3]
+        r5, z5 = volume_ratio_and_z(v5)
+        all_ratio.append(r5)
+        all_z.append(z5)
+        found = _ignitions(ts5, o5, c5, r5, confirmed.get(pool, {}))
+        rises += found[0]
+        ign_ratios += found[1]
+        outcomes += found[2]
     ratio, zz = np.concatenate(all_ratio), np.concatenate(all_z)
     # pool sizes: the latest snapshot of every pool passing the liquidity and volume gates
     latest: dict[str, tuple[str, float, float]] = {}
     with (data / "gt_new_pools_snapshots.csv").open() as f:
-        for r in csv.DictReader(f):
+        for snap in csv.DictReader(f):
             try:
-                liq, vol = float(r["reserve_in_usd"]), float(r["volume_usd_h24"])
+                liq, vol = float(snap["reserve_in_usd"]), float(snap["volume_usd_h24"])
             except ValueError:
                 continue
-            if r["pool_id"] not in latest or r["collected_at"] >= latest[r["pool_id"]][0]:
-                latest[r["pool_id"]] = (r["collected_at"], liq, vol)
+            if snap["pool_id"] not in latest or snap["collected_at"] >= latest[snap["pool_id"]][0]:
+                latest[snap["pool_id"]] = (snap["collected_at"], liq, vol)
     gated = [(liq, vol) for _, liq, vol in latest.values() if liq >= 50_000 and vol >= 100_000]
     spikes = ratio > 3
     return {
@@ -196,20 +196,24 @@ def demo_cpu(n_tokens: int, seconds: float) -> dict[str, Any]:
     opts = ScanOptions(demo=True, speed=60.0, duration=seconds, dashboard=False, quiet=True)
     preload(opts, telegram=False)
     engines: list[Engine] = []
+    simulated: list[float] = []
 
     async def run() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             async with DemoWorld(sim_config=demo_sim_config(n_tokens=n_tokens)) as world:
+                assert world.clock is not None
+                t0 = world.clock.now()
                 settings = world.apply(load_settings()).with_overrides({"app.log_file": str(Path(tmp) / "b.log")})
-                await scan(settings, opts, world.clock, Path(tmp) / "b.db", mode="demo",  # type: ignore[arg-type]
-                           ready=engines.append)
+                await scan(settings, opts, world.clock, Path(tmp) / "b.db", mode="demo", ready=engines.append)
+                simulated.append(world.clock.now() - t0)
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     vtime.run(run(), speed=60.0)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     engine = engines[0]
-    return {"tokens": n_tokens, "real_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "cpu_per_real_s": round(cpu / wall, 3), "universe": engine.status().universe_size,
+    return {"tokens": n_tokens, "real_s": round(wall, 1), "simulated_s": round(simulated[0]), "cpu_s": round(cpu, 1),
+            "cpu_per_real_s": round(cpu / wall, 3), "cpu_ms_per_simulated_s": round(1000 * cpu / simulated[0], 1),
+            "universe": engine.status().universe_size,
             "signals": len(engine.stored)}
 
 
