@@ -9,7 +9,7 @@ How the path is built, and why it makes the ground truth exact:
 * Each token has one USD price path shared by all of its pools (perfect arbitrage); pools differ in
   volume share, liquidity and quote. Time is cut into UTC 4H candles. A per-token *anchor chain*
   fixes the log price at every 4H boundary; an ordinary candle's change is fat-tailed (Student t,
-  σ 4–14% by token), reflected below a +8.9% cap and never under -26%: slow grinds and bleeds
+  σ 2.5–8% by token), reflected below a +8.9% cap and never under -26%: slow grinds and bleeds
   happen, but no ordinary 4H candle can close +10% above its open. Planted pumps and fizzles set their candle's close
   themselves, and the two candles after a pump fade by 1–15% each.
 * Inside a candle, 1-minute bars follow a Brownian bridge between the two anchors, regenerated on
@@ -544,7 +544,7 @@ class MarketSim:
                 liq = _uniform_log(trng, 6e3, 3e4)
             if reason in ("volume", "both"):
                 daily = _uniform_log(trng, 8e3, 4e4)
-            volatility = _uniform_log(trng, 0.04, 0.14)  # σ of an ordinary 4H candle's log change
+            volatility = _uniform_log(trng, 0.025, 0.08)  # σ of an ordinary 4H candle's log change
             # sell-side volume spikes (whales exiting, arbitrage churn): 8x this share of the bars
             # where one cannot look like an ignition (see _add_spikes)
             spike_rate = float(trng.uniform(0.01, 0.03) if kind == "thin" else trng.uniform(0.03, 0.10))

@@ -312,7 +312,7 @@ def test_ignition_rule_holds_exactly_at_planted_ignitions(sim: MarketSim) -> Non
         assert np.all(tab["close"][spiking] - tab["low"][spiking] < 0.5 * (tab["high"][spiking] - tab["low"][spiking]))
         spikes += len(spiking)
     assert checked == 152 + 187
-    assert spikes == 6308
+    assert spikes == 6421
 
 
 def test_rugs_drop_price_and_liquidity_within_minutes(sim: MarketSim) -> None:
