@@ -8,7 +8,7 @@ alone (a 4H close no snapshot announced, found by the engine's boundary sweep) h
 snapshot and are counted apart.
 
 The real scanner (``dexscan.engine.scan``) runs in-process against ``DemoWorld`` — the same world as
-``dexscan scan --demo`` (100 tokens, five planted events per live 4H candle) — on the demo's
+``dexscan scan --demo`` (60 tokens, five planted events per live 4H candle) — on the demo's
 virtual-time loop paced at ``--speed`` simulated seconds per real second at most, for ``--seconds``
 real seconds. Also reported: real seconds from the
 engine's start to its first stored signal. Prints one JSON line.
