@@ -8,18 +8,31 @@ How the path is built, and why it makes the ground truth exact:
 
 * Each token has one USD price path shared by all of its pools (perfect arbitrage); pools differ in
   volume share, liquidity and quote. Time is cut into UTC 4H candles. A per-token *anchor chain*
-  fixes the log price at every 4H boundary; ordinary candles move at most ±4% between anchors, so
-  no ordinary 4H candle can close +10% above its open. Planted pumps and fizzles set their candle's
-  close themselves, and the two candles after a pump retrace.
+  fixes the log price at every 4H boundary; an ordinary candle's change is fat-tailed (Student t,
+  σ 2.5–8% by token), reflected below a +8.9% cap and never under -26%: slow grinds and bleeds
+  happen, but no ordinary 4H candle can close +10% above its open. Planted pumps and fizzles set their candle's close
+  themselves, and the two candles after a pump fade by 1–15% each.
 * Inside a candle, 1-minute bars follow a Brownian bridge between the two anchors, regenerated on
   demand from an RNG seeded by (seed, token, candle): random access, no hidden state, and an LRU
   keeps memory bounded for thousands of tokens.
 * 5-minute volume is ``baseline × U(0.7, 1.35)``, the baseline moves at most 7.5% per candle, and
-  at most one 5m bar in each aligned group of 12 is empty. Hence, outside planted events, no 5m
-  bar ever exceeds ~2.5× the mean of the 20 bars before it, so the ignition rule (SPEC §5) can only
-  hold where an event was planted. An ignition bar carries 6–10× the baseline (≥ 4× the mean),
-  closes ≥ +2.6% over the 4H open, and the candle before it stays below +1% (highs included).
+  at most one 5m bar in each aligned group of 12 is empty: an ordinary bar never exceeds ~2.5× the
+  mean of the 20 bars before it. On top, 24–80% (by token) of the bars a token could spike on get a
+  sell-side volume spike of 2.6–25× (:meth:`MarketSim._add_spikes`): only on a down bar closing in the lower
+  half of its range, whose highs and the next bar's stay below +1.5% over the 4H open. So volume
+  spikes are common, as in real pools, yet the ignition rule (SPEC §5) can only hold where an
+  event was planted, even on a rolling 5-minute window.
+* An ignition bar closes +2.6–14.6% over the 4H open on 3.7–80× the exact mean of the 20 bars before
+  it (spikes included), in one of three shapes (a ramp, a jump in its first minute, the volume
+  arriving late), and the candle before it stays below +1% (highs included). A pump then spikes
+  and holds, climbs in steps or grinds to a late peak, and closes +10.5% to +60%; a fizzle fades,
+  pops to +9–25% and reverses (past a first target and back), or dumps right after igniting.
 * Quiet minutes are real: zero volume and O=H=L=C=previous close, exactly.
+
+Tokens are sized like the gate-passing pools of real GeckoTerminal snapshots (main-pool liquidity
+log-normal around $200k, from $75k; a day's volume 0.4–12× the liquidity, at least $160k) and carry made-up names;
+thin tokens fail the liquidity gate, the volume gate or both. ``scripts/bench_demo_realism.py``
+compares the simulated distributions with the real candles in ``data/``.
 
 Pools change as real ones do (``reference/external-apis.md`` §3.2–3.3): some secondary pools are
 quoted in USD1 (a USD stablecoin) and three in another simulated token; and one young token
@@ -73,8 +86,8 @@ WINDOWS_S: Mapping[str, int] = {"m5": 300, "h1": 3600, "h6": 21_600, "h24": 86_4
 
 _SIGMA_MINUTE = 0.0016
 _WICK = 0.0025
-_CANDLE_SIGMA = 0.015
-_CANDLE_CLIP = 0.04
+_CANDLE_CLIP = 0.085  # an ordinary 4H candle closes at most +8.9% (a +10% close is always planted)
+_CANDLE_FLOOR = -0.30  # ... and at worst -26%
 _REVERSION = 0.03
 _BRIDGE_AMP = 0.03
 _PRE_EVENT_MAX = 0.008  # closes before an ignition/rug stay below +0.8% (+1.0% with wicks)
@@ -85,14 +98,56 @@ _BASE_SPREAD = 0.22  # max |log baseline - log initial baseline|
 _DEAD_VOLUME = 0.02  # baseline volume multiplier after a rug
 _BLOCK = 256  # candles per anchor-chain extension block
 _WARMUP_BARS = 20
+_SPIKE_PRICE_CAP = 1.015  # volume spikes only on bars (and the bar after) below +1.5% over the 4H open
+#: The ignition bar's minutes, by shape (ramp, jump, late volume): share of the move done ...
+_IGNITION_PRICE = (np.array([0.2, 0.4, 0.6, 0.8, 1.0]), np.array([0.8, 0.85, 0.9, 0.95, 1.0]),
+                   np.array([0.5, 0.8, 0.95, 1.0, 1.0]))
+#: ... and share of the bar's volume traded.
+_IGNITION_VOLUME = (np.arange(1, 6) / 15, np.array([0.6, 0.1, 0.1, 0.1, 0.1]),
+                    np.array([0.04, 0.06, 0.1, 0.3, 0.5]))
 
-_WORDS = (
-    "BONK", "WIF", "MEW", "POPCAT", "MOODENG", "GOAT", "PNUT", "CHILL", "FWOG", "MICHI",
-    "SIGMA", "RETARDIO", "GIGA", "BILLY", "PONKE", "SLERF", "MYRO", "WEN", "SAMO", "HARAMBE",
-    "TURBO", "ZEREBRO", "LUCE", "NUB", "SC", "BOME", "MANEKI", "DADDY", "TREMP", "GME",
-    "CATGPT", "DOGGO", "FROGE", "HAMSTER", "KITTY", "LLAMA", "OTTER", "PANDA", "QUOKKA", "SHIBA",
+#: Syllables the token names are built from: generated words, never copies of real tickers.
+_SYLLABLES = (
+    "ba", "bo", "bu", "da", "do", "fi", "fu", "ga", "go", "gu", "ki", "ko", "ku", "la", "lo", "lu", "ma", "mi",
+    "mo", "mu", "na", "ni", "no", "pa", "pe", "pi", "po", "pu", "ra", "ri", "ro", "ru", "sa", "si", "so", "ta",
+    "ti", "to", "tu", "wa", "wi", "wo", "za", "zo", "zu", "chi", "sha", "shi", "bre", "fro", "gri", "plo", "sku",
+    "tra", "zor", "nyx", "vex", "jax", "quo", "blu", "kra", "gle", "mb",
 )
-_NAME_SUFFIX = ("Coin", "Inu", "on Sol", "Token", "Classic", "AI", "Cat", "Dog")
+#: How real meme tokens are named around their word (``{w}``): a bare word, a joke, a franchise.
+_NAME_PATTERNS = (
+    "{w}", "{w}", "{w} Inu", "Baby {w}", "{w} the Cat", "{w} on Sol", "{w} AI", "Lil {w}", "{w} Coin",
+    "Sir {w}", "{w} Frog", "Based {w}", "{w} wif Hat", "Official {w}", "{w} Dog", "Grumpy {w}",
+)
+#: Real tickers a generated word must not collide with (the demo shows made-up tokens only).
+_REAL_TICKERS = frozenset({
+    "BONK", "WIF", "MEW", "POPCAT", "MOODENG", "GOAT", "PNUT", "CHILL", "FWOG", "MICHI", "GIGA", "PONKE",
+    "SLERF", "MYRO", "WEN", "SAMO", "TURBO", "BOME", "PEPE", "DOGE", "SHIB", "TRUMP", "SOL", "USDC", "USDT",
+    "JUP", "RAY", "ORCA", "PYTH", "JTO", "MOBI", "BOBO", "KIKI", "MAMA", "PAPA", "MOMO", "DODO", "LUNA",
+})
+
+
+def _token_name(rng: np.random.Generator, taken: set[str]) -> tuple[str, str]:
+    """A made-up (symbol, name) pair whose symbol is not in ``taken`` (case-insensitive) nor a real ticker.
+
+    Symbols are 3–10 characters like real ones: mostly a capitalised 2–3 syllable word, sometimes
+    an abbreviation, a lowercase ticker or a long one that a dashboard has to cut.
+    """
+    while True:
+        n_syl = 2 if rng.random() < 0.6 else (3 if rng.random() < 0.8 else 4)
+        word = "".join(_SYLLABLES[int(rng.integers(len(_SYLLABLES)))] for _ in range(n_syl))
+        word = word[0].upper() + word[1:]
+        style = rng.random()
+        if style < 0.12:  # an abbreviation: consonants of the word (GRBL)
+            symbol = "".join(ch for ch in word.upper() if ch not in "AEIOU")[:5]
+        elif style < 0.22:  # a lowercase ticker
+            symbol = word.lower()[:6]
+        else:
+            symbol = word.upper()
+        if len(symbol) < 3 or symbol.upper() in _REAL_TICKERS or symbol.upper() in taken:
+            continue
+        taken.add(symbol.upper())
+        name = _NAME_PATTERNS[int(rng.integers(len(_NAME_PATTERNS)))].format(w=word)
+        return symbol, name
 
 
 def _uniform_log(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -127,8 +182,8 @@ class SimConfig:
     quote_pool_share: float = 0.15  # tokens with a pool quoted in another simulated token
     usd1_pool_share: float = 0.35  # secondary pools (not quoted in a token) quoted in USD1
     migration: bool = True  # one young token starts on a pump.fun bonding curve and migrates (see above)
-    events_per_token_day: float = 0.3  # planted pumps+fizzles per event token per history day
-    pump_fraction: float = 0.7  # share of pumps among a pump token's events
+    events_per_token_day: float = 0.8  # planted pumps+fizzles per event token per history day
+    pump_fraction: float = 0.6  # share of pumps among a pump token's events
     live_events_per_candle: int = 3  # planted ignitions in every live 4H candle
     min_event_gap_candles: int = 3  # candles between two events of one token
     candle_cache: int = 12_000  # (token, 4H candle) minute paths kept in memory, ~7.7 KB each
@@ -191,7 +246,7 @@ class SimToken:
     total_supply: float  # UI units
     circ_supply: float
     daily_volume_usd: float  # nominal baseline, all pools
-    thin_reason: str | None  # "liquidity" | "volume" for kind "thin"
+    thin_reason: str | None  # "liquidity" | "volume" | "both" for kind "thin"
     young: bool  # first pool opened shortly before the live period
     dev: str  # developer wallet (also the authority when one is kept)
     organic_score: float
@@ -199,6 +254,8 @@ class SimToken:
     trade_size_usd: float
     top_holders_pct: float  # 0–100
     curve: SimPool | None = None  # the pump.fun bonding curve it traded on before migrating, if any
+    volatility: float = 0.025  # σ of an ordinary 4H candle's log change (fat-tailed, clipped)
+    spike_rate: float = 0.0  # an eligible 5m bar carries a sell-side volume spike with 8x this chance
 
     @property
     def main_pool(self) -> SimPool:
@@ -336,10 +393,11 @@ class _Event:
     x_peak: float
     x_close: float
     peak_minute: int
-    surge: float  # ignition-bar (or crash) volume in baselines
+    surge: float  # ignition bar: volume over the mean of the 20 bars before it; rug: crash volume in baselines
     drop_minutes: int
     liquidity_factor: float
     live: bool
+    shape: int  # ignition bar: 0 ramp, 1 jump in its first minute, 2 volume arriving late
 
 
 @dataclass(slots=True)
@@ -449,7 +507,9 @@ class MarketSim:
         unsafe_order = pumps_ok[:from_pumps] + sorted(others)[: n_unsafe - from_pumps]
         unsafe_kind = {i: j % 3 for j, i in enumerate(unsafe_order)}  # 0 mint, 1 freeze, 2 Token-2022 fee
 
-        thin_reason = {i: ("liquidity" if j % 2 == 0 else "volume") for j, i in enumerate(by_kind["thin"])}
+        reasons = ("liquidity", "volume", "both")
+        thin_reason = {i: reasons[j % 3] for j, i in enumerate(by_kind["thin"])}
+        taken_symbols: set[str] = set()
         n_quote = round(cfg.quote_pool_share * n)
         quoted_in_token = set(sorted(range(1, n), key=lambda i: (i * 7919 + seed) % n)[:n_quote]) if n > 1 else set()
 
@@ -466,27 +526,32 @@ class MarketSim:
             kind = kinds[i]
             mseed = mint_seed_for(seed, i)
             mint = str(Keypair.from_seed(mseed).pubkey())
-            word = _WORDS[i % len(_WORDS)]
-            symbol = word if i < len(_WORDS) else f"{word}{i // len(_WORDS)}"
-            suffix = _NAME_SUFFIX[int(trng.integers(len(_NAME_SUFFIX)))]
-            name = f"{word.title()} {suffix}"
-            if i % 10 == 3:
-                name = f"{word.title()} <{suffix}> & Friends"
+            symbol, name = _token_name(np.random.default_rng([seed, 6, i]), taken_symbols)
+            if i % 10 == 3:  # names are user input: the outputs must escape them
+                name = f"{name} <{symbol}> & Friends"
             elif i % 10 == 7:
-                name = f'{word.title()} "{suffix}" </b>&amp;'
+                name = f'{name} "{symbol}" </b>&amp;'
             decimals = 6 if trng.random() < 0.75 else 9
             r = trng.random()
             supply = 1e9 if r < 0.6 else (1e12 if r < 0.8 else _uniform_log(trng, 1e7, 1e10))
-            fdv = _uniform_log(trng, 3e5, 2e8)
+            # sizes spread like the gate-passing pools of real snapshots: a median pool of ~$200k
+            # with a long tail of large ones; a day's volume is 0.4–12x the liquidity
+            # (floors with a spread, not a pile: the gates' margins without a wall of equal tokens)
+            liq = min(8e6, max(7.5e4 * math.exp(0.5 * trng.random()), float(trng.lognormal(math.log(2e5), 0.9))))
+            turnover = min(12.0, max(0.4, float(trng.lognormal(math.log(1.1), 0.7))))
+            daily = min(3e7, max(1.6e5 * math.exp(0.5 * trng.random()), liq * turnover))
+            fdv = min(5e8, max(1.5e5, liq * float(trng.lognormal(math.log(6.0), 0.8))))
             price0 = fdv / supply
             circ = supply * float(trng.uniform(0.8, 1.0))
-            liq = _uniform_log(trng, 8e4, 3e6)
-            daily = _uniform_log(trng, 4e5, 1.5e7)
             reason = thin_reason.get(i)
-            if reason == "liquidity":
-                liq = float(trng.uniform(1e4, 3e4))
-            elif reason == "volume":
-                daily = float(trng.uniform(1.5e4, 4e4))
+            if reason in ("liquidity", "both"):
+                liq = _uniform_log(trng, 6e3, 3e4)
+            if reason in ("volume", "both"):
+                daily = _uniform_log(trng, 8e3, 4e4)
+            volatility = _uniform_log(trng, 0.025, 0.08)  # σ of an ordinary 4H candle's log change
+            # sell-side volume spikes (whales exiting, arbitrage churn): 8x this share of the bars
+            # where one cannot look like an ignition (see _add_spikes)
+            spike_rate = float(trng.uniform(0.01, 0.03) if kind == "thin" else trng.uniform(0.03, 0.10))
             is_young = i in young
             if is_young:
                 listed = self.start_ts + (young_listing_candle + int(trng.integers(0, 4))) * CANDLE_S
@@ -552,6 +617,7 @@ class MarketSim:
                 thin_reason=reason, young=is_young, dev=dev, organic_score=organic,
                 holders0=int(_uniform_log(trng, 80, 400) if is_young else _uniform_log(trng, 800, 40_000)),
                 trade_size_usd=float(trng.uniform(60, 400)), top_holders_pct=top_holders, curve=curve,
+                volatility=volatility, spike_rate=spike_rate,
             )
             self.tokens.append(token)
             self._by_mint[mint] = token
@@ -697,7 +763,8 @@ class MarketSim:
                 per = max(1, cfg.live_events_per_candle)
                 kmin = self._kmin(ti, c)
                 step = min(8, max(0, (30 - kmin) // max(1, per - 1)))
-                events[c] = self._make_ignition(rng, ti, c, kind, live=True, k=kmin + slot * step)
+                jitter = int(rng.integers(0, 6)) if slot else 0  # slot 0 ignites first, the others when they do
+                events[c] = self._make_ignition(rng, ti, c, kind, live=True, k=kmin + slot * step + jitter)
         if ti == self.migrating and tok.migrated_at is not None:  # it pumps in the candle after migrating
             c = (tok.migrated_at - self.start_ts) // CANDLE_S + 1
             events[c] = self._make_ignition(rng, ti, c, "pump", live=True)
@@ -705,7 +772,7 @@ class MarketSim:
         for ev in events.values():
             if ev.kind == "pump":
                 for d in (1, 2):
-                    retrace[ev.candle + d] = float(rng.uniform(-0.06, -0.01))
+                    retrace[ev.candle + d] = float(rng.uniform(-0.16, -0.01))  # the pump fades
         ordered = sorted(events.values(), key=lambda e: e.candle)
         sched = _Schedule(events, ordered, rug, retrace)
         self._schedules[ti] = sched
@@ -722,27 +789,51 @@ class MarketSim:
 
     def _make_ignition(self, rng: np.random.Generator, ti: int, c: int, kind: EventKind, *, live: bool,
                        k: int | None = None) -> _Event:
+        """One pump or fizzle, drawn from the shapes real pumps take.
+
+        The ignition bar closes +2.6–14.6% over the 4H open (most near the low end) on 3.7–80x the mean
+        of the 20 bars before it, and reaches that either in a ramp, a jump in its first minute, or
+        with the volume arriving late. A pump then spikes early and holds, grinds or climbs in steps
+        to a peak and closes +10.5% to +60%; a fizzle fades (peak a few % higher), pops to +9–25% and
+        reverses (past a first target, then back), or dumps right after igniting.
+        """
         kmin = self._kmin(ti, c)
         kmax = 30 if kind == "pump" else 36
-        draws = rng.random(8)
+        draws = rng.random(12)
         if k is None:
             k = kmin + int(draws[0] * (kmax - kmin + 1))
         k = min(max(k, kmin), kmax)
         m_i = 5 * k
         x_pre = -0.01 + 0.016 * float(draws[1])
-        x_ign = math.log1p(0.026 + 0.024 * float(draws[2]))
-        surge = 6.0 + 4.0 * float(draws[3])
+        x_ign = math.log1p(0.026 + 0.12 * float(draws[2]) ** 2.2)
+        surge = min(80.0, 3.7 * (1.0 - 0.999 * float(draws[3])) ** -0.9)  # median ~7x, a tail to 80x
+        shape = int(draws[7] * 3)  # 0 ramp, 1 jump, 2 late volume
+        room = MINUTES_PER_CANDLE - (m_i + 5) - 20
+        style = float(draws[8])
         if kind == "pump":
-            x_close = math.log1p(0.12 + 0.23 * float(draws[4]))
-            x_peak = x_close + 0.01 + 0.11 * float(draws[5])
-            room = MINUTES_PER_CANDLE - (m_i + 5) - 20
-            ramp = 15 + int(draws[6] * (min(90, room) - 15 + 1))
-        else:
-            x_close = math.log1p(-0.04 + 0.085 * float(draws[4]))
-            x_peak = min(x_ign + 0.005 + 0.04 * float(draws[5]), math.log1p(0.085))
+            x_close = math.log1p(0.105 + 0.5 * float(draws[4]) ** 2)
+            x_peak = x_close + 0.01 + 0.3 * float(draws[5]) ** 2
+            if style < 0.4:  # spike early, then hold most of it
+                ramp = 5 + int(draws[6] * 26)
+            elif style < 0.7:  # climb in steps
+                ramp = 30 + int(draws[6] * (min(110, room) - 30 + 1))
+            else:  # slow grind to a late peak
+                ramp = min(room, 90) + int(draws[6] * (room - min(room, 90) + 1))
+        elif style < 0.45:  # fade: a little higher, then back near the open
+            x_close = math.log1p(-0.04 + 0.1 * float(draws[4]))
+            x_peak = min(x_ign + 0.005 + 0.04 * float(draws[5]), max(math.log1p(0.085), x_ign + 0.005))
             ramp = 3 + int(draws[6] * 23)
+        elif style < 0.8:  # pop past a first target, then reverse
+            x_close = math.log1p(-0.12 + 0.17 * float(draws[4]))
+            x_peak = max(math.log1p(0.09 + 0.16 * float(draws[5])), x_ign + 0.01)
+            ramp = 5 + int(draws[6] * 36)
+        else:  # dump right after igniting
+            x_close = math.log1p(-0.18 + 0.14 * float(draws[4]))
+            x_peak = x_ign + 0.002 + 0.01 * float(draws[5])
+            ramp = 2 + int(draws[6] * 6)
+        x_peak = max(x_peak, x_ign + 0.002, x_close + 0.003)
         peak_minute = m_i + 5 + ramp - 1
-        return _Event(kind, c, m_i, x_pre, x_ign, x_peak, x_close, peak_minute, surge, 0, 1.0, live)
+        return _Event(kind, c, m_i, x_pre, x_ign, x_peak, x_close, peak_minute, surge, 0, 1.0, live, shape)
 
     def _make_rug(self, rng: np.random.Generator, c: int, live: bool) -> _Event:
         draws = rng.random(7)
@@ -753,7 +844,7 @@ class MarketSim:
         drop = 1 + int(draws[4] * 3)
         surge = 15.0 + 25.0 * float(draws[5])
         liq = 0.02 + 0.06 * float(draws[6])
-        return _Event("rug", c, m_r, x_pre, x_bottom, x_pre, x_close, m_r, surge, drop, liq, live)
+        return _Event("rug", c, m_r, x_pre, x_bottom, x_pre, x_close, m_r, surge, drop, liq, live, 0)
 
     def planted_events(self, start: int, end: int) -> list[PlantedEvent]:
         """Events whose 4H candle starts in ``[start, end)``, by candle time then mint."""
@@ -803,12 +894,12 @@ class MarketSim:
         c_first = (tok.listed_at - self.start_ts) // CANDLE_S
         events, retrace = sched.events, sched.retrace
         anchors, log_base, lb0 = path.anchors, path.log_base, path.lb0
-        clip, rev, sigma, step = _CANDLE_CLIP, _REVERSION, _CANDLE_SIGMA, _BASE_STEP
+        clip, rev, sigma, step = _CANDLE_CLIP, _REVERSION, tok.volatility, _BASE_STEP
         lo, hi = lb0 - _BASE_SPREAD, lb0 + _BASE_SPREAD
         while len(anchors) <= upto + 1:
             block = len(anchors) // _BLOCK
             rng = np.random.default_rng([cfg.seed, 2, ti, block])
-            z = rng.normal(0.0, 1.0, _BLOCK).tolist()
+            z = (rng.standard_t(4, _BLOCK) / math.sqrt(2.0)).tolist()  # unit variance, fat tails
             zb = rng.normal(0.0, 1.0, _BLOCK).tolist()
             for j in range(_BLOCK):
                 c = block * _BLOCK + j
@@ -830,7 +921,9 @@ class MarketSim:
                     inc = retrace[c]
                 else:
                     inc = -rev * (a - path.ref) + sigma * z[j]
-                    inc = clip if inc > clip else (-clip if inc < -clip else inc)
+                    if inc > clip:  # reflected below the cap: no pile of candles closing at exactly +8.9%
+                        inc = 2 * clip - inc
+                    inc = max(inc, _CANDLE_FLOOR)
                 anchors.append(a + inc)
                 lb = log_base[c]
                 nxt = lb0 + 0.95 * (lb - lb0) + 0.04 * zb[j]
@@ -912,7 +1005,7 @@ class MarketSim:
         ev = sched.events.get(c)
         peak: float | None = None
         if ev is None:
-            x = _bridge(active, steps, 0.0, a1 - a0, _BRIDGE_AMP)
+            x = _bridge(active, steps, 0.0, a1 - a0, _BRIDGE_AMP + 0.25 * abs(a1 - a0))
         else:
             x = self._event_path(ev, active, steps, volume, noise, base, a1 - a0)
             wick_up[:ev.start_minute] = np.minimum(wick_up[:ev.start_minute], _PRE_EVENT_WICK)
@@ -940,6 +1033,9 @@ class MarketSim:
                                                 body_hi[ev.start_minute:])
         high = np.maximum(high, body_hi)
         volume[~active] = 0.0
+        self._add_spikes(tok, c, open0, close, high, low, volume, ev)
+        if ev is not None and ev.kind != "rug":
+            self._size_ignition(ti, c, ev, volume)
         for arr in (high, low, close, volume):
             arr.flags.writeable = False
         return _CandleData(open0, high, low, close, volume)
@@ -961,10 +1057,8 @@ class MarketSim:
             x[after] = _bridge(active[after], steps[after], ev.x_ign, x_end, 0.015)
             return x
         active[m0:] = True
-        ramp = np.arange(1, 6) / 5
-        x[m0:m0 + 5] = ev.x_pre + (ev.x_ign - ev.x_pre) * ramp
-        x[m0 + 4] = ev.x_ign
-        volume[m0:m0 + 5] = base * ev.surge * ramp / ramp.sum()
+        x[m0:m0 + 5] = ev.x_pre + (ev.x_ign - ev.x_pre) * _IGNITION_PRICE[ev.shape]
+        x[m0 + 4] = ev.x_ign  # its volume is set by _size_ignition, once the bars before it are final
         p = ev.peak_minute
         up = slice(m0 + 5, p + 1)
         x[up] = np.minimum(_bridge(active[up], steps[up], ev.x_ign, ev.x_peak, 0.25 * (ev.x_peak - ev.x_ign)),
@@ -975,8 +1069,52 @@ class MarketSim:
         x[down] = np.minimum(_bridge(active[down], steps[down], ev.x_peak, x_end, amp), ev.x_peak)
         tau = np.arange(MINUTES_PER_CANDLE - m0 - 5, dtype=float)
         level, decay, floor = (8.0, 40.0, 1.5) if ev.kind == "pump" else (5.0, 20.0, 1.2)
+        level *= math.sqrt(ev.surge / 7.0)  # a bigger ignition draws a bigger crowd after it
         volume[m0 + 5:] = base / 5 * (level * np.exp(-tau / decay) + floor) * noise[m0 + 5:]
         return x
+
+    def _add_spikes(self, tok: SimToken, c: int, open0: float, close: np.ndarray, high: np.ndarray,
+                    low: np.ndarray, volume: np.ndarray, ev: _Event | None) -> None:
+        """Sell-side volume spikes (2.6–25x the bar) where they cannot look like an ignition (in place).
+
+        Only on a 5m bar that ends at its lowest close, in the lower half of its range (so it never
+        closes in its upper third, where a volume-surge strategy would read buyers), and
+        whose highs, and the next bar's, stay below +1.5% over the 4H open; never in the last bar
+        of the candle, nor in or right before an event's first bar. The rolling 5-minute volume a
+        scanner polls is therefore never large while the price is +2% up, outside planted events.
+        """
+        limit = BARS5_PER_CANDLE - 1 if ev is None else ev.start_minute // 5 - 1
+        if limit <= 0 or tok.spike_rate <= 0:
+            return
+        rng = np.random.default_rng([self.config.seed, 5, tok.index, c])
+        draw = rng.random(BARS5_PER_CANDLE)
+        size = np.minimum(25.0, 2.6 * np.exp(rng.exponential(0.7, BARS5_PER_CANDLE)))
+        bars = (BARS5_PER_CANDLE, 5)
+        below = high.reshape(bars).max(axis=1) < open0 * _SPIKE_PRICE_CAP
+        opens = np.r_[open0, close[:-1]].reshape(bars)
+        closes = close.reshape(bars)
+        hi5, lo5 = high.reshape(bars).max(axis=1), low.reshape(bars).min(axis=1)
+        ends_low = ((closes[:, 4] <= np.minimum(opens.min(axis=1), closes.min(axis=1)))
+                    & (closes[:, 4] - lo5 < 0.5 * (hi5 - lo5)))
+        traded = volume.reshape(bars).sum(axis=1) > 0
+        ok = np.zeros(BARS5_PER_CANDLE, dtype=bool)
+        ok[:-1] = below[:-1] & below[1:] & ends_low[:-1] & traded[:-1]
+        ok[limit:] = False
+        chosen = ok & (draw < min(0.95, 8.0 * tok.spike_rate))
+        if chosen.any():
+            by_bar = volume.reshape(bars)
+            by_bar[chosen] *= size[chosen, None]
+
+    def _size_ignition(self, ti: int, c: int, ev: _Event, volume: np.ndarray) -> None:
+        """The ignition bar's volume: ``ev.surge`` x the mean of the 20 bars before it (in place)."""
+        k = ev.start_minute // 5
+        own = volume.reshape(BARS5_PER_CANDLE, 5).sum(axis=1)[max(0, k - _WARMUP_BARS):k]
+        total = float(own.sum())
+        need = _WARMUP_BARS - len(own)
+        if need:  # the warm-up reaches into the previous candle (same UTC day, see _kmin)
+            prev = self._candle(ti, c - 1).volume.reshape(BARS5_PER_CANDLE, 5).sum(axis=1)
+            total += float(prev[BARS5_PER_CANDLE - need:].sum())
+        volume[ev.start_minute:ev.start_minute + 5] = ev.surge * total / _WARMUP_BARS * _IGNITION_VOLUME[ev.shape]
 
     # ------------------------------------------------------------------ bars
 

@@ -6,7 +6,8 @@ outbox) against this world; only the base URLs differ. The tests build the same 
 Where the clock starts matters for a demo that must show something within a minute: the simulator
 plants three events in every 4H candle of its live period (pumps, fizzles, rugs; some on tokens
 that fail the gates), and :func:`choose_start` positions the clock a few simulated minutes before
-the planted ignition of a *gate-passing* pump with the most other events in the hour around it, so
+the planted ignition of a *gate-passing* pump (on a pool with the history for an ATR ladder) with
+the most other events in the hour around it, so
 the first signal arrives after about ``lead_s`` simulated seconds (10 real seconds at speed 60). A
 restarted demo on the same database resumes where the last run stopped (``start_at``), because the
 simulated market is a pure function of its seed and time.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +39,9 @@ from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT
 DEFAULT_LEAD_S = 600
 #: The hour after the start in which other planted events count toward choosing it.
 _SHOWCASE_S = 3600
+#: History a showcase pump's pool needs before its ignition for the alert to carry an ATR ladder
+#: (15 completed 1H candles, SPEC §6), plus an hour of margin.
+LADDER_HISTORY_S = 16 * 3600
 
 
 #: Simulated seconds between two publications of the chain stream: each carries the swaps whose block
@@ -47,26 +51,34 @@ STREAM_SLICE_S = 2.0
 _QUOTE_USD = {SOL_MINT: (SOL_USD, 9), USDC_MINT: (USDC_USD, 6), USD1_MINT: (USDC_USD, 6)}
 
 
-#: The demo's market: 60 tokens, five planted events per live 4H candle (one is always a gate-passing
-#: pump), so the first simulated hour already shows pumps, fizzles and unsafe tokens being ignored.
+#: The demo's market: 60 tokens (33 pass the gates; the others fail them for every reason:
+#: liquidity, volume, both, mint or freeze authority, a transfer fee, a rug), five planted events per
+#: live 4H candle (one is always a gate-passing pump), so the first simulated hour already shows
+#: pumps, fizzles and unsafe tokens being ignored. ``scripts/bench_demo_realism.py --cpu-seconds 40
+#: --cpu-tokens 60,100`` measured 0.12 and 0.16 CPU seconds per real second on the 2-core test box,
+#: but at 100 the 20-SIGKILL run (tests/e2e/test_sigkill_runs.py) missed its 300 s drain on a busy box.
 DEMO_TOKENS = 60
 DEMO_EVENTS_PER_CANDLE = 5
 
 
-def demo_sim_config(seed: int = 7) -> SimConfig:
-    """The simulated market ``dexscan scan --demo`` runs on."""
-    return SimConfig(seed=seed, n_tokens=DEMO_TOKENS, live_events_per_candle=DEMO_EVENTS_PER_CANDLE)
+def demo_sim_config(seed: int = 7, n_tokens: int = DEMO_TOKENS) -> SimConfig:
+    """The simulated market ``dexscan scan --demo`` runs on (``n_tokens`` to measure other sizes)."""
+    return SimConfig(seed=seed, n_tokens=n_tokens, live_events_per_candle=DEMO_EVENTS_PER_CANDLE)
 
 
-def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float = DEFAULT_LEAD_S) -> float:
+def choose_start(events: Sequence[PlantedEvent], live_start: int, lead_s: float = DEFAULT_LEAD_S,
+                 pool_open: Mapping[str, int] | None = None) -> float:
     """A clock start ``lead_s`` before the ignition of an eligible pump, where the most happens.
 
-    Candidates are the eligible live pumps; each scores the number of distinct event kinds (pump,
+    Candidates are the eligible live pumps (with ``pool_open``, pool -> first bar: only those whose
+    pool traded ``LADDER_HISTORY_S`` before the ignition, so the first alert carries levels; a
+    token that just migrated to its pool does not); each scores the number of distinct event kinds (pump,
     fizzle, rug, pump of an unsafe token) planted in the following hour, then how soon its 4H
     candle closes (the confirmation), then the number of events; the earliest best candidate wins.
     Without an eligible pump: the live start.
     """
-    pumps = [e for e in events if e.live and e.eligible and e.kind == "pump"]
+    pumps = [e for e in events if e.live and e.eligible and e.kind == "pump"
+             and (pool_open is None or pool_open[e.pool] <= e.ignite_ts - LADDER_HISTORY_S)]
     if not pumps:
         return float(live_start)
 
@@ -186,7 +198,8 @@ class DemoWorld:
 
     def default_start(self) -> float:
         events = self.sim.planted_events(self.sim.live_start, self.sim.live_end)
-        return choose_start(events, self.sim.live_start, self.lead_s)
+        pool_open = {e.pool: self.sim.pool(e.pool).bars_from for e in events}
+        return choose_start(events, self.sim.live_start, self.lead_s, pool_open)
 
     def settings_overrides(self) -> dict[str, Any]:
         """Dotted keys pointing every client of the real scanner at this world's servers."""

@@ -181,7 +181,7 @@ async def test_backfill_20_tokens_30_days_then_nothing_then_resume(sim: MarketSi
                 # the fake sends volumes to 6 decimals
                 assert await store.candles(pool, tf) == [replace(b, volume=round(b.volume, 6)) for b in bars]
                 assert merge_intervals(await store.coverage(pool, tf)) == [(start, end)]
-            assert first.bars_written == sum(len(b) for b in truth.values()) == 172_674
+            assert first.bars_written == sum(len(b) for b in truth.values()) == 172_727
 
             clock.advance(60)  # a later run: the provider's per-IP window has moved on
             again = await backfill(settings, store, clock, mints, DAYS, "geckoterminal")
