@@ -754,7 +754,7 @@ class Engine:
         """Share of the universe whose last 5m bar ended by ``at`` rose (:func:`dexscan.scoring.market_breadth`,
         the replay's definition too). A token's bar still forming from ticks counts once its 5 minutes
         are over (the detector completes it at the token's next tick; the replay has it by then)."""
-        from dexscan.scoring import market_breadth
+        from dexscan.scoring import fresh_m5, market_breadth
 
         edge = at - at % M5
 
@@ -767,7 +767,7 @@ class Engine:
                 return live
             return market.last5
 
-        return market_breadth(last(v.mint) for v in self.tokens.values() if v.member)
+        return market_breadth(fresh_m5(last(v.mint), edge) for v in self.tokens.values() if v.member)
 
     # -- persistence, then fan-out -----------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from dexscan.scoring import (
     fit_blocked_isotonic,
     fit_calibrator,
     fit_linear,
+    fresh_m5,
     market_breadth,
     skill_scores,
 )
@@ -514,7 +515,7 @@ def run_replay(settings: Settings, histories: Sequence[TokenHistory]) -> Replay:
             if tfs == int(Timeframe.M5):
                 last5[i] = c
             j += 1
-        breadth = market_breadth(last5.values())
+        breadth = market_breadth(fresh_m5(b, end - end % 300) for b in last5.values())
         for _, _, i, tf, c in events[k:j]:
             h = histories[i]
             ctx = MarketContext(market_breadth=breadth, pair_created_at=h.pair_created_at)

@@ -156,8 +156,15 @@ def market_breadth(last_bars: Iterable[OpenClose | None]) -> float | None:
     """Share of the universe whose last completed 5m bar closed above its open (one bar per token,
     None for a token without one). One definition, computed point-in-time in both places: live from
     the detector's books (the bars built from the snapshots), in replay from the stored bars that
-    had closed by then (:func:`dexscan.evaluate.run_replay`)."""
+    had closed by then (:func:`dexscan.evaluate.run_replay`). Both pass only the bars that ended at
+    the current 5m boundary (:func:`fresh_m5`): a token without one (it left the universe, its
+    source is out) is not counted, so a token's old bar never speaks for the market of now."""
     return rising_share(None if b is None else b.close - b.open for b in last_bars)
+
+
+def fresh_m5(bar: Any, edge: int) -> Any:
+    """``bar`` if it is the 5m bar that ended at ``edge`` (a 5m boundary), else None."""
+    return bar if bar is not None and bar.ts + 300 == edge else None
 
 
 def wilder_rsi(closes: Sequence[float], period: int = RSI_PERIOD) -> float | None:

@@ -22,6 +22,10 @@ from dexscan.engine import Engine, ScanOptions, preload, scan
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 RUN_S = 2400
+#: The silence timeout of these runs. The realistic demo market has quiet stretches (20 tokens, some
+#: minutes without a swap), and the feed cannot yet tell a quiet market from a silent provider (no
+#: slot heartbeat), so the timeout must exceed the demo's natural gaps to test the fault alone.
+SILENCE_S = 120.0
 
 
 async def run(tmp_path: Path, fault: str | None) -> dict[str, Any]:
@@ -55,7 +59,7 @@ async def run(tmp_path: Path, fault: str | None) -> dict[str, Any]:
 
             silencer = asyncio.create_task(go_silent())
         settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "scan.log"),
-                                                                "stream.silence_timeout_s": 20.0})
+                                                                "stream.silence_timeout_s": SILENCE_S})
         sampler = asyncio.create_task(sample())
         assert await scan(settings, opts, world.clock, tmp_path / f"{fault}.db", mode="demo",
                           ready=engines.append) == 0

@@ -42,7 +42,10 @@ async def test_a_replayed_live_session_gives_the_same_raw_scores(tmp_path: Path)
         assert world.clock is not None
         world.clock.advance(world.sim.live_start - LEAD_S - world.clock.now())
         settings = world.apply(load_settings()).with_overrides({
-            "scan.hot_refresh_s": 60.0, "scan.cold_refresh_s": 120.0, "app.log_file": str(tmp_path / "scan.log")})
+            "scan.hot_refresh_s": 60.0, "scan.cold_refresh_s": 120.0, "app.log_file": str(tmp_path / "scan.log"),
+            # the polled live path: its 5m bars are what the database keeps and the replay reads; a
+            # streamed session judges every trade and needs the trade tape's replay (issue 13 point 6)
+            "stream.enabled": False})
         assert await scan(settings, opts, world.clock, tmp_path / "live.db", mode="demo", stopped=collect) == 0
 
     live = {sig.key: sig for _, sig, _ in results["live"]}
@@ -55,8 +58,8 @@ async def test_a_replayed_live_session_gives_the_same_raw_scores(tmp_path: Path)
     weighted = [f for f in FEATURES if f not in NOT_IN_HISTORY]
     for a, b in same_moment:
         assert a.confidence is not None and b.confidence is not None
-        assert b.confidence.raw_score == a.confidence.raw_score, (a.key, a.features, b.features)
         assert {f: b.features.get(f) for f in weighted} == {f: a.features.get(f) for f in weighted}
+        assert b.confidence.raw_score == a.confidence.raw_score, (a.key, a.features, b.features)
         assert "market_breadth" in a.features and "pair_age" in a.features
     for k, a in live.items():  # the rest: ignitions judged live on a tick inside the bar, before its end
         if replayed[k].ts != a.ts:
