@@ -79,19 +79,7 @@ def _address(value: Any, method: str, field: str) -> Pubkey:
 
 def _result(raw: str | bytes, method: str, parser: Any) -> tuple[int, list[Any]]:
     """``(context.slot, value)`` of a success answer; an error answer raises as solana-py would."""
-    try:
-        body = decode_json(raw)
-    except ValueError as exc:
-        raise RpcBadAnswer(method, "<body>", f"not JSON: {exc}") from None
-    body = _obj(body, method, "<body>")
-    if body.get("error") is not None:
-        try:
-            parsed = parser.from_json(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
-        except SerdeJSONError:
-            raise RpcBadAnswer(method, "error", f"not a JSON-RPC error object: {_show(body['error'])}") from None
-        if isinstance(parsed, _RPC_ERRORS):
-            raise RPCException(parsed)
-        raise RpcBadAnswer(method, "error", f"the node answered an error: {_show(body['error'])}")
+    body = _body_or_raise(raw, method, parser)
     result = _obj(body.get("result"), method, "result")
     context = _obj(result.get("context"), method, "result.context")
     slot = _u64(context.get("slot"), method, "result.context.slot")
@@ -158,7 +146,8 @@ GET_TRANSACTION = "getTransaction"
 
 
 def _body_or_raise(raw: str | bytes, method: str, parser: Any) -> Mapping[str, Any]:
-    """The answer as an object; an error answer raises as solana-py would (see :func:`_result`)."""
+    """The answer as an object; an error answer raises as solana-py would (``RPCException`` for a
+    JSON-RPC error object, :class:`RpcBadAnswer` for anything else that is not an answer)."""
     try:
         body = decode_json(raw)
     except ValueError as exc:
