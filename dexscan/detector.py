@@ -76,7 +76,19 @@ from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import AtrReading, WilderAtr, atr_reading, plan_levels
-from dexscan.market import H1, H4, M5, MAX_VOLUME, Closed, FormingBar, RollingVolume, Tick, TokenMarket, TradeBook
+from dexscan.market import (
+    H1,
+    H4,
+    M5,
+    MAX_VOLUME,
+    Closed,
+    FormingBar,
+    LiveBar,
+    RollingVolume,
+    Tick,
+    TokenMarket,
+    TradeBook,
+)
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
 from dexscan.strategies import build_strategies
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
@@ -386,21 +398,8 @@ class Detector:
         if m.last_tick is not None and t < m.last_tick.ts:
             return []
         found: list[Detection] = []
-        live = m.live
-        if live is None or t >= live.ts + M5:
-            if live is None:
-                last = m.last5
-                if last is not None and t < last.ts + M5:
-                    return []
-            else:
-                m.live = None
-                self._complete(m, live.finish(t, volume), found)
-            closed: list[Closed] = []
-            m.advance_to(t - t % M5, closed, live=True)
-            if closed:
-                self._closed(m, closed, found)
-            live = m.begin_live(t, price)
-        elif t < live.ts:
+        live = self._live_bar_at(m, t, price, volume, found)
+        if live is None:
             return []
         live.update(t, price, volume)
         m.last_tick = tick
@@ -424,22 +423,8 @@ class Detector:
             self.rejected_trades += 1
             return []
         found: list[Detection] = []
-        live = m.live
-        if live is None or ts >= live.ts + M5:
-            if live is None:
-                last = m.last5
-                if last is not None and ts < last.ts + M5:
-                    self.late_trades += 1
-                    return []
-            else:
-                m.live = None
-                self._complete(m, live.finish(), found)
-            closed: list[Closed] = []
-            m.advance_to(ts - ts % M5, closed, live=True)
-            if closed:
-                self._closed(m, closed, found)
-            live = m.begin_live(ts, price)
-        elif ts < live.ts:
+        live = self._live_bar_at(m, ts, price, None, found)
+        if live is None:
             self.late_trades += 1
             return []
         live.add_trade(ts, price, volume)
@@ -449,6 +434,27 @@ class Detector:
         book.add(ts, price, volume, side, signer)
         self._observe(m, ts, price, price, book.rolling_volume(), found)
         return self._signals(m, found, ctx) if found else []
+
+    def _live_bar_at(self, m: TokenMarket, t: int, price: float, next_m5: float | None,
+                     found: list[Detection]) -> LiveBar | None:
+        """The 5m bar being built that ``t`` falls in (ticks and trades alike): the one in progress,
+        or a new one after completing it (with ``next_m5``, a poll's rolling volume, when it has
+        one) and closing what is due; None when ``t`` is before the bar in progress (late)."""
+        live = m.live
+        if live is not None and t < live.ts + M5:
+            return None if t < live.ts else live
+        if live is None:
+            last = m.last5
+            if last is not None and t < last.ts + M5:
+                return None
+        else:
+            m.live = None
+            self._complete(m, live.finish(t, next_m5), found)
+        closed: list[Closed] = []
+        m.advance_to(t - t % M5, closed, live=True)
+        if closed:
+            self._closed(m, closed, found)
+        return m.begin_live(t, price)
 
     def advance(self, mint: str, ts: int, ctx: MarketContext | None = None) -> list[Signal]:
         """Time reached ``ts`` without data for ``mint``: complete what is due."""
