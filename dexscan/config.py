@@ -288,6 +288,9 @@ class ServiceSettings(_Section):
     max_ws_clients: int = Field(64, ge=1, le=10_000)
 
 
+DiscoveryProgram = Literal["pumpfun", "pumpswap", "raydium_amm_v4"]
+
+
 class StreamSettings(_Section):
     """The on-chain trade stream (Solana RPC WebSocket ``logsSubscribe``; dexscan.chain.stream)."""
 
@@ -302,6 +305,9 @@ class StreamSettings(_Section):
     sol_refresh_s: float = Field(60.0, gt=0, le=86_400)
     gap_fill_max_transactions: int = Field(200, ge=0, le=100_000)
     tape_retention_s: float = Field(3 * 86_400.0, ge=0, le=365 * 86_400)
+    # discovery in real time: the DEX programs whose logs are subscribed for new pools and graduations
+    discovery_programs: list[DiscoveryProgram] = Field(default_factory=lambda: list[DiscoveryProgram](["pumpfun"]))
+    discovery_max_per_round: int = Field(20, ge=0, le=10_000)  # tokens gated at once per round; 0: none
 
 
 class Secrets(_Section):

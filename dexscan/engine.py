@@ -189,6 +189,7 @@ class EngineCounters:
     history_errors: int = 0
     bars_stored: int = 0
     discovery_rounds: int = 0  # periodic rounds: feeds asked, every due token checked
+    stream_discovery_rounds: int = 0  # on-demand rounds for new pools and graduations of the chain stream
     watch_rounds: int = 0  # on-demand rounds: only just-watched mints checked (coalesced /watch)
 
 
@@ -277,6 +278,7 @@ class Engine:
         self._wake_history = asyncio.Event()
         self._wake_watch = asyncio.Event()
         self._watch_requests: dict[str, None] = {}  # mints waiting for an on-demand round, in order
+        self._stream_found: dict[str, Any] = {}  # DiscoveredToken of the chain stream, for the same rounds
         self._universe_round = asyncio.Lock()  # discovery and on-demand rounds never interleave
         self._wake_outbox: Callable[[], None] | None = None
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
@@ -669,7 +671,11 @@ class Engine:
     async def _trades_loop(self) -> None:
         assert self.feed is not None
         while True:
-            await self.apply_trades(self.feed.trades(await self.feed.next_events()))
+            events = await self.feed.next_events()
+            for token in self.feed.discoveries(events):  # new pools, graduations: gated at once
+                self._stream_found[token.mint] = token
+                self._wake_watch.set()
+            await self.apply_trades(self.feed.trades(events))
 
     async def apply_trades(self, trades: Sequence[Any]) -> None:
         """On-chain trades (:class:`~dexscan.chain.trades.Trade`) → detector and ladders → store → fan-out."""
@@ -1045,8 +1051,15 @@ class Engine:
             await self._wake_watch.wait()
             self._wake_watch.clear()
             mints, self._watch_requests = list(self._watch_requests), {}
+            found, self._stream_found = list(self._stream_found.values()), {}
             try:
                 await self.watch_round(mints)
+                if found:
+                    async with self._universe_round:
+                        await self._load_universe(self.now())
+                        self.counters.stream_discovery_rounds += 1
+                        await self._apply_round(await self.universe.discovered_now(
+                            found, self.settings.stream.discovery_max_per_round, self.now()))
             except SourceError as exc:
                 log.warning("watched mints not checked now (%d), they are at the next discovery round: %s",
                             len(mints), exc)

@@ -557,6 +557,21 @@ class Universe:
                 await self.store.upsert_token(mint, t, source=WATCH_SOURCE)
         return await self._check_and_apply(list(dict.fromkeys(mints)), t, 0, 0, {})
 
+    async def discovered_now(self, tokens: Sequence[DiscoveredToken], limit: int, now: int | None = None
+                             ) -> RefreshReport:
+        """Candidates the chain stream just announced (a new pool, a graduation): recorded as a feed's
+        would be, and the first ``limit`` checked now, as in :meth:`watch_now` (no feed asked); the
+        rest are due at the next round. A member is checked again too: its main pool may have moved."""
+        t = self._now(now)
+        self.book.discovered(tokens, t)
+        for tok in tokens:
+            self.book.recheck_at(tok.mint, t)
+            if self.store is not None:
+                await self.store.upsert_token(tok.mint, t, symbol=tok.symbol or "", name=tok.name or "",
+                                              source=tok.source)
+        mints = list(dict.fromkeys(tok.mint for tok in tokens))
+        return await self._check_and_apply(mints[:limit], t, len(mints), 0, {})
+
     # -- gates -----------------------------------------------------------------------------------
 
     async def gather(self, mints: Sequence[str], now: int) -> dict[str, GateInput]:

@@ -6,15 +6,26 @@ as DexScreener lists it); the feed subscribes to that pool's logs (:class:`~dexs
 (the token's decimals from the mint account, the quote's from the known quotes) and turns the
 decoded swaps into :class:`~dexscan.chain.trades.Trade` s, each once (a ``logsNotification`` states no
 block time: unless the event has its own timestamp, as pump.fun's and PumpSwap's do, the arrival
-time stands for it, at most a few hundred milliseconds late), with USD prices from
+time stands for it, at most a few hundred milliseconds late, stamped by the stream on receipt), with USD prices from
 :class:`~dexscan.chain.trades.SolUsd` (Jupiter Price v3 every ``sol_refresh_s``, one budgeted
 request; a streamed SOL/USDC pool's trades when there is one).
 
 A token is **streamed** while its pool is subscribed on a connection that is up and a notification
-arrived within ``silence_timeout_s``; then the engine polls it only for liquidity and stats
-(``stream.stats_refresh_s``). Otherwise (no WebSocket endpoint reachable, refused, silent) it is
-polled as before, and each switch is counted (``fallbacks``, ``resumed``). Pools whose swaps never
-reach the logs (Meteora DLMM emits its Swap only by self-CPI) and bonding curves are not streamed.
+arrived within ``silence_timeout_s`` (the slot heartbeat counts: a quiet market is not a dead
+stream); then the engine polls it only for liquidity and stats (``stream.stats_refresh_s``).
+Otherwise (no WebSocket endpoint reachable, refused, silent) it is polled as before, and each switch
+is counted (``fallbacks``, ``resumed``). Pools whose swaps never reach the logs (Meteora DLMM
+emits its Swap only by self-CPI) and bonding curves are not streamed.
+
+**Discovery in real time**: the programs of ``stream.discovery_programs`` are subscribed too, and
+:meth:`ChainFeed.discoveries` turns their new-pool and graduation events into candidates for the
+universe's gates (the engine checks them at once, in the on-demand rounds ``/watch`` uses, at most
+``stream.discovery_max_per_round`` per round; the rest wait, due, for the next round): a graduation
+(pump.fun ``CompleteEvent`` / ``CompletePumpAmmMigrationEvent``) and a pool creation (PumpSwap
+``CreatePoolEvent``, Raydium v4 ``Init`` when it names its mint). A pump.fun ``CreateEvent`` is
+counted, not gated: a token on its bonding curve cannot pass the liquidity gate, and its graduation
+is streamed. Events that name no mint (Raydium v4 ``Init`` in logs) are counted
+(``pool_events_without_mint``).
 """
 
 from __future__ import annotations
@@ -26,10 +37,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from dexscan.chain.events import Event, Swap
+from dexscan.chain.events import PROGRAM_IDS, Event, PoolEvent, Swap
 from dexscan.chain.stream import LogStream, StreamOptions, from_settings
 from dexscan.chain.trades import KNOWN_DECIMALS, PoolMints, SolUsd, Trade, to_trade
-from dexscan.domain import SOL_MINT, PairSnapshot
+from dexscan.domain import SOL_MINT, DiscoveredToken, PairSnapshot
 
 if TYPE_CHECKING:
     from dexscan.clock import Clock
@@ -89,14 +100,16 @@ class ChainFeed:
     """Stream subscriptions of the tracked tokens' pools; decoded swaps -> trades."""
 
     def __init__(self, endpoints: Sequence[str], options: StreamOptions, clock: Clock, *, inspector: Any = None,
-                 queue_size: int = 10_000, stats_refresh_s: float = 300.0, sol_refresh_s: float = 60.0) -> None:
+                 queue_size: int = 10_000, stats_refresh_s: float = 300.0, sol_refresh_s: float = 60.0,
+                 discovery_programs: Sequence[str] = ()) -> None:
         self.clock = clock
         self.options = options
         self.inspector = inspector
         self.stats_refresh_s = stats_refresh_s
         self.sol_refresh_s = sol_refresh_s
         self.queue: asyncio.Queue[Event] = asyncio.Queue(queue_size)
-        self.stream = LogStream(endpoints, queue=self.queue, options=options)
+        self.discovery_programs = [PROGRAM_IDS[name] for name in discovery_programs]
+        self.stream = LogStream(endpoints, self.discovery_programs, queue=self.queue, options=options, now=clock.now)
         self.pools: dict[str, PoolMints] = {}
         self.pool_of: dict[str, str] = {}  # mint -> pool
         self._unstreamable: set[str] = set()
@@ -126,7 +139,8 @@ class ChainFeed:
             return None
         st = settings.stream
         return cls(endpoints, options, clock, inspector=inspector, queue_size=st.queue_size,
-                   stats_refresh_s=st.stats_refresh_s, sol_refresh_s=st.sol_refresh_s)
+                   stats_refresh_s=st.stats_refresh_s, sol_refresh_s=st.sol_refresh_s,
+                   discovery_programs=st.discovery_programs)
 
     # -- which pools -----------------------------------------------------------------------------
 
@@ -171,10 +185,12 @@ class ChainFeed:
     # -- health ------------------------------------------------------------------------------------
 
     def up(self) -> bool:
-        """A connection is up and a notification arrived within the silence timeout (answers to our
-        own subscribe requests do not count: a silent provider acknowledges and never notifies)."""
+        """A connection is up and a notification arrived within the silence timeout: a slot heartbeat
+        (``slotNotification``, whether or not anything traded) or a log notification. Answers to our
+        own subscribe requests do not count: a silent provider acknowledges and never notifies."""
         now = self.clock.now()
-        heard = self.stream.stats.counts["notifications"]
+        counts = self.stream.stats.counts
+        heard = counts["notifications"] + counts["slot_notifications"]
         if heard != self._heard:
             self._heard, self._heard_at = heard, now
         connected = any(c.ws is not None for c in self.stream.connections)
@@ -216,7 +232,7 @@ class ChainFeed:
             if not isinstance(ev, Swap):
                 self.counts["pool_events"] += 1
                 continue
-            if ev.block_time is None:  # logsNotification carries no block time: arrival time stands for it
+            if ev.block_time is None:  # no stated time, nor stamped on arrival by the stream: now stands for it
                 ev = replace(ev, block_time=int(now))
                 self.counts["time_from_arrival"] += 1
             pool = self.pools.get(ev.pool) if ev.pool is not None else None
@@ -243,6 +259,29 @@ class ChainFeed:
                 self.last_block_time = got.block_time
             out.append(got)
         return out
+
+    def discoveries(self, events: Sequence[Event]) -> list[DiscoveredToken]:
+        """The tokens of the new pools and graduations among ``events``, each once (see the module
+        docstring for which events count); the others counted by kind."""
+        out: dict[str, DiscoveredToken] = {}
+        for ev in events:
+            if not isinstance(ev, PoolEvent):
+                continue
+            if ev.program == "pumpfun" and ev.event == "CreateEvent":
+                self.counts["curve_creations"] += 1  # on a bonding curve: gated when it graduates
+                continue
+            if ev.mint is None:
+                self.counts["pool_events_without_mint"] += 1
+                continue
+            key = (ev.signature, ev.index)
+            if key in self._seen:
+                continue
+            self._seen[key] = None
+            if len(self._seen) > TRADE_DEDUPE:
+                self._seen.popitem(last=False)
+            self.counts["graduations" if ev.kind == "graduated" else "pools_created"] += 1
+            out.setdefault(ev.mint, DiscoveredToken(ev.mint, f"chain:{ev.program}", ev.symbol, ev.name))
+        return list(out.values())
 
     # -- gaps ------------------------------------------------------------------------------------
 

@@ -8,10 +8,17 @@ connections as the provider's subscriptions-per-connection limit needs. Each con
 * connects to the first configured WebSocket endpoint (derived from the HTTP RPC URLs, http->ws,
   https->wss, unless set explicitly) and, when that fails, goes silent or drops, reconnects with
   jittered exponential backoff to the *next* endpoint (fail-over), resubscribing everything;
-* treats "no message for ``silence_timeout_s``" as a dead stream (providers stall without closing);
+* also keeps a ``slotSubscribe`` (the heartbeat: a ``slotNotification`` per slot, ~2.5/s, whether or
+  not anything trades), so "no message for ``silence_timeout_s``" means a dead stream (providers stall
+  without closing), never a quiet market; a provider that refuses ``slotSubscribe`` is counted
+  (``slot_subscribe_errors``) and silence then falls back to meaning "no notification";
 * decodes every ``logsNotification`` with :mod:`dexscan.chain.events` (pure; never raises), drops
   failed transactions, delivers each transaction once (the same signature arrives once per
-  subscription it mentions, and providers repeat notifications), counts out-of-order slots.
+  subscription it mentions, and providers repeat notifications), counts out-of-order slots;
+* stamps events whose input states no time (a ``logsNotification`` has none; only pump.fun's and
+  PumpSwap's events carry their own timestamp) with their arrival time, read from ``now`` as the
+  message is received: a consumer that falls behind (a locked database) must not date a backlog of
+  trades to the moment it catches up.
 
 Events go to a callback and/or an ``asyncio.Queue`` (a full queue drops and counts). Everything is
 counted in :attr:`LogStream.stats` (messages, decoded, rejected by reason, reconnects,
@@ -68,6 +75,7 @@ class StreamOptions:
     commitment: str = "confirmed"
     dedupe_window: int = 20_000  # signatures remembered for duplicate detection
     max_message_bytes: int = 4 * 1024 * 1024
+    slot_heartbeat: bool = True  # slotSubscribe on every connection: silence means a dead stream
 
 
 @dataclass
@@ -76,11 +84,12 @@ class StreamStats:
 
     counts: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)  # decoder rejections and bad messages, by reason
-    last_slot: int | None = None
+    last_slot: int | None = None  # newest slot of a logsNotification
+    heartbeat_slot: int | None = None  # newest slot of a slotNotification
 
     def as_dict(self) -> dict[str, Any]:
         return {**{k: self.counts[k] for k in sorted(self.counts)}, "rejected": dict(sorted(self.rejected.items())),
-                "last_slot": self.last_slot}
+                "last_slot": self.last_slot, "heartbeat_slot": self.heartbeat_slot}
 
 
 def from_settings(settings: Settings) -> tuple[list[str], StreamOptions]:
@@ -113,6 +122,7 @@ class _Connection:
         self.task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.stale: list[int] = []  # subscriptions acknowledged after their pubkey was unwatched
+        self.slot_sub: int | None = None  # the heartbeat's subscription id
 
     @property
     def endpoint(self) -> str:
@@ -142,6 +152,9 @@ class _Connection:
                     self.sub_to_mention.clear()
                     self.mention_to_sub.clear()
                     self.pending.clear()
+                    self.slot_sub = None
+                    if opts.slot_heartbeat:
+                        await self.subscribe_slots()
                     for pk in list(self.mentions):
                         await self.subscribe(pk, resubscribe=not s.fresh(pk))
                     self.connected.set()
@@ -173,6 +186,14 @@ class _Connection:
             delay = min(opts.reconnect_max_s, opts.reconnect_base_s * 2 ** min(attempt, 20))
             attempt += 1
             await asyncio.sleep(delay * (0.5 + 0.5 * s.rng.random()))  # jitter: 50-100% of the step
+
+    async def subscribe_slots(self) -> None:
+        if self.ws is None:
+            return
+        rid = self.stream.next_id()
+        self.pending[rid] = ("slotSubscribe", "")
+        self.stream.stats.counts["slot_subscribes"] += 1
+        await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": "slotSubscribe"}))
 
     async def subscribe(self, pubkey: str, resubscribe: bool = False) -> None:
         if self.ws is None:
@@ -212,7 +233,7 @@ class LogStream:
 
     def __init__(self, endpoints: Sequence[str], mentions: Iterable[str] = (), *, on_event: EventSink | None = None,
                  queue: asyncio.Queue[Event] | None = None, options: StreamOptions | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, now: Callable[[], float] | None = None) -> None:
         if not endpoints:
             raise ValueError("LogStream needs at least one WebSocket endpoint")
         self.endpoints = list(endpoints)
@@ -220,6 +241,7 @@ class LogStream:
         self.on_event = on_event
         self.queue = queue
         self.rng = rng or random.Random()
+        self.now = now  # arrival times of events that state none (None: left unstated)
         self.stats = StreamStats()
         self.stopping = False
         self.connections: list[_Connection] = []
@@ -333,8 +355,11 @@ class LogStream:
         if not isinstance(msg, dict):
             self.stats.rejected["not_an_object"] += 1
             return
-        if msg.get("method") == "logsNotification":
+        method = msg.get("method")
+        if method == "logsNotification":
             self._notification(msg, conn)
+        elif method == "slotNotification":
+            self._slot(msg, conn)
         elif "id" in msg:
             self._answer(msg, conn)
         else:
@@ -348,12 +373,16 @@ class LogStream:
             return
         method, pubkey = req
         if msg.get("error") is not None:
-            self.stats.counts["subscribe_errors" if method == "logsSubscribe" else "unsubscribe_errors"] += 1
+            self.stats.counts[{"logsSubscribe": "subscribe_errors", "slotSubscribe": "slot_subscribe_errors"}.get(
+                method, "unsubscribe_errors")] += 1
             err = msg["error"]
             log.warning("stream: %s %s refused: %s", method, pubkey[:8],
                         err.get("message") if isinstance(err, dict) else err)
             return
         sub = msg.get("result")
+        if method == "slotSubscribe" and isinstance(sub, int) and not isinstance(sub, bool):
+            conn.slot_sub = sub
+            return
         if method == "logsSubscribe" and isinstance(sub, int) and not isinstance(sub, bool):
             if pubkey in conn.mentions:
                 conn.sub_to_mention[sub] = pubkey
@@ -361,6 +390,19 @@ class LogStream:
             else:  # unwatched while the subscription was on its way: drop it
                 conn.stale.append(sub)
             self.stats.counts["subscriptions_active"] = sum(len(x.sub_to_mention) for x in self.connections)
+
+    def _slot(self, msg: dict[str, Any], conn: _Connection) -> None:
+        """A heartbeat: ``{"params": {"result": {"parent", "root", "slot"}, "subscription"}}``."""
+        params = msg.get("params")
+        result = params.get("result") if isinstance(params, dict) else None
+        slot = result.get("slot") if isinstance(result, dict) else None
+        if not isinstance(slot, int) or isinstance(slot, bool) or conn.slot_sub is None \
+                or params.get("subscription") != conn.slot_sub:  # type: ignore[union-attr]
+            self.stats.rejected["bad_slot_notification"] += 1
+            return
+        self.stats.counts["slot_notifications"] += 1
+        if self.stats.heartbeat_slot is None or slot > self.stats.heartbeat_slot:
+            self.stats.heartbeat_slot = slot
 
     def _notification(self, msg: dict[str, Any], conn: _Connection) -> None:
         c = self.stats.counts
@@ -399,9 +441,13 @@ class LogStream:
         fill = mention if mention is not None and mention not in PROGRAMS and ray_swaps == 1 else None
         if ray_swaps > 1 and mention is not None and mention not in PROGRAMS:
             c["raydium_pool_ambiguous"] += ray_swaps
+        arrived = None if self.now is None else int(self.now())
         for ev in out.events:
             if fill is not None and isinstance(ev, Swap) and ev.pool is None and ev.program == "raydium_amm_v4":
                 ev = dataclasses.replace(ev, pool=fill)
+            if ev.block_time is None and arrived is not None:
+                ev = dataclasses.replace(ev, block_time=arrived)
+                c["time_from_arrival"] += 1
             c["decoded"] += 1
             c["swaps" if isinstance(ev, Swap) else "pool_events"] += 1
             self._deliver(ev)

@@ -7,7 +7,9 @@ lines of the pool's program (``reference/onchain/*.md``): Raydium CPMM ``SwapEve
 layout, naming both mints), Raydium CLMM ``SwapEvent`` (205 bytes), PumpSwap ``BuyEvent`` /
 ``SellEvent`` (312 bytes), Orca Whirlpool ``Traded`` (121 bytes), each under its program's invoke
 line, as ``logsNotification`` delivers them. Meteora DLMM pools and bonding curves are not encoded
-(DLMM's event reaches no log line; the scanner polls them).
+(DLMM's event reaches no log line; the scanner polls them). :func:`launch_logs` encodes a pool's
+opening: PumpSwap ``CreatePoolEvent``, under pump.fun's ``migrate`` with its
+``CompletePumpAmmMigrationEvent`` when a token graduates from its bonding curve.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dexscan.address import b58decode
 from dexscan.chain.events import PROGRAM_IDS
 from dexscan.chain.events.codec import b58encode
 from dexscan.chain.events.orca_whirlpool import TRADED
-from dexscan.chain.events.pumpswap import BUY, SELL
+from dexscan.chain.events.pumpfun import MIGRATION
+from dexscan.chain.events.pumpswap import BUY, CREATE_POOL, SELL
 from dexscan.chain.events.raydium_clmm import SWAP as CLMM_SWAP
 from dexscan.chain.events.raydium_cpmm import SWAP as CPMM_SWAP
 from dexscan.domain import Candle
@@ -105,6 +108,14 @@ def raw_amounts(swap: SimSwap, decimals: int, quote_usd: float, quote_decimals: 
     return max(1, base), max(1, quote)
 
 
+def swap_program(dex_id: str, labels: tuple[str, ...]) -> str:
+    """The program id a pool's swaps invoke (and so mention); "" for pools the stream cannot carry."""
+    name = {"pumpswap": "pumpswap", "orca": "orca_whirlpool"}.get(dex_id)
+    if dex_id == "raydium":
+        name = "raydium_cpmm" if "CPMM" in labels else "raydium_clmm" if "CLMM" in labels else None
+    return PROGRAM_IDS[name] if name is not None else ""
+
+
 def swap_logs(dex_id: str, labels: tuple[str, ...], swap: SimSwap, mint: str, quote_mint: str, decimals: int,
               quote_usd: float, quote_decimals: int) -> list[str] | None:
     """The log lines of ``swap`` in its pool's program; None for a pool the stream cannot carry."""
@@ -135,3 +146,59 @@ def swap_logs(dex_id: str, labels: tuple[str, ...], swap: SimSwap, mint: str, qu
         payload = (BUY if buy else SELL) + head + b"\0" * (312 - 8 - len(head))
         return _wrap(PROGRAM_IDS["pumpswap"], _data(payload))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class SimPoolLaunch:
+    """A pool that opens in the simulated market: a new pool (``kind`` "pool_created") or a token's
+    graduation from its pump.fun bonding curve to its PumpSwap pool ("graduated")."""
+
+    ts: int
+    kind: str  # "pool_created" | "graduated"
+    pool: str
+    mint: str
+    quote_mint: str
+    curve: str | None  # the bonding curve left behind (graduations)
+    creator: str
+    base_raw: int  # initial liquidity, raw units
+    quote_raw: int
+    decimals: int
+    quote_decimals: int
+
+    @property
+    def slot(self) -> int:
+        return int((self.ts - SLOT_EPOCH) / SLOT_S)
+
+    @property
+    def signature(self) -> str:
+        return b58encode(_digest("launch", self.pool, self.ts) + _digest("launch2", self.pool, self.ts))
+
+
+def _create_pool_event(launch: SimPoolLaunch) -> bytes:
+    """PumpSwap ``CreatePoolEvent`` (the 334-byte layout of ``reference/onchain/pumpswap.md``)."""
+    zero = b"\0" * 32
+    return CREATE_POOL + struct.pack(
+        "<qH32s32s32sBBQQQQQQQB32s32s32s32s32s?", launch.ts, 0, b58decode(launch.creator), b58decode(launch.mint),
+        b58decode(launch.quote_mint), launch.decimals, launch.quote_decimals, launch.base_raw, launch.quote_raw,
+        launch.base_raw, launch.quote_raw, 1000, 0, 0, 255, b58decode(launch.pool), zero, zero, zero,
+        b58decode(launch.creator), False)
+
+
+def launch_logs(launch: SimPoolLaunch) -> tuple[list[str], list[str]]:
+    """(log lines, accounts the transaction mentions) of a pool launch, as ``logsNotification``
+    delivers them. A graduation is pump.fun's ``migrate`` instruction: it creates the PumpSwap pool
+    by CPI (``CreatePoolEvent`` under PumpSwap's invoke) and emits ``CompletePumpAmmMigrationEvent``
+    (the 200-byte layout); a new pool is PumpSwap's ``create_pool`` alone."""
+    pumpswap, pumpfun = PROGRAM_IDS["pumpswap"], PROGRAM_IDS["pumpfun"]
+    create = [f"Program {pumpswap} invoke [{2 if launch.kind == 'graduated' else 1}]",
+              "Program log: Instruction: CreatePool", _data(_create_pool_event(launch)),
+              f"Program {pumpswap} consumed 91234 of 400000 compute units", f"Program {pumpswap} success"]
+    mentions = [launch.creator, launch.pool, launch.mint, pumpswap]
+    if launch.kind != "graduated" or launch.curve is None:
+        return create, mentions
+    migration = MIGRATION + struct.pack("<32s32sQQQ32sq32s32s", b58decode(launch.creator), b58decode(launch.mint),
+                                        launch.base_raw, launch.quote_raw, 0, b58decode(launch.curve), launch.ts,
+                                        b58decode(launch.pool), b"\0" * 32)
+    return ([f"Program {pumpfun} invoke [1]", "Program log: Instruction: Migrate", *create, _data(migration),
+             f"Program {pumpfun} consumed 171234 of 400000 compute units", f"Program {pumpfun} success"],
+            [*mentions, launch.curve, pumpfun])

@@ -80,6 +80,8 @@ YOUNG_AGE_S = 2 * 86_400
 DEXES = ("raydium", "pumpswap", "meteora", "orca")
 #: DexScreener's ``dexId`` of a pump.fun bonding curve (a "pair" without pool liquidity).
 BONDING_CURVE_DEX = "pumpfun"
+#: Pool-minutes whose swaps :meth:`MarketSim.swaps` keeps (a few simulated minutes of every streamed pool).
+MINUTE_SWAPS_KEPT = 20_000
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 WINDOWS_S: Mapping[str, int] = {"m5": 300, "h1": 3600, "h6": 21_600, "h24": 86_400}
@@ -459,6 +461,8 @@ class MarketSim:
         self._totals: OrderedDict[tuple[int, int], float] = OrderedDict()
         self._feed_members: tuple[list[tuple[SimToken, int]], list[SimToken]] | None = None
         self._boost_amounts: dict[tuple[int, int], float] = {}
+        # (pool, minute) -> its swaps: the stream asks for every 2 s slice, a minute's bar is split once
+        self._minute_swaps: OrderedDict[tuple[str, int], list[SimSwap]] = OrderedDict()
         self._build_tokens()
         self._live_plan = self._plan_live()
 
@@ -1426,19 +1430,39 @@ class MarketSim:
             out.sort(key=lambda b: (-b.boosted_at, b.mint))
         return out[:limit]
 
+    def pool_launches(self, start: float, end: float) -> list[tuple[SimPool, SimPool | None]]:
+        """Pools opening in ``[start, end)`` (their ``created_at``), in time order, each with the
+        bonding curve it replaces when it is a token's graduation (its main pool opening as the curve
+        closes), else None: what the chain shows as pool-creation and migration events."""
+        out = []
+        for tok in self.tokens:
+            for p in tok.pools:
+                if start <= p.created_at < end:
+                    curve = tok.curve if tok.curve is not None and p.is_main and p.created_at == tok.migrated_at \
+                        else None
+                    out.append((p, curve))
+        out.sort(key=lambda pc: (pc[0].created_at, pc[0].address))
+        return out
+
     def swaps(self, pool: str, start: float, end: float) -> list[SimSwap]:
         """The individual swaps of ``pool`` with ``start <= ts < end``, in time order: each one-minute
-        bar split by :func:`dexscan.demo.chain_swaps.minute_swaps` (its volume is the bar's)."""
+        bar split by :func:`dexscan.demo.chain_swaps.minute_swaps` (its volume is the bar's), once per
+        minute (kept for :data:`MINUTE_SWAPS_KEPT` pool-minutes: the stream asks slice by slice)."""
         from dexscan.demo.chain_swaps import minute_swaps
 
-        p = self.pool(pool)
-        size = self.tokens[p.token_index].trade_size_usd
         first = int(start) - int(start) % 60
-        last = int(end) - int(end) % 60 + 60
-        out: list[SimSwap] = []
-        for bar in self.bars(pool, Timeframe.M1, first, last, include_empty=False):
-            out.extend(s for s in minute_swaps(pool, bar, size) if start <= s.ts < end)
-        return out
+        minutes = range(first, int(end) - int(end) % 60 + 60, 60)
+        cache = self._minute_swaps
+        missing = [m for m in minutes if (pool, m) not in cache]
+        if missing:
+            size = self.tokens[self.pool(pool).token_index].trade_size_usd
+            bars = {bar.ts: bar for bar in self.bars(pool, Timeframe.M1, missing[0], missing[-1] + 60,
+                                                     include_empty=False)}
+            for m in missing:
+                cache[(pool, m)] = minute_swaps(pool, bars[m], size) if m in bars else []
+            while len(cache) > MINUTE_SWAPS_KEPT:
+                cache.popitem(last=False)
+        return [s for m in minutes for s in cache[(pool, m)] if start <= s.ts < end]
 
 
 def _bridge(active: np.ndarray, steps: np.ndarray, x_start: float, x_end: float, amp: float) -> np.ndarray:

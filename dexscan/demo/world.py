@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from dexscan.clock import LoopClock
 from dexscan.config import Settings
-from dexscan.demo.chain_swaps import swap_logs
+from dexscan.demo.chain_swaps import SLOT_EPOCH, SLOT_S, SimPoolLaunch, launch_logs, swap_logs, swap_program
 from dexscan.demo.market_sim import CANDLE_S, SOL_USD, USDC_USD, MarketSim, PlantedEvent, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
@@ -103,7 +103,8 @@ class DemoWorld:
     ``telegram`` is true (keeping its state in ``telegram_journal`` when given), and with ``stream``
     (the default) the chain stream: an :class:`RpcWsFake` to which every ``STREAM_SLICE_S`` the
     swaps of each subscribed pool (:meth:`MarketSim.swaps`) are published, encoded with the real
-    event layouts (:mod:`dexscan.demo.chain_swaps`), so the scanner prices its tokens from the chain.
+    event layouts (:mod:`dexscan.demo.chain_swaps`), so the scanner prices its tokens from the chain,
+    followed by a ``slotNotification`` of the slice's last slot (the heartbeat of a live chain).
     """
 
     def __init__(
@@ -140,6 +141,7 @@ class DemoWorld:
         self.stream_enabled = stream
         self.chain_ws: RpcWsFake | None = None
         self.swaps_published = 0
+        self.launches_published: list[SimPoolLaunch] = []
         self._streamer: asyncio.Task[None] | None = None
         self._streamed_pools: set[str] = set()
 
@@ -244,8 +246,44 @@ class DemoWorld:
         while True:
             end = t + STREAM_SLICE_S
             await self.clock.sleep(end - self.clock.now())
+            await self.publish_launches(t, end)
             await self.publish_swaps(t, end)
+            await self.chain_ws.publish_slot(int((end - SLOT_EPOCH) / SLOT_S))  # the heartbeat
             t = end
+
+    def launch(self, pool: str, at: float, curve: str | None = None) -> SimPoolLaunch:
+        """The opening of the simulated ``pool`` at ``at`` as the chain states it (a graduation from
+        ``curve`` when given): its initial liquidity split half and half, in raw units."""
+        sim = self.sim
+        p = sim.pool(pool)
+        tok = sim.token(p.base_mint)
+        quote_usd, quote_decimals = _QUOTE_USD.get(p.quote_mint, (SOL_USD, 9))
+        price = sim.token_price(tok.mint, max(at, tok.listed_at)) or tok.initial_price
+        half = p.liquidity_usd / 2
+        return SimPoolLaunch(int(at), "graduated" if curve is not None else "pool_created", pool, tok.mint,
+                             p.quote_mint, curve, tok.dev, max(1, round(half / price * 10 ** tok.decimals)),
+                             max(1, round(half / quote_usd * 10 ** quote_decimals)), tok.decimals, quote_decimals)
+
+    async def publish_launch(self, launch: SimPoolLaunch) -> int:
+        """Publish one pool launch (its transaction's logs) to the subscriptions it mentions."""
+        assert self.chain_ws is not None
+        logs, mentions = launch_logs(launch)
+        if self.chain is not None:
+            self.chain.archive.record(launch.signature, launch.slot, launch.ts, logs, mentions)
+        self.launches_published.append(launch)
+        return await self.chain_ws.publish(launch.signature, launch.slot, logs, mentions)
+
+    async def publish_launches(self, start: float, end: float) -> int:
+        """The PumpSwap pools that open in ``[start, end)`` (graduations from a bonding curve among
+        them), as their creation transactions: the scanner discovers them from the stream."""
+        if self.chain_ws is None:
+            return 0
+        sent = 0
+        for pool, curve in self.sim.pool_launches(start, end):
+            if pool.dex_id == "pumpswap":  # the other DEXes' pool creations are not decoded
+                sent += await self.publish_launch(self.launch(pool.address, pool.created_at,
+                                                              None if curve is None else curve.address))
+        return sent
 
     async def publish_swaps(self, start: float, end: float) -> int:
         """Publish the swaps of ``[start, end)`` of the pools someone subscribed to (and archive those
@@ -264,14 +302,15 @@ class DemoWorld:
             if quote is None or not sim.pool_open(pool, start):
                 continue
             tok = sim.token(p.base_mint)
+            program = swap_program(p.dex_id, p.labels)
             for swap in sim.swaps(pool, start, end):
                 logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
                 if logs is not None:
-                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer))
+                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer, program))
         batch.sort()
-        for ts, sig, slot, logs, pool, signer in batch:
+        for ts, sig, slot, logs, pool, signer, program in batch:
             if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills)
                 self.chain.archive.record(sig, slot, int(ts), logs, [signer, pool])
-            await ws.publish(sig, slot, logs, [pool])
+            await ws.publish(sig, slot, logs, [pool, program])
         self.swaps_published += len(batch)
         return len(batch)

@@ -22,10 +22,6 @@ from dexscan.engine import Engine, ScanOptions, preload, scan
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 RUN_S = 2400
-#: The silence timeout of these runs. The realistic demo market has quiet stretches (20 tokens, some
-#: minutes without a swap), and the feed cannot yet tell a quiet market from a silent provider (no
-#: slot heartbeat), so the timeout must exceed the demo's natural gaps to test the fault alone.
-SILENCE_S = 120.0
 
 
 async def run(tmp_path: Path, fault: str | None) -> dict[str, Any]:
@@ -58,8 +54,7 @@ async def run(tmp_path: Path, fault: str | None) -> dict[str, Any]:
                 world.chain_ws.silent = True
 
             silencer = asyncio.create_task(go_silent())
-        settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "scan.log"),
-                                                                "stream.silence_timeout_s": SILENCE_S})
+        settings = world.apply(load_settings()).with_overrides({"app.log_file": str(tmp_path / "scan.log")})
         sampler = asyncio.create_task(sample())
         assert await scan(settings, opts, world.clock, tmp_path / f"{fault}.db", mode="demo",
                           ready=engines.append) == 0
@@ -93,3 +88,70 @@ async def test_polling_takes_over_when_the_stream_is_refused_or_silent(tmp_path:
     else:
         assert c.trades > 0 and (r["feed"]["resumed"], r["feed"]["fallbacks"]) == (1, 1)
         assert r["status"].counters["stream_fallbacks"] == 1
+
+
+async def test_a_graduation_and_a_new_pool_are_gated_from_the_stream_within_seconds(tmp_path: Path) -> None:
+    """Discovery in real time: the demo's migrating token leaves its bonding curve for its PumpSwap pool;
+    pump.fun's migrate transaction (CompletePumpAmmMigrationEvent + PumpSwap CreatePoolEvent) reaches the
+    scanner's pump.fun subscription and the token is gated (mint read through the RPC fake) and admitted on
+    its new pool seconds later, long before the next periodic discovery round. A PumpSwap pool created
+    for an unsafe token (mint authority kept), published the same way, is gated and rejected for it."""
+    from dexscan.chain.events import PROGRAM_IDS
+
+    out: dict[str, Any] = {}
+    async with DemoWorld(seed=7, n_tokens=20, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.chain_ws is not None
+        sim = world.sim
+        tok = next(t for t in sim.tokens if t.curve is not None)
+        assert tok.migrated_at is not None and tok.safe and tok.main_pool.dex_id == "pumpswap"
+        unsafe = next(t for t in sim.tokens if t.mint_authority and not t.young)
+        start = tok.migrated_at - 900
+        world.clock.advance(start - world.clock.now())
+        clock = world.clock
+        engines: list[Engine] = []
+
+        async def watch() -> None:
+            await clock.sleep(tok.migrated_at - clock.now() - 1)
+            engine = engines[0]
+            out["before"] = (engine.tokens[tok.mint].member if tok.mint in engine.tokens else False,
+                             engine.counters.discovery_rounds)
+            while "admitted_at" not in out:
+                view = engine.tokens.get(tok.mint)
+                if view is not None and view.member and view.pool == tok.main_pool.address:
+                    out["admitted_at"] = clock.now()
+                    out["rounds_then"] = engine.counters.discovery_rounds
+                    break
+                await clock.sleep(0.5)
+            # a new PumpSwap pool of a token that kept its mint authority
+            out["unsafe_published"] = await world.publish_launch(world.launch(unsafe.main_pool.address,
+                                                                              clock.now()))
+            out["unsafe_at"] = clock.now()
+
+        async def stopped(engine: Engine) -> None:
+            out["feed"] = dict(engine.feed.counts) if engine.feed is not None else {}
+            out["stream_rounds"] = engine.counters.stream_discovery_rounds
+            out["rejected"] = {row.mint: (row.at, row.reason) for row in engine.status().rejected}
+            out["verdicts"] = [(str(r[0]), str(r[1])) for r in await engine.store.db.execute_fetchall(
+                "SELECT gate, status FROM gate_verdicts WHERE mint = ? AND checked_at >= ?",
+                (tok.mint, tok.migrated_at))]
+            out["subscribed"] = list(world.chain_ws.subscribed) if world.chain_ws is not None else []
+
+        opts = ScanOptions(demo=True, run_for=1200, dashboard=False, quiet=True)
+        preload(opts, telegram=False)
+        settings = world.apply(load_settings()).with_overrides({
+            "app.log_file": str(tmp_path / "scan.log"), "stream.discovery_programs": ["pumpfun", "pumpswap"]})
+        watcher = asyncio.create_task(watch())
+        assert await scan(settings, opts, world.clock, tmp_path / "discovery.db", mode="demo",
+                          ready=engines.append, stopped=stopped) == 0
+        await watcher
+
+    assert {PROGRAM_IDS["pumpfun"], PROGRAM_IDS["pumpswap"]} <= set(out["subscribed"])  # discovery subscriptions
+    assert out["before"][0] is False  # on its bonding curve it was kept out
+    assert tok.migrated_at <= out["admitted_at"] <= tok.migrated_at + 15  # seconds, not a discovery round
+    assert out["rounds_then"] == out["before"][1]  # no periodic round ran in between: the stream did it
+    assert out["feed"]["graduations"] == 1 and out["feed"]["pools_created"] == 2  # the migration's own, the unsafe
+    assert out["stream_rounds"] >= 2
+    assert ("mint_authority", "pass") in out["verdicts"] and ("liquidity", "pass") in out["verdicts"]
+    at, reason = out["rejected"][unsafe.mint]
+    assert out["unsafe_published"] == 1 and out["unsafe_at"] <= at <= out["unsafe_at"] + 15
+    assert reason.startswith("mint_authority fail")

@@ -77,7 +77,7 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
             last_seen = trades[-1].signature
             world.chain_ws.refuse = True  # the provider drops us and will not take us back for a while
             await world.chain_ws.disconnect_all()
-            await clock.sleep(90.0)
+            await clock.sleep(180.0)  # the heartbeat tells "up" at once after: a gap long enough to hold swaps
             assert not feed.streaming(tok.mint) and feed.counts["fallbacks"] == 1
             assert feed.status().cell().startswith("polling")
             world.chain_ws.refuse = False

@@ -199,7 +199,7 @@ async def test_out_of_order_bad_base64_and_failed_transactions_are_counted() -> 
                                         f"Program {CPMM} success"], [CPMM])
         await fake.publish("failed", 103, cpmm_logs(3), [CPMM], err={"InstructionError": [0, {"Custom": 1}]})
         await fake.send_raw("{not json")
-        await until(lambda: stream.stats.counts["messages"] == 5 + 1)
+        await until(lambda: stream.stats.counts["messages"] == 5 + 2)  # + answers to logs- and slotSubscribe
         assert [e.signature for e in got] == ["late", "early"]
         c, rej = stream.stats.counts, stream.stats.rejected
         assert c["out_of_order"] == 1 and c["failed_transactions"] == 1
@@ -281,5 +281,31 @@ async def test_unwatch_before_the_answer_drops_the_late_subscription_and_status_
         (st,) = stream.status()
         assert st["connected"] and st["watched"] == 1 and st["subscribed"] == 1
         assert "SECRET" not in str(st)
+        await stream.stop()
+        await runner
+
+
+async def test_slot_heartbeat_tells_a_quiet_market_from_a_dead_stream() -> None:
+    """No swap for far longer than the silence timeout, but slots keep coming: the stream stays up. When
+    the provider goes silent (slots stop too), the connection is declared dead and replaced."""
+    async with RpcWsFake() as fake:
+        stream = LogStream([fake.url], [CPMM], options=opts(silence_timeout_s=10.0))
+        runner = asyncio.create_task(stream.run())
+        await until(lambda: fake.active_subscriptions == 1 and sum(len(c.slot_subs) for c in fake.clients) == 1)
+        assert fake.methods["slotSubscribe"] == 1
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for slot in range(1000, 1000 + 60):  # 60 s of heartbeats, one a second, and no notification
+            assert await fake.publish_slot(slot) == 1
+            await asyncio.sleep(1.0)
+        assert loop.time() - start >= 60.0
+        c = stream.stats.counts
+        assert (c["slot_notifications"], c["notifications"], c["silent_timeouts"], c["reconnects"]) == (60, 0, 0, 0)
+        assert stream.stats.heartbeat_slot == 1059
+        fake.silent = True
+        assert await fake.publish_slot(2000) == 0
+        await until(lambda: stream.stats.counts["silent_timeouts"] == 1)
+        await until(lambda: stream.stats.counts["connects"] == 2)
+        assert stream.stats.counts["slot_subscribes"] == 2  # the heartbeat is subscribed again on reconnect
         await stream.stop()
         await runner

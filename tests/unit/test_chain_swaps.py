@@ -66,3 +66,40 @@ def test_a_minute_bar_splits_into_swaps_that_carry_its_volume_and_path() -> None
     assert swaps == minute_swaps(POOL, bar, trade_size_usd=150.0)  # deterministic
     assert minute_swaps(POOL, Candle(0, 1.0, 1.0, 1.0, 1.0, 0.0), 10.0) == []
     assert len(minute_swaps(POOL, bar, trade_size_usd=1.0)) == 6  # capped
+
+
+CURVE = "3nMBoGrDGhMpTrj8wNpk5CKdWjpdESy2oEkoiu9NBQJZ"
+DEV = "9uyDy9VDBw4K7xoSkhmCAm8NAFCwu4pkF6JeHUCtVKcX"
+
+
+@pytest.mark.parametrize("kind", ["graduated", "pool_created"])
+def test_pool_launches_decode_to_the_pool_events_discovery_reads(kind: str) -> None:
+    from dexscan.chain.events import PROGRAM_IDS, PoolEvent
+    from dexscan.chain.feed import ChainFeed
+    from dexscan.chain.stream import StreamOptions
+    from dexscan.clock import SimClock
+    from dexscan.demo.chain_swaps import SimPoolLaunch, launch_logs
+    from dexscan.domain import DiscoveredToken
+
+    launch = SimPoolLaunch(1_700_000_000, kind, POOL, MINT, SOL_MINT, CURVE if kind == "graduated" else None, DEV,
+                           206_900_000_000_000, 79_005_359_057, 6, 9)
+    logs, mentions = launch_logs(launch)
+    out = decode_notification(note(logs, launch.signature, launch.slot))
+    assert out.rejections == [] and all(isinstance(e, PoolEvent) for e in out.events)
+    got = [(e.program, e.event, e.kind, e.pool, e.mint, e.quote_mint, e.base_amount, e.quote_amount, e.block_time,
+            e.layout_size) for e in out.events if isinstance(e, PoolEvent)]
+    create = ("pumpswap", "CreatePoolEvent", "pool_created", POOL, MINT, SOL_MINT, 206_900_000_000_000,
+              79_005_359_057, 1_700_000_000, 334)
+    if kind == "graduated":
+        assert got == [create, ("pumpfun", "CompletePumpAmmMigrationEvent", "graduated", POOL, MINT, SOL_MINT,
+                                206_900_000_000_000, 79_005_359_057, 1_700_000_000, 200)]
+        assert set(mentions) == {DEV, POOL, MINT, CURVE, PROGRAM_IDS["pumpswap"], PROGRAM_IDS["pumpfun"]}
+    else:
+        assert got == [create]
+        assert PROGRAM_IDS["pumpfun"] not in mentions and PROGRAM_IDS["pumpswap"] in mentions
+
+    feed = ChainFeed(["ws://127.0.0.1:1"], StreamOptions(), SimClock(1_700_000_000.0), discovery_programs=["pumpfun"])
+    assert feed.stream.watched == [PROGRAM_IDS["pumpfun"]]
+    assert feed.discoveries(out.events) == [DiscoveredToken(MINT, f"chain:{out.events[0].program}")]
+    assert feed.discoveries(out.events) == []  # the same transaction again (another subscription): once
+    assert feed.counts["graduations"] == (1 if kind == "graduated" else 0) and feed.counts["pools_created"] == 1

@@ -1,4 +1,5 @@
-"""A loopback Solana RPC WebSocket fake: ``logsSubscribe`` / ``logsNotification`` / ``logsUnsubscribe``.
+"""A loopback Solana RPC WebSocket fake: ``logsSubscribe`` / ``logsNotification`` / ``logsUnsubscribe``,
+``slotSubscribe`` / ``slotNotification`` / ``slotUnsubscribe``.
 
 Speaks the real message shapes on 127.0.0.1 (``websockets``):
 
@@ -9,10 +10,15 @@ Speaks the real message shapes on 127.0.0.1 (``websockets``):
 * :meth:`RpcWsFake.publish` sends ``{"jsonrpc":"2.0","method":"logsNotification","params":{"result":
   {"context":{"slot":S},"value":{"signature":...,"err":...,"logs":[...]}},"subscription":SUB}}`` to
   every subscription whose pubkey the transaction mentions;
-* ``logsUnsubscribe`` [SUB] -> ``true``.
+* ``logsUnsubscribe`` [SUB] -> ``true``;
+* ``{"method":"slotSubscribe"}`` -> a subscription id; :meth:`RpcWsFake.publish_slot` sends
+  ``{"jsonrpc":"2.0","method":"slotNotification","params":{"result":{"parent":S-1,"root":S-32,
+  "slot":S},"subscription":SUB}}`` to every slot subscription (a node sends one per slot, ~2.5/s;
+  the demo calls it once per published slice of its clock, with the slot of the slice's end, so a
+  quiet market still shows a live chain); ``slotUnsubscribe`` [SUB] -> ``true``.
 
 Fault modes, switchable at run time: :meth:`disconnect_all` (drop every connection), ``silent``
-(accept and acknowledge, never notify), ``duplicate`` (every notification twice), ``reorder``
+(accept and acknowledge, never notify: neither logs nor slots), ``duplicate`` (every notification twice), ``reorder``
 (each notification held back and sent after the next one), ``refuse`` (close new connections at
 once), and in the content: ``malformed_base64`` (every ``Program data:`` payload mangled),
 ``truncate_logs_at`` (logs cut after N lines and ended with ``Log truncated``, as nodes do past
@@ -37,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 class _Client:
     ws: ServerConnection
     subs: dict[int, str] = field(default_factory=dict)  # subscription id -> pubkey
+    slot_subs: set[int] = field(default_factory=set)
 
 
 class RpcWsFake:
@@ -125,6 +132,18 @@ class RpcWsFake:
             client.subs[sub] = mentions[0]
             self.subscribed.append(mentions[0])
             await self._send(client, {"jsonrpc": "2.0", "result": sub, "id": rid})
+        elif method == "slotSubscribe":
+            sub = self._next_sub
+            self._next_sub += 1
+            client.slot_subs.add(sub)
+            await self._send(client, {"jsonrpc": "2.0", "result": sub, "id": rid})
+        elif method == "slotUnsubscribe":
+            target = params[0] if params else None
+            if isinstance(target, int) and target in client.slot_subs:
+                client.slot_subs.discard(target)
+                await self._send(client, {"jsonrpc": "2.0", "result": True, "id": rid})
+            else:
+                await self._error(client, rid, -32602, "Invalid subscription id.")
         elif method == "logsUnsubscribe":
             target = params[0] if params else None
             ok = isinstance(target, int) and client.subs.pop(target, None) is not None
@@ -175,6 +194,18 @@ class RpcWsFake:
                         continue
                     await self._send(client, text)
                     sent += 1
+        return sent
+
+    async def publish_slot(self, slot: int) -> int:
+        """Tell every slot subscription the chain reached ``slot``; returns how many messages went out."""
+        if self.silent:
+            return 0
+        sent = 0
+        for client in list(self.clients):
+            for sub in list(client.slot_subs):
+                await self._send(client, json.dumps({"jsonrpc": "2.0", "method": "slotNotification", "params": {
+                    "result": {"parent": slot - 1, "root": max(0, slot - 32), "slot": slot}, "subscription": sub}}))
+                sent += 1
         return sent
 
     async def flush(self) -> None:
