@@ -308,6 +308,7 @@ class StreamSettings(_Section):
     # discovery in real time: the DEX programs whose logs are subscribed for new pools and graduations
     discovery_programs: list[DiscoveryProgram] = Field(default_factory=lambda: list[DiscoveryProgram](["pumpfun"]))
     discovery_max_per_round: int = Field(20, ge=0, le=10_000)  # tokens gated at once per round; 0: none
+    dlmm_transactions_per_minute: int = Field(60, ge=0, le=100_000)  # getTransaction of DLMM swaps; 0: polled
 
 
 class Secrets(_Section):

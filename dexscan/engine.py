@@ -316,6 +316,8 @@ class Engine:
                          tg.create_task(self._guard("trades", self._trades_loop)),
                          tg.create_task(self._guard("stream-health", self._stream_health_loop)),
                          tg.create_task(self._guard("sol-usd", lambda: self.feed.sol_usd_loop(self.clients.jupiter)))]
+                if self.rpc is not None:  # Meteora DLMM swaps: one getTransaction each
+                    core.append(tg.create_task(self._guard("stream-fetch", lambda: self.feed.fetch_loop(self.rpc))))
             others = [tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra]
             await stop.wait()
             log.info("engine: stopping")

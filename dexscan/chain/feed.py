@@ -15,7 +15,11 @@ arrived within ``silence_timeout_s`` (the slot heartbeat counts: a quiet market 
 stream); then the engine polls it only for liquidity and stats (``stream.stats_refresh_s``).
 Otherwise (no WebSocket endpoint reachable, refused, silent) it is polled as before, and each switch
 is counted (``fallbacks``, ``resumed``). Pools whose swaps never reach the logs (Meteora DLMM
-emits its Swap only by self-CPI) and bonding curves are not streamed.
+emits its Swap only by self-CPI) are streamed through ``getTransaction``: each notification of such
+a pool is fetched (json, inner instructions) and its Swap decoded, at most
+``stream.dlmm_transactions_per_minute`` (through the RPC pool and its budgets; the rest are counted,
+``dlmm_skipped_budget``, and those trades stay unobserved: the pool's polls go on). Bonding curves
+are not streamed.
 
 **Discovery in real time**: the programs of ``stream.discovery_programs`` are subscribed too, and
 :meth:`ChainFeed.discoveries` turns their new-pool and graduation events into candidates for the
@@ -57,8 +61,9 @@ BATCH = 512
 def program_of(pair: PairSnapshot) -> str | None:
     """The DEX program of a DexScreener pair (``dexId`` + labels), None when dexscan cannot stream it.
 
-    Raydium's pairs carry ``CLMM`` / ``CPMM`` labels (none: AMM v4); Orca's are Whirlpools; Meteora
-    DLMM's swaps reach no log line (None); DAMM and others are not decoded (None).
+    Raydium's pairs carry ``CLMM`` / ``CPMM`` labels (none: AMM v4); Orca's are Whirlpools; Meteora's
+    ``DLMM`` pairs are DLMM (their swaps need a ``getTransaction`` each); DAMM and others are not
+    decoded (None).
     """
     labels = {label.upper() for label in pair.labels}
     dex = pair.dex_id
@@ -72,6 +77,8 @@ def program_of(pair: PairSnapshot) -> str | None:
         return "orca_whirlpool"
     if dex == "pumpswap":
         return "pumpswap"
+    if dex == "meteora" and "DLMM" in labels:
+        return "meteora_dlmm"
     return None
 
 
@@ -101,7 +108,7 @@ class ChainFeed:
 
     def __init__(self, endpoints: Sequence[str], options: StreamOptions, clock: Clock, *, inspector: Any = None,
                  queue_size: int = 10_000, stats_refresh_s: float = 300.0, sol_refresh_s: float = 60.0,
-                 discovery_programs: Sequence[str] = ()) -> None:
+                 discovery_programs: Sequence[str] = (), dlmm_transactions_per_minute: int = 0) -> None:
         self.clock = clock
         self.options = options
         self.inspector = inspector
@@ -109,7 +116,12 @@ class ChainFeed:
         self.sol_refresh_s = sol_refresh_s
         self.queue: asyncio.Queue[Event] = asyncio.Queue(queue_size)
         self.discovery_programs = [PROGRAM_IDS[name] for name in discovery_programs]
-        self.stream = LogStream(endpoints, self.discovery_programs, queue=self.queue, options=options, now=clock.now)
+        self.stream = LogStream(endpoints, self.discovery_programs, queue=self.queue, options=options, now=clock.now,
+                                on_fetch=self._fetch_later)
+        self.dlmm_per_minute = dlmm_transactions_per_minute
+        self._to_fetch: deque[tuple[str, str]] = deque()  # (signature, pool) for getTransaction
+        self._fetch_wake = asyncio.Event()
+        self._fetched_at: deque[float] = deque()  # clock times of the last minute's fetches
         self.pools: dict[str, PoolMints] = {}
         self.pool_of: dict[str, str] = {}  # mint -> pool
         self._unstreamable: set[str] = set()
@@ -140,7 +152,8 @@ class ChainFeed:
         st = settings.stream
         return cls(endpoints, options, clock, inspector=inspector, queue_size=st.queue_size,
                    stats_refresh_s=st.stats_refresh_s, sol_refresh_s=st.sol_refresh_s,
-                   discovery_programs=st.discovery_programs)
+                   discovery_programs=st.discovery_programs,
+                   dlmm_transactions_per_minute=st.dlmm_transactions_per_minute)
 
     # -- which pools -----------------------------------------------------------------------------
 
@@ -151,6 +164,8 @@ class ChainFeed:
         if pair.pair_address in self._unstreamable:
             return False
         program = program_of(pair)
+        if program == "meteora_dlmm" and self.dlmm_per_minute <= 0:
+            program = None
         if program is None:
             self._unstreamable.add(pair.pair_address)
             self.counts["unstreamable_pools"] += 1
@@ -166,6 +181,8 @@ class ChainFeed:
         pool = PoolMints.of(pair.pair_address, program, mint, pair.quote_mint, decimals, quote_decimals)
         self.pools[pool.pool] = pool
         self.pool_of[mint] = pool.pool
+        if program == "meteora_dlmm":
+            self.stream.fetch_pools.add(pool.pool)
         await self.stream.watch(pool.pool)
         return True
 
@@ -174,6 +191,7 @@ class ChainFeed:
         if pool is not None:
             self.pools.pop(pool, None)
             self._last_signature.pop(pool, None)
+            self.stream.fetch_pools.discard(pool)
             await self.stream.unwatch(pool)
 
     async def _decimals(self, mint: str) -> int | None:
@@ -335,6 +353,54 @@ class ChainFeed:
         trades = self.trades(events)
         self.counts["gap_trades"] += len(trades)
         return trades
+
+    # -- pools whose swaps only getTransaction shows (Meteora DLMM) --------------------------------
+
+    def _fetch_later(self, signature: str, pool: str) -> None:
+        if len(self._to_fetch) >= self.dlmm_per_minute:  # more than a minute's budget waiting: late anyway
+            self.counts["dlmm_skipped_budget"] += 1
+            return
+        self._to_fetch.append((signature, pool))
+        self._fetch_wake.set()
+
+    async def fetch_loop(self, rpc: Any) -> None:
+        """``getTransaction`` of each notified transaction of a DLMM pool, at most
+        ``dlmm_transactions_per_minute`` (a sliding minute); its Swap events join the stream's queue.
+        Over the budget a transaction is skipped and counted (``dlmm_skipped_budget``)."""
+        from dexscan.chain.events import decode_transaction
+        from dexscan.errors import RpcError
+
+        while True:
+            await self._fetch_wake.wait()
+            self._fetch_wake.clear()
+            while self._to_fetch:
+                signature, pool = self._to_fetch.popleft()
+                now = self.clock.now()
+                while self._fetched_at and now - self._fetched_at[0] >= 60.0:
+                    self._fetched_at.popleft()
+                if len(self._fetched_at) >= self.dlmm_per_minute:
+                    self.counts["dlmm_skipped_budget"] += 1
+                    continue
+                self._fetched_at.append(now)
+                try:
+                    tx = (await rpc.get_transaction(signature)).value
+                except RpcError as exc:
+                    self.counts["dlmm_fetch_errors"] += 1
+                    log.warning("DLMM transaction %s of pool %s: %s", signature[:12], pool, exc)
+                    continue
+                if tx is None:  # not (yet) served by that endpoint
+                    self.counts["dlmm_not_found"] += 1
+                    continue
+                self.counts["dlmm_transactions"] += 1
+                decoded = decode_transaction(tx)
+                for r in decoded.rejections:
+                    self.rejected[f"dlmm_{r.reason}"] += 1
+                for ev in decoded.events:
+                    if isinstance(ev, Swap) and ev.pool == pool:
+                        try:
+                            self.queue.put_nowait(ev)
+                        except asyncio.QueueFull:
+                            self.stream.stats.counts["dropped"] += 1
 
     # -- loops -------------------------------------------------------------------------------------
 

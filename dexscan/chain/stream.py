@@ -15,6 +15,8 @@ connections as the provider's subscriptions-per-connection limit needs. Each con
 * decodes every ``logsNotification`` with :mod:`dexscan.chain.events` (pure; never raises), drops
   failed transactions, delivers each transaction once (the same signature arrives once per
   subscription it mentions, and providers repeat notifications), counts out-of-order slots;
+* hands the transactions of pools whose swaps never reach the logs (Meteora DLMM) to ``on_fetch``,
+  for a ``getTransaction``;
 * stamps events whose input states no time (a ``logsNotification`` has none; only pump.fun's and
   PumpSwap's events carry their own timestamp) with their arrival time, read from ``now`` as the
   message is received: a consumer that falls behind (a locked database) must not date a backlog of
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], None]
+#: (signature, pool): a notification of a pool whose swaps only ``getTransaction`` shows (Meteora DLMM)
+FetchSink = Callable[[str, str], None]
 
 
 def ws_url_for(http_url: str) -> str:
@@ -233,7 +237,8 @@ class LogStream:
 
     def __init__(self, endpoints: Sequence[str], mentions: Iterable[str] = (), *, on_event: EventSink | None = None,
                  queue: asyncio.Queue[Event] | None = None, options: StreamOptions | None = None,
-                 rng: random.Random | None = None, now: Callable[[], float] | None = None) -> None:
+                 rng: random.Random | None = None, now: Callable[[], float] | None = None,
+                 on_fetch: FetchSink | None = None) -> None:
         if not endpoints:
             raise ValueError("LogStream needs at least one WebSocket endpoint")
         self.endpoints = list(endpoints)
@@ -242,6 +247,10 @@ class LogStream:
         self.queue = queue
         self.rng = rng or random.Random()
         self.now = now  # arrival times of events that state none (None: left unstated)
+        self.on_fetch = on_fetch
+        #: watched pools whose swap events reach no log line (Meteora DLMM: a self-CPI): each of their
+        #: transactions goes to ``on_fetch`` for a ``getTransaction``
+        self.fetch_pools: set[str] = set()
         self.stats = StreamStats()
         self.stopping = False
         self.connections: list[_Connection] = []
@@ -433,6 +442,9 @@ class LogStream:
                 c["out_of_order"] += 1
             else:
                 self.stats.last_slot = out.slot
+        if mention is not None and mention in self.fetch_pools and self.on_fetch is not None and out.signature:
+            c["fetch_requests"] += 1
+            self.on_fetch(out.signature, mention)
         if not out.events:
             c["notifications_without_events"] += 1
         # ray_log names no pool: the subscription does, when it is a pool's and the transaction has one

@@ -6,9 +6,10 @@ open -> high/low -> close, volumes summing to the bar's); :func:`swap_logs` enco
 lines of the pool's program (``reference/onchain/*.md``): Raydium CPMM ``SwapEvent`` (the 170-byte
 layout, naming both mints), Raydium CLMM ``SwapEvent`` (205 bytes), PumpSwap ``BuyEvent`` /
 ``SellEvent`` (312 bytes), Orca Whirlpool ``Traded`` (121 bytes), each under its program's invoke
-line, as ``logsNotification`` delivers them. Meteora DLMM pools and bonding curves are not encoded
-(DLMM's event reaches no log line; the scanner polls them). :func:`launch_logs` encodes a pool's
-opening: PumpSwap ``CreatePoolEvent``, under pump.fun's ``migrate`` with its
+line, as ``logsNotification`` delivers them. A Meteora DLMM swap's logs carry no event (as on
+mainnet: its Swap is a self-CPI); :func:`dlmm_inner_instructions` gives the ``getTransaction``
+inner instruction that holds it (the 137-byte layout). Bonding curves are not encoded.
+:func:`launch_logs` encodes a pool's opening: PumpSwap ``CreatePoolEvent``, under pump.fun's ``migrate`` with its
 ``CompletePumpAmmMigrationEvent`` when a token graduates from its bonding curve.
 """
 
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 
 from dexscan.address import b58decode
 from dexscan.chain.events import PROGRAM_IDS
-from dexscan.chain.events.codec import b58encode
+from dexscan.chain.events.codec import EVENT_IX_TAG, b58encode
+from dexscan.chain.events.meteora_dlmm import SWAP as DLMM_SWAP
 from dexscan.chain.events.orca_whirlpool import TRADED
 from dexscan.chain.events.pumpfun import MIGRATION
 from dexscan.chain.events.pumpswap import BUY, CREATE_POOL, SELL
@@ -108,9 +110,13 @@ def raw_amounts(swap: SimSwap, decimals: int, quote_usd: float, quote_decimals: 
     return max(1, base), max(1, quote)
 
 
+#: Meteora DLMM's event authority: the one account of its self-CPI event instruction.
+DLMM_EVENT_AUTHORITY = "D1ZN9Wj1fRSUQfCjhvnu1hqDMT7hzjzBBpi12nVniYD6"
+
+
 def swap_program(dex_id: str, labels: tuple[str, ...]) -> str:
     """The program id a pool's swaps invoke (and so mention); "" for pools the stream cannot carry."""
-    name = {"pumpswap": "pumpswap", "orca": "orca_whirlpool"}.get(dex_id)
+    name = {"pumpswap": "pumpswap", "orca": "orca_whirlpool", "meteora": "meteora_dlmm"}.get(dex_id)
     if dex_id == "raydium":
         name = "raydium_cpmm" if "CPMM" in labels else "raydium_clmm" if "CLMM" in labels else None
     return PROGRAM_IDS[name] if name is not None else ""
@@ -140,12 +146,35 @@ def swap_logs(dex_id: str, labels: tuple[str, ...], swap: SimSwap, mint: str, qu
         payload = TRADED + struct.pack("<32s?QQQQQQQQQQ", pool_b, a_to_b, 0, 0, 0, 0, amount_in, amount_out,
                                        0, 0, 0, 0)
         return _wrap(PROGRAM_IDS["orca_whirlpool"], _data(payload))
+    if dex_id == "meteora":  # no event in the logs: only the invoke of its self-CPI
+        dlmm = PROGRAM_IDS["meteora_dlmm"]
+        return [f"Program {dlmm} invoke [1]", "Program log: Instruction: Swap", f"Program {dlmm} invoke [2]",
+                f"Program {dlmm} consumed 2132 of 150000 compute units", f"Program {dlmm} success",
+                f"Program {dlmm} consumed 61234 of 200000 compute units", f"Program {dlmm} success"]
     if dex_id == "pumpswap":
         head = struct.pack("<q13Q32s32s", int(swap.ts), base_raw, quote_raw, 0, 0, 10**15, 10**15, quote_raw,
                            20, 0, 5, 0, quote_raw, quote_raw, pool_b, signer_b)
         payload = (BUY if buy else SELL) + head + b"\0" * (312 - 8 - len(head))
         return _wrap(PROGRAM_IDS["pumpswap"], _data(payload))
     return None
+
+
+def dlmm_swap_event(swap: SimSwap, mint: str, quote_mint: str, decimals: int, quote_usd: float,
+                    quote_decimals: int) -> bytes:
+    """Meteora DLMM's ``Swap`` event of ``swap`` (137 bytes; X is the smaller mint by bytes)."""
+    base_raw, quote_raw = raw_amounts(swap, decimals, quote_usd, quote_decimals)
+    buy = swap.side == "buy"
+    swap_for_y = buy != (b58decode(mint) < b58decode(quote_mint))  # X went in
+    amount_in, amount_out = (quote_raw, base_raw) if buy else (base_raw, quote_raw)
+    return DLMM_SWAP + struct.pack("<32s32siiQQ?QQ16sQ", b58decode(swap.pool), b58decode(swap.signer), 0, 0,
+                                   amount_in, amount_out, swap_for_y, 0, 0, b"\0" * 16, 0)
+
+
+def dlmm_inner_instructions(event: bytes) -> list[dict[str, object]]:
+    """``meta.innerInstructions`` of a DLMM swap whose accounts are [signer, pool, program, event
+    authority]: the self-CPI (EVENT_IX_TAG + event, base58) under top-level instruction 0."""
+    return [{"index": 0, "instructions": [{"programIdIndex": 2, "accounts": [3],
+                                            "data": b58encode(EVENT_IX_TAG + event), "stackHeight": 2}]}]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,17 @@ from pydantic import SecretStr
 
 from dexscan.clock import LoopClock
 from dexscan.config import Settings
-from dexscan.demo.chain_swaps import SLOT_EPOCH, SLOT_S, SimPoolLaunch, launch_logs, swap_logs, swap_program
+from dexscan.demo.chain_swaps import (
+    DLMM_EVENT_AUTHORITY,
+    SLOT_EPOCH,
+    SLOT_S,
+    SimPoolLaunch,
+    dlmm_inner_instructions,
+    dlmm_swap_event,
+    launch_logs,
+    swap_logs,
+    swap_program,
+)
 from dexscan.demo.market_sim import CANDLE_S, SOL_USD, USDC_USD, MarketSim, PlantedEvent, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
@@ -306,11 +316,14 @@ class DemoWorld:
             for swap in sim.swaps(pool, start, end):
                 logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
                 if logs is not None:
-                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer, program))
-        batch.sort()
-        for ts, sig, slot, logs, pool, signer, program in batch:
-            if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills)
-                self.chain.archive.record(sig, slot, int(ts), logs, [signer, pool])
+                    inner = [] if p.dex_id != "meteora" else dlmm_inner_instructions(
+                        dlmm_swap_event(swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1]))
+                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer, program, inner))
+        batch.sort(key=lambda b: (b[0], b[1]))
+        for ts, sig, slot, logs, pool, signer, program, inner in batch:
+            if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills, DLMM swaps)
+                accounts = [signer, pool, program, DLMM_EVENT_AUTHORITY] if inner else [signer, pool]
+                self.chain.archive.record(sig, slot, int(ts), logs, accounts, inner)
             await ws.publish(sig, slot, logs, [pool, program])
         self.swaps_published += len(batch)
         return len(batch)

@@ -116,3 +116,71 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
         finally:
             await rpc.close()
             await http.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("per_minute", [600, 2])
+async def test_dlmm_swaps_are_fetched_with_get_transaction_within_the_budget(per_minute: int) -> None:
+    """A Meteora DLMM pool's notifications carry no event (its Swap is a self-CPI): each is fetched with
+    getTransaction from the RPC fake (inner instructions, base58, as mainnet answers) and decoded into the
+    trade the simulator made, block time included. Over the per-minute budget the rest are skipped, counted."""
+    async with DemoWorld(seed=7, n_tokens=12, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.chain_ws is not None
+        clock = world.clock
+        settings = world.apply(load_settings(env={})).with_overrides(
+            {"stream.dlmm_transactions_per_minute": per_minute})
+        sim = world.sim
+        now = clock.now()
+        tok, p = next((t, p) for t in sim.tokens for p in t.pools
+                      if p.dex_id == "meteora" and t.listed_at < now - 3600 and sim.pool_open(p.address, now)
+                      and p.quote_mint in ("So11111111111111111111111111111111111111112",
+                                           "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+                      and len(sim.swaps(p.address, now, now + 600)) >= 6)
+        pool = p.address
+        http = HttpLayer(settings, clock)
+        await http.__aenter__()
+        clients = build_clients(settings, http)
+        (pair,) = await clients.dexscreener.pairs([pool])
+        rpc = RpcPool.from_settings(settings, clock)
+        try:
+            feed = ChainFeed.from_settings(settings, clock, MintInspector(rpc, settings, clock))
+            assert feed is not None and program_of(pair) == "meteora_dlmm"
+            runner = asyncio.create_task(feed.run())
+            fetcher = asyncio.create_task(feed.fetch_loop(rpc))
+            pricing = asyncio.create_task(feed.sol_usd_loop(clients.jupiter))
+            await until(lambda: feed.sol.source == "jupiter")
+            assert await feed.watch(tok.mint, pair)
+            await until(lambda: world.chain_ws is not None and world.chain_ws.active_subscriptions == 1)
+            start = clock.now() + 2.0
+            start -= start % 2.0
+            await clock.sleep(start + 600.0 - clock.now())
+            events = []
+            while not feed.queue.empty():
+                events.append(feed.queue.get_nowait())
+            trades = [t for t in feed.trades(events) if t.block_time >= start]
+            want = sim.swaps(pool, start, start + 598.0)
+            c = feed.counts
+            assert feed.stream.stats.counts["fetch_requests"] >= len(want) >= 6
+            if per_minute == 600:  # every swap fetched and decoded exactly
+                got = {t.signature: t for t in trades}
+                assert [s.signature for s in want] == [s for s in got if s in {w.signature for w in want}]
+                for s in want:
+                    t = got[s.signature]
+                    assert (t.side, t.pool, t.mint, t.program, t.block_time) == (s.side, pool, tok.mint,
+                                                                                 "meteora_dlmm", int(s.ts))
+                    assert t.price_usd == pytest.approx(s.price_usd, rel=1e-6)
+                    assert t.volume_usd == pytest.approx(s.volume_usd, rel=1e-6)
+                assert c["dlmm_skipped_budget"] == 0
+            else:  # two a minute: the rest counted, nothing invented
+                fetched, requested = c["dlmm_transactions"], feed.stream.stats.counts["fetch_requests"]
+                assert fetched <= 2 * 11 and fetched + c["dlmm_skipped_budget"] == requested
+                assert c["dlmm_skipped_budget"] > 0
+                sigs = {s.signature for s in sim.swaps(pool, start - 60, start + 600)}
+                assert all(t.signature in sigs for t in trades)
+            assert feed.streaming(tok.mint)
+            for task in (pricing, fetcher):
+                task.cancel()
+            await feed.stream.stop()
+            await runner
+        finally:
+            await rpc.close()
+            await http.__aexit__(None, None, None)

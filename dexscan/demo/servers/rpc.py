@@ -12,7 +12,8 @@ share a chain, as several RPC providers share mainnet) with the real answer and 
 ``getHealth``, ``getSlot``, ``getVersion``, ``getAccountInfo`` and ``getMultipleAccounts`` (base64
 and jsonParsed), ``getTokenLargestAccounts``, and for the DEX transactions the demo streamed
 (:class:`TxArchive`) ``getSignaturesForAddress`` (newest first, ``until``, ``limit`` <= 1000) and
-``getTransaction`` (json encoding; ``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
+``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event
+is; ``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
 ``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
 ``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
 run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
@@ -174,13 +175,16 @@ class TxArchive:
         self.by_address: dict[str, deque[str]] = {}
 
     def record(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
-               accounts: Sequence[str]) -> None:
+               accounts: Sequence[str], inner: Sequence[dict[str, Any]] = ()) -> None:
+        """``inner``: ``meta.innerInstructions`` groups as the node lists them (``{"index": top-level
+        instruction, "instructions": [{"programIdIndex", "accounts", "data" (base58), "stackHeight"}]}``):
+        where self-CPI events live, Meteora DLMM's Swap among them."""
         if signature in self.by_signature:
             return
         self.by_signature[signature] = {
             "slot": slot, "blockTime": block_time, "version": 0,
             "meta": {"err": None, "status": {"Ok": None}, "fee": 5000, "preBalances": [], "postBalances": [],
-                     "innerInstructions": [], "logMessages": list(logs), "preTokenBalances": [],
+                     "innerInstructions": list(inner), "logMessages": list(logs), "preTokenBalances": [],
                      "postTokenBalances": [], "rewards": [], "loadedAddresses": {"writable": [], "readonly": []},
                      "computeUnitsConsumed": 41234},
             "transaction": {"signatures": [signature], "message": {
