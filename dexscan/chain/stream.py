@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from dexscan.chain.events import PROGRAMS, Event, Swap, decode_notification
+from dexscan.chain.events import PROGRAMS, Decoded, Event, Swap, decode_notification
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -256,7 +256,8 @@ class LogStream:
         self.connections: list[_Connection] = []
         self._watched: dict[str, _Connection] = {}
         self._subscribed_once: set[str] = set()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        #: signatures delivered: True once a pool's subscription delivered it, False while only a program's
+        self._seen: OrderedDict[str, bool] = OrderedDict()
         self._ids = 0
         self._running = False
         self._stop_event = asyncio.Event()
@@ -422,13 +423,23 @@ class LogStream:
         if mention is None:
             c["unknown_subscription"] += 1
         out = decode_notification(msg)
+        via_program = mention is not None and mention in PROGRAMS
+        rest_only = False  # a pool's copy of a transaction a program subscription delivered first
         if out.signature is not None:
-            if out.signature in self._seen:
+            prior = self._seen.get(out.signature)
+            if prior is True or (prior is False and via_program):
                 c["duplicates"] += 1
                 return
-            self._seen[out.signature] = None
+            # the program's copy could not name a Raydium v4 swap's pool nor ask for a DLMM fetch: the
+            # pool's copy does just that
+            rest_only = prior is False
+            self._seen[out.signature] = not via_program
             if len(self._seen) > self.options.dedupe_window:
                 self._seen.popitem(last=False)
+        if rest_only:  # a copy all the same: counted as one
+            c["duplicates"] += 1
+            self._pool_part(out, mention)
+            return
         for r in out.rejections:
             self.stats.rejected[r.reason] += 1
         if out.truncated:
@@ -449,20 +460,50 @@ class LogStream:
             c["notifications_without_events"] += 1
         # ray_log names no pool: the subscription does, when it is a pool's and the transaction has one
         # Raydium v4 swap; a route through several v4 pools cannot say which ray_log is whose.
-        ray_swaps = sum(1 for ev in out.events if isinstance(ev, Swap) and ev.program == "raydium_amm_v4")
-        fill = mention if mention is not None and mention not in PROGRAMS and ray_swaps == 1 else None
-        if ray_swaps > 1 and mention is not None and mention not in PROGRAMS:
-            c["raydium_pool_ambiguous"] += ray_swaps
+        fill = self._ray_pool(out, mention)
         arrived = None if self.now is None else int(self.now())
         for ev in out.events:
             if fill is not None and isinstance(ev, Swap) and ev.pool is None and ev.program == "raydium_amm_v4":
                 ev = dataclasses.replace(ev, pool=fill)
+            elif via_program and isinstance(ev, Swap) and ev.pool is None and ev.program == "raydium_amm_v4":
+                c["raydium_left_to_pool"] += 1  # its pool's subscription (if any) delivers it with the pool
+                continue
             if ev.block_time is None and arrived is not None:
                 ev = dataclasses.replace(ev, block_time=arrived)
                 c["time_from_arrival"] += 1
             c["decoded"] += 1
             c["swaps" if isinstance(ev, Swap) else "pool_events"] += 1
             self._deliver(ev)
+
+    def _ray_pool(self, out: Decoded, mention: str | None) -> str | None:
+        """The pool of the transaction's Raydium v4 swap: the subscription's pubkey when it is a pool's
+        and the transaction has one v4 swap (a route through several cannot say which ray_log is whose)."""
+        if mention is None or mention in PROGRAMS:
+            return None
+        ray_swaps = sum(1 for ev in out.events if isinstance(ev, Swap) and ev.program == "raydium_amm_v4")
+        if ray_swaps > 1:
+            self.stats.counts["raydium_pool_ambiguous"] += ray_swaps
+        return mention if ray_swaps == 1 else None
+
+    def _pool_part(self, out: Decoded, mention: str | None) -> None:
+        """A pool subscription's copy of a transaction already delivered by a program subscription:
+        only what the pool's copy adds (the Raydium v4 swap's pool, the DLMM fetch)."""
+        if out.failed or mention is None:
+            return
+        if mention in self.fetch_pools and self.on_fetch is not None and out.signature:
+            self.stats.counts["fetch_requests"] += 1
+            self.on_fetch(out.signature, mention)
+        fill = self._ray_pool(out, mention)
+        if fill is None:
+            return
+        arrived = None if self.now is None else int(self.now())
+        for ev in out.events:
+            if isinstance(ev, Swap) and ev.pool is None and ev.program == "raydium_amm_v4":
+                ev = dataclasses.replace(ev, pool=fill, block_time=ev.block_time if ev.block_time is not None
+                                         else arrived)
+                self.stats.counts["decoded"] += 1
+                self.stats.counts["swaps"] += 1
+                self._deliver(ev)
 
     def _deliver(self, ev: Event) -> None:
         if self.on_event is not None:

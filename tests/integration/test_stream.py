@@ -309,3 +309,27 @@ async def test_slot_heartbeat_tells_a_quiet_market_from_a_dead_stream() -> None:
         assert stream.stats.counts["slot_subscribes"] == 2  # the heartbeat is subscribed again on reconnect
         await stream.stop()
         await runner
+
+
+async def test_a_program_subscription_leaves_raydium_v4_swaps_to_their_pools_subscription() -> None:
+    """Subscribed to the Raydium v4 program (discovery) and to a v4 pool: the program's copy of a swap
+    cannot name the pool (ray_log does not), the pool's copy can. Whichever arrives first, the swap is
+    delivered once, with its pool, and the transaction's other events once."""
+    async with RpcWsFake() as fake:
+        got: list[Event] = []
+        stream = LogStream([fake.url], [RAY, RAY_POOL], on_event=got.append, options=opts())
+        runner = asyncio.create_task(stream.run())
+        await until(lambda: fake.active_subscriptions == 2)
+        cpmm_and_ray = [*cpmm_logs(3), *ray_logs(500)]
+        # the fake notifies in subscription order: the program's copy first, then the pool's
+        assert await fake.publish("s1", 10, cpmm_and_ray, [RAY, RAY_POOL]) == 2
+        await until(lambda: stream.stats.counts["notifications"] == 2)
+        assert [(e.signature, e.program, e.pool) for e in got] == [
+            ("s1", "raydium_cpmm", got[0].pool), ("s1", "raydium_amm_v4", RAY_POOL)]
+        c = stream.stats.counts
+        assert (c["duplicates"], c["raydium_left_to_pool"], c["swaps"]) == (1, 1, 2)  # the pool's copy, used
+        await fake.publish("s1", 10, cpmm_and_ray, [RAY, RAY_POOL])  # a provider's repeat: both copies dropped
+        await until(lambda: stream.stats.counts["notifications"] == 4)
+        assert len(got) == 2 and c["duplicates"] == 3
+        await stream.stop()
+        await runner
