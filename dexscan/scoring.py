@@ -156,7 +156,7 @@ def market_breadth(last_bars: Iterable[OpenClose | None]) -> float | None:
     """Share of the universe whose last completed 5m bar closed above its open (one bar per token,
     None for a token without one). One definition, computed point-in-time in both places: live from
     the detector's books (the bars built from the snapshots), in replay from the stored bars that
-    had closed by then (:func:`dexscan.evaluate.run_replay`). Both pass only the bars that ended at
+    had closed by then (:func:`dexscan.replay.run_replay`). Both pass only the bars that ended at
     the current 5m boundary (:func:`fresh_m5`): a token without one (it left the universe, its
     source is out) is not counted, so a token's old bar never speaks for the market of now."""
     return rising_share(None if b is None else b.close - b.open for b in last_bars)
@@ -627,7 +627,7 @@ class Calibrator:
     world: str = "live"
     ece: float = 0.0  # held-out ECE of the pooled predictions (for the status line)
     #: each strategy against the baselines on the same data and ladder, with the lift
-    #: (:func:`dexscan.evaluate.strategy_worth`); ``/stats`` shows it
+    #: (:func:`dexscan.metrics.strategy_worth`); ``/stats`` shows it
     worth: Mapping[str, Any] = field(default_factory=dict)
 
     def has_skill(self, strategy: str | None = None) -> bool:
@@ -776,7 +776,7 @@ def fit_calibrator(samples: Sequence[Sample], oof_scores: Sequence[float], oof_l
                    min_block: int = 50, c: float = 1.0, world: str = "live", ece: float = 0.0,
                    worth: Mapping[str, Any] | None = None) -> Calibrator:
     """The artifact: the linear model fitted on every sample, the blocked isotonic map fitted on the
-    out-of-fold model outputs (``oof_scores``/``oof_labels``, see :mod:`dexscan.evaluate`), and the
+    out-of-fold model outputs (``oof_scores``/``oof_labels``, see :mod:`dexscan.metrics`), and the
     held-out ``skill`` per strategy that decides whether any percentage is shown.
 
     Raises InputError with fewer than ``min_samples`` samples (the product then says

@@ -899,7 +899,7 @@ class StoreBackend:
         return () if self.scorer is None else self.scorer.strategy_notes(strategy)
 
     def worth(self) -> Mapping[str, Any]:
-        """Each strategy against the baselines on the calibrator's data (:func:`dexscan.evaluate.strategy_worth`)."""
+        """Each strategy against the baselines on the calibrator's data (:func:`dexscan.metrics.strategy_worth`)."""
         cal = None if self.scorer is None else self.scorer.usable()
         return {} if cal is None else cal.worth
 

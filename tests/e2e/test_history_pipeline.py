@@ -16,7 +16,9 @@ from dexscan.config import load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.domain import Timeframe
-from dexscan.evaluate import NO_5M_DATA, TokenHistory, run_calibrate, run_evaluate, run_replay
+from dexscan.evaluate import run_calibrate, run_evaluate
+from dexscan.metrics import NO_5M_DATA
+from dexscan.replay import TokenHistory, run_replay
 from dexscan.scoring import Scorer
 from dexscan.store import Store
 

@@ -8,12 +8,9 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.domain import Confidence, Outcome, Reason, Signal
-from dexscan.evaluate import (
+from dexscan.metrics import (
     NO_5M_DATA,
-    CandleLabel,
     Fold,
-    Replay,
-    SignalRecord,
     assign,
     candle_metrics,
     f1,
@@ -25,6 +22,7 @@ from dexscan.evaluate import (
     threshold_curve,
     validation_metrics,
 )
+from dexscan.replay import CandleLabel, Replay, SignalRecord
 from dexscan.report import render_markdown
 from dexscan.scoring import reliability_table
 
