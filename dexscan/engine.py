@@ -553,14 +553,29 @@ class Engine:
                 bars += [c for c in fresh if last is None or c.ts > last]
         if view.pool != pool or self.tokens.get(mint) is not view:
             return True
-        self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
+        self.detector.register(mint, view.symbol, pool)
+        found: list[Found] = []
+        if self.feed is not None and self.settings.stream.tape_retention_s:
+            # the stored bars, then the tape's trades after them: the 5m bar forming when a previous
+            # run stopped (or died) is rebuilt from the trades it had judged (dexscan.tape)
+            from dexscan.tape import resume
+
+            async with self._write:
+                signals, resumed = await resume(self.store, self.detector, mint, pool, bars, start, end, self.now(),
+                                                 view.symbol)
+            self.feed.remember(t.key for t in resumed)  # the stream sending one again is a duplicate
+            found = [Found(s, float(s.ts)) for s in signals]
+        else:
+            self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
         view.history_done = True
         if bars:
             view.last_bar_stored = max(view.last_bar_stored, bars[-1].ts)
+        new = self._new_bars(view)
+        await self._persist(found, [(pool, new)] if new else [], [])
         async with self._write:
             for sid in list(self.live_by_mint.get(mint, ())):
                 trade = self.live[sid]
-                self._feed_bars(trade, bars)
+                self._feed_bars(trade, [*bars, *new])
                 await self._save_outcome(trade)
         self.scheduler.set_heat(mint, self._heat(mint))
         return True
@@ -678,14 +693,18 @@ class Engine:
         bars: list[tuple[str, list[Candle]]] = []
         touched: list[LiveTrade] = []
         judged: set[str] = set()
+        taped: list[Any] = []  # the trades a bar took (not late, not refused): the tape's rows
         for t in trades:
             view = self.tokens.get(t.mint)
             if view is None or view.pool != t.pool or not view.history_done:
                 continue
             self.counters.trades += 1
             judged.add(t.mint)
+            refused = self.detector.late_trades + self.detector.rejected_trades
             found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
                 t.mint, t.block_time, t.price_usd, t.volume_usd, t.side, t.signer))
+            if self.detector.late_trades + self.detector.rejected_trades == refused:
+                taped.append(t)
             for sid in self.live_by_mint.get(t.mint, ()):
                 trade = self.live[sid]
                 self._feed_price(trade, t.block_time, t.price_usd)
@@ -695,10 +714,9 @@ class Engine:
             new = self._new_bars(view)
             if new and view.pool:
                 bars.append((view.pool, new))
-        if judged and self.settings.stream.tape_retention_s:
+        if taped and self.settings.stream.tape_retention_s:
             async with self._write:  # the trade tape (store.trades), each trade once
-                self.counters.tape_rows += await self.store.save_trades(
-                    t for t in trades if t.mint in judged and self.tokens[t.mint].pool == t.pool)
+                self.counters.tape_rows += await self.store.save_trades(taped)
         await self._persist(found, bars, touched)
 
     async def _stream_health_loop(self) -> None:
@@ -757,17 +775,8 @@ class Engine:
         from dexscan.scoring import fresh_m5, market_breadth
 
         edge = at - at % M5
-
-        def last(mint: str) -> Any:
-            market = self.detector.market(mint)
-            if market is None:
-                return None
-            live = market.live
-            if live is not None and live.ts + M5 <= edge:
-                return live
-            return market.last5
-
-        return market_breadth(fresh_m5(last(v.mint), edge) for v in self.tokens.values() if v.member)
+        markets = (self.detector.market(v.mint) for v in self.tokens.values() if v.member)
+        return market_breadth(fresh_m5(m.last5_by(edge) if m is not None else None, edge) for m in markets)
 
     # -- persistence, then fan-out -----------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 
 from dexscan.config import Settings
+from dexscan.detector import Detector
+from dexscan.domain import Signal
 from dexscan.errors import InputError
 from dexscan.metrics import as_sample, build_metrics, rounded, skill_validation
 from dexscan.replay import Replay, SignalRecord, load_histories, run_replay
@@ -27,6 +29,7 @@ from dexscan.scoring import (
     fit_calibrator,
 )
 from dexscan.store import Store
+from dexscan.tape import TapeReplay, bootstrap_notes, replay_tape
 
 # ---------------------------------------------------------------------------------------------
 # Commands
@@ -53,13 +56,47 @@ def _user_path(text: str) -> Path:
 
 async def evaluate(settings: Settings, store: Store, mints: Sequence[str] | None, out: Path | None = None
                    ) -> tuple[Path, dict[str, Any]]:
-    """Replay the stored history and write the report; returns (report directory, metrics)."""
+    """Replay the stored history (and the trade tape of a streamed session, when the database has
+    one) and write the report; returns (report directory, metrics)."""
     replay, notes = await replay_store(settings, store, mints)
     metrics, charts = build_metrics(settings, replay, notes)
+    session = await replay_session(settings, store)
     out_dir = out or reports_dir(settings, Path(store.path)) / metrics["run"]
+    if session is not None:
+        live = [sig for _, sig, _ in await store.signals()]
+        metrics["tape"] = rounded(tape_section(session, live))
+        horizon = round(settings.ladder.time_stop_h * 3600)
+        await asyncio.to_thread(write_signals_csv, out_dir, [SignalRecord(s, None, horizon) for s in session.signals],
+                                TAPE_SIGNALS_FILE)
     await asyncio.to_thread(write_report, out_dir, metrics, charts)
     await asyncio.to_thread(write_signals_csv, out_dir, replay.records)
     return out_dir, metrics
+
+
+async def replay_session(settings: Settings, store: Store) -> TapeReplay | None:
+    """The recorded streamed session fed again to a fresh live detector (:func:`dexscan.tape.replay_tape`),
+    with the live scanner's strategies and calibrator; None when the database holds no trade tape."""
+    from dexscan.engine import DEMO_CLOCK_KEY, load_calibrator
+
+    if not await bootstrap_notes(store):
+        return None
+    detector = Detector(settings, await load_calibrator(settings, store))
+    clock = await store.kv_get(DEMO_CLOCK_KEY)
+    return await replay_tape(detector, store, settings.scan.hot_refresh_s, until=int(float(clock)) if clock else None)
+
+
+def tape_section(session: TapeReplay, live: Sequence[Signal]) -> dict[str, Any]:
+    """The tape replay against the session's stored signals: which came out the same, field by field."""
+    mine = {s.key: s for s in session.signals}
+    theirs = {s.key: s for s in live if s.mint in {m.mint for m in session.signals} or s.key in mine}
+    same = sorted(k for k in mine.keys() & theirs.keys() if mine[k] == theirs[k])
+    return {
+        "trades": session.trades, "tokens": session.tokens, "bootstraps": session.bootstraps,
+        "advances": session.advances, "skipped": session.skipped, "signals": len(mine),
+        "same_as_live": len(same),
+        "different": [list(k) for k in sorted(mine.keys() & theirs.keys()) if mine[k] != theirs[k]],
+        "only_replayed": [list(k) for k in sorted(mine.keys() - theirs.keys())],
+    }
 
 
 async def run_evaluate(settings: Settings, args: argparse.Namespace) -> int:
@@ -80,6 +117,12 @@ async def run_evaluate(settings: Settings, args: argparse.Namespace) -> int:
                       f"{fmt_minutes(ign['lead_time_s']['median'])}")
     else:
         console.print(f"ignition: {ign['status']}")
+    tape = m.get("tape")
+    if tape is not None:
+        console.print(f"trade tape: {tape['trades']} trades of {tape['tokens']} streamed tokens replayed, "
+                      f"{tape['signals']} signals, {tape['same_as_live']} the same as live"
+                      + (f", {len(tape['different'])} different" if tape["different"] else "")
+                      + f" ({TAPE_SIGNALS_FILE})")
     console.print(f"report: {out_dir / REPORT_FILE}")
     return 0
 
@@ -198,6 +241,8 @@ def reports_dir(settings: Settings, db: Path) -> Path:
 
 
 SIGNALS_FILE = "signals.csv"
+#: The signals of the trade tape's replay (a streamed session), beside ``signals.csv``.
+TAPE_SIGNALS_FILE = "tape_signals.csv"
 SIGNAL_COLUMNS = ("mint", "symbol", "pool", "strategy", "layer", "candle_ts", "candle_utc", "ts", "time_utc", "entry",
                   "sl", "tp1", "tp2", "tp3", "atr", "atr_source", "flags", "raw_score", "confidence", "result",
                   "realized_r", "closed_at", "tp1_first")
@@ -240,10 +285,10 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def write_signals_csv(out_dir: Path, records: Sequence[SignalRecord]) -> Path:
+def write_signals_csv(out_dir: Path, records: Sequence[SignalRecord], name: str = SIGNALS_FILE) -> Path:
     """``signals.csv`` in the run's report folder: every signal of the replay, auditable row by row."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / SIGNALS_FILE
+    path = out_dir / name
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(SIGNAL_COLUMNS)

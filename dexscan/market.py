@@ -614,6 +614,15 @@ class TokenMarket:
             return list(m5)
         return [m5[i] for i in range(len(m5) - n, len(m5))]
 
+    def last5_by(self, edge: int) -> Candle | LiveBar | None:
+        """The last 5m bar that ended by ``edge`` as market breadth reads it: the bar still being
+        built once its 5 minutes are over (the next trade or tick completes it), else the last
+        completed one."""
+        live = self.live
+        if live is not None and live.ts + M5 <= edge:
+            return live
+        return self.last5
+
     def forming4h(self) -> FormingBar | None:
         """The 4H window being formed (its ``open`` is what ignition's rise is measured from)."""
         return self.h4.forming

@@ -36,9 +36,6 @@ from dexscan.scoring import (
 )
 from dexscan.strategies import STRATEGY_REGISTRY, meets
 
-NO_5M_DATA = "no 5m data"
-FLOAT_DIGITS = 6
-
 # ---------------------------------------------------------------------------------------------
 # Purged walk-forward folds
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +139,9 @@ def distribution(values: Sequence[float]) -> dict[str, Any]:
         "max": max(values) if values else None,
         "mean": sum(values) / len(values) if values else None,
     }
+
+
+NO_5M_DATA = "no 5m data"
 
 
 def candle_metrics(labels: Sequence[CandleLabel], missed_limit: int | None = None) -> dict[str, Any]:
@@ -281,6 +281,10 @@ def threshold_curve(scored: Sequence[tuple[float, bool]], positives: int, label:
 # ---------------------------------------------------------------------------------------------
 # Deterministic JSON
 # ---------------------------------------------------------------------------------------------
+
+
+#: Decimal places every float of ``metrics.json`` is rounded to.
+FLOAT_DIGITS = 6
 
 
 def rounded(obj: Any, digits: int = FLOAT_DIGITS) -> Any:
