@@ -170,8 +170,12 @@ async def replay_tape(detector: Detector, store: Any, hot_refresh_s: float, unti
     per natural key (the store keeps the first), in the order they were found. ``until`` is when
     the session stopped (its last housekeeping; default: the newest trade's block time).
     """
-    notes = await bootstrap_notes(store)
     tape = await whole_tape(store)
+    streamed_pools = {t.pool for t in tape}
+    # a token whose pool never streamed a trade was priced by polls (an unstreamable pool): its
+    # bars are the stored ones, and only the market breadth reads them
+    notes = {mint: kept for mint, ns in (await bootstrap_notes(store)).items()
+             if (kept := [n for n in ns if n.pool in streamed_pools])}
     events: list[tuple[int, int, str, Any]] = []  # (rowid position, order, mint, payload)
     for mint, ns in notes.items():
         events.extend((note.rowid, 1, mint, note) for note in ns)  # after the rows it saw
@@ -183,7 +187,6 @@ async def replay_tape(detector: Detector, store: Any, hot_refresh_s: float, unti
     keys: set[tuple[str, str, int]] = set()
     skipped: dict[str, int] = {}
     pool_of: dict[str, str] = {}
-    crossed: dict[str, int] = {}  # mint -> the 4H boundary its detector last reached
     fed = advances = 0
 
     def keep(signals: Iterable[Signal]) -> None:
@@ -194,33 +197,39 @@ async def replay_tape(detector: Detector, store: Any, hot_refresh_s: float, unti
                 if on_signal is not None:
                     on_signal(s)
 
-    def breadth(at: int) -> float | None:
-        edge = at - at % M5
+    async def breadth(edge: int) -> float | None:
+        """The engine's breadth at ``edge``: the replayed tokens' books, and the stored 5m bars that
+        ended there of the pools the session priced by polls."""
         markets = (detector.market(mint) for mint in pool_of)
-        return market_breadth(fresh_m5(m.last5_by(edge) if m is not None else None, edge) for m in markets)
+        bars: list[Any] = [fresh_m5(m.last5_by(edge) if m is not None else None, edge) for m in markets]
+        polled = await _query(store, "SELECT pool, open, close FROM candles WHERE timeframe = ? AND ts = ?",
+                              (int(Timeframe.M5), edge - M5))
+        bars += [Candle(edge - M5, float(o), float(o), float(o), float(c), 0.0) for p, o, c in polled
+                 if p not in streamed_pools]
+        return market_breadth(bars)
 
-    def tell_time(mint: str, upto: int) -> None:
-        """The 4H closes the engine's housekeeping told ``mint`` before ``upto`` (block time)."""
-        nonlocal advances
-        b = crossed.get(mint)
-        if b is None:
-            return
-        nxt = b + h4
-        while nxt + hot_refresh_s <= upto:
-            advances += 1
-            keep(detector.advance(mint, nxt, MarketContext(market_breadth=breadth(nxt))))
-            crossed[mint] = b = nxt
-            nxt = b + h4
+    boundary: int | None = None  # the next 4H boundary the engine's housekeeping tells every token
+
+    async def tell_time(upto: float) -> None:
+        """The 4H closes told to every bootstrapped token (one breadth for all) before ``upto``."""
+        nonlocal boundary, advances
+        while boundary is not None and boundary + hot_refresh_s <= upto:
+            ctx = MarketContext(market_breadth=await breadth(boundary))
+            for mint in pool_of:
+                advances += 1
+                keep(detector.advance(mint, boundary, ctx))
+            boundary += h4
 
     for _, kind, mint, payload in events:
         if kind == 1:
             n: BootstrapNote = payload
+            if boundary is None:  # the engine's first look at the time: the boundary after it is the first
+                boundary = n.at - n.at % h4 + h4
             detector.drop(mint)
             detector.register(mint, n.symbol, n.pool)
             bars = await store.candles(n.pool, Timeframe.M5, n.start, n.bars_end)
             detector.bootstrap(mint, Timeframe.M5, bars, pool=n.pool, as_of=n.at)
             pool_of[mint] = n.pool
-            crossed[mint] = n.at - n.at % h4
             rows = await tape_of(store, n.pool, n.bars_end, n.rowid) if n.rowid else []
             for t in rows:
                 if t.mint == mint:
@@ -230,11 +239,10 @@ async def replay_tape(detector: Detector, store: Any, hot_refresh_s: float, unti
         if pool_of.get(mint) != t.pool:
             skipped["before_bootstrap"] = skipped.get("before_bootstrap", 0) + 1
             continue
-        tell_time(mint, t.block_time)
+        await tell_time(t.block_time)
         fed += 1
         keep(feed(detector, t))
     end = max([t.block_time for t in tape[-1:]] + ([until] if until is not None else []), default=None)
-    if end is not None:  # the 4H closes told after each token's last trade, while the session ran
-        for mint in pool_of:
-            tell_time(mint, end)
+    if end is not None:  # the 4H closes told after the last trade, while the session ran
+        await tell_time(end)
     return TapeReplay(out, fed, len(pool_of), sum(len(v) for v in notes.values()), advances, skipped)
