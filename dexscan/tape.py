@@ -17,9 +17,11 @@ trades, a detector is fed at two more moments, which this module records and rep
 
 :func:`replay_tape` feeds the same inputs in the same order to a fresh detector and returns the
 signals the live session produced (same keys, timestamps, prices, ladders, scores). What it cannot
-see: polled prices. A token is fed by polls only while the stream is down; its tape then has a hole
-and its signals may differ (counted as ``polled`` in :class:`TapeReplay`, via the session's stored
-5m bars that no trade explains).
+see: polled prices. A streamed token is fed by polls only while the stream is down (a new stream
+counts as up until it proves silent); its tape then has a hole and its signals from then on may
+differ. Tokens whose pool never streamed (unstreamable pools) are not replayed: their stored 5m
+bars only enter the market breadth, as the live scanner's books of them did. The market breadth
+also assumes every token with a stored 5m bar at a 4H boundary was a universe member then.
 """
 
 from __future__ import annotations
