@@ -564,7 +564,10 @@ class Engine:
                 signals, resumed = await resume(self.store, self.detector, mint, pool, bars, start, end, self.now(),
                                                  view.symbol)
             self.feed.remember(t.key for t in resumed)  # the stream sending one again is a duplicate
-            found = [Found(s, float(s.ts)) for s in signals]
+            if signals:  # what the run that judged these trades first stored stays as it is
+                since = min(s.candle_ts for s in signals)
+                stored = {s.key for _, s, _ in await self.store.signals(since=since, mint=mint)}
+                found = [Found(s, float(s.ts)) for s in signals if s.key not in stored]
         else:
             self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
         view.history_done = True
