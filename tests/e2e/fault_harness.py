@@ -474,12 +474,12 @@ class Zygote:
         self.proc = proc
 
     @classmethod
-    async def start(cls, env: dict[str, str], cwd: Path) -> Zygote:
+    async def start(cls, env: dict[str, str], cwd: Path, limit_s: float = 60.0) -> Zygote:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", ZYGOTE_MODULE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env, cwd=str(cwd))
         zygote = cls(proc)
-        ready = await zygote._read(60.0)
+        ready = await zygote._read(limit_s)
         assert ready == {"ready": True}, ready
         return zygote
 
