@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypedDict
 
+from dexscan import ladder
 from dexscan.alerts.format import reason_text
 from dexscan.domain import Confidence, Layer, Levels, Outcome, OutcomeResult, Signal
 
@@ -98,6 +99,23 @@ class RpcEndpointStatus:
     failures: int
 
 
+class _SignalFields(TypedDict):
+    ts: int
+    mint: str
+    symbol: str
+    strategy: str
+    layer: Layer
+    entry: float
+    confidence: Confidence | None
+
+
+def _signal_fields(signal: Signal) -> _SignalFields:
+    """What every row takes from its signal as it is; ``entry`` is the ladder's, else the signal's price."""
+    lv = signal.levels
+    return _SignalFields(ts=signal.ts, mint=signal.mint, symbol=signal.symbol, strategy=signal.strategy,
+                         layer=signal.layer, entry=lv.entry if lv else signal.price, confidence=signal.confidence)
+
+
 @dataclass(frozen=True, slots=True)
 class SignalRow:
     """A new signal as the "new signals" table shows it.
@@ -156,15 +174,9 @@ class SignalRow:
     def from_signal(cls, signal: Signal, now: float, signal_id: int | None = None) -> SignalRow:
         lv = signal.levels
         return cls(
-            ts=signal.ts,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
+            **_signal_fields(signal),
             rise_pct=signal.rise_pct,
             volume_ratio=signal.volume_ratio,
-            confidence=signal.confidence,
-            entry=lv.entry if lv else signal.price,
             sl=lv.sl if lv else None,
             tp1=lv.tp1 if lv else None,
             tp2=lv.tp2 if lv else None,
@@ -186,12 +198,11 @@ def r_multiple(signal: Signal, price: float | None) -> float | None:
 
 def stop_in_force(levels: Levels | None, hits: Sequence[str] | Mapping[str, int],
                   breakeven_after_tp1: bool = True) -> float | None:
-    """The stop that applies now: the ladder's SL, or the entry once TP1 was hit when
-    ``ladder.breakeven_after_tp1`` is on (SPEC §6; the rule :class:`~dexscan.ladder.LadderTracker`
-    applies to the bar path). None without a ladder."""
+    """The stop that applies now, given the level names hit so far (an outcome's ``hits``):
+    :func:`dexscan.ladder.stop_in_force`, the rule the tracker exits by. None without a ladder."""
     if levels is None:
         return None
-    return levels.entry if breakeven_after_tp1 and "tp1" in hits else levels.sl
+    return ladder.stop_in_force(levels, "tp1" in hits, breakeven_after_tp1)
 
 
 def open_r(signal: Signal, outcome: Outcome | None, price: float | None = None) -> float | None:
@@ -245,12 +256,7 @@ class LiveRow:
         current = price if price is not None else (outcome.last_price if outcome else None)
         hits = _hits_in_order(outcome)
         return cls(
-            ts=signal.ts,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
-            entry=lv.entry if lv else signal.price,
+            **_signal_fields(signal),
             stop=stop_in_force(lv, hits, breakeven_after_tp1),
             tp1=lv.tp1 if lv else None,
             tp2=lv.tp2 if lv else None,
@@ -259,7 +265,6 @@ class LiveRow:
             r_now=open_r(signal, outcome, price),
             max_r=outcome.max_r if outcome else 0.0,
             hits=hits,
-            confidence=signal.confidence,
             age_s=max(0.0, now - signal.ts),
             signal_id=signal_id,
             reasons=tuple(reason_text(r) for r in signal.reasons),
@@ -297,21 +302,14 @@ class ClosedRow:
         closed_at = outcome.closed_at
         if closed_at is None:
             closed_at = max(outcome.hits.values(), default=signal.ts)
-        lv = signal.levels
         return cls(
-            ts=signal.ts,
+            **_signal_fields(signal),
             closed_at=closed_at,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
             result=outcome.result,
             realized_r=outcome.realized_r,
             max_r=outcome.max_r,
             duration_s=max(0, closed_at - signal.ts),
-            entry=lv.entry if lv else signal.price,
             exit_price=outcome.last_price,
-            confidence=signal.confidence,
             signal_id=signal_id,
             path=tuple((name, max(0, outcome.hits[name] - signal.ts)) for name in _hits_in_order(outcome)),
         )
