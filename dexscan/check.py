@@ -29,9 +29,9 @@ from dexscan.clock import Clock, LoopClock, RealClock
 from dexscan.config import Settings
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
 from dexscan.errors import InputError
-from dexscan.gates import admitted, build_gates, evaluate_gates
+from dexscan.gates import admitted
 from dexscan.store import Store, facts_to_json
-from dexscan.universe import gather_gate_inputs
+from dexscan.universe import DexScreenerSource, Universe
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,23 @@ def validate_mints(texts: Sequence[str]) -> list[str]:
     return mints
 
 
+@dataclass(frozen=True, slots=True)
+class _PoolSource:
+    """What ``dexscan check`` gives the scanner's :class:`~dexscan.universe.Universe`: DexScreener's
+    pool lists (None when disabled), and no discovery feed."""
+
+    dexscreener: DexScreenerSource | None
+    jupiter: None = None
+
+
 async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | None = None,
                       store: Store | None = None) -> CheckReport:
     """Read chain and market for ``mints`` (already validated) and run every enabled gate.
 
-    The gate inputs come from :func:`dexscan.universe.gather_gate_inputs` — the scanner's own path:
+    Inputs and verdicts come from :meth:`dexscan.universe.Universe.examine` — the scanner's own path:
     each token's pools from DexScreener ``/token-pairs/v1`` (base or quote side, volume summed over
-    them, the main pool by :func:`dexscan.domain.main_pool`) and its on-chain facts, holders included.
+    them, the main pool by :func:`dexscan.domain.main_pool`), its on-chain facts, the same gates. The
+    top-10 holders are read even when their gate is off (the table reports them).
     """
     clock = clock or RealClock()
     mints = list(mints)
@@ -96,7 +106,7 @@ async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | N
         if len(pool.names) > 1:
             await pool.check_health()  # an endpoint with an implausible slot lead is then not used
         inspector = MintInspector(pool, settings, clock, store)
-        dexscreener: Any = None
+        dexscreener: DexScreenerSource | None = None
         note = "DexScreener disabled (sources.dexscreener.enabled = false)"
         if settings.sources.dexscreener.enabled:
             from dexscan.sources.dexscreener import DexScreenerClient
@@ -104,21 +114,20 @@ async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | N
 
             http = await stack.enter_async_context(HttpLayer(settings, clock))
             dexscreener = DexScreenerClient(http, settings)
-        got = await gather_gate_inputs(dexscreener, inspector, mints, int(clock.now()), holders=True)
+        universe = Universe(settings, None, _PoolSource(dexscreener), inspector, clock)
+        got = await universe.examine(mints, int(clock.now()), holders=True)
         rpc_state = pool.state()
     if got.pools_error is not None:
         note = f"DexScreener unreachable: {got.pools_error}"
     elif got.pools is not None:
         n = len({p.pair_address for pools in got.pools.values() for p in pools})
         note = f"DexScreener: {n} pool{'s' if n != 1 else ''}"
-    gates = build_gates(settings.gates)
     checks: list[MintCheck] = []
     for m in mints:
         inp = got.inputs[m]
         assert inp.facts is not None
-        verdicts = evaluate_gates(gates, inp)
         symbol = next((p.base_symbol for p in inp.pairs if p.base_mint == m and p.base_symbol), None)
-        checks.append(MintCheck(m, verdicts, inp.facts, len(inp.pairs), symbol))
+        checks.append(MintCheck(m, got.verdicts[m], inp.facts, len(inp.pairs), symbol))
     if store is not None:
         await store.save_verdicts(v for c in checks for v in c.verdicts)
     return CheckReport(checks, rpc_state, got.chain_ms, got.market_ms, note)
