@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypedDict
+from typing import Any, Literal
 
 from dexscan import ladder
 from dexscan.alerts.format import reason_text
@@ -99,7 +99,11 @@ class RpcEndpointStatus:
     failures: int
 
 
-class _SignalFields(TypedDict):
+@dataclass(frozen=True, slots=True)
+class _SignalFacts:
+    """What every row copies from its signal: when, which token, which strategy, the entry (the
+    ladder's when there is a ladder, else the price at the signal) and the confidence."""
+
     ts: int
     mint: str
     symbol: str
@@ -109,30 +113,22 @@ class _SignalFields(TypedDict):
     confidence: Confidence | None
 
 
-def _signal_fields(signal: Signal) -> _SignalFields:
-    """What every row takes from its signal as it is; ``entry`` is the ladder's, else the signal's price."""
+def _signal_fields(signal: Signal) -> dict[str, Any]:
     lv = signal.levels
-    return _SignalFields(ts=signal.ts, mint=signal.mint, symbol=signal.symbol, strategy=signal.strategy,
-                         layer=signal.layer, entry=lv.entry if lv else signal.price, confidence=signal.confidence)
+    return {"ts": signal.ts, "mint": signal.mint, "symbol": signal.symbol, "strategy": signal.strategy,
+            "layer": signal.layer, "entry": lv.entry if lv else signal.price, "confidence": signal.confidence}
 
 
 @dataclass(frozen=True, slots=True)
-class SignalRow:
+class SignalRow(_SignalFacts):
     """A new signal as the "new signals" table shows it.
 
     ``entry`` is the ladder's entry when there is a ladder, else the price at the signal; the
     level fields are None when no ladder could be built (too little history, SPEC §6).
     """
 
-    ts: int
-    mint: str
-    symbol: str
-    strategy: str
-    layer: Layer
     rise_pct: float | None
     volume_ratio: float | None
-    confidence: Confidence | None
-    entry: float
     sl: float | None
     tp1: float | None
     tp2: float | None
@@ -218,7 +214,7 @@ def _hits_in_order(outcome: Outcome | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveRow:
+class LiveRow(_SignalFacts):
     """A tracked (open) signal: where it stands now.
 
     ``stop`` is the stop in force (:func:`stop_in_force`): the ladder's SL, or the entry once TP1
@@ -226,12 +222,6 @@ class LiveRow:
     touched so far, in the order they were touched.
     """
 
-    ts: int
-    mint: str
-    symbol: str
-    strategy: str
-    layer: Layer
-    entry: float
     stop: float | None
     tp1: float | None
     tp2: float | None
@@ -240,7 +230,6 @@ class LiveRow:
     r_now: float | None
     max_r: float
     hits: tuple[str, ...]
-    confidence: Confidence | None
     age_s: float
     signal_id: int | None = None
     reasons: tuple[str, ...] = ()
@@ -272,25 +261,18 @@ class LiveRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ClosedRow:
+class ClosedRow(_SignalFacts):
     """A signal whose ladder has finished: outcome, realized R and how long it took.
 
     ``path`` is every level touched, in order, with the seconds after the signal it happened.
     """
 
-    ts: int
     closed_at: int
-    mint: str
-    symbol: str
-    strategy: str
-    layer: Layer
     result: OutcomeResult
     realized_r: float
     max_r: float
     duration_s: int
-    entry: float
     exit_price: float | None
-    confidence: Confidence | None
     signal_id: int | None = None
     path: tuple[tuple[str, int], ...] = ()
 
