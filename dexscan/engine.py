@@ -35,30 +35,44 @@ the store are not fetched again.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import importlib
-import json
 import logging
-import math
-import signal as os_signal
-import sys
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from dexscan.clock import Clock, RealClock
-from dexscan.config import Settings, mask_url
+from dexscan.clock import Clock
+from dexscan.config import Settings
+from dexscan.demo_mode import DEMO_CLOCK_KEY
 from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe, main_pool
-from dexscan.errors import InputError, SourceError
+from dexscan.domain_events import DomainEvent, OutcomeChanged, PoolMoved, SignalStored
+from dexscan.engine_ports import (
+    CandleStore,
+    EventService,
+    EventSink,
+    HttpStats,
+    MarketClients,
+    RpcEndpoints,
+    ScannedUniverse,
+    SignalDetector,
+    SignalStore,
+    TradeFeed,
+)
+from dexscan.errors import SourceError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
+
+if TYPE_CHECKING:
+    from dexscan.alerts.format import CardExtras
+    from dexscan.chain.trades import Trade
+    from dexscan.ladder import LadderTracker
+    from dexscan.scoring import OpenClose, StrategyRecord
+    from dexscan.sources.http import ProviderStats
+    from dexscan.status import RejectedRow, ScannerStatus, SignalRow, SourceStatus
+    from dexscan.universe import MembershipChange, RefreshReport
 
 log = logging.getLogger(__name__)
 
@@ -69,78 +83,8 @@ HISTORY_BARS = 1000
 REFRESH_WORKERS = 4
 #: Rows kept for the dashboard's "new" and "closed" tables.
 ROWS_KEPT = 64
-DEMO_CLOCK_KEY = "demo.clock"
-#: The interactive demo's default pace: simulated seconds per real second.
-DEMO_SPEED = 60.0
 #: Real seconds the dashboard and the Telegram sender get to finish after a stop before being cancelled.
 STOP_GRACE_S = 2.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Options
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ScanOptions:
-    """What ``dexscan scan`` was asked to do (the command line, validated).
-
-    ``speed``: the demo's pace, simulated seconds per real second at most (``math.inf``: as fast as
-    the work allows). ``duration``: stop after this many *real* seconds (the command line's
-    ``--duration``). ``run_for``: stop after this many seconds of the scanner's clock (simulated
-    seconds in the demo), which is what tests and benchmarks ask for: it does not depend on the
-    machine.
-    """
-
-    demo: bool = False
-    speed: float = DEMO_SPEED
-    duration: float | None = None
-    run_for: float | None = None
-    once: bool = False
-    json: bool = False
-    serve: str | None = None
-    tokens: tuple[str, ...] = ()
-    db: str | None = None
-    dashboard: bool = True
-    quiet: bool = False  # nothing on stdout (benchmarks, in-process tests)
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> ScanOptions:
-        speed = getattr(args, "speed", None)
-        as_json = bool(getattr(args, "json", False))
-        once = bool(getattr(args, "once", False))
-        return cls(
-            demo=bool(getattr(args, "demo", False)),
-            speed=float(speed) if speed else DEMO_SPEED,
-            duration=getattr(args, "duration", None),
-            once=once,
-            json=as_json,
-            serve=getattr(args, "serve", None),
-            tokens=tuple(getattr(args, "tokens", None) or ()),
-            db=getattr(args, "db", None),
-            dashboard=not as_json and not once and sys.stdout.isatty(),
-        )
-
-    @property
-    def pace(self) -> float | None:
-        """The :class:`~dexscan.vtime.VirtualTimeLoop` pace for the demo (``None``: unpaced)."""
-        return None if math.isinf(self.speed) else self.speed
-
-
-# ---------------------------------------------------------------------------------------------
-# Output of signals as JSON lines (``--json``)
-# ---------------------------------------------------------------------------------------------
-
-
-class JsonLines:
-    """Writes one JSON object per line to ``stream`` (stdout), flushed, for scripts and pipes."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def write(self, event: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n")
-        self._stream.flush()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +112,7 @@ class LiveTrade:
 
     signal_id: int
     signal: Signal
-    tracker: Any  # dexscan.ladder.LadderTracker
+    tracker: LadderTracker
     outcome: Outcome | None
     last_fed: int
 
@@ -227,25 +171,25 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        store: Any,
+        store: SignalStore,
         clock: Clock,
         *,
-        http: Any,
-        clients: Any,
-        universe: Any,
-        detector: Any,
-        rpc: Any = None,
-        history_store: Any = None,
+        http: HttpStats,
+        clients: MarketClients,
+        universe: ScannedUniverse,
+        detector: SignalDetector,
+        rpc: RpcEndpoints | None = None,
+        history_store: CandleStore | None = None,
         mode: str = "live",
-        json_out: JsonLines | None = None,
-        service: Any = None,
+        json_out: EventSink | None = None,
+        service: EventService | None = None,
         tokens: Sequence[str] = (),
         calibrator_label: str = "uncalibrated",
-        feed: Any = None,
+        feed: TradeFeed | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.history_store = history_store or store
+        self.history_store: CandleStore = history_store or store
         self.clock = clock
         self.http = http
         self.clients = clients
@@ -254,7 +198,7 @@ class Engine:
         self.rpc = rpc
         self.mode = mode
         self.json_out = json_out
-        self.service = service
+        self.service: EventService | None = service
         self.watch = tuple(dict.fromkeys(tokens))
         self.calibrator_label = calibrator_label
         self.feed = feed  # dexscan.chain.feed.ChainFeed: the on-chain trade stream, or None (polling only)
@@ -272,7 +216,7 @@ class Engine:
         self._closed_rows: deque[tuple[int, Signal, Outcome]] = deque(maxlen=ROWS_KEPT)
         self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot], float]] = asyncio.Queue(
             scan.queue_size)
-        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(scan.queue_size)
+        self._events: asyncio.Queue[DomainEvent] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
         self._wake_history = asyncio.Event()
         self._wake_watch = asyncio.Event()
@@ -282,7 +226,7 @@ class Engine:
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
         self._gate_counts = (0, 0, 0)
-        self._rejected: dict[str, Any] = {}
+        self._rejected: dict[str, RejectedRow] = {}
         self._pools_recorded: set[str] = set()  # main pools whose row (mint, pair age) is in the store
         self._pools_to_record: dict[str, PairSnapshot] = {}
         self._started_at: float | None = None
@@ -292,6 +236,11 @@ class Engine:
         self.telegram_enabled = settings.secrets.telegram_token is not None and bool(tg.chat_ids)
         self.chat_ids: tuple[int, ...] = tuple(tg.chat_ids) if self.telegram_enabled else ()
         self._zone = settings.local_zone()
+
+    def wake_outbox_with(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (the Telegram sender's) whenever new alerts are queued in the outbox, so they
+        are sent at once rather than at the sender's next idle tick."""
+        self._wake_outbox = wake
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -309,11 +258,11 @@ class Engine:
                 tg.create_task(self._guard("housekeeping", self._housekeeping_loop)),
                 *(tg.create_task(self._guard(f"refresh-{i}", self._refresh_loop)) for i in range(REFRESH_WORKERS)),
             ]
-            if self.feed is not None:
-                core += [tg.create_task(self._guard("stream", self.feed.run)),
+            if (feed := self.feed) is not None:
+                core += [tg.create_task(self._guard("stream", feed.run)),
                          tg.create_task(self._guard("trades", self._trades_loop)),
                          tg.create_task(self._guard("stream-health", self._stream_health_loop)),
-                         tg.create_task(self._guard("sol-usd", lambda: self.feed.sol_usd_loop(self.clients.jupiter)))]
+                         tg.create_task(self._guard("sol-usd", lambda: feed.sol_usd_loop(self.clients.jupiter)))]
             others = [tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra]
             await stop.wait()
             log.info("engine: stopping")
@@ -419,8 +368,8 @@ class Engine:
         self.counters.pool_moves += 1
         log.info("engine: %s main pool moved from %s to %s (%s); books follow the new pool, its history is fetched",
                  view.symbol or mint, old or "none", pool, why)
-        await self._events.put({"type": "pool", "mint": mint, "symbol": view.symbol, "from": old, "to": pool,
-                                "reason": why, "ts": self.now(), "live_signals": len(self.live_by_mint.get(mint, ()))})
+        await self._events.put(PoolMoved(mint, view.symbol, old, pool, why, self.now(),
+                                         len(self.live_by_mint.get(mint, ()))))
         return True
 
     def untrack_token(self, mint: str) -> None:
@@ -480,7 +429,7 @@ class Engine:
         if rows:
             log.info("engine: resumed %d live signal(s) from the store", len(self.live))
 
-    def _tracker(self, sig: Signal) -> Any:
+    def _tracker(self, sig: Signal) -> LadderTracker:
         from dexscan.ladder import LadderTracker
 
         assert sig.levels is not None
@@ -671,7 +620,7 @@ class Engine:
         while True:
             await self.apply_trades(self.feed.trades(await self.feed.next_events()))
 
-    async def apply_trades(self, trades: Sequence[Any]) -> None:
+    async def apply_trades(self, trades: Sequence[Trade]) -> None:
         """On-chain trades (:class:`~dexscan.chain.trades.Trade`) → detector and ladders → store → fan-out."""
         received = time.perf_counter()
         found: list[Found] = []
@@ -680,15 +629,16 @@ class Engine:
         judged: set[str] = set()
         for t in trades:
             view = self.tokens.get(t.mint)
-            if view is None or view.pool != t.pool or not view.history_done:
-                continue
+            price, volume = t.price_usd, t.volume_usd
+            if view is None or view.pool != t.pool or not view.history_done or price is None or volume is None:
+                continue  # (the feed hands over USD-priced trades only)
             self.counters.trades += 1
             judged.add(t.mint)
             found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
-                t.mint, t.block_time, t.price_usd, t.volume_usd, t.side, t.signer))
+                t.mint, t.block_time, price, volume, t.side, t.signer))
             for sid in self.live_by_mint.get(t.mint, ()):
                 trade = self.live[sid]
-                self._feed_price(trade, t.block_time, t.price_usd)
+                self._feed_price(trade, t.block_time, price)
                 touched.append(trade)
         for mint in judged:
             view = self.tokens[mint]
@@ -758,7 +708,7 @@ class Engine:
 
         edge = at - at % M5
 
-        def last(mint: str) -> Any:
+        def last(mint: str) -> OpenClose | None:
             market = self.detector.market(mint)
             if market is None:
                 return None
@@ -831,23 +781,18 @@ class Engine:
         else:
             row = [*move, (sid, sig)]
             self._new_rows.append(row)
-        from dexscan.service import signal_event
-
-        event = signal_event(sid, sig, None)
-        event["move"] = {"id": row[0][0], "strategies": [s.strategy for _, s in row],
-                         "signal_ids": [i for i, _ in row]}
-        await self._events.put(event)
+        await self._events.put(SignalStored(sid, sig, tuple(i for i, _ in row), tuple(s.strategy for _, s in row)))
         if self._wake_outbox is not None and self.chat_ids:
             self._wake_outbox()
 
-    async def _card_extras(self, sig: Signal, members: Sequence[Signal] = ()) -> Any:
+    async def _card_extras(self, sig: Signal, members: Sequence[Signal] = ()) -> CardExtras:
         from dexscan.alerts.format import CardExtras
 
         view = self.tokens.get(sig.mint)
         pair = view.pair if view else None
         scorer = getattr(self.detector, "scorer", None)
         no_skill: dict[str, str] = {}
-        records: dict[str, Any] = {}
+        records: dict[str, StrategyRecord] = {}
         for s in members or (sig,):
             if scorer is None:
                 break
@@ -884,9 +829,7 @@ class Engine:
         await self.store.save_outcome(trade.signal_id, out, self.now(), self.chat_ids if out.closed else (), payload)
         trade.outcome = out
         if material:
-            from dexscan.service import outcome_event
-
-            await self._events.put(outcome_event(trade.signal_id, trade.signal, out))
+            await self._events.put(OutcomeChanged(trade.signal_id, trade.signal, out))
         if out.closed:
             self.counters.outcomes_closed += 1
             self._closed_rows.append((trade.signal_id, trade.signal, out))
@@ -899,11 +842,11 @@ class Engine:
             event = await self._events.get()
             self._emit(event)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: DomainEvent) -> None:
         if self.json_out is not None:
             self.json_out.write(event)
         if self.service is not None:
-            self.service.publish(event)
+            self.service.publish_event(event)
 
     async def _drain_events(self) -> None:
         while not self._events.empty():
@@ -980,7 +923,7 @@ class Engine:
             if restored:
                 log.info("universe: %d token(s) restored from the store", restored)
 
-    async def _apply_round(self, report: Any) -> None:
+    async def _apply_round(self, report: RefreshReport) -> None:
         """Follow a universe round (:class:`~dexscan.universe.RefreshReport`): pins, entries, leavers."""
         universe = self.universe
         for mint, (old, new) in report.moved.items():
@@ -1009,7 +952,7 @@ class Engine:
     #: How many of the latest gate rejections the status keeps (the dashboard's REJECTED view).
     REJECTED_KEPT = 50
 
-    def _note_rejections(self, changes: Mapping[str, Any]) -> None:
+    def _note_rejections(self, changes: Mapping[str, MembershipChange]) -> None:
         """Keep each token's latest rejection (newest last); a token admitted again drops out."""
         from dexscan.status import RejectedRow
 
@@ -1072,7 +1015,7 @@ class Engine:
                 f"snapshot(s) judged, {sum(self.counters.signals.values())} new signal(s), "
                 f"{len(self.live)} live, {self.counters.outcomes_closed} closed")
 
-    def status(self) -> Any:
+    def status(self) -> ScannerStatus:
         """A :class:`~dexscan.status.ScannerStatus` snapshot for the dashboard and the service."""
         from dexscan.status import ClosedRow, LiveRow, ScannerStatus
 
@@ -1145,7 +1088,7 @@ class Engine:
                 f"rc {st.reconnects} · drop {st.dropped}")
 
 
-    def new_signal_rows(self, now: float) -> list[Any]:
+    def new_signal_rows(self, now: float) -> list[SignalRow]:
         """The dashboard's new-signal rows: one per move, listing every strategy that fired on it."""
         from dexscan.status import SignalRow
 
@@ -1187,7 +1130,7 @@ def _market_cap(pair: PairSnapshot | None) -> float | None:
     return pair.market_cap if pair.market_cap is not None else pair.fdv
 
 
-def source_status(st: Any, now: float) -> Any:
+def source_status(st: ProviderStats, now: float) -> SourceStatus:
     """One provider's :class:`~dexscan.status.SourceStatus` from the HTTP layer's counters; its one
     budget cell is the provider's scarcest budget, chosen stably (:func:`dexscan.status.shown_budget`)."""
     from dexscan.status import BudgetUse, SourceState, SourceStatus
@@ -1206,335 +1149,6 @@ def source_status(st: Any, now: float) -> Any:
                                      st.error_total, budgets)
 
 
-# ---------------------------------------------------------------------------------------------
-# `dexscan scan`
-# ---------------------------------------------------------------------------------------------
-
-
-class TextLines:
-    """One readable line per signal and closed outcome, when stdout is neither a dashboard nor JSON."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def write(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "signal":
-            s = event["signal"]
-            lv = s.get("levels") or {}
-            levels = (f" entry {lv['entry']:.6g} SL {lv['sl']:.6g} TP1 {lv['tp1']:.6g} TP2 {lv['tp2']:.6g} "
-                      f"TP3 {lv['tp3']:.6g}") if lv else " (no ladder)"
-            conf = (s.get("confidence") or {}).get("label", "not scored")
-            who = s["symbol"] or s["mint"]
-            line = f"#{s['id']} {s['layer']}/{s['strategy']} {who} at {s['price']:.6g}{levels} · {conf}"
-        elif event.get("type") == "outcome" and (event.get("outcome") or {}).get("result") != "open":
-            o = event["outcome"]
-            line = f"#{event['signal_id']} closed: {o['result']} {o['realized_r']:+.2f}R"
-        else:
-            return
-        self._stream.write(line + "\n")
-        self._stream.flush()
-
-
-def _host_port(url: str) -> tuple[str, int] | None:
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return None
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-
-
-async def unreachable_sources(settings: Settings, timeout_s: float = 4.0) -> dict[str, str]:
-    """Each enabled market-data source whose host does not accept a TCP connection, with why.
-
-    A connection costs no request budget, so this check can run before every start.
-    """
-    src = settings.sources
-    targets = {name: cfg.base_url for name, cfg in
-               (("jupiter", src.jupiter), ("dexscreener", src.dexscreener), ("geckoterminal", src.geckoterminal))
-               if cfg.enabled}
-
-    async def probe(url: str) -> str | None:
-        hp = _host_port(url)
-        if hp is None:
-            return "not a URL"
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(*hp), timeout_s)
-        except TimeoutError:
-            return f"no answer within {timeout_s:g}s"
-        except OSError as exc:
-            return exc.strerror or type(exc).__name__
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return None
-
-    results = await asyncio.gather(*(probe(u) for u in targets.values()))
-    return {name: f"{urlsplit(targets[name]).hostname or mask_url(targets[name])}: {why}"
-            for name, why in zip(targets, results, strict=True) if why}
-
-
-def unreachable_message(problems: dict[str, str]) -> str:
-    listed = "; ".join(problems.values())
-    return (
-        f"dexscan: no market-data source is reachable ({listed}). The scanner needs at least one of "
-        "Jupiter, DexScreener or GeckoTerminal: check this machine's internet connection, proxy and "
-        "firewall, or the base URLs in your config (`dexscan config show`); `dexscan doctor` tests each "
-        "source in detail. To watch the scanner work without internet, run `dexscan scan --demo`: the "
-        "same scanner on a simulated market served on this machine."
-    )
-
-
-def demo_db_path(settings: Settings) -> Path:
-    return settings.data_dir() / "demo" / "dexscan-demo.db"
-
-
-def _db_path(opts: ScanOptions, settings: Settings) -> Path:
-    """``--db``, else the demo's own file (started afresh each run) or the configured database."""
-    if opts.db:
-        return Path(opts.db).expanduser()
-    if opts.demo:
-        db = demo_db_path(settings)
-        _remove_db(db)
-        return db
-    return settings.db_file()
-
-
-def _exists(path: Path) -> bool:
-    return path.exists()
-
-
-def _remove_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    bot_api_journal(path).unlink(missing_ok=True)
-
-
-def bot_api_journal(db: Path) -> Path:
-    """Where the demo's Bot API fake keeps the chat's state next to a demo database, so a demo
-    restarted on the same database talks to the same "Telegram" (message ids, delivered alerts)."""
-    return db.with_name(db.name + ".botapi.jsonl")
-
-
-async def load_calibrator(settings: Settings, store: Any) -> Any:
-    """The confidence calibrator: the artifact file, else the newest one in the store, else None.
-
-    Demo and live never share artifacts: a demo database (under the demo's own folder) reads the
-    demo's ``calibrator.json`` there, and an artifact is refused when its ``world`` (what it was
-    fitted on) is not the one being scanned — the live scanner never loads a demo calibrator.
-    """
-    from dexscan.errors import ConfigError
-    from dexscan.scoring import Calibrator
-
-    def world_and_path() -> tuple[str, Path]:
-        demo_dir = demo_db_path(settings).parent.resolve()
-        db = getattr(store, "path", None)
-        db_path = Path(db).expanduser().resolve() if db else None
-        legacy_demo = (settings.data_dir() / "demo.db").expanduser().resolve()
-        demo = db_path is not None and (db_path == legacy_demo or demo_dir in db_path.parents)
-        return ("demo", demo_dir / "calibrator.json") if demo else ("live", settings.calibrator_file())
-
-    world, path = world_and_path()
-    text: str | None = None
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = await store.latest_calibrator()
-    if not text:
-        return None
-    try:
-        cal = Calibrator.from_json(text)
-    except ConfigError as exc:
-        log.warning("calibrator %s ignored (confidence stays uncalibrated): %s", path, exc)
-        return None
-    if cal.world != world:
-        log.warning("calibrator %s ignored: it was fitted on %s data and this is a %s run "
-                    "(demo and live never share artifacts)", cal.version, cal.world, world)
-        return None
-    return cal
-
-
-def calibrator_label(calibrator: Any, settings: Settings) -> str:
-    """The status line's calibrator: uncalibrated, no skill (with the measured base rate), or the
-    calibrated artifact — each with the data span it was fitted on."""
-    if calibrator is None or calibrator.n < settings.scoring.min_calibration_samples:
-        return "uncalibrated"
-    fmt = "%Y-%m-%d"
-    span = (f"data {time.strftime(fmt, time.gmtime(calibrator.data_start))}→"
-            f"{time.strftime(fmt, time.gmtime(calibrator.data_end))}")
-    world = " (demo)" if calibrator.world == "demo" else ""
-    if calibrator.status == "no skill":
-        return f"no skill · {calibrator.no_skill_text(None)} · {span}{world}"
-    skilled = ", ".join(sorted(k for k, v in calibrator.skill.items() if k != "all" and v.get("has_skill")))
-    return (f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f} · skill: {skilled or 'all'} · "
-            f"{span}{world}")
-
-
-def preload(opts: ScanOptions, telegram: bool) -> None:
-    """Import every module the run will need now, before a simulated clock starts ticking.
-
-    Some imports take seconds (aiogram ~2 s, matplotlib); done lazily inside the running loop they
-    would freeze it, and a demo clock at 60x would skip minutes of market while it waits.
-    """
-    modules = ["dexscan.detector", "dexscan.chain.rpc", "dexscan.chain.mint", "dexscan.sources", "dexscan.universe",
-               "dexscan.store", "dexscan.ladder", "dexscan.market", "dexscan.scoring", "dexscan.alerts.format",
-               "dexscan.service", "dexscan.status", "dexscan.logs", "dexscan.chain.feed", "websockets.asyncio.client"]
-    if opts.dashboard:
-        modules.append("dexscan.ui.dashboard")
-    if telegram:
-        modules.append("dexscan.alerts.telegram")
-    for name in modules:
-        importlib.import_module(name)
-
-
-async def run_scan(settings: Settings, args: argparse.Namespace) -> int:
-    """``dexscan scan`` (and ``dexscan`` with no arguments)."""
-    opts = ScanOptions.from_args(args)
-    preload(opts, telegram=opts.demo or (settings.secrets.telegram_token is not None
-                                         and bool(settings.telegram.chat_ids)))
-    if opts.serve:
-        from dexscan.service import parse_listen
-
-        parse_listen(opts.serve)
-    if opts.tokens:
-        from dexscan.chain.mint import address_problem
-
-        for mint in opts.tokens:
-            problem = address_problem(mint)
-            if problem is not None:
-                raise InputError(f"--tokens {mint!r}: not a Solana address ({problem})")
-    if opts.demo:
-        return await _run_demo(settings, opts)
-    db = _db_path(opts, settings)
-    problems = await unreachable_sources(settings)
-    enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
-                              settings.sources.geckoterminal) if s.enabled)
-    if len(problems) >= enabled:
-        print(unreachable_message(problems), file=sys.stderr)
-        return 1
-    return await scan(settings, opts, RealClock(), db, mode="live")
-
-
-async def demo_resume_at(db: Path) -> float | None:
-    """Where a demo on ``db`` resumes its simulated clock: where the last run on it stopped (None:
-    a new database, the world's own start)."""
-    from dexscan.store import Store
-
-    if not _exists(db):
-        return None
-    store = await Store.open(db)
-    try:
-        stored = await store.kv_get(DEMO_CLOCK_KEY)
-    finally:
-        await store.close()
-    return float(stored) if stored else None
-
-
-async def _run_demo(settings: Settings, opts: ScanOptions) -> int:
-    from dexscan.demo.world import DemoWorld, demo_sim_config
-
-    db = _db_path(opts, settings)
-    async with DemoWorld(start_at=await demo_resume_at(db), telegram=True, sim_config=demo_sim_config(),
-                         telegram_journal=bot_api_journal(db)) as world:
-        assert world.clock is not None
-        demo = world.apply(settings)
-        if not opts.db and not settings.app.log_file:
-            demo = demo.with_overrides({"app.log_file": str(db.with_suffix(".log"))})
-        return await scan(demo, opts, world.clock, db, mode="demo")
-
-
-async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mode: str = "live",
-               ready: Callable[[Engine], None] | None = None,
-               stopped: Callable[[Engine], Awaitable[None]] | None = None,
-               stop: asyncio.Event | None = None) -> int:
-    """Open everything the engine needs, run it until stopped (or one cycle), close everything.
-
-    ``ready`` sees the engine before it starts; ``stopped`` runs after it stopped while the store,
-    the clients and the local API are still open (tests and benchmarks inspect the run there).
-    ``stop``, when given, stops the run too (``dexscan bot --demo`` sets it when its chat ends).
-    """
-    from dexscan.chain.mint import MintInspector
-    from dexscan.chain.rpc import RpcPool
-    from dexscan.detector import Detector
-    from dexscan.logs import setup_logging
-    from dexscan.sources import HttpLayer, build_clients
-    from dexscan.store import Store
-
-    # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
-    # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
-    await (await Store.open(db)).close()
-    log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
-    setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
-    log.info("dexscan scan (%s) starting; database %s", mode, db)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed = _install_stop_signals(loop, stop)
-    timer = loop.call_later(opts.run_for, stop.set) if opts.run_for else None
-    wall_timer = _stop_after_real_seconds(loop, stop, opts.duration) if opts.duration else None
-    try:
-        async with AsyncExitStack() as stack:
-            stores = []
-            for _ in range(4):
-                s = await Store.open(db)
-                stack.push_async_callback(s.close)
-                stores.append(s)
-            store, history_store, universe_store, side_store = stores
-            http = await stack.enter_async_context(HttpLayer(settings, clock))
-            clients = build_clients(settings, http)
-            rpc = RpcPool.from_settings(settings, clock)
-            stack.push_async_callback(rpc.close)
-            rpc.start()
-            inspector = MintInspector(rpc, settings, clock, universe_store)
-            calibrator = await load_calibrator(settings, store)
-            detector = Detector(settings, calibrator)
-            universe = build_universe(settings, universe_store, clients, inspector, clock)
-            json_out: Any = None
-            if opts.json:
-                json_out = JsonLines(sys.stdout)
-            elif not opts.dashboard and not opts.quiet:
-                json_out = TextLines(sys.stdout)
-            from dexscan.chain.feed import ChainFeed
-
-            engine = Engine(settings, store, clock, http=http, clients=clients, universe=universe,
-                            detector=detector, rpc=rpc, history_store=history_store, mode=mode,
-                            json_out=json_out, tokens=opts.tokens,
-                            calibrator_label=calibrator_label(calibrator, settings),
-                            feed=None if opts.once else ChainFeed.from_settings(settings, clock, inspector))
-            if opts.serve:
-                from dexscan.service import Service, parse_listen
-
-                host, port = parse_listen(opts.serve)
-                engine.service = await stack.enter_async_context(
-                    Service(side_store, engine.status, host, port, max_ws_clients=settings.service.max_ws_clients))
-            extra: list[Callable[[], Awaitable[None]]] = []
-            if engine.telegram_enabled and not opts.once:
-                extra.append(_telegram_task(engine, db, clock, stop, stack))
-            if opts.dashboard:
-                from dexscan.ui.dashboard import Dashboard
-
-                dashboard = Dashboard.from_settings(settings, engine.status)
-                extra.append(lambda: dashboard.run(stop))
-            if ready is not None:
-                ready(engine)
-            if opts.once:
-                await engine.run_once()
-                print(engine.summary(), file=sys.stderr)
-            else:
-                await engine.run(stop, extra)
-            log.info("dexscan scan stopped: %d new signal(s), %d outcome(s) closed",
-                     sum(engine.counters.signals.values()), engine.counters.outcomes_closed)
-            if opts.dashboard:  # the dashboard is gone: what the run did, and where to look
-                print(f"{engine.summary()}\ndatabase {db} · log {log_file}", flush=True)
-            if stopped is not None:
-                await stopped(engine)
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if wall_timer is not None:
-            wall_timer.cancel()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-    return 0
-
-
 def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
                    stack: AsyncExitStack) -> Callable[[], Awaitable[None]]:
     """Outbox delivery and bot commands, on their own connection to the same database file."""
@@ -1547,7 +1161,7 @@ def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
         stack.push_async_callback(sender_store.close)
 
         def keep(sender: OutboxSender) -> None:
-            engine._wake_outbox = sender.wake
+            engine.wake_outbox_with(sender.wake)
 
         # A rejected token pauses Telegram with one error line; the scanner keeps running.
         await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
@@ -1573,7 +1187,7 @@ def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
             return "Added to the watch list and being checked now; it is scanned if it passes every gate."
 
     async def check(mint: str) -> Sequence[Any]:
-        verdicts: dict[str, Sequence[Any]] = await engine.universe.check([mint])
+        verdicts: Mapping[str, Sequence[Any]] = await engine.universe.check([mint])
         return verdicts.get(mint, ())
 
     return EngineBackend(store, checker=check, clock=clock,
@@ -1600,34 +1214,3 @@ def status_text(st: Any) -> str:
     ])
 
 
-def _stop_after_real_seconds(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, seconds: float) -> threading.Timer:
-    """``--duration``: real seconds, whatever the loop's clock is (the demo's runs on virtual time)."""
-    timer = threading.Timer(seconds, loop.call_soon_threadsafe, (stop.set,))
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-def _install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
-    """SIGINT/SIGTERM set ``stop`` once; a second signal gets the default (immediate) behaviour."""
-    installed: list[int] = []
-
-    def handler(signum: int) -> None:
-        log.info("signal %d received: stopping", signum)
-        stop.set()
-        with contextlib.suppress(Exception):
-            loop.remove_signal_handler(signum)
-
-    for signum in (os_signal.SIGINT, os_signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, handler, signum)
-        except (NotImplementedError, RuntimeError):
-            continue
-        installed.append(signum)
-    return installed
-
-
-def build_universe(settings: Settings, store: Any, clients: Any, inspector: Any, clock: Clock) -> Any:
-    from dexscan.universe import Universe
-
-    return Universe(settings, store, clients, inspector, clock)

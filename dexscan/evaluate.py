@@ -31,6 +31,7 @@ from rich.console import Console
 
 from dexscan.backfill import fill_gaps, resample
 from dexscan.config import Settings
+from dexscan.demo_mode import demo_dir, is_demo_db
 from dexscan.detector import CandleState, Detector
 from dexscan.domain import MAIN_QUOTES, Candle, Layer, Outcome, Signal, Timeframe
 from dexscan.errors import InputError
@@ -1160,32 +1161,22 @@ def _fmt_num(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def demo_data_dir(settings: Settings) -> Path:
-    """The demo world's own folder (where ``scan --demo`` keeps its database)."""
-    from dexscan.engine import demo_db_path
-
-    return demo_db_path(settings).parent
-
-
 def world_of(settings: Settings, db: Path) -> str:
-    """``"demo"`` for a demo database (under the demo folder, or ``backfill --demo``'s ``demo.db``), else ``"live"``."""
-    path = db.expanduser().resolve()
-    demo_dir = demo_data_dir(settings).resolve()
-    legacy = (settings.data_dir() / "demo.db").expanduser().resolve()
-    return "demo" if path == legacy or demo_dir in path.parents else "live"
+    """``"demo"`` for a demo database (:func:`dexscan.demo_mode.is_demo_db`), else ``"live"``."""
+    return "demo" if is_demo_db(settings, db) else "live"
 
 
 def default_artifact_path(settings: Settings, db: Path) -> Path:
     """Where ``calibrate`` writes without ``--out``: the demo folder for demo data, else where the scanner loads."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "calibrator.json"
+        return demo_dir(settings) / "calibrator.json"
     return settings.calibrator_file()
 
 
 def reports_dir(settings: Settings, db: Path) -> Path:
     """Reports of demo data go under the demo folder; others under ``app.reports_dir``."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "reports"
+        return demo_dir(settings) / "reports"
     return Path(settings.app.reports_dir).expanduser()
 
 

@@ -54,6 +54,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from dexscan.domain import Outcome, Signal
+from dexscan.domain_events import DomainEvent, OutcomeChanged, SignalStored
 from dexscan.errors import InputError
 from dexscan.status import SOURCE_DOWN_STATES, ScannerStatus
 from dexscan.store import Store
@@ -208,6 +209,19 @@ def outcome_event(signal_id: int | None, signal: Signal, outcome: Outcome) -> di
         "candle_ts": signal.candle_ts,
         "outcome": outcome_to_json(outcome),
     }
+
+
+def event_json(event: DomainEvent) -> dict[str, Any]:
+    """The wire form of a domain event: the same object on ``--json`` lines and on ``/ws``."""
+    if isinstance(event, SignalStored):
+        data = signal_event(event.signal_id, event.signal, None)
+        data["move"] = {"id": event.move_ids[0], "strategies": list(event.move_strategies),
+                        "signal_ids": list(event.move_ids)}
+        return data
+    if isinstance(event, OutcomeChanged):
+        return outcome_event(event.signal_id, event.signal, event.outcome)
+    return {"type": "pool", "mint": event.mint, "symbol": event.symbol, "from": event.from_pool,
+            "to": event.to_pool, "reason": event.reason, "ts": event.ts, "live_signals": event.live_signals}
 
 
 class _BadParam(Exception):
@@ -510,6 +524,10 @@ class Service:
         for client in self._clients:
             self._enqueue(client, data)
         return len(self._clients)
+
+    def publish_event(self, event: DomainEvent) -> int:
+        """Queues a domain event (:func:`event_json`) for every connected client; returns how many."""
+        return self.publish(event_json(event))
 
     def _enqueue(self, client: _Client, data: str) -> None:
         if client.queue.full():

@@ -146,6 +146,7 @@ from dexscan.budget import Budget
 from dexscan.chain.mint import is_address
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_text, mask_url, url_origin
+from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
@@ -1680,11 +1681,13 @@ async def run_telegram(
         await bot.session.close()
 
 
-async def run_bot(settings: Settings, args: Any) -> int:
-    """``dexscan bot``: delivery and commands alone; ``--demo`` runs against the local fake."""
+async def run_bot(settings: Settings, args: Any, demo: DemoLauncher | None = None) -> int:
+    """``dexscan bot``: delivery and commands alone; ``--demo`` chats with it on ``demo``'s world."""
     duration = getattr(args, "duration", None)
     if getattr(args, "demo", False):
-        return await _run_demo(settings, duration, getattr(args, "db", None))
+        if demo is None:
+            raise ConfigError("bot --demo: no demo world was handed over (run it as `dexscan bot --demo`)")
+        return await demo.bot_chat(settings, duration, getattr(args, "db", None))
     problem = bot_setup_problem(settings)
     token = settings.secrets.telegram_token
     if problem is not None or token is None:
@@ -1693,7 +1696,7 @@ async def run_bot(settings: Settings, args: Any) -> int:
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)
-        from dexscan.engine import load_calibrator
+        from dexscan.calibration import load_calibrator
 
         scorer = Scorer(settings.scoring, await load_calibrator(settings, store))
         await run_telegram(settings, store, standalone_backend(settings, store, scorer=scorer), stop)
@@ -1715,14 +1718,6 @@ def standalone_backend(settings: Settings, store: Store, clock: Clock | None = N
         return report.checks[0].verdicts
 
     return StoreBackend(store, check, clock, stale_after_s=settings.universe.discovery_interval_s, scorer=scorer)
-
-
-async def _run_demo(settings: Settings, duration: float | None, db: str | None) -> int:
-    """``--demo``: a console chat with this bot, polling the Bot API fake, while the demo world runs
-    the scanner (:mod:`dexscan.demo.bot_chat`)."""
-    from dexscan.demo.bot_chat import run_bot_demo
-
-    return await run_bot_demo(settings, duration, db)
 
 
 def _stop_event(duration: float | None) -> asyncio.Event:

@@ -1082,19 +1082,20 @@ def no_long_running() -> Iterator[None]:
     import dexscan.alerts.telegram as telegram
     import dexscan.backfill as backfill
     import dexscan.check as check
+    import dexscan.demo_entry as demo_entry
     import dexscan.doctor as doctor
-    import dexscan.engine as engine
     import dexscan.evaluate as evaluate
+    import dexscan.scan_command as scan_command
 
     def refuse(name: str) -> Callable[..., Any]:
         def stub(*args: Any, **kwargs: Any) -> Any:
             raise LongRunningReached(name)
         return stub
 
-    patches = [(engine, "scan"), (engine, "_run_demo"), (engine, "unreachable_sources"), (check, "check_mints"),
-               (check, "demo_world"), (backfill, "backfill"), (backfill, "_demo_backfill"),
+    patches = [(scan_command, "scan"), (scan_command, "_run_demo"), (scan_command, "unreachable_sources"),
+               (check, "check_mints"), (demo_entry, "DemoWorld"), (backfill, "backfill"), (backfill, "_demo_backfill"),
                (evaluate, "evaluate"), (evaluate, "replay_store"), (telegram, "run_telegram"),
-               (telegram, "_run_demo"), (doctor, "run_doctor")]
+               (doctor, "run_doctor")]
     saved = [(mod, name, getattr(mod, name)) for mod, name in patches]
     for mod, name in patches:
         setattr(mod, name, refuse(f"{mod.__name__}.{name}"))

@@ -276,7 +276,7 @@ def test_signals_carry_features_known_at_signal_time(settings: Settings) -> None
 
 
 def test_the_status_line_names_no_skill_with_the_base_rate_and_the_data_span(settings: Settings) -> None:
-    from dexscan.engine import calibrator_label
+    from dexscan.calibration import calibrator_label
 
     cal = fitted(1200, skill=False)
     rate = cal.base_rate(None)
