@@ -18,7 +18,7 @@ from dexscan.domain import Outcome, Signal
 @dataclass(frozen=True, slots=True)
 class SignalStored:
     """A new signal, stored with its outbox rows; ``move_ids`` are the signal ids of its move so far
-    (the move's first signal first, this one last: :func:`dexscan.engine.move_members`)."""
+    (the move's first signal first, this one last: :func:`dexscan.signal_ledger.move_members`)."""
 
     signal_id: int
     signal: Signal

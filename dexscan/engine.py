@@ -11,20 +11,12 @@ Shape (DESIGN §1)::
                                                                           ▼
                                                --json lines · dashboard · /ws · Telegram outbox
 
-Everything runs in one :class:`asyncio.TaskGroup`. The order inside the processing step is the
-product's promise: a signal (and each change of its outcome) is written to the database, together
-with its Telegram outbox rows, *before* anyone is shown or sent anything, and "already alerted" is
-the store's natural key ``(mint, strategy, candle_ts)``: after a restart the detector may find the
-same signal again, the store says it exists, and nothing is shown or sent twice. Live signals are
-reloaded from the store at start and their ladders rebuilt from stored bars.
-
-**One alert per move.** A signal whose token and 4H candle already have a signal of another
-strategy fired within ``scan.move_window_s`` (default 15 min) of the move's first one joins that
-move (:func:`move_members`, computed from the store, so a restart keeps moves whole): it is stored
-and scored on its own as always, but its outbox row is a ``join`` carrying the whole move's card,
-which the sender turns into an edit of the move's message rather than a second alert, and the
-dashboard shows the move as one row listing every strategy. ``--json``/``/ws`` signal events carry
-``move`` (the first signal's id, the strategies and signal ids so far) so a consumer can do the same.
+Everything runs in one :class:`asyncio.TaskGroup`. The processing step stores before it shows:
+signals, outcomes and their Telegram outbox rows go through the :class:`~dexscan.signal_ledger.SignalLedger`
+(persist first, one alert per move, live ladders followed until they close), which then publishes
+typed domain events (:mod:`dexscan.domain_events`) that the ``--json`` writer, ``/ws`` and the
+dashboard consume. Live signals are reloaded from the store at start and their ladders rebuilt
+from stored bars.
 
 Budgets: the scheduler (:mod:`dexscan.scheduler`) decides which mints go into each DexScreener
 request; the HTTP layer's budgets decide when it may leave. History (GeckoTerminal's ~25 requests a
@@ -38,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from dexscan.clock import Clock
 from dexscan.config import Settings
 from dexscan.demo_mode import DEMO_CLOCK_KEY
-from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe, main_pool
-from dexscan.domain_events import DomainEvent, OutcomeChanged, PoolMoved, SignalStored
+from dexscan.domain import Candle, PairSnapshot, Timeframe, main_pool
+from dexscan.domain_events import DomainEvent, PoolMoved
 from dexscan.engine_ports import (
     CandleStore,
     EventService,
@@ -64,15 +56,14 @@ from dexscan.engine_ports import (
 )
 from dexscan.errors import SourceError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
+from dexscan.signal_ledger import Found, LiveTrade, SignalLedger
+from dexscan.universe_rounds import UniverseRounds
 
 if TYPE_CHECKING:
-    from dexscan.alerts.format import CardExtras
     from dexscan.chain.trades import Trade
-    from dexscan.ladder import LadderTracker
-    from dexscan.scoring import OpenClose, StrategyRecord
-    from dexscan.sources.http import ProviderStats
-    from dexscan.status import RejectedRow, ScannerStatus, SignalRow, SourceStatus
-    from dexscan.universe import MembershipChange, RefreshReport
+    from dexscan.scoring import OpenClose
+    from dexscan.status import ScannerStatus, SignalRow
+    from dexscan.universe import RefreshReport
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +72,6 @@ M5 = int(Timeframe.M5)
 HISTORY_BARS = 1000
 #: Concurrent DexScreener requests in flight (the budget, not this, bounds the rate).
 REFRESH_WORKERS = 4
-#: Rows kept for the dashboard's "new" and "closed" tables.
-ROWS_KEPT = 64
 #: Real seconds the dashboard and the Telegram sender get to finish after a stop before being cancelled.
 STOP_GRACE_S = 2.0
 
@@ -107,17 +96,6 @@ class TokenView:
 
 
 @dataclass(slots=True)
-class LiveTrade:
-    """One stored signal whose ladder is being followed until it closes."""
-
-    signal_id: int
-    signal: Signal
-    tracker: LadderTracker
-    outcome: Outcome | None
-    last_fed: int
-
-
-@dataclass(slots=True)
 class EngineCounters:
     signals: Counter[str] = field(default_factory=Counter)  # stored (new) signals by strategy
     duplicates: int = 0  # signals the store already had (restart/replay): not shown again
@@ -134,27 +112,6 @@ class EngineCounters:
     bars_stored: int = 0
     discovery_rounds: int = 0  # periodic rounds: feeds asked, every due token checked
     watch_rounds: int = 0  # on-demand rounds: only just-watched mints checked (coalesced /watch)
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A signal the detector just found, and when its evidence reached us."""
-
-    signal: Signal
-    event_ts: float  # clock time of the observation that fired it (snapshot time, or the 4H boundary)
-    received: float | None = None  # perf_counter() when the snapshot's HTTP answer arrived
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSignal:
-    """A signal as it left the pipeline: persisted, with the latency it took to get there."""
-
-    signal_id: int
-    signal: Signal
-    event_ts: float  # when the market event that fired it was observed (clock time)
-    stored_at: float  # clock time right after the database commit
-    received: float | None  # perf_counter() when the snapshot that fired it arrived (None: by time)
-    committed: float  # perf_counter() right after the commit (wall-clock latency = committed - received)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +156,6 @@ class Engine:
         self.mode = mode
         self.json_out = json_out
         self.service: EventService | None = service
-        self.watch = tuple(dict.fromkeys(tokens))
         self.calibrator_label = calibrator_label
         self.feed = feed  # dexscan.chain.feed.ChainFeed: the on-chain trade stream, or None (polling only)
         scan = settings.scan
@@ -208,39 +164,50 @@ class Engine:
                                           streamed_s=settings.stream.stats_refresh_s)
         self.history = HistoryQueue()
         self.tokens: dict[str, TokenView] = {}
-        self.live: dict[int, LiveTrade] = {}
-        self.live_by_mint: dict[str, set[int]] = {}
         self.counters = EngineCounters()
-        self.stored: deque[StoredSignal] = deque(maxlen=10_000)
-        self._new_rows: deque[list[tuple[int, Signal]]] = deque(maxlen=ROWS_KEPT)  # moves, first signal first
-        self._closed_rows: deque[tuple[int, Signal, Outcome]] = deque(maxlen=ROWS_KEPT)
+        self.rounds = UniverseRounds(universe, settings, clock, tokens, self.counters, self._apply_round)
         self._snapshots: asyncio.Queue[tuple[list[str], list[PairSnapshot], float]] = asyncio.Queue(
             scan.queue_size)
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
         self._wake_history = asyncio.Event()
-        self._wake_watch = asyncio.Event()
-        self._watch_requests: dict[str, None] = {}  # mints waiting for an on-demand round, in order
-        self._universe_round = asyncio.Lock()  # discovery and on-demand rounds never interleave
-        self._wake_outbox: Callable[[], None] | None = None
         self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
-        self._gate_counts = (0, 0, 0)
-        self._rejected: dict[str, RejectedRow] = {}
         self._pools_recorded: set[str] = set()  # main pools whose row (mint, pair age) is in the store
         self._pools_to_record: dict[str, PairSnapshot] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
-        self._universe_loaded = False
         tg = settings.telegram
         self.telegram_enabled = settings.secrets.telegram_token is not None and bool(tg.chat_ids)
         self.chat_ids: tuple[int, ...] = tuple(tg.chat_ids) if self.telegram_enabled else ()
-        self._zone = settings.local_zone()
+        self.ledger = SignalLedger(settings, store, clock, detector, self.chat_ids, self._events, self.counters,
+                                   token_card=self._token_card, on_live=self._on_live,
+                                   on_last_closed=self._on_last_closed, observe_latency=self._observe_latency)
+        self.live = self.ledger.live  # signal id -> its followed ladder (the ledger's)
+        self.live_by_mint = self.ledger.live_by_mint
+        self.stored = self.ledger.stored  # the signals stored in this run, with their latencies
 
     def wake_outbox_with(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (the Telegram sender's) whenever new alerts are queued in the outbox, so they
         are sent at once rather than at the sender's next idle tick."""
-        self._wake_outbox = wake
+        self.ledger.wake_outbox_with(wake)
+
+    def _token_card(self, mint: str) -> tuple[str, PairSnapshot | None]:
+        view = self.tokens.get(mint)
+        return (view.name, view.pair) if view else ("", None)
+
+    def _on_live(self, mint: str) -> None:
+        if mint in self.scheduler:
+            self.scheduler.set_heat(mint, Heat.LIVE)
+
+    def _on_last_closed(self, mint: str) -> None:
+        view = self.tokens.get(mint)
+        if view is not None and not view.member:
+            self.untrack_token(mint)
+
+    def _observe_latency(self, seconds: float) -> None:
+        if self.service is not None:
+            self.service.observe_detection_latency(seconds)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -250,8 +217,8 @@ class Engine:
         await self.resume()
         async with asyncio.TaskGroup() as tg:
             core = [
-                tg.create_task(self._guard("discovery", self._discovery_loop)),
-                tg.create_task(self._guard("watch", self._watch_loop)),
+                tg.create_task(self._guard("discovery", self.rounds.discovery_loop)),
+                tg.create_task(self._guard("watch", self.rounds.watch_loop)),
                 tg.create_task(self._guard("history", self._history_loop)),
                 tg.create_task(self._guard("process", self._process_loop)),
                 tg.create_task(self._guard("output", self._output_loop)),
@@ -418,53 +385,15 @@ class Engine:
         for sid, sig, outcome in rows:
             if sig.levels is None:
                 continue
-            trade = LiveTrade(sid, sig, self._tracker(sig), outcome, sig.ts)
-            self._add_trade(trade)
+            trade = self.ledger.open_trade(sid, sig, outcome)
             self.track_token(sig.mint, symbol=sig.symbol, pool=sig.pool)
             if sig.pool:
                 bars = await self.store.candles(sig.pool, Timeframe.M5, start=sig.ts - sig.ts % M5)
-                self._feed_bars(trade, bars)
+                self.ledger.feed_bars(trade, bars)
             trade.tracker.expire(self.now())
-            await self._save_outcome(trade, force=True)
+            await self.ledger.save_outcome(trade, force=True)
         if rows:
             log.info("engine: resumed %d live signal(s) from the store", len(self.live))
-
-    def _tracker(self, sig: Signal) -> LadderTracker:
-        from dexscan.ladder import LadderTracker
-
-        assert sig.levels is not None
-        return LadderTracker.from_settings(sig.levels, sig.ts, self.settings.ladder)
-
-    def _add_trade(self, trade: LiveTrade) -> None:
-        self.live[trade.signal_id] = trade
-        self.live_by_mint.setdefault(trade.signal.mint, set()).add(trade.signal_id)
-
-    def _drop_trade(self, trade: LiveTrade) -> None:
-        self.live.pop(trade.signal_id, None)
-        ids = self.live_by_mint.get(trade.signal.mint)
-        if ids is not None:
-            ids.discard(trade.signal_id)
-            if not ids:
-                del self.live_by_mint[trade.signal.mint]
-                view = self.tokens.get(trade.signal.mint)
-                if view is not None and not view.member:
-                    self.untrack_token(trade.signal.mint)
-
-    @staticmethod
-    def _feed_bars(trade: LiveTrade, bars: Iterable[Candle]) -> None:
-        for bar in bars:
-            if trade.tracker.closed:
-                return
-            if bar.ts >= trade.last_fed:
-                trade.tracker.update(bar)
-                trade.last_fed = max(trade.last_fed, bar.ts + M5)
-
-    @staticmethod
-    def _feed_price(trade: LiveTrade, ts: int, price: float) -> None:
-        if trade.tracker.closed or ts < trade.last_fed:
-            return
-        trade.tracker.update(Candle(ts, price, price, price, price, 0.0))
-        trade.last_fed = ts
 
     # -- history --------------------------------------------------------------------------------
 
@@ -507,10 +436,7 @@ class Engine:
         if bars:
             view.last_bar_stored = max(view.last_bar_stored, bars[-1].ts)
         async with self._write:
-            for sid in list(self.live_by_mint.get(mint, ())):
-                trade = self.live[sid]
-                self._feed_bars(trade, bars)
-                await self._save_outcome(trade)
+            await self.ledger.feed_history(mint, bars)
         self.scheduler.set_heat(mint, self._heat(mint))
         return True
 
@@ -601,10 +527,7 @@ class Engine:
             new = self._new_bars(view)
             if new:
                 bars.append((view.pool or pair.pair_address, new))
-            for sid in self.live_by_mint.get(mint, ()):
-                trade = self.live[sid]
-                self._feed_price(trade, tick.ts, tick.price)
-                touched.append(trade)
+            touched.extend(self.ledger.feed_price(mint, tick.ts, tick.price))
         await self._persist(found, bars, touched)
         for mint in batch:
             if mint in self.scheduler:
@@ -636,10 +559,7 @@ class Engine:
             judged.add(t.mint)
             found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
                 t.mint, t.block_time, price, volume, t.side, t.signer))
-            for sid in self.live_by_mint.get(t.mint, ()):
-                trade = self.live[sid]
-                self._feed_price(trade, t.block_time, price)
-                touched.append(trade)
+            touched.extend(self.ledger.feed_price(t.mint, t.block_time, price))
         for mint in judged:
             view = self.tokens[mint]
             new = self._new_bars(view)
@@ -741,101 +661,7 @@ class Engine:
             self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
         for st in self.detector.drain_state_changes():
             await self.store.save_candle_state(st.mint, st.candle_ts, st.state, st.ignited_at, st.confirmed_at)
-        for f in found:
-            await self._save_signal(f)
-        for trade in trades:
-            await self._save_outcome(trade)
-
-    async def _save_signal(self, found: Found) -> None:
-        sig = found.signal
-        move = move_members(await self.store.candle_signals(sig.mint, int(Timeframe.H4.floor(sig.candle_ts))), sig,
-                            self.settings.scan.move_window_s)
-        payload = ""
-        if self.chat_ids:
-            from dexscan.alerts.format import move_card
-
-            members = [s for _, s in move] + [sig]
-            payload = move_card(members, await self._card_extras(sig, members),
-                                join_of=[i for i, _ in move]).to_payload()
-        sid, created = await self.store.save_signal(sig, self.chat_ids, payload, now=self.now(),
-                                                    kind="join" if move else "signal")
-        if not created:
-            self.counters.duplicates += 1
-            return
-        stored_at = self.clock.now()
-        self.stored.append(StoredSignal(sid, sig, found.event_ts, stored_at, found.received, time.perf_counter()))
-        self.counters.signals[sig.strategy] += 1
-        if self.service is not None:
-            self.service.observe_detection_latency(max(0.0, stored_at - found.event_ts))
-        log.info("signal #%d %s %s %s at %.6g (%s)%s", sid, sig.strategy, sig.symbol or sig.mint, sig.layer,
-                 sig.price, ", ".join(str(r) for r in sig.reasons),
-                 f"; joins the move of signal #{move[0][0]}" if move else "")
-        if sig.levels is not None:
-            trade = LiveTrade(sid, sig, self._tracker(sig), Outcome("open", 0.0), sig.ts)
-            self._add_trade(trade)
-            if sig.mint in self.scheduler:
-                self.scheduler.set_heat(sig.mint, Heat.LIVE)
-        row = next((m for m in self._new_rows if move and m[0][0] == move[0][0]), None)
-        if row is not None:
-            row.append((sid, sig))
-        else:
-            row = [*move, (sid, sig)]
-            self._new_rows.append(row)
-        await self._events.put(SignalStored(sid, sig, tuple(i for i, _ in row), tuple(s.strategy for _, s in row)))
-        if self._wake_outbox is not None and self.chat_ids:
-            self._wake_outbox()
-
-    async def _card_extras(self, sig: Signal, members: Sequence[Signal] = ()) -> CardExtras:
-        from dexscan.alerts.format import CardExtras
-
-        view = self.tokens.get(sig.mint)
-        pair = view.pair if view else None
-        scorer = getattr(self.detector, "scorer", None)
-        no_skill: dict[str, str] = {}
-        records: dict[str, StrategyRecord] = {}
-        for s in members or (sig,):
-            if scorer is None:
-                break
-            text = scorer.no_skill_text(s.strategy)
-            if text is not None:
-                no_skill[s.strategy] = text
-            record = scorer.record(s.strategy)
-            if record is not None:
-                records[s.strategy] = record
-        return CardExtras(
-            name=view.name if view else "",
-            volume_h24_usd=pair.volume.h24 if pair else None,
-            pair_created_at=pair.pair_created_at if pair else None,
-            gates=await self.store.latest_verdicts(sig.mint),
-            local_zone=self._zone,
-            market_cap_usd=_market_cap(pair),
-            no_skill=no_skill,
-            records=records,
-        )
-
-    async def _save_outcome(self, trade: LiveTrade, force: bool = False) -> None:
-        """Store the trade's outcome when it moved (a level hit, closed), then show it."""
-        out: Outcome = trade.tracker.outcome
-        prev = trade.outcome
-        material = prev is None or out.result != prev.result or dict(out.hits) != dict(prev.hits)
-        if not material and not force:
-            trade.outcome = out
-            return
-        payload = ""
-        if out.closed and self.chat_ids:
-            from dexscan.alerts.format import outcome_card
-
-            payload = outcome_card(trade.signal, out, self._zone).to_payload()
-        await self.store.save_outcome(trade.signal_id, out, self.now(), self.chat_ids if out.closed else (), payload)
-        trade.outcome = out
-        if material:
-            await self._events.put(OutcomeChanged(trade.signal_id, trade.signal, out))
-        if out.closed:
-            self.counters.outcomes_closed += 1
-            self._closed_rows.append((trade.signal_id, trade.signal, out))
-            self._drop_trade(trade)
-            if self._wake_outbox is not None and self.chat_ids:
-                self._wake_outbox()
+        await self.ledger.record(found, trades)
 
     async def _output_loop(self) -> None:
         while True:
@@ -863,9 +689,7 @@ class Engine:
         """Work that is due by time alone, not by new data."""
         now = self.now()
         async with self._write:
-            for trade in list(self.live.values()):
-                trade.tracker.expire(now)
-                await self._save_outcome(trade)
+            await self.ledger.expire(now)
             if self.mode == "demo":
                 await self.store.kv_set(DEMO_CLOCK_KEY, str(now))
             if self.feed is not None and self.settings.stream.tape_retention_s:
@@ -899,29 +723,9 @@ class Engine:
     # -- universe -------------------------------------------------------------------------------
 
     async def discover(self) -> None:
-        """One discovery and gating cycle; members enter the refresh schedule, leavers drop out.
-
-        ``--tokens`` and the mints watched from Telegram (``/watch``, kept in the store) are checked
-        in the same round as the feeds' candidates, so their pools are fetched in shared batches.
-        """
-        universe = self.universe
-        async with self._universe_round:
-            now = self.now()
-            await self._load_universe(now)
-            watch = list(self.watch)
-            if universe.store is not None:
-                watch += await universe.store.watched_mints()
-            report = await universe.refresh(list(dict.fromkeys(watch)), now)
-            self.counters.discovery_rounds += 1
-            await self._apply_round(report)
-        self._gate_counts = (report.passed, report.failed, report.unverified)
-
-    async def _load_universe(self, now: int) -> None:
-        if not self._universe_loaded:
-            self._universe_loaded = True
-            restored = await self.universe.load(now)
-            if restored:
-                log.info("universe: %d token(s) restored from the store", restored)
+        """One discovery and gating round (:class:`~dexscan.universe_rounds.UniverseRounds`); members
+        enter the refresh schedule, leavers drop out."""
+        await self.rounds.discover()
 
     async def _apply_round(self, report: RefreshReport) -> None:
         """Follow a universe round (:class:`~dexscan.universe.RefreshReport`): pins, entries, leavers."""
@@ -944,66 +748,14 @@ class Engine:
             mp = universe.main_pool(mint) if view.member else None
             if mp is not None and mp.pair_address != view.pool:
                 await self.repin(mint, mp.pair_address, "re-picked at the discovery round")
-        self._note_rejections(report.changes)
         if report.entered or report.left:
             log.info("universe: %d member(s); %d entered, %d left", report.members, len(report.entered),
                      len(report.left))
 
-    #: How many of the latest gate rejections the status keeps (the dashboard's REJECTED view).
-    REJECTED_KEPT = 50
-
-    def _note_rejections(self, changes: Mapping[str, MembershipChange]) -> None:
-        """Keep each token's latest rejection (newest last); a token admitted again drops out."""
-        from dexscan.status import RejectedRow
-
-        for mint, ch in changes.items():
-            self._rejected.pop(mint, None)
-            if ch.action in ("rejected", "removed"):
-                self._rejected[mint] = RejectedRow(ch.at, mint, self.universe.symbol(mint), ch.reason,
-                                                   left=ch.action == "removed")
-        while len(self._rejected) > self.REJECTED_KEPT:
-            self._rejected.pop(next(iter(self._rejected)))
-
-    async def _discovery_loop(self) -> None:
-        while True:
-            try:
-                await self.discover()
-            except SourceError as exc:
-                log.warning("discovery failed, retrying at the next cycle: %s", exc)
-            await self._sleep(self.settings.universe.discovery_interval_s)
-
     def request_watch(self, mint: str) -> None:
-        """Check ``mint`` (just watched from Telegram) in the next on-demand round.
-
-        Requests are coalesced: the first of a quiet spell is checked at once, those arriving while
-        a round runs or within ``universe.watch_round_interval_s`` after it wait for the next one,
-        which checks them all together. An on-demand round checks only the watched mints (no feed
-        is asked), so a flood of ``/watch`` cannot multiply discovery rounds.
-        """
-        self._watch_requests[mint] = None
-        self._wake_watch.set()
-
-    async def _watch_loop(self) -> None:
-        while True:
-            await self._wake_watch.wait()
-            self._wake_watch.clear()
-            mints, self._watch_requests = list(self._watch_requests), {}
-            try:
-                await self.watch_round(mints)
-            except SourceError as exc:
-                log.warning("watched mints not checked now (%d), they are at the next discovery round: %s",
-                            len(mints), exc)
-            await self.clock.sleep(self.settings.universe.watch_round_interval_s)
-
-    async def watch_round(self, mints: Sequence[str]) -> None:
-        """One on-demand round: check just ``mints`` (:meth:`~dexscan.universe.Universe.watch_now`)."""
-        if not mints:
-            return
-        async with self._universe_round:
-            await self._load_universe(self.now())
-            self.counters.watch_rounds += 1
-            report = await self.universe.watch_now(mints, self.now())
-            await self._apply_round(report)
+        """Check ``mint`` (just watched from Telegram) in the next on-demand round
+        (:meth:`~dexscan.universe_rounds.UniverseRounds.request_watch`)."""
+        self.rounds.request_watch(mint)
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -1017,7 +769,7 @@ class Engine:
 
     def status(self) -> ScannerStatus:
         """A :class:`~dexscan.status.ScannerStatus` snapshot for the dashboard and the service."""
-        from dexscan.status import ClosedRow, LiveRow, ScannerStatus
+        from dexscan.status import ClosedRow, LiveRow, ScannerStatus, source_status
 
         now = self.clock.now()
         sources = [source_status(st, now) for name, st in self.http.stats().items()
@@ -1029,7 +781,7 @@ class Engine:
             price = view.pair.price_usd if view is not None and view.pair is not None else None
             live_rows.append(LiveRow.from_signal(trade.signal, trade.outcome, now, price, trade.signal_id,
                                                  breakeven_after_tp1=self.settings.ladder.breakeven_after_tp1))
-        passed, failed, unverified = self._gate_counts
+        passed, failed, unverified = self.rounds.gate_counts
         http_bad = sum(sum(st.bad_records.values()) for st in self.http.stats().values())
         return ScannerStatus(
             now=now,
@@ -1052,8 +804,8 @@ class Engine:
             outbox_backlog=self._outbox_backlog,
             new_signals=self.new_signal_rows(now),
             live_signals=live_rows,
-            closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self._closed_rows],
-            rejected=list(self._rejected.values()),
+            closed_signals=[ClosedRow.from_outcome(s, o, sid) for sid, s, o in self.ledger.closed_rows],
+            rejected=list(self.rounds.rejected.values()),
             signals_by_strategy=dict(self.counters.signals),
             counters={
                 "bad_payloads": http_bad,
@@ -1092,61 +844,11 @@ class Engine:
         """The dashboard's new-signal rows: one per move, listing every strategy that fired on it."""
         from dexscan.status import SignalRow
 
-        return [SignalRow.from_move(move, now, self._strategy_notes) for move in self._new_rows]
+        return [SignalRow.from_move(move, now, self._strategy_notes) for move in self.ledger.new_rows]
 
     def _strategy_notes(self, strategy: str) -> tuple[str, ...]:
         scorer = getattr(self.detector, "scorer", None)
         return () if scorer is None else tuple(scorer.strategy_notes(strategy))
-
-
-def move_members(candle: Sequence[tuple[int, Signal]], sig: Signal, window_s: float) -> list[tuple[int, Signal]]:
-    """The earlier signals of ``sig``'s move, first one first (empty: ``sig`` starts a move).
-
-    ``candle``: the signals stored for ``sig``'s token and 4H candle, in firing order (a 5m
-    strategy's ``candle_ts`` is its 5m bar: it belongs to the 4H candle holding that bar). Moves are
-    cut in that order: a signal joins the current move when it fired within ``window_s`` of the
-    move's first signal, else it starts the next one. ``sig`` itself (same strategy and candle: the
-    same natural key), other 4H candles and signals that fired after it are left out. ``window_s``
-    0: no moves.
-    """
-    if window_s <= 0:
-        return []
-    h4 = Timeframe.H4.floor(sig.candle_ts)
-    move: list[tuple[int, Signal]] = []
-    for sid, s in candle:
-        if s.key == sig.key or s.ts > sig.ts or Timeframe.H4.floor(s.candle_ts) != h4:
-            continue
-        if not move or s.ts - move[0][1].ts > window_s:
-            move = [(sid, s)]
-        else:
-            move.append((sid, s))
-    return move if move and sig.ts - move[0][1].ts <= window_s else []
-
-
-def _market_cap(pair: PairSnapshot | None) -> float | None:
-    """DexScreener's market cap, else its FDV (what the pair data carries; None when neither)."""
-    if pair is None:
-        return None
-    return pair.market_cap if pair.market_cap is not None else pair.fdv
-
-
-def source_status(st: ProviderStats, now: float) -> SourceStatus:
-    """One provider's :class:`~dexscan.status.SourceStatus` from the HTTP layer's counters; its one
-    budget cell is the provider's scarcest budget, chosen stably (:func:`dexscan.status.shown_budget`)."""
-    from dexscan.status import BudgetUse, SourceState, SourceStatus
-
-    state: SourceState
-    if st.breaker == "open":
-        state = "circuit open"
-    elif st.requests and st.last_ok_at is None:
-        state = "down"
-    elif st.breaker == "half-open" or (st.last_ok_at is not None and st.error_total and now - st.last_ok_at > 600):
-        state = "degraded"
-    else:
-        state = "ok"
-    budgets = [BudgetUse(b.name, b.used, b.limit, b.window_s) for b in st.budgets]
-    return SourceStatus.from_budgets(st.provider, state, st.latency_ewma_ms, st.requests, st.rate_limited,
-                                     st.error_total, budgets)
 
 
 def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,

@@ -6,7 +6,7 @@ in one transaction, and a resend after a crash sends byte-identical text (the se
 recovery compares texts).
 
 **One alert per move.** Signals of several strategies on the same token and 4H candle within
-``scan.move_window_s`` are one *move* (:func:`dexscan.engine.move_members`): :func:`move_card`
+``scan.move_window_s`` are one *move* (:func:`dexscan.signal_ledger.move_members`): :func:`move_card`
 renders them as one card — the first signal's price and context, then one section per strategy
 (its confidence or, without measured skill, its historical TP1 rate; its measured record, marked
 when negative; its ladder) and every strategy's reasons. :func:`signal_card` is the card of a

@@ -47,7 +47,7 @@ signal alert of the chat are folded into one digest message: the first row carri
 ``digested`` with the digest's message id, which outcome updates then reply to.
 
 **One alert per move.** A strategy that joins a move already alerted (same token and 4H candle
-within ``scan.move_window_s``, :func:`dexscan.engine.move_members`) has an outbox row of kind
+within ``scan.move_window_s``, :func:`dexscan.signal_ledger.move_members`) has an outbox row of kind
 ``join`` whose payload is the whole move's card and ``join_of`` the move's earlier signal ids. Rows
 of a chat are delivered in id order, so the move's first alert is settled before its joins. A join
 *edits* the move's message (the first delivered alert row of those signals in the chat) into the new

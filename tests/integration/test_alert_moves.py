@@ -22,9 +22,10 @@ from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.detector import Detector
 from dexscan.domain import Outcome, Reason, Signal
-from dexscan.engine import Engine, Found, move_members
+from dexscan.engine import Engine
 from dexscan.scoring import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.service import event_json
+from dexscan.signal_ledger import Found, move_members
 from dexscan.store import Store
 from tests.integration.test_telegram_delivery import CHAT, T0, TOKEN, make_signal
 
