@@ -120,8 +120,8 @@ class EngineCounters:
 
 
 class Engine:
-    """The live pipeline. :func:`scan` builds it over the resources it opens (store connections,
-    HTTP layer, RPC pool, universe, detector), then ``await engine.run(stop)`` or
+    """The live pipeline. :func:`dexscan.scan_command.scan` builds it over the resources it opens
+    (store connections, HTTP layer, RPC pool, universe, detector), then ``await engine.run(stop)`` or
     ``await engine.run_once()``; :meth:`status` may be read any time (dashboard, local API).
     """
 
