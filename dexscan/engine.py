@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_url
 from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe, main_pool
-from dexscan.errors import InputError, SourceError
+from dexscan.errors import InputError, SourceError, StoreError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ class Engine:
         """Run every loop until ``stop`` is set; then cancel them all (SIGINT/SIGTERM set ``stop``)."""
         self._started_at = self.clock.now()
         await self.resume()
-        async with asyncio.TaskGroup() as tg:
+        async with _first_store_error(), asyncio.TaskGroup() as tg:
             core = [
                 tg.create_task(self._guard("discovery", self._discovery_loop)),
                 tg.create_task(self._guard("watch", self._watch_loop)),
@@ -348,7 +348,7 @@ class Engine:
             try:
                 await loop()
                 return
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, StoreError):  # a database it cannot write (held locked) stops the scan
                 raise
             except Exception:
                 log.exception("engine: %s loop failed; restarting it in 1 s", name)
@@ -1366,6 +1366,22 @@ def calibrator_label(calibrator: Any, settings: Settings) -> str:
     skilled = ", ".join(sorted(k for k, v in calibrator.skill.items() if k != "all" and v.get("has_skill")))
     return (f"{calibrator.version} · n={calibrator.n} · ECE {calibrator.ece:.3f} · skill: {skilled or 'all'} · "
             f"{span}{world}")
+
+
+@contextlib.asynccontextmanager
+async def _first_store_error() -> AsyncIterator[None]:
+    """Around a task group: when its tasks failed with StoreError only (a database held locked past
+    the writers' wait), raise the first one itself, which the command line prints as one line."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(StoreError)
+        if matched is None or rest is not None:
+            raise
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 def preload(opts: ScanOptions, telegram: bool) -> None:
