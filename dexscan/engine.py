@@ -343,12 +343,13 @@ class Engine:
         await self._drain_events()
 
     async def _guard(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run one loop; a bug in it is logged and the loop restarted, never the scanner taken down."""
+        """Run one loop; a bug in it is logged and the loop restarted, never the scanner taken down. A
+        StoreError (the database held locked past the writers' wait) stops the scanner, saying so."""
         while True:
             try:
                 await loop()
                 return
-            except (asyncio.CancelledError, StoreError):  # a database it cannot write (held locked) stops the scan
+            except (asyncio.CancelledError, StoreError):
                 raise
             except Exception:
                 log.exception("engine: %s loop failed; restarting it in 1 s", name)

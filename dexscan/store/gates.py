@@ -23,7 +23,6 @@ def facts_from_json(text: str) -> MintFacts:
     return MintFacts(**d)
 
 
-
 class Gates(Database):
     """Rows of ``gate_verdicts`` (natural key ``(mint, gate, checked_at)``) and ``mint_facts``."""
 

@@ -59,7 +59,6 @@ def outcome_from_row(row: aiosqlite.Row) -> Outcome:
     )
 
 
-
 class Signals(Database):
     """Rows of ``signals`` (natural key ``(mint, strategy, candle_ts)``), ``outcomes``,
     ``candle_states`` and ``calibrators``. A new signal's alerts and a closing outcome's alert are
