@@ -31,7 +31,8 @@ from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
 from dexscan.errors import ConfigError, InputError
 from dexscan.gates import admitted, build_gates, evaluate_gates
-from dexscan.store import Store, facts_to_json
+from dexscan.store import Store
+from dexscan.store.gates import facts_to_json
 from dexscan.universe import gather_gate_inputs
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ the store are not fetched again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ from dexscan.engine_ports import (
     SignalStore,
     TradeFeed,
 )
-from dexscan.errors import SourceError
+from dexscan.errors import SourceError, StoreError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
 from dexscan.signal_ledger import Found, LiveTrade, SignalLedger
 from dexscan.universe_rounds import UniverseRounds
@@ -215,7 +216,7 @@ class Engine:
         """Run every loop until ``stop`` is set; then cancel them all (SIGINT/SIGTERM set ``stop``)."""
         self._started_at = self.clock.now()
         await self.resume()
-        async with asyncio.TaskGroup() as tg:
+        async with _first_store_error(), asyncio.TaskGroup() as tg:
             core = [
                 tg.create_task(self._guard("discovery", self.rounds.discovery_loop)),
                 tg.create_task(self._guard("watch", self.rounds.watch_loop)),
@@ -259,12 +260,13 @@ class Engine:
         await self._drain_events()
 
     async def _guard(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run one loop; a bug in it is logged and the loop restarted, never the scanner taken down."""
+        """Run one loop; a bug in it is logged and the loop restarted, never the scanner taken down. A
+        StoreError (the database held locked past the writers' wait) stops the scanner, saying so."""
         while True:
             try:
                 await loop()
                 return
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, StoreError):
                 raise
             except Exception:
                 log.exception("engine: %s loop failed; restarting it in 1 s", name)
@@ -849,6 +851,23 @@ class Engine:
     def _strategy_notes(self, strategy: str) -> tuple[str, ...]:
         scorer = getattr(self.detector, "scorer", None)
         return () if scorer is None else tuple(scorer.strategy_notes(strategy))
+
+
+
+@contextlib.asynccontextmanager
+async def _first_store_error() -> AsyncIterator[None]:
+    """Around a task group: when its tasks failed with StoreError only (a database held locked past
+    the writers' wait), raise the first one itself, which the command line prints as one line."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(StoreError)
+        if matched is None or rest is not None:
+            raise
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
