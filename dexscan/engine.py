@@ -1380,7 +1380,7 @@ def preload(opts: ScanOptions, telegram: bool) -> None:
     if opts.dashboard:
         modules.append("dexscan.ui.dashboard")
     if telegram:
-        modules.append("dexscan.alerts.telegram")
+        modules.append("dexscan.alerts.telegram.runner")
     for name in modules:
         importlib.import_module(name)
 
@@ -1499,14 +1499,18 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                             calibrator_label=calibrator_label(calibrator, settings),
                             feed=None if opts.once else ChainFeed.from_settings(settings, clock, inspector))
             if opts.serve:
+                from dexscan.backend import LiveBackend
                 from dexscan.service import Service, parse_listen
 
                 host, port = parse_listen(opts.serve)
                 engine.service = await stack.enter_async_context(
-                    Service(side_store, engine.status, host, port, max_ws_clients=settings.service.max_ws_clients))
+                    Service(LiveBackend(engine, side_store, clock), engine.status, host, port,
+                            max_ws_clients=settings.service.max_ws_clients))
             extra: list[Callable[[], Awaitable[None]]] = []
             if engine.telegram_enabled and not opts.once:
-                extra.append(_telegram_task(engine, db, clock, stop, stack))
+                from dexscan.alerts.telegram.runner import alongside_scanner
+
+                extra.append(alongside_scanner(engine, db, clock, stop, stack))
             if opts.dashboard:
                 from dexscan.ui.dashboard import Dashboard
 
@@ -1533,71 +1537,6 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
         for sig in installed:
             loop.remove_signal_handler(sig)
     return 0
-
-
-def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
-                   stack: AsyncExitStack) -> Callable[[], Awaitable[None]]:
-    """Outbox delivery and bot commands, on their own connection to the same database file."""
-
-    async def telegram() -> None:
-        from dexscan.alerts.telegram import OutboxSender, run_telegram
-        from dexscan.store import Store
-
-        sender_store = await Store.open(db)
-        stack.push_async_callback(sender_store.close)
-
-        def keep(sender: OutboxSender) -> None:
-            engine._wake_outbox = sender.wake
-
-        # A rejected token pauses Telegram with one error line; the scanner keeps running.
-        await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
-                           clock, on_sender=keep, exit_on_rejected_token=False)
-
-    telegram.__name__ = "telegram"
-    return telegram
-
-
-def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
-    """The bot's commands answered by the running scanner: ``/status`` from its live status,
-    ``/check`` by running the gates when the stored verdicts are stale, ``/watch`` checked at once in
-    a discovery round."""
-    from dexscan.alerts.telegram import StoreBackend
-
-    class EngineBackend(StoreBackend):
-        async def status_text(self) -> str:
-            return status_text(engine.status())
-
-        async def watch(self, mint: str) -> str:
-            await super().watch(mint)
-            engine.request_watch(mint)
-            return "Added to the watch list and being checked now; it is scanned if it passes every gate."
-
-    async def check(mint: str) -> Sequence[Any]:
-        verdicts: dict[str, Sequence[Any]] = await engine.universe.check([mint])
-        return verdicts.get(mint, ())
-
-    return EngineBackend(store, checker=check, clock=clock,
-                         stale_after_s=engine.settings.universe.discovery_interval_s,
-                         scorer=getattr(engine.detector, "scorer", None))
-
-
-def status_text(st: Any) -> str:
-    """A :class:`~dexscan.status.ScannerStatus` as a few plain lines (Telegram ``/status``)."""
-    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
-    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
-                         for s in st.sources) or "none"
-    healthy = sum(1 for r in st.rpc if r.healthy)
-    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
-    return "\n".join([
-        f"Scanner: {st.mode} mode{up}",
-        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
-        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
-        f"Sources: {sources}",
-        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
-        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
-        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
-        f"Alerts waiting: {st.outbox_backlog}",
-    ])
 
 
 def _stop_after_real_seconds(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, seconds: float) -> threading.Timer:
