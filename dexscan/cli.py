@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "dexscan.evaluate:run_evaluate",
     "calibrate": "dexscan.evaluate:run_calibrate",
     "check": "dexscan.check:run_check",
-    "bot": "dexscan.alerts.telegram:run_bot",
+    "bot": "dexscan.alerts.telegram.cli:run_bot",
     "doctor": "dexscan.doctor:run_doctor",
     "stream": "dexscan.stream_cli:run_stream",
 }

@@ -32,11 +32,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dexscan.clock import Clock
 from dexscan.config import Settings
@@ -868,70 +866,3 @@ async def _first_store_error() -> AsyncIterator[None]:
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
-
-
-def _telegram_task(engine: Engine, db: Path, clock: Clock, stop: asyncio.Event,
-                   stack: AsyncExitStack) -> Callable[[], Awaitable[None]]:
-    """Outbox delivery and bot commands, on their own connection to the same database file."""
-
-    async def telegram() -> None:
-        from dexscan.alerts.telegram import OutboxSender, run_telegram
-        from dexscan.store import Store
-
-        sender_store = await Store.open(db)
-        stack.push_async_callback(sender_store.close)
-
-        def keep(sender: OutboxSender) -> None:
-            engine.wake_outbox_with(sender.wake)
-
-        # A rejected token pauses Telegram with one error line; the scanner keeps running.
-        await run_telegram(engine.settings, sender_store, engine_bot_backend(engine, sender_store, clock), stop,
-                           clock, on_sender=keep, exit_on_rejected_token=False)
-
-    telegram.__name__ = "telegram"
-    return telegram
-
-
-def engine_bot_backend(engine: Engine, store: Any, clock: Clock) -> Any:
-    """The bot's commands answered by the running scanner: ``/status`` from its live status,
-    ``/check`` by running the gates when the stored verdicts are stale, ``/watch`` checked at once in
-    a discovery round."""
-    from dexscan.alerts.telegram import StoreBackend
-
-    class EngineBackend(StoreBackend):
-        async def status_text(self) -> str:
-            return status_text(engine.status())
-
-        async def watch(self, mint: str) -> str:
-            await super().watch(mint)
-            engine.request_watch(mint)
-            return "Added to the watch list and being checked now; it is scanned if it passes every gate."
-
-    async def check(mint: str) -> Sequence[Any]:
-        verdicts: Mapping[str, Sequence[Any]] = await engine.universe.check([mint])
-        return verdicts.get(mint, ())
-
-    return EngineBackend(store, checker=check, clock=clock,
-                         stale_after_s=engine.settings.universe.discovery_interval_s,
-                         scorer=getattr(engine.detector, "scorer", None))
-
-
-def status_text(st: Any) -> str:
-    """A :class:`~dexscan.status.ScannerStatus` as a few plain lines (Telegram ``/status``)."""
-    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
-    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
-                         for s in st.sources) or "none"
-    healthy = sum(1 for r in st.rpc if r.healthy)
-    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
-    return "\n".join([
-        f"Scanner: {st.mode} mode{up}",
-        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
-        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
-        f"Sources: {sources}",
-        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
-        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
-        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
-        f"Alerts waiting: {st.outbox_backlog}",
-    ])
-
-

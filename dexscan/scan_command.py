@@ -29,7 +29,7 @@ from dexscan.calibration import calibrator_label, load_calibrator
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
 from dexscan.demo_mode import DemoLauncher, bot_api_journal, demo_db_path
-from dexscan.engine import Engine, _telegram_task
+from dexscan.engine import Engine
 from dexscan.engine_ports import EventSink
 from dexscan.errors import ConfigError, InputError
 from dexscan.output import JsonLines, TextLines
@@ -104,7 +104,7 @@ def preload(opts: ScanOptions, telegram: bool) -> None:
     if opts.dashboard:
         modules.append("dexscan.ui.dashboard")
     if telegram:
-        modules.append("dexscan.alerts.telegram")
+        modules.append("dexscan.alerts.telegram.runner")
     for name in modules:
         importlib.import_module(name)
 
@@ -206,14 +206,18 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
                             calibrator_label=calibrator_label(calibrator, settings),
                             feed=None if opts.once else ChainFeed.from_settings(settings, clock, inspector))
             if opts.serve:
+                from dexscan.backend import LiveBackend
                 from dexscan.service import Service, parse_listen
 
                 host, port = parse_listen(opts.serve)
                 engine.service = await stack.enter_async_context(
-                    Service(side_store, engine.status, host, port, max_ws_clients=settings.service.max_ws_clients))
+                    Service(LiveBackend(engine, side_store, clock), engine.status, host, port,
+                            max_ws_clients=settings.service.max_ws_clients))
             extra: list[Callable[[], Awaitable[None]]] = []
             if engine.telegram_enabled and not opts.once:
-                extra.append(_telegram_task(engine, db, clock, stop, stack))
+                from dexscan.alerts.telegram.runner import alongside_scanner
+
+                extra.append(alongside_scanner(engine, db, clock, stop, stack))
             if opts.dashboard:
                 from dexscan.ui.dashboard import Dashboard
 

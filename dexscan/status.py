@@ -392,3 +392,22 @@ def source_status(st: ProviderStats, now: float) -> SourceStatus:
     budgets = [BudgetUse(b.name, b.used, b.limit, b.window_s) for b in st.budgets]
     return SourceStatus.from_budgets(st.provider, state, st.latency_ewma_ms, st.requests, st.rate_limited,
                                      st.error_total, budgets)
+
+
+def status_text(st: ScannerStatus) -> str:
+    """A status as a few plain lines (Telegram ``/status``)."""
+    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
+    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
+                         for s in st.sources) or "none"
+    healthy = sum(1 for r in st.rpc if r.healthy)
+    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
+    return "\n".join([
+        f"Scanner: {st.mode} mode{up}",
+        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
+        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
+        f"Sources: {sources}",
+        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
+        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
+        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
+        f"Alerts waiting: {st.outbox_backlog}",
+    ])

@@ -2,7 +2,7 @@
 
 The demo world (:class:`~dexscan.demo.world.DemoWorld`: simulated market, LiteSVM chain, every
 loopback fake) runs the **real** scanner, and with it the real bot: the same
-:func:`~dexscan.alerts.telegram.run_telegram` as in production, polling the Telegram fake with
+:func:`~dexscan.alerts.telegram.runner.run_telegram` as in production, polling the Telegram fake with
 ``getUpdates`` and answering from the running scanner. What you type becomes a user message in the
 demo chat (``DEMO_CHAT``) of the fake; every message the bot sends there (answers and alerts) is
 printed as the chat would show it: the plain text of the message, a photo as ``[chart image]``,

@@ -56,7 +56,7 @@ from aiohttp import web
 from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
 
-from dexscan.alerts.telegram import UpdatePoller, create_bot, decode_error_field
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot, decode_error_field
 from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.chain.mint import MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM, mint_facts_from_account
 from dexscan.chain.rpc import RpcPool
@@ -1079,7 +1079,7 @@ class LongRunningReached(Exception):
 def no_long_running() -> Iterator[None]:
     """Replace every entry point that would start a scanner, bot, backfill, check or doctor run
     with one raising :class:`LongRunningReached`: fuzzed argv must be refused before any of them."""
-    import dexscan.alerts.telegram as telegram
+    import dexscan.alerts.telegram.cli as telegram
     import dexscan.backfill as backfill
     import dexscan.check as check
     import dexscan.demo_entry as demo_entry

@@ -16,7 +16,8 @@ from typing import Any
 from aiogram import Bot
 
 from dexscan.alerts.format import AlertMessage
-from dexscan.alerts.telegram import OutboxSender, create_bot
+from dexscan.alerts.telegram.outbox import OutboxSender
+from dexscan.alerts.telegram.transport import create_bot
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
