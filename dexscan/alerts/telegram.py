@@ -132,10 +132,7 @@ from dexscan.alerts.format import (
     CardExtras,
     bot_setup_problem,
     digest_card,
-    fmt_age,
     fmt_clock,
-    fmt_price,
-    fmt_usd,
     outcome_card,
     reason_text,
     signal_card,
@@ -148,6 +145,7 @@ from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.domain import GateVerdict, Outcome, Signal, Timeframe
 from dexscan.errors import ConfigError
+from dexscan.fmt import fmt_duration, fmt_price, fmt_usd
 from dexscan.logs import setup_logging
 from dexscan.scoring import Scorer
 from dexscan.status import open_r, stop_in_force
@@ -1124,7 +1122,7 @@ def build_dispatcher(
         text = _check_text(mint, verdicts, now)
         stale_after = getattr(backend, "stale_after_s", settings.universe.discovery_interval_s)
         if verdicts and verdicts_stale(verdicts, now, stale_after):
-            text += f"\n\nStale: older than {fmt_age(int(stale_after))}" + (
+            text += f"\n\nStale: older than {fmt_duration(int(stale_after))}" + (
                 ", and the gates could not be run now (the chain or the market did not answer)."
                 if backend.runs_gates else
                 "; this bot runs without the scanner and cannot run the gates (<code>dexscan check MINT</code> can).")
@@ -1397,7 +1395,7 @@ def verdicts_stale(verdicts: Sequence[GateVerdict], now: float, stale_after_s: f
 
 
 def _ago(now: float, at: int) -> str:
-    return "just now" if now - at < 60 else f"{fmt_age(int(now) - at)} ago"
+    return "just now" if now - at < 60 else f"{fmt_duration(int(now) - at)} ago"
 
 
 def _check_text(mint: str, verdicts: Sequence[GateVerdict], now: float) -> str:
