@@ -325,11 +325,8 @@ class HttpLayer:
                 timeout=aiohttp.ClientTimeout(total=self._http.timeout_s),
                 # Bodies are inflated by _read_body, chunk by chunk under the size caps, never by aiohttp.
                 auto_decompress=False,
+                middlewares=(one_send_per_attempt,),
             )
-            # aiohttp silently sends a GET a second time when a kept-alive connection drops (a
-            # reset): a request no budget allowed and no counter saw. Our own retries, which are
-            # budgeted and counted, take over instead.
-            self._session._retry_connection = False
         return self._session
 
     # -- reading state ----------------------------------------------------------------------
@@ -503,7 +500,7 @@ class HttpLayer:
         p.rate_limited += 1
         # A 429 proves the service is up: it must not trip the breaker (nor keep a trial pending).
         p.breaker.record_success()
-        retry_after = self._retry_after(headers)
+        retry_after = retry_after_s(headers, self.clock.now())
         budget.penalise(retry_after if retry_after is not None else self._backoff_cap(attempt_no))
         err = RateLimited(p.name, endpoint, retry_after)
         p.last_error = str(err)
@@ -562,27 +559,28 @@ class HttpLayer:
         wait = rs.next_action.sleep if rs.next_action is not None else 0.0
         log.info("%s; retry %d/%d in %.1fs", exc, rs.attempt_number, self._http.retries, wait)
 
-    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
-        """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset`` (unix s)."""
-        now = self.clock.now()
-        value = headers.get("Retry-After")
-        if value:
-            value = value.strip()
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                pass
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError, IndexError):
-                log.debug("unparseable Retry-After header %r", value)
-        reset = headers.get("x-ratelimit-reset")
-        if reset:
-            try:
-                return max(0.0, float(reset) - now)
-            except ValueError:
-                log.debug("unparseable x-ratelimit-reset header %r", reset)
-        return None
+def retry_after_s(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date) or ``x-ratelimit-reset`` (unix
+    seconds), at ``now``; None when neither says. The one parser for the HTTP layer and the RPC pool.
+    ``headers`` is looked up case-insensitively by aiohttp and httpx alike."""
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError, IndexError):
+            log.debug("unparseable Retry-After header %r", value)
+    reset = headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            log.debug("unparseable x-ratelimit-reset header %r", reset)
+    return None
 
 
 def decode_json(body: bytes | str) -> Any:
@@ -636,12 +634,43 @@ def _error_detail(body: bytes, secrets: Sequence[str] = ()) -> str:
     return ""
 
 
+class ConnectionDropped(aiohttp.ClientError):
+    """A connection dropped under a request (reset, server disconnected), raised by
+    :func:`one_send_per_attempt` in place of aiohttp's own error. ``cause`` is that error."""
+
+    def __init__(self, cause: aiohttp.ClientError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+async def one_send_per_attempt(req: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+                               ) -> aiohttp.ClientResponse:
+    """Client middleware: one request on the wire per attempt of ours.
+
+    aiohttp silently sends an idempotent request (a GET) a second time when a kept-alive connection
+    drops under it (a :class:`aiohttp.ClientOSError` or :class:`aiohttp.ServerDisconnectedError`
+    out of the middlewares; RFC 9112 §9.3.1): a request no budget allowed and no counter saw.
+    Raised as :class:`ConnectionDropped` (an :class:`aiohttp.ClientError` aiohttp does not resend
+    on), the drop ends the attempt, and our retry, budgeted and counted, takes over. A connection
+    that could not be opened (:class:`aiohttp.ClientConnectorError`) is never resent by aiohttp and
+    passes unchanged.
+    """
+    try:
+        return await handler(req)
+    except aiohttp.ClientConnectorError:
+        raise
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise ConnectionDropped(exc) from exc
+
+
 def describe_client_error(exc: BaseException) -> str:
     """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor).
 
     A TLS failure is named as one, with what to check: its ``errno`` is OpenSSL's 1, which
     ``os.strerror`` would turn into a misleading "Operation not permitted".
     """
+    if isinstance(exc, ConnectionDropped):
+        return describe_client_error(exc.cause)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cert = exc.certificate_error
         reason = getattr(cert, "verify_message", None) or _ssl_reason(cert)
