@@ -37,7 +37,7 @@ import re
 import socket
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
@@ -64,17 +64,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-JUPITER = "jupiter"
-DEXSCREENER = "dexscreener"
-GECKOTERMINAL = "geckoterminal"
-BIRDEYE = "birdeye"
-PROVIDERS = (JUPITER, DEXSCREENER, GECKOTERMINAL, BIRDEYE)
-
 #: The bucket a provider with a single budget uses.
 DEFAULT_BUCKET = "default"
-#: DexScreener's two documented budgets.
-PAIRS_BUCKET = "pairs"
-PROFILES_BUCKET = "profiles"
 
 #: Same-origin redirects followed for one request (aiohttp's own default is 10).
 MAX_REDIRECTS = 5
@@ -253,6 +244,18 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[round(q * (len(sorted_values) - 1))]
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """What a source client declares about its provider (``JupiterClient.provider(settings)`` ...):
+    its name, base URL, budgets (bucket -> requests per window in seconds) and headers sent on
+    every call. :class:`HttpLayer` registers one per source of :func:`dexscan.sources.provider_specs`."""
+
+    name: str
+    base_url: str
+    budgets: Mapping[str, tuple[float, float]]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def make_budget(name: str, requests: float, window_s: float, clock: Clock) -> Budget:
     """A budget of ``requests`` per ``window_s``; fewer than one request widens the window instead.
 
@@ -270,7 +273,10 @@ class HttpLayer:
     Use as ``async with HttpLayer(settings, clock) as http: ...`` (or call :meth:`close`).
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, *, rng: random.Random | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, rng: random.Random | None = None,
+                 providers: Sequence[ProviderSpec] | None = None) -> None:
+        """``providers``: what each source declares; by default every source of
+        :func:`dexscan.sources.provider_specs` (the package that holds this module and the clients)."""
         self.settings = settings
         self.clock: Clock = clock or RealClock()
         self._http = settings.http
@@ -278,31 +284,25 @@ class HttpLayer:
         self._session: aiohttp.ClientSession | None = None
         self._providers: dict[str, _Provider] = {}
         self._secrets = settings.secret_values()
-        self._register_from_settings(settings)
+        if providers is None:
+            from dexscan.sources import provider_specs  # the package imports this module first
+
+            providers = provider_specs(settings)
+        for spec in providers:
+            self.register(spec)
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _register_from_settings(self, s: Settings) -> None:
-        src, c = s.sources, self.clock
-        self.register(JUPITER, src.jupiter.base_url,
-                      {DEFAULT_BUCKET: make_budget("jupiter", src.jupiter.requests_per_minute, 60.0, c)})
-        self.register(DEXSCREENER, src.dexscreener.base_url, {
-            PAIRS_BUCKET: make_budget("dexscreener.pairs", src.dexscreener.pairs_per_minute, 60.0, c),
-            PROFILES_BUCKET: make_budget("dexscreener.profiles", src.dexscreener.profiles_per_minute, 60.0, c),
-        })
-        self.register(GECKOTERMINAL, src.geckoterminal.base_url,
-                      {DEFAULT_BUCKET: make_budget("geckoterminal", src.geckoterminal.requests_per_minute, 60.0, c)},
-                      headers={"Accept": "application/json;version=20230302"})
-        self.register(BIRDEYE, src.birdeye.base_url,
-                      {DEFAULT_BUCKET: make_budget("birdeye", src.birdeye.requests_per_second, 1.0, c)})
-
-    def register(self, provider: str, base_url: str, budgets: dict[str, Budget],
-                 headers: Mapping[str, str] | None = None) -> None:
-        """Declare a provider: its base URL, its named budgets and headers sent on every call."""
-        if not budgets:
-            raise ValueError(f"provider {provider} needs at least one budget")
+    def register(self, spec: ProviderSpec) -> None:
+        """Add a provider: its base URL, its named budgets (``name`` for the default bucket,
+        ``name.bucket`` for others) and the headers sent on every call."""
+        if not spec.budgets:
+            raise ValueError(f"provider {spec.name} needs at least one budget")
+        budgets = {bucket: make_budget(spec.name if bucket == DEFAULT_BUCKET else f"{spec.name}.{bucket}",
+                                       requests, window_s, self.clock)
+                   for bucket, (requests, window_s) in spec.budgets.items()}
         breaker = CircuitBreaker(self._http.breaker_failures, self._http.breaker_cooldown_s, self.clock)
-        self._providers[provider] = _Provider(provider, base_url, budgets, breaker, headers or {})
+        self._providers[spec.name] = _Provider(spec.name, str(spec.base_url), budgets, breaker, spec.headers)
 
     async def __aenter__(self) -> HttpLayer:
         self._ensure_session()
