@@ -41,7 +41,8 @@ from dexscan.demo_mode import DemoLauncher, demo_db_path
 from dexscan.domain import MAIN_QUOTES, Candle, PoolRef, Timeframe
 from dexscan.errors import ConfigError, InputError, RateLimited, SourceError
 from dexscan.sources import BirdeyeClient, GeckoTerminalClient, HttpLayer, build_clients
-from dexscan.sources.http import BIRDEYE, GECKOTERMINAL
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.geckoterminal import GECKOTERMINAL
 from dexscan.store import Store
 
 log = logging.getLogger(__name__)

@@ -39,16 +39,11 @@ from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import SOL_MINT
 from dexscan.errors import BadPayload, ConfigError, RateLimited, SourceError
 from dexscan.sources import birdeye_configured, build_clients
-from dexscan.sources.http import (
-    BIRDEYE,
-    DEXSCREENER,
-    GECKOTERMINAL,
-    JUPITER,
-    HttpLayer,
-    HttpStatusError,
-    ProviderStats,
-    describe_client_error,
-)
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.dexscreener import DEXSCREENER
+from dexscan.sources.geckoterminal import GECKOTERMINAL
+from dexscan.sources.http import HttpLayer, HttpStatusError, ProviderStats, describe_client_error
+from dexscan.sources.jupiter import JUPITER
 
 OK = "ok"
 UNREACHABLE = "unreachable"

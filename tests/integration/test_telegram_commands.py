@@ -190,13 +190,13 @@ async def test_check_without_gates_says_its_verdicts_are_stale_and_why_differs(t
             GateVerdict(mint, "mint_authority", GateStatus.FAIL, "mint authority is set", T0 - 7500)])
         [check] = await b.say(f"/check {mint}")
         assert check.split("\n") == [
-            f"Gate check {mint}", "❌ mint_authority: mint authority is set · checked 2h 5m ago", "",
+            f"Gate check {mint}", "❌ mint_authority: mint authority is set · checked 2h05m ago", "",
             "Stale: older than 10m; this bot runs without the scanner and cannot run the gates "
             "(dexscan check MINT can).",
         ]
         [why] = await b.say(f"/why {mint}")
         assert why.split("\n") == [f"Why {mint}",
-                                    "Not in the universe: 1 gate did not pass (checked 02:35 UTC, 2h 5m ago):",
+                                    "Not in the universe: 1 gate did not pass (checked 02:35 UTC, 2h05m ago):",
                                     "❌ mint_authority: mint authority is set"]
         member = mint_of(6)
         await b.store.upsert_token(member, T0, symbol="OK")
@@ -372,8 +372,8 @@ async def test_top_reads_what_the_scanner_stores(tmp_path: Path) -> None:
         assert top.split("\n") == [
             "Top tokens (24h volume)",
             "1. BIG vol $4.2M · liq $2.5M", big,
-            "2. NONAME vol $900.0K · liq $300.0K", nameless,
-            "3. SMALL vol $150.0K · liq $80.0K", small,
+            "2. NONAME vol $900K · liq $300K", nameless,
+            "3. SMALL vol $150K · liq $80K", small,
             f"4. {unknown[:4]}…{unknown[-4:]} vol n/a · liq n/a", unknown,
         ]
         # a backfilled pool row newer than the last gate round wins
@@ -398,7 +398,7 @@ async def test_signals_live_top_status_watch(tmp_path: Path) -> None:
         await b.store.upsert_pool("poolBIG", mint_of(1), T0, liquidity_usd=2e6, volume_h24_usd=9e6)
         await b.store.set_universe_membership(mint_of(1), True, T0, None, main_pool="poolBIG")
         [top] = await b.say("/top")
-        assert top.split("\n")[:3] == ["Top tokens (24h volume)", "1. BIG vol $9.0M · liq $2.0M", mint_of(1)]
+        assert top.split("\n")[:3] == ["Top tokens (24h volume)", "1. BIG vol $9M · liq $2M", mint_of(1)]
         [status] = await b.say("/status")
         assert status.split("\n")[:5] == ["Status", "Universe: 1 tokens", "Signals stored: 8 (last: 04:40 UTC)",
                                           "Live signals: 1", "Alerts waiting: 0"]

@@ -1,6 +1,6 @@
 """Config files and command lines get the corpus treatment: every bad one exits 2 with one line.
 
-The generators live in :mod:`dexscan.demo.corpus` (``scripts/corpus_run.py`` runs more of them);
+The generators live in :mod:`tests.support.corpus` (``scripts/corpus_run.py`` runs more of them);
 every fuzzed command line runs under ``no_long_running()``, so one that got past validation would
 fail here instead of starting a scanner, a bot or a network check.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dexscan.cli import main
-from dexscan.demo.corpus import CliCase, cli_cases, config_cases, no_long_running, run_cli_case, run_cli_cases
+from tests.support.corpus import CliCase, cli_cases, config_cases, no_long_running, run_cli_case, run_cli_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,7 @@ from dexscan.alerts.chat_settings import ChatSettings
 from dexscan.alerts.format import (
     LAYER_LABEL,
     RESULT_LABEL,
-    fmt_age,
     fmt_clock,
-    fmt_price,
-    fmt_usd,
     reason_text,
     utf16_len,
     verdict_lines,
@@ -23,6 +20,7 @@ from dexscan.alerts.format import (
 from dexscan.backend import ScoreRow, StoredSignal, TopToken, WhyAnswer
 from dexscan.config import Settings
 from dexscan.domain import GateVerdict, Signal
+from dexscan.fmt import fmt_duration, fmt_price, fmt_usd
 from dexscan.status import open_r, stop_in_force
 
 
@@ -45,7 +43,7 @@ def top_text(tokens: Sequence[TopToken]) -> str:
 
 def stale_note(stale_after_s: float, runs_gates: bool) -> str:
     """What ``/check`` adds under verdicts older than ``stale_after_s``: why they were not renewed."""
-    return f"\n\nStale: older than {fmt_age(int(stale_after_s))}" + (
+    return f"\n\nStale: older than {fmt_duration(int(stale_after_s))}" + (
         ", and the gates could not be run now (the chain or the market did not answer)."
         if runs_gates else
         "; this bot runs without the scanner and cannot run the gates (<code>dexscan check MINT</code> can).")
@@ -157,7 +155,7 @@ def signal_list(title: str, rows: Sequence[StoredSignal], settings: Settings | N
 
 
 def _ago(now: float, at: int) -> str:
-    return "just now" if now - at < 60 else f"{fmt_age(int(now) - at)} ago"
+    return "just now" if now - at < 60 else f"{fmt_duration(int(now) - at)} ago"
 
 
 def check_text(mint: str, verdicts: Sequence[GateVerdict], now: float) -> str:

@@ -406,7 +406,7 @@ def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
 # with it, but keeps the chat's state in its journal next to the database (as the real Telegram
 # outlives the scanner); the test reads what reached the chat from that journal.
 
-ZYGOTE_MODULE = "tests.e2e.fault_harness"
+ZYGOTE_MODULE = "tests.support.fault_harness"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The kill cycles' pace: at most this many simulated seconds per real second, so a kill after a
 #: random real delay lands at a random moment of the first simulated minutes, on any machine.
