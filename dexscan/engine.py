@@ -59,6 +59,7 @@ from dexscan.config import Settings, mask_url
 from dexscan.domain import Candle, Outcome, PairSnapshot, Signal, Timeframe, main_pool
 from dexscan.errors import InputError, SourceError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
+from dexscan.strategies import Ignition
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +451,7 @@ class Engine:
         if self.feed is not None and self.feed.streaming(mint):
             return Heat.STREAMED  # prices arrive on chain; polled for liquidity and stats only
         return classify_heat(live=live, ignited=ignited, rise_pct=rise,
-                             ignition_rise_pct=self.settings.detector.ignition.rise_pct,
+                             ignition_rise_pct=self.settings.strategies.params_for(Ignition.Params).rise_pct,
                              near_threshold_pct=self.settings.scan.near_threshold_pct)
 
     # -- restart --------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ for when a second endpoint must agree).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
-from dexscan.config import GateSettings
+from pydantic import Field
+
 from dexscan.domain import GateVerdict, MintFacts
-from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified
+from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified
+from dexscan.params import PluginParams
 
 SPL_TOKEN = "spl-token"
 SPL_TOKEN_2022 = "spl-token-2022"
@@ -56,16 +57,17 @@ def transfer_fee_bps(state: Mapping[str, Any]) -> int:
     return max(int(fee.get("transferFeeBasisPoints") or 0) for fee in fees)
 
 
-@register_gate
 class MintAuthorityGate(GateBase):
     name = "mint_authority"
     description = "The mint authority must be renounced (null): nobody can mint more supply."
     point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({})
+
+    class Params(PluginParams):
+        require_mint_renounced: bool = Field(True, description="run this gate (false: a set mint authority passes)")
 
     @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.require_mint_renounced
+    def enabled(cls, params: PluginParams) -> bool:
+        return isinstance(params, cls.Params) and params.require_mint_renounced
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         problem = facts_problem(self.name, inp)
@@ -79,16 +81,18 @@ class MintAuthorityGate(GateBase):
                       mint_authority=auth, **vouching(inp.facts))
 
 
-@register_gate
 class FreezeAuthorityGate(GateBase):
     name = "freeze_authority"
     description = "The freeze authority must be renounced (null): nobody can freeze holders' tokens."
     point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({})
+
+    class Params(PluginParams):
+        require_freeze_renounced: bool = Field(True,
+                                               description="run this gate (false: a set freeze authority passes)")
 
     @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.require_freeze_renounced
+    def enabled(cls, params: PluginParams) -> bool:
+        return isinstance(params, cls.Params) and params.require_freeze_renounced
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         problem = facts_problem(self.name, inp)
@@ -102,7 +106,6 @@ class FreezeAuthorityGate(GateBase):
                       freeze_authority=auth, **vouching(inp.facts))
 
 
-@register_gate
 class Token2022ExtensionsGate(GateBase):
     name = "token2022_extensions"
     description = (
@@ -111,13 +114,15 @@ class Token2022ExtensionsGate(GateBase):
         "the limit. Other extensions and the top-10 holder share are reported in the details."
     )
     point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "max_transfer_fee_bps": ParamSpec(100, int, "highest acceptable transfer fee (basis points)", min=0,
-                                          max=10_000),
-    })
 
-    def __init__(self, max_transfer_fee_bps: int = 100) -> None:
-        self.max_transfer_fee_bps = max_transfer_fee_bps
+    class Params(PluginParams):
+        max_transfer_fee_bps: int = Field(100, ge=0, le=10_000,
+                                          description="highest acceptable transfer fee (basis points)")
+
+    def __init__(self, params: Token2022ExtensionsGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.max_transfer_fee_bps = p.max_transfer_fee_bps
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         problem = facts_problem(self.name, inp)
@@ -169,21 +174,24 @@ class Token2022ExtensionsGate(GateBase):
         return passed(self.name, inp, "no risky extensions; " + "; ".join(parts), **details)
 
 
-@register_gate
 class Top10HoldersGate(GateBase):
     name = "top10_holders"
     description = "Share of supply held by the 10 largest holders, pool vaults and bonding curves excluded."
     point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "max_top10_pct": ParamSpec(-1.0, float, "highest acceptable top-10 share in percent", min=0, max=100),
-    })
 
-    def __init__(self, max_top10_pct: float) -> None:
-        self.max_top10_pct = max_top10_pct
+    class Params(PluginParams):
+        max_top10_pct: float = Field(-1.0, ge=-1, le=100, description=(
+            "highest acceptable top-10 share in percent (0-100); below 0 (-1) the gate is off and the share "
+            "is only reported"))
+
+    def __init__(self, params: Top10HoldersGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.max_top10_pct = p.max_top10_pct
 
     @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.top10_gate_enabled
+    def enabled(cls, params: PluginParams) -> bool:
+        return isinstance(params, cls.Params) and params.max_top10_pct >= 0
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         problem = facts_problem(self.name, inp)
