@@ -8,7 +8,7 @@ How to drive it
 
 History first, then events, per token (``mint``)::
 
-    det = Detector(settings, calibrator)                  # calibrator: scoring.Calibrator | None
+    det = Detector(settings, calibrator)                  # calibrator: calibration.Calibrator | None
     det.bootstrap(mint, Timeframe.M5, bars_5m, symbol="WIF", pool=pool, as_of=now)
     det.bootstrap(mint, Timeframe.H1, bars_1h, as_of=now)  # any order; no signals from history
     det.bootstrap(mint, Timeframe.H4, bars_4h, as_of=now)
@@ -72,6 +72,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from dexscan.calibration import Calibrator
 from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
@@ -90,7 +91,7 @@ from dexscan.market import (
     TradeBook,
 )
 from dexscan.plugins import build_strategies
-from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
+from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, MarketContext, Scorer, compute_features
 from dexscan.strategies import Confirmation, Ignition
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
 

@@ -1322,8 +1322,8 @@ async def load_calibrator(settings: Settings, store: Any) -> Any:
     demo's ``calibrator.json`` there, and an artifact is refused when its ``world`` (what it was
     fitted on) is not the one being scanned — the live scanner never loads a demo calibrator.
     """
+    from dexscan.calibration import Calibrator
     from dexscan.errors import ConfigError
-    from dexscan.scoring import Calibrator
 
     def world_and_path() -> tuple[str, Path]:
         demo_dir = demo_db_path(settings).parent.resolve()

@@ -30,26 +30,16 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from dexscan.backfill import fill_gaps, resample
+from dexscan.calibration import NO_SKILL, Sample, fit_blocked_isotonic, fit_calibrator, fit_linear
 from dexscan.config import Settings
 from dexscan.detector import CandleState, Detector
 from dexscan.domain import MAIN_QUOTES, Candle, Layer, Outcome, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import WilderAtr, atr_reading, plan_levels, track_outcome
-from dexscan.plugins import STRATEGIES, build_strategies
+from dexscan.plugins import STRATEGIES, build_gates, build_strategies
 from dexscan.report import REPORT_FILE, ChartData, PumpExample, write_report
-from dexscan.scoring import (
-    NO_SKILL,
-    MarketContext,
-    Sample,
-    auc,
-    brier_score,
-    fit_blocked_isotonic,
-    fit_calibrator,
-    fit_linear,
-    fresh_m5,
-    market_breadth,
-    skill_scores,
-)
+from dexscan.scoring import MarketContext, fresh_m5, market_breadth
+from dexscan.skill import auc, brier_score, skill_scores
 from dexscan.store import Store
 from dexscan.strategies import Confirmation, Ignition, meets
 
@@ -976,6 +966,7 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = (),
         "pump_threshold_pct": settings.strategies.params_for(Confirmation.Params).rise_pct,
         "strategies": replay.strategies,
         "strategies_excluded": replay.excluded_strategies,
+        "gates_as_of_now": [g.name for g in build_gates(settings.gates) if not g.point_in_time_safe],
         "decile_score": "raw score (calibration is monotone, so deciles of the calibrated probability match)",
         "notes": list(notes),
         "per_token": per_token,

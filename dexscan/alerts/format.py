@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Signal
 
 if TYPE_CHECKING:
+    from dexscan.calibration import StrategyRecord
     from dexscan.config import Settings
-    from dexscan.scoring import StrategyRecord
 
 MAX_CARD = 4000
 MAX_NAME = 48

@@ -42,7 +42,20 @@ def bonding_curve(inp: GateInput, pools: list[PairSnapshot]) -> PairSnapshot | N
     return next((p for p in pools if p.base_mint == inp.mint and is_bonding_curve(p)), None)
 
 
-class LiquidityGate(GateBase):
+class MarketGate(GateBase):
+    """A gate on the token's pools: without any, it is unverified; else :meth:`judge` decides."""
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        pools = token_pools(inp)
+        if not pools:
+            return unverified(self.name, inp, _NO_POOLS)
+        return self.judge(inp, pools)
+
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
+        raise NotImplementedError
+
+
+class LiquidityGate(MarketGate):
     name = "liquidity"
     description = ("Liquidity (USD) of the main pool: the deepest pool with the token as base quoted in SOL or a USD "
                    "stablecoin (USDC, USDT, USD1, PYUSD).")
@@ -55,10 +68,7 @@ class LiquidityGate(GateBase):
         super().__init__(p)
         self.min_liquidity_usd = p.min_liquidity_usd
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        pools = token_pools(inp)
-        if not pools:
-            return unverified(self.name, inp, _NO_POOLS)
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         mp = main_pool(pools, inp.mint)
         if mp is None:
             curve = bonding_curve(inp, pools)
@@ -76,7 +86,7 @@ class LiquidityGate(GateBase):
         return failed(self.name, inp, f"{text} < {usd(self.min_liquidity_usd)}", **details)
 
 
-class Volume24hGate(GateBase):
+class Volume24hGate(MarketGate):
     name = "volume_24h"
     description = "24h trading volume (USD) summed over all of the token's pools."
 
@@ -88,10 +98,7 @@ class Volume24hGate(GateBase):
         super().__init__(p)
         self.min_volume_24h_usd = p.min_volume_24h_usd
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        pools = token_pools(inp)
-        if not pools:
-            return unverified(self.name, inp, _NO_POOLS)
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         known = [p.volume.h24 for p in pools if p.volume.h24 is not None]
         total = float(sum(known))
         missing = len(pools) - len(known)
@@ -109,7 +116,7 @@ class Volume24hGate(GateBase):
         return failed(self.name, inp, f"24h volume {usd(total)} < {threshold} {over}", **details)
 
 
-class PriceImpactGate(GateBase):
+class PriceImpactGate(MarketGate):
     name = "price_impact"
     description = "Estimated price impact of a reference buy in the main pool: size / (liquidity/2 + size)."
 
@@ -123,10 +130,7 @@ class PriceImpactGate(GateBase):
         self.impact_size_usd = p.impact_size_usd
         self.max_price_impact_pct = p.max_price_impact_pct
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        pools = token_pools(inp)
-        if not pools:
-            return unverified(self.name, inp, _NO_POOLS)
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         mp = main_pool(pools, inp.mint)
         if mp is None:
             if bonding_curve(inp, pools) is not None:

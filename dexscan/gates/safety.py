@@ -13,7 +13,7 @@ for when a second endpoint must agree).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -57,63 +57,71 @@ def transfer_fee_bps(state: Mapping[str, Any]) -> int:
     return max(int(fee.get("transferFeeBasisPoints") or 0) for fee in fees)
 
 
-class MintAuthorityGate(GateBase):
-    name = "mint_authority"
-    description = "The mint authority must be renounced (null): nobody can mint more supply."
+class ChainGate(GateBase):
+    """A gate on the on-chain mint: without usable facts :func:`facts_problem` answers; else :meth:`judge`.
+    It sees the chain as it is now, so it is not point-in-time safe."""
+
     point_in_time_safe = False
-
-    class Params(PluginParams):
-        require_mint_renounced: bool = Field(True, description="run this gate (false: a set mint authority passes)")
-
-    @classmethod
-    def enabled(cls, params: PluginParams) -> bool:
-        return isinstance(params, cls.Params) and params.require_mint_renounced
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         problem = facts_problem(self.name, inp)
         if problem is not None:
             return problem
         assert inp.facts is not None
-        auth = inp.facts.mint_authority
+        return self.judge(inp, inp.facts)
+
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        raise NotImplementedError
+
+
+class AuthorityGate(ChainGate):
+    """The mint's ``<authority>_authority`` must be renounced (null); ``require_<authority>_renounced``
+    switches the gate."""
+
+    authority: ClassVar[str]  # "mint" or "freeze"
+    consequence: ClassVar[str]  # what a set authority can do
+
+    @classmethod
+    def enabled(cls, params: PluginParams) -> bool:
+        return bool(getattr(params, f"require_{cls.authority}_renounced"))
+
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        key = f"{self.authority}_authority"
+        auth = getattr(facts, key)
         if auth is None:
-            return passed(self.name, inp, "mint authority renounced", **vouching(inp.facts))
-        return failed(self.name, inp, f"mint authority is set ({auth}): supply can be inflated",
-                      mint_authority=auth, **vouching(inp.facts))
+            return passed(self.name, inp, f"{self.authority} authority renounced", **vouching(facts))
+        return failed(self.name, inp, f"{self.authority} authority is set ({auth}): {self.consequence}",
+                      **{key: auth}, **vouching(facts))
 
 
-class FreezeAuthorityGate(GateBase):
+class MintAuthorityGate(AuthorityGate):
+    name = "mint_authority"
+    description = "The mint authority must be renounced (null): nobody can mint more supply."
+    authority = "mint"
+    consequence = "supply can be inflated"
+
+    class Params(PluginParams):
+        require_mint_renounced: bool = Field(True, description="run this gate (false: a set mint authority passes)")
+
+
+class FreezeAuthorityGate(AuthorityGate):
     name = "freeze_authority"
     description = "The freeze authority must be renounced (null): nobody can freeze holders' tokens."
-    point_in_time_safe = False
+    authority = "freeze"
+    consequence = "holders can be frozen"
 
     class Params(PluginParams):
         require_freeze_renounced: bool = Field(True,
                                                description="run this gate (false: a set freeze authority passes)")
 
-    @classmethod
-    def enabled(cls, params: PluginParams) -> bool:
-        return isinstance(params, cls.Params) and params.require_freeze_renounced
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        assert inp.facts is not None
-        auth = inp.facts.freeze_authority
-        if auth is None:
-            return passed(self.name, inp, "freeze authority renounced", **vouching(inp.facts))
-        return failed(self.name, inp, f"freeze authority is set ({auth}): holders can be frozen",
-                      freeze_authority=auth, **vouching(inp.facts))
-
-
-class Token2022ExtensionsGate(GateBase):
+class Token2022ExtensionsGate(ChainGate):
     name = "token2022_extensions"
     description = (
         "Rejects Token-2022 extensions that let someone take, block or tax holders' tokens: permanent delegate, "
         "transfer hook with a program, non-transferable, default-frozen accounts, pausable, transfer fee above "
         "the limit. Other extensions and the top-10 holder share are reported in the details."
     )
-    point_in_time_safe = False
 
     class Params(PluginParams):
         max_transfer_fee_bps: int = Field(100, ge=0, le=10_000,
@@ -124,12 +132,7 @@ class Token2022ExtensionsGate(GateBase):
         super().__init__(p)
         self.max_transfer_fee_bps = p.max_transfer_fee_bps
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        f = inp.facts
-        assert f is not None
+    def judge(self, inp: GateInput, f: MintFacts) -> GateVerdict:
         risks: list[str] = []
         notes: list[str] = []
         unknown: list[str] = []
@@ -174,10 +177,9 @@ class Token2022ExtensionsGate(GateBase):
         return passed(self.name, inp, "no risky extensions; " + "; ".join(parts), **details)
 
 
-class Top10HoldersGate(GateBase):
+class Top10HoldersGate(ChainGate):
     name = "top10_holders"
     description = "Share of supply held by the 10 largest holders, pool vaults and bonding curves excluded."
-    point_in_time_safe = False
 
     class Params(PluginParams):
         max_top10_pct: float = Field(-1.0, ge=-1, le=100, description=(
@@ -193,16 +195,12 @@ class Top10HoldersGate(GateBase):
     def enabled(cls, params: PluginParams) -> bool:
         return isinstance(params, cls.Params) and params.max_top10_pct >= 0
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        assert inp.facts is not None
-        share = inp.facts.top10_share_pct
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        share = facts.top10_share_pct
         details = {"top10_share_pct": share, "max_top10_pct": self.max_top10_pct}
-        if share is None and inp.facts.holders_unavailable:
-            return unverified(self.name, inp, f"top-10 holder share unknown: {inp.facts.holders_unavailable}",
-                              holders_unavailable=inp.facts.holders_unavailable, **details)
+        if share is None and facts.holders_unavailable:
+            return unverified(self.name, inp, f"top-10 holder share unknown: {facts.holders_unavailable}",
+                              holders_unavailable=facts.holders_unavailable, **details)
         if share is None:
             return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
         text = f"top-10 holders hold {share:.1f}%"

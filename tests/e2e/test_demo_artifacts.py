@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from dexscan.backfill import run_backfill
+from dexscan.calibration import Calibrator
 from dexscan.config import load_settings
 from dexscan.engine import calibrator_label, demo_db_path, load_calibrator
 from dexscan.evaluate import run_calibrate, run_evaluate
-from dexscan.scoring import Calibrator
 from dexscan.store import Store
 
 

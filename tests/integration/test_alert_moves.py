@@ -17,13 +17,13 @@ from aiogram import Bot
 
 from dexscan.alerts.format import AlertMessage
 from dexscan.alerts.telegram import OutboxSender, create_bot
+from dexscan.calibration import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.detector import Detector
 from dexscan.domain import Outcome, Reason, Signal
 from dexscan.engine import Engine, Found, move_members
-from dexscan.scoring import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.store import Store
 from tests.integration.test_telegram_delivery import CHAT, T0, TOKEN, make_signal
 

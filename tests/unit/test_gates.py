@@ -20,7 +20,6 @@ from dexscan.domain import (
 )
 from dexscan.errors import ConfigError
 from dexscan.gates import GateInput, admitted, evaluate_gates
-from dexscan.plugins import GATES, build_gates
 from dexscan.gates.market import LiquidityGate, PriceImpactGate, Volume24hGate, price_impact_pct
 from dexscan.gates.safety import (
     FreezeAuthorityGate,
@@ -28,6 +27,7 @@ from dexscan.gates.safety import (
     Token2022ExtensionsGate,
     Top10HoldersGate,
 )
+from dexscan.plugins import GATES, build_gates
 
 MINT = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 OTHER = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
