@@ -1,9 +1,10 @@
 """Settings: ``dexscan/default.toml`` (shipped in the package) layered with a user file and the environment.
 
-Every key is declared here with its type and range, so a typo or a wrong value fails at start-up
-with one line naming the key and the file, never deep inside a running scanner. Secrets come only
-from the environment (or a local ``secrets.env`` that is never committed) and are masked whenever
-settings are shown.
+Every key is declared with its type and range, so a typo or a wrong value fails at start-up
+with one line naming the key and the file, never deep inside a running scanner. The plugin sections
+(``[strategies.<name>]``, ``[gates]``) are built from each plugin's ``Params`` model
+(:mod:`dexscan.plugins`); the rest is declared here. Secrets come only from the environment (or a
+local ``secrets.env`` that is never committed) and are masked whenever settings are shown.
 """
 
 from __future__ import annotations
