@@ -915,8 +915,8 @@ def strategy_worth(records: Sequence[SignalRecord], baselines: Mapping[str, Sequ
 
 
 def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
-    """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
-    data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
+    """Hash of what decides the replay's numbers: strategies (with every parameter), ladder, scoring, folds, tokens."""
+    data = settings.model_dump(mode="json", include={"strategies", "ladder", "scoring", "evaluate"})
     data["scoring"].pop("calibrator_path", None)
     data["scoring"].pop("min_calibration_samples", None)
     data["tokens"] = sorted(mints)
