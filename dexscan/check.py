@@ -30,7 +30,9 @@ from dexscan.config import Settings
 from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
 from dexscan.errors import ConfigError, InputError
-from dexscan.gates import admitted, build_gates, evaluate_gates
+from dexscan.gates import admitted, evaluate_gates
+from dexscan.gates.safety import Top10HoldersGate
+from dexscan.plugins import build_gates
 from dexscan.store import Store
 from dexscan.store.gates import facts_to_json
 from dexscan.universe import gather_gate_inputs
@@ -133,8 +135,8 @@ def _top10_line(f: MintFacts, settings: Settings) -> str:
     share = "unknown" if f.top10_share_pct is None else f"{f.top10_share_pct:.1f}%"
     if f.top10_share_pct is None and f.holders_unavailable:
         share = f"unknown ({f.holders_unavailable})"
-    mode = (f"gate <= {settings.gates.max_top10_pct:.1f}%" if settings.gates.top10_gate_enabled
-            else "reported only; gate off")
+    top10 = settings.gates.params_for(Top10HoldersGate.Params)
+    mode = f"gate <= {top10.max_top10_pct:.1f}%" if Top10HoldersGate.enabled(top10) else "reported only; gate off"
     return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
 
 

@@ -56,6 +56,7 @@ from dexscan.engine_ports import (
 from dexscan.errors import SourceError, StoreError
 from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
 from dexscan.signal_ledger import Found, LiveTrade, SignalLedger
+from dexscan.strategies import Ignition
 from dexscan.universe_rounds import UniverseRounds
 
 if TYPE_CHECKING:
@@ -366,7 +367,7 @@ class Engine:
         if self.feed is not None and self.feed.streaming(mint):
             return Heat.STREAMED  # prices arrive on chain; polled for liquidity and stats only
         return classify_heat(live=live, ignited=ignited, rise_pct=rise,
-                             ignition_rise_pct=self.settings.detector.ignition.rise_pct,
+                             ignition_rise_pct=self.settings.strategies.params_for(Ignition.Params).rise_pct,
                              near_threshold_pct=self.settings.scan.near_threshold_pct)
 
     # -- restart --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dexscan.calibration import calibrator_label, load_calibrator
+from dexscan.calibrator_loading import calibrator_label, load_calibrator
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
 from dexscan.demo_mode import DemoLauncher, bot_api_journal, demo_db_path

@@ -57,8 +57,8 @@ from dexscan.backend import ScannerBackend
 from dexscan.domain import Outcome, Signal
 from dexscan.domain_events import DomainEvent, OutcomeChanged, SignalStored
 from dexscan.errors import InputError
+from dexscan.plugins import STRATEGIES
 from dexscan.status import SOURCE_DOWN_STATES, ScannerStatus
-from dexscan.strategies import STRATEGY_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +263,8 @@ def parse_signals_query(params: Iterable[tuple[str, str]]) -> SignalsQuery:
     strategy = seen.get("strategy")
     if strategy is not None and not _STRATEGY_RE.fullmatch(strategy):
         raise _BadParam("strategy", f"expected a strategy name (letters, digits, _ . -), got {strategy!r}")
-    if strategy is not None and strategy not in STRATEGY_REGISTRY:
-        raise _BadParam("strategy", f"expected one of {', '.join(sorted(STRATEGY_REGISTRY))}, got {strategy!r}")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise _BadParam("strategy", f"expected one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}")
     status = seen.get("status")
     if status is not None and status not in _SIGNAL_STATUSES:
         raise _BadParam("status", f"expected one of {', '.join(_SIGNAL_STATUSES)}, got {status!r}")

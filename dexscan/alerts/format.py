@@ -33,8 +33,8 @@ from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Sig
 from dexscan.fmt import fmt_duration, fmt_pct, fmt_price, fmt_usd
 
 if TYPE_CHECKING:
+    from dexscan.calibration import StrategyRecord
     from dexscan.config import Settings
-    from dexscan.scoring import StrategyRecord
 
 MAX_CARD = 4000
 MAX_NAME = 48

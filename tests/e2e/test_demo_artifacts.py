@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from dexscan.backfill import run_backfill
-from dexscan.calibration import calibrator_label, load_calibrator
+from dexscan.calibration import Calibrator
+from dexscan.calibrator_loading import calibrator_label, load_calibrator
 from dexscan.config import load_settings
 from dexscan.demo_entry import DemoEntry
 from dexscan.demo_mode import demo_db_path
 from dexscan.evaluate import run_calibrate, run_evaluate
-from dexscan.scoring import Calibrator
 from dexscan.store import Store
 
 

@@ -18,13 +18,13 @@ from aiogram import Bot
 from dexscan.alerts.format import AlertMessage
 from dexscan.alerts.telegram.outbox import OutboxSender
 from dexscan.alerts.telegram.transport import create_bot
+from dexscan.calibration import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.detector import Detector
 from dexscan.domain import Outcome, Reason, Signal
 from dexscan.engine import Engine
-from dexscan.scoring import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.service import event_json
 from dexscan.signal_ledger import Found, move_members
 from dexscan.store import Store

@@ -33,7 +33,7 @@ async def run_bot(settings: Settings, args: Any, demo: DemoLauncher | None = Non
     store = await Store.open(getattr(args, "db", None) or settings.db_file())
     try:
         stop = _stop_event(duration)
-        from dexscan.calibration import load_calibrator
+        from dexscan.calibrator_loading import load_calibrator
 
         scorer = Scorer(settings.scoring, await load_calibrator(settings, store))
         await run_telegram(settings, store, standalone_backend(settings, store, scorer=scorer), stop)
