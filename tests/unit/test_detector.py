@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from dexscan.calibration import Sample, fit_calibrator
 from dexscan.config import Settings, load_settings
 from dexscan.detector import CandleState, Detector
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.market import Tick, time_ordered
-from dexscan.scoring import Sample, fit_calibrator
-from dexscan.strategies import build_strategies
+from dexscan.plugins import build_strategies
 from dexscan.strategies.base import Strategy
 
 M5, H1, H4 = Timeframe.M5, Timeframe.H1, Timeframe.H4
