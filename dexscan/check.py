@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +25,20 @@ from rich.table import Table
 
 from dexscan.chain.mint import MintInspector, address_problem
 from dexscan.chain.rpc import EndpointState, RpcPool, describe
-from dexscan.clock import Clock, LoopClock, RealClock
+from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
+from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
-from dexscan.errors import InputError
-from dexscan.gates import admitted, build_gates, evaluate_gates
-from dexscan.store import Store, facts_to_json
+from dexscan.errors import ConfigError, InputError
+from dexscan.gates import admitted, evaluate_gates
+from dexscan.gates.safety import Top10HoldersGate
+from dexscan.plugins import build_gates
+from dexscan.store import Store
+from dexscan.store.gates import facts_to_json
 from dexscan.universe import gather_gate_inputs
 
 log = logging.getLogger(__name__)
 
-#: ``--demo`` looks at the simulated market this long after its live period starts (a day of pools).
-_DEMO_OFFSET_S = 6 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +135,8 @@ def _top10_line(f: MintFacts, settings: Settings) -> str:
     share = "unknown" if f.top10_share_pct is None else f"{f.top10_share_pct:.1f}%"
     if f.top10_share_pct is None and f.holders_unavailable:
         share = f"unknown ({f.holders_unavailable})"
-    mode = (f"gate <= {settings.gates.max_top10_pct:.1f}%" if settings.gates.top10_gate_enabled
-            else "reported only; gate off")
+    top10 = settings.gates.params_for(Top10HoldersGate.Params)
+    mode = f"gate <= {top10.max_top10_pct:.1f}%" if Top10HoldersGate.enabled(top10) else "reported only; gate off"
     return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
 
 
@@ -198,49 +200,10 @@ def as_json(report: CheckReport) -> dict[str, Any]:
     }
 
 
-# -- demo world -----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def demo_world(settings: Settings) -> AsyncIterator[tuple[Settings, Clock, dict[str, str]]]:
-    """A LiteSVM chain (simulated tokens plus a few labelled demo mints) behind the RPC fake, and the
-    market fakes when they exist; yields settings pointed at them, the clock and the demo mints."""
-    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
-
-    clock: Clock = RealClock()
-    sim: Any = None
-    with contextlib.suppress(ImportError):
-        from dexscan.demo.market_sim import MarketSim
-
-        sim = MarketSim()
-        clock = LoopClock(sim.live_start + _DEMO_OFFSET_S)  # inside the simulated live period
-    chain = FakeChain.from_sim(sim) if sim is not None else FakeChain()
-    labels = chain.add_demo_mints()
-    if sim is not None:
-        labels.update({f"sim {t.symbol}": t.mint for t in sim.tokens[:5]})
-    async with contextlib.AsyncExitStack() as stack:
-        rpc = await stack.enter_async_context(RpcFakeServer(chain, name="demo-rpc", clock=clock))
-        overrides: dict[str, Any] = {"rpc.endpoints": [rpc.url]}
-        market: Any = None
-        if sim is not None:
-            with contextlib.suppress(ImportError):
-                from dexscan.demo.servers.market import MarketFakes
-
-                market = MarketFakes
-        if market is not None:
-            fakes = await stack.enter_async_context(market(sim, clock))
-            overrides.update(fakes.settings_overrides())
-        else:
-            overrides["sources.dexscreener.enabled"] = False  # no market fakes in this build: market gates unverified
-        demo = settings.with_overrides(overrides)
-        demo = demo.model_copy(update={"secrets": demo.secrets.model_copy(update={"rpc_urls": []})})
-        yield demo, clock, labels
-
-
 # -- command --------------------------------------------------------------------------------------
 
 
-async def run_check(settings: Settings, args: argparse.Namespace) -> int:
+async def run_check(settings: Settings, args: argparse.Namespace, demo: DemoLauncher | None = None) -> int:
     mints = validate_mints(args.mints)
     console = Console(width=None if sys.stdout.isatty() else 140)
     db = getattr(args, "db", None)
@@ -248,11 +211,13 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
         store = await Store.open(db) if db else None
         if store is not None:
             stack.push_async_callback(store.close)
-        if getattr(args, "demo", False):
-            demo, clock, labels = await stack.enter_async_context(demo_world(settings))
-            report = await check_mints(demo, mints, clock, store)
-            report.extra["demo_mints"] = labels
-            shown = demo
+        if getattr(args, "demo", False):  # the demo world; one RPC endpoint, a private one (holders shown)
+            if demo is None:
+                raise ConfigError("check --demo: no demo world was handed over (run it as `dexscan check --demo`)")
+            world = await stack.enter_async_context(demo.world(settings, rpc_endpoints=1, public_rpc=False))
+            report = await check_mints(world.settings, mints, world.clock, store)
+            report.extra["demo_mints"] = dict(world.mints)
+            shown = world.settings
         else:
             report = await check_mints(settings, mints, RealClock(), store)
             shown = settings

@@ -8,7 +8,7 @@ How to drive it
 
 History first, then events, per token (``mint``)::
 
-    det = Detector(settings, calibrator)                  # calibrator: scoring.Calibrator | None
+    det = Detector(settings, calibrator)                  # calibrator: calibration.Calibrator | None
     det.bootstrap(mint, Timeframe.M5, bars_5m, symbol="WIF", pool=pool, as_of=now)
     det.bootstrap(mint, Timeframe.H1, bars_1h, as_of=now)  # any order; no signals from history
     det.bootstrap(mint, Timeframe.H4, bars_4h, as_of=now)
@@ -58,7 +58,7 @@ fired. Transitions to ignited, confirmed and fizzled are queued for :meth:`drain
 (candles that closed idle are not: they are the vast majority and carry no information).
 
 ``warming_up(mint)`` is the number of completed 5m bars still missing before ignition can be
-judged (``detector.ignition.sma_bars``, 20): 0 = ready. Memory per token is bounded: rings of
+judged (``strategies.ignition.sma_bars``, 20): 0 = ready. Memory per token is bounded: rings of
 ``m5_capacity`` 5m bars (50 with the default strategies), 24 1h bars and 42 4H bars, plus one
 :class:`~dexscan.ladder.WilderAtr` per 1h/4H book: the ladder's ATR is carried over the token's whole
 history in O(1) state (never re-seeded on the ring), and the ATR percentile's "own history" is the
@@ -72,6 +72,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from dexscan.calibration import Calibrator
 from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
@@ -89,8 +90,9 @@ from dexscan.market import (
     TokenMarket,
     TradeBook,
 )
-from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
-from dexscan.strategies import build_strategies
+from dexscan.plugins import build_strategies
+from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, MarketContext, Scorer, compute_features
+from dexscan.strategies import Confirmation, Ignition
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
 
 CandleStateName = Literal["idle", "ignited", "confirmed", "fizzled"]
@@ -174,10 +176,10 @@ class Detector:
         self._m5_strategies = tuple(s for s in self.strategies if Timeframe.M5 in s.bar_timeframes)
         self._h1_strategies = tuple(s for s in self.strategies if Timeframe.H1 in s.bar_timeframes)
         self._h4_strategies = tuple(s for s in self.strategies if Timeframe.H4 in s.bar_timeframes)
-        ign = settings.detector.ignition
+        ign = settings.strategies.params_for(Ignition.Params)
         self.warmup_bars = ign.sma_bars
         self._sma_bars = ign.sma_bars
-        self._pump_factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
+        self._pump_factor = 1.0 + settings.strategies.params_for(Confirmation.Params).rise_pct / 100.0
         period = settings.ladder.atr_period
         windows = {ign.sma_bars}
         gates = {id(s): s.volume_gate() for s in self.strategies}

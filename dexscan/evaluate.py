@@ -30,27 +30,19 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from dexscan.backfill import fill_gaps, resample
+from dexscan.calibration import NO_SKILL, Sample, fit_blocked_isotonic, fit_calibrator, fit_linear
 from dexscan.config import Settings
+from dexscan.demo_mode import demo_dir, is_demo_db
 from dexscan.detector import CandleState, Detector
 from dexscan.domain import MAIN_QUOTES, Candle, Layer, Outcome, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.ladder import WilderAtr, atr_reading, plan_levels, track_outcome
+from dexscan.plugins import STRATEGIES, build_gates, build_strategies
 from dexscan.report import REPORT_FILE, ChartData, PumpExample, write_report
-from dexscan.scoring import (
-    NO_SKILL,
-    MarketContext,
-    Sample,
-    auc,
-    brier_score,
-    fit_blocked_isotonic,
-    fit_calibrator,
-    fit_linear,
-    fresh_m5,
-    market_breadth,
-    skill_scores,
-)
+from dexscan.scoring import MarketContext, fresh_m5, market_breadth
+from dexscan.skill import auc, brier_score, skill_scores
 from dexscan.store import Store
-from dexscan.strategies import STRATEGY_REGISTRY, build_strategies, meets
+from dexscan.strategies import Confirmation, Ignition, meets
 
 NO_5M_DATA = "no 5m data"
 #: Outcomes that mean TP1 was reached before the stop (breakeven = TP1 first, then back to entry).
@@ -548,8 +540,8 @@ def _partial_candle(h: TokenHistory) -> Candle | None:
 
 def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
                    states: Mapping[tuple[str, int], CandleState]) -> list[CandleLabel]:
-    factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
-    warmup = settings.detector.ignition.sma_bars
+    factor = 1.0 + settings.strategies.params_for(Confirmation.Params).rise_pct / 100.0
+    warmup = settings.strategies.params_for(Ignition.Params).sma_bars
     out: list[CandleLabel] = []
     for h in histories:
         m5 = h.bars.get(Timeframe.M5) or ()
@@ -823,7 +815,7 @@ def ladder_audit(replay: Replay) -> dict[str, Any]:
     not_run: list[dict[str, str]] = [
         {"strategy": name, "why": "not point-in-time safe: a bar replay cannot reproduce what it sees live"}
         for name in replay.excluded_strategies]
-    needs_5m = {name for name, cls in STRATEGY_REGISTRY.items()
+    needs_5m = {name for name, cls in STRATEGIES.items()
                 if Timeframe.M5 in cls.bar_timeframes or cls.observes_price}
     for name in replay.strategies:
         if name in needs_5m and with_5m < n:
@@ -843,7 +835,7 @@ def baseline_records(settings: Settings, replay: Replay) -> dict[str, list[Signa
 
     * entering at every 4H close (synthetic empty candles have no trade to enter on), and
     * entering the first time a bar inside the forming 4H candle closes at least
-      ``detector.ignition.rise_pct`` (+2%) above the candle's open — ignition without its volume rule
+      ``strategies.ignition.rise_pct`` (+2%) above the candle's open — ignition without its volume rule
       (on the finest stored bars; the 4H close itself when only 4H bars exist).
 
     The ATR is the same full-history Wilder ATR (4H, else 1H x 2) as of the signal time.
@@ -851,8 +843,9 @@ def baseline_records(settings: Settings, replay: Replay) -> dict[str, list[Signa
     ls = settings.ladder
     period = ls.atr_period
     horizon = round(ls.time_stop_h * 3600)
-    factor = 1.0 + settings.detector.ignition.rise_pct / 100.0
-    rise_name = BASELINE_RISE.format(pct=settings.detector.ignition.rise_pct)
+    rise_pct = settings.strategies.params_for(Ignition.Params).rise_pct
+    factor = 1.0 + rise_pct / 100.0
+    rise_name = BASELINE_RISE.format(pct=rise_pct)
     out: dict[str, list[SignalRecord]] = {BASELINE_EVERY_CLOSE: [], rise_name: []}
     h4s = int(Timeframe.H4)
     for h in replay.histories:
@@ -923,8 +916,8 @@ def strategy_worth(records: Sequence[SignalRecord], baselines: Mapping[str, Sequ
 
 
 def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
-    """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
-    data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
+    """Hash of what decides the replay's numbers: strategies (with every parameter), ladder, scoring, folds, tokens."""
+    data = settings.model_dump(mode="json", include={"strategies", "ladder", "scoring", "evaluate"})
     data["scoring"].pop("calibrator_path", None)
     data["scoring"].pop("min_calibration_samples", None)
     data["tokens"] = sorted(mints)
@@ -971,15 +964,16 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = (),
         "bars": bars,
         "bars_fed": replay.events,
         "bars_rejected": replay.rejected_bars,
-        "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+        "pump_threshold_pct": settings.strategies.params_for(Confirmation.Params).rise_pct,
         "strategies": replay.strategies,
         "strategies_excluded": replay.excluded_strategies,
+        "gates_as_of_now": [g.name for g in build_gates(settings.gates) if not g.point_in_time_safe],
         "decile_score": "raw score (calibration is monotone, so deciles of the calibrated probability match)",
         "notes": list(notes),
         "per_token": per_token,
         "overall": {
             "candles": candles,
-            "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+            "pump_threshold_pct": settings.strategies.params_for(Confirmation.Params).rise_pct,
             "ignition_signals": _short_table(ignitions),
             "ignition_tp1_first_rate": ign_table["tp1_first_rate"],
             "strategies": per_strategy(records),
@@ -1160,32 +1154,22 @@ def _fmt_num(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def demo_data_dir(settings: Settings) -> Path:
-    """The demo world's own folder (where ``scan --demo`` keeps its database)."""
-    from dexscan.engine import demo_db_path
-
-    return demo_db_path(settings).parent
-
-
 def world_of(settings: Settings, db: Path) -> str:
-    """``"demo"`` for a demo database (under the demo folder, or ``backfill --demo``'s ``demo.db``), else ``"live"``."""
-    path = db.expanduser().resolve()
-    demo_dir = demo_data_dir(settings).resolve()
-    legacy = (settings.data_dir() / "demo.db").expanduser().resolve()
-    return "demo" if path == legacy or demo_dir in path.parents else "live"
+    """``"demo"`` for a demo database (:func:`dexscan.demo_mode.is_demo_db`), else ``"live"``."""
+    return "demo" if is_demo_db(settings, db) else "live"
 
 
 def default_artifact_path(settings: Settings, db: Path) -> Path:
     """Where ``calibrate`` writes without ``--out``: the demo folder for demo data, else where the scanner loads."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "calibrator.json"
+        return demo_dir(settings) / "calibrator.json"
     return settings.calibrator_file()
 
 
 def reports_dir(settings: Settings, db: Path) -> Path:
     """Reports of demo data go under the demo folder; others under ``app.reports_dir``."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "reports"
+        return demo_dir(settings) / "reports"
     return Path(settings.app.reports_dir).expanduser()
 
 

@@ -119,6 +119,9 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
     ]
     if m.get("strategies_excluded"):
         lines += [f"Not replayed (not point-in-time safe): {', '.join(m['strategies_excluded'])}.", ""]
+    if m.get("gates_as_of_now"):
+        lines += [f"Gates judged on the chain as it is now, not as it was then (not point-in-time safe; the replayed "
+                  f"tokens are the ones the scanner admitted): {', '.join(m['gates_as_of_now'])}.", ""]
     lines += [f"Note: {n}" for n in m.get("notes", [])]
     if m.get("notes"):
         lines.append("")

@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dexscan.alerts.format import reason_text
 from dexscan.domain import Confidence, Layer, Levels, Outcome, OutcomeResult, Signal
+
+if TYPE_CHECKING:
+    from dexscan.sources.http import ProviderStats
 
 SourceState = Literal["ok", "degraded", "down", "circuit open"]
 #: States in which a source is serving no data at all (``/healthz`` is 503 when every source is here).
@@ -137,7 +140,7 @@ class SignalRow:
     @classmethod
     def from_move(cls, move: Sequence[tuple[int, Signal]], now: float,
                   notes: Callable[[str], Sequence[str]] | None = None) -> SignalRow:
-        """One row for a move (see :func:`dexscan.engine.move_members`): the first signal's numbers,
+        """One row for a move (see :func:`dexscan.signal_ledger.move_members`): the first signal's numbers,
         every strategy's name and reasons (tagged with the strategy when there are several), and
         ``notes(strategy)`` for each (tagged likewise)."""
         sid, lead = move[0]
@@ -372,3 +375,39 @@ class ScannerStatus:
 
     def source(self, name: str) -> SourceStatus | None:
         return next((s for s in self.sources if s.name == name), None)
+
+
+def source_status(st: ProviderStats, now: float) -> SourceStatus:
+    """One provider's :class:`SourceStatus` from the HTTP layer's counters; its one budget cell is
+    the provider's scarcest budget, chosen stably (:func:`shown_budget`)."""
+    state: SourceState
+    if st.breaker == "open":
+        state = "circuit open"
+    elif st.requests and st.last_ok_at is None:
+        state = "down"
+    elif st.breaker == "half-open" or (st.last_ok_at is not None and st.error_total and now - st.last_ok_at > 600):
+        state = "degraded"
+    else:
+        state = "ok"
+    budgets = [BudgetUse(b.name, b.used, b.limit, b.window_s) for b in st.budgets]
+    return SourceStatus.from_budgets(st.provider, state, st.latency_ewma_ms, st.requests, st.rate_limited,
+                                     st.error_total, budgets)
+
+
+def status_text(st: ScannerStatus) -> str:
+    """A status as a few plain lines (Telegram ``/status``)."""
+    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
+    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
+                         for s in st.sources) or "none"
+    healthy = sum(1 for r in st.rpc if r.healthy)
+    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
+    return "\n".join([
+        f"Scanner: {st.mode} mode{up}",
+        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
+        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
+        f"Sources: {sources}",
+        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
+        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
+        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
+        f"Alerts waiting: {st.outbox_backlog}",
+    ])

@@ -62,7 +62,8 @@ from dexscan.domain import (
     main_pool,
 )
 from dexscan.errors import DexscanError
-from dexscan.gates import Gate, GateInput, admitted, build_gates, evaluate_gates
+from dexscan.gates import Gate, GateInput, admitted, evaluate_gates
+from dexscan.plugins import build_gates
 
 log = logging.getLogger(__name__)
 

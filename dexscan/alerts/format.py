@@ -6,7 +6,7 @@ in one transaction, and a resend after a crash sends byte-identical text (the se
 recovery compares texts).
 
 **One alert per move.** Signals of several strategies on the same token and 4H candle within
-``scan.move_window_s`` are one *move* (:func:`dexscan.engine.move_members`): :func:`move_card`
+``scan.move_window_s`` are one *move* (:func:`dexscan.signal_ledger.move_members`): :func:`move_card`
 renders them as one card — the first signal's price and context, then one section per strategy
 (its confidence or, without measured skill, its historical TP1 rate; its measured record, marked
 when negative; its ladder) and every strategy's reasons. :func:`signal_card` is the card of a
@@ -33,8 +33,8 @@ from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Sig
 from dexscan.fmt import fmt_duration, fmt_pct, fmt_price, fmt_usd
 
 if TYPE_CHECKING:
+    from dexscan.calibration import StrategyRecord
     from dexscan.config import Settings
-    from dexscan.scoring import StrategyRecord
 
 MAX_CARD = 4000
 MAX_NAME = 48

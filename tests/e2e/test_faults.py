@@ -1,6 +1,6 @@
 """Faults injected into a running demo scanner; every assertion is about data.
 
-Each test runs the real scanner (:func:`dexscan.engine.scan`, in-process) on the demo world through
+Each test runs the real scanner (:func:`dexscan.scan_command.scan`, in-process) on the demo world through
 :mod:`tests.support.fault_harness`, flips one of the loopback fakes' fault switches at a chosen moment of
 simulated time, and checks afterwards:
 

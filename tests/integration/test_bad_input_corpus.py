@@ -21,7 +21,7 @@ from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
 from solders.rpc.errors import NodeUnhealthyMessage
 
-from dexscan.alerts.telegram import UpdatePoller, create_bot, describe_error
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot, describe_error
 from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock

@@ -13,19 +13,14 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
-import dexscan.alerts.telegram as telegram_module
-from dexscan.alerts.telegram import (
-    BotBackend,
-    ChatSettings,
-    OutboxSender,
-    ScoreRow,
-    StoreBackend,
-    UpdatePoller,
-    build_dispatcher,
-    create_bot,
-    run_bot,
-    run_telegram,
-)
+import dexscan.alerts.telegram.commands as telegram_module
+from dexscan.alerts.chat_settings import ChatSettings
+from dexscan.alerts.telegram.cli import run_bot
+from dexscan.alerts.telegram.commands import build_dispatcher
+from dexscan.alerts.telegram.outbox import OutboxSender
+from dexscan.alerts.telegram.runner import run_telegram
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot
+from dexscan.backend import ScannerBackend, ScoreRow, StoreBackend
 from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings
 from dexscan.demo.servers.telegram import FakeTelegram
@@ -64,8 +59,8 @@ class Bench:
 
 
 @contextlib.asynccontextmanager
-async def bench(tmp_path: Path, backend: BotBackend | None = None, *,
-                make_backend: Callable[[Store, SimClock], BotBackend] | None = None,
+async def bench(tmp_path: Path, backend: ScannerBackend | None = None, *,
+                make_backend: Callable[[Store, SimClock], ScannerBackend] | None = None,
                 **overrides: Any) -> AsyncIterator[Bench]:
     clock = SimClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT, STRANGER]) as fake:
@@ -221,7 +216,7 @@ async def test_check_without_gates_says_its_verdicts_are_stale_and_why_differs(t
 async def test_standalone_bot_check_runs_the_real_gates_on_the_litesvm_chain_when_stale(tmp_path: Path) -> None:
     """The standalone `dexscan bot`'s /check: a 2-hour-old PASS is stale, so the gates of
     `dexscan check` run on the chain now and the mint, which kept its authority, fails."""
-    from dexscan.alerts.telegram import standalone_backend
+    from dexscan.backend import standalone_backend
     from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 
     chain = FakeChain()

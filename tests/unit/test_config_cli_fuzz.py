@@ -161,7 +161,7 @@ def test_every_command_has_a_description_and_every_option_a_help_text() -> None:
 def test_the_default_command_is_never_run_by_the_fuzz(tmp_path: Path) -> None:
     with no_long_running():
         outcome = run_cli_case(CliCase("valid", ("scan", "--demo", "--once")), tmp_path)
-    assert (outcome.code, outcome.stderr) == (-1, "reached dexscan.engine._run_demo\n")
+    assert (outcome.code, outcome.stderr) == (-1, "reached dexscan.scan_command._run_demo\n")
     assert main(["config", "--json"]) == 0  # the fuzz harness left the real entry points in place
 
 

@@ -7,12 +7,12 @@ import random
 
 import pytest
 
+from dexscan.calibration import Sample, fit_calibrator
 from dexscan.config import Settings, load_settings
 from dexscan.detector import Detector
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.market import Tick, time_ordered
-from dexscan.scoring import Sample, fit_calibrator
 
 M5, H1, H4 = Timeframe.M5, Timeframe.H1, Timeframe.H4
 T = 1_750_003_200

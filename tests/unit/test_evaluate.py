@@ -26,7 +26,7 @@ from dexscan.evaluate import (
     validation_metrics,
 )
 from dexscan.report import render_markdown
-from dexscan.scoring import reliability_table
+from dexscan.skill import reliability_table
 
 H4 = 4 * 3600
 DAY = 86_400
