@@ -42,8 +42,9 @@ from dexscan.sources import birdeye_configured, build_clients
 from dexscan.sources.birdeye import BIRDEYE
 from dexscan.sources.dexscreener import DEXSCREENER
 from dexscan.sources.geckoterminal import GECKOTERMINAL
-from dexscan.sources.http import HttpLayer, HttpStatusError, ProviderStats, describe_client_error
+from dexscan.sources.http import HttpLayer, HttpStatusError, ProviderStats
 from dexscan.sources.jupiter import JUPITER
+from dexscan.sources.transport import describe_client_error
 
 OK = "ok"
 UNREACHABLE = "unreachable"

@@ -42,7 +42,7 @@ URLs may carry API keys: only :func:`~dexscan.config.mask_url` names ever leave 
 
 This module is the pool (ranking, failover, hedging, health rounds, typed reads); one endpoint (client
 under the size caps, budgets, breaker, latency) is :mod:`dexscan.chain.endpoint`, and what a failure
-means (fail over, refusal, bad request; a 429's ``Retry-After`` read by the HTTP layer's parser) is
+means (fail over, refusal, bad request; a 429's ``Retry-After`` read by sources.transport's parser) is
 :mod:`dexscan.chain.rpc_failures`.
 """
 

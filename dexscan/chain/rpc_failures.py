@@ -18,7 +18,7 @@ from solders.rpc.errors import (
 )
 
 from dexscan.chain.endpoint import RpcAnswerTooLarge
-from dexscan.sources.http import retry_after_s
+from dexscan.sources.transport import retry_after_s
 
 NODE_UNHEALTHY = -32005
 INVALID_PARAMS = -32602
