@@ -33,9 +33,9 @@ from dexscan.engine_ports import SignalDetector, SignalStore
 
 if TYPE_CHECKING:
     from dexscan.alerts.format import CardExtras
+    from dexscan.calibration import StrategyRecord
     from dexscan.clock import Clock
     from dexscan.ladder import LadderTracker
-    from dexscan.scoring import StrategyRecord
 
 log = logging.getLogger(__name__)
 
