@@ -34,10 +34,12 @@ from rich.table import Table
 
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
+from dexscan.demo_mode import DemoLauncher, demo_db_path
 from dexscan.domain import MAIN_QUOTES, Candle, PoolRef, Timeframe
-from dexscan.errors import InputError, RateLimited, SourceError
+from dexscan.errors import ConfigError, InputError, RateLimited, SourceError
 from dexscan.sources import BirdeyeClient, GeckoTerminalClient, HttpLayer, build_clients
-from dexscan.sources.http import BIRDEYE, GECKOTERMINAL
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.geckoterminal import GECKOTERMINAL
 from dexscan.store import Store
 
 log = logging.getLogger(__name__)
@@ -494,7 +496,7 @@ def _utc(ts: int) -> str:
 def _db_path(settings: Settings, args: argparse.Namespace, demo: bool) -> Path:
     if getattr(args, "db", None):
         return Path(args.db).expanduser()
-    return settings.data_dir() / "demo.db" if demo else settings.db_file()
+    return demo_db_path(settings) if demo else settings.db_file()
 
 
 def _from_files_dir(args: argparse.Namespace) -> Path | None:
@@ -524,37 +526,29 @@ async def backfill(
             return await runner.run(mints, start, end, summary)
 
 
-#: The simulated market ``backfill --demo`` serves (the seed the other demos use).
-DEMO_SEED = 7
-DEMO_TOKENS = 20
+async def _demo_backfill(settings: Settings, store: Store, demo: DemoLauncher, tokens: Sequence[str] | None,
+                         days: float, console: Console, summary: BackfillSummary) -> BackfillSummary:
+    """Backfill the demo world's simulated market (its history up to the live period) through the
+    real GeckoTerminal client and the loopback fake.
 
-
-async def _demo_backfill(settings: Settings, store: Store, tokens: Sequence[str] | None, days: float,
-                         console: Console, summary: BackfillSummary) -> BackfillSummary:
-    """Backfill the simulated market through the real GeckoTerminal client and the loopback fake.
-
-    The clock is a ``SimClock`` shared by client and fake: simulated time moves only while
-    the client waits for its budget, so the run costs no real waiting and its ``clock_s`` is the
-    time the same requests take against the real GeckoTerminal within its documented budget.
+    The demo world's clock follows the loop's, which the CLI makes a virtual-time loop for
+    ``backfill --demo``: simulated time moves only while the client waits for its budget, so the
+    run costs no real waiting and its ``clock_s`` is the time the same requests take against the
+    real GeckoTerminal within its documented budget.
     """
-    from dexscan.clock import SimClock
-    from dexscan.demo.market_sim import MarketSim, SimConfig
-    from dexscan.demo.servers.market import MarketFakes
-
-    sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=DEMO_TOKENS, history_days=max(30.0, float(days))))
-    clock = SimClock(sim.live_start)
-    async with MarketFakes(sim, clock) as fakes:
-        demo_settings = settings.with_overrides(fakes.settings_overrides())
-        mints = list(tokens or [t.mint for t in sim.tokens])
-        return await backfill(demo_settings, store, clock, mints, days, GECKOTERMINAL, console, summary)
+    async with demo.world(settings, history_days=days, at_history_end=True) as world:
+        mints = list(tokens or world.tokens)
+        return await backfill(world.settings, store, world.clock, mints, days, GECKOTERMINAL, console, summary)
 
 
-async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
+async def run_backfill(settings: Settings, args: argparse.Namespace, demo: DemoLauncher | None = None) -> int:
     """``dexscan backfill``: exit 0 when every token is complete, 1 when some were skipped."""
     days = float(getattr(args, "days", None) or settings.backfill.days)
     source_name = getattr(args, "source", None) or settings.backfill.source
-    demo = bool(getattr(args, "demo", False))
-    db_path = _db_path(settings, args, demo)
+    use_demo = bool(getattr(args, "demo", False))
+    if use_demo and demo is None:
+        raise ConfigError("backfill --demo: no demo world was handed over (run it as `dexscan backfill --demo`)")
+    db_path = _db_path(settings, args, use_demo)
     from_files = _from_files_dir(args)
     console = Console()
     partial = BackfillSummary(source_name, 0, 0)
@@ -563,8 +557,9 @@ async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
         if from_files is not None:
             summary = await import_files(store, from_files, int(time.time()),
                                          [Timeframe.from_label(t) for t in settings.backfill.timeframes])
-        elif demo:
-            summary = await _demo_backfill(settings, store, args.tokens, days, console, partial)
+        elif use_demo:
+            assert demo is not None
+            summary = await _demo_backfill(settings, store, demo, args.tokens, days, console, partial)
         else:
             mints = list(args.tokens or await _universe_mints(store))
             if not mints:
@@ -579,6 +574,6 @@ async def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print_summary(summary, console, db_path)
-    if demo and not getattr(args, "db", None):
+    if use_demo and not getattr(args, "db", None):
         console.print(f"evaluate it with: dexscan evaluate --db {db_path}")
     return 1 if summary.skipped or summary.file_errors else 0

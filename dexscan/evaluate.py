@@ -17,17 +17,15 @@ from typing import Any
 
 from rich.console import Console
 
+from dexscan.calibration import NO_SKILL, fit_calibrator
 from dexscan.config import Settings
+from dexscan.demo_mode import demo_dir, is_demo_db
 from dexscan.detector import Detector
 from dexscan.domain import Signal
 from dexscan.errors import InputError
 from dexscan.metrics import as_sample, build_metrics, rounded, skill_validation
 from dexscan.replay import Replay, SignalRecord, load_histories, run_replay
 from dexscan.report import REPORT_FILE, write_report
-from dexscan.scoring import (
-    NO_SKILL,
-    fit_calibrator,
-)
 from dexscan.store import Store
 from dexscan.tape import TapeReplay, bootstrap_notes, replay_tape
 
@@ -76,7 +74,8 @@ async def evaluate(settings: Settings, store: Store, mints: Sequence[str] | None
 async def replay_session(settings: Settings, store: Store) -> TapeReplay | None:
     """The recorded streamed session fed again to a fresh live detector (:func:`dexscan.tape.replay_tape`),
     with the live scanner's strategies and calibrator; None when the database holds no trade tape."""
-    from dexscan.engine import DEMO_CLOCK_KEY, load_calibrator
+    from dexscan.calibrator_loading import load_calibrator
+    from dexscan.demo_mode import DEMO_CLOCK_KEY
 
     if not await bootstrap_notes(store):
         return None
@@ -211,32 +210,22 @@ def _fmt_num(v: float | None) -> str:
     return "–" if v is None else f"{v:.4f}"
 
 
-def demo_data_dir(settings: Settings) -> Path:
-    """The demo world's own folder (where ``scan --demo`` keeps its database)."""
-    from dexscan.engine import demo_db_path
-
-    return demo_db_path(settings).parent
-
-
 def world_of(settings: Settings, db: Path) -> str:
-    """``"demo"`` for a demo database (under the demo folder, or ``backfill --demo``'s ``demo.db``), else ``"live"``."""
-    path = db.expanduser().resolve()
-    demo_dir = demo_data_dir(settings).resolve()
-    legacy = (settings.data_dir() / "demo.db").expanduser().resolve()
-    return "demo" if path == legacy or demo_dir in path.parents else "live"
+    """``"demo"`` for a demo database (:func:`dexscan.demo_mode.is_demo_db`), else ``"live"``."""
+    return "demo" if is_demo_db(settings, db) else "live"
 
 
 def default_artifact_path(settings: Settings, db: Path) -> Path:
     """Where ``calibrate`` writes without ``--out``: the demo folder for demo data, else where the scanner loads."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "calibrator.json"
+        return demo_dir(settings) / "calibrator.json"
     return settings.calibrator_file()
 
 
 def reports_dir(settings: Settings, db: Path) -> Path:
     """Reports of demo data go under the demo folder; others under ``app.reports_dir``."""
     if world_of(settings, db) == "demo":
-        return demo_data_dir(settings) / "reports"
+        return demo_dir(settings) / "reports"
     return Path(settings.app.reports_dir).expanduser()
 
 

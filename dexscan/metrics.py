@@ -20,21 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from dexscan.backfill import fill_gaps, resample
+from dexscan.calibration import NO_SKILL, Sample, fit_blocked_isotonic, fit_linear
 from dexscan.config import Settings
 from dexscan.domain import Layer, Signal, Timeframe
 from dexscan.ladder import WilderAtr, atr_reading, plan_levels, track_outcome
+from dexscan.plugins import STRATEGIES, build_gates
 from dexscan.replay import CandleLabel, Replay, SignalRecord, Windowed
 from dexscan.report import ChartData, PumpExample
-from dexscan.scoring import (
-    NO_SKILL,
-    Sample,
-    auc,
-    brier_score,
-    fit_blocked_isotonic,
-    fit_linear,
-    skill_scores,
-)
-from dexscan.strategies import STRATEGY_REGISTRY, meets
+from dexscan.skill import auc, brier_score, skill_scores
+from dexscan.strategies import Confirmation, Ignition, meets
 
 # ---------------------------------------------------------------------------------------------
 # Purged walk-forward folds
@@ -498,7 +492,7 @@ def ladder_audit(replay: Replay) -> dict[str, Any]:
     not_run: list[dict[str, str]] = [
         {"strategy": name, "why": "not point-in-time safe: a bar replay cannot reproduce what it sees live"}
         for name in replay.excluded_strategies]
-    needs_5m = {name for name, cls in STRATEGY_REGISTRY.items()
+    needs_5m = {name for name, cls in STRATEGIES.items()
                 if Timeframe.M5 in cls.bar_timeframes or cls.observes_price}
     for name in replay.strategies:
         if name in needs_5m and with_5m < n:
@@ -518,7 +512,7 @@ def baseline_records(settings: Settings, replay: Replay) -> dict[str, list[Signa
 
     * entering at every 4H close (synthetic empty candles have no trade to enter on), and
     * entering the first time a bar inside the forming 4H candle closes at least
-      ``detector.ignition.rise_pct`` (+2%) above the candle's open — ignition without its volume rule
+      ``strategies.ignition.rise_pct`` (+2%) above the candle's open — ignition without its volume rule
       (on the finest stored bars; the 4H close itself when only 4H bars exist).
 
     The ATR is the same full-history Wilder ATR (4H, else 1H x 2) as of the signal time.
@@ -526,8 +520,9 @@ def baseline_records(settings: Settings, replay: Replay) -> dict[str, list[Signa
     ls = settings.ladder
     period = ls.atr_period
     horizon = round(ls.time_stop_h * 3600)
-    factor = 1.0 + settings.detector.ignition.rise_pct / 100.0
-    rise_name = BASELINE_RISE.format(pct=settings.detector.ignition.rise_pct)
+    rise_pct = settings.strategies.params_for(Ignition.Params).rise_pct
+    factor = 1.0 + rise_pct / 100.0
+    rise_name = BASELINE_RISE.format(pct=rise_pct)
     out: dict[str, list[SignalRecord]] = {BASELINE_EVERY_CLOSE: [], rise_name: []}
     h4s = int(Timeframe.H4)
     for h in replay.histories:
@@ -598,8 +593,8 @@ def strategy_worth(records: Sequence[SignalRecord], baselines: Mapping[str, Sequ
 
 
 def settings_hash(settings: Settings, mints: Sequence[str]) -> str:
-    """Hash of what decides the replay's numbers: detector, strategies, ladder, scoring, folds, tokens."""
-    data = settings.model_dump(mode="json", include={"detector", "strategies", "ladder", "scoring", "evaluate"})
+    """Hash of what decides the replay's numbers: strategies (with every parameter), ladder, scoring, folds, tokens."""
+    data = settings.model_dump(mode="json", include={"strategies", "ladder", "scoring", "evaluate"})
     data["scoring"].pop("calibrator_path", None)
     data["scoring"].pop("min_calibration_samples", None)
     data["tokens"] = sorted(mints)
@@ -646,15 +641,16 @@ def build_metrics(settings: Settings, replay: Replay, notes: Sequence[str] = (),
         "bars": bars,
         "bars_fed": replay.events,
         "bars_rejected": replay.rejected_bars,
-        "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+        "pump_threshold_pct": settings.strategies.params_for(Confirmation.Params).rise_pct,
         "strategies": replay.strategies,
         "strategies_excluded": replay.excluded_strategies,
+        "gates_as_of_now": [g.name for g in build_gates(settings.gates) if not g.point_in_time_safe],
         "decile_score": "raw score (calibration is monotone, so deciles of the calibrated probability match)",
         "notes": list(notes),
         "per_token": per_token,
         "overall": {
             "candles": candles,
-            "pump_threshold_pct": settings.detector.confirmation.rise_pct,
+            "pump_threshold_pct": settings.strategies.params_for(Confirmation.Params).rise_pct,
             "ignition_signals": _short_table(ignitions),
             "ignition_tp1_first_rate": ign_table["tp1_first_rate"],
             "strategies": per_strategy(records),

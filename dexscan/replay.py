@@ -20,13 +20,14 @@ from dexscan.detector import CandleState, Detector
 from dexscan.domain import MAIN_QUOTES, Candle, Outcome, Signal, Timeframe
 from dexscan.ladder import track_outcome
 from dexscan.market import time_ordered
+from dexscan.plugins import build_strategies
 from dexscan.scoring import (
     MarketContext,
     fresh_m5,
     market_breadth,
 )
 from dexscan.store import Store
-from dexscan.strategies import build_strategies, meets
+from dexscan.strategies import Confirmation, Ignition, meets
 
 # ---------------------------------------------------------------------------------------------
 # Labelled records
@@ -258,8 +259,8 @@ def _partial_candle(h: TokenHistory) -> Candle | None:
 
 def _label_candles(settings: Settings, histories: Sequence[TokenHistory],
                    states: Mapping[tuple[str, int], CandleState]) -> list[CandleLabel]:
-    factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
-    warmup = settings.detector.ignition.sma_bars
+    factor = 1.0 + settings.strategies.params_for(Confirmation.Params).rise_pct / 100.0
+    warmup = settings.strategies.params_for(Ignition.Params).sma_bars
     out: list[CandleLabel] = []
     for h in histories:
         m5 = h.bars.get(Timeframe.M5) or ()

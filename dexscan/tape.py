@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dexscan.detector import Detector
 from dexscan.domain import Candle, Signal, Timeframe
+from dexscan.engine_ports import SignalDetector
 from dexscan.market import M5
 from dexscan.scoring import MarketContext, fresh_m5, market_breadth
 
@@ -130,12 +130,12 @@ async def note_bootstrap(store: Any, mint: str, note: BootstrapNote) -> None:
     await store.kv_set(key, json.dumps(notes))
 
 
-def feed(detector: Detector, t: TapeTrade) -> list[Signal]:
+def feed(detector: SignalDetector, t: TapeTrade) -> list[Signal]:
     """One tape trade through the detector, as the live scanner judges a streamed trade."""
     return detector.on_trade(t.mint, t.block_time, t.price_usd, t.volume_usd, t.side, t.signer)
 
 
-async def resume(store: Any, detector: Detector, mint: str, pool: str, bars: Sequence[Candle], start: int,
+async def resume(store: Any, detector: SignalDetector, mint: str, pool: str, bars: Sequence[Candle], start: int,
                  end: int, at: int, symbol: str = "") -> tuple[list[Signal], list[TapeTrade]]:
     """The live bootstrap of a streamed token: ``bars`` (stored and fetched, ``[start, end)``), then
     the tape's trades of ``pool`` after the last bar, noted for :func:`replay_tape`. Returns the
@@ -161,7 +161,7 @@ class TapeReplay:
     skipped: dict[str, int] = field(default_factory=dict)  # rows not fed, by reason
 
 
-async def replay_tape(detector: Detector, store: Any, hot_refresh_s: float, until: int | None = None,
+async def replay_tape(detector: SignalDetector, store: Any, hot_refresh_s: float, until: int | None = None,
                       on_signal: Callable[[Signal], None] | None = None) -> TapeReplay:
     """Feed a recorded streamed session to ``detector`` exactly as the live scanner fed it.
 

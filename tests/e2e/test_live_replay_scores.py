@@ -20,8 +20,8 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import ScanOptions, preload, scan
 from dexscan.replay import load_histories, run_replay
+from dexscan.scan_command import ScanOptions, preload, scan
 from dexscan.scoring import FEATURES, NOT_IN_HISTORY
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]

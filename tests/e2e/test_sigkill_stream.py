@@ -29,7 +29,7 @@ import pytest
 from dexscan.demo.market_sim import MarketSim
 from dexscan.demo.world import demo_sim_config
 from dexscan.market import M5
-from tests.e2e.fault_harness import (
+from tests.support.fault_harness import (
     DETECT_S,
     REPO_ROOT,
     DbState,
@@ -60,7 +60,7 @@ def _tape_rows(db: Path) -> int:
 
 async def test_sigkill_while_streaming_counts_each_trade_once_and_alerts_once(tmp_path: Path) -> None:
     from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
-    from dexscan.engine import bot_api_journal
+    from dexscan.demo_mode import bot_api_journal
     from dexscan.tape import BOOTSTRAP_KEY, BootstrapNote
 
     rng = random.Random(SEED)

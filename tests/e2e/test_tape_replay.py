@@ -18,8 +18,8 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import ScanOptions, preload, scan
 from dexscan.evaluate import TAPE_SIGNALS_FILE, evaluate, replay_session
+from dexscan.scan_command import ScanOptions, preload, scan
 from dexscan.store import Store
 from dexscan.tape import whole_tape
 
