@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +25,19 @@ from rich.table import Table
 
 from dexscan.chain.mint import MintInspector, address_problem
 from dexscan.chain.rpc import EndpointState, RpcPool, describe
-from dexscan.clock import Clock, LoopClock, RealClock
+from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
+from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
-from dexscan.errors import InputError
-from dexscan.gates import admitted, build_gates, evaluate_gates
-from dexscan.store import Store, facts_to_json
-from dexscan.universe import gather_gate_inputs
+from dexscan.errors import ConfigError, InputError
+from dexscan.gates import admitted
+from dexscan.gates.safety import Top10HoldersGate
+from dexscan.store import Store
+from dexscan.store.gates import facts_to_json
+from dexscan.universe import DexScreenerSource, Universe
 
 log = logging.getLogger(__name__)
 
-#: ``--demo`` looks at the simulated market this long after its live period starts (a day of pools).
-_DEMO_OFFSET_S = 6 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +82,23 @@ def validate_mints(texts: Sequence[str]) -> list[str]:
     return mints
 
 
+@dataclass(frozen=True, slots=True)
+class _PoolSource:
+    """What ``dexscan check`` gives the scanner's :class:`~dexscan.universe.Universe`: DexScreener's
+    pool lists (None when disabled), and no discovery feed."""
+
+    dexscreener: DexScreenerSource | None
+    jupiter: None = None
+
+
 async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | None = None,
                       store: Store | None = None) -> CheckReport:
     """Read chain and market for ``mints`` (already validated) and run every enabled gate.
 
-    The gate inputs come from :func:`dexscan.universe.gather_gate_inputs` — the scanner's own path:
+    Inputs and verdicts come from :meth:`dexscan.universe.Universe.examine` — the scanner's own path:
     each token's pools from DexScreener ``/token-pairs/v1`` (base or quote side, volume summed over
-    them, the main pool by :func:`dexscan.domain.main_pool`) and its on-chain facts, holders included.
+    them, the main pool by :func:`dexscan.domain.main_pool`), its on-chain facts, the same gates. The
+    top-10 holders are read even when their gate is off (the table reports them).
     """
     clock = clock or RealClock()
     mints = list(mints)
@@ -96,7 +107,7 @@ async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | N
         if len(pool.names) > 1:
             await pool.check_health()  # an endpoint with an implausible slot lead is then not used
         inspector = MintInspector(pool, settings, clock, store)
-        dexscreener: Any = None
+        dexscreener: DexScreenerSource | None = None
         note = "DexScreener disabled (sources.dexscreener.enabled = false)"
         if settings.sources.dexscreener.enabled:
             from dexscan.sources.dexscreener import DexScreenerClient
@@ -104,21 +115,20 @@ async def check_mints(settings: Settings, mints: Sequence[str], clock: Clock | N
 
             http = await stack.enter_async_context(HttpLayer(settings, clock))
             dexscreener = DexScreenerClient(http, settings)
-        got = await gather_gate_inputs(dexscreener, inspector, mints, int(clock.now()), holders=True)
+        universe = Universe(settings, None, _PoolSource(dexscreener), inspector, clock)
+        got = await universe.examine(mints, int(clock.now()), holders=True)
         rpc_state = pool.state()
     if got.pools_error is not None:
         note = f"DexScreener unreachable: {got.pools_error}"
     elif got.pools is not None:
         n = len({p.pair_address for pools in got.pools.values() for p in pools})
         note = f"DexScreener: {n} pool{'s' if n != 1 else ''}"
-    gates = build_gates(settings.gates)
     checks: list[MintCheck] = []
     for m in mints:
         inp = got.inputs[m]
         assert inp.facts is not None
-        verdicts = evaluate_gates(gates, inp)
         symbol = next((p.base_symbol for p in inp.pairs if p.base_mint == m and p.base_symbol), None)
-        checks.append(MintCheck(m, verdicts, inp.facts, len(inp.pairs), symbol))
+        checks.append(MintCheck(m, got.verdicts[m], inp.facts, len(inp.pairs), symbol))
     if store is not None:
         await store.save_verdicts(v for c in checks for v in c.verdicts)
     return CheckReport(checks, rpc_state, got.chain_ms, got.market_ms, note)
@@ -133,8 +143,8 @@ def _top10_line(f: MintFacts, settings: Settings) -> str:
     share = "unknown" if f.top10_share_pct is None else f"{f.top10_share_pct:.1f}%"
     if f.top10_share_pct is None and f.holders_unavailable:
         share = f"unknown ({f.holders_unavailable})"
-    mode = (f"gate <= {settings.gates.max_top10_pct:.1f}%" if settings.gates.top10_gate_enabled
-            else "reported only; gate off")
+    top10 = settings.gates.params_for(Top10HoldersGate.Params)
+    mode = f"gate <= {top10.max_top10_pct:.1f}%" if Top10HoldersGate.enabled(top10) else "reported only; gate off"
     return f"top-10 holders {share} (pool vaults and bonding curves excluded; {mode})"
 
 
@@ -198,49 +208,10 @@ def as_json(report: CheckReport) -> dict[str, Any]:
     }
 
 
-# -- demo world -----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def demo_world(settings: Settings) -> AsyncIterator[tuple[Settings, Clock, dict[str, str]]]:
-    """A LiteSVM chain (simulated tokens plus a few labelled demo mints) behind the RPC fake, and the
-    market fakes when they exist; yields settings pointed at them, the clock and the demo mints."""
-    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
-
-    clock: Clock = RealClock()
-    sim: Any = None
-    with contextlib.suppress(ImportError):
-        from dexscan.demo.market_sim import MarketSim
-
-        sim = MarketSim()
-        clock = LoopClock(sim.live_start + _DEMO_OFFSET_S)  # inside the simulated live period
-    chain = FakeChain.from_sim(sim) if sim is not None else FakeChain()
-    labels = chain.add_demo_mints()
-    if sim is not None:
-        labels.update({f"sim {t.symbol}": t.mint for t in sim.tokens[:5]})
-    async with contextlib.AsyncExitStack() as stack:
-        rpc = await stack.enter_async_context(RpcFakeServer(chain, name="demo-rpc", clock=clock))
-        overrides: dict[str, Any] = {"rpc.endpoints": [rpc.url]}
-        market: Any = None
-        if sim is not None:
-            with contextlib.suppress(ImportError):
-                from dexscan.demo.servers.market import MarketFakes
-
-                market = MarketFakes
-        if market is not None:
-            fakes = await stack.enter_async_context(market(sim, clock))
-            overrides.update(fakes.settings_overrides())
-        else:
-            overrides["sources.dexscreener.enabled"] = False  # no market fakes in this build: market gates unverified
-        demo = settings.with_overrides(overrides)
-        demo = demo.model_copy(update={"secrets": demo.secrets.model_copy(update={"rpc_urls": []})})
-        yield demo, clock, labels
-
-
 # -- command --------------------------------------------------------------------------------------
 
 
-async def run_check(settings: Settings, args: argparse.Namespace) -> int:
+async def run_check(settings: Settings, args: argparse.Namespace, demo: DemoLauncher | None = None) -> int:
     mints = validate_mints(args.mints)
     console = Console(width=None if sys.stdout.isatty() else 140)
     db = getattr(args, "db", None)
@@ -248,11 +219,13 @@ async def run_check(settings: Settings, args: argparse.Namespace) -> int:
         store = await Store.open(db) if db else None
         if store is not None:
             stack.push_async_callback(store.close)
-        if getattr(args, "demo", False):
-            demo, clock, labels = await stack.enter_async_context(demo_world(settings))
-            report = await check_mints(demo, mints, clock, store)
-            report.extra["demo_mints"] = labels
-            shown = demo
+        if getattr(args, "demo", False):  # the demo world; one RPC endpoint, a private one (holders shown)
+            if demo is None:
+                raise ConfigError("check --demo: no demo world was handed over (run it as `dexscan check --demo`)")
+            world = await stack.enter_async_context(demo.world(settings, rpc_endpoints=1, public_rpc=False))
+            report = await check_mints(world.settings, mints, world.clock, store)
+            report.extra["demo_mints"] = dict(world.mints)
+            shown = world.settings
         else:
             report = await check_mints(settings, mints, RealClock(), store)
             shown = settings

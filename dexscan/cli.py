@@ -23,14 +23,16 @@ from dexscan import __version__
 from dexscan.config import Settings, load_settings, settings_for_display
 from dexscan.errors import ConfigError, InputError, StoreError
 
-#: command -> "module:function"; the function takes (settings, args) and returns an exit code.
+#: command -> "module:function"; the function takes (settings, args) and returns an exit code (or a
+#: coroutine of one). Run with ``--demo``, it also gets ``demo=``, the demo world's launcher
+#: (:mod:`dexscan.demo_entry`, the one place that handles ``--demo``).
 COMMANDS: dict[str, str] = {
-    "scan": "dexscan.engine:run_scan",
+    "scan": "dexscan.scan_command:run_scan",
     "backfill": "dexscan.backfill:run_backfill",
     "evaluate": "dexscan.evaluate:run_evaluate",
     "calibrate": "dexscan.evaluate:run_calibrate",
     "check": "dexscan.check:run_check",
-    "bot": "dexscan.alerts.telegram:run_bot",
+    "bot": "dexscan.alerts.telegram.cli:run_bot",
     "doctor": "dexscan.doctor:run_doctor",
     "stream": "dexscan.stream_cli:run_stream",
 }
@@ -276,22 +278,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problem is not None:
                 raise ConfigError(problem)
         runner = _resolve(COMMANDS[args.command])
-        result = runner(settings, args)
-        if asyncio.iscoroutine(result):
-            if args.command in ("scan", "bot") and args.demo:  # the demo world runs on virtual time
+        if getattr(args, "demo", False):
+            from dexscan import demo_entry
+
+            result = runner(settings, args, demo=demo_entry.DemoEntry())
+            if asyncio.iscoroutine(result) and args.command in demo_entry.VIRTUAL_TIME_COMMANDS:
                 from dexscan.vtime import run as run_virtual
 
-                if args.command == "scan":
-                    from dexscan.engine import ScanOptions
-
-                    speed = ScanOptions.from_args(args).pace
-                else:
-                    from dexscan.demo.bot_chat import demo_pace
-
-                    speed = demo_pace()
-                result = run_virtual(result, speed=speed)
-            else:
-                result = asyncio.run(result)
+                result = run_virtual(result, speed=demo_entry.pace(args))
+        else:
+            result = runner(settings, args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
         return int(result or 0)
     except (ConfigError, InputError, StoreError) as exc:
         print(f"dexscan: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)

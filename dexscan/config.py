@@ -1,9 +1,10 @@
 """Settings: ``dexscan/default.toml`` (shipped in the package) layered with a user file and the environment.
 
-Every key is declared here with its type and range, so a typo or a wrong value fails at start-up
-with one line naming the key and the file, never deep inside a running scanner. Secrets come only
-from the environment (or a local ``secrets.env`` that is never committed) and are masked whenever
-settings are shown.
+Every key is declared with its type and range, so a typo or a wrong value fails at start-up
+with one line naming the key and the file, never deep inside a running scanner. The plugin sections
+(``[strategies.<name>]``, ``[gates]``) are built from each plugin's ``Params`` model
+(:mod:`dexscan.plugins`); the rest is declared here. Secrets come only from the environment (or a
+local ``secrets.env`` that is never committed) and are masked whenever settings are shown.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from collections.abc import Callable, Iterable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, create_model, field_validator
 
 from dexscan.errors import ConfigError
+from dexscan.params import SECTION_CONFIG, P
+from dexscan.plugins import GATES, STRATEGIES
 
 # The defaults travel with the package (package data), so a wheel, pipx or zip install has them too.
 DEFAULT_CONFIG: Traversable = files("dexscan") / "default.toml"
@@ -54,8 +57,7 @@ WsUrl = Annotated[str, AfterValidator(_url_with(("ws", "wss")))]
 
 
 class _Section(BaseModel):
-    # No setting means anything as NaN or infinity (TOML spells them nan and inf).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = SECTION_CONFIG
 
 
 class AppSettings(_Section):
@@ -172,57 +174,63 @@ class UniverseSettings(_Section):
     watch_round_interval_s: float = Field(10.0, ge=0, le=3600)
 
 
-class GateSettings(_Section):
-    min_liquidity_usd: float = Field(50_000.0, ge=0)
-    min_volume_24h_usd: float = Field(100_000.0, ge=0)
-    impact_size_usd: float = Field(500.0, gt=0)
-    max_price_impact_pct: float = Field(2.0, gt=0, le=100)
-    require_mint_renounced: bool = True
-    require_freeze_renounced: bool = True
-    max_transfer_fee_bps: int = Field(100, ge=0, le=10_000)
-    max_top10_pct: float = Field(-1.0, ge=-1, le=100)
+class _GateSection(_Section):
+    """``[gates]``: one flat table holding every gate's ``Params`` fields (built below from
+    :data:`dexscan.plugins.GATES`)."""
+
+    def params_for(self, model: type[P]) -> P:
+        """The parameters of the gate whose ``Params`` is ``model``, read from this table."""
+        return model.model_validate({key: getattr(self, key) for key in model.model_fields})
+
+    def gate_enabled(self, name: str) -> bool:
+        gate = GATES[name]
+        return gate.enabled(self.params_for(gate.Params))
 
     @property
     def top10_gate_enabled(self) -> bool:
-        return self.max_top10_pct >= 0
+        return self.gate_enabled("top10_holders")
 
 
-class IgnitionSettings(_Section):
-    rise_pct: float = Field(2.0, gt=0, le=1000)
-    volume_mult: float = Field(3.0, gt=0, le=1000)
-    sma_bars: int = Field(20, ge=1, le=1000)
+class _StrategiesSection(_Section):
+    """``[strategies]``: which strategies run, and one ``[strategies.<name>]`` table per strategy
+    (its ``Params``; built below from :data:`dexscan.plugins.STRATEGIES`)."""
+
+    enabled: list[str] = Field(default_factory=lambda: list(STRATEGIES))
+
+    def params_for(self, model: type[P]) -> P:
+        """The ``[strategies.<name>]`` table of the strategy whose ``Params`` is ``model``."""
+        for name, strategy in STRATEGIES.items():
+            value = getattr(self, name)
+            if strategy.Params is model and isinstance(value, model):
+                return value
+        raise LookupError(f"no registered strategy has the parameters {model.__qualname__}")
 
 
-class ConfirmationSettings(_Section):
-    rise_pct: float = Field(10.0, gt=0, le=10_000)
+def _gate_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for gate in GATES.values():
+        for key, info in gate.Params.model_fields.items():
+            if key in fields:
+                raise ValueError(f"[gates] key {key!r} is declared by two gates")
+            fields[key] = (info.annotation, info)
+    return fields
 
 
-class DetectorSettings(_Section):
-    ignition: IgnitionSettings = IgnitionSettings()
-    confirmation: ConfirmationSettings = ConfirmationSettings()
+if TYPE_CHECKING:  # the fields come from the plugins' Params models: read them through params_for
+    GateSettings = _GateSection
+    StrategiesSettings = _StrategiesSection
+else:
+    GateSettings = create_model("GateSettings", __base__=_GateSection, __module__=__name__, **_gate_fields())
+    StrategiesSettings = create_model(
+        "StrategiesSettings", __base__=_StrategiesSection, __module__=__name__,
+        **{name: (strategy.Params, strategy.Params()) for name, strategy in STRATEGIES.items()})
 
-
-class GodCandleSettings(_Section):
-    rise_pct: float = Field(12.0, gt=0, le=10_000)
-    window_bars: int = Field(10, ge=1, le=1000)
-    volume_mult: float = Field(5.0, gt=0, le=1000)
-    volume_bars: int = Field(20, ge=1, le=1000)
-    breakout_bars: int = Field(50, ge=1, le=5000)
-    max_upper_wick_frac: float = Field(0.6, ge=0, le=1)
-
-
-class VolumeSurgeSettings(_Section):
-    sigmas: float = Field(4.0, gt=0, le=100)
-    bars: int = Field(20, ge=2, le=1000)
-    close_in_top_frac: float = Field(0.3333, gt=0, le=1)
-
-
-class StrategiesSettings(_Section):
-    enabled: list[str] = Field(
-        default_factory=lambda: ["ignition", "confirmation", "god_candle", "volume_surge"]
-    )
-    god_candle: GodCandleSettings = GodCandleSettings()
-    volume_surge: VolumeSurgeSettings = VolumeSurgeSettings()
+#: Tables that moved, old -> new. A user's file with an old table is read as the new one, with a
+#: one-line notice (the new table's keys win where a file has both).
+MOVED_TABLES: dict[tuple[str, str], tuple[str, str]] = {
+    ("detector", "ignition"): ("strategies", "ignition"),
+    ("detector", "confirmation"): ("strategies", "confirmation"),
+}
 
 
 class LadderSettings(_Section):
@@ -327,7 +335,6 @@ class Settings(_Section):
     rpc: RpcSettings = RpcSettings()
     universe: UniverseSettings = UniverseSettings()
     gates: GateSettings = GateSettings()
-    detector: DetectorSettings = DetectorSettings()
     strategies: StrategiesSettings = StrategiesSettings()
     ladder: LadderSettings = LadderSettings()
     scoring: ScoringSettings = ScoringSettings()
@@ -585,6 +592,32 @@ def _secrets_from_env(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _read_moved_tables(user: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``user`` with each old table of :data:`MOVED_TABLES` read as its new one (one notice line)."""
+    moved: list[str] = []
+    out = dict(user)
+    for (old_parent, old_name), (new_parent, new_name) in MOVED_TABLES.items():
+        parent, target = out.get(old_parent), out.get(new_parent, {})
+        if not (isinstance(parent, dict) and old_name in parent and isinstance(target, dict)):
+            continue
+        parent = dict(parent)
+        table, current = parent.pop(old_name), target.get(new_name)
+        if isinstance(table, dict) and isinstance(current, dict):
+            table = {**table, **current}
+        elif current is not None:
+            table = current
+        out[new_parent] = {**target, new_name: table}
+        if parent:
+            out[old_parent] = parent
+        else:
+            del out[old_parent]
+        moved.append(f"[{old_parent}.{old_name}] is now [{new_parent}.{new_name}]")
+    if moved:
+        print(f"dexscan: note: {path}: {'; '.join(moved)}: still read for now, please rename "
+              f"{'it' if len(moved) == 1 else 'them'}", file=sys.stderr)
+    return out
+
+
 def load_settings(
     user_file: str | Path | None = None,
     env: dict[str, str] | None = None,
@@ -609,6 +642,7 @@ def load_settings(
                 f"{user_path}: service.listen: there is no such setting any more; the local API is started "
                 "with `dexscan scan --serve 127.0.0.1:8787` (loopback addresses only): remove service.listen"
             )
+        user = _read_moved_tables(user, user_path)
         sources[str(user_path)] = user
         data = _merge(defaults, user)
     data = {**data, "secrets": _secrets_from_env(env)}

@@ -8,7 +8,7 @@ How to drive it
 
 History first, then events, per token (``mint``)::
 
-    det = Detector(settings, calibrator)                  # calibrator: scoring.Calibrator | None
+    det = Detector(settings, calibrator)                  # calibrator: calibration.Calibrator | None
     det.bootstrap(mint, Timeframe.M5, bars_5m, symbol="WIF", pool=pool, as_of=now)
     det.bootstrap(mint, Timeframe.H1, bars_1h, as_of=now)  # any order; no signals from history
     det.bootstrap(mint, Timeframe.H4, bars_4h, as_of=now)
@@ -58,7 +58,7 @@ fired. Transitions to ignited, confirmed and fizzled are queued for :meth:`drain
 (candles that closed idle are not: they are the vast majority and carry no information).
 
 ``warming_up(mint)`` is the number of completed 5m bars still missing before ignition can be
-judged (``detector.ignition.sma_bars``, 20): 0 = ready. Memory per token is bounded: rings of
+judged (``strategies.ignition.sma_bars``, 20): 0 = ready. Memory per token is bounded: rings of
 ``m5_capacity`` 5m bars (50 with the default strategies), 24 1h bars and 42 4H bars, plus one
 :class:`~dexscan.ladder.WilderAtr` per 1h/4H book: the ladder's ATR is carried over the token's whole
 history in O(1) state (never re-seeded on the ring), and the ATR percentile's "own history" is the
@@ -67,11 +67,11 @@ last 42 ATR values (7 days of 4H bars).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from dexscan.calibration import Calibrator
 from dexscan.config import Settings
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
@@ -84,13 +84,13 @@ from dexscan.market import (
     Closed,
     FormingBar,
     LiveBar,
-    RollingVolume,
     Tick,
     TokenMarket,
     TradeBook,
 )
-from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, Calibrator, MarketContext, Scorer, compute_features
-from dexscan.strategies import build_strategies
+from dexscan.plugins import build_strategies
+from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, MarketContext, Scorer, compute_features
+from dexscan.strategies import Confirmation, Ignition
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
 
 CandleStateName = Literal["idle", "ignited", "confirmed", "fizzled"]
@@ -130,25 +130,15 @@ class CandleState:
 
 
 class _Track:
-    __slots__ = ("candle_ts", "close", "closed", "confirmed_at", "ignited_at", "ignition_price", "open",
-                 "reached_at", "state", "target")
+    """The candle state of one (token, 4H candle) as the detector follows it: ``now`` (replaced at
+    every transition, so a state handed out never changes) and the price the +10% watch compares with."""
 
-    def __init__(self, candle_ts: int, open_: float, factor: float) -> None:
-        self.candle_ts = candle_ts
-        self.open = open_
+    __slots__ = ("now", "target")
+
+    def __init__(self, mint: str, candle_ts: int, open_: float, factor: float) -> None:
+        self.now = CandleState(mint, candle_ts, open_, "idle")
         t = open_ * factor
         self.target = t - REL_TOL * abs(t)
-        self.state: CandleStateName = "idle"
-        self.closed = False
-        self.ignited_at: int | None = None
-        self.ignition_price: float | None = None
-        self.confirmed_at: int | None = None
-        self.reached_at: int | None = None
-        self.close: float | None = None
-
-    def snapshot(self, mint: str) -> CandleState:
-        return CandleState(mint, self.candle_ts, self.open, self.state, self.closed, self.ignited_at,
-                           self.ignition_price, self.confirmed_at, self.reached_at, self.close)
 
 
 def _volume_gate(m: TokenMarket, i: int, n: int, k: float, sigmas: float, v: float) -> bool:
@@ -174,10 +164,10 @@ class Detector:
         self._m5_strategies = tuple(s for s in self.strategies if Timeframe.M5 in s.bar_timeframes)
         self._h1_strategies = tuple(s for s in self.strategies if Timeframe.H1 in s.bar_timeframes)
         self._h4_strategies = tuple(s for s in self.strategies if Timeframe.H4 in s.bar_timeframes)
-        ign = settings.detector.ignition
+        ign = settings.strategies.params_for(Ignition.Params)
         self.warmup_bars = ign.sma_bars
         self._sma_bars = ign.sma_bars
-        self._pump_factor = 1.0 + settings.detector.confirmation.rise_pct / 100.0
+        self._pump_factor = 1.0 + settings.strategies.params_for(Confirmation.Params).rise_pct / 100.0
         period = settings.ladder.atr_period
         windows = {ign.sma_bars}
         gates = {id(s): s.volume_gate() for s in self.strategies}
@@ -220,18 +210,17 @@ class Detector:
     def _track(self, m: TokenMarket, f: FormingBar) -> _Track:
         """The candle state of the forming 4H window ``f`` (new at the window's first observation)."""
         tr: _Track | None = m.track
-        if tr is None or tr.candle_ts != f.ts:
+        if tr is None or tr.now.candle_ts != f.ts:
             tr = m.track = self._new_track(m.mint, f.ts, f.open)
         f.track = tr
-        f.reached = tr.reached_at is not None
+        f.reached = tr.now.reached_at is not None
         return tr
 
     def _new_track(self, mint: str, candle_ts: int, open_: float) -> _Track:
-        tr = _Track(candle_ts, open_, self._pump_factor)
+        tr = _Track(mint, candle_ts, open_, self._pump_factor)
         restored = self._restored.pop(mint, None)
         if restored is not None and restored[0] == candle_ts:
-            tr.state = "ignited"
-            tr.ignited_at, tr.ignition_price = restored[1], restored[2]
+            tr.now = replace(tr.now, state="ignited", ignited_at=restored[1], ignition_price=restored[2])
         return tr
 
     def restore_ignition(self, mint: str, candle_ts: int, ignited_at: int, price: float) -> None:
@@ -294,7 +283,7 @@ class Detector:
         if m is None or m.track is None:
             return None
         track: _Track = m.track
-        return track.snapshot(mint)
+        return track.now
 
     def drain_state_changes(self) -> list[CandleState]:
         """Candle state transitions since the last call (ignited, confirmed, fizzled), in order."""
@@ -331,9 +320,8 @@ class Detector:
             if (last is not None and c.ts <= last.ts) or (m.live is not None and c.ts >= m.live.ts):
                 continue
             closed: list[Closed] = []
-            m.advance_to(c.ts, closed)
-            m.commit(c, closed)
-            m.advance_to(c.ts + M5, closed)
+            m.open_bar(c, closed)
+            m.close_bar(c, closed)
             m.settle(closed)
 
     # -- events --------------------------------------------------------------------------------
@@ -346,8 +334,7 @@ class Detector:
         c = candle
         found: list[Detection] = []
         if tf == M5:
-            if not (c.ts % M5 == 0 and 0 < c.low <= c.high < _INF and 0 < c.open < _INF and 0 < c.close < _INF
-                    and 0 <= c.volume <= MAX_VOLUME):
+            if not _valid(c, M5):
                 self.rejected_bars += 1
                 return []
             m5 = m.m5
@@ -479,93 +466,25 @@ class Detector:
     def _complete(self, m: TokenMarket, c: Candle, found: list[Detection]) -> None:
         """One completed 5m bar through the market and every strategy (see the module docstring).
 
-        This runs for every bar of every token, so the common cases are written out here: the bar
-        folded into forming 1h/4H windows it belongs to (:meth:`BarBook.absorb` otherwise), gated
-        strategies skipped (:meth:`Strategy.volume_gate`), the bar committed (:meth:`TokenMarket.commit`).
+        :meth:`TokenMarket.open_bar`, the price observation at the bar's end (:meth:`_observe`), the
+        5m strategies behind their gates, :meth:`TokenMarket.close_bar`; :meth:`bootstrap` runs the
+        same two market steps without the judging in between.
         """
-        m5 = m.m5
-        h1 = m.h1
-        h4 = m.h4
         closed: list[Closed] = []
-        ts = c.ts
-        if m5 and m5[-1].ts + M5 < ts:
-            m.advance_to(ts, closed)
-        f = h1.forming
-        if f is not None and f.ts == ts - ts % H1:
-            if c.high > f.high:
-                f.high = c.high
-            if c.low < f.low:
-                f.low = c.low
-            f.close = c.close
-            f.volume += c.volume
-            f.real = True
-        else:
-            h1.absorb(c, True, closed)
-        f = h4.forming
-        if f is not None and f.ts == ts - ts % H4:
-            if c.high > f.high:
-                f.high = c.high
-            if c.low < f.low:
-                f.low = c.low
-            f.close = c.close
-            f.volume += c.volume
-            f.real = True
-        else:
-            h4.absorb(c, True, closed)
+        m.open_bar(c, closed)
         if closed:
             self._closed(m, closed, found)
             closed = []
-        end = ts + M5
+        end = c.ts + M5
         v = c.volume
-        f = h4.forming
-        if f is not None:  # the price observation at the bar's end: _observe, written out
-            tr = f.track
-            if tr is None:
-                tr = self._track(m, f)
-            if not f.reached:
-                t = f.open * self._pump_factor  # = tr.target, computed as _Track does (an open is > 0)
-                if c.high >= t - REL_TOL * t:
-                    tr.reached_at = end
-                    f.reached = True
-            price = c.close
-            for s, factor, i, n, k, sigmas in self._price_plan:
-                if price < f.open * factor or (n and not _volume_gate(m, i, n, k, sigmas, v)):
-                    continue
-                d = s.on_price(m, end, price, v)
-                if d is not None:
-                    self._found_on_price(m, tr, d, found)
-        gate_n = 0
-        mean = 0.0
-        window: RollingVolume | None = None
-        floor = -1.0
+        self._observe(m, end, c.close, c.high, v, found)
         for s, i, n, k, sigmas in self._m5_plan:
-            if n:
-                if n != gate_n:
-                    gate_n = n
-                    window = m.windows[i]
-                    mean = window.total / n
-                    floor = -1.0
-                if v < k * mean:
-                    continue
-                if sigmas:
-                    if floor < 0.0:
-                        assert window is not None
-                        floor = window.std_floor()
-                    if v < k * mean + sigmas * floor:
-                        continue
+            if n and not _volume_gate(m, i, n, k, sigmas, v):
+                continue
             d = s.on_bar(m, _TF_M5, c, end)
             if d is not None:
                 found.append(d)
-        m5.append(c)
-        m.count5 += 1
-        for w in m.windows:
-            w.push(v)
-        f = h1.forming
-        if f is not None and f.ts + H1 <= end:
-            h1.close_until(end, closed)
-        f = h4.forming
-        if f is not None and f.ts + H4 <= end:
-            h4.close_until(end, closed)
+        m.close_bar(c, closed)
         if closed:
             self._closed(m, closed, found)
 
@@ -579,7 +498,7 @@ class Detector:
         if tr is None:
             tr = self._track(m, f)
         if not f.reached and high >= tr.target:
-            tr.reached_at = ts
+            tr.now = replace(tr.now, reached_at=ts)
             f.reached = True
         for s, factor, i, n, k, sigmas in self._price_plan:
             if price < f.open * factor or (n and volume is not None and not _volume_gate(m, i, n, k, sigmas, volume)):
@@ -590,11 +509,10 @@ class Detector:
 
     def _found_on_price(self, m: TokenMarket, tr: _Track, d: Detection, found: list[Detection]) -> None:
         found.append(d)
-        if d.layer == "ignition" and tr.ignited_at is None and d.candle_ts == tr.candle_ts:
-            tr.state = "ignited"
-            tr.ignited_at = d.ts
-            tr.ignition_price = d.price
-            self._changes.append(tr.snapshot(m.mint))
+        now = tr.now
+        if d.layer == "ignition" and now.ignited_at is None and d.candle_ts == now.candle_ts:
+            tr.now = replace(now, state="ignited", ignited_at=d.ts, ignition_price=d.price)
+            self._changes.append(tr.now)
 
     def _closed(self, m: TokenMarket, closed: list[Closed], found: list[Detection]) -> None:
         """Windows that closed: their strategies (book without the bar), the candle state, then store."""
@@ -614,32 +532,30 @@ class Detector:
     def _close_track(self, m: TokenMarket, ev: Closed, found: list[Detection], n0: int) -> None:
         c = ev.candle
         tr: _Track | None = m.track
-        if tr is None or tr.candle_ts != c.ts:
+        if tr is None or tr.now.candle_ts != c.ts:
             tr = self._new_track(m.mint, c.ts, c.open)
             if c.high >= tr.target:
-                tr.reached_at = ev.end
+                tr.now = replace(tr.now, reached_at=ev.end)
         m.track = None
         forming = m.h4.forming
         if forming is not None:  # the state is gone: the forming window (if any) must not keep it
             forming.track = None
-        tr.closed = True
-        tr.close = c.close
+        now = replace(tr.now, closed=True, close=c.close)
         for i in range(n0, len(found)):
             d = found[i]
             if d.layer == "confirmation" and d.candle_ts == c.ts:
-                tr.state = "confirmed"
-                tr.confirmed_at = d.ts
+                now = replace(now, state="confirmed", confirmed_at=d.ts)
                 extras = dict(d.extras)
-                extras["missed_ignition"] = 1.0 if tr.ignited_at is None else 0.0
-                if tr.ignited_at is not None and tr.reached_at is not None:
-                    extras["lead_time_s"] = float(tr.reached_at - tr.ignited_at)
-                found[i] = dataclasses.replace(d, extras=extras)
+                extras["missed_ignition"] = 1.0 if now.missed else 0.0
+                if now.lead_time_s is not None:
+                    extras["lead_time_s"] = float(now.lead_time_s)
+                found[i] = replace(d, extras=extras)
                 break
         else:
-            if tr.state == "ignited":
-                tr.state = "fizzled"
-        if tr.state != "idle":
-            self._changes.append(tr.snapshot(m.mint))
+            if now.state == "ignited":
+                now = replace(now, state="fizzled")
+        if now.state != "idle":
+            self._changes.append(now)
 
     def _signals(self, m: TokenMarket, found: list[Detection], ctx: MarketContext | None) -> list[Signal]:
         """Detections -> signals with levels and confidence (the rare, slower part)."""

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin
@@ -36,19 +35,16 @@ from rich.table import Table
 from dexscan.budget import BudgetState
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings, mask_text, mask_url, url_secret_parts
+from dexscan.demo_mode import DemoLauncher
 from dexscan.domain import SOL_MINT
-from dexscan.errors import BadPayload, RateLimited, SourceError
+from dexscan.errors import BadPayload, ConfigError, RateLimited, SourceError
 from dexscan.sources import birdeye_configured, build_clients
-from dexscan.sources.http import (
-    BIRDEYE,
-    DEXSCREENER,
-    GECKOTERMINAL,
-    JUPITER,
-    HttpLayer,
-    HttpStatusError,
-    ProviderStats,
-    describe_client_error,
-)
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.dexscreener import DEXSCREENER
+from dexscan.sources.geckoterminal import GECKOTERMINAL
+from dexscan.sources.http import HttpLayer, HttpStatusError, ProviderStats
+from dexscan.sources.jupiter import JUPITER
+from dexscan.sources.transport import describe_client_error
 
 OK = "ok"
 UNREACHABLE = "unreachable"
@@ -316,23 +312,6 @@ async def run_checks(settings: Settings, limit_s: float, *, probe_mint: str = SO
             for r in (*sources, *judge_rpc_trust(list(rpcs), settings.rpc.max_slot_lead))]
 
 
-@contextlib.asynccontextmanager
-async def _demo_settings(settings: Settings) -> AsyncIterator[tuple[Settings, str, Clock, str]]:
-    """Start the demo world's loopback fakes (market data and RPC) and point the settings at them;
-    yields the settings, a probe mint, the clock and an SPL Token mint for the holder probe.
-
-    The Birdeye fake's own key is configured so that the optional source is checked too.
-    """
-    from dexscan.demo.world import DemoWorld
-
-    async with DemoWorld(n_tokens=5, rpc_endpoints=2) as world:
-        assert world.market is not None and world.clock is not None
-        demo = world.apply(settings)
-        secrets = demo.secrets.model_copy(update={"birdeye_api_key": SecretStr(world.market.birdeye_api_key)})
-        yield demo.model_copy(update={"secrets": secrets}), world.sim.tokens[0].mint, world.clock, next(
-            (t.mint for t in world.sim.tokens if not t.token2022), world.sim.tokens[0].mint)
-
-
 def render(results: list[CheckResult], console: Console, title: str) -> None:
     """One row per check: status and its short reason first, then latency, auth and budget."""
     table = Table(title=title, title_justify="left", show_lines=False)
@@ -363,12 +342,19 @@ def summary(results: list[CheckResult]) -> str:
     return f"{ok} of {len(results)} checks ok: not every check passed (exit code 1)."
 
 
-async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
+async def run_doctor(settings: Settings, args: argparse.Namespace, demo: DemoLauncher | None = None) -> int:
     timeout = float(getattr(args, "timeout", None) or 5.0)
     console = Console(width=None if sys.stdout.isatty() else 160)
     if getattr(args, "demo", False):
-        async with _demo_settings(settings) as (demo, mint, clock, spl_mint):
-            results = await run_checks(demo, timeout, probe_mint=mint, clock=clock, holder_probe=spl_mint)
+        if demo is None:
+            raise ConfigError("doctor --demo: no demo world was handed over (run it as `dexscan doctor --demo`)")
+        # the demo world's loopback fakes, two RPC endpoints; the Birdeye fake's own key is
+        # configured so that the optional source is checked too
+        async with demo.world(settings, rpc_endpoints=2) as world:
+            secrets = world.settings.secrets.model_copy(update={"birdeye_api_key": SecretStr(world.birdeye_api_key)})
+            results = await run_checks(world.settings.model_copy(update={"secrets": secrets}), timeout,
+                                       probe_mint=world.tokens[0], clock=world.clock,
+                                       holder_probe=world.spl_mints[0] if world.spl_mints else world.tokens[0])
         render(results, console, "dexscan doctor --demo (the built-in loopback fakes)")
         return 0 if all(r.ok for r in results) else 1
     results = await run_checks(settings, timeout)

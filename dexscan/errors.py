@@ -24,6 +24,11 @@ class StoreError(DexscanError):
     names the file and what to do."""
 
 
+class DatabaseLocked(StoreError):
+    """Another connection held the database file's write lock for longer than a writer waits
+    (:class:`dexscan.store.connection.LockWait`): names the file, who may hold it and what to do."""
+
+
 class SourceError(DexscanError):
     """A market-data provider failed. ``provider`` and ``endpoint`` say which."""
 

@@ -291,6 +291,13 @@ def plan_levels(entry: float, h4: Sequence[Candle], h1: Sequence[Candle], settin
     return LadderPlan(Levels(entry, sl, tp1, tp2, tp3, atr_value, source, mode, flags), flags)
 
 
+def stop_in_force(levels: Levels, tp1_hit: bool, breakeven_after_tp1: bool) -> float:
+    """The stop that applies: the ladder's SL, or the entry once TP1 was hit when
+    ``ladder.breakeven_after_tp1`` is on (SPEC §6). The one rule :class:`LadderTracker` exits by and
+    the dashboard, ``/live`` and the bot show."""
+    return levels.entry if breakeven_after_tp1 and tp1_hit else levels.sl
+
+
 class LadderTracker:
     """Follows one signal's ladder bar by bar (live) — and, through :func:`track_outcome`, history.
 
@@ -370,9 +377,9 @@ class LadderTracker:
             return self.outcome
         lv = self.levels
         ts = candle.ts
-        moved = self.breakeven_after_tp1 and self._next_tp > 0
-        stop = lv.entry if moved else lv.sl
+        stop = stop_in_force(lv, self._next_tp > 0, self.breakeven_after_tp1)
         if candle.low <= stop + REL_TOL * abs(stop):
+            moved = stop == lv.entry  # the SL is below the entry (checked when the tracker was made)
             name = "breakeven" if moved else "sl"
             self._hits[name] = ts
             self._close(name, 0.0 if moved else -1.0, ts, stop)

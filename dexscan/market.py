@@ -109,23 +109,32 @@ class Closed:
     real: bool  # False for a window made only of empty (gap) bars
 
 
-class FormingBar:
-    """A window being aggregated from completed 5m bars (mutable, unlike :class:`Candle`).
+class OpenBar:
+    """The price path of a bar still in progress (mutable, unlike :class:`Candle`): its start and OHLC."""
+
+    __slots__ = ("close", "high", "low", "open", "ts")
+
+    def __init__(self, ts: int, open_: float, high: float, low: float, close: float) -> None:
+        self.ts = ts
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+
+
+class FormingBar(OpenBar):
+    """A window being aggregated from completed 5m bars.
 
     ``track`` and ``reached`` belong to the detector: its candle state for this window and whether
     the state's price target was reached (kept here, on an object every bar touches anyway, so the
     per-bar check reads nothing else).
     """
 
-    __slots__ = ("close", "high", "low", "open", "reached", "real", "track", "ts", "volume")
+    __slots__ = ("reached", "real", "track", "volume")
 
     def __init__(self, ts: int, open_: float, high: float, low: float, close: float, volume: float,
                  real: bool) -> None:
-        self.ts = ts
-        self.open = open_
-        self.high = high
-        self.low = low
-        self.close = close
+        super().__init__(ts, open_, high, low, close)
         self.volume = volume
         self.real = real
         self.track: Any = None
@@ -135,18 +144,14 @@ class FormingBar:
         return Candle(self.ts, self.open, self.high, self.low, self.close, self.volume)
 
 
-class LiveBar:
+class LiveBar(OpenBar):
     """The 5m bar being built from ticks (with the last ``m5`` reading seen inside it) or from
     on-chain trades (with their exact volume)."""
 
-    __slots__ = ("close", "high", "last_m5", "last_trade_ts", "last_ts", "low", "open", "traded", "trades", "ts")
+    __slots__ = ("last_m5", "last_trade_ts", "last_ts", "traded", "trades")
 
     def __init__(self, ts: int, open_: float) -> None:
-        self.ts = ts
-        self.open = open_
-        self.high = open_
-        self.low = open_
-        self.close = open_
+        super().__init__(ts, open_, open_, open_, open_)
         self.last_ts = ts
         self.last_m5: float | None = None
         self.traded = 0.0  # exact USD volume of the trades seen in the bar
@@ -563,10 +568,11 @@ class TradeBook:
 class TokenMarket:
     """All candle books of one token. Driven by :class:`dexscan.detector.Detector`.
 
-    The detector runs these steps, in this order, for every completed 5m bar ``c``:
-    :meth:`advance_to` ``(c.ts)`` (empty bars for a gap; windows that ended before ``c``),
-    :meth:`absorb` ``(c)``, strategies (which see the 5m book *without* ``c``: "the previous N bars"
-    is the book's last N), :meth:`commit` ``(c)``, then :meth:`advance_to` ``(c.ts + 300)``.
+    The detector runs these steps, in this order, for every completed 5m bar ``c`` (history and
+    live alike): :meth:`open_bar` (:meth:`advance_to` ``(c.ts)``: empty bars for a gap, windows that
+    ended before ``c``; :meth:`absorb` ``(c)``), strategies (which see the 5m book *without* ``c``:
+    "the previous N bars" is the book's last N), then :meth:`close_bar` (:meth:`commit` ``(c)``,
+    windows that end at ``c.ts + 300``).
     Windows returned as :class:`Closed` are judged by strategies first and stored after with
     :meth:`settle`, so 1h/4H strategies likewise see their book without the bar they judge.
     """
@@ -614,6 +620,15 @@ class TokenMarket:
             return list(m5)
         return [m5[i] for i in range(len(m5) - n, len(m5))]
 
+    def last5_by(self, edge: int) -> Candle | LiveBar | None:
+        """The last 5m bar that ended by ``edge`` as market breadth reads it: the bar still being
+        built once its 5 minutes are over (the next trade or tick completes it), else the last
+        completed one."""
+        live = self.live
+        if live is not None and live.ts + M5 <= edge:
+            return live
+        return self.last5
+
     def forming4h(self) -> FormingBar | None:
         """The 4H window being formed (its ``open`` is what ignition's rise is measured from)."""
         return self.h4.forming
@@ -651,11 +666,27 @@ class TokenMarket:
         self.h1.absorb(bar, real, closed)
         self.h4.absorb(bar, real, closed)
 
+    def open_bar(self, bar: Candle, closed: list[Closed]) -> None:
+        """A completed 5m bar's first steps: :meth:`advance_to` its start when there is a gap before it
+        (without one, the windows that ended there closed with the previous bar, and before a token's
+        first bar :meth:`absorb` closes them), then :meth:`absorb`."""
+        m5 = self.m5
+        if m5 and m5[-1].ts + M5 < bar.ts:
+            self.advance_to(bar.ts, closed)
+        self.absorb(bar, closed)
+
+    def close_bar(self, bar: Candle, closed: list[Closed]) -> None:
+        """A completed 5m bar's last steps, after the strategies: :meth:`commit`, then the 1h/4H
+        windows that end with it closed (:meth:`advance_to` its end, which has no gap to fill)."""
+        self.commit(bar)
+        end = bar.ts + M5
+        self.h1.close_until(end, closed)
+        self.h4.close_until(end, closed)
+
     def commit(self, bar: Candle, closed: list[Closed] | None = None, real: bool = True) -> None:
         """Store a completed 5m bar (``closed`` given: also fold it into the 1h/4H windows)."""
         if closed is not None:
-            self.h1.absorb(bar, real, closed)
-            self.h4.absorb(bar, real, closed)
+            self.absorb(bar, closed, real)
         self.m5.append(bar)
         self.count5 += 1
         v = bar.volume

@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from dexscan.alerts.charts import LEVEL_STYLE
-from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Signal
+from dexscan.fmt import fmt_duration, fmt_price, fmt_share
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
@@ -78,24 +78,24 @@ def write_report(out_dir: Path, metrics: Mapping[str, Any], charts: ChartData) -
 # ---------------------------------------------------------------------------------------------
 
 
+#: A missing value in a report table.
+_NONE = "–"
+
+
 def _pct(v: Any) -> str:
-    return "–" if v is None else f"{v * 100:.1f}%"
+    return fmt_share(v, _NONE)
 
 
 def _num(v: Any, fmt: str = ".2f") -> str:
-    return "–" if v is None else format(v, fmt)
+    return _NONE if v is None else format(v, fmt)
 
 
 def _dur(seconds: Any) -> str:
-    if seconds is None:
-        return "–"
-    s = round(seconds)
-    sign, s = ("-" if s < 0 else ""), abs(s)
-    return sign + (f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s")
+    return fmt_duration(seconds, _NONE)
 
 
 def _utc(ts: Any) -> str:
-    return "–" if ts is None else datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M")
+    return _NONE if ts is None else datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -119,6 +119,9 @@ def render_markdown(m: Mapping[str, Any], charts: Sequence[str]) -> str:
     ]
     if m.get("strategies_excluded"):
         lines += [f"Not replayed (not point-in-time safe): {', '.join(m['strategies_excluded'])}.", ""]
+    if m.get("gates_as_of_now"):
+        lines += [f"Gates judged on the chain as it is now, not as it was then (not point-in-time safe; the replayed "
+                  f"tokens are the ones the scanner admitted): {', '.join(m['gates_as_of_now'])}.", ""]
     lines += [f"Note: {n}" for n in m.get("notes", [])]
     if m.get("notes"):
         lines.append("")

@@ -53,11 +53,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from dexscan.backend import ScannerBackend
 from dexscan.domain import Outcome, Signal
+from dexscan.domain_events import DomainEvent, OutcomeChanged, SignalStored
 from dexscan.errors import InputError
+from dexscan.plugins import STRATEGIES
 from dexscan.status import SOURCE_DOWN_STATES, ScannerStatus
-from dexscan.store import Store
-from dexscan.strategies import STRATEGY_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,19 @@ def outcome_event(signal_id: int | None, signal: Signal, outcome: Outcome) -> di
     }
 
 
+def event_json(event: DomainEvent) -> dict[str, Any]:
+    """The wire form of a domain event: the same object on ``--json`` lines and on ``/ws``."""
+    if isinstance(event, SignalStored):
+        data = signal_event(event.signal_id, event.signal, None)
+        data["move"] = {"id": event.move_ids[0], "strategies": list(event.move_strategies),
+                        "signal_ids": list(event.move_ids)}
+        return data
+    if isinstance(event, OutcomeChanged):
+        return outcome_event(event.signal_id, event.signal, event.outcome)
+    return {"type": "pool", "mint": event.mint, "symbol": event.symbol, "from": event.from_pool,
+            "to": event.to_pool, "reason": event.reason, "ts": event.ts, "live_signals": event.live_signals}
+
+
 class _BadParam(Exception):
     def __init__(self, name: str, problem: str) -> None:
         self.name = name
@@ -249,8 +263,8 @@ def parse_signals_query(params: Iterable[tuple[str, str]]) -> SignalsQuery:
     strategy = seen.get("strategy")
     if strategy is not None and not _STRATEGY_RE.fullmatch(strategy):
         raise _BadParam("strategy", f"expected a strategy name (letters, digits, _ . -), got {strategy!r}")
-    if strategy is not None and strategy not in STRATEGY_REGISTRY:
-        raise _BadParam("strategy", f"expected one of {', '.join(sorted(STRATEGY_REGISTRY))}, got {strategy!r}")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise _BadParam("strategy", f"expected one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}")
     status = seen.get("status")
     if status is not None and status not in _SIGNAL_STATUSES:
         raise _BadParam("status", f"expected one of {', '.join(_SIGNAL_STATUSES)}, got {status!r}")
@@ -404,7 +418,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 class Service:
-    """The local API. ``async with Service(store, provider, port=0) as svc: svc.url`` → a running server.
+    """The local API. ``async with Service(backend, provider, port=0) as svc: svc.url`` → a running server.
+
+    ``/signals`` and the ``/ws`` snapshot ask ``backend`` (:class:`~dexscan.backend.ScannerBackend`, the
+    interface the Telegram commands ask too); health, metrics and heartbeats read ``status_provider``.
 
     ``publish`` and ``observe_detection_latency`` are plain (non-async) calls meant for the engine's
     event loop; neither ever waits on a client.
@@ -412,7 +429,7 @@ class Service:
 
     def __init__(
         self,
-        store: Store,
+        backend: ScannerBackend,
         status_provider: Callable[[], ScannerStatus],
         host: str = "127.0.0.1",
         port: int = 0,
@@ -428,7 +445,7 @@ class Service:
         if not heartbeat_s > 0:
             raise ValueError("heartbeat_s must be > 0")
         self.heartbeat_s = heartbeat_s
-        self.store = store
+        self.backend = backend
         self.status_provider = status_provider
         self.host = _check_loopback(host)
         self.port = port
@@ -511,6 +528,10 @@ class Service:
             self._enqueue(client, data)
         return len(self._clients)
 
+    def publish_event(self, event: DomainEvent) -> int:
+        """Queues a domain event (:func:`event_json`) for every connected client; returns how many."""
+        return self.publish(event_json(event))
+
     def _enqueue(self, client: _Client, data: str) -> None:
         if client.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
@@ -560,8 +581,8 @@ class Service:
             q = parse_signals_query(request.query.items())
         except _BadParam as exc:
             return web.json_response({"error": str(exc), "parameter": exc.name}, status=400)
-        rows = await self.store.signals(since=q.since, strategy=q.strategy, status=q.status, mint=q.mint,
-                                        limit=q.limit)
+        rows = await self.backend.signals(since=q.since, strategy=q.strategy, status=q.status, mint=q.mint,
+                                          limit=q.limit)
         items = [signal_to_json(sid, sig, outcome) for sid, sig, outcome in rows]
         return web.json_response({"count": len(items), "signals": items},
                                  dumps=lambda o: json.dumps(o, allow_nan=False))
@@ -632,7 +653,7 @@ class Service:
         st = self._status()
         rows = {r.signal_id: r for r in st.live_signals} if st is not None else {}
         live = []
-        for sid, sig, outcome in reversed(await self.store.signals(status="live")):
+        for sid, sig, outcome in reversed(await self.backend.signals(status="live")):
             item = signal_to_json(sid, sig, outcome)
             row = rows.get(sid)
             item["now"] = None if row is None else _jsonable({

@@ -17,10 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from dexscan import ladder
 from dexscan.alerts.format import reason_text
 from dexscan.domain import Confidence, Layer, Levels, Outcome, OutcomeResult, Signal
+
+if TYPE_CHECKING:
+    from dexscan.sources.http import ProviderStats
 
 SourceState = Literal["ok", "degraded", "down", "circuit open"]
 #: States in which a source is serving no data at all (``/healthz`` is 503 when every source is here).
@@ -99,22 +103,35 @@ class RpcEndpointStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SignalRow:
-    """A new signal as the "new signals" table shows it.
-
-    ``entry`` is the ladder's entry when there is a ladder, else the price at the signal; the
-    level fields are None when no ladder could be built (too little history, SPEC §6).
-    """
+class _SignalFacts:
+    """What every row copies from its signal: when, which token, which strategy, the entry (the
+    ladder's when there is a ladder, else the price at the signal) and the confidence."""
 
     ts: int
     mint: str
     symbol: str
     strategy: str
     layer: Layer
+    entry: float
+    confidence: Confidence | None
+
+
+def _signal_fields(signal: Signal) -> dict[str, Any]:
+    lv = signal.levels
+    return {"ts": signal.ts, "mint": signal.mint, "symbol": signal.symbol, "strategy": signal.strategy,
+            "layer": signal.layer, "entry": lv.entry if lv else signal.price, "confidence": signal.confidence}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow(_SignalFacts):
+    """A new signal as the "new signals" table shows it.
+
+    ``entry`` is the ladder's entry when there is a ladder, else the price at the signal; the
+    level fields are None when no ladder could be built (too little history, SPEC §6).
+    """
+
     rise_pct: float | None
     volume_ratio: float | None
-    confidence: Confidence | None
-    entry: float
     sl: float | None
     tp1: float | None
     tp2: float | None
@@ -137,7 +154,7 @@ class SignalRow:
     @classmethod
     def from_move(cls, move: Sequence[tuple[int, Signal]], now: float,
                   notes: Callable[[str], Sequence[str]] | None = None) -> SignalRow:
-        """One row for a move (see :func:`dexscan.engine.move_members`): the first signal's numbers,
+        """One row for a move (see :func:`dexscan.signal_ledger.move_members`): the first signal's numbers,
         every strategy's name and reasons (tagged with the strategy when there are several), and
         ``notes(strategy)`` for each (tagged likewise)."""
         sid, lead = move[0]
@@ -156,15 +173,9 @@ class SignalRow:
     def from_signal(cls, signal: Signal, now: float, signal_id: int | None = None) -> SignalRow:
         lv = signal.levels
         return cls(
-            ts=signal.ts,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
+            **_signal_fields(signal),
             rise_pct=signal.rise_pct,
             volume_ratio=signal.volume_ratio,
-            confidence=signal.confidence,
-            entry=lv.entry if lv else signal.price,
             sl=lv.sl if lv else None,
             tp1=lv.tp1 if lv else None,
             tp2=lv.tp2 if lv else None,
@@ -186,12 +197,11 @@ def r_multiple(signal: Signal, price: float | None) -> float | None:
 
 def stop_in_force(levels: Levels | None, hits: Sequence[str] | Mapping[str, int],
                   breakeven_after_tp1: bool = True) -> float | None:
-    """The stop that applies now: the ladder's SL, or the entry once TP1 was hit when
-    ``ladder.breakeven_after_tp1`` is on (SPEC §6; the rule :class:`~dexscan.ladder.LadderTracker`
-    applies to the bar path). None without a ladder."""
+    """The stop that applies now, given the level names hit so far (an outcome's ``hits``):
+    :func:`dexscan.ladder.stop_in_force`, the rule the tracker exits by. None without a ladder."""
     if levels is None:
         return None
-    return levels.entry if breakeven_after_tp1 and "tp1" in hits else levels.sl
+    return ladder.stop_in_force(levels, "tp1" in hits, breakeven_after_tp1)
 
 
 def open_r(signal: Signal, outcome: Outcome | None, price: float | None = None) -> float | None:
@@ -207,7 +217,7 @@ def _hits_in_order(outcome: Outcome | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class LiveRow:
+class LiveRow(_SignalFacts):
     """A tracked (open) signal: where it stands now.
 
     ``stop`` is the stop in force (:func:`stop_in_force`): the ladder's SL, or the entry once TP1
@@ -215,12 +225,6 @@ class LiveRow:
     touched so far, in the order they were touched.
     """
 
-    ts: int
-    mint: str
-    symbol: str
-    strategy: str
-    layer: Layer
-    entry: float
     stop: float | None
     tp1: float | None
     tp2: float | None
@@ -229,7 +233,6 @@ class LiveRow:
     r_now: float | None
     max_r: float
     hits: tuple[str, ...]
-    confidence: Confidence | None
     age_s: float
     signal_id: int | None = None
     reasons: tuple[str, ...] = ()
@@ -245,12 +248,7 @@ class LiveRow:
         current = price if price is not None else (outcome.last_price if outcome else None)
         hits = _hits_in_order(outcome)
         return cls(
-            ts=signal.ts,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
-            entry=lv.entry if lv else signal.price,
+            **_signal_fields(signal),
             stop=stop_in_force(lv, hits, breakeven_after_tp1),
             tp1=lv.tp1 if lv else None,
             tp2=lv.tp2 if lv else None,
@@ -259,7 +257,6 @@ class LiveRow:
             r_now=open_r(signal, outcome, price),
             max_r=outcome.max_r if outcome else 0.0,
             hits=hits,
-            confidence=signal.confidence,
             age_s=max(0.0, now - signal.ts),
             signal_id=signal_id,
             reasons=tuple(reason_text(r) for r in signal.reasons),
@@ -267,25 +264,18 @@ class LiveRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ClosedRow:
+class ClosedRow(_SignalFacts):
     """A signal whose ladder has finished: outcome, realized R and how long it took.
 
     ``path`` is every level touched, in order, with the seconds after the signal it happened.
     """
 
-    ts: int
     closed_at: int
-    mint: str
-    symbol: str
-    strategy: str
-    layer: Layer
     result: OutcomeResult
     realized_r: float
     max_r: float
     duration_s: int
-    entry: float
     exit_price: float | None
-    confidence: Confidence | None
     signal_id: int | None = None
     path: tuple[tuple[str, int], ...] = ()
 
@@ -297,21 +287,14 @@ class ClosedRow:
         closed_at = outcome.closed_at
         if closed_at is None:
             closed_at = max(outcome.hits.values(), default=signal.ts)
-        lv = signal.levels
         return cls(
-            ts=signal.ts,
+            **_signal_fields(signal),
             closed_at=closed_at,
-            mint=signal.mint,
-            symbol=signal.symbol,
-            strategy=signal.strategy,
-            layer=signal.layer,
             result=outcome.result,
             realized_r=outcome.realized_r,
             max_r=outcome.max_r,
             duration_s=max(0, closed_at - signal.ts),
-            entry=lv.entry if lv else signal.price,
             exit_price=outcome.last_price,
-            confidence=signal.confidence,
             signal_id=signal_id,
             path=tuple((name, max(0, outcome.hits[name] - signal.ts)) for name in _hits_in_order(outcome)),
         )
@@ -372,3 +355,39 @@ class ScannerStatus:
 
     def source(self, name: str) -> SourceStatus | None:
         return next((s for s in self.sources if s.name == name), None)
+
+
+def source_status(st: ProviderStats, now: float) -> SourceStatus:
+    """One provider's :class:`SourceStatus` from the HTTP layer's counters; its one budget cell is
+    the provider's scarcest budget, chosen stably (:func:`shown_budget`)."""
+    state: SourceState
+    if st.breaker == "open":
+        state = "circuit open"
+    elif st.requests and st.last_ok_at is None:
+        state = "down"
+    elif st.breaker == "half-open" or (st.last_ok_at is not None and st.error_total and now - st.last_ok_at > 600):
+        state = "degraded"
+    else:
+        state = "ok"
+    budgets = [BudgetUse(b.name, b.used, b.limit, b.window_s) for b in st.budgets]
+    return SourceStatus.from_budgets(st.provider, state, st.latency_ewma_ms, st.requests, st.rate_limited,
+                                     st.error_total, budgets)
+
+
+def status_text(st: ScannerStatus) -> str:
+    """A status as a few plain lines (Telegram ``/status``)."""
+    up = "" if st.started_at is None else f", up {int(st.now - st.started_at) // 60} min"
+    sources = " · ".join(f"{s.name} {s.state}" + (f" {s.latency_ms:.0f} ms" if s.latency_ms is not None else "")
+                         for s in st.sources) or "none"
+    healthy = sum(1 for r in st.rpc if r.healthy)
+    by_strategy = ", ".join(f"{k} {v}" for k, v in sorted(st.signals_by_strategy.items())) or "none yet"
+    return "\n".join([
+        f"Scanner: {st.mode} mode{up}",
+        f"Universe: {st.universe_size} tokens (last gate round: {st.gates_passed} passed, {st.gates_failed} failed, "
+        f"{st.gates_unverified} unverified); {st.warming_up} warming up",
+        f"Sources: {sources}",
+        f"RPC: {st.active_rpc or 'not used yet'} ({healthy}/{len(st.rpc)} endpoints up)",
+        f"Signals since start: {sum(st.signals_by_strategy.values())} ({by_strategy}); "
+        f"live {len(st.live_signals)}; closed {st.counters.get('outcomes_closed', 0)}",
+        f"Alerts waiting: {st.outbox_backlog}",
+    ])

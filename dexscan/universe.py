@@ -22,7 +22,7 @@ Two parts, split on purpose:
   the live pool snapshots in between): asks the discovery feeds (Jupiter ``toptrending`` /
   ``toporganicscore`` / ``toptraded`` per ``universe.jupiter_*``, Jupiter ``recent``, DexScreener
   latest profiles and boosts) plus user-watched mints, gathers each due token's pools and on-chain
-  facts (:func:`gather_gate_inputs`), evaluates the gates, stores every verdict (``Store.save_verdicts``)
+  facts (:meth:`Universe.examine`), evaluates the gates, stores every verdict (``Store.save_verdicts``)
   and each membership change, and applies the book's decisions. A failing feed is reported and skipped;
   if the pool lists cannot be fetched, nobody in that chunk is judged that round (an outage on our
   side must not reject or drop tokens).
@@ -62,7 +62,8 @@ from dexscan.domain import (
     main_pool,
 )
 from dexscan.errors import DexscanError
-from dexscan.gates import Gate, GateInput, admitted, build_gates, evaluate_gates
+from dexscan.gates import Gate, GateInput, admitted, evaluate_gates
+from dexscan.plugins import build_gates
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,7 @@ class DiscoveryClients(Protocol):
     def jupiter(self) -> JupiterDiscovery | None: ...
 
     @property
-    def dexscreener(self) -> DexScreenerSource: ...
+    def dexscreener(self) -> DexScreenerSource | None: ...
 
 
 class MintReader(Protocol):
@@ -359,45 +360,15 @@ def gate_input(mint: str, now: int, pairs: Iterable[PairSnapshot], facts: MintFa
 
 
 @dataclass(frozen=True, slots=True)
-class GatheredInputs:
-    """Gate inputs of some mints, and what reading them took."""
+class Examined:
+    """Gate inputs and verdicts of some mints (:meth:`Universe.examine`), and what reading them took."""
 
     inputs: dict[str, GateInput]
+    verdicts: dict[str, list[GateVerdict]]
     pools: dict[str, list[PairSnapshot]] | None  # None: no pool lists (DexScreener off or failing)
     pools_error: DexscanError | None
     chain_ms: float
     market_ms: float
-
-
-async def gather_gate_inputs(dexscreener: DexScreenerSource | None, inspector: MintReader, mints: Sequence[str],
-                             now: int, *, holders: bool) -> GatheredInputs:
-    """Each mint's pools (``/token-pairs/v1``) and on-chain facts, read concurrently, as gate inputs.
-
-    Without DexScreener, or when its pool lists cannot be fetched (``pools_error``), the inputs carry
-    no pools and the market gates say unverified; the chain is read either way.
-    """
-    loop = asyncio.get_running_loop()
-
-    async def timed(coro: Any) -> tuple[Any, float]:
-        started = loop.time()
-        try:
-            return await coro, (loop.time() - started) * 1000
-        except DexscanError as exc:
-            return exc, (loop.time() - started) * 1000
-
-    async def nothing() -> None:
-        return None
-
-    unique = list(dict.fromkeys(mints))
-    pools_call = dexscreener.pools_for_tokens(unique) if dexscreener is not None else nothing()
-    (facts, chain_ms), (pools, market_ms) = await asyncio.gather(
-        timed(inspector.inspect(unique, holders=holders)), timed(pools_call))
-    if isinstance(facts, BaseException):
-        raise facts
-    error = pools if isinstance(pools, DexscanError) else None
-    by_mint: dict[str, list[PairSnapshot]] | None = None if error is not None else pools
-    inputs = {m: gate_input(m, now, (by_mint or {}).get(m, ()), facts.get(m)) for m in unique}
-    return GatheredInputs(inputs, by_mint, error, chain_ms, market_ms)
 
 
 def pool_key(pairs: Iterable[PairSnapshot], mint: str) -> str | None:
@@ -511,7 +482,7 @@ class Universe:
                 calls.append((f"jupiter:{cat}/{u.jupiter_interval}", jup.top(cat, u.jupiter_interval, u.jupiter_limit)))
             if u.jupiter_recent:
                 calls.append(("jupiter:recent", jup.recent()))
-        if self.settings.sources.dexscreener.enabled:
+        if self.dexscreener is not None and self.settings.sources.dexscreener.enabled:
             if u.dexscreener_profiles:
                 calls.append(("dexscreener:profiles", self.dexscreener.latest_profiles()))
             if u.dexscreener_boosts:
@@ -574,21 +545,45 @@ class Universe:
 
     # -- gates -----------------------------------------------------------------------------------
 
-    async def gather(self, mints: Sequence[str], now: int) -> dict[str, GateInput]:
-        """Each mint's pools and on-chain facts (:func:`gather_gate_inputs`); raises the source error
-        when the pool lists cannot be fetched, so that nobody is judged on missing pools."""
-        got = await gather_gate_inputs(self.dexscreener, self.inspector, mints, now,
-                                       holders=self.settings.gates.top10_gate_enabled)
-        if got.pools_error is not None:
-            raise got.pools_error
-        for m, inp in got.inputs.items():
-            self._pairs[m] = list(inp.pairs)
-        return got.inputs
+    async def examine(self, mints: Sequence[str], now: int, *, holders: bool | None = None) -> Examined:
+        """Each mint's pools (``/token-pairs/v1``) and on-chain facts, read concurrently, as gate inputs
+        (:func:`gate_input`), and their verdicts, membership untouched: what a round, :meth:`check` and
+        ``dexscan check`` judge. ``holders``: read the top-10 holders (None: when their gate is on).
+
+        Without DexScreener, or when its pool lists cannot be fetched (``pools_error``), the inputs carry
+        no pools and the market gates say unverified (the cached pools are kept); the chain is read either way.
+        """
+        loop = asyncio.get_running_loop()
+
+        async def timed(coro: Any) -> tuple[Any, float]:
+            started = loop.time()
+            try:
+                return await coro, (loop.time() - started) * 1000
+            except DexscanError as exc:
+                return exc, (loop.time() - started) * 1000
+
+        unique = list(dict.fromkeys(mints))
+        pools_call = self.dexscreener.pools_for_tokens(unique) if self.dexscreener is not None else asyncio.sleep(0)
+        read_holders = self.settings.gates.top10_gate_enabled if holders is None else holders
+        (facts, chain_ms), (pools, market_ms) = await asyncio.gather(
+            timed(self.inspector.inspect(unique, holders=read_holders)), timed(pools_call))
+        if isinstance(facts, BaseException):
+            raise facts
+        error = pools if isinstance(pools, DexscanError) else None
+        by_mint: dict[str, list[PairSnapshot]] | None = None if error is not None else pools
+        inputs = {m: gate_input(m, now, (by_mint or {}).get(m, ()), facts.get(m)) for m in unique}
+        if error is None:
+            self._pairs.update((m, list(inp.pairs)) for m, inp in inputs.items())
+        verdicts = {m: evaluate_gates(self.gates, inp) for m, inp in inputs.items()}
+        return Examined(inputs, verdicts, by_mint, error, chain_ms, market_ms)
 
     async def check(self, mints: Sequence[str], now: int | None = None) -> dict[str, list[GateVerdict]]:
-        """Verdicts for mints without touching membership (``dexscan check``, ``/check``)."""
-        inputs = await self.gather(mints, self._now(now))
-        return {m: evaluate_gates(self.gates, inp) for m, inp in inputs.items()}
+        """Verdicts for mints without touching membership (``/check``); raises the source error when
+        the pool lists cannot be fetched, so that nobody is judged on missing pools."""
+        got = await self.examine(mints, self._now(now))
+        if got.pools_error is not None:
+            raise got.pools_error
+        return got.verdicts
 
     def pairs(self, mint: str) -> list[PairSnapshot]:
         """The token's pools as of its last check, with live snapshots merged in by :meth:`observe`."""
@@ -616,7 +611,10 @@ class Universe:
         members = {m for m in {p.base_mint for p in pairs} if self.book.is_member(m)}
         if not members or not self._market_gates:
             return []
-        by_mint = _by_base(pairs, sorted(members))
+        by_mint: dict[str, list[PairSnapshot]] = {m: [] for m in sorted(members)}
+        for p in pairs:  # each member's pools where it is the base (DexScreener also lists it as a quote)
+            if p.base_mint in by_mint:
+                by_mint[p.base_mint].append(p)
         out: list[MembershipChange] = []
         for mint, own in by_mint.items():
             merged = {p.pair_address: p for p in self._pairs.get(mint, ())}
@@ -666,15 +664,17 @@ class Universe:
             chunk = due[start:start + POOLS_CHUNK]
             before = {m: pool_key(self._pairs[m], m) for m in chunk if m in self._pairs}
             try:
-                got = await self.gather(chunk, now)
+                got = await self.examine(chunk, now)
+                if got.pools_error is not None:
+                    raise got.pools_error
             except DexscanError as exc:
                 errors["dexscreener:pairs"] = str(exc)
                 log.warning("universe check skipped for %d tokens: pool lists unavailable: %s",
                             len(due) - start, exc)
                 break
-            inputs.update(got)
-            for mint, inp in got.items():
-                vs = evaluate_gates(self.gates, inp)
+            inputs.update(got.inputs)
+            for mint, inp in got.inputs.items():
+                vs = got.verdicts[mint]
                 verdicts[mint] = tuple(vs)
                 changes[mint] = self.book.apply(mint, vs, now)
                 if on_bonding_curve(inp.pairs, mint):  # about to migrate: look again every round
@@ -713,11 +713,3 @@ class Universe:
             source_errors=dict(errors), changes=changes, verdicts=verdicts, moved=moved,
         )
 
-
-def _by_base(pairs: Iterable[PairSnapshot], mints: Sequence[str]) -> dict[str, list[PairSnapshot]]:
-    """Each mint's pools where it is the base token (DexScreener also lists pools where it is quote)."""
-    by_mint: dict[str, list[PairSnapshot]] = {m: [] for m in mints}
-    for p in pairs:
-        if p.base_mint in by_mint:
-            by_mint[p.base_mint].append(p)
-    return by_mint

@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dexscan.config import Settings, load_settings
 from dexscan.detector import Detector
 from dexscan.domain import Candle, Timeframe
-from dexscan.strategies import build_strategies, exceeds, meets
+from dexscan.plugins import build_strategies
+from dexscan.strategies import Confirmation, Ignition, exceeds, meets
 
 M5 = 300
 H4 = 14_400
@@ -55,11 +56,11 @@ class PandasScanner:
     """The naive scanner: every update rebuilds the token's DataFrame and recomputes everything."""
 
     def __init__(self, settings: Settings) -> None:
-        ign = settings.detector.ignition
+        ign = settings.strategies.params_for(Ignition.Params)
         self.sma_bars = ign.sma_bars
         self.rise = 1.0 + ign.rise_pct / 100.0
         self.volume_mult = ign.volume_mult
-        self.confirm = 1.0 + settings.detector.confirmation.rise_pct / 100.0
+        self.confirm = 1.0 + settings.strategies.params_for(Confirmation.Params).rise_pct / 100.0
         self.bars: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
         self.fired: dict[str, int] = {}
 

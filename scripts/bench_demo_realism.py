@@ -191,7 +191,8 @@ def demo_cpu(n_tokens: int, seconds: float) -> dict[str, Any]:
     from dexscan import vtime
     from dexscan.config import load_settings
     from dexscan.demo.world import DemoWorld
-    from dexscan.engine import Engine, ScanOptions, preload, scan
+    from dexscan.engine import Engine
+    from dexscan.scan_command import ScanOptions, preload, scan
 
     opts = ScanOptions(demo=True, speed=60.0, duration=seconds, dashboard=False, quiet=True)
     preload(opts, telegram=False)

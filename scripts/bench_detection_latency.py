@@ -7,7 +7,7 @@ committed to the database — the engine's whole path: HTTP answer and parsing, 
 alone (a 4H close no snapshot announced, found by the engine's boundary sweep) have no serving
 snapshot and are counted apart.
 
-The real scanner (``dexscan.engine.scan``) runs in-process against ``DemoWorld`` — the same world as
+The real scanner (``dexscan.scan_command.scan``) runs in-process against ``DemoWorld`` — the same world as
 ``dexscan scan --demo`` (60 tokens, five planted events per live 4H candle) — on the demo's
 virtual-time loop paced at ``--speed`` simulated seconds per real second at most, for ``--seconds``
 real seconds. Also reported: real seconds from the
@@ -33,7 +33,8 @@ from dexscan import vtime
 from dexscan.config import load_settings
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.demo.world import DemoWorld, demo_sim_config
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 #: (perf_counter when the fake answered, mints in the request), for every /tokens/v1 request.
 SERVED: list[tuple[float, frozenset[str]]] = []

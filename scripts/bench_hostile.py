@@ -35,7 +35,8 @@ from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.domain import SOL_MINT
 from dexscan.errors import RpcUnavailable, SourceUnavailable
 from dexscan.sources import build_clients
-from dexscan.sources.http import JUPITER, HttpLayer
+from dexscan.sources.http import HttpLayer
+from dexscan.sources.jupiter import JUPITER
 
 CASES = ("http_oversized", "http_gzip_bomb", "rpc_oversized", "rpc_gzip_bomb")
 

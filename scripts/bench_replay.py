@@ -27,7 +27,8 @@ from dexscan.clock import SimClock
 from dexscan.config import load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
-from dexscan.evaluate import build_metrics, load_histories, run_replay
+from dexscan.metrics import build_metrics
+from dexscan.replay import load_histories, run_replay
 from dexscan.report import write_report
 from dexscan.store import Store
 

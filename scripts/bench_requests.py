@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: provider requests per token refresh, measured on the demo world. Prints one JSON line.
 
-The real scanner (:func:`dexscan.engine.scan`: discovery and gates, history bootstrap, scheduler-driven
+The real scanner (:func:`dexscan.scan_command.scan`: discovery and gates, history bootstrap, scheduler-driven
 live refresh, detector, store) runs in-process against :class:`~dexscan.demo.world.DemoWorld` — the
 loopback fakes of Jupiter, DexScreener, GeckoTerminal, Birdeye and the Solana RPC, which enforce the
 documented rate limits themselves — with ``--tokens`` simulated tokens all watched (``--tokens`` of
@@ -36,7 +36,8 @@ from dexscan import vtime
 from dexscan.config import load_settings
 from dexscan.demo.servers.market import PROVIDERS
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 
 def _ratio(a: int, b: int) -> float | None:

@@ -1,6 +1,6 @@
 """Benchmark: signal latency on the chain stream vs on polling, on the demo world.
 
-The real scanner (``dexscan.engine.scan``) runs twice on the same demo world and clock start: once
+The real scanner (``dexscan.scan_command.scan``) runs twice on the same demo world and clock start: once
 priced by the chain stream (the WebSocket fake publishing the simulator's swaps, the default), once
 with the stream off (every price from DexScreener polls, as before issue 13). For each run:
 
@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dexscan import vtime
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld, demo_sim_config
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 
 def percentile(xs: list[float], q: float) -> float | None:

@@ -26,7 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dexscan.demo.corpus import corpus_report
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support lives next to dexscan/
+
+from tests.support.corpus import corpus_report
 
 
 def main() -> int:

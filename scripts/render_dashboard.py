@@ -199,7 +199,8 @@ async def demo_status(seconds: float, speed: float, rows: int) -> ScannerStatus:
     """The status of the real scanner after ``seconds`` of the built-in demo (what its dashboard shows)."""
     from dexscan.config import load_settings
     from dexscan.demo.world import DemoWorld, demo_sim_config
-    from dexscan.engine import Engine, ScanOptions, preload, scan
+    from dexscan.engine import Engine
+    from dexscan.scan_command import ScanOptions, preload, scan
 
     captured: list[ScannerStatus] = []
 

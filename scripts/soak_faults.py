@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dexscan import vtime
-from tests.e2e.fault_harness import (
+from tests.support.fault_harness import (
     Result,
     Run,
     assert_alerts_delivered_once_in_order,

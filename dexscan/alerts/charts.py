@@ -5,7 +5,7 @@ figure state and no GUI backend), returning PNG bytes for ``sendPhoto``. Renderi
 callers in the event loop run it through ``asyncio.to_thread``.
 
 Price ticks are placed by hand, at the ladder's levels (or evenly over the range without one),
-labelled like the card (:func:`~dexscan.alerts.format.fmt_price`). Besides reading better than
+labelled like the card (:func:`~dexscan.fmt.fmt_price`). Besides reading better than
 round numbers, this keeps matplotlib's automatic tick locator out of the way: it relies on
 numpy's float ``//``, which native code sharing the process (LiteSVM in the demo) has been seen to
 break.
@@ -21,8 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Signal
+from dexscan.fmt import fmt_price
 
 UP, DOWN = "#26a69a", "#ef5350"
 #: Colour and line style of each ladder level, on the alert chart and the report's example pump:
@@ -36,17 +36,10 @@ LEVEL_STYLE = {
 }
 
 
-def render_chart(
-    signal: Signal,
-    candles_4h: Sequence[Candle],
-    candles_5m: Sequence[Candle],
-    max_4h: int = 30,
-    max_5m: int = 72,
-) -> bytes:
-    """PNG of the last ``max_4h`` 4H and ``max_5m`` 5m bars with the signal's ladder."""
-    fig = chart_figure(signal, candles_4h, candles_5m, max_4h, max_5m)
+def render_chart(signal: Signal, candles_4h: Sequence[Candle], candles_5m: Sequence[Candle], **limits: int) -> bytes:
+    """PNG of :func:`chart_figure` (``limits``: its ``max_4h`` and ``max_5m`` bars)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    chart_figure(signal, candles_4h, candles_5m, **limits).savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -57,7 +50,8 @@ def chart_figure(
     max_4h: int = 30,
     max_5m: int = 72,
 ) -> Figure:
-    """The figure :func:`render_chart` draws (tests look at its axes)."""
+    """The last ``max_4h`` 4H and ``max_5m`` 5m bars with the signal's ladder (:func:`render_chart` makes
+    it a PNG; tests look at its axes)."""
     if not candles_4h and not candles_5m:
         raise ValueError(f"no candles to chart for {signal.mint}")
     fig = Figure(figsize=(10, 4.5), dpi=100)

@@ -6,7 +6,7 @@ in one transaction, and a resend after a crash sends byte-identical text (the se
 recovery compares texts).
 
 **One alert per move.** Signals of several strategies on the same token and 4H candle within
-``scan.move_window_s`` are one *move* (:func:`dexscan.engine.move_members`): :func:`move_card`
+``scan.move_window_s`` are one *move* (:func:`dexscan.signal_ledger.move_members`): :func:`move_card`
 renders them as one card — the first signal's price and context, then one section per strategy
 (its confidence or, without measured skill, its historical TP1 rate; its measured record, marked
 when negative; its ladder) and every strategy's reasons. :func:`signal_card` is the card of a
@@ -22,19 +22,19 @@ against :data:`MAX_CARD` = 4,000, a margin under Telegram's 4,096.
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from dexscan.domain import GateStatus, GateVerdict, Levels, Outcome, Reason, Signal
+from dexscan.fmt import fmt_duration, fmt_pct, fmt_price, fmt_usd
 
 if TYPE_CHECKING:
+    from dexscan.calibration import StrategyRecord
     from dexscan.config import Settings
-    from dexscan.scoring import StrategyRecord
 
 MAX_CARD = 4000
 MAX_NAME = 48
@@ -191,7 +191,7 @@ def move_card(signals: Sequence[Signal], extra: CardExtras | None = None, join_o
         context.append(f"MCap {fmt_usd(extra.market_cap_usd)}")
     context.append(f"Vol 24h {fmt_usd(extra.volume_h24_usd)}")
     if extra.pair_created_at is not None:
-        context.append(f"Age {fmt_age(lead.ts - extra.pair_created_at)}")
+        context.append(f"Age {fmt_duration(lead.ts - extra.pair_created_at)}")
     head += ["", " · ".join(context)]
     gates = gate_summary(extra.gates)
     if gates:
@@ -262,7 +262,7 @@ def outcome_card(signal: Signal, outcome: Outcome, local_zone: tzinfo | None = N
 
 def digest_card(items: Sequence[Signal], window_s: float | None = None) -> AlertMessage:
     """One message standing for a storm of alerts: one compact line per signal."""
-    span = f" within {fmt_age(int(window_s))}" if window_s else ""
+    span = f" within {fmt_duration(int(window_s))}" if window_s else ""
     head = [f"⚡ <b>{len(items)} alerts</b>{span} — digest", ""]
     lines = []
     for s in items:
@@ -301,40 +301,36 @@ def ladder_text(lv: Levels) -> str:
     return text
 
 
-#: Plain-language forms of the strategies' reason names (``dexscan/strategies``): pattern →
-#: text from (value, threshold, bars). A name not listed here is shown as the reason itself.
-_REASON_TEXTS: tuple[tuple[re.Pattern[str], Callable[[Reason, int], str]], ...] = (
-    (re.compile(r"rise_vs_4h_open"), lambda r, _n: f"price {r.value:+.1f}% vs the 4H open (needs {r.threshold:g}%)"),
-    (re.compile(r"close_vs_4h_open"),
-     lambda r, _n: f"4H candle closed {r.value:+.1f}% over its open (needs {r.threshold:g}%)"),
-    (re.compile(r"volume_5m_vs_sma(\d+)"),
-     lambda r, n: f"5m volume {r.value:.1f}× its {n}-bar average (needs {r.threshold:g}×)"),
-    (re.compile(r"volume_5m_after_empty_bars"),
-     lambda r, _n: f"5m volume {fmt_usd(r.value)} after bars without trades"),
-    (re.compile(r"volume_z(\d+)"),
-     lambda r, n: f"volume {r.value:.1f}σ above its {n}-bar mean (needs {r.threshold:g}σ)"),
-    (re.compile(r"volume_vs_flat_mean(\d+)"),
-     lambda r, n: f"volume {fmt_usd(r.value)} against a flat {n}-bar mean of {fmt_usd(r.threshold)}"),
-    (re.compile(r"volume_vs_mean(\d+)"),
-     lambda r, n: f"volume {r.value:.1f}× its {n}-bar mean (needs {r.threshold:g}×)"),
-    (re.compile(r"volume_after_empty_bars"), lambda r, _n: f"volume {fmt_usd(r.value)} after bars without trades"),
-    (re.compile(r"rise_in_(\d+)_bars"), lambda r, n: f"up {r.value:.1f}% within {n} bars (needs {r.threshold:g}%)"),
-    (re.compile(r"close_vs_prior_(\d+)_bar_high"),
-     lambda r, n: f"closed at {fmt_price(r.value)}, above the prior {n}-bar high {fmt_price(r.threshold)}"),
-    (re.compile(r"close_position_in_range"),
-     lambda r, _n: f"closed {r.value * 100:.0f}% up the bar's range (needs {r.threshold * 100:.0f}%)"),
-    (re.compile(r"upper_wick_share"),
-     lambda r, _n: f"upper wick {r.value * 100:.0f}% of the range (at most {r.threshold * 100:.0f}%)"),
-)
+#: Plain-language forms of the strategies' reason names (``dexscan/strategies``): name pattern → text,
+#: with the reason's ``value`` and ``threshold`` (also as ``*_usd``, ``*_price`` and ``*_pct`` = × 100)
+#: and ``n``, the number the pattern captures. A name not listed here is shown as the reason itself.
+_REASON_TEXTS = {
+    r"rise_vs_4h_open": "price {value:+.1f}% vs the 4H open (needs {threshold:g}%)",
+    r"close_vs_4h_open": "4H candle closed {value:+.1f}% over its open (needs {threshold:g}%)",
+    r"volume_5m_vs_sma(\d+)": "5m volume {value:.1f}× its {n}-bar average (needs {threshold:g}×)",
+    r"volume_5m_after_empty_bars": "5m volume {value_usd} after bars without trades",
+    r"volume_z(\d+)": "volume {value:.1f}σ above its {n}-bar mean (needs {threshold:g}σ)",
+    r"volume_vs_flat_mean(\d+)": "volume {value_usd} against a flat {n}-bar mean of {threshold_usd}",
+    r"volume_vs_mean(\d+)": "volume {value:.1f}× its {n}-bar mean (needs {threshold:g}×)",
+    r"volume_after_empty_bars": "volume {value_usd} after bars without trades",
+    r"rise_in_(\d+)_bars": "up {value:.1f}% within {n} bars (needs {threshold:g}%)",
+    r"close_vs_prior_(\d+)_bar_high": "closed at {value_price}, above the prior {n}-bar high {threshold_price}",
+    r"close_position_in_range": "closed {value_pct:.0f}% up the bar's range (needs {threshold_pct:.0f}%)",
+    r"upper_wick_share": "upper wick {value_pct:.0f}% of the range (at most {threshold_pct:.0f}%)",
+}
+_REASON_PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _REASON_TEXTS.items())
 
 
 def reason_text(reason: Reason) -> str:
     """A reason as a trader reads it (``5m volume 7.3× its 20-bar average (needs 3×)``) rather than
     the strategy's variable name (``volume_5m_vs_sma20 7.3x > 3x``)."""
-    for pattern, text in _REASON_TEXTS:
+    for pattern, text in _REASON_PATTERNS:
         m = pattern.fullmatch(reason.name)
         if m is not None:
-            return text(reason, int(m.group(1)) if m.groups() else 0)
+            fields: dict[str, object] = {"n": int(m.group(1)) if m.groups() else 0}
+            for key, v in (("value", reason.value), ("threshold", reason.threshold)):
+                fields |= {key: v, f"{key}_usd": fmt_usd(v), f"{key}_price": fmt_price(v), f"{key}_pct": v * 100}
+            return text.format(**fields)
     return str(reason)
 
 
@@ -370,44 +366,7 @@ def link_buttons(mint: str, pool: str | None) -> tuple[tuple[Button, ...], ...]:
     ),)
 
 
-# -- number and time formatting -----------------------------------------------------------------
-
-
-def fmt_price(p: float | None) -> str:
-    """USD price with 4 significant digits for sub-dollar meme prices (``$0.00001234``)."""
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    if p >= 1000:
-        return f"${p:,.2f}"
-    if p >= 1:
-        return f"${p:.4f}"
-    if p <= 0:
-        return "$0"
-    decimals = min(18, 3 - math.floor(math.log10(p)))
-    return f"${p:.{decimals}f}"
-
-
-def fmt_usd(v: float | None) -> str:
-    if v is None or not math.isfinite(v):
-        return "n/a"
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(v) >= div:
-            return f"${v / div:.1f}{suffix}"
-    return f"${v:.0f}"
-
-
-def fmt_pct(v: float | None) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:+.1f}%"
-
-
-def fmt_age(seconds: int) -> str:
-    s = max(0, int(seconds))
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    return f"{m}m"
+# -- time formatting (numbers: dexscan.fmt) -----------------------------------------------------
 
 
 def fmt_clock(ts: int) -> str:

@@ -28,24 +28,12 @@ from solders.rpc.responses import GetMultipleAccountsResp, GetTokenLargestAccoun
 
 from dexscan.errors import RpcBadAnswer
 from dexscan.sources.http import decode_json
+from dexscan.sources.parse import describe_value as _show
 
 GET_MULTIPLE_ACCOUNTS = "getMultipleAccounts"
 GET_TOKEN_LARGEST_ACCOUNTS = "getTokenLargestAccounts"
 U64_MAX = 2**64 - 1
 _RPC_ERRORS = RPCError.__args__  # type: ignore[attr-defined]
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _u64(value: Any, method: str, field: str) -> int:

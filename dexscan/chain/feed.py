@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -205,13 +205,18 @@ class ChainFeed:
     def up(self) -> bool:
         """A connection is up and a notification arrived within the silence timeout: a slot heartbeat
         (``slotNotification``, whether or not anything traded) or a log notification. Answers to our
-        own subscribe requests do not count: a silent provider acknowledges and never notifies."""
+        own subscribe requests do not count: a silent provider acknowledges and never notifies; the
+        first connection counts as a notification, so a new stream is up until it proves silent."""
         now = self.clock.now()
         counts = self.stream.stats.counts
         heard = counts["notifications"] + counts["slot_notifications"]
+        connected = any(c.ws is not None for c in self.stream.connections)
         if heard != self._heard:
             self._heard, self._heard_at = heard, now
-        connected = any(c.ws is not None for c in self.stream.connections)
+        elif self._heard_at is None and connected:
+            # a fresh stream has the silence timeout for its first notification: polls pricing the
+            # pools it just subscribed would mix poll-built and trade-built bars (issue 13 point 6)
+            self._heard_at = now
         up = connected and self._heard_at is not None and now - self._heard_at <= self.options.silence_timeout_s
         if up != self._was_up:
             self.counts["resumed" if up else "fallbacks"] += 1
@@ -234,6 +239,13 @@ class ChainFeed:
                           c["dropped"] + sum(n for why, n in self.rejected.items() if why != "unknown_pool"))
 
     # -- events -> trades ------------------------------------------------------------------------
+
+    def remember(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Trades judged before (the tape a restarted scanner resumed from): a copy is a duplicate."""
+        for key in keys:
+            self._seen[key] = None
+            if len(self._seen) > TRADE_DEDUPE:
+                self._seen.popitem(last=False)
 
     async def next_events(self) -> list[Event]:
         """Wait for decoded events; up to :data:`BATCH` of them."""

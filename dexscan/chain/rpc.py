@@ -39,6 +39,11 @@ timeout, a transport error, HTTP 429/5xx or a ``-32005`` "node is behind" answer
   what (``dexscan doctor``, ``dexscan check``).
 
 URLs may carry API keys: only :func:`~dexscan.config.mask_url` names ever leave this module.
+
+This module is the pool (ranking, failover, hedging, health rounds, typed reads); one endpoint (client
+under the size caps, budgets, breaker, latency) is :mod:`dexscan.chain.endpoint`, and what a failure
+means (fail over, refusal, bad request; a 429's ``Retry-After`` read by sources.transport's parser) is
+:mod:`dexscan.chain.rpc_failures`.
 """
 
 from __future__ import annotations
@@ -46,65 +51,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-import httpx2
-from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
-from solana.rpc.core import RPCException
-from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
+from solana.rpc.jsonrpc import JsonRpcRequest
 from solders.account import Account
 from solders.pubkey import Pubkey
-from solders.rpc.errors import (
-    InvalidParamsMessage,
-    KeyExcludedFromSecondaryIndexMessage,
-    MethodNotFoundMessage,
-    NodeUnhealthyMessage,
-)
 
-from dexscan.breaker import BreakerState, CircuitBreaker
-from dexscan.budget import Budget
+from dexscan.breaker import BreakerState
 from dexscan.chain.answers import (
     decode_largest_accounts,
     decode_multiple_accounts,
     decode_signatures,
     decode_transaction_answer,
 )
+from dexscan.chain.endpoint import WINDOW_S, Endpoint, masked_names
+from dexscan.chain.rpc_failures import Failure, classify, request_error_text
 from dexscan.clock import Clock, RealClock
-from dexscan.config import RpcSettings, Settings, mask_text, mask_url, url_secret_parts
+from dexscan.config import RpcSettings, Settings, mask_text, url_secret_parts
 from dexscan.errors import ConfigError, RpcError, RpcUnavailable
-from dexscan.sources.bounded import (
-    ACCEPT_ENCODING,
-    BadEncoding,
-    BodyLimitExceeded,
-    BodyReader,
-    UnsupportedEncoding,
-    describe_bytes,
-)
-from dexscan.sources.http import make_budget
 from dexscan.status import RpcEndpointStatus
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-NODE_UNHEALTHY = -32005
-INVALID_PARAMS = -32602
-KEY_EXCLUDED_FROM_SECONDARY_INDEX = -32010
-METHOD_NOT_FOUND = -32601
-#: JSON-RPC error codes by which an endpoint refuses a method (or a method for a key) it does not serve.
-REFUSAL_CODES = frozenset({KEY_EXCLUDED_FROM_SECONDARY_INDEX, METHOD_NOT_FOUND})
 #: Most keys one ``getMultipleAccounts`` accepts (the RPC answers -32602 above it).
 MAX_MULTIPLE_ACCOUNTS = 100
-_WINDOW_S = 10.0
-_EWMA_ALPHA = 0.3
 _FAST_RATIO = 1.5
 _FAST_SLACK_MS = 20.0
-_ROOM_POLL_S = 0.1
 
 
 class RpcRequestError(RpcError):
@@ -171,13 +149,6 @@ class EndpointState:
                                  self.requests, self.failures)
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    kind: str  # timeout | transport | http <code> | unhealthy | rpc error | bad response | refused
-    message: str
-    retry_after: float | None = None
-    slots_behind: int | None = None
-
 
 @dataclass(slots=True)
 class _Missed:
@@ -187,221 +158,10 @@ class _Missed:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-class RpcAnswerTooLarge(httpx2.TransportError):
-    """An RPC answer passed ``rpc.max_compressed_bytes`` on the wire or ``rpc.max_body_bytes`` decoded;
-    reading stopped at the cap. A transport error to solana-py; :func:`classify` names it ``too_large``."""
-
-    def __init__(self, which: str, limit: int, request: httpx2.Request) -> None:
-        self.which = which
-        self.limit = limit
-        setting = "rpc.max_compressed_bytes" if which == "compressed" else "rpc.max_body_bytes"
-        super().__init__(f"answer refused: {which} body larger than {describe_bytes(limit)} ({setting})",
-                         request=request)
-
-
-class _BoundedTransport(httpx2.AsyncBaseTransport):
-    """Wraps httpx2's transport: the body is read chunk by chunk and inflated here under the caps,
-    so no answer (an oversized one or a gzip bomb) is held or inflated past them."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, max_compressed: int, max_decoded: int) -> None:
-        self._inner = inner
-        self._max_compressed = max_compressed
-        self._max_decoded = max_decoded
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        resp = await self._inner.handle_async_request(request)
-        try:
-            reader = BodyReader(resp.headers.get("content-encoding"), self._max_compressed, self._max_decoded)
-            declared = resp.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self._max_compressed:
-                raise BodyLimitExceeded("compressed", self._max_compressed)
-            async for chunk in resp.aiter_raw():
-                reader.feed(chunk)
-            body = reader.finish()
-        except BodyLimitExceeded as exc:
-            raise RpcAnswerTooLarge(exc.which, exc.limit, request) from None
-        except (UnsupportedEncoding, BadEncoding) as exc:
-            raise httpx2.DecodingError(str(exc), request=request) from None
-        finally:
-            await resp.aclose()
-        headers = [(k, v) for k, v in resp.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-        return httpx2.Response(resp.status_code, headers=headers, content=body, request=request,
-                               extensions=resp.extensions)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def _bound_session(client: AsyncClient, settings: RpcSettings) -> None:
-    """Give ``client`` an httpx2 session whose every transport (proxies from the environment too)
-    reads answers under the size caps and asks only for codings the reader decodes."""
-    session = httpx2.AsyncClient(timeout=httpx2.Timeout(settings.timeout_s),
-                                 headers={"Accept-Encoding": ACCEPT_ENCODING})
-    caps = (settings.max_compressed_bytes, settings.max_body_bytes)
-    session._transport = _BoundedTransport(session._transport, *caps)
-    session._mounts = {k: None if v is None else _BoundedTransport(v, *caps) for k, v in session._mounts.items()}
-    client._provider.session = session
-
-
-class _AttemptFailed(Exception):
-    def __init__(self, failure: _Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-class _Endpoint:
-    def __init__(self, url: str, name: str, index: int, settings: RpcSettings, clock: Clock) -> None:
-        self.url = url
-        self.name = name
-        self.index = index
-        self._settings = settings
-        self._clock = clock
-        self.client = AsyncClient(url, commitment=Confirmed, timeout=settings.timeout_s, max_transport_retries=0)
-        _bound_session(self.client, settings)
-        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, clock)
-        self.budget = make_budget(f"rpc {name}", settings.requests_per_10s, _WINDOW_S, clock)
-        self.method_budgets: dict[str, Budget] = {}
-        self._spend_lock = asyncio.Lock()
-        self.latency_ms: float | None = None
-        self.slot: int | None = None
-        self.lag: int | None = None
-        self.healthy = True
-        self.unhealthy_reason: str | None = None
-        self.requests = 0
-        self.failures = 0
-        self.errors: Counter[str] = Counter()  # failures by kind: timeout, transport, too_large, http 429, ...
-        self.rate_limited = 0
-        self.served = 0
-        self.last_error: str | None = None
-        self.refused: dict[str, str] = {}  # method -> the endpoint's last refusal
-        self.refusals: Counter[str] = Counter()  # method -> refusals
-        #: Slots ahead of the pool's consensus at the last health check, when more than ``rpc.max_slot_lead``.
-        self.slot_lead: int | None = None
-
-    def method_budget(self, method: str) -> Budget:
-        b = self.method_budgets.get(method)
-        if b is None:
-            b = make_budget(f"rpc {self.name} {method}", self._settings.method_requests_per_10s, _WINDOW_S,
-                            self._clock)
-            self.method_budgets[method] = b
-        return b
-
-    def has_room(self, method: str) -> bool:
-        total, per_method = self.budget.state(), self.method_budget(method).state()
-        return total.used < total.limit and per_method.used < per_method.limit
-
-    async def spend(self, method: str) -> None:
-        """Take one request from both budgets at the same instant.
-
-        Waiting for room in both *before* taking from either matters: a request stamped in the
-        method budget and then held back by the endpoint budget would reach the server later than
-        its stamp says, and could be the 41st in the server's window.
-        """
-        async with self._spend_lock:
-            while not self.has_room(method):
-                await self._clock.sleep(_ROOM_POLL_S)
-            await self.method_budget(method).acquire()
-            await self.budget.acquire()
-        self.requests += 1
-
-    def observe_latency(self, ms: float) -> None:
-        self.latency_ms = ms if self.latency_ms is None else _EWMA_ALPHA * ms + (1 - _EWMA_ALPHA) * self.latency_ms
-
-    def mark_unhealthy(self, reason: str) -> None:
-        self.healthy = False
-        self.unhealthy_reason = reason
-
-    def mark_healthy(self) -> None:
-        self.healthy = True
-        self.unhealthy_reason = None
-
-    def state(self) -> EndpointState:
-        b = self.budget.state()
-        peak = max((mb.state().utilisation for mb in self.method_budgets.values()), default=0.0)
-        return EndpointState(
-            name=self.name, healthy=self.healthy, breaker=self.breaker.state.value, latency_ms=self.latency_ms,
-            slot=self.slot, lag=self.lag, requests=self.requests, failures=self.failures,
-            rate_limited=self.rate_limited, served=self.served, budget_used=b.used, budget_limit=b.limit,
-            method_budget_peak=peak, last_error=self.last_error, refused=tuple(sorted(self.refused)),
-            errors=tuple(sorted(self.errors.items())), slot_lead=self.slot_lead,
-        )
-
-
 def _now() -> float:
     """The running event loop's clock: monotonic time live, virtual time in the tests' loop, so
     latencies (and the ranking built on them) are deterministic where the loop's time is."""
     return asyncio.get_running_loop().time()
-
-
-def _masked_names(urls: Sequence[str]) -> list[str]:
-    """Masked URLs, made unique (two keyed URLs on one host would otherwise look the same)."""
-    names: list[str] = []
-    for url in urls:
-        base = mask_url(url)
-        name, n = base, 1
-        while name in names:
-            n += 1
-            name = f"{base} #{n}"
-        names.append(name)
-    return names
-
-
-def classify(exc: BaseException) -> _Failure | None:
-    """What went wrong, as a failover decision; ``None`` for errors of the request itself."""
-    if isinstance(exc, TimeoutError):
-        return _Failure("timeout", "timed out")
-    if isinstance(exc, SolanaRpcException):
-        cause = exc.__cause__
-        if isinstance(cause, httpx2.HTTPStatusError):
-            status = cause.response.status_code
-            retry = _retry_after(cause.response.headers.get("retry-after"))
-            return _Failure(f"http {status}", f"HTTP {status}", retry_after=retry)
-        if isinstance(cause, httpx2.TimeoutException):
-            return _Failure("timeout", f"timed out ({type(cause).__name__})")
-        if isinstance(cause, RpcAnswerTooLarge):
-            return _Failure("too_large", str(cause))
-        return _Failure("transport", f"transport error ({type(cause).__name__ if cause else type(exc).__name__})")
-    if isinstance(exc, RPCException):
-        err = exc.args[0] if exc.args else None
-        if isinstance(err, NodeUnhealthyMessage):
-            return _Failure("unhealthy", f"-32005 {err.message}", slots_behind=err.data.num_slots_behind)
-        if isinstance(err, InvalidParamsMessage):
-            return None
-        if isinstance(err, KeyExcludedFromSecondaryIndexMessage):
-            return _Failure("refused", f"{KEY_EXCLUDED_FROM_SECONDARY_INDEX} {err.message}")
-        if isinstance(err, MethodNotFoundMessage):
-            return _Failure("refused", f"{METHOD_NOT_FOUND} {err.message}")
-        return _Failure("rpc error", f"RPC error {getattr(err, 'message', err)}")
-    if isinstance(exc, SolanaJsonRpcError):
-        if exc.code == NODE_UNHEALTHY:
-            behind = exc.data.get("numSlotsBehind") if isinstance(exc.data, dict) else None
-            return _Failure("unhealthy", f"-32005 {exc.message}", slots_behind=behind)
-        if exc.code == INVALID_PARAMS:
-            return None
-        if exc.code in REFUSAL_CODES:
-            return _Failure("refused", f"{exc.code} {exc.message}")
-        return _Failure("rpc error", f"RPC error {exc.code} {exc.message}")
-    if isinstance(exc, RpcAnswerTooLarge):
-        return _Failure("too_large", str(exc))
-    if isinstance(exc, httpx2.HTTPError):
-        return _Failure("transport", f"transport error ({type(exc).__name__})")
-    return _Failure("bad response", f"unreadable answer ({type(exc).__name__}: {exc})")
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _request_error_text(exc: BaseException) -> str:
-    if isinstance(exc, RPCException) and exc.args:
-        return str(getattr(exc.args[0], "message", exc.args[0]))
-    if isinstance(exc, SolanaJsonRpcError):
-        return exc.message
-    return str(exc)
 
 
 class RpcPool:
@@ -413,8 +173,8 @@ class RpcPool:
                 "rpc.endpoints: no Solana RPC endpoint configured (set rpc.endpoints or DEXSCAN_RPC_URLS)")
         self._settings = settings
         self._clock = clock or RealClock()
-        names = _masked_names(endpoints)
-        self._eps = [_Endpoint(url, name, i, settings, self._clock)
+        names = masked_names(endpoints)
+        self._eps = [Endpoint(url, name, i, settings, self._clock)
                      for i, (url, name) in enumerate(zip(endpoints, names, strict=True))]
         self._health_task: asyncio.Task[None] | None = None
         self.last_endpoint: str | None = None
@@ -447,7 +207,20 @@ class RpcPool:
         return [ep.name for ep in self._eps]
 
     def state(self) -> list[EndpointState]:
-        return [ep.state() for ep in self._eps]
+        return [self._state_of(ep) for ep in self._eps]
+
+    @staticmethod
+    def _state_of(ep: Endpoint) -> EndpointState:
+        b = ep.budget.state()
+        peak = max((mb.state().utilisation for mb in ep.method_budgets.values()), default=0.0)
+        return EndpointState(
+            name=ep.name, healthy=ep.healthy, breaker=ep.breaker.state.value, latency_ms=ep.latency_ms,
+            slot=ep.slot, lag=ep.lag, requests=ep.requests, failures=ep.failures,
+            rate_limited=ep.rate_limited, served=ep.served, budget_used=b.used, budget_limit=b.limit,
+            method_budget_peak=peak, last_error=ep.last_error, refused=tuple(sorted(ep.refused)),
+            errors=tuple(sorted(ep.errors.items())), slot_lead=ep.slot_lead,
+        )
+
 
     def refusals(self) -> dict[str, dict[str, str]]:
         """Endpoint (masked) -> method -> its last refusal, for every endpoint that refused a method."""
@@ -488,7 +261,7 @@ class RpcPool:
                 ep.mark_unhealthy(f"{ep.lag} slots behind")
         return self.state()
 
-    def _judge_lead(self, ep: _Endpoint, lead: int | None) -> None:
+    def _judge_lead(self, ep: Endpoint, lead: int | None) -> None:
         """Mark (count, log once) or clear a slot lead beyond ``rpc.max_slot_lead``."""
         if lead is not None and lead > self._settings.max_slot_lead:
             if ep.slot_lead is None:
@@ -509,12 +282,12 @@ class RpcPool:
     def _mask(self, text: str) -> str:
         return mask_text(text, self._secrets)
 
-    def _classify(self, exc: BaseException) -> _Failure | None:
+    def _classify(self, exc: BaseException) -> Failure | None:
         """:func:`classify`, its text masked."""
-        failure = classify(exc)
+        failure = classify(exc, self._clock.now())
         return None if failure is None else replace(failure, message=self._mask(failure.message))
 
-    async def _probe(self, ep: _Endpoint) -> None:
+    async def _probe(self, ep: Endpoint) -> None:
         try:
             await ep.spend("getHealth")
             started = _now()
@@ -525,7 +298,7 @@ class RpcPool:
             async with asyncio.timeout(self._settings.timeout_s):
                 slot = (await ep.client.get_slot()).value
         except Exception as exc:
-            failure = self._classify(exc) or _Failure("rpc error", self._mask(_request_error_text(exc)))
+            failure = self._classify(exc) or Failure("rpc error", self._mask(request_error_text(exc)))
             ep.last_error = failure.message
             if failure.kind == "unhealthy":
                 ep.mark_unhealthy("node unhealthy")
@@ -547,7 +320,7 @@ class RpcPool:
         if ep.breaker.state is BreakerState.HALF_OPEN:
             ep.breaker.record_success()
 
-    async def _slot_of_unhealthy(self, ep: _Endpoint) -> None:
+    async def _slot_of_unhealthy(self, ep: Endpoint) -> None:
         """A node that says it is behind may still tell its slot; it makes the lag visible."""
         try:
             await ep.spend("getSlot")
@@ -558,7 +331,7 @@ class RpcPool:
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def _ranked(self, method: str, exclude: set[int]) -> list[_Endpoint]:
+    def _ranked(self, method: str, exclude: set[int]) -> list[Endpoint]:
         usable = [ep for ep in self._eps if ep.index not in exclude and ep.slot_lead is None
                   and ep.breaker.state is not BreakerState.OPEN]
         healthy = [ep for ep in usable if ep.healthy]
@@ -569,7 +342,7 @@ class RpcPool:
         return [*(ep for ep in ranked if method not in ep.refused), *(ep for ep in ranked if method in ep.refused)]
 
     @staticmethod
-    def _by_speed(eps: list[_Endpoint]) -> list[_Endpoint]:
+    def _by_speed(eps: list[Endpoint]) -> list[Endpoint]:
         known = [ep.latency_ms for ep in eps if ep.latency_ms is not None]
         if not known:
             return eps
@@ -578,8 +351,8 @@ class RpcPool:
         slow = sorted((ep for ep in eps if ep not in fast), key=lambda ep: ep.latency_ms or 0.0)
         return [*fast, *slow]
 
-    def _pick(self, method: str, exclude: set[int], count: int) -> list[_Endpoint]:
-        picked: list[_Endpoint] = []
+    def _pick(self, method: str, exclude: set[int], count: int) -> list[Endpoint]:
+        picked: list[Endpoint] = []
         for ep in self._ranked(method, exclude):
             if len(picked) == count:
                 break
@@ -623,8 +396,8 @@ class RpcPool:
             self.last_endpoint = ep.name
             return Served(value, ep.name, (_now() - started) * 1000, attempts)
 
-    async def _attempt(self, ep: _Endpoint, method: str,
-                       fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[_Endpoint, T] | _Missed:
+    async def _attempt(self, ep: Endpoint, method: str,
+                       fn: Callable[[AsyncClient], Awaitable[T]]) -> tuple[Endpoint, T] | _Missed:
         await ep.spend(method)
         started = _now()
         try:
@@ -636,7 +409,7 @@ class RpcPool:
             failure = self._classify(exc)
             if failure is None:
                 ep.breaker.record_success()
-                reason = self._mask(_request_error_text(exc))
+                reason = self._mask(request_error_text(exc))
                 raise RpcRequestError(f"{method} refused by {ep.name}: {reason}") from None
             if failure.kind == "refused":
                 ep.breaker.record_success()  # the node is up and answered: it does not serve this method
@@ -655,7 +428,7 @@ class RpcPool:
         return ep, value
 
     async def _hedged(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]],
-                      eps: list[_Endpoint]) -> tuple[_Endpoint, T] | _Missed:
+                      eps: list[Endpoint]) -> tuple[Endpoint, T] | _Missed:
         pending = {asyncio.create_task(self._attempt(ep, method, fn)) for ep in eps}
         missed = _Missed()
         try:
@@ -674,14 +447,14 @@ class RpcPool:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _record_failure(self, ep: _Endpoint, failure: _Failure) -> None:
+    def _record_failure(self, ep: Endpoint, failure: Failure) -> None:
         ep.failures += 1
         ep.errors[failure.kind] += 1
         ep.last_error = failure.message
         ep.breaker.record_failure()
         if failure.kind == "http 429":
             ep.rate_limited += 1
-            ep.budget.penalise(failure.retry_after if failure.retry_after is not None else _WINDOW_S)
+            ep.budget.penalise(failure.retry_after if failure.retry_after is not None else WINDOW_S)
         elif failure.kind == "unhealthy":
             ep.mark_unhealthy("node unhealthy")
             if failure.slots_behind is not None:
@@ -730,7 +503,6 @@ class RpcPool:
                                          limit: int = 100) -> Served[list[tuple[str, bool]]]:
         """``(signature, failed)`` of the confirmed transactions mentioning ``address``, newest first,
         back to ``until`` (excluded), at most ``limit`` (1,000 at most)."""
-        from solana.rpc.commitment import Confirmed
         from solders.signature import Signature
 
         stop = Signature.from_string(until) if until is not None else None
@@ -743,7 +515,6 @@ class RpcPool:
 
     async def get_transaction(self, signature: str) -> Served[Mapping[str, Any] | None]:
         """A confirmed transaction (json encoding, up to version 0) as its JSON ``result``; None if unknown."""
-        from solana.rpc.commitment import Confirmed
         from solders.signature import Signature
 
         sig = Signature.from_string(signature)

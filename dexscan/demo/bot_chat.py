@@ -2,7 +2,7 @@
 
 The demo world (:class:`~dexscan.demo.world.DemoWorld`: simulated market, LiteSVM chain, every
 loopback fake) runs the **real** scanner, and with it the real bot: the same
-:func:`~dexscan.alerts.telegram.run_telegram` as in production, polling the Telegram fake with
+:func:`~dexscan.alerts.telegram.runner.run_telegram` as in production, polling the Telegram fake with
 ``getUpdates`` and answering from the running scanner. What you type becomes a user message in the
 demo chat (``DEMO_CHAT``) of the fake; every message the bot sends there (answers and alerts) is
 printed as the chat would show it: the plain text of the message, a photo as ``[chart image]``,
@@ -27,11 +27,14 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import IO, Any
 
 from dexscan.config import Settings
+from dexscan.demo.world import DemoWorld
+from dexscan.demo_mode import DemoSetup
 
 #: The demo chat's pace on a terminal: simulated seconds per real second (``scan --demo``'s default).
 INTERACTIVE_SPEED = 60.0
@@ -187,12 +190,15 @@ def _db_path(db: str | None, tmp: str) -> Path:
 
 
 async def run_bot_demo(settings: Settings, duration: float | None, db: str | None,
+                       open_world: Callable[[Path], AbstractAsyncContextManager[tuple[DemoWorld, DemoSetup]]],
                        fd: int | None = None, out: IO[str] | None = None) -> int:
     """``dexscan bot --demo``: the scanner and the bot on the demo world, and a console chat with
-    the bot (see the module doc). Runs on the virtual-time loop the CLI starts (:func:`demo_pace`)."""
+    the bot (see the module doc). Runs on the virtual-time loop the CLI starts (:func:`demo_pace`).
+
+    ``open_world(db)`` starts the demo world with its Telegram fake, for a run on ``db``
+    (:meth:`dexscan.demo_entry.DemoEntry.bot_chat` hands it over)."""
     from dexscan.demo.servers.telegram import DEMO_CHAT
-    from dexscan.demo.world import DemoWorld, demo_sim_config
-    from dexscan.engine import ScanOptions, demo_resume_at, preload, scan
+    from dexscan.scan_command import ScanOptions, preload, scan
 
     fd = sys.stdin.fileno() if fd is None else fd
     out = out or sys.stdout
@@ -202,10 +208,9 @@ async def run_bot_demo(settings: Settings, duration: float | None, db: str | Non
     stop = asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="dexscan-bot-demo-") as tmp:
         path = _db_path(db, tmp)
-        async with DemoWorld(start_at=await demo_resume_at(path), telegram=True,
-                             sim_config=demo_sim_config()) as world:
-            assert world.clock is not None and world.telegram is not None
-            demo = world.apply(settings)
+        async with open_world(path) as (world, setup):
+            assert world.telegram is not None
+            demo = setup.settings
             if not settings.app.log_file:
                 demo = demo.with_overrides({"app.log_file": str(path.with_suffix(".log"))})
             chat = ConsoleChat(world.telegram, DEMO_CHAT, out, echo=not interactive)
@@ -214,14 +219,14 @@ async def run_bot_demo(settings: Settings, duration: float | None, db: str | Non
                        f"the bot polls a local fake of the Telegram Bot API ({world.telegram.base_url}). "
                        "Nothing leaves this machine.")
             ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            talk = asyncio.ensure_future(converse(chat, ready, world.clock, fd, stop, interactive))
+            talk = asyncio.ensure_future(converse(chat, ready, setup.clock, fd, stop, interactive))
 
             def started(engine: Any) -> None:
                 if not ready.done():
                     ready.set_result(engine)
 
             try:
-                code = await scan(demo, opts, world.clock, path, mode="demo", ready=started, stop=stop)
+                code = await scan(demo, opts, setup.clock, path, mode="demo", ready=started, stop=stop)
             finally:
                 talk.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

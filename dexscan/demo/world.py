@@ -109,7 +109,8 @@ class DemoWorld:
     Starts a :class:`MarketSim`, a :class:`LoopClock` (simulated epoch time following the running
     loop's clock, which is virtual on a :class:`~dexscan.vtime.VirtualTimeLoop`; starting at
     ``start_at`` or at :func:`choose_start`), the market-data fakes, a LiteSVM chain
-    holding every simulated mint behind ``rpc_endpoints`` RPC servers, the Telegram fake when
+    holding every simulated mint behind ``rpc_endpoints`` RPC servers (the first, ``rpc-1``, plays
+    the public endpoint unless ``public_rpc`` is false: see :mod:`dexscan.demo.servers.rpc`), the Telegram fake when
     ``telegram`` is true (keeping its state in ``telegram_journal`` when given), and with ``stream``
     (the default) the chain stream: an :class:`RpcWsFake` to which every ``STREAM_SLICE_S`` the
     swaps of each subscribed pool (:meth:`MarketSim.swaps`) are published, encoded with the real
@@ -131,6 +132,7 @@ class DemoWorld:
         limits: dict[str, tuple[int, float]] | None = None,
         sim_config: SimConfig | None = None,
         stream: bool = True,
+        public_rpc: bool = True,
     ) -> None:
         if rpc_endpoints < 1:
             raise ValueError("rpc_endpoints must be at least 1")
@@ -138,6 +140,7 @@ class DemoWorld:
         self.start_at = start_at
         self.lead_s = lead_s
         self.n_rpc = rpc_endpoints
+        self.public_rpc = public_rpc
         self.telegram_enabled = telegram
         self.chat_ids = tuple(chat_ids)
         self.telegram_journal = telegram_journal
@@ -176,7 +179,8 @@ class DemoWorld:
         self.market = MarketFakes(self.sim, self.clock, self.limits)
         await self.market.start()
         for i in range(self.n_rpc):
-            server = RpcFakeServer(self.chain, f"rpc-{i + 1}", self.clock)
+            server = RpcFakeServer(self.chain, f"rpc-{i + 1}", self.clock,
+                                   public_like=None if self.public_rpc else False)
             await server.start()
             self.rpc.append(server)
         if self.telegram_enabled:

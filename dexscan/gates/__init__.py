@@ -1,30 +1,9 @@
 """Gates: self-describing pure plugins that admit a token to the universe or say why not.
 
-Importing this package registers every built-in gate (market first, then on-chain safety), so
-:func:`build_gates` sees them in that order.
+The built-ins are listed in :data:`dexscan.plugins.GATES` (market first, then on-chain safety), the
+order :func:`dexscan.plugins.build_gates` builds and the universe evaluates them in.
 """
 
-from dexscan.gates import market, safety
-from dexscan.gates.base import (
-    GATE_REGISTRY,
-    Gate,
-    GateInput,
-    ParamSpec,
-    admitted,
-    build_gates,
-    evaluate_gates,
-    register_gate,
-)
+from dexscan.gates.base import Gate, GateBase, GateInput, admitted, evaluate_gates
 
-__all__ = [
-    "GATE_REGISTRY",
-    "Gate",
-    "GateInput",
-    "ParamSpec",
-    "admitted",
-    "build_gates",
-    "evaluate_gates",
-    "market",
-    "register_gate",
-    "safety",
-]
+__all__ = ["Gate", "GateBase", "GateInput", "admitted", "evaluate_gates"]

@@ -12,11 +12,11 @@ gates, with "on the pump.fun bonding curve, no pool liquidity yet" when it has n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+from pydantic import Field
 
 from dexscan.domain import GateVerdict, PairSnapshot, is_bonding_curve, main_pool
-from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified, usd
+from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified, usd
+from dexscan.params import PluginParams
 
 
 def token_pools(inp: GateInput) -> list[PairSnapshot]:
@@ -42,23 +42,33 @@ def bonding_curve(inp: GateInput, pools: list[PairSnapshot]) -> PairSnapshot | N
     return next((p for p in pools if p.base_mint == inp.mint and is_bonding_curve(p)), None)
 
 
-@register_gate
-class LiquidityGate(GateBase):
-    name = "liquidity"
-    description = ("Liquidity (USD) of the main pool: the deepest pool with the token as base quoted in SOL or a USD "
-                   "stablecoin (USDC, USDT, USD1, PYUSD).")
-    point_in_time_safe = True
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "min_liquidity_usd": ParamSpec(50_000.0, float, "minimum main-pool liquidity in USD", min=0),
-    })
-
-    def __init__(self, min_liquidity_usd: float = 50_000.0) -> None:
-        self.min_liquidity_usd = min_liquidity_usd
+class MarketGate(GateBase):
+    """A gate on the token's pools: without any, it is unverified; else :meth:`judge` decides."""
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
         pools = token_pools(inp)
         if not pools:
             return unverified(self.name, inp, _NO_POOLS)
+        return self.judge(inp, pools)
+
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
+        raise NotImplementedError
+
+
+class LiquidityGate(MarketGate):
+    name = "liquidity"
+    description = ("Liquidity (USD) of the main pool: the deepest pool with the token as base quoted in SOL or a USD "
+                   "stablecoin (USDC, USDT, USD1, PYUSD).")
+
+    class Params(PluginParams):
+        min_liquidity_usd: float = Field(50_000.0, ge=0, description="minimum main-pool liquidity in USD")
+
+    def __init__(self, params: LiquidityGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.min_liquidity_usd = p.min_liquidity_usd
+
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         mp = main_pool(pools, inp.mint)
         if mp is None:
             curve = bonding_curve(inp, pools)
@@ -76,22 +86,19 @@ class LiquidityGate(GateBase):
         return failed(self.name, inp, f"{text} < {usd(self.min_liquidity_usd)}", **details)
 
 
-@register_gate
-class Volume24hGate(GateBase):
+class Volume24hGate(MarketGate):
     name = "volume_24h"
     description = "24h trading volume (USD) summed over all of the token's pools."
-    point_in_time_safe = True
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "min_volume_24h_usd": ParamSpec(100_000.0, float, "minimum 24h volume in USD over all pools", min=0),
-    })
 
-    def __init__(self, min_volume_24h_usd: float = 100_000.0) -> None:
-        self.min_volume_24h_usd = min_volume_24h_usd
+    class Params(PluginParams):
+        min_volume_24h_usd: float = Field(100_000.0, ge=0, description="minimum 24h volume in USD over all pools")
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        pools = token_pools(inp)
-        if not pools:
-            return unverified(self.name, inp, _NO_POOLS)
+    def __init__(self, params: Volume24hGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.min_volume_24h_usd = p.min_volume_24h_usd
+
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         known = [p.volume.h24 for p in pools if p.volume.h24 is not None]
         total = float(sum(known))
         missing = len(pools) - len(known)
@@ -109,24 +116,21 @@ class Volume24hGate(GateBase):
         return failed(self.name, inp, f"24h volume {usd(total)} < {threshold} {over}", **details)
 
 
-@register_gate
-class PriceImpactGate(GateBase):
+class PriceImpactGate(MarketGate):
     name = "price_impact"
     description = "Estimated price impact of a reference buy in the main pool: size / (liquidity/2 + size)."
-    point_in_time_safe = True
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "impact_size_usd": ParamSpec(500.0, float, "reference buy size in USD", min=0.01),
-        "max_price_impact_pct": ParamSpec(2.0, float, "the impact must stay below this (percent)", min=0.0, max=100),
-    })
 
-    def __init__(self, impact_size_usd: float = 500.0, max_price_impact_pct: float = 2.0) -> None:
-        self.impact_size_usd = impact_size_usd
-        self.max_price_impact_pct = max_price_impact_pct
+    class Params(PluginParams):
+        impact_size_usd: float = Field(500.0, ge=0.01, description="reference buy size in USD")
+        max_price_impact_pct: float = Field(2.0, gt=0, le=100, description="the impact must stay below this (percent)")
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        pools = token_pools(inp)
-        if not pools:
-            return unverified(self.name, inp, _NO_POOLS)
+    def __init__(self, params: PriceImpactGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.impact_size_usd = p.impact_size_usd
+        self.max_price_impact_pct = p.max_price_impact_pct
+
+    def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
         mp = main_pool(pools, inp.mint)
         if mp is None:
             if bonding_curve(inp, pools) is not None:

@@ -13,12 +13,13 @@ for when a second endpoint must agree).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
-from dexscan.config import GateSettings
+from pydantic import Field
+
 from dexscan.domain import GateVerdict, MintFacts
-from dexscan.gates.base import GateBase, GateInput, ParamSpec, failed, passed, register_gate, unverified
+from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified
+from dexscan.params import PluginParams
 
 SPL_TOKEN = "spl-token"
 SPL_TOKEN_2022 = "spl-token-2022"
@@ -56,75 +57,82 @@ def transfer_fee_bps(state: Mapping[str, Any]) -> int:
     return max(int(fee.get("transferFeeBasisPoints") or 0) for fee in fees)
 
 
-@register_gate
-class MintAuthorityGate(GateBase):
+class ChainGate(GateBase):
+    """A gate on the on-chain mint: without usable facts :func:`facts_problem` answers; else :meth:`judge`.
+    It sees the chain as it is now, so it is not point-in-time safe."""
+
+    point_in_time_safe = False
+
+    def evaluate(self, inp: GateInput) -> GateVerdict:
+        problem = facts_problem(self.name, inp)
+        if problem is not None:
+            return problem
+        assert inp.facts is not None
+        return self.judge(inp, inp.facts)
+
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        raise NotImplementedError
+
+
+class AuthorityGate(ChainGate):
+    """The mint's ``<authority>_authority`` must be renounced (null); ``require_<authority>_renounced``
+    switches the gate."""
+
+    authority: ClassVar[str]  # "mint" or "freeze"
+    consequence: ClassVar[str]  # what a set authority can do
+
+    @classmethod
+    def enabled(cls, params: PluginParams) -> bool:
+        return bool(getattr(params, f"require_{cls.authority}_renounced"))
+
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        key = f"{self.authority}_authority"
+        auth = getattr(facts, key)
+        if auth is None:
+            return passed(self.name, inp, f"{self.authority} authority renounced", **vouching(facts))
+        return failed(self.name, inp, f"{self.authority} authority is set ({auth}): {self.consequence}",
+                      **{key: auth}, **vouching(facts))
+
+
+class MintAuthorityGate(AuthorityGate):
     name = "mint_authority"
     description = "The mint authority must be renounced (null): nobody can mint more supply."
-    point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({})
+    authority = "mint"
+    consequence = "supply can be inflated"
 
-    @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.require_mint_renounced
-
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        assert inp.facts is not None
-        auth = inp.facts.mint_authority
-        if auth is None:
-            return passed(self.name, inp, "mint authority renounced", **vouching(inp.facts))
-        return failed(self.name, inp, f"mint authority is set ({auth}): supply can be inflated",
-                      mint_authority=auth, **vouching(inp.facts))
+    class Params(PluginParams):
+        require_mint_renounced: bool = Field(True, description="run this gate (false: a set mint authority passes)")
 
 
-@register_gate
-class FreezeAuthorityGate(GateBase):
+class FreezeAuthorityGate(AuthorityGate):
     name = "freeze_authority"
     description = "The freeze authority must be renounced (null): nobody can freeze holders' tokens."
-    point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({})
+    authority = "freeze"
+    consequence = "holders can be frozen"
 
-    @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.require_freeze_renounced
-
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        assert inp.facts is not None
-        auth = inp.facts.freeze_authority
-        if auth is None:
-            return passed(self.name, inp, "freeze authority renounced", **vouching(inp.facts))
-        return failed(self.name, inp, f"freeze authority is set ({auth}): holders can be frozen",
-                      freeze_authority=auth, **vouching(inp.facts))
+    class Params(PluginParams):
+        require_freeze_renounced: bool = Field(True,
+                                               description="run this gate (false: a set freeze authority passes)")
 
 
-@register_gate
-class Token2022ExtensionsGate(GateBase):
+class Token2022ExtensionsGate(ChainGate):
     name = "token2022_extensions"
     description = (
         "Rejects Token-2022 extensions that let someone take, block or tax holders' tokens: permanent delegate, "
         "transfer hook with a program, non-transferable, default-frozen accounts, pausable, transfer fee above "
         "the limit. Other extensions and the top-10 holder share are reported in the details."
     )
-    point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "max_transfer_fee_bps": ParamSpec(100, int, "highest acceptable transfer fee (basis points)", min=0,
-                                          max=10_000),
-    })
 
-    def __init__(self, max_transfer_fee_bps: int = 100) -> None:
-        self.max_transfer_fee_bps = max_transfer_fee_bps
+    class Params(PluginParams):
+        max_transfer_fee_bps: int = Field(100, ge=0, le=10_000,
+                                          description="highest acceptable transfer fee (basis points)")
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        f = inp.facts
-        assert f is not None
+    def __init__(self, params: Token2022ExtensionsGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.max_transfer_fee_bps = p.max_transfer_fee_bps
+
+    def judge(self, inp: GateInput, f: MintFacts) -> GateVerdict:
         risks: list[str] = []
         notes: list[str] = []
         unknown: list[str] = []
@@ -169,32 +177,30 @@ class Token2022ExtensionsGate(GateBase):
         return passed(self.name, inp, "no risky extensions; " + "; ".join(parts), **details)
 
 
-@register_gate
-class Top10HoldersGate(GateBase):
+class Top10HoldersGate(ChainGate):
     name = "top10_holders"
     description = "Share of supply held by the 10 largest holders, pool vaults and bonding curves excluded."
-    point_in_time_safe = False
-    params: Mapping[str, ParamSpec] = MappingProxyType({
-        "max_top10_pct": ParamSpec(-1.0, float, "highest acceptable top-10 share in percent", min=0, max=100),
-    })
 
-    def __init__(self, max_top10_pct: float) -> None:
-        self.max_top10_pct = max_top10_pct
+    class Params(PluginParams):
+        max_top10_pct: float = Field(-1.0, ge=-1, le=100, description=(
+            "highest acceptable top-10 share in percent (0-100); below 0 (-1) the gate is off and the share "
+            "is only reported"))
+
+    def __init__(self, params: Top10HoldersGate.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.max_top10_pct = p.max_top10_pct
 
     @classmethod
-    def enabled(cls, settings: GateSettings) -> bool:
-        return settings.top10_gate_enabled
+    def enabled(cls, params: PluginParams) -> bool:
+        return isinstance(params, cls.Params) and params.max_top10_pct >= 0
 
-    def evaluate(self, inp: GateInput) -> GateVerdict:
-        problem = facts_problem(self.name, inp)
-        if problem is not None:
-            return problem
-        assert inp.facts is not None
-        share = inp.facts.top10_share_pct
+    def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
+        share = facts.top10_share_pct
         details = {"top10_share_pct": share, "max_top10_pct": self.max_top10_pct}
-        if share is None and inp.facts.holders_unavailable:
-            return unverified(self.name, inp, f"top-10 holder share unknown: {inp.facts.holders_unavailable}",
-                              holders_unavailable=inp.facts.holders_unavailable, **details)
+        if share is None and facts.holders_unavailable:
+            return unverified(self.name, inp, f"top-10 holder share unknown: {facts.holders_unavailable}",
+                              holders_unavailable=facts.holders_unavailable, **details)
         if share is None:
             return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
         text = f"top-10 holders hold {share:.1f}%"

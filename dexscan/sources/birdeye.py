@@ -16,7 +16,7 @@ from typing import Any
 from dexscan.config import ENV_BIRDEYE_KEY, Settings
 from dexscan.domain import Candle, Timeframe, TokenInfo
 from dexscan.errors import ConfigError, InputError
-from dexscan.sources.http import BIRDEYE, DEFAULT_BUCKET, HttpLayer, ParamValue
+from dexscan.sources.http import DEFAULT_BUCKET, HttpLayer, ParamValue, ProviderSpec
 from dexscan.sources.parse import (
     ParseContext,
     as_object,
@@ -39,6 +39,7 @@ from dexscan.sources.parse import (
 
 OHLCV_V1 = "/defi/ohlcv"
 OHLCV_V3 = "/defi/v3/ohlcv"
+BIRDEYE = "birdeye"
 TOKEN_OVERVIEW = "/defi/token_overview"
 TOKEN_SECURITY = "/defi/token_security"
 
@@ -76,6 +77,13 @@ class BirdeyeSecurity:
 
 class BirdeyeClient:
     """Constructed only when ``DEXSCAN_BIRDEYE_API_KEY`` is set (see :func:`build_clients`)."""
+
+    @staticmethod
+    def provider(settings: Settings) -> ProviderSpec:
+        """Requests per second (the plan's limit); declared with or without a key, so doctor can
+        name the source it cannot use."""
+        cfg = settings.sources.birdeye
+        return ProviderSpec(BIRDEYE, cfg.base_url, {DEFAULT_BUCKET: (cfg.requests_per_second, 1.0)})
 
     def __init__(self, http: HttpLayer, settings: Settings) -> None:
         key = settings.secrets.birdeye_api_key

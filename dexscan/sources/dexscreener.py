@@ -28,11 +28,9 @@ from dexscan.config import Settings
 from dexscan.domain import DiscoveredToken, PairSnapshot, TxnCounts, Window4, main_pool  # noqa: F401 (re-exported)
 from dexscan.errors import InputError
 from dexscan.sources.http import (
-    DEXSCREENER,
-    PAIRS_BUCKET,
-    PROFILES_BUCKET,
     HttpLayer,
     ParamValue,
+    ProviderSpec,
     batches,
     gather_batches,
 )
@@ -53,6 +51,10 @@ from dexscan.sources.parse import (
     valid_addresses,
 )
 
+DEXSCREENER = "dexscreener"
+#: DexScreener's two documented budgets.
+PAIRS_BUCKET = "pairs"
+PROFILES_BUCKET = "profiles"
 CHAIN = "solana"
 TOKENS = "/tokens/v1/solana/{mints}"
 TOKEN_PAIRS = "/token-pairs/v1/solana/{mint}"
@@ -64,6 +66,13 @@ TOP_BOOSTS = "/token-boosts/top/v1"
 
 
 class DexScreenerClient:
+    @staticmethod
+    def provider(settings: Settings) -> ProviderSpec:
+        """Two budgets, as documented: pair endpoints and the profile/boost feeds, each per minute."""
+        cfg = settings.sources.dexscreener
+        return ProviderSpec(DEXSCREENER, cfg.base_url, {PAIRS_BUCKET: (cfg.pairs_per_minute, 60.0),
+                                                        PROFILES_BUCKET: (cfg.profiles_per_minute, 60.0)})
+
     def __init__(self, http: HttpLayer, settings: Settings) -> None:
         self._http = http
         self._cfg = settings.sources.dexscreener

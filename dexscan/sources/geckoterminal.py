@@ -20,26 +20,10 @@ from typing import Any
 
 from dexscan.config import Settings
 from dexscan.domain import Candle, PoolRef, Timeframe
-from dexscan.sources.http import DEFAULT_BUCKET, GECKOTERMINAL, HttpLayer, ParamValue
-from dexscan.sources.parse import (
-    MAX_PRICE_USD,
-    MAX_USD_AMOUNT,
-    ParseContext,
-    as_object,
-    bar_series,
-    bar_time,
-    check_bar,
-    lookup,
-    opt_float,
-    opt_iso_ts,
-    parse_records,
-    req_address,
-    req_str,
-    str_or,
-    to_address,
-    to_float,
-)
+from dexscan.sources import parse
+from dexscan.sources.http import DEFAULT_BUCKET, HttpLayer, ParamValue, ProviderSpec
 
+GECKOTERMINAL = "geckoterminal"
 NETWORK = "solana"
 OHLCV = "/networks/solana/pools/{pool}/ohlcv/{timeframe}"
 TOKEN_POOLS = "/networks/solana/tokens/{mint}/pools"
@@ -57,12 +41,19 @@ TIMEFRAMES: dict[Timeframe, tuple[str, int]] = {
 
 
 class GeckoTerminalClient:
+    @staticmethod
+    def provider(settings: Settings) -> ProviderSpec:
+        """About 25 requests a minute, keyless; the API version pinned by the Accept header."""
+        cfg = settings.sources.geckoterminal
+        return ProviderSpec(GECKOTERMINAL, cfg.base_url, {DEFAULT_BUCKET: (cfg.requests_per_minute, 60.0)},
+                            headers={"Accept": "application/json;version=20230302"})
+
     def __init__(self, http: HttpLayer, settings: Settings) -> None:
         self._http = http
         self._cfg = settings.sources.geckoterminal
 
-    def _ctx(self, endpoint: str) -> ParseContext:
-        return ParseContext(GECKOTERMINAL, endpoint, self._http.count_bad_record)
+    def _ctx(self, endpoint: str) -> parse.ParseContext:
+        return parse.ParseContext(GECKOTERMINAL, endpoint, self._http.count_bad_record)
 
     async def ohlcv(self, pool: str, tf: Timeframe, before: int | None = None, limit: int = 1000,
                     include_empty: bool = True, token: str | None = None) -> list[Candle]:
@@ -84,12 +75,12 @@ class GeckoTerminalClient:
         ctx = self._ctx(OHLCV)
         data = await self._http.get_json(GECKOTERMINAL, DEFAULT_BUCKET, OHLCV,
                                          {"pool": pool, "timeframe": frame}, params=params)
-        body = as_object(data, ctx)
+        body = parse.as_object(data, ctx)
         if "data" not in body:
             raise ctx.reject("data", "missing (expected a JSON:API ohlcv_request_response)")
-        rows = lookup(body, "data.attributes.ohlcv_list", ctx)
-        candles = parse_records(rows, lambda r: parse_ohlcv_row(r, ctx), ctx, "data.attributes.ohlcv_list")
-        return bar_series(candles, int(tf), "ohlcv_list.ts", ctx)
+        rows = parse.lookup(body, "data.attributes.ohlcv_list", ctx)
+        candles = parse.parse_records(rows, lambda r: parse_ohlcv_row(r, ctx), ctx, "data.attributes.ohlcv_list")
+        return parse.bar_series(candles, int(tf), "ohlcv_list.ts", ctx)
 
     async def ohlcv_range(self, pool: str, tf: Timeframe, start: int, end: int,
                           include_empty: bool = True, token: str | None = None) -> list[Candle]:
@@ -123,10 +114,10 @@ class GeckoTerminalClient:
             GECKOTERMINAL, DEFAULT_BUCKET, TOKEN_POOLS, {"mint": mint},
             params={"page": max(1, min(page, 10)), "include": "base_token,quote_token,dex"},
         )
-        return parse_records(as_object(data, ctx).get("data"), lambda r: parse_pool(r, ctx), ctx, "data")
+        return parse.parse_records(parse.as_object(data, ctx).get("data"), lambda r: parse_pool(r, ctx), ctx, "data")
 
 
-def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
+def parse_ohlcv_row(row: Any, ctx: parse.ParseContext) -> Candle:
     """``[ts, open, high, low, close, volume]``: prices positive, volume non-negative, high/low bracket
     open/close (real GeckoTerminal bars always do; a bar that does not is garbage)."""
     field = "ohlcv_list"
@@ -135,13 +126,13 @@ def parse_ohlcv_row(row: Any, ctx: ParseContext) -> Candle:
     rows = row
     if len(rows) < 6:
         raise ctx.bad(field, f"expected 6 values per row, got {len(rows)}")
-    return check_bar(Candle(
-        ts=bar_time(rows[0], f"{field}.ts", ctx),
-        open=to_float(rows[1], f"{field}.open", ctx, positive=True, at_most=MAX_PRICE_USD),
-        high=to_float(rows[2], f"{field}.high", ctx, positive=True, at_most=MAX_PRICE_USD),
-        low=to_float(rows[3], f"{field}.low", ctx, positive=True, at_most=MAX_PRICE_USD),
-        close=to_float(rows[4], f"{field}.close", ctx, positive=True, at_most=MAX_PRICE_USD),
-        volume=to_float(rows[5], f"{field}.volume", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
+    return parse.check_bar(Candle(
+        ts=parse.bar_time(rows[0], f"{field}.ts", ctx),
+        open=parse.to_float(rows[1], f"{field}.open", ctx, positive=True, at_most=parse.MAX_PRICE_USD),
+        high=parse.to_float(rows[2], f"{field}.high", ctx, positive=True, at_most=parse.MAX_PRICE_USD),
+        low=parse.to_float(rows[3], f"{field}.low", ctx, positive=True, at_most=parse.MAX_PRICE_USD),
+        close=parse.to_float(rows[4], f"{field}.close", ctx, positive=True, at_most=parse.MAX_PRICE_USD),
+        volume=parse.to_float(rows[5], f"{field}.volume", ctx, non_negative=True, at_most=parse.MAX_USD_AMOUNT),
     ), f"{field}.high", f"{field}.low", ctx)
 
 
@@ -150,18 +141,20 @@ def _strip_network(token_id: str) -> str:
     return token_id[len(prefix):] if token_id.startswith(prefix) else token_id
 
 
-def parse_pool(rec: Any, ctx: ParseContext) -> PoolRef:
+def parse_pool(rec: Any, ctx: parse.ParseContext) -> PoolRef:
     return PoolRef(
-        address=req_address(rec, "attributes.address", ctx),
-        dex_id=str_or(rec, "relationships.dex.data.id", ctx),
-        base_mint=to_address(_strip_network(req_str(rec, "relationships.base_token.data.id", ctx)),
+        address=parse.req_address(rec, "attributes.address", ctx),
+        dex_id=parse.str_or(rec, "relationships.dex.data.id", ctx),
+        base_mint=parse.to_address(_strip_network(parse.req_str(rec, "relationships.base_token.data.id", ctx)),
                              "relationships.base_token.data.id", ctx),
-        quote_mint=to_address(_strip_network(req_str(rec, "relationships.quote_token.data.id", ctx)),
+        quote_mint=parse.to_address(_strip_network(parse.req_str(rec, "relationships.quote_token.data.id", ctx)),
                               "relationships.quote_token.data.id", ctx),
-        name=str_or(rec, "attributes.name", ctx),
-        reserve_usd=opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
-        volume_h24_usd=opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True, at_most=MAX_USD_AMOUNT),
-        created_at=opt_iso_ts(rec, "attributes.pool_created_at", ctx),
+        name=parse.str_or(rec, "attributes.name", ctx),
+        reserve_usd=parse.opt_float(rec, "attributes.reserve_in_usd", ctx, non_negative=True,
+                                    at_most=parse.MAX_USD_AMOUNT),
+        volume_h24_usd=parse.opt_float(rec, "attributes.volume_usd.h24", ctx, non_negative=True,
+                                       at_most=parse.MAX_USD_AMOUNT),
+        created_at=parse.opt_iso_ts(rec, "attributes.pool_created_at", ctx),
     )
 
 

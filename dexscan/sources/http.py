@@ -31,14 +31,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import re
-import socket
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urljoin
@@ -59,22 +56,14 @@ from dexscan.sources.bounded import (
     UnsupportedEncoding,
     describe_bytes,
 )
+from dexscan.sources.transport import describe_client_error, one_send_per_attempt, retry_after_s
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-JUPITER = "jupiter"
-DEXSCREENER = "dexscreener"
-GECKOTERMINAL = "geckoterminal"
-BIRDEYE = "birdeye"
-PROVIDERS = (JUPITER, DEXSCREENER, GECKOTERMINAL, BIRDEYE)
-
 #: The bucket a provider with a single budget uses.
 DEFAULT_BUCKET = "default"
-#: DexScreener's two documented budgets.
-PAIRS_BUCKET = "pairs"
-PROFILES_BUCKET = "profiles"
 
 #: Same-origin redirects followed for one request (aiohttp's own default is 10).
 MAX_REDIRECTS = 5
@@ -253,6 +242,18 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[round(q * (len(sorted_values) - 1))]
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """What a source client declares about its provider (``JupiterClient.provider(settings)`` ...):
+    its name, base URL, budgets (bucket -> requests per window in seconds) and headers sent on
+    every call. :class:`HttpLayer` registers one per source of :func:`dexscan.sources.provider_specs`."""
+
+    name: str
+    base_url: str
+    budgets: Mapping[str, tuple[float, float]]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def make_budget(name: str, requests: float, window_s: float, clock: Clock) -> Budget:
     """A budget of ``requests`` per ``window_s``; fewer than one request widens the window instead.
 
@@ -270,7 +271,10 @@ class HttpLayer:
     Use as ``async with HttpLayer(settings, clock) as http: ...`` (or call :meth:`close`).
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, *, rng: random.Random | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, rng: random.Random | None = None,
+                 providers: Sequence[ProviderSpec] | None = None) -> None:
+        """``providers``: what each source declares; by default every source of
+        :func:`dexscan.sources.provider_specs` (the package that holds this module and the clients)."""
         self.settings = settings
         self.clock: Clock = clock or RealClock()
         self._http = settings.http
@@ -278,31 +282,25 @@ class HttpLayer:
         self._session: aiohttp.ClientSession | None = None
         self._providers: dict[str, _Provider] = {}
         self._secrets = settings.secret_values()
-        self._register_from_settings(settings)
+        if providers is None:
+            from dexscan.sources import provider_specs  # the package imports this module first
+
+            providers = provider_specs(settings)
+        for spec in providers:
+            self.register(spec)
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _register_from_settings(self, s: Settings) -> None:
-        src, c = s.sources, self.clock
-        self.register(JUPITER, src.jupiter.base_url,
-                      {DEFAULT_BUCKET: make_budget("jupiter", src.jupiter.requests_per_minute, 60.0, c)})
-        self.register(DEXSCREENER, src.dexscreener.base_url, {
-            PAIRS_BUCKET: make_budget("dexscreener.pairs", src.dexscreener.pairs_per_minute, 60.0, c),
-            PROFILES_BUCKET: make_budget("dexscreener.profiles", src.dexscreener.profiles_per_minute, 60.0, c),
-        })
-        self.register(GECKOTERMINAL, src.geckoterminal.base_url,
-                      {DEFAULT_BUCKET: make_budget("geckoterminal", src.geckoterminal.requests_per_minute, 60.0, c)},
-                      headers={"Accept": "application/json;version=20230302"})
-        self.register(BIRDEYE, src.birdeye.base_url,
-                      {DEFAULT_BUCKET: make_budget("birdeye", src.birdeye.requests_per_second, 1.0, c)})
-
-    def register(self, provider: str, base_url: str, budgets: dict[str, Budget],
-                 headers: Mapping[str, str] | None = None) -> None:
-        """Declare a provider: its base URL, its named budgets and headers sent on every call."""
-        if not budgets:
-            raise ValueError(f"provider {provider} needs at least one budget")
+    def register(self, spec: ProviderSpec) -> None:
+        """Add a provider: its base URL, its named budgets (``name`` for the default bucket,
+        ``name.bucket`` for others) and the headers sent on every call."""
+        if not spec.budgets:
+            raise ValueError(f"provider {spec.name} needs at least one budget")
+        budgets = {bucket: make_budget(spec.name if bucket == DEFAULT_BUCKET else f"{spec.name}.{bucket}",
+                                       requests, window_s, self.clock)
+                   for bucket, (requests, window_s) in spec.budgets.items()}
         breaker = CircuitBreaker(self._http.breaker_failures, self._http.breaker_cooldown_s, self.clock)
-        self._providers[provider] = _Provider(provider, base_url, budgets, breaker, headers or {})
+        self._providers[spec.name] = _Provider(spec.name, str(spec.base_url), budgets, breaker, spec.headers)
 
     async def __aenter__(self) -> HttpLayer:
         self._ensure_session()
@@ -325,11 +323,8 @@ class HttpLayer:
                 timeout=aiohttp.ClientTimeout(total=self._http.timeout_s),
                 # Bodies are inflated by _read_body, chunk by chunk under the size caps, never by aiohttp.
                 auto_decompress=False,
+                middlewares=(one_send_per_attempt,),
             )
-            # aiohttp silently sends a GET a second time when a kept-alive connection drops (a
-            # reset): a request no budget allowed and no counter saw. Our own retries, which are
-            # budgeted and counted, take over instead.
-            self._session._retry_connection = False
         return self._session
 
     # -- reading state ----------------------------------------------------------------------
@@ -503,7 +498,7 @@ class HttpLayer:
         p.rate_limited += 1
         # A 429 proves the service is up: it must not trip the breaker (nor keep a trial pending).
         p.breaker.record_success()
-        retry_after = self._retry_after(headers)
+        retry_after = retry_after_s(headers, self.clock.now())
         budget.penalise(retry_after if retry_after is not None else self._backoff_cap(attempt_no))
         err = RateLimited(p.name, endpoint, retry_after)
         p.last_error = str(err)
@@ -562,29 +557,6 @@ class HttpLayer:
         wait = rs.next_action.sleep if rs.next_action is not None else 0.0
         log.info("%s; retry %d/%d in %.1fs", exc, rs.attempt_number, self._http.retries, wait)
 
-    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
-        """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset`` (unix s)."""
-        now = self.clock.now()
-        value = headers.get("Retry-After")
-        if value:
-            value = value.strip()
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                pass
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError, IndexError):
-                log.debug("unparseable Retry-After header %r", value)
-        reset = headers.get("x-ratelimit-reset")
-        if reset:
-            try:
-                return max(0.0, float(reset) - now)
-            except ValueError:
-                log.debug("unparseable x-ratelimit-reset header %r", reset)
-        return None
-
-
 def decode_json(body: bytes | str) -> Any:
     """``json.loads`` whose every refusal is a ``ValueError`` naming the reason in a word or three.
 
@@ -634,44 +606,6 @@ def _error_detail(body: bytes, secrets: Sequence[str] = ()) -> str:
             if isinstance(title, str):
                 return mask_text(title, secrets)[:200]
     return ""
-
-
-def describe_client_error(exc: BaseException) -> str:
-    """A short, URL-free reason for an aiohttp transport error (shown in logs and by doctor).
-
-    A TLS failure is named as one, with what to check: its ``errno`` is OpenSSL's 1, which
-    ``os.strerror`` would turn into a misleading "Operation not permitted".
-    """
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        cert = exc.certificate_error
-        reason = getattr(cert, "verify_message", None) or _ssl_reason(cert)
-        return (f"TLS certificate of {exc.host}:{exc.port} not accepted ({reason}): check the host name in the "
-                "URL, the system clock and CA certificates (SSL_CERT_FILE), or a proxy intercepting TLS")
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return (f"TLS handshake with {exc.host}:{exc.port} failed ({_ssl_reason(exc.os_error)}): the server may "
-                "not speak TLS there (an https:// URL for an http:// server?), or a proxy interferes")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_err = exc.os_error
-        if isinstance(os_err, socket.gaierror) or not os_err.errno:
-            reason = os_err.strerror or os_err.__class__.__name__
-        else:
-            reason = os.strerror(os_err.errno)
-        return f"cannot connect to {exc.host}:{exc.port} ({reason})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server disconnected"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "response body cut off"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"bad response ({exc.status})"
-    return exc.__class__.__name__
-
-
-def _ssl_reason(err: BaseException) -> str:
-    """OpenSSL's words without its source location: ``[SSL: X] wrong version number (_ssl.c:1006)``
-    becomes ``wrong version number``."""
-    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-    text = re.sub(r"\s*\(_ssl\.c:\d+\)$", "", re.sub(r"^\[[^\]]*\]\s*", "", text))
-    return text or type(err).__name__
 
 
 def batches(items: Sequence[str], size: int) -> list[list[str]]:

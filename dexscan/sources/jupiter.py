@@ -14,7 +14,7 @@ from typing import Any
 from dexscan.config import Settings
 from dexscan.domain import PriceQuote, SwapStats, TokenAudit, TokenInfo
 from dexscan.errors import InputError
-from dexscan.sources.http import DEFAULT_BUCKET, JUPITER, HttpLayer, ParamValue, batches, gather_batches
+from dexscan.sources.http import DEFAULT_BUCKET, HttpLayer, ParamValue, ProviderSpec, batches, gather_batches
 from dexscan.sources.parse import (
     MAX_PRICE_USD,
     MAX_USD_AMOUNT,
@@ -37,6 +37,7 @@ from dexscan.sources.parse import (
     valid_addresses,
 )
 
+JUPITER = "jupiter"
 SEARCH = "/tokens/v2/search"
 TAG = "/tokens/v2/tag"
 TOP = "/tokens/v2/{category}/{interval}"
@@ -48,6 +49,12 @@ TOP_INTERVALS = ("5m", "1h", "6h", "24h")
 
 
 class JupiterClient:
+    @staticmethod
+    def provider(settings: Settings) -> ProviderSpec:
+        """One budget over every Jupiter endpoint: ``requests_per_minute`` in any 60 s."""
+        cfg = settings.sources.jupiter
+        return ProviderSpec(JUPITER, cfg.base_url, {DEFAULT_BUCKET: (cfg.requests_per_minute, 60.0)})
+
     def __init__(self, http: HttpLayer, settings: Settings) -> None:
         self._http = http
         self._cfg = settings.sources.jupiter

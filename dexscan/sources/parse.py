@@ -77,7 +77,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _kind(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A bad value as an error message names it: its kind for null, booleans, objects and lists,
+    else its repr cut to 40 characters (shared with the RPC answer decoders)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -102,7 +104,7 @@ def lookup(record: Any, path: str, ctx: ParseContext) -> Any:
             return None
         if not isinstance(node, Mapping):
             where = ".".join(walked) or "<record>"
-            raise ctx.bad(where, f"expected an object, got {_kind(node)}")
+            raise ctx.bad(where, f"expected an object, got {describe_value(node)}")
         node = node.get(step)
         walked.append(step)
     return node
@@ -115,7 +117,7 @@ def to_float(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = 
              positive: bool = False, at_most: float | None = None) -> float:
     """A finite float from a JSON number or a numeric string; bools, NaN and Infinity are rejected."""
     if isinstance(value, bool) or value is None:
-        raise ctx.bad(field, f"expected a number, got {_kind(value)}")
+        raise ctx.bad(field, f"expected a number, got {describe_value(value)}")
     if isinstance(value, int | float):
         try:
             out = float(value)
@@ -127,7 +129,7 @@ def to_float(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = 
         except ValueError:
             raise ctx.bad(field, f"expected a number, got {_show(value)}") from None
     else:
-        raise ctx.bad(field, f"expected a number, got {_kind(value)}")
+        raise ctx.bad(field, f"expected a number, got {describe_value(value)}")
     if not math.isfinite(out):
         raise ctx.bad(field, f"expected a finite number, got {_show(value)}")
     if positive and out <= 0:
@@ -158,7 +160,7 @@ def opt_float(record: Any, path: str, ctx: ParseContext, *, non_negative: bool =
 def to_int(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = False) -> int:
     """An int from a JSON integer, an integral float (``12.0``) or a numeric string."""
     if isinstance(value, bool) or value is None:
-        raise ctx.bad(field, f"expected an integer, got {_kind(value)}")
+        raise ctx.bad(field, f"expected an integer, got {describe_value(value)}")
     out: int
     if isinstance(value, int):
         out = value
@@ -172,7 +174,7 @@ def to_int(value: Any, field: str, ctx: ParseContext, *, non_negative: bool = Fa
         else:
             out = _integral(to_float(value, field, ctx), value, field, ctx)
     else:
-        raise ctx.bad(field, f"expected an integer, got {_kind(value)}")
+        raise ctx.bad(field, f"expected an integer, got {describe_value(value)}")
     if not -_INT64_MAX <= out <= _INT64_MAX:
         raise ctx.bad(field, f"integer out of range, got {_show(value)}")
     if non_negative and out < 0:
@@ -226,7 +228,7 @@ def req_str(record: Any, path: str, ctx: ParseContext) -> str:
     if value is None:
         raise ctx.bad(path, "missing")
     if not isinstance(value, str):
-        raise ctx.bad(path, f"expected a string, got {_kind(value)}")
+        raise ctx.bad(path, f"expected a string, got {describe_value(value)}")
     if not value.strip():
         raise ctx.bad(path, "empty string")
     return _text(value, path, ctx)
@@ -264,7 +266,7 @@ def valid_addresses(addresses: Iterable[str], ctx: ParseContext, field: str = "<
 
 
 def _not_text(value: Any, field: str, ctx: ParseContext) -> str:
-    raise ctx.bad(field, f"expected an address, got {_kind(value)}")
+    raise ctx.bad(field, f"expected an address, got {describe_value(value)}")
 
 
 def opt_str(record: Any, path: str, ctx: ParseContext, default: str | None = None) -> str | None:
@@ -272,7 +274,7 @@ def opt_str(record: Any, path: str, ctx: ParseContext, default: str | None = Non
     if value is None:
         return default
     if not isinstance(value, str):
-        raise ctx.bad(path, f"expected a string, got {_kind(value)}")
+        raise ctx.bad(path, f"expected a string, got {describe_value(value)}")
     return _text(value, path, ctx)
 
 
@@ -290,7 +292,7 @@ def opt_bool(record: Any, path: str, ctx: ParseContext) -> bool | None:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ctx.bad(path, f"expected a boolean, got {_kind(value)}")
+    raise ctx.bad(path, f"expected a boolean, got {describe_value(value)}")
 
 
 def opt_str_list(record: Any, path: str, ctx: ParseContext) -> tuple[str, ...]:
@@ -298,7 +300,7 @@ def opt_str_list(record: Any, path: str, ctx: ParseContext) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ctx.bad(path, f"expected a list of strings, got {_kind(value)}")
+        raise ctx.bad(path, f"expected a list of strings, got {describe_value(value)}")
     return tuple(_text(v, path, ctx) for v in value)
 
 
@@ -330,7 +332,7 @@ def iso_to_epoch(value: Any, field: str, ctx: ParseContext) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = int(to_float(value, field, ctx, non_negative=True))
         return _epoch(seconds // 1000 if seconds > _MS_THRESHOLD else seconds, value, field, ctx)
-    raise ctx.bad(field, f"expected an ISO-8601 time, got {_kind(value)}")
+    raise ctx.bad(field, f"expected an ISO-8601 time, got {describe_value(value)}")
 
 
 def opt_iso_ts(record: Any, path: str, ctx: ParseContext) -> int | None:
@@ -415,7 +417,7 @@ def bar_time(value: Any, field: str, ctx: ParseContext) -> int:
 def as_object(data: Any, ctx: ParseContext, field: str = "<body>") -> Mapping[str, Any]:
     """The answer (or a part of it that holds the records) as an object; counted when it is not."""
     if not isinstance(data, Mapping):
-        raise ctx.reject(field, f"expected an object, got {_kind(data)}")
+        raise ctx.reject(field, f"expected an object, got {describe_value(data)}")
     return data
 
 
@@ -424,7 +426,7 @@ def as_list(data: Any, ctx: ParseContext, field: str = "<body>") -> list[Any]:
     if data is None:
         return []
     if not isinstance(data, list):
-        raise ctx.reject(field, f"expected a list, got {_kind(data)}")
+        raise ctx.reject(field, f"expected a list, got {describe_value(data)}")
     return data
 
 

@@ -1,20 +1,27 @@
-"""The strategy plugin interface and its registry (in the spirit of freqtrade's pairlist handlers).
+"""The strategy plugin interface (in the spirit of freqtrade's pairlist handlers).
 
-A strategy is a self-describing class: ``name``, ``description``, ``layer``, ``params`` (defaults,
-types, ranges, meaning) and ``point_in_time_safe`` (True when it only uses what a bar replay can
-show it, so backfill may judge it on history). Adding a strategy is one file::
+A strategy is a self-describing class: ``name``, ``description``, ``layer``, one ``Params`` model
+(defaults, bounds, meaning: :mod:`dexscan.params`; its ``[strategies.<name>]`` table is built from
+it) and ``point_in_time_safe`` (True when it only uses what a bar replay can show it: ``evaluate``
+replays only those and lists the others). Adding a strategy is one file::
 
-    @register
     class MyStrategy(Strategy):
         name = "my_strategy"
         description = "..."
-        params = (Param("threshold", 5.0, "what it means", minimum=0),)
         bar_timeframes = frozenset({Timeframe.M5})
+
+        class Params(PluginParams):
+            threshold: float = Field(5.0, gt=0, description="what it means")
+
+        def __init__(self, params: MyStrategy.Params | None = None) -> None:
+            super().__init__(params)
+            ...
 
         def on_bar(self, tm, tf, bar, at): ...
 
-plus an import line in ``dexscan/strategies/__init__.py``. Strategies never veto each other: the
-detector runs every enabled one and tags each :class:`Detection` with the strategy's name.
+plus its line in :data:`dexscan.plugins.STRATEGIES` (and its table in ``default.toml``). Strategies
+never veto each other: the detector runs every enabled one and tags each :class:`Detection` with the
+strategy's name. A strategy fires at most once per token and 4H window: :meth:`Strategy.once_per_window`.
 
 Two hooks, both pure (time is an argument, no I/O):
 
@@ -33,12 +40,12 @@ provider reports, and far above accumulated float error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dexscan.domain import Candle, Layer, Reason, Timeframe
-from dexscan.errors import ConfigError
+from dexscan.params import Plugin, PluginParams
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -58,33 +65,6 @@ def meets(value: float, threshold: float) -> bool:
 def exceeds(value: float, threshold: float) -> bool:
     """``value > threshold``, where a value within REL_TOL (relative) above counts as equal."""
     return value > threshold + REL_TOL * abs(threshold)
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """One tunable of a strategy: default, allowed range and meaning."""
-
-    name: str
-    default: float | int
-    description: str
-    minimum: float | None = None
-    maximum: float | None = None
-    integer: bool = False
-
-    def validate(self, strategy: str, value: Any) -> float | int:
-        """``value`` as the declared type, or ConfigError naming the strategy and the parameter."""
-        where = f"strategy {strategy}: parameter {self.name}"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-        if self.integer and float(value) != int(value):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"{where}: {value} is below the minimum {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"{where}: {value} is above the maximum {self.maximum}")
-        return int(value) if self.integer else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,41 +99,27 @@ class Detection:
     extras: Mapping[str, float] = field(default_factory=dict)
 
 
-class Strategy:
-    """Base class of every strategy plugin. Subclasses set the class attributes and a hook."""
+_S = TypeVar("_S", bound="Strategy")
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+
+class Strategy(Plugin):
+    """Base class of every strategy plugin. Subclasses set the class attributes, ``Params`` and a hook."""
+
+    kind = "strategy"
     layer: ClassVar[Layer] = "strategy"
-    point_in_time_safe: ClassVar[bool] = True
-    params: ClassVar[tuple[Param, ...]] = ()
     #: Completed-bar timeframes whose bars :meth:`on_bar` wants.
     bar_timeframes: ClassVar[frozenset[Timeframe]] = frozenset()
     #: True when :meth:`on_price` wants every price observation.
     observes_price: ClassVar[bool] = False
 
-    def __init__(self, **values: Any) -> None:
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"strategy {self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(known) or '(none)'}")
-        self.values: dict[str, float | int] = {
-            p.name: p.validate(self.name, values.get(p.name, p.default)) for p in self.params
-        }
+    def __init__(self, params: PluginParams | None = None) -> None:
+        super().__init__(params)
         self._fired: dict[str, int] = {}
 
-    # -- construction --------------------------------------------------------------------------
-
     @classmethod
-    def settings_values(cls, settings: Settings) -> Mapping[str, Any]:
-        """This strategy's parameter values from the settings (default: none, i.e. defaults)."""
-        return {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Strategy:
-        values = cls.settings_values(settings)
-        return cls(**{p.name: values[p.name] for p in cls.params if p.name in values})
+    def from_settings(cls: type[_S], settings: Settings) -> _S:
+        """The strategy with its ``[strategies.<name>]`` parameters."""
+        return cls(settings.strategies.params_for(cls.Params))
 
     # -- sizing: what the market books must hold for this strategy ----------------------------
 
@@ -201,56 +167,18 @@ class Strategy:
     # -- helpers -------------------------------------------------------------------------------
 
     def once_per_window(self, mint: str, window_ts: int) -> bool:
-        """True the first time this strategy fires for ``mint`` in the 4H window ``window_ts``."""
+        """True the first time this strategy fires for ``mint`` in the 4H window ``window_ts`` (and
+        remembers it): call it last, when every other condition of a detection holds."""
         if self._fired.get(mint) == window_ts:
             return False
         self._fired[mint] = window_ts
         return True
 
-    def already_fired(self, mint: str, window_ts: int) -> bool:
-        return self._fired.get(mint) == window_ts
+    def bar_detection(self, bar: Candle, at: int, reasons: tuple[Reason, ...], **extra: Any) -> Detection:
+        """A detection on the completed ``bar``: entered at its close, its low as the signal low."""
+        return Detection(strategy=self.name, layer=self.layer, candle_ts=bar.ts, ts=at, price=bar.close,
+                         reasons=reasons, signal_low=bar.low, **extra)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        """Self-description for ``dexscan config`` and docs."""
-        return {
-            "name": cls.name,
-            "description": cls.description,
-            "layer": cls.layer,
-            "point_in_time_safe": cls.point_in_time_safe,
-            "params": [
-                {"name": p.name, "default": p.default, "min": p.minimum, "max": p.maximum,
-                 "description": p.description}
-                for p in cls.params
-            ],
-        }
-
-
-#: Registered strategy classes by name, in registration order.
-STRATEGY_REGISTRY: dict[str, type[Strategy]] = {}
-
-_S = TypeVar("_S", bound=type[Strategy])
-
-
-def register(cls: _S) -> _S:
-    """Class decorator: make a strategy available to :func:`build_strategies`."""
-    if cls.name in STRATEGY_REGISTRY and STRATEGY_REGISTRY[cls.name] is not cls:
-        raise ValueError(f"strategy {cls.name!r} is registered twice")
-    STRATEGY_REGISTRY[cls.name] = cls
-    return cls
-
-
-def build_strategies(settings: Settings, names: Sequence[str] | None = None) -> list[Strategy]:
-    """The enabled strategies (``settings.strategies.enabled`` unless ``names``), configured."""
-    wanted = list(settings.strategies.enabled if names is None else names)
-    unknown = [n for n in wanted if n not in STRATEGY_REGISTRY]
-    if unknown:
-        raise ConfigError(f"strategies.enabled: unknown strategy {', '.join(map(repr, unknown))}; "
-                          f"known: {', '.join(STRATEGY_REGISTRY)}")
-    seen: set[str] = set()
-    out: list[Strategy] = []
-    for n in wanted:
-        if n not in seen:
-            seen.add(n)
-            out.append(STRATEGY_REGISTRY[n].from_settings(settings))
-    return out
+        return {**super().describe(), "layer": cls.layer}

@@ -16,52 +16,47 @@ At most once per token per 4H candle (``candle_ts`` is the firing 5m bar).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pydantic import Field
 
 from dexscan.domain import Candle, Reason, Timeframe
 from dexscan.market import H4
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, exceeds, meets, register
+from dexscan.params import PluginParams
+from dexscan.strategies.base import REL_TOL, Detection, Strategy, VolumeGate, exceeds, meets
 
 if TYPE_CHECKING:
-    from dexscan.config import Settings
     from dexscan.market import TokenMarket
 
 
-@register
 class GodCandle(Strategy):
     name = "god_candle"
     description = ("A 5m bar with volume >= volume_mult x its volume_bars mean, a close above the prior "
                    "breakout_bars high, a rise >= rise_pct% within window_bars bars, and no long upper wick.")
     bar_timeframes = frozenset({Timeframe.M5})
-    params = (
-        Param("rise_pct", 12.0, "rise from the lowest low of the window to the close, percent (>=)",
-              minimum=1e-9, maximum=10_000),
-        Param("window_bars", 10, "bars (including this one) the rise may take", minimum=1, maximum=1000,
-              integer=True),
-        Param("volume_mult", 5.0, "bar volume vs the mean of the previous volume_bars bars (>=)",
-              minimum=1e-9, maximum=1000),
-        Param("volume_bars", 20, "bars in the volume mean", minimum=1, maximum=1000, integer=True),
-        Param("breakout_bars", 50, "the close must exceed the highest high of this many previous bars",
-              minimum=1, maximum=5000, integer=True),
-        Param("max_upper_wick_frac", 0.6, "reject when the upper wick is more than this share of the range",
-              minimum=0, maximum=1),
-    )
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
-        v = self.values
-        self.rise_pct = float(v["rise_pct"])
-        self.window_bars = int(v["window_bars"])
-        self.volume_mult = float(v["volume_mult"])
-        self.volume_bars = int(v["volume_bars"])
-        self.breakout_bars = int(v["breakout_bars"])
-        self.max_upper_wick_frac = float(v["max_upper_wick_frac"])
+    class Params(PluginParams):
+        rise_pct: float = Field(12.0, gt=0, le=10_000,
+                                description="rise from the lowest low of the window to the close, percent (>=)")
+        window_bars: int = Field(10, ge=1, le=1000, description="bars (including this one) the rise may take")
+        volume_mult: float = Field(5.0, gt=0, le=1000,
+                                   description="bar volume vs the mean of the previous volume_bars bars (>=)")
+        volume_bars: int = Field(20, ge=1, le=1000, description="bars in the volume mean")
+        breakout_bars: int = Field(50, ge=1, le=5000,
+                                   description="the close must exceed the highest high of this many previous bars")
+        max_upper_wick_frac: float = Field(
+            0.6, ge=0, le=1, description="reject when the upper wick is more than this share of the range")
+
+    def __init__(self, params: GodCandle.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.rise_pct = p.rise_pct
+        self.window_bars = p.window_bars
+        self.volume_mult = p.volume_mult
+        self.volume_bars = p.volume_bars
+        self.breakout_bars = p.breakout_bars
+        self.max_upper_wick_frac = p.max_upper_wick_frac
         self._need = max(self.volume_bars, self.breakout_bars, self.window_bars - 1)
-
-    @classmethod
-    def settings_values(cls, settings: Settings) -> Mapping[str, Any]:
-        return settings.strategies.god_candle.model_dump()
 
     def bars_needed(self) -> int:
         return self._need
@@ -80,9 +75,6 @@ class GodCandle(Strategy):
         threshold = self.volume_mult * mean
         if v < threshold - REL_TOL * threshold:
             return None
-        window = bar.ts - bar.ts % H4
-        if self._fired.get(tm.mint) == window:
-            return None
         m5 = tm.m5
         n = len(m5)
         prior_high = max(m5[i].high for i in range(n - self.breakout_bars, n))
@@ -96,26 +88,17 @@ class GodCandle(Strategy):
             return None
         rng = bar.high - bar.low
         wick = (bar.high - max(bar.open, bar.close)) / rng if rng > 0 else 0.0
-        if exceeds(wick, self.max_upper_wick_frac):
+        if exceeds(wick, self.max_upper_wick_frac) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
             return None
-        self._fired[tm.mint] = window
         rise = (bar.close / low - 1.0) * 100.0
         ratio = v / mean if mean > 0 else None
         volume_reason = (Reason(f"volume_vs_mean{self.volume_bars}", ratio, ">=", self.volume_mult, "x")
                          if ratio is not None else Reason("volume_after_empty_bars", v, ">", 0.0, " USD"))
-        return Detection(
-            strategy=self.name,
-            layer=self.layer,
-            candle_ts=bar.ts,
-            ts=at,
-            price=bar.close,
-            reasons=(
-                Reason(f"rise_in_{self.window_bars}_bars", rise, ">=", self.rise_pct, "%"),
-                volume_reason,
-                Reason(f"close_vs_prior_{self.breakout_bars}_bar_high", bar.close, ">", prior_high),
-                Reason("upper_wick_share", wick, "<=", self.max_upper_wick_frac),
-            ),
-            signal_low=bar.low,
-            volume_ratio=ratio,
-            extras={"window_rise_pct": rise, "upper_wick_share": wick},
+        reasons = (
+            Reason(f"rise_in_{self.window_bars}_bars", rise, ">=", self.rise_pct, "%"),
+            volume_reason,
+            Reason(f"close_vs_prior_{self.breakout_bars}_bar_high", bar.close, ">", prior_high),
+            Reason("upper_wick_share", wick, "<=", self.max_upper_wick_frac),
         )
+        return self.bar_detection(bar, at, reasons, volume_ratio=ratio,
+                                  extras={"window_rise_pct": rise, "upper_wick_share": wick})

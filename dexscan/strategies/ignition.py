@@ -16,43 +16,40 @@ warming up (``Detector.warming_up`` says how many are missing) and ignition is n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pydantic import Field
 
 from dexscan.domain import Reason
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, register
+from dexscan.params import PluginParams
+from dexscan.strategies.base import REL_TOL, Detection, Strategy, VolumeGate
 
 if TYPE_CHECKING:
-    from dexscan.config import Settings
     from dexscan.market import TokenMarket
 
 
-@register
 class Ignition(Strategy):
     name = "ignition"
     description = ("Early layer: the forming 4H candle is up rise_pct% over its open while the 5m volume "
                    "exceeds volume_mult x the SMA of the previous sma_bars completed 5m bars; once per candle.")
     layer = "ignition"
     observes_price = True
-    params = (
-        Param("rise_pct", 2.0, "rise of the price over the forming 4H candle's open, percent (>=)",
-              minimum=1e-9, maximum=1000),
-        Param("volume_mult", 3.0, "5m volume must exceed this multiple of its SMA (strict >)",
-              minimum=1e-9, maximum=1000),
-        Param("sma_bars", 20, "completed 5m bars in the volume SMA (and the warm-up length)",
-              minimum=1, maximum=1000, integer=True),
-    )
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
-        self.rise_pct = float(self.values["rise_pct"])
-        self.volume_mult = float(self.values["volume_mult"])
-        self.sma_bars = int(self.values["sma_bars"])
+    class Params(PluginParams):
+        rise_pct: float = Field(2.0, gt=0, le=1000,
+                                description="rise of the price over the forming 4H candle's open, percent (>=)")
+        volume_mult: float = Field(3.0, gt=0, le=1000,
+                                   description="5m volume must exceed this multiple of its SMA (strict >)")
+        sma_bars: int = Field(20, ge=1, le=1000,
+                              description="completed 5m bars in the volume SMA (and the warm-up length)")
+
+    def __init__(self, params: Ignition.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.rise_pct = p.rise_pct
+        self.volume_mult = p.volume_mult
+        self.sma_bars = p.sma_bars
         self._rise_factor = 1.0 + self.rise_pct / 100.0
-
-    @classmethod
-    def settings_values(cls, settings: Settings) -> Mapping[str, Any]:
-        return settings.detector.ignition.model_dump()
 
     def bars_needed(self) -> int:
         return self.sma_bars
@@ -76,13 +73,10 @@ class Ignition(Strategy):
         price_threshold = open_ * self._rise_factor
         if price < price_threshold - REL_TOL * price_threshold:
             return None
-        if self._fired.get(tm.mint) == f.ts:
-            return None
         sma = tm.volumes[self.sma_bars].total / self.sma_bars
         volume_threshold = self.volume_mult * sma
-        if not volume_5m > volume_threshold + REL_TOL * volume_threshold:
+        if not volume_5m > volume_threshold + REL_TOL * volume_threshold or not self.once_per_window(tm.mint, f.ts):
             return None
-        self._fired[tm.mint] = f.ts
         rise = (price / open_ - 1.0) * 100.0
         if sma > 0:
             ratio: float | None = volume_5m / sma

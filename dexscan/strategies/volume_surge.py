@@ -9,41 +9,38 @@ third" and does not fire. At most once per token per 4H candle (``candle_ts`` is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pydantic import Field
 
 from dexscan.domain import Candle, Reason, Timeframe
 from dexscan.market import H4
-from dexscan.strategies.base import REL_TOL, Detection, Param, Strategy, VolumeGate, meets, register
+from dexscan.params import PluginParams
+from dexscan.strategies.base import REL_TOL, Detection, Strategy, VolumeGate, meets
 
 if TYPE_CHECKING:
-    from dexscan.config import Settings
     from dexscan.market import TokenMarket
 
 
-@register
 class VolumeSurge(Strategy):
     name = "volume_surge"
     description = ("A 5m bar with volume >= mean + sigmas x std of the previous bars bars, closing in the "
                    "upper close_in_top_frac of its range.")
     bar_timeframes = frozenset({Timeframe.M5})
-    params = (
-        Param("sigmas", 4.0, "standard deviations above the window mean (>=)", minimum=1e-9, maximum=100),
-        Param("bars", 20, "previous bars in the volume window", minimum=2, maximum=1000, integer=True),
-        Param("close_in_top_frac", 0.3333, "the close must lie in this top share of the bar's range",
-              minimum=1e-9, maximum=1),
-    )
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
-        self.sigmas = float(self.values["sigmas"])
-        self.bars = int(self.values["bars"])
-        self.close_in_top_frac = float(self.values["close_in_top_frac"])
+    class Params(PluginParams):
+        sigmas: float = Field(4.0, gt=0, le=100, description="standard deviations above the window mean (>=)")
+        bars: int = Field(20, ge=2, le=1000, description="previous bars in the volume window")
+        close_in_top_frac: float = Field(0.3333, gt=0, le=1,
+                                         description="the close must lie in this top share of the bar's range")
+
+    def __init__(self, params: VolumeSurge.Params | None = None) -> None:
+        p = params or self.Params()
+        super().__init__(p)
+        self.sigmas = p.sigmas
+        self.bars = p.bars
+        self.close_in_top_frac = p.close_in_top_frac
         self._min_position = 1.0 - self.close_in_top_frac
-
-    @classmethod
-    def settings_values(cls, settings: Settings) -> Mapping[str, Any]:
-        return settings.strategies.volume_surge.model_dump()
 
     def bars_needed(self) -> int:
         return self.bars
@@ -69,12 +66,8 @@ class VolumeSurge(Strategy):
         if not meets(position, self._min_position):
             return None
         std = window.pstdev()
-        if not meets(v, mean + self.sigmas * std):
+        if not meets(v, mean + self.sigmas * std) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
             return None
-        w4 = bar.ts - bar.ts % H4
-        if self._fired.get(tm.mint) == w4:
-            return None
-        self._fired[tm.mint] = w4
         if std > 0:
             z = (v - mean) / std
             volume_reason = Reason(f"volume_z{self.bars}", z, ">=", self.sigmas, "σ")
@@ -82,14 +75,6 @@ class VolumeSurge(Strategy):
             z = None
             volume_reason = Reason(f"volume_vs_flat_mean{self.bars}", v, ">", mean, " USD")
         extras = {"close_position": position} if z is None else {"close_position": position, "volume_z": z}
-        return Detection(
-            strategy=self.name,
-            layer=self.layer,
-            candle_ts=bar.ts,
-            ts=at,
-            price=bar.close,
-            reasons=(volume_reason, Reason("close_position_in_range", position, ">=", self._min_position)),
-            signal_low=bar.low,
-            volume_ratio=v / mean if mean > 0 else None,
-            extras=extras,
-        )
+        return self.bar_detection(bar, at, (volume_reason, Reason("close_position_in_range", position, ">=",
+                                                                  self._min_position)),
+                                  volume_ratio=v / mean if mean > 0 else None, extras=extras)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dexscan.alerts.telegram import COMMANDS
+from dexscan.alerts.telegram.commands import COMMANDS
 from dexscan.demo.bot_chat import message_lines
 from dexscan.demo.market_sim import MarketSim
 from dexscan.demo.world import demo_sim_config

@@ -20,7 +20,8 @@ import pytest
 from dexscan.config import load_settings
 from dexscan.demo.servers.market import DEFAULT_LIMITS
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 

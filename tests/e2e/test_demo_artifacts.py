@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from dexscan.backfill import run_backfill
+from dexscan.calibration import Calibrator
+from dexscan.calibrator_loading import calibrator_label, load_calibrator
 from dexscan.config import load_settings
-from dexscan.engine import calibrator_label, demo_db_path, load_calibrator
+from dexscan.demo_entry import DemoEntry
+from dexscan.demo_mode import demo_db_path
 from dexscan.evaluate import run_calibrate, run_evaluate
-from dexscan.scoring import Calibrator
 from dexscan.store import Store
 
 
@@ -29,6 +31,7 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.virtual_time  # as `dexscan backfill --demo` runs: the budget waits cost no real time
 async def test_demo_runs_never_write_outside_the_demo_data_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                 ) -> None:
     monkeypatch.chdir(tmp_path)  # a live run's default reports/ would land here
@@ -38,7 +41,7 @@ async def test_demo_runs_never_write_outside_the_demo_data_path(tmp_path: Path, 
     db = demo_db_path(settings)
     demo_dir = db.parent
     assert demo_dir == Path(os.environ["DEXSCAN_DATA_DIR"]) / "demo"
-    assert await run_backfill(settings, _args(demo=True, days=12, db=str(db))) == 0
+    assert await run_backfill(settings, _args(demo=True, days=12, db=str(db)), demo=DemoEntry()) == 0
     before = _files(tmp_path)
     assert await run_evaluate(settings, _args(db=str(db))) == 0
     assert await run_calibrate(settings, _args(db=str(db))) == 0

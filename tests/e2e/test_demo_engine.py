@@ -21,7 +21,8 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 DAY = 86_400
 LEAD_S = 600  # the clock starts 10 simulated minutes before the live period
@@ -166,7 +167,7 @@ async def test_without_any_reachable_source_the_scanner_says_so_and_exits_1(
     import argparse
     import socket
 
-    from dexscan.engine import run_scan
+    from dexscan.scan_command import run_scan
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

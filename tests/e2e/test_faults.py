@@ -1,7 +1,7 @@
 """Faults injected into a running demo scanner; every assertion is about data.
 
-Each test runs the real scanner (:func:`dexscan.engine.scan`, in-process) on the demo world through
-:mod:`tests.e2e.fault_harness`, flips one of the loopback fakes' fault switches at a chosen moment of
+Each test runs the real scanner (:func:`dexscan.scan_command.scan`, in-process) on the demo world through
+:mod:`tests.support.fault_harness`, flips one of the loopback fakes' fault switches at a chosen moment of
 simulated time, and checks afterwards:
 
 * the scanner kept running and kept finding what the simulator planted: every planted ignition of a
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from dexscan.alerts.format import AlertMessage
-from tests.e2e.fault_harness import (
+from tests.support.fault_harness import (
     CHAIN_GATES,
     LEAD_S,
     Result,

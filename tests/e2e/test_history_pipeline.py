@@ -10,16 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from dexscan.backfill import DEMO_SEED, DEMO_TOKENS, backfill, run_backfill
+from dexscan.backfill import backfill, run_backfill
 from dexscan.clock import SimClock
 from dexscan.config import load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
+from dexscan.demo.world import demo_sim_config
+from dexscan.demo_entry import DemoEntry
 from dexscan.domain import Timeframe
-from dexscan.evaluate import NO_5M_DATA, TokenHistory, run_calibrate, run_evaluate, run_replay
+from dexscan.evaluate import run_calibrate, run_evaluate
+from dexscan.metrics import NO_5M_DATA
+from dexscan.replay import TokenHistory, run_replay
 from dexscan.scoring import Scorer
 from dexscan.store import Store
 
+#: The seed of the demo world's simulated market.
+DEMO_SEED = demo_sim_config().seed
 DAY = 86_400
 
 
@@ -122,16 +128,17 @@ async def test_backfill_then_evaluate_matches_planted_truth_byte_for_byte(
     assert len(rows) - 1 == sum(t["signals"] for t in m["overall"]["strategies"].values())
 
 
+@pytest.mark.virtual_time  # as `dexscan backfill --demo` runs: the budget waits cost no real time
 async def test_demo_backfill_command_fetches_the_simulated_tokens_once(tmp_path: Path) -> None:
     db = str(tmp_path / "demo.db")
     settings = load_settings()
-    assert await run_backfill(settings, _args(demo=True, days=2, db=db)) == 0
+    assert await run_backfill(settings, _args(demo=True, days=2, db=db), demo=DemoEntry()) == 0
     store = await Store.open(db)
     try:
         spans = await store.candle_spans()
     finally:
         await store.close()
-    sim = MarketSim(SimConfig(seed=DEMO_SEED, n_tokens=DEMO_TOKENS, history_days=30))
+    sim = MarketSim(demo_sim_config())  # the demo world every command uses
     assert {r["mint"] for r in spans} == {t.mint for t in sim.tokens}
     # the token still on its pump.fun bonding curve at the end (SimConfig.migration) is filled from its curve
     filled = {t.mint: t.curve.address if t.curve is not None and (t.migrated_at or 0) >= sim.live_start

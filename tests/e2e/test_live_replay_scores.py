@@ -1,8 +1,8 @@
 """A live demo session, replayed through ``evaluate``'s path from its own database, scores the same.
 
 The scanner runs 8 simulated hours on the demo world (virtual time), storing its signals with their
-raw scores and every 5m bar it built. :func:`dexscan.evaluate.load_histories` and
-:func:`dexscan.evaluate.run_replay` then replay those bars, as ``dexscan evaluate`` does. Every live
+raw scores and every 5m bar it built. :func:`dexscan.replay.load_histories` and
+:func:`dexscan.replay.run_replay` then replay those bars, as ``dexscan evaluate`` does. Every live
 signal is found again (same mint, strategy and candle); a signal the replay observes at the same
 moment (a completed 5m bar, a 4H close) has the same raw score to the last bit, because both sides
 compute the same features: breadth by one rule, pair age from the stored pool row, and no weight on
@@ -20,8 +20,8 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import ScanOptions, preload, scan
-from dexscan.evaluate import load_histories, run_replay
+from dexscan.replay import load_histories, run_replay
+from dexscan.scan_command import ScanOptions, preload, scan
 from dexscan.scoring import FEATURES, NOT_IN_HISTORY
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]

@@ -17,7 +17,8 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 
 LEAD_S = 600
 H4 = 14_400

@@ -1,7 +1,7 @@
 """SIGKILL at seeded random moments, twenty times on one database, then a clean run to the end.
 
 Each cycle starts ``dexscan scan --demo --json --db FILE`` (forked from a warm zygote, see
-:mod:`tests.e2e.fault_harness`), lets it run for a random time or until just after it committed and
+:mod:`tests.support.fault_harness`), lets it run for a random time or until just after it committed and
 printed a signal or outcome, and kills it with SIGKILL. The restarted demo resumes the simulated
 clock where the killed one last recorded it, so it replays a little of the same market: the detector
 finds some signals again, and the store's natural keys must keep them from being stored or shown
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fault_harness import run_kill_cycles
+from tests.support.fault_harness import run_kill_cycles
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.fault_harness import Run, run_scanner
 from tests.integration.test_telegram_delivery import mint_of
+from tests.support.fault_harness import Run, run_scanner
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 

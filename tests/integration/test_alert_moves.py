@@ -16,14 +16,17 @@ from typing import Any
 from aiogram import Bot
 
 from dexscan.alerts.format import AlertMessage
-from dexscan.alerts.telegram import OutboxSender, create_bot
+from dexscan.alerts.telegram.outbox import OutboxSender
+from dexscan.alerts.telegram.transport import create_bot
+from dexscan.calibration import Calibrator, IsotonicBlocks, LinearModel
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.detector import Detector
 from dexscan.domain import Outcome, Reason, Signal
-from dexscan.engine import Engine, Found, move_members
-from dexscan.scoring import Calibrator, IsotonicBlocks, LinearModel
+from dexscan.engine import Engine
+from dexscan.service import event_json
+from dexscan.signal_ledger import Found, move_members
 from dexscan.store import Store
 from tests.integration.test_telegram_delivery import CHAT, T0, TOKEN, make_signal
 
@@ -136,7 +139,7 @@ async def test_three_strategies_on_one_move_send_exactly_one_alert_listing_the_t
         assert not any("%" in n and "historically" not in n and "record" not in n for n in row.notes)
 
         # --json / ws events: one per signal, each naming its move
-        events = [r.engine._events.get_nowait() for _ in range(r.engine._events.qsize())]
+        events = [event_json(r.engine._events.get_nowait()) for _ in range(r.engine._events.qsize())]
         assert [e["move"] for e in events if e["type"] == "signal"] == [
             {"id": stored[0][0], "strategies": ["ignition"], "signal_ids": [stored[0][0]]},
             {"id": stored[0][0], "strategies": ["ignition", "volume_surge"],

@@ -14,10 +14,8 @@ import pytest
 from dexscan.backfill import (
     HISTORY_TIMEFRAMES,
     backfill,
-    derive_timeframes,
     merge_intervals,
     missing_ranges,
-    read_ohlcv_file,
     run_backfill,
     split_range,
 )
@@ -27,6 +25,7 @@ from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
 from dexscan.domain import MAIN_QUOTES, Candle, Timeframe
 from dexscan.errors import InputError
+from dexscan.ohlcv_files import derive_timeframes, read_ohlcv_file
 from dexscan.store import Store
 
 T0 = 1_754_870_400  # 2025-08-11 00:00 UTC

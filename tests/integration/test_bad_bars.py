@@ -19,7 +19,8 @@ from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MISALIGNED_BY_S, MarketFakes
 from dexscan.domain import Timeframe
 from dexscan.errors import BadPayload
-from dexscan.sources.http import BIRDEYE, GECKOTERMINAL
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.geckoterminal import GECKOTERMINAL
 from dexscan.store import Store
 from tests.integration.test_clients import market
 

@@ -21,11 +21,21 @@ from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
 from solders.rpc.errors import NodeUnhealthyMessage
 
-from dexscan.alerts.telegram import UpdatePoller, create_bot, describe_error
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot, describe_error
 from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock
-from dexscan.demo.corpus import (
+from dexscan.domain import USDC_MINT, Candle, Timeframe
+from dexscan.errors import BadPayload, RpcBadAnswer, RpcUnavailable
+from dexscan.sources import build_clients
+from dexscan.sources.birdeye import parse_ohlcv_item
+from dexscan.sources.dexscreener import parse_pair
+from dexscan.sources.geckoterminal import parse_ohlcv_row
+from dexscan.sources.http import HttpLayer
+from dexscan.sources.jupiter import parse_token
+from dexscan.sources.parse import ParseContext, bar_series, to_float
+from dexscan.store import Store
+from tests.support.corpus import (
     BODY_KINDS,
     CLIENTS,
     TARGETS,
@@ -40,16 +50,6 @@ from dexscan.demo.corpus import (
     run_corpus,
     run_http_corpus,
 )
-from dexscan.domain import USDC_MINT, Candle, Timeframe
-from dexscan.errors import BadPayload, RpcBadAnswer, RpcUnavailable
-from dexscan.sources import build_clients
-from dexscan.sources.birdeye import parse_ohlcv_item
-from dexscan.sources.dexscreener import parse_pair
-from dexscan.sources.geckoterminal import parse_ohlcv_row
-from dexscan.sources.http import HttpLayer
-from dexscan.sources.jupiter import parse_token
-from dexscan.sources.parse import ParseContext, bar_series, to_float
-from dexscan.store import Store
 
 NOW = 1_760_000_000
 CTX = ParseContext("corpus", "/test")
@@ -357,7 +357,7 @@ async def test_a_bad_update_is_described_in_one_line_naming_the_field(db: Store)
 
 async def test_store_check_catches_what_must_not_be_stored(db: Store) -> None:
     """The corpus's own oracle: a bar that does not bracket, a NaN, a negative price are caught."""
-    from dexscan.demo.corpus import Malformed
+    from tests.support.corpus import Malformed
 
     check = StoreCheck(db, NOW)
     shape = Shape("geckoterminal", "geckoterminal:ohlcv", None, ("pool",))

@@ -115,8 +115,9 @@ def test_check_with_settings_pointing_at_the_fake_stores_verdicts(
 def test_demo_with_the_market_fakes_agrees_with_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("dexscan.demo.servers.market")
     from dexscan.demo.market_sim import MarketSim
+    from dexscan.demo.world import demo_sim_config
 
-    sim = MarketSim()
+    sim = MarketSim(demo_sim_config())  # the demo world every command uses
     assert main(["check", "--demo", "--json", *[t.mint for t in sim.tokens]]) == 1
     report = json.loads(capsys.readouterr().out)
     admitted = [m["mint"] for m in report["mints"] if m["admitted"]]

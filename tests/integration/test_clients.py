@@ -22,7 +22,11 @@ from dexscan.demo.servers.market import MarketFakes
 from dexscan.domain import MAIN_QUOTES, Timeframe
 from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
 from dexscan.sources import Clients, HttpLayer, build_clients, main_pool
-from dexscan.sources.http import BIRDEYE, DEXSCREENER, GECKOTERMINAL, JUPITER, CircuitOpen, HttpStatusError
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.dexscreener import DEXSCREENER
+from dexscan.sources.geckoterminal import GECKOTERMINAL
+from dexscan.sources.http import CircuitOpen, HttpStatusError
+from dexscan.sources.jupiter import JUPITER
 from tests.integration.test_http_layer import QuietSimClock
 
 #: Valid-looking base58 addresses no simulated token has.

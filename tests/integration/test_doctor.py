@@ -13,6 +13,7 @@ from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import MarketFakes
+from dexscan.demo_entry import DemoEntry
 from dexscan.doctor import check_rpc, check_sources, run_checks, run_doctor
 
 DEAD = "http://127.0.0.1:1"
@@ -102,7 +103,7 @@ async def test_rpc_health_and_slot(rpc_stub: dict[str, Any]) -> None:
 
 
 async def test_demo_reports_every_source_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    code = await run_doctor(load_settings(env={}), argparse.Namespace(demo=True, timeout=5.0))
+    code = await run_doctor(load_settings(env={}), argparse.Namespace(demo=True, timeout=5.0), demo=DemoEntry())
     assert code == 0
     out = capsys.readouterr().out
     for line in ("jupiter", "dexscreener", "geckoterminal", "birdeye", "rpc 1", "rpc 2"):

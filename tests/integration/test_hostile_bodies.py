@@ -19,7 +19,8 @@ from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.domain import SOL_MINT
 from dexscan.errors import BadPayload
 from dexscan.sources.bounded import BadEncoding, BodyLimitExceeded, BodyReader, UnsupportedEncoding
-from dexscan.sources.http import JUPITER, ResponseTooLarge
+from dexscan.sources.http import ResponseTooLarge
+from dexscan.sources.jupiter import JUPITER
 from tests.integration.test_clients import market
 
 # Virtual time: building a 200 MB gzip bomb or streaming 64 MiB costs real CPU, and on a loaded

@@ -9,7 +9,9 @@ import pytest
 
 from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.demo.servers.market import HUGE_ID, LONG_PAIR_ADDRESS
-from dexscan.sources.http import DEXSCREENER, GECKOTERMINAL, JUPITER
+from dexscan.sources.dexscreener import DEXSCREENER
+from dexscan.sources.geckoterminal import GECKOTERMINAL
+from dexscan.sources.jupiter import JUPITER
 from tests.integration.test_clients import market
 
 

@@ -19,7 +19,9 @@ from aiohttp import web
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.errors import BadPayload, RateLimited, SourceUnavailable
-from dexscan.sources.http import JUPITER, CircuitOpen, HttpLayer, HttpStatusError, describe_client_error
+from dexscan.sources.http import CircuitOpen, HttpLayer, HttpStatusError
+from dexscan.sources.jupiter import JUPITER
+from dexscan.sources.transport import describe_client_error
 
 T0 = 1_700_000_000.0
 ENDPOINT = "/price/v3"

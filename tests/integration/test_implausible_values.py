@@ -12,9 +12,9 @@ import pytest
 from solders.pubkey import Pubkey
 
 from dexscan.demo.market_sim import MarketSim, SimConfig
-from dexscan.sources.geckoterminal import parse_ohlcv_row
-from dexscan.sources.http import DEXSCREENER, GECKOTERMINAL, JUPITER
-from dexscan.sources.jupiter import parse_price
+from dexscan.sources.dexscreener import DEXSCREENER
+from dexscan.sources.geckoterminal import GECKOTERMINAL, parse_ohlcv_row
+from dexscan.sources.jupiter import JUPITER, parse_price
 from dexscan.sources.parse import ParseContext, parse_entries, parse_records
 from tests.integration.test_clients import market
 

@@ -20,7 +20,8 @@ from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.domain import GateStatus, GateVerdict, MintFacts
-from dexscan.gates import GateInput, build_gates, evaluate_gates
+from dexscan.gates import GateInput, evaluate_gates
+from dexscan.plugins import build_gates
 from dexscan.store import Store
 
 # Virtual time: endpoint latencies are measured on the loop's clock, so load cannot reorder them.

@@ -23,7 +23,8 @@ from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.domain import GateStatus
 from dexscan.errors import RpcUnavailable
-from dexscan.gates import GateInput, build_gates, evaluate_gates
+from dexscan.gates import GateInput, evaluate_gates
+from dexscan.plugins import build_gates
 
 # Virtual time: latencies are measured on the loop's clock, so an injected 150 ms delay is exact
 # and a loaded machine cannot make one fast loopback endpoint rank behind another.

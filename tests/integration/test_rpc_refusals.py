@@ -23,7 +23,8 @@ from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 from dexscan.doctor import check_rpc
 from dexscan.domain import GateStatus
-from dexscan.gates import GateInput, build_gates, evaluate_gates
+from dexscan.gates import GateInput, evaluate_gates
+from dexscan.plugins import build_gates
 
 T0 = 1_760_000_000
 REFUSAL = ("-32010 TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA excluded from account secondary indexes; "

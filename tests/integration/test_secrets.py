@@ -23,7 +23,9 @@ from dexscan.demo.market_sim import MarketSim, SimConfig
 from dexscan.doctor import check_rpc, render, run_checks
 from dexscan.domain import SOL_MINT
 from dexscan.logs import setup_logging
-from dexscan.sources.http import BIRDEYE, JUPITER, RedirectRefused
+from dexscan.sources.birdeye import BIRDEYE
+from dexscan.sources.http import RedirectRefused
+from dexscan.sources.jupiter import JUPITER
 from tests.integration.test_clients import market
 
 BIRDEYE_KEY = "be-key-4f1c2a9e7b3d"

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from dexscan.backend import StoreBackend
 from dexscan.domain import Confidence, Levels, Outcome, Reason, Signal
 from dexscan.errors import InputError
 from dexscan.service import Service, outcome_event, parse_listen, signal_event
@@ -63,7 +64,7 @@ def provider() -> Provider:
 
 @pytest.fixture
 async def service(store: Store, provider: Provider) -> AsyncIterator[Service]:
-    async with Service(store, provider, "127.0.0.1", 0) as svc:
+    async with Service(StoreBackend(store), provider, "127.0.0.1", 0) as svc:
         yield svc
 
 
@@ -358,7 +359,7 @@ async def test_ws_streams_published_events_to_every_client(service: Service, htt
 async def test_ws_slow_client_loses_oldest_events_not_the_engine(
     store: Store, provider: Provider, http: aiohttp.ClientSession
 ) -> None:
-    async with Service(store, provider, ws_queue_size=2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
+    async with Service(StoreBackend(store), provider, ws_queue_size=2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
         assert (await _receive(ws))["type"] == "hello"
         assert (await _receive(ws))["type"] == "snapshot"
         for i in range(5):  # no await in between: the client cannot drain anything meanwhile
@@ -373,7 +374,7 @@ async def test_ws_slow_client_loses_oldest_events_not_the_engine(
 async def test_ws_clients_are_closed_when_the_service_stops(
     store: Store, provider: Provider, http: aiohttp.ClientSession
 ) -> None:
-    svc = Service(store, provider)
+    svc = Service(StoreBackend(store), provider)
     await svc.start()
     ws = await http.ws_connect(f"{svc.url}/ws")
     assert (await _receive(ws))["type"] == "hello"
@@ -409,7 +410,7 @@ async def test_ws_sends_a_snapshot_of_the_open_trades_on_connect(
 async def test_ws_heartbeat_fills_quiet_stretches(
     store: Store, provider: Provider, http: aiohttp.ClientSession
 ) -> None:
-    async with Service(store, provider, heartbeat_s=0.2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
+    async with Service(StoreBackend(store), provider, heartbeat_s=0.2) as svc, http.ws_connect(f"{svc.url}/ws") as ws:
         assert await _receive(ws) == {"type": "hello", "queue_size": 256, "heartbeat_s": 0.2}
         assert (await _receive(ws))["type"] == "snapshot"
         assert await _receive(ws) == {"type": "heartbeat", "ts": NOW, "live": 0}
@@ -418,11 +419,11 @@ async def test_ws_heartbeat_fills_quiet_stretches(
         provider.status = _status(now=NOW + 30)
         assert await _receive(ws) == {"type": "heartbeat", "ts": NOW + 30, "live": 0}
     with pytest.raises(ValueError, match="heartbeat_s"):
-        Service(store, provider, heartbeat_s=0)
+        Service(StoreBackend(store), provider, heartbeat_s=0)
 
 
 def test_publish_rejects_non_json_events(store: Store, provider: Provider) -> None:
-    svc = Service(store, provider)
+    svc = Service(StoreBackend(store), provider)
     with pytest.raises(TypeError):
         svc.publish({"type": "signal", "when": object()})
     assert svc.events_published == 0
@@ -453,12 +454,12 @@ def test_parse_listen_rejects_non_loopback_and_bad_ports(text: str, message: str
 
 def test_service_refuses_a_public_host(store: Store, provider: Provider) -> None:
     with pytest.raises(InputError, match="loopback"):
-        Service(store, provider, "0.0.0.0", 8787)
+        Service(StoreBackend(store), provider, "0.0.0.0", 8787)
 
 
 async def test_port_in_use_is_a_clear_error(service: Service, store: Store, provider: Provider) -> None:
     with pytest.raises(InputError, match=f"127.0.0.1:{service.port}: cannot listen"):
-        await Service(store, provider, port=service.port).start()
+        await Service(StoreBackend(store), provider, port=service.port).start()
 
 
 # -- /ws: who may connect ---------------------------------------------------------------------------
@@ -498,7 +499,7 @@ async def test_ws_accepts_local_clients(service: Service, http: aiohttp.ClientSe
 
 async def test_ws_accepts_the_ipv6_loopback_origin(store: Store, provider: Provider,
                                                    http: aiohttp.ClientSession) -> None:
-    async with Service(store, provider, "::1", 0) as svc:
+    async with Service(StoreBackend(store), provider, "::1", 0) as svc:
         async with http.ws_connect(f"{svc.url}/ws", origin=f"http://[::1]:{svc.port}") as ws:
             assert (await _receive(ws))["type"] == "hello"
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -509,7 +510,7 @@ async def test_ws_accepts_the_ipv6_loopback_origin(store: Store, provider: Provi
 async def test_ws_client_over_the_cap_gets_503_and_the_others_keep_receiving(
     store: Store, provider: Provider, http: aiohttp.ClientSession
 ) -> None:
-    async with Service(store, provider, max_ws_clients=3) as svc, contextlib.AsyncExitStack() as stack:
+    async with Service(StoreBackend(store), provider, max_ws_clients=3) as svc, contextlib.AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(http.ws_connect(f"{svc.url}/ws")) for _ in range(3)]
         for ws in clients:
             assert (await _receive(ws))["type"] == "hello"
@@ -537,4 +538,4 @@ async def test_ws_client_over_the_cap_gets_503_and_the_others_keep_receiving(
         async with http.ws_connect(f"{svc.url}/ws") as late:  # a freed slot is usable again
             assert (await _receive(late))["type"] == "hello"
     with pytest.raises(ValueError, match="max_ws_clients"):
-        Service(store, provider, max_ws_clients=0)
+        Service(StoreBackend(store), provider, max_ws_clients=0)

@@ -13,19 +13,14 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
-import dexscan.alerts.telegram as telegram_module
-from dexscan.alerts.telegram import (
-    BotBackend,
-    ChatSettings,
-    OutboxSender,
-    ScoreRow,
-    StoreBackend,
-    UpdatePoller,
-    build_dispatcher,
-    create_bot,
-    run_bot,
-    run_telegram,
-)
+import dexscan.alerts.telegram.commands as telegram_module
+from dexscan.alerts.chat_settings import ChatSettings
+from dexscan.alerts.telegram.cli import run_bot
+from dexscan.alerts.telegram.commands import build_dispatcher
+from dexscan.alerts.telegram.outbox import OutboxSender
+from dexscan.alerts.telegram.runner import run_telegram
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot
+from dexscan.backend import ScannerBackend, ScoreRow, StoreBackend
 from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings
 from dexscan.demo.servers.telegram import FakeTelegram
@@ -64,8 +59,8 @@ class Bench:
 
 
 @contextlib.asynccontextmanager
-async def bench(tmp_path: Path, backend: BotBackend | None = None, *,
-                make_backend: Callable[[Store, SimClock], BotBackend] | None = None,
+async def bench(tmp_path: Path, backend: ScannerBackend | None = None, *,
+                make_backend: Callable[[Store, SimClock], ScannerBackend] | None = None,
                 **overrides: Any) -> AsyncIterator[Bench]:
     clock = SimClock(T0)
     async with FakeTelegram(TOKEN, clock, chats=[CHAT, STRANGER]) as fake:
@@ -195,13 +190,13 @@ async def test_check_without_gates_says_its_verdicts_are_stale_and_why_differs(t
             GateVerdict(mint, "mint_authority", GateStatus.FAIL, "mint authority is set", T0 - 7500)])
         [check] = await b.say(f"/check {mint}")
         assert check.split("\n") == [
-            f"Gate check {mint}", "❌ mint_authority: mint authority is set · checked 2h 5m ago", "",
+            f"Gate check {mint}", "❌ mint_authority: mint authority is set · checked 2h05m ago", "",
             "Stale: older than 10m; this bot runs without the scanner and cannot run the gates "
             "(dexscan check MINT can).",
         ]
         [why] = await b.say(f"/why {mint}")
         assert why.split("\n") == [f"Why {mint}",
-                                    "Not in the universe: 1 gate did not pass (checked 02:35 UTC, 2h 5m ago):",
+                                    "Not in the universe: 1 gate did not pass (checked 02:35 UTC, 2h05m ago):",
                                     "❌ mint_authority: mint authority is set"]
         member = mint_of(6)
         await b.store.upsert_token(member, T0, symbol="OK")
@@ -221,7 +216,7 @@ async def test_check_without_gates_says_its_verdicts_are_stale_and_why_differs(t
 async def test_standalone_bot_check_runs_the_real_gates_on_the_litesvm_chain_when_stale(tmp_path: Path) -> None:
     """The standalone `dexscan bot`'s /check: a 2-hour-old PASS is stale, so the gates of
     `dexscan check` run on the chain now and the mint, which kept its authority, fails."""
-    from dexscan.alerts.telegram import standalone_backend
+    from dexscan.backend import standalone_backend
     from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
 
     chain = FakeChain()
@@ -377,8 +372,8 @@ async def test_top_reads_what_the_scanner_stores(tmp_path: Path) -> None:
         assert top.split("\n") == [
             "Top tokens (24h volume)",
             "1. BIG vol $4.2M · liq $2.5M", big,
-            "2. NONAME vol $900.0K · liq $300.0K", nameless,
-            "3. SMALL vol $150.0K · liq $80.0K", small,
+            "2. NONAME vol $900K · liq $300K", nameless,
+            "3. SMALL vol $150K · liq $80K", small,
             f"4. {unknown[:4]}…{unknown[-4:]} vol n/a · liq n/a", unknown,
         ]
         # a backfilled pool row newer than the last gate round wins
@@ -403,7 +398,7 @@ async def test_signals_live_top_status_watch(tmp_path: Path) -> None:
         await b.store.upsert_pool("poolBIG", mint_of(1), T0, liquidity_usd=2e6, volume_h24_usd=9e6)
         await b.store.set_universe_membership(mint_of(1), True, T0, None, main_pool="poolBIG")
         [top] = await b.say("/top")
-        assert top.split("\n")[:3] == ["Top tokens (24h volume)", "1. BIG vol $9.0M · liq $2.0M", mint_of(1)]
+        assert top.split("\n")[:3] == ["Top tokens (24h volume)", "1. BIG vol $9M · liq $2M", mint_of(1)]
         [status] = await b.say("/status")
         assert status.split("\n")[:5] == ["Status", "Universe: 1 tokens", "Signals stored: 8 (last: 04:40 UTC)",
                                           "Live signals: 1", "Alerts waiting: 0"]

@@ -18,7 +18,8 @@ from aiogram.exceptions import TelegramBadRequest
 from solders.pubkey import Pubkey
 
 from dexscan.alerts.format import AlertMessage, CardExtras, outcome_card, signal_card
-from dexscan.alerts.telegram import OutboxSender, create_bot
+from dexscan.alerts.telegram.outbox import OutboxSender
+from dexscan.alerts.telegram.transport import create_bot
 from dexscan.clock import LoopClock, SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.servers.telegram import FakeTelegram

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from dexscan.clock import SimClock
-from dexscan.demo.servers.telegram import NOT_MODIFIED, FakeTelegram, parse_telegram_html
+from dexscan.demo.servers.telegram import NOT_MODIFIED, FakeTelegram
+from dexscan.demo.servers.telegram_html import parse_telegram_html
 
 TOKEN = "123456789:TEST-token_for_the_fake_bot_api"
 CHAT = 1001

@@ -16,15 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from dexscan.alerts.telegram import (
-    REJECTED_TOKEN_RETRY_S,
-    StoreBackend,
-    UpdatePoller,
-    build_dispatcher,
-    create_bot,
-    run_bot,
-    run_telegram,
-)
+from dexscan.alerts.telegram.cli import run_bot
+from dexscan.alerts.telegram.commands import build_dispatcher
+from dexscan.alerts.telegram.runner import run_telegram
+from dexscan.alerts.telegram.transport import REJECTED_TOKEN_RETRY_S, UpdatePoller, create_bot
+from dexscan.backend import StoreBackend
 from dexscan.clock import LoopClock
 from dexscan.config import load_settings
 from dexscan.demo.servers.telegram import FakeTelegram

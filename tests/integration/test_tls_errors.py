@@ -18,7 +18,8 @@ from dexscan.clock import SimClock
 from dexscan.config import load_settings
 from dexscan.doctor import check_rpc
 from dexscan.errors import SourceUnavailable
-from dexscan.sources.http import JUPITER, HttpLayer
+from dexscan.sources.http import HttpLayer
+from dexscan.sources.jupiter import JUPITER
 
 TLS = Path(__file__).parent / "tls"
 

@@ -112,6 +112,17 @@ def test_dexscan_is_imported_from_the_wheel_not_the_source_tree(fresh: FreshInst
     assert (where.parent / "default.toml").is_file()
 
 
+def test_the_wheel_ships_no_test_kit(fresh: FreshInstall) -> None:
+    """The fuzz corpus and the fault harness live in tests/support (issue 15): not in the package."""
+    r = fresh.run("python", "-c", "import dexscan, pathlib; root = pathlib.Path(dexscan.__file__).parent; "
+                  "print(sorted(str(p.relative_to(root)) for p in root.rglob('*.py') "
+                  "if p.stem in ('corpus', 'fault_harness')))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    r = fresh.run("python", "-c", "import tests.support")
+    assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr
+
+
 def test_config_show_prints_the_packaged_defaults(fresh: FreshInstall) -> None:
     r = fresh.run("dexscan", "config", "show")
     assert r.returncode == 0, r.stderr

@@ -13,10 +13,6 @@ from dexscan.alerts.format import (
     Button,
     CardExtras,
     digest_card,
-    fmt_age,
-    fmt_pct,
-    fmt_price,
-    fmt_usd,
     ladder_text,
     outcome_card,
     reason_text,
@@ -25,6 +21,7 @@ from dexscan.alerts.format import (
 )
 from dexscan.demo.servers.telegram import HtmlParseError, parse_telegram_html
 from dexscan.domain import Confidence, GateStatus, GateVerdict, Levels, Outcome, Reason, Signal
+from dexscan.fmt import fmt_duration, fmt_pct, fmt_price, fmt_usd
 
 MINT = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 POOL = "5quBtoiQqxF9Jv6KYKctB59NT3gtJD2Y65kdnB1Uev3h"
@@ -65,9 +62,9 @@ def test_signal_card_spells_out_every_level_with_percentages_from_entry() -> Non
     assert "SL $0.00008000 (-20.0%)" in lines
     assert "TP1 $0.0001300 (+30.0%)" in lines
     assert "TP2 $0.0001600 (+60.0%)" in lines
-    assert "TP3 $0.0002000 (+100.0%)" in lines
+    assert "TP3 $0.0002000 (+100%)" in lines
     assert "stop 1.5 ATR below entry (ATR of 4h candles) · targets 1.5R, 3R, 5R" in lines
-    assert "Liquidity $1.2M · Vol 24h $3.4M · Age 3d 4h" in lines
+    assert "Liquidity $1.25M · Vol 24h $3.4M · Age 3d04h" in lines
     assert "🛡 Gates 2/2 pass" in lines
     assert lines[lines.index("Why") + 1:lines.index("Why") + 3] == ["• rise 3.1% >= 2%", "• volume_5m_x 4.2 > 3"]
     assert lines[-1] == "2025-11-21 04:40 UTC · 10:10 IST"
@@ -179,16 +176,16 @@ def test_payload_round_trips_and_rejects_garbage() -> None:
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (0.00001234, "$0.00001234"), (0.5, "$0.5000"), (1.5, "$1.5000"), (12345.678, "$12,345.68"), (None, "n/a"),
+    (0.00001234, "$0.00001234"), (0.5, "$0.5000"), (1.5, "$1.500"), (12345.678, "$12,346"), (None, "n/a"),
 ])
 def test_fmt_price(value: float | None, text: str) -> None:
     assert fmt_price(value) == text
 
 
 def test_small_formatters() -> None:
-    assert [fmt_usd(v) for v in (950, 1_500, 2_340_000, 7e9, None)] == ["$950", "$1.5K", "$2.3M", "$7.0B", "n/a"]
+    assert [fmt_usd(v) for v in (950, 1_500, 2_340_000, 7e9, None)] == ["$950", "$1.5K", "$2.34M", "$7B", "n/a"]
     assert [fmt_pct(v) for v in (3.14159, -20.0, None)] == ["+3.1%", "-20.0%", "n/a"]
-    assert [fmt_age(s) for s in (59, 3600 + 120, 2 * 86400 + 3 * 3600)] == ["0m", "1h 2m", "2d 3h"]
+    assert [fmt_duration(s) for s in (59, 3600 + 120, 2 * 86400 + 3 * 3600)] == ["59s", "1h02m", "2d03h"]
 
 
 def test_chart_is_a_png_with_ticks_at_the_levels() -> None:
@@ -207,11 +204,11 @@ def test_chart_is_a_png_with_ticks_at_the_levels() -> None:
 @pytest.mark.parametrize(("reason", "text"), [
     (Reason("rise_vs_4h_open", 2.14, ">=", 2.0, "%"), "price +2.1% vs the 4H open (needs 2%)"),
     (Reason("volume_5m_vs_sma20", 7.31, ">", 3.0, "x"), "5m volume 7.3× its 20-bar average (needs 3×)"),
-    (Reason("volume_5m_after_empty_bars", 1234.0, ">", 0.0, " USD"), "5m volume $1.2K after bars without trades"),
+    (Reason("volume_5m_after_empty_bars", 1234.0, ">", 0.0, " USD"), "5m volume $1.23K after bars without trades"),
     (Reason("close_vs_4h_open", 11.26, ">=", 10.0, "%"), "4H candle closed +11.3% over its open (needs 10%)"),
     (Reason("volume_z20", 58.97, ">=", 4.0, "σ"), "volume 59.0σ above its 20-bar mean (needs 4σ)"),
     (Reason("volume_vs_flat_mean20", 5000.0, ">", 120.0, " USD"),
-     "volume $5.0K against a flat 20-bar mean of $120"),
+     "volume $5K against a flat 20-bar mean of $120"),
     (Reason("close_position_in_range", 0.812, ">=", 0.67), "closed 81% up the bar's range (needs 67%)"),
     (Reason("volume_vs_mean20", 6.04, ">=", 5.0, "x"), "volume 6.0× its 20-bar mean (needs 5×)"),
     (Reason("rise_in_10_bars", 14.2, ">=", 12.0, "%"), "up 14.2% within 10 bars (needs 12%)"),

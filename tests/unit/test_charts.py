@@ -7,9 +7,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from dexscan.alerts.charts import chart_figure
-from dexscan.alerts.format import fmt_price
 from dexscan.domain import Candle, Levels, Timeframe
 from dexscan.evaluate import fmt_minutes
+from dexscan.fmt import fmt_price
 from dexscan.report import PumpExample, example_figure, lead_time_figure, time_ticks
 from tests.unit.test_alert_format import MINT, TS, make_signal
 

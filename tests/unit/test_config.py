@@ -17,9 +17,9 @@ def test_defaults_carry_the_spec_numbers() -> None:
     assert s.gates.min_liquidity_usd == 50_000.0
     assert s.gates.min_volume_24h_usd == 100_000.0
     assert s.gates.impact_size_usd == 500.0 and s.gates.max_price_impact_pct == 2.0
-    assert s.detector.ignition.rise_pct == 2.0 and s.detector.ignition.volume_mult == 3.0
-    assert s.detector.ignition.sma_bars == 20
-    assert s.detector.confirmation.rise_pct == 10.0
+    assert s.strategies.ignition.rise_pct == 2.0 and s.strategies.ignition.volume_mult == 3.0
+    assert s.strategies.ignition.sma_bars == 20
+    assert s.strategies.confirmation.rise_pct == 10.0
     assert s.ladder.tp_r == [1.5, 3.0, 5.0] and s.ladder.sl_atr_mult == 1.5 and s.ladder.time_stop_h == 24
     assert s.sources.jupiter.requests_per_minute == 30
     assert s.sources.dexscreener.pairs_per_minute == 300 and s.sources.dexscreener.profiles_per_minute == 60

@@ -1,6 +1,6 @@
 """Config files and command lines get the corpus treatment: every bad one exits 2 with one line.
 
-The generators live in :mod:`dexscan.demo.corpus` (``scripts/corpus_run.py`` runs more of them);
+The generators live in :mod:`tests.support.corpus` (``scripts/corpus_run.py`` runs more of them);
 every fuzzed command line runs under ``no_long_running()``, so one that got past validation would
 fail here instead of starting a scanner, a bot or a network check.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dexscan.cli import main
-from dexscan.demo.corpus import CliCase, cli_cases, config_cases, no_long_running, run_cli_case, run_cli_cases
+from tests.support.corpus import CliCase, cli_cases, config_cases, no_long_running, run_cli_case, run_cli_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,7 +161,7 @@ def test_every_command_has_a_description_and_every_option_a_help_text() -> None:
 def test_the_default_command_is_never_run_by_the_fuzz(tmp_path: Path) -> None:
     with no_long_running():
         outcome = run_cli_case(CliCase("valid", ("scan", "--demo", "--once")), tmp_path)
-    assert (outcome.code, outcome.stderr) == (-1, "reached dexscan.engine._run_demo\n")
+    assert (outcome.code, outcome.stderr) == (-1, "reached dexscan.scan_command._run_demo\n")
     assert main(["config", "--json"]) == 0  # the fuzz harness left the real entry points in place
 
 

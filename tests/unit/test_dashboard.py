@@ -10,6 +10,11 @@ from rich.console import Console, RenderableType
 from rich.style import Style
 
 from dexscan.domain import Confidence, Levels, Outcome, OutcomeResult, Reason, Signal
+from dexscan.fmt import fmt_duration as format_duration
+from dexscan.fmt import fmt_pct as format_pct
+from dexscan.fmt import fmt_price_cell as format_price
+from dexscan.fmt import fmt_r as format_r
+from dexscan.fmt import fmt_usd as format_usd
 from dexscan.status import (
     BudgetUse,
     ClosedRow,
@@ -23,27 +28,11 @@ from dexscan.status import (
     shown_budget,
     stop_in_force,
 )
-from dexscan.ui.dashboard import (
-    NEW_COLUMNS,
-    Dashboard,
-    Layout,
-    closed_signals_table,
-    dashboard_height,
-    fit_columns,
-    format_duration,
-    format_pct,
-    format_price,
-    format_r,
-    format_usd,
-    live_signals_table,
-    new_signals_table,
-    plan_layout,
-    render,
-    short_mint,
-    status_panel,
-    strategy_label,
-    token_label,
-)
+from dexscan.ui.cells import short_mint, strategy_label, token_label
+from dexscan.ui.dashboard import Dashboard, Layout, dashboard_height, plan_layout, render
+from dexscan.ui.layout import fit_columns
+from dexscan.ui.panel import status_panel
+from dexscan.ui.tables import NEW_COLUMNS, closed_signals_table, live_signals_table, new_signals_table
 
 NOW = 1_773_479_525  # 2026-03-14 09:12:05 UTC = 14:42:05 IST
 ROWS = 8
@@ -508,7 +497,7 @@ def test_a_source_with_two_budgets_always_shows_the_scarcer_one() -> None:
 def test_a_move_is_one_row_naming_every_strategy_and_a_negative_record() -> None:
     from dataclasses import replace
 
-    from dexscan.ui.dashboard import move_label
+    from dexscan.ui.tables import move_label
 
     lead = _signal(0)
     joined = replace(lead, strategy="volume_surge", layer="strategy", ts=lead.ts + 120,

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
+from dexscan.calibration import Sample, fit_calibrator
 from dexscan.config import Settings, load_settings
-from dexscan.detector import Detector
+from dexscan.detector import CandleState, Detector
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import InputError
 from dexscan.market import Tick, time_ordered
-from dexscan.scoring import Sample, fit_calibrator
+from dexscan.plugins import build_strategies
+from dexscan.strategies.base import Strategy
 
 M5, H1, H4 = Timeframe.M5, Timeframe.H1, Timeframe.H4
 T = 1_750_003_200
@@ -204,3 +212,119 @@ def test_a_restart_keeps_the_ignition_it_stored_for_the_forming_candle(settings:
     assert confirmation.candle_ts == T and confirmation.features["missed_ignition"] == 0.0
     _, unrestored = run(restore=False)
     assert unrestored.features["missed_ignition"] == 1.0
+
+
+# -- gates (Strategy.price_gate / volume_gate) change speed, never results -----------------------
+
+SETTINGS = load_settings(env={})
+GATED_HOOKS = {("ignition", "on_price"), ("god_candle", "on_bar"), ("volume_surge", "on_bar")}
+MANY = examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def counting(hook: Callable[..., Any], key: tuple[str, str], calls: Counter[tuple[str, str]]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        calls[key] += 1
+        return hook(*args)
+    return call
+
+
+def watched(calls: Counter[tuple[str, str]], gated: bool) -> Detector:
+    """A detector whose strategies count their hook calls; ``gated=False``: every gate removed, so
+    the detector calls every hook on every observation."""
+    strategies: list[Strategy] = build_strategies(SETTINGS)
+    for s in strategies:
+        if not gated:
+            s.price_gate = lambda: None  # type: ignore[method-assign]
+            s.volume_gate = lambda: None  # type: ignore[method-assign]
+        for hook in ("on_price", "on_bar"):
+            setattr(s, hook, counting(getattr(s, hook), (s.name, hook), calls))
+    det = Detector(SETTINGS, strategies=strategies)
+    det.bootstrap("A", H4, history_4h(), symbol="AAA", pool="POOL")
+    det.bootstrap("A", M5, [Candle(T - (30 - i) * 300, 1.0, 1.01, 0.99, 1.0, 100.0) for i in range(30)], as_of=T)
+    return det
+
+
+Event = tuple[Any, ...]
+
+
+Observed = tuple[list[Signal], list[CandleState], CandleState | None]
+
+
+def feed(det: Detector, events: list[Event]) -> list[Observed]:
+    """Per event: its signals, the candle state transitions it caused and the forming candle's state."""
+    out: list[Observed] = []
+    for kind, *args in events:
+        if kind == "bar":
+            signals = det.on_bar("A", M5, *args)
+        elif kind == "tick":
+            signals = det.on_tick("A", *args)
+        elif kind == "trade":
+            signals = det.on_trade("A", *args)
+        else:
+            signals = det.advance("A", *args)
+        out.append((signals, det.drain_state_changes(), det.candle_state("A")))
+    return out
+
+
+def gated_and_ungated(events: list[Event]) -> tuple[list[Observed], Counter[tuple[str, str]], Counter[tuple[str, str]]]:
+    """``events`` fed to a gated and an ungated detector: what comes out must be the same, event by event."""
+    gated_calls: Counter[tuple[str, str]] = Counter()
+    ungated_calls: Counter[tuple[str, str]] = Counter()
+    gated = feed(watched(gated_calls, gated=True), events)
+    assert feed(watched(ungated_calls, gated=False), events) == gated
+    return gated, gated_calls, ungated_calls
+
+
+# one 5m bar: (gap in bars, return, volume regime, upper wick, lower wick)
+bar_step = st.tuples(st.sampled_from([1, 1, 1, 1, 1, 1, 2, 3, 8]),
+                     st.one_of(st.floats(-0.03, 0.03), st.floats(0.02, 0.12)),
+                     st.sampled_from([0.0, 0.5, 1.0, 1.0, 1.0, 1.05, 2.9, 3.0, 8.0, 40.0]),
+                     st.floats(0.0, 0.03), st.floats(0.0, 0.03))
+# one live event: (kind, seconds since the last, return, volume regime: None = no m5 reading)
+live_step = st.tuples(st.sampled_from(["tick", "tick", "trade", "trade", "advance"]),
+                      st.sampled_from([1, 20, 45, 60, 90, 150, 299, 300, 301, 900, 2400]),
+                      st.one_of(st.floats(-0.03, 0.03), st.floats(0.01, 0.12)),
+                      st.sampled_from([None, 0.0, 1.0, 1.0, 1.0, 2.9, 3.0, 3.1, 8.0, 40.0]))
+
+
+@MANY
+@given(st.lists(bar_step, min_size=20, max_size=250))
+def test_gates_never_change_the_signals_of_a_bar_replay(steps: list[tuple[int, float, float, float, float]]) -> None:
+    events: list[Event] = []
+    ts, price = T, 1.0
+    for gap, ret, regime, up, down in steps:
+        o, price = price, price * (1 + ret)
+        events.append(("bar", Candle(ts, o, max(o, price) * (1 + up), min(o, price) * (1 - down), price,
+                                     100.0 * regime)))
+        ts += gap * 300
+    gated_and_ungated(events)
+
+
+@MANY
+@given(st.lists(live_step, min_size=20, max_size=400))
+def test_gates_never_change_the_signals_of_live_ticks_and_trades(steps: list[tuple[str, int, float, float | None]]
+                                                                  ) -> None:
+    events: list[Event] = []
+    t, price = T, 1.0
+    for k, (kind, dt, ret, regime) in enumerate(steps):
+        t += dt
+        price *= 1 + ret
+        volume = None if regime is None else 100.0 * regime
+        if kind == "tick":
+            events.append(("tick", Tick(t, price, volume_m5=volume)))
+        elif kind == "trade":
+            events.append(("trade", t, price, (volume or 0.0) / 4, "buy" if k % 3 else "sell", f"signer{k % 5}"))
+        else:
+            events.append(("advance", t))
+    gated_and_ungated(events)
+
+
+def test_the_gates_skip_hook_calls_and_the_signals_stay_the_same() -> None:
+    """The properties above test something: on a stream where every strategy fires, the gates skip
+    most calls of the gated hooks, and the signals are those of the ungated detector."""
+    out, gated, ungated = gated_and_ungated([("bar", c) for c in stream(600, seed=1)])
+    fired = [s for signals, _, _ in out for s in signals]
+    assert {s.strategy for s in fired} == {"ignition", "confirmation", "volume_surge", "god_candle"}
+    for hook in GATED_HOOKS:
+        assert gated[hook] < ungated[hook] / 2, hook
+    assert gated[("confirmation", "on_bar")] == ungated[("confirmation", "on_bar")] > 0

@@ -8,12 +8,9 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.domain import Confidence, Outcome, Reason, Signal
-from dexscan.evaluate import (
+from dexscan.metrics import (
     NO_5M_DATA,
-    CandleLabel,
     Fold,
-    Replay,
-    SignalRecord,
     assign,
     candle_metrics,
     f1,
@@ -25,8 +22,9 @@ from dexscan.evaluate import (
     threshold_curve,
     validation_metrics,
 )
+from dexscan.replay import CandleLabel, Replay, SignalRecord
 from dexscan.report import render_markdown
-from dexscan.scoring import reliability_table
+from dexscan.skill import reliability_table
 
 H4 = 4 * 3600
 DAY = 86_400
@@ -183,7 +181,7 @@ def test_markdown_shows_negative_lead_times_and_no_5m_honestly() -> None:
           "ignited_pumps": 2, "pumps_with_5m": 2, "fizzled": 0, "recall": 1.0, "precision": 1.0, "f1": 1.0,
           "lead_time_s": lead, "missed": 0, "missed_pumps": []}
     text = render_markdown({**base, "overall": {"candles": {"candles": 6, "pumps": 2, "ignition": ok}}}, [])
-    assert "| lead time p25 / median / p75 | -0m30s / 5m00s / 1h05m (n=2) |" in text
+    assert "| lead time p25 / median / p75 | -30s / 5m / 1h05m (n=2) |" in text
     text = render_markdown({**base, "overall": {"candles": {"candles": 6, "pumps": 2,
                                                             "ignition": {"status": NO_5M_DATA}}}}, [])
     assert "Ignition metrics: **no 5m data**" in text

@@ -6,18 +6,9 @@ import pytest
 
 from dexscan.config import load_settings
 from dexscan.domain import Candle, Confidence, Levels, Outcome, Reason, Signal, Timeframe
-from dexscan.evaluate import (
-    BASELINE_EVERY_CLOSE,
-    CandleLabel,
-    Replay,
-    SignalRecord,
-    TokenHistory,
-    baseline_records,
-    candle_metrics,
-    ladder_audit,
-    signal_rows,
-    strategy_worth,
-)
+from dexscan.evaluate import signal_rows
+from dexscan.metrics import BASELINE_EVERY_CLOSE, baseline_records, candle_metrics, ladder_audit, strategy_worth
+from dexscan.replay import CandleLabel, Replay, SignalRecord, TokenHistory
 
 H1, H4 = 3600, 4 * 3600
 T0 = 1_754_870_400  # 2025-08-11 00:00 UTC, a 4H boundary
@@ -132,7 +123,7 @@ def test_baselines_use_the_same_data_and_ladder_and_the_lift_is_the_difference()
 
 def test_the_replay_confirms_a_launch_pump_in_the_pools_first_partial_candle() -> None:
     from dexscan.backfill import resample
-    from dexscan.evaluate import run_replay
+    from dexscan.replay import run_replay
 
     bars = hourly(T0 + 2 * H1, [1.0, 1.3, 1.3, 1.3, 1.31, 1.3, 1.3, 1.3, 1.3, 1.3])
     h = TokenHistory("M", "M", "P", {Timeframe.H1: bars, Timeframe.H4: resample(bars, Timeframe.H1, Timeframe.H4)})

@@ -18,7 +18,8 @@ from dexscan.domain import (
     TxnCounts,
     Window4,
 )
-from dexscan.gates import GATE_REGISTRY, GateInput, ParamSpec, admitted, build_gates, evaluate_gates
+from dexscan.errors import ConfigError
+from dexscan.gates import GateInput, admitted, evaluate_gates
 from dexscan.gates.market import LiquidityGate, PriceImpactGate, Volume24hGate, price_impact_pct
 from dexscan.gates.safety import (
     FreezeAuthorityGate,
@@ -26,6 +27,7 @@ from dexscan.gates.safety import (
     Token2022ExtensionsGate,
     Top10HoldersGate,
 )
+from dexscan.plugins import GATES, build_gates
 
 MINT = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 OTHER = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
@@ -96,7 +98,7 @@ def test_volume_is_summed_over_all_pools_of_the_token() -> None:
              pair("X", 10.0, 1e9, base=OTHER, quote=USDC_MINT))  # duplicate A counted once; X is not the token's
     v = Volume24hGate().evaluate(inp(pools))
     assert (v.status, v.reason) == (GateStatus.PASS, "24h volume $100,000 >= $100,000 over 2 pools")
-    v = Volume24hGate(min_volume_24h_usd=100_001).evaluate(inp(pools))
+    v = Volume24hGate(Volume24hGate.Params(min_volume_24h_usd=100_001)).evaluate(inp(pools))
     assert (v.status, v.reason) == (GateStatus.FAIL, "24h volume $100,000 < $100,001 over 2 pools")
 
 
@@ -123,7 +125,7 @@ def test_price_impact_constant_product_estimate() -> None:
 
 
 @pytest.mark.parametrize("gate", [MintAuthorityGate(), FreezeAuthorityGate(), Token2022ExtensionsGate(),
-                                  Top10HoldersGate(max_top10_pct=50)])
+                                  Top10HoldersGate(Top10HoldersGate.Params(max_top10_pct=50))])
 def test_missing_or_unreadable_facts_never_pass(gate: object) -> None:
     g = gate  # each gate shares the same fail-closed preconditions
     assert g.evaluate(inp()).status is GateStatus.UNVERIFIED  # type: ignore[attr-defined]
@@ -162,7 +164,7 @@ def test_transfer_fee_above_limit_fails_with_the_fee_in_the_reason() -> None:
     v = Token2022ExtensionsGate().evaluate(inp(f=t22))
     assert (v.status, v.reason) == (GateStatus.FAIL, "transfer fee 500 bps > 100 bps")
     assert v.details["transfer_fee_bps"] == 500
-    v = Token2022ExtensionsGate(max_transfer_fee_bps=500).evaluate(inp(f=t22))
+    v = Token2022ExtensionsGate(Token2022ExtensionsGate.Params(max_transfer_fee_bps=500)).evaluate(inp(f=t22))
     assert (v.status, v.reason) == (GateStatus.PASS, "no risky extensions; transfer fee 500 bps <= 500 bps")
     # a fee being lowered still charges the older rate until its epoch: the higher one counts
     v = Token2022ExtensionsGate().evaluate(inp(f=facts(owner_program="spl-token-2022", extensions=(fee(300, 0),))))
@@ -210,11 +212,11 @@ def test_classic_and_unparseable() -> None:
 
 
 def test_top10_gate() -> None:
-    v = Top10HoldersGate(max_top10_pct=40).evaluate(inp(f=facts(top10_share_pct=62.5)))
+    v = Top10HoldersGate(Top10HoldersGate.Params(max_top10_pct=40)).evaluate(inp(f=facts(top10_share_pct=62.5)))
     assert (v.status, v.reason) == (GateStatus.FAIL, "top-10 holders hold 62.5% > 40.0%")
-    v = Top10HoldersGate(max_top10_pct=40).evaluate(inp(f=facts(top10_share_pct=40.0)))
+    v = Top10HoldersGate(Top10HoldersGate.Params(max_top10_pct=40)).evaluate(inp(f=facts(top10_share_pct=40.0)))
     assert (v.status, v.reason) == (GateStatus.PASS, "top-10 holders hold 40.0% <= 40.0%")
-    v = Top10HoldersGate(max_top10_pct=40).evaluate(inp(f=facts()))
+    v = Top10HoldersGate(Top10HoldersGate.Params(max_top10_pct=40)).evaluate(inp(f=facts()))
     assert v.status is GateStatus.UNVERIFIED
 
 
@@ -235,23 +237,24 @@ def test_build_gates_follows_settings() -> None:
 
 
 def test_every_registered_gate_describes_itself() -> None:
-    for name, cls in GATE_REGISTRY.items():
+    for name, cls in GATES.items():
         assert cls.name == name
-        assert cls.description  # type: ignore[attr-defined]
-        assert isinstance(cls.point_in_time_safe, bool)  # type: ignore[attr-defined]
-        for spec in cls.params.values():
-            assert isinstance(spec, ParamSpec) and spec.description
+        assert cls.description
+        assert isinstance(cls.point_in_time_safe, bool)
+        for spec in cls.Params.model_fields.values():
+            assert spec.description
 
 
 def test_param_validation() -> None:
-    spec = ParamSpec(100, int, "fee", min=0, max=10_000)
-    assert spec.validate("fee", 250.0) == 250
-    with pytest.raises(ValueError, match="gate parameter fee: 20000 is above the maximum 10000"):
-        spec.validate("fee", 20_000)
-    with pytest.raises(ValueError, match="expected a whole number"):
-        spec.validate("fee", 2.5)
-    with pytest.raises(ValueError, match="expected a number"):
-        spec.validate("fee", "100")
+    gate = Token2022ExtensionsGate.configured
+    assert gate(max_transfer_fee_bps=250.0).max_transfer_fee_bps == 250
+    with pytest.raises(ConfigError, match="gate token2022_extensions: parameter max_transfer_fee_bps: 20000 is above "
+                                          "the maximum 10000"):
+        gate(max_transfer_fee_bps=20_000)
+    with pytest.raises(ConfigError, match="expected a whole number"):
+        gate(max_transfer_fee_bps=2.5)
+    with pytest.raises(ConfigError, match="expected a number"):
+        gate(max_transfer_fee_bps="many")  # like [gates] in a file: a numeric string is read as its number
 
 
 class _Broken:

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "dexscan"
-CORE_MODULES = ["market.py", "ladder.py", "scoring.py", "detector.py"]
+CORE_MODULES = ["market.py", "ladder.py", "scoring.py", "calibration.py", "skill.py", "detector.py", "params.py",
+                "plugins.py"]
 PURE_FILES = sorted(
     [PKG / m for m in CORE_MODULES]
     + list((PKG / "strategies").glob("*.py"))

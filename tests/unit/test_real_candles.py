@@ -11,8 +11,8 @@ import pytest
 from dexscan.config import load_settings
 from dexscan.detector import Detector
 from dexscan.domain import Candle, Timeframe
-from dexscan.evaluate import TokenHistory
 from dexscan.ladder import wilder_atr_series
+from dexscan.replay import TokenHistory
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gt_ohlcv_52pools_lowprecision.csv"
 

@@ -8,31 +8,14 @@ import math
 import numpy as np
 import pytest
 
+from dexscan.calibration import NO_SKILL, Calibrator, Sample, fit_blocked_isotonic, fit_calibrator, fit_linear
 from dexscan.config import Settings, load_settings
 from dexscan.detector import Detector
 from dexscan.domain import Candle, PairSnapshot, Timeframe, TxnCounts, Window4
 from dexscan.errors import ConfigError, InputError
 from dexscan.market import Tick
-from dexscan.scoring import (
-    NO_SKILL,
-    NOT_IN_HISTORY,
-    Calibrator,
-    MarketContext,
-    Sample,
-    Scorer,
-    auc,
-    brier_score,
-    expected_calibration_error,
-    fit_blocked_isotonic,
-    fit_calibrator,
-    fit_linear,
-    market_breadth,
-    normalise,
-    pool_agreement,
-    skill_scores,
-    wilder_rsi,
-    wilson_interval,
-)
+from dexscan.scoring import NOT_IN_HISTORY, MarketContext, Scorer, market_breadth, normalise, pool_agreement, wilder_rsi
+from dexscan.skill import auc, brier_score, expected_calibration_error, skill_scores, wilson_interval
 
 T = 1_750_003_200
 
@@ -276,7 +259,7 @@ def test_signals_carry_features_known_at_signal_time(settings: Settings) -> None
 
 
 def test_the_status_line_names_no_skill_with_the_base_rate_and_the_data_span(settings: Settings) -> None:
-    from dexscan.engine import calibrator_label
+    from dexscan.calibrator_loading import calibrator_label
 
     cal = fitted(1200, skill=False)
     rate = cal.base_rate(None)

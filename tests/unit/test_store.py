@@ -4,6 +4,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from dexscan.domain import (
     Candle,
     Confidence,
@@ -15,7 +17,10 @@ from dexscan.domain import (
     Signal,
     Timeframe,
 )
-from dexscan.store import SCHEMA_VERSION, Store
+from dexscan.errors import DatabaseLocked, StoreError
+from dexscan.store import Store
+from dexscan.store.connection import LockWait
+from dexscan.store.schema import SCHEMA_VERSION
 
 
 def _signal(ts: int = 1_700_000_000) -> Signal:
@@ -133,3 +138,64 @@ async def test_the_trade_tape_keeps_each_trade_once_in_time_order_and_prunes(sto
     assert await store.trades("Other", 0, 100) == [] and len(await store.trades("Pool", 10, 20)) == 2
     assert await store.prune_trades(20) == 2
     assert [r[0] for r in await store.trades("Pool", 0, 100)] == ["s2", "s4"]
+
+
+# -- another connection holds the file's write lock ------------------------------------------------
+
+#: SQLite's own wait per attempt, in real milliseconds: kept tiny so that the 367 attempts of the
+#: default half-hour budget take little real time (the pauses between them are virtual).
+TEST_BUSY_TIMEOUT_MS = 1
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    """Another connection to the file (as a backup, a ``sqlite3`` shell or a second dexscan would
+    be) that takes the write lock and keeps it until ``commit()``."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+@pytest.mark.virtual_time
+async def test_a_write_waits_out_a_short_lock(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    store = await Store.open(db, LockWait(busy_timeout_ms=TEST_BUSY_TIMEOUT_MS))
+    loop = asyncio.get_running_loop()
+    holder = _hold_write_lock(db)
+    try:
+        loop.call_later(10.0, holder.commit)  # the lock goes after 10 s
+        started = loop.time()
+        await store.kv_set("k", "v")
+        # the attempt after the pauses 0.05 + 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 + 5 s found it gone
+        assert round(loop.time() - started, 6) == 11.35
+        assert await store.kv_get("k") == "v"
+    finally:
+        holder.close()
+        await store.close()
+
+
+@pytest.mark.virtual_time
+async def test_a_lock_held_past_the_budget_ends_in_database_locked(tmp_path: Path) -> None:
+    """The default budget (half an hour of pauses, 367 attempts), then one error naming the file,
+    who may hold it and what to do; the write was not made, and the store works once the lock goes."""
+    db = tmp_path / "locked.db"
+    store = await Store.open(db, LockWait(busy_timeout_ms=TEST_BUSY_TIMEOUT_MS))
+    loop = asyncio.get_running_loop()
+    holder = _hold_write_lock(db)
+    try:
+        started = loop.time()
+        with pytest.raises(DatabaseLocked) as info:
+            async with store.transaction():  # BEGIN IMMEDIATE is the statement that waits
+                await store.db.execute("INSERT INTO kv(key, value) VALUES ('lost', '1')")
+        assert round(loop.time() - started, 6) == 1800.0
+        assert str(info.value) == (
+            f"database {db} is still locked by another connection after 1800 s (367 attempts); the write was "
+            "not made. Another program holds its write lock: most likely another dexscan process using the "
+            "same file (scan, bot, backfill), else a backup or an sqlite3 shell with an open transaction. "
+            "Stop it, or point --db (or DEXSCAN_DB) at another file")
+        assert isinstance(info.value, StoreError)  # the command line prints it as one line, exit 2
+        holder.commit()
+        await store.kv_set("after", "1")
+        assert (await store.kv_get("lost"), await store.kv_get("after")) == (None, "1")
+    finally:
+        holder.close()
+        await store.close()

@@ -9,7 +9,9 @@ from dexscan.detector import Detector
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.errors import ConfigError
 from dexscan.market import Tick
-from dexscan.strategies import STRATEGY_REGISTRY, GodCandle, Ignition, Param, Strategy, build_strategies, meets
+from dexscan.params import PluginParams
+from dexscan.plugins import STRATEGIES, build_strategies
+from dexscan.strategies import GodCandle, Ignition, Strategy, meets
 
 M5 = Timeframe.M5
 H4 = Timeframe.H4
@@ -263,7 +265,7 @@ def test_volume_surge_needs_4_sigma_and_a_close_in_the_upper_third(settings: Set
 
 
 def test_registry_and_build_follow_the_enabled_list(settings: Settings) -> None:
-    assert set(STRATEGY_REGISTRY) >= {"ignition", "confirmation", "god_candle", "volume_surge"}
+    assert set(STRATEGIES) >= {"ignition", "confirmation", "god_candle", "volume_surge"}
     built = build_strategies(settings.with_overrides({"strategies.enabled": ["volume_surge", "ignition"]}))
     assert [s.name for s in built] == ["volume_surge", "ignition"]
     with pytest.raises(ConfigError, match="unknown strategy 'nope'"):
@@ -271,14 +273,14 @@ def test_registry_and_build_follow_the_enabled_list(settings: Settings) -> None:
 
 
 def test_parameters_come_from_settings_and_are_validated(settings: Settings) -> None:
-    tuned = settings.with_overrides({"detector.ignition.rise_pct": 5.0, "strategies.god_candle.window_bars": 6})
+    tuned = settings.with_overrides({"strategies.ignition.rise_pct": 5.0, "strategies.god_candle.window_bars": 6})
     ign = Ignition.from_settings(tuned)
     assert (ign.rise_pct, ign.volume_mult, ign.sma_bars) == (5.0, 3.0, 20)
     assert GodCandle.from_settings(tuned).window_bars == 6
     with pytest.raises(ConfigError, match="strategy ignition: parameter sma_bars: expected a whole number"):
-        Ignition(sma_bars=2.5)
+        Ignition.configured(sma_bars=2.5)
     with pytest.raises(ConfigError, match="unknown parameter"):
-        Ignition(rise=1)
+        Ignition.configured(rise=1)
     desc = Ignition.describe()
     assert desc["name"] == "ignition" and desc["point_in_time_safe"] is True
     assert [p["name"] for p in desc["params"]] == ["rise_pct", "volume_mult", "sma_bars"]
@@ -288,7 +290,9 @@ def test_a_new_strategy_is_one_class_and_runs_beside_the_others(settings: Settin
     class EveryBar(Strategy):
         name = "every_bar_test"
         description = "fires on every 5m bar (test only)"
-        params = (Param("unused", 1.0, "nothing"),)
+
+        class Params(PluginParams):
+            unused: float = 1.0
         bar_timeframes = frozenset({Timeframe.M5})
 
         def on_bar(self, tm, tf, bar, at):  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ from aiohttp import web
 from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
 
-from dexscan.alerts.telegram import UpdatePoller, create_bot, decode_error_field
+from dexscan.alerts.telegram.transport import UpdatePoller, create_bot, decode_error_field
 from dexscan.chain.answers import decode_largest_accounts, decode_multiple_accounts
 from dexscan.chain.mint import MINT_LEN, TOKEN_2022_PROGRAM, TOKEN_PROGRAM, mint_facts_from_account
 from dexscan.chain.rpc import RpcPool
@@ -1079,22 +1079,23 @@ class LongRunningReached(Exception):
 def no_long_running() -> Iterator[None]:
     """Replace every entry point that would start a scanner, bot, backfill, check or doctor run
     with one raising :class:`LongRunningReached`: fuzzed argv must be refused before any of them."""
-    import dexscan.alerts.telegram as telegram
+    import dexscan.alerts.telegram.cli as telegram
     import dexscan.backfill as backfill
     import dexscan.check as check
+    import dexscan.demo_entry as demo_entry
     import dexscan.doctor as doctor
-    import dexscan.engine as engine
     import dexscan.evaluate as evaluate
+    import dexscan.scan_command as scan_command
 
     def refuse(name: str) -> Callable[..., Any]:
         def stub(*args: Any, **kwargs: Any) -> Any:
             raise LongRunningReached(name)
         return stub
 
-    patches = [(engine, "scan"), (engine, "_run_demo"), (engine, "unreachable_sources"), (check, "check_mints"),
-               (check, "demo_world"), (backfill, "backfill"), (backfill, "_demo_backfill"),
+    patches = [(scan_command, "scan"), (scan_command, "_run_demo"), (scan_command, "unreachable_sources"),
+               (check, "check_mints"), (demo_entry, "DemoWorld"), (backfill, "backfill"), (backfill, "_demo_backfill"),
                (evaluate, "evaluate"), (evaluate, "replay_store"), (telegram, "run_telegram"),
-               (telegram, "_run_demo"), (doctor, "run_doctor")]
+               (doctor, "run_doctor")]
     saved = [(mod, name, getattr(mod, name)) for mod, name in patches]
     for mod, name in patches:
         setattr(mod, name, refuse(f"{mod.__name__}.{name}"))

@@ -3,7 +3,7 @@
 :func:`run_scanner` starts a :class:`~dexscan.demo.world.DemoWorld` (simulated market, market-data
 fakes, LiteSVM-backed RPC fakes, optionally the Bot API fake) on the test's virtual-time loop
 (:mod:`dexscan.vtime`; the tests using it are marked ``virtual_time``), runs the
-real ``dexscan scan`` wiring (:func:`dexscan.engine.scan`: store, HTTP layer, RPC pool, universe,
+real ``dexscan scan`` wiring (:func:`dexscan.scan_command.scan`: store, HTTP layer, RPC pool, universe,
 detector, outbox sender, local API) in-process, and runs a *script* beside it: a coroutine that
 waits for moments of simulated time (:meth:`Run.at`) or for conditions (:meth:`Run.until`) and flips
 the fakes' fault switches. When the script returns, the scanner is stopped the way SIGTERM stops it,
@@ -40,7 +40,8 @@ from dexscan.demo.servers.rpc import RpcServerStats
 from dexscan.demo.servers.telegram import SentMessage
 from dexscan.demo.world import DemoWorld, demo_sim_config
 from dexscan.domain import Outcome, Signal
-from dexscan.engine import Engine, ScanOptions, preload, scan
+from dexscan.engine import Engine
+from dexscan.scan_command import ScanOptions, preload, scan
 from dexscan.sources.http import ProviderStats
 from tests.e2e.test_budget import max_in_window
 
@@ -405,7 +406,7 @@ def assert_alerts_delivered_once_in_order(r: Result, answers: int) -> None:
 # with it, but keeps the chat's state in its journal next to the database (as the real Telegram
 # outlives the scanner); the test reads what reached the chat from that journal.
 
-ZYGOTE_MODULE = "tests.e2e.fault_harness"
+ZYGOTE_MODULE = "tests.support.fault_harness"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The kill cycles' pace: at most this many simulated seconds per real second, so a kill after a
 #: random real delay lands at a random moment of the first simulated minutes, on any machine.
@@ -474,12 +475,12 @@ class Zygote:
         self.proc = proc
 
     @classmethod
-    async def start(cls, env: dict[str, str], cwd: Path) -> Zygote:
+    async def start(cls, env: dict[str, str], cwd: Path, limit_s: float = 60.0) -> Zygote:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", ZYGOTE_MODULE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env, cwd=str(cwd))
         zygote = cls(proc)
-        ready = await zygote._read(60.0)
+        ready = await zygote._read(limit_s)
         assert ready == {"ready": True}, ready
         return zygote
 
@@ -601,7 +602,7 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
     import random
 
     from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
-    from dexscan.engine import bot_api_journal
+    from dexscan.demo_mode import bot_api_journal
 
     rng = random.Random(seed)
     t0 = time.perf_counter()
