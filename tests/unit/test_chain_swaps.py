@@ -53,8 +53,28 @@ def test_every_encoded_swap_decodes_to_its_trade(dex: str, labels: tuple[str, ..
 
 def test_unstreamable_pools_are_not_encoded() -> None:
     swap = SimSwap(POOL, 1.0, "buy", 1.0, 1.0, POOL, "sig")
-    assert swap_logs("meteora", ("DLMM",), swap, MINT, SOL_MINT, 6, 150.0, 9) is None
     assert swap_logs("pumpfun", (), swap, MINT, SOL_MINT, 6, 150.0, 9) is None
+
+
+def test_a_dlmm_swap_has_no_event_in_its_logs_and_its_swap_in_the_self_cpi() -> None:
+    """Meteora DLMM (issue 13 point 2): the logs decode to nothing, the getTransaction inner
+    instruction to the trade the simulator made."""
+    from dexscan.chain.events import decode_transaction
+    from dexscan.demo.chain_swaps import DLMM_EVENT_AUTHORITY, dlmm_inner_instructions, dlmm_swap_event, swap_program
+
+    swap = SimSwap(POOL, 1_700_000_001.0, "sell", 0.002, 300.0, POOL, "sig")
+    logs = swap_logs("meteora", ("DLMM",), swap, MINT, SOL_MINT, 6, 150.0, 9)
+    assert logs is not None and decode_notification(note(logs)).events == []
+    program = swap_program("meteora", ("DLMM",))
+    tx = {"slot": 9, "blockTime": 1_700_000_001, "meta": {"err": None, "logMessages": logs, "innerInstructions":
+          dlmm_inner_instructions(dlmm_swap_event(swap, MINT, SOL_MINT, 6, 150.0, 9))},
+          "transaction": {"signatures": ["sig"], "message": {"accountKeys": [POOL, POOL, program,
+                                                                             DLMM_EVENT_AUTHORITY]}}}
+    (ev,) = decode_transaction(tx).swaps
+    got = to_trade(ev, PoolMints.of(POOL, "meteora_dlmm", MINT, SOL_MINT, 6), 150.0)
+    assert isinstance(got, Trade) and (got.side, got.block_time, got.program) == ("sell", 1_700_000_001,
+                                                                                  "meteora_dlmm")
+    assert got.price_usd == pytest.approx(0.002, rel=1e-6) and got.volume_usd == pytest.approx(300.0, rel=1e-6)
 
 
 def test_a_minute_bar_splits_into_swaps_that_carry_its_volume_and_path() -> None:
