@@ -71,3 +71,21 @@ class SimClock:
         if seconds > 0:
             self.advance(seconds)
         await asyncio.sleep(0)
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep ``seconds`` of ``clock`` time, or until ``wake`` is set (then clear it)."""
+    if wake is None:
+        await clock.sleep(seconds)
+        return
+    if wake.is_set():
+        wake.clear()
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(max(seconds, 0.0)))
+    waiter = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+    wake.clear()

@@ -11,18 +11,17 @@ Shape (DESIGN §1)::
                                                                           ▼
                                                --json lines · dashboard · /ws · Telegram outbox
 
-Everything runs in one :class:`asyncio.TaskGroup`. The processing step stores before it shows:
-signals, outcomes and their Telegram outbox rows go through the :class:`~dexscan.signal_ledger.SignalLedger`
-(persist first, one alert per move, live ladders followed until they close), which then publishes
-typed domain events (:mod:`dexscan.domain_events`) that the ``--json`` writer, ``/ws`` and the
-dashboard consume. Live signals are reloaded from the store at start and their ladders rebuilt
-from stored bars.
+Everything runs in one :class:`asyncio.TaskGroup`. Each step stores before it shows
+(:class:`~dexscan.pipeline_writer.PipelineWriter`): signals, outcomes and their Telegram outbox rows
+go through the :class:`~dexscan.signal_ledger.SignalLedger` (persist first, one alert per move, live
+ladders followed until they close), which then publishes typed domain events
+(:mod:`dexscan.domain_events`) that the ``--json`` writer, ``/ws`` and the dashboard consume. Live
+signals are reloaded from the store at start and their ladders rebuilt from stored bars.
 
 Budgets: the scheduler (:mod:`dexscan.scheduler`) decides which mints go into each DexScreener
-request; the HTTP layer's budgets decide when it may leave. History (GeckoTerminal's ~25 requests a
-minute) is the scarce resource of a cold start: one request per token (1,000 5m bars ≈ 3.5 days,
-enough for the 20-bar warm-up and 15+ 4H bars for the ATR), hot tokens first, and bars already in
-the store are not fetched again.
+request; the HTTP layer's budgets decide when it may leave. History is the scarce resource of a
+cold start (:mod:`dexscan.history_bootstrap`). The on-chain trade stream, when configured, prices
+the tokens it covers (:mod:`dexscan.stream_intake`).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dexscan.clock import Clock
+from dexscan.clock import Clock, sleep_or_wake
 from dexscan.config import Settings
 from dexscan.demo_mode import DEMO_CLOCK_KEY
 from dexscan.domain import Candle, PairSnapshot, Timeframe, main_pool
@@ -54,30 +53,25 @@ from dexscan.engine_ports import (
     TradeFeed,
 )
 from dexscan.errors import SourceError, StoreError
-from dexscan.scheduler import Heat, HistoryQueue, RefreshScheduler, classify_heat
+from dexscan.history_bootstrap import HistoryBootstrap
+from dexscan.pipeline_writer import PipelineWriter
+from dexscan.scheduler import Heat, RefreshScheduler, classify_heat
 from dexscan.signal_ledger import Found, LiveTrade, SignalLedger
 from dexscan.strategies import Ignition
+from dexscan.stream_intake import StreamIntake
 from dexscan.universe_rounds import UniverseRounds
 
 if TYPE_CHECKING:
-    from dexscan.chain.trades import Trade
     from dexscan.status import ScannerStatus, SignalRow
     from dexscan.universe import RefreshReport
 
 log = logging.getLogger(__name__)
 
 M5 = int(Timeframe.M5)
-#: 5m bars fetched when a token enters the universe: one GeckoTerminal page, ~3.5 days.
-HISTORY_BARS = 1000
 #: Concurrent DexScreener requests in flight (the budget, not this, bounds the rate).
 REFRESH_WORKERS = 4
 #: Real seconds the dashboard and the Telegram sender get to finish after a stop before being cancelled.
 STOP_GRACE_S = 2.0
-
-
-# ---------------------------------------------------------------------------------------------
-# What the engine knows about each token it refreshes
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -112,11 +106,6 @@ class EngineCounters:
     discovery_rounds: int = 0  # periodic rounds: feeds asked, every due token checked
     stream_discovery_rounds: int = 0  # on-demand rounds for new pools and graduations of the chain stream
     watch_rounds: int = 0  # on-demand rounds: only just-watched mints checked (coalesced /watch)
-
-
-# ---------------------------------------------------------------------------------------------
-# The engine
-# ---------------------------------------------------------------------------------------------
 
 
 class Engine:
@@ -162,7 +151,6 @@ class Engine:
         self.scheduler = RefreshScheduler(scan.hot_refresh_s, scan.cold_refresh_s,
                                           settings.sources.dexscreener.tokens_batch,
                                           streamed_s=settings.stream.stats_refresh_s)
-        self.history = HistoryQueue()
         self.tokens: dict[str, TokenView] = {}
         self.counters = EngineCounters()
         self.rounds = UniverseRounds(universe, settings, clock, tokens, self.counters, self._apply_round)
@@ -170,11 +158,7 @@ class Engine:
             scan.queue_size)
         self._events: asyncio.Queue[DomainEvent] = asyncio.Queue(scan.queue_size)
         self._wake_refresh = asyncio.Event()
-        self._wake_history = asyncio.Event()
-        self._write = asyncio.Lock()  # one connection: transactions of different tasks must not interleave
         self._outbox_backlog = 0
-        self._pools_recorded: set[str] = set()  # main pools whose row (mint, pair age) is in the store
-        self._pools_to_record: dict[str, PairSnapshot] = {}
         self._started_at: float | None = None
         self._last_h4_boundary: int | None = None
         tg = settings.telegram
@@ -186,6 +170,12 @@ class Engine:
         self.live = self.ledger.live  # signal id -> its followed ladder (the ledger's)
         self.live_by_mint = self.ledger.live_by_mint
         self.stored = self.ledger.stored  # the signals stored in this run, with their latencies
+        self.writer = PipelineWriter(store, clock, detector, self.ledger, self.counters)
+        self.history = HistoryBootstrap(settings, store, self.history_store, clients, detector, feed, clock,
+                                        self.tokens, self.counters, self.writer, self._reheat)
+        self.stream = None if feed is None else StreamIntake(
+            settings, store, detector, feed, rpc, clock, self.tokens, self.counters, self.writer,
+            request_discovered=self.rounds.request_discovered, on_health_change=self._reheat_all)
 
     def wake_outbox_with(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (the Telegram sender's) whenever new alerts are queued in the outbox, so they
@@ -219,19 +209,14 @@ class Engine:
             core = [
                 tg.create_task(self._guard("discovery", self.rounds.discovery_loop)),
                 tg.create_task(self._guard("watch", self.rounds.watch_loop)),
-                tg.create_task(self._guard("history", self._history_loop)),
+                tg.create_task(self._guard("history", self.history.loop)),
                 tg.create_task(self._guard("process", self._process_loop)),
                 tg.create_task(self._guard("output", self._output_loop)),
                 tg.create_task(self._guard("housekeeping", self._housekeeping_loop)),
                 *(tg.create_task(self._guard(f"refresh-{i}", self._refresh_loop)) for i in range(REFRESH_WORKERS)),
             ]
-            if (feed := self.feed) is not None:
-                core += [tg.create_task(self._guard("stream", feed.run)),
-                         tg.create_task(self._guard("trades", self._trades_loop)),
-                         tg.create_task(self._guard("stream-health", self._stream_health_loop)),
-                         tg.create_task(self._guard("sol-usd", lambda: feed.sol_usd_loop(self.clients.jupiter)))]
-                if (rpc := self.rpc) is not None:  # Meteora DLMM swaps: one getTransaction each
-                    core.append(tg.create_task(self._guard("stream-fetch", lambda: feed.fetch_loop(rpc))))
+            if self.stream is not None:
+                core += [tg.create_task(self._guard(name, loop)) for name, loop in self.stream.loops(self.clients)]
             others = [tg.create_task(self._guard(getattr(fn, "__name__", "extra"), fn)) for fn in extra]
             await stop.wait()
             log.info("engine: stopping")
@@ -249,7 +234,7 @@ class Engine:
         await self.resume()
         await self.discover()
         while len(self.history):
-            await self._history_step()
+            await self.history.step()
         mints = self.scheduler.mints()
         size = self.scheduler.batch_size
         for i in range(0, len(mints), size):
@@ -272,23 +257,6 @@ class Engine:
             except Exception:
                 log.exception("engine: %s loop failed; restarting it in 1 s", name)
                 await asyncio.sleep(1.0)
-
-    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
-        """Sleep ``seconds`` of clock time, or until ``wake`` is set (then clear it)."""
-        if wake is None:
-            await self.clock.sleep(seconds)
-            return
-        if wake.is_set():
-            wake.clear()
-            return
-        sleeper = asyncio.ensure_future(self.clock.sleep(max(seconds, 0.0)))
-        waiter = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waiter.cancel()
-        wake.clear()
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -319,7 +287,6 @@ class Engine:
             self._wake_refresh.set()
         if not view.history_done and view.pool:
             self.history.push(mint, heat)
-            self._wake_history.set()
         return view
 
     async def repin(self, mint: str, pool: str, why: str) -> bool:
@@ -355,6 +322,15 @@ class Engine:
         self.history.discard(mint)
         self.detector.drop(mint)
 
+    def _reheat(self, mint: str) -> None:
+        self.scheduler.set_heat(mint, self._heat(mint))
+
+    def _reheat_all(self) -> None:
+        """The stream went up or down: every token's polling cadence changes with it."""
+        for mint in self.scheduler.mints():
+            self._reheat(mint)
+        self._wake_refresh.set()
+
     def _heat(self, mint: str) -> Heat:
         live = bool(self.live_by_mint.get(mint))
         state = self.detector.candle_state(mint)
@@ -376,7 +352,7 @@ class Engine:
 
     async def resume(self) -> None:
         """Reload live signals from the store and rebuild their ladders from stored bars."""
-        async with self._write:
+        async with self.writer.lock:
             await self._resume()
 
     async def _resume(self) -> None:
@@ -398,69 +374,6 @@ class Engine:
         if rows:
             log.info("engine: resumed %d live signal(s) from the store", len(self.live))
 
-    # -- history --------------------------------------------------------------------------------
-
-    async def _history_loop(self) -> None:
-        while True:
-            if not await self._history_step():
-                await self._sleep(self.settings.scan.hot_refresh_s, self._wake_history)
-
-    async def _history_step(self) -> bool:
-        """Bootstrap one token's detector from stored and fetched 5m bars; False when none waits."""
-        mint = self.history.pop()
-        if mint is None:
-            return False
-        view = self.tokens.get(mint)
-        if view is None or view.pool is None or view.history_done:
-            return True
-        pool = view.pool
-        now = self.now()
-        end = now - now % M5
-        start = end - HISTORY_BARS * M5
-        bars = await self.history_store.candles(pool, Timeframe.M5, start, end)
-        fetch_from = bars[-1].ts + M5 if bars else start
-        if fetch_from < end:
-            self.counters.history_fetches += 1
-            try:
-                fresh = await self.clients.geckoterminal.ohlcv_range(pool, Timeframe.M5, fetch_from, end, token=mint)
-            except SourceError as exc:
-                self.counters.history_errors += 1
-                log.warning("history for %s (%s) unavailable, warming up from live data instead: %s",
-                            view.symbol or mint, pool, exc)
-                fresh = []
-            if fresh:
-                await self.history_store.upsert_candles(pool, Timeframe.M5, fresh)
-                last = bars[-1].ts if bars else None
-                bars += [c for c in fresh if last is None or c.ts > last]
-        if view.pool != pool or self.tokens.get(mint) is not view:
-            return True
-        self.detector.register(mint, view.symbol, pool)
-        found: list[Found] = []
-        if self.feed is not None and self.settings.stream.tape_retention_s:
-            # the stored bars, then the tape's trades after them: the 5m bar forming when a previous
-            # run stopped (or died) is rebuilt from the trades it had judged (dexscan.tape)
-            from dexscan.tape import resume
-
-            async with self._write:
-                signals, resumed = await resume(self.store, self.detector, mint, pool, bars, start, end, self.now(),
-                                                 view.symbol)
-            self.feed.remember(t.key for t in resumed)  # the stream sending one again is a duplicate
-            if signals:  # what the run that judged these trades first stored stays as it is
-                since = min(s.candle_ts for s in signals)
-                stored = {s.key for _, s, _ in await self.store.signals(since=since, mint=mint)}
-                found = [Found(s, float(s.ts)) for s in signals if s.key not in stored]
-        else:
-            self.detector.bootstrap(mint, Timeframe.M5, bars, symbol=view.symbol, pool=pool, as_of=self.now())
-        view.history_done = True
-        if bars:
-            view.last_bar_stored = max(view.last_bar_stored, bars[-1].ts)
-        new = self._new_bars(view)
-        await self._persist(found, [(pool, new)] if new else [], [])
-        async with self._write:
-            await self.ledger.feed_history(mint, [*bars, *new])
-        self.scheduler.set_heat(mint, self._heat(mint))
-        return True
-
     # -- live refresh ---------------------------------------------------------------------------
 
     async def _refresh_loop(self) -> None:
@@ -471,7 +384,7 @@ class Engine:
                 due = self.scheduler.next_due_at()
                 wait = self.settings.scan.hot_refresh_s if due is None else min(
                     max(due - now, 0.0), self.settings.scan.hot_refresh_s)
-                await self._sleep(wait, self._wake_refresh)
+                await sleep_or_wake(self.clock, wait, self._wake_refresh)
                 continue
             pairs = await self._fetch(batch)
             if pairs is not None:
@@ -537,88 +450,24 @@ class Engine:
                 continue
             if not view.history_done:
                 continue
-            if pair.pair_address not in self._pools_recorded:
-                self._pools_to_record[pair.pair_address] = pair
+            self.writer.record_pool(pair)
             tick = Tick.from_pair(pair)
             if tick is None:
                 continue
             self.counters.snapshots += 1
             ctx = MarketContext(market_breadth=breadth, pool_agreement=pool_agreement(self._known_pools(mint, own)))
             found.extend(Found(s, float(tick.ts), received) for s in self.detector.on_tick(mint, tick, ctx))
-            new = self._new_bars(view)
+            new = self.writer.new_bars(view)
             if new:
                 bars.append((view.pool or pair.pair_address, new))
             touched.extend(self.ledger.feed_price(mint, tick.ts, tick.price))
-        await self._persist(found, bars, touched)
+        await self.writer.persist(found, bars, touched)
         for mint in batch:
             if mint in self.scheduler:
                 self.scheduler.set_heat(mint, self._heat(mint))
         for change in await self.universe.observe(pairs, self.now()):
             log.info("universe: %s left (%s)", change.mint, change.reason)
             self.untrack_token(change.mint)
-
-    # -- the on-chain trade stream (dexscan.chain.feed) ------------------------------------------
-
-    async def _trades_loop(self) -> None:
-        assert self.feed is not None
-        while True:
-            events = await self.feed.next_events()
-            for token in self.feed.discoveries(events):  # new pools, graduations: gated at once
-                self.rounds.request_discovered(token)
-            await self.apply_trades(self.feed.trades(events))
-
-    async def apply_trades(self, trades: Sequence[Trade]) -> None:
-        """On-chain trades (:class:`~dexscan.chain.trades.Trade`) → detector and ladders → store → fan-out."""
-        received = time.perf_counter()
-        found: list[Found] = []
-        bars: list[tuple[str, list[Candle]]] = []
-        touched: list[LiveTrade] = []
-        judged: set[str] = set()
-        taped: list[Trade] = []  # the trades a bar took (not late, not refused): the tape's rows
-        for t in trades:
-            view = self.tokens.get(t.mint)
-            price, volume = t.price_usd, t.volume_usd
-            if view is None or view.pool != t.pool or not view.history_done or price is None or volume is None:
-                continue  # (the feed hands over USD-priced trades only)
-            self.counters.trades += 1
-            judged.add(t.mint)
-            refused = self.detector.late_trades + self.detector.rejected_trades
-            found.extend(Found(s, float(t.block_time), received) for s in self.detector.on_trade(
-                t.mint, t.block_time, price, volume, t.side, t.signer))
-            if self.detector.late_trades + self.detector.rejected_trades == refused:
-                taped.append(t)
-            touched.extend(self.ledger.feed_price(t.mint, t.block_time, price))
-        for mint in judged:
-            view = self.tokens[mint]
-            new = self._new_bars(view)
-            if new and view.pool:
-                bars.append((view.pool, new))
-        if taped and self.settings.stream.tape_retention_s:
-            async with self._write:  # the trade tape (store.trades), each trade once
-                self.counters.tape_rows += await self.store.save_trades(taped)
-        await self._persist(found, bars, touched)
-
-    async def _stream_health_loop(self) -> None:
-        """Every few seconds: after a reconnect, fill the gap it left (:meth:`ChainFeed.fill_gaps`);
-        follow the stream's health (a token's heat, hence its polling cadence, changes with it); drop
-        subscriptions of pools no longer tracked."""
-        assert self.feed is not None
-        was = False
-        while True:
-            if self.feed.reconnected() and self.rpc is not None and self.settings.stream.gap_fill_max_transactions:
-                await self.apply_trades(await self.feed.fill_gaps(self.rpc,
-                                                                  self.settings.stream.gap_fill_max_transactions))
-            up = self.feed.up()
-            if up != was:
-                was = up
-                for mint in self.scheduler.mints():
-                    self.scheduler.set_heat(mint, self._heat(mint))
-                self._wake_refresh.set()
-            for mint, pool in list(self.feed.pool_of.items()):
-                view = self.tokens.get(mint)
-                if view is None or view.pool != pool:
-                    await self.feed.unwatch(mint)
-            await self._sleep(min(5.0, self.settings.stream.silence_timeout_s / 2))
 
     def _known_pools(self, mint: str, fresh: Sequence[PairSnapshot]) -> list[PairSnapshot]:
         """The token's own pools (it is the base) as the universe last listed them, ``fresh`` snapshots first."""
@@ -638,15 +487,6 @@ class Engine:
             return
         self.universe.recheck(mint, self.now())  # its pools are fetched again in the next discovery round
 
-    def _new_bars(self, view: TokenView) -> list[Candle]:
-        market = self.detector.market(view.mint)
-        if market is None:
-            return []
-        new = [c for c in market.recent5(8) if c.ts > view.last_bar_stored]
-        if new:
-            view.last_bar_stored = new[-1].ts
-        return new
-
     def _breadth(self, at: int) -> float | None:
         """Share of the universe whose last 5m bar ended by ``at`` rose (:func:`dexscan.scoring.market_breadth`,
         the replay's definition too). A token's bar still forming from ticks counts once its 5 minutes
@@ -658,28 +498,6 @@ class Engine:
         return market_breadth(fresh_m5(m.last5_by(edge) if m is not None else None, edge) for m in markets)
 
     # -- persistence, then fan-out -----------------------------------------------------------------
-
-    async def _persist(self, found: Sequence[Found], bars: Sequence[tuple[str, list[Candle]]],
-                       trades: Sequence[LiveTrade]) -> None:
-        async with self._write:
-            await self._persist_locked(found, bars, trades)
-
-    async def _persist_locked(self, found: Sequence[Found],
-                              bars: Sequence[tuple[str, list[Candle]]], trades: Sequence[LiveTrade]) -> None:
-        for address, pair in list(self._pools_to_record.items()):
-            # the pool's row (its mint and creation time) beside its bars, so that `evaluate` on this
-            # database replays the same token with the same pair age the live scanner scored
-            await self.store.upsert_pool(address, pair.base_mint, self.now(), dex_id=pair.dex_id,
-                                         quote_mint=pair.quote_mint, quote_symbol=pair.quote_symbol,
-                                         liquidity_usd=pair.liquidity_usd, volume_h24_usd=pair.volume.h24,
-                                         pair_created_at=pair.pair_created_at)
-            self._pools_recorded.add(address)
-            del self._pools_to_record[address]
-        for pool, candles in bars:
-            self.counters.bars_stored += await self.store.upsert_candles(pool, Timeframe.M5, candles)
-        for st in self.detector.drain_state_changes():
-            await self.store.save_candle_state(st.mint, st.candle_ts, st.state, st.ignited_at, st.confirmed_at)
-        await self.ledger.record(found, trades)
 
     async def _output_loop(self) -> None:
         while True:
@@ -700,13 +518,13 @@ class Engine:
 
     async def _housekeeping_loop(self) -> None:
         while True:
-            await self._sleep(min(self.settings.scan.hot_refresh_s, 15.0))
+            await sleep_or_wake(self.clock, min(self.settings.scan.hot_refresh_s, 15.0))
             await self.housekeeping()
 
     async def housekeeping(self) -> None:
         """Work that is due by time alone, not by new data."""
         now = self.now()
-        async with self._write:
+        async with self.writer.lock:
             await self.ledger.expire(now)
             if self.mode == "demo":
                 await self.store.kv_set(DEMO_CLOCK_KEY, str(now))
@@ -736,7 +554,7 @@ class Engine:
         for mint, view in self.tokens.items():
             if view.history_done:
                 found.extend(Found(s, float(boundary)) for s in self.detector.advance(mint, boundary, ctx))
-        await self._persist(found, [], [])
+        await self.writer.persist(found, [], [])
 
     # -- universe -------------------------------------------------------------------------------
 
@@ -842,21 +660,10 @@ class Engine:
                 "stats_only_snapshots": self.counters.stats_only_snapshots,
                 **({"stream_fallbacks": self.feed.counts["fallbacks"]} if self.feed is not None else {}),
             },
-            stream=self._stream_cell(),
+            stream=self.stream.status_cell() if self.stream is not None else None,
             started_at=self._started_at,
             mode=self.mode,
         )
-
-    def _stream_cell(self) -> str | None:
-        """Prices by source, in one cell: stream state, tokens streamed / polled, trades/s, lag, reconnects, drops."""
-        if self.feed is None:
-            return None
-        st = self.feed.status()
-        polled = len(self.tokens) - st.streamed
-        lag = "" if st.lag_s is None else f" · lag {st.lag_s:.0f}s"
-        return (f"{st.state} · {st.streamed} streamed / {polled} polled · {st.trades_per_s:.1f} tr/s{lag} · "
-                f"rc {st.reconnects} · drop {st.dropped}")
-
 
     def new_signal_rows(self, now: float) -> list[SignalRow]:
         """The dashboard's new-signal rows: one per move, listing every strategy that fired on it."""
@@ -867,7 +674,6 @@ class Engine:
     def _strategy_notes(self, strategy: str) -> tuple[str, ...]:
         scorer = getattr(self.detector, "scorer", None)
         return () if scorer is None else tuple(scorer.strategy_notes(strategy))
-
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from dexscan.universe import MembershipChange, RefreshReport, UniverseStore
 
 
+class TrackedToken(Protocol):
+    """A token the engine polls (the engine's :class:`~dexscan.engine.TokenView`), as its
+    collaborators read and advance it."""
+
+    mint: str
+    symbol: str
+    pool: str | None  # the main pool: its snapshots (or trades) drive the detector, its bars are stored
+    history_done: bool
+    last_bar_stored: int
+
+
 class CandleStore(Protocol):
     """Stored bars (the history loop has its own connection to the same database)."""
 

@@ -18,7 +18,7 @@ settings and reads its RSS (``baseline``), then:
    ``logsNotification`` text the WebSocket fake sends, in block-time order through
    :meth:`LogStream.handle` (JSON, decoders, dedupe) -> the feed's queue -> :meth:`ChainFeed.trades`
    (in batches of :data:`~dexscan.chain.feed.BATCH`, as the engine takes them) -> ``Detector.on_trade``
-   for each trade, as ``Engine.apply_trades`` calls it. SOL/USD is observed once a simulated minute.
+   for each trade, as ``StreamIntake.apply_trades`` calls it. SOL/USD is observed once a simulated minute.
    The input is made one minute at a time, so it never piles up.
 
 After each stage ``gc.collect()`` and ``VmRSS`` (``/proc/self/status``; ``ru_maxrss`` elsewhere, via

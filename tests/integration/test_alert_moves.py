@@ -64,7 +64,7 @@ class Rig:
 
     async def fire(self, sig: Signal) -> None:
         self.clock.advance(sig.ts - self.clock.now())
-        await self.engine._persist([Found(sig, float(sig.ts))], [], [])
+        await self.engine.writer.persist([Found(sig, float(sig.ts))], [], [])
 
 
 @contextlib.asynccontextmanager
