@@ -86,12 +86,12 @@ from dexscan.market import (
     LiveBar,
     Tick,
     TokenMarket,
-    TradeBook,
 )
 from dexscan.plugins import build_strategies
 from dexscan.scoring import RSI_PERIOD, VOLUME_Z_BARS, MarketContext, Scorer, compute_features
 from dexscan.strategies import Confirmation, Ignition
 from dexscan.strategies.base import GATE_SLACK, REL_TOL, Detection, Strategy
+from dexscan.trade_bars import TradeBook
 
 CandleStateName = Literal["idle", "ignited", "confirmed", "fizzled"]
 
@@ -399,7 +399,7 @@ class Detector:
 
         The 5m bar is built as from ticks, but its volume is the exact sum of its trades; the 1m
         bars and the trade flow (count, buy/sell split, distinct signers) go to the token's
-        :class:`~dexscan.market.TradeBook`; ignition is judged at every trade with the exact
+        :class:`~dexscan.trade_bars.TradeBook`; ignition is judged at every trade with the exact
         volume of the last five minutes of trades (a poll's rolling ``m5``, measured). A trade
         older than the bar being built is late: counted, not judged.
         """

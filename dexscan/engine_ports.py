@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from dexscan.market import Tick, TokenMarket
     from dexscan.scoring import MarketContext, Scorer
     from dexscan.sources.http import ProviderStats
-    from dexscan.universe import MembershipChange, RefreshReport, UniverseStore
+    from dexscan.universe import RefreshReport, UniverseStore
+    from dexscan.universe_book import MembershipChange
 
 
 class TrackedToken(Protocol):

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from dexscan.clock import Clock
     from dexscan.domain import DiscoveredToken
     from dexscan.status import RejectedRow
-    from dexscan.universe import MembershipChange, RefreshReport
+    from dexscan.universe import RefreshReport
+    from dexscan.universe_book import MembershipChange
 
 log = logging.getLogger(__name__)
 

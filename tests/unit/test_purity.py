@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "dexscan"
-CORE_MODULES = ["market.py", "ladder.py", "scoring.py", "calibration.py", "skill.py", "detector.py", "params.py",
-                "plugins.py"]
+CORE_MODULES = ["market.py", "trade_bars.py", "ladder.py", "scoring.py", "calibration.py", "skill.py", "detector.py",
+                "params.py", "plugins.py"]
 PURE_FILES = sorted(
     [PKG / m for m in CORE_MODULES]
     + list((PKG / "strategies").glob("*.py"))
@@ -84,9 +84,9 @@ def test_pure_module_has_no_io_clock_or_randomness(path: Path) -> None:
 
 
 def test_the_pure_part_of_the_universe_is_pure_too() -> None:
-    tree = ast.parse((PKG / "universe.py").read_text(encoding="utf-8"))
+    tree = ast.parse((PKG / "universe_book.py").read_text(encoding="utf-8"))
     [book] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UniverseBook"]
-    assert violations(ast.unparse(book), "universe.py:UniverseBook") == []
+    assert violations(ast.unparse(book), "universe_book.py:UniverseBook") == []
     assert not any(isinstance(n, ast.AsyncFunctionDef | ast.Await) for n in ast.walk(book))
 
 

@@ -1,4 +1,4 @@
-"""Streamed trades into the market books (Detector.on_trade, market.TradeBook): exact values.
+"""Streamed trades into the market books (Detector.on_trade, trade_bars.TradeBook): exact values.
 
 A token warmed up on twenty 100-USD 5m bars at price 1.0 then trades on chain: its 5m bar's volume
 is the exact sum of its trades, its 1m bars and trade flow (count, buy/sell split, distinct signers)
@@ -12,7 +12,8 @@ import pytest
 from dexscan.config import Settings, load_settings
 from dexscan.detector import Detector
 from dexscan.domain import Candle, Timeframe
-from dexscan.market import FlowBar, LiveBar, TradeBook
+from dexscan.market import LiveBar
+from dexscan.trade_bars import FlowBar, TradeBook
 
 T0 = 1_700_006_400  # a 4H boundary
 MINT = "Mint1111111111111111111111111111111111111111"

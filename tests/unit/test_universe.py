@@ -23,7 +23,8 @@ from dexscan.domain import (
 )
 from dexscan.errors import SourceUnavailable
 from dexscan.store import Store
-from dexscan.universe import FORGET_AFTER_S, Entered, Universe, UniverseBook
+from dexscan.universe import Entered, Universe
+from dexscan.universe_book import FORGET_AFTER_S, UniverseBook
 
 T = 1_750_003_200
 MARKET = ("liquidity", "volume_24h", "price_impact")
