@@ -63,8 +63,10 @@ class DemoEntry:
             assert world.clock is not None and world.chain is not None and world.market is not None
             tokens = world.sim.tokens
             labels = world.chain.add_demo_mints()
-            if chain_history:
-                world.serve_chain_history(world.config.start_ts, world.clock.now())
+            if chain_history:  # the asked days (and a 4H window of margin), not the whole simulated history
+                now = world.clock.now()
+                days = history_days if history_days is not None else world.config.history_days
+                world.serve_chain_history(max(world.config.start_ts, now - days * 86_400 - 14_400), now)
             labels.update({f"sim {t.symbol}": t.mint for t in tokens[:LABELLED_TOKENS]})
             yield world, DemoSetup(
                 settings=world.apply(settings), clock=world.clock, tokens=tuple(t.mint for t in tokens),

@@ -11,8 +11,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from solders.pubkey import Pubkey
 
 from dexscan.backfill import backfill_from_chain, history_range
+from dexscan.chain.answers import SignatureRow
+from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock
 from dexscan.config import load_settings
 from dexscan.demo.chain_swaps import raw_amounts, swap_program
@@ -88,11 +91,22 @@ async def test_chain_backfill_builds_the_simulated_5m_bars_skips_failed_and_reru
                 c.volume for c in m1 if c.ts < m5[0].ts), rel=1e-12)
             archive = world.chain.archive if world.chain is not None else None
             assert archive is not None
-            failed = [sig for sig in archive.by_address[pool] if archive.by_signature[sig]["meta"]["err"] is not None
-                      and start <= archive.by_signature[sig]["blockTime"] < end]
+            failed = [sig for sig in archive.by_address[pool] if archive.by_signature[sig]["meta"]["err"] is not None]
             assert len(failed) >= n_swaps // FAILED_EVERY  # failed attempts were listed, carrying their events
             # one signatures page (n_swaps + failed < 1000), then one getTransaction per successful swap
             assert summary.requests >= 1 + n_swaps
+
+            # paging: six pages of 50 chained with ``before`` are the first 300 rows, newest first
+            async with RpcPool.from_settings(settings, world.clock) as rpc:
+                address = Pubkey.from_string(pool)
+                full = (await rpc.get_signatures_for_address(address, limit=1000)).value
+                paged: list[SignatureRow] = []
+                for _ in range(6):
+                    paged += (await rpc.get_signatures_for_address(
+                        address, limit=50, before=paged[-1].signature if paged else None)).value
+                assert len(full) == 1000 and paged == full[:300]
+                assert [r.block_time for r in full] == sorted((r.block_time for r in full), reverse=True)
+                assert any(r.failed for r in full)
 
             again = await backfill_from_chain(settings, store, world.clock, [mint], DAYS)
             assert again.requests == 0 and again.bars_written == 0  # covered: nothing fetched
