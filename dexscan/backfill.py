@@ -531,14 +531,16 @@ async def backfill_from_chain(settings: Settings, store: Store, clock: Clock, mi
                               console: Console | None = None, summary: BackfillSummary | None = None
                               ) -> BackfillSummary:
     """``--source chain``: 1m and 5m bars from the pools' transactions (:mod:`dexscan.chain.history`)."""
-    from dexscan.chain.history import CHAIN, chain_backfill
+    from dexscan.chain.history import CHAIN, chain_backfill, describe_counts
 
     start, end = history_range(clock.now(), days)
     summary = summary if summary is not None else BackfillSummary(CHAIN, start, end)
     wall0, clock0 = time.perf_counter(), clock.now()
+    console = console or Console(stderr=True)
     try:
-        with make_progress(console or Console(stderr=True)) as progress:
-            summary, _ = await chain_backfill(settings, store, clock, mints, start, end, progress, summary)
+        with make_progress(console) as progress:
+            summary, runner = await chain_backfill(settings, store, clock, mints, start, end, progress, summary)
+        console.print(describe_counts(runner.counts.values()))
     finally:
         summary.wall_s = time.perf_counter() - wall0
         summary.clock_s = clock.now() - clock0

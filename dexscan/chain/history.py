@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,22 @@ class ChainCounts:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
+def describe_counts(counts: Iterable[ChainCounts]) -> str:
+    """One line of what the chain said over a run (transactions, failed ones skipped, trades)."""
+    c = ChainCounts()
+    for one in counts:
+        c.signatures += one.signatures
+        c.failed += one.failed
+        c.transactions += one.transactions
+        c.not_found += one.not_found
+        c.trades += one.trades
+        c.rejected.update(one.rejected)
+    rejected = ", ".join(f"{why} {n}" for why, n in sorted(c.rejected.items()))
+    return (f"chain: {c.signatures} transactions listed, {c.failed} failed (skipped), {c.transactions} fetched"
+            f"{f', {c.not_found} not found' if c.not_found else ''}, {c.trades} swaps of the pools"
+            f"{f'; not used: {rejected}' if rejected else ''}")
+
+
 def bars_of_window(book: TradeBook, lo: int, hi: int) -> tuple[list[Candle], list[Candle]]:
     """The completed 1m bars of ``[lo, hi)`` in ``book`` (minutes after its last trade flat at the
     last close, as gaps are) and the 5m bars they make up."""
@@ -106,6 +122,7 @@ class ChainBackfill:
     async def run(self, mints: Sequence[str], start: int, end: int, summary: BackfillSummary) -> BackfillSummary:
         summary.source, summary.start, summary.end = CHAIN, start, end
         req0 = self._requests()
+        overall = self.progress.add_task("all tokens", total=len(mints)) if self.progress is not None else None
         try:
             for mint in mints:
                 report = TokenReport(mint)
@@ -119,6 +136,8 @@ class ChainBackfill:
                 finally:
                     report.requests = self._requests() - r0
                     summary.bars_written += report.bars
+                if self.progress is not None and overall is not None:
+                    self.progress.advance(overall)
         finally:
             summary.requests = self._requests() - req0
         return summary
@@ -288,4 +307,8 @@ async def chain_backfill(settings: Settings, store: Store, clock: Clock, mints: 
     async with rpc, HttpLayer(settings, clock) as http:
         dexscreener = DexScreenerClient(http, settings) if settings.sources.dexscreener.enabled else None
         runner = ChainBackfill(store, rpc, settings, clock, dexscreener, JupiterClient(http, settings), progress)
-        return await runner.run(mints, start, end, summary), runner
+        try:
+            await runner.run(mints, start, end, summary)
+        finally:
+            log.info("backfill --source chain: %s", describe_counts(runner.counts.values()))
+        return summary, runner

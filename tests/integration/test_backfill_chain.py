@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
-from dexscan.backfill import backfill_from_chain, history_range
+from dexscan.backfill import BackfillSummary, backfill_from_chain, history_range
 from dexscan.chain.answers import SignatureRow
+from dexscan.chain.history import chain_backfill
 from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock
 from dexscan.config import load_settings
@@ -78,7 +79,8 @@ async def test_chain_backfill_builds_the_simulated_5m_bars_skips_failed_and_reru
         settings = world.apply(load_settings())
         store = await Store.open(tmp_path / "chain.db")
         try:
-            summary = await backfill_from_chain(settings, store, world.clock, [mint], DAYS)
+            summary, runner = await chain_backfill(settings, store, world.clock, [mint], start, end, None,
+                                                   BackfillSummary("chain", start, end))
             report = summary.tokens[0]
             assert (report.skipped, report.pool, report.pieces_done) == (None, pool, 1)
             assert (summary.start, summary.end) == (start, end)
@@ -91,8 +93,12 @@ async def test_chain_backfill_builds_the_simulated_5m_bars_skips_failed_and_reru
                 c.volume for c in m1 if c.ts < m5[0].ts), rel=1e-12)
             archive = world.chain.archive if world.chain is not None else None
             assert archive is not None
-            failed = [sig for sig in archive.by_address[pool] if archive.by_signature[sig]["meta"]["err"] is not None]
-            assert len(failed) >= n_swaps // FAILED_EVERY  # failed attempts were listed, carrying their events
+            failed = [sig for sig in archive.by_address[pool] if archive.by_signature[sig]["meta"]["err"] is not None
+                      and start <= archive.by_signature[sig]["blockTime"] < end]
+            assert len(failed) >= n_swaps // FAILED_EVERY > 0  # failed attempts, their events in their logs
+            counts = runner.counts[mint]  # every failed one listed and skipped; each swap fetched and counted once
+            assert (counts.signatures, counts.failed, counts.transactions, counts.trades, counts.not_found) == (
+                n_swaps + len(failed), len(failed), n_swaps, n_swaps, 0)
             # one signatures page (n_swaps + failed < 1000), then one getTransaction per successful swap
             assert summary.requests >= 1 + n_swaps
 
