@@ -11,6 +11,8 @@ mainnet: its Swap is a self-CPI); :func:`dlmm_inner_instructions` gives the ``ge
 inner instruction that holds it (the 137-byte layout). Bonding curves are not encoded.
 :func:`launch_logs` encodes a pool's opening: PumpSwap ``CreatePoolEvent``, under pump.fun's ``migrate`` with its
 ``CompletePumpAmmMigrationEvent`` when a token graduates from its bonding curve.
+:func:`raydium_init_transaction` encodes a Raydium AMM v4 pool's creation (the simulator opens none:
+tests do): its ``ray_log`` ``InitLog`` and the ``initialize2`` instruction ``getTransaction`` shows.
 """
 
 from __future__ import annotations
