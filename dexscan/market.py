@@ -53,6 +53,7 @@ from dexscan.domain import Candle, PairSnapshot, Timeframe
 if TYPE_CHECKING:
     from dexscan.trade_bars import TradeBook
 
+M1 = int(Timeframe.M1)
 M5 = int(Timeframe.M5)
 H1 = int(Timeframe.H1)
 H4 = int(Timeframe.H4)

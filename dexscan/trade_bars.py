@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from dexscan.domain import Timeframe
-from dexscan.market import M5, BarBook, FormingBar
+from dexscan.market import M1, M5, BarBook, FormingBar
 
-M1 = int(Timeframe.M1)
 #: Seconds of the rolling on-chain volume ignition compares with its 5m SMA (the m5 of a poll).
 ROLLING_S = 300
 

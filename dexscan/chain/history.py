@@ -8,7 +8,7 @@ DexScreener's list, by :func:`dexscan.domain.main_pool`), then
 2. ``getTransaction`` of each (json, up to version 0), oldest first, through the RPC pool and its
    budgets (the run's pace is the endpoints' ``getTransaction`` budget: one request per swap);
 3. the swaps of the pool decoded (:func:`dexscan.chain.events.decode_transaction`) and turned into
-   trades (:func:`dexscan.chain.trades.to_trade`), which fill a :class:`dexscan.market.TradeBook`:
+   trades (:func:`dexscan.chain.trades.to_trade`), which fill a :class:`dexscan.trade_bars.TradeBook`:
    the live scanner's 1m bars from trades (gaps are empty bars at the previous close); the 5m bars
    are those 1m bars aggregated (:func:`dexscan.backfill.resample`: a 5m window before the first
    traded minute is not claimed).
@@ -39,7 +39,8 @@ from dexscan.chain.events import Swap, decode_transaction
 from dexscan.chain.trades import KNOWN_DECIMALS, PoolMints, SolUsd, Trade, to_trade
 from dexscan.domain import SOL_MINT, USD_STABLECOINS, Candle, Timeframe, main_pool
 from dexscan.errors import ConfigError, InputError, RpcError, SourceError
-from dexscan.market import M1, TradeBook
+from dexscan.market import M1
+from dexscan.trade_bars import TradeBook
 
 if TYPE_CHECKING:
     from dexscan.chain.rpc import RpcPool
