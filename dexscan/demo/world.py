@@ -34,6 +34,7 @@ from dexscan.demo.chain_swaps import (
     dlmm_inner_instructions,
     dlmm_swap_event,
     launch_logs,
+    raydium_init_transaction,
     swap_logs,
     swap_program,
 )
@@ -286,6 +287,18 @@ class DemoWorld:
             self.chain.archive.record(launch.signature, launch.slot, launch.ts, logs, mentions)
         self.launches_published.append(launch)
         return await self.chain_ws.publish(launch.signature, launch.slot, logs, mentions)
+
+    async def publish_raydium_init(self, launch: SimPoolLaunch) -> int:
+        """Publish a Raydium AMM v4 pool's creation: its logs (the ``ray_log`` ``Init``, naming no pool
+        nor mint) to the subscriptions it mentions, its ``initialize2`` to the archive, where
+        ``getTransaction`` finds it. The simulator opens no v4 pool (its Raydium pools are CPMM and CLMM):
+        tests publish one."""
+        assert self.chain_ws is not None
+        logs, keys, instructions = raydium_init_transaction(launch)
+        if self.chain is not None:
+            self.chain.archive.record(launch.signature, launch.slot, launch.ts, logs, keys, (), instructions)
+        self.launches_published.append(launch)
+        return await self.chain_ws.publish(launch.signature, launch.slot, logs, keys)
 
     async def publish_launches(self, start: float, end: float) -> int:
         """The PumpSwap pools that open in ``[start, end)`` (graduations from a bonding curve among

@@ -13,7 +13,8 @@ share a chain, as several RPC providers share mainnet) with the real answer and 
 and jsonParsed), ``getTokenLargestAccounts``, and for the DEX transactions the demo streamed
 (:class:`TxArchive`) ``getSignaturesForAddress`` (newest first, ``until``, ``limit`` <= 1000) and
 ``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event
-is; ``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
+is, and the top-level instructions when recorded, a Raydium v4 ``initialize2`` with its accounts;
+``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
 ``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
 ``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
 run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
@@ -175,10 +176,12 @@ class TxArchive:
         self.by_address: dict[str, deque[str]] = {}
 
     def record(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
-               accounts: Sequence[str], inner: Sequence[dict[str, Any]] = ()) -> None:
+               accounts: Sequence[str], inner: Sequence[dict[str, Any]] = (),
+               instructions: Sequence[dict[str, Any]] = ()) -> None:
         """``inner``: ``meta.innerInstructions`` groups as the node lists them (``{"index": top-level
         instruction, "instructions": [{"programIdIndex", "accounts", "data" (base58), "stackHeight"}]}``):
-        where self-CPI events live, Meteora DLMM's Swap among them."""
+        where self-CPI events live, Meteora DLMM's Swap among them. ``instructions``: the top-level
+        ones, same shape (a Raydium v4 ``initialize2``, whose accounts name the new pool and mints)."""
         if signature in self.by_signature:
             return
         self.by_signature[signature] = {
@@ -191,7 +194,7 @@ class TxArchive:
                 "header": {"numRequiredSignatures": 1, "numReadonlySignedAccounts": 0,
                            "numReadonlyUnsignedAccounts": 1},
                 "accountKeys": list(accounts), "recentBlockhash": "11111111111111111111111111111111",
-                "instructions": []}},
+                "instructions": list(instructions)}},
         }
         for address in accounts:
             ring = self.by_address.setdefault(address, deque())
