@@ -382,7 +382,7 @@ class ChainFeed:
                 self.counts["gap_fill_errors"] += 1
                 log.warning("gap fill of pool %s: %s", pool, exc)
                 continue
-            for sig, failed in reversed(rows):
+            for sig, failed, _ in reversed(rows):
                 if failed:
                     continue
                 if budget <= 0:

@@ -11,19 +11,19 @@ the layout parsing in :mod:`dexscan.chain.mint` testable without the internet.
 share a chain, as several RPC providers share mainnet) with the real answer and error shapes:
 ``getHealth``, ``getSlot``, ``getVersion``, ``getAccountInfo`` and ``getMultipleAccounts`` (base64
 and jsonParsed), ``getTokenLargestAccounts``, and for the DEX transactions the demo streamed
-(:class:`TxArchive`) ``getSignaturesForAddress`` (newest first, ``until``, ``limit`` <= 1000) and
-``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event
-is, and the top-level instructions when recorded, a Raydium v4 ``initialize2`` with its accounts;
-``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
-``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
-``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
-run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
-``rate_limited``, ``oversized``, ``gzip_bomb``, and two lying endpoints: ``slot_lead`` (every slot it
-tells, ``getSlot`` and every answer's ``context.slot``, is N above the chain's, while ``getHealth``
-says ok) and ``lie_renounced`` (every mint account it serves, base64 and jsonParsed, has its mint and
+(:class:`TxArchive`) ``getSignaturesForAddress`` (see the history contract below) and
+``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event is, and
+the top-level instructions when recorded, a Raydium v4 ``initialize2`` with its accounts; ``null``
+for an unknown signature); ``-32005`` "Node is behind by N slots" with ``data.numSlotsBehind``, the
+rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100", ``-32602`` "Invalid param:
+WrongSize", ``value: null`` for missing accounts. Faults are injected at run time: ``down``
+(connection refused; open connections closed), ``slow``, ``lagging``, ``stale``, ``rate_limited``,
+``oversized``, ``gzip_bomb``, and two lying endpoints: ``slot_lead`` (every slot it tells,
+``getSlot`` and every answer's ``context.slot``, is N above the chain's, while ``getHealth`` says
+ok) and ``lie_renounced`` (every mint account it serves, base64 and jsonParsed, has its mint and
 freeze authority cut to none; the bytes are otherwise the chain's). It also enforces the public
-mainnet limits (100 requests and 40 per method per 10 s by default) with HTTP 429, so tests can prove
-dexscan never causes one.
+mainnet limits (100 requests and 40 per method per 10 s by default) with HTTP 429, so tests can
+prove dexscan never causes one.
 
 Real behaviours modelled (``reference/external-apis.md`` §5):
 
@@ -32,6 +32,21 @@ Real behaviours modelled (``reference/external-apis.md`` §5):
   this RPC method unavailable for key" (§5.1); Token-2022 mints are served. The demo's first endpoint
   (``"rpc-1"``, :data:`PUBLIC_LIKE_NAMES`) plays the public endpoint by default.
 * ``disabled_methods``: methods a provider switched off answer ``-32601`` "Method not found" (§5.1).
+
+The transaction history contract (:class:`TxArchive`), as mainnet nodes answer it:
+
+* ``getSignaturesForAddress(address, {before, until, limit})``: rows ``{signature, slot, err, memo,
+  blockTime, confirmationStatus}``, **newest first** (by slot, then signature), starting after
+  ``before`` (excluded; an unknown ``before`` gives ``[]``), stopping at ``until`` (excluded), at most
+  ``limit`` (1..1000, default 1000; else ``-32602`` "Invalid limit; max 1000"). A failed transaction
+  is listed like the others with ``err`` non-null (``{"InstructionError": [0, {"Custom": 6001}]}``,
+  a slippage failure), and its ``getTransaction`` has the same ``meta.err``, ``meta.status.Err`` and
+  logs ending in ``failed: custom program error: 0x1771``; its logs still carry the event the
+  program wrote before failing, which a reader must not count.
+* History: an archive may be given a ``history_loader`` (the demo world's, for ``backfill --source
+  chain``): it is called once per address, at the first ``getSignaturesForAddress`` of it, and
+  records that address's older transactions (the simulated swaps of a pool since the start of the
+  simulated history); they are kept whatever ``keep`` says.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ import hashlib
 import json
 import struct
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -174,6 +189,8 @@ class TxArchive:
         self.keep = keep
         self.by_signature: dict[str, dict[str, Any]] = {}
         self.by_address: dict[str, deque[str]] = {}
+        self.history_loader: Callable[[str], None] | None = None
+        self._history_loaded: set[str] = set()
 
     def record(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
                accounts: Sequence[str], inner: Sequence[dict[str, Any]] = (),
@@ -202,16 +219,48 @@ class TxArchive:
             if len(ring) > self.keep:
                 self.by_signature.pop(ring.popleft(), None)
 
-    def signatures(self, address: str, until: str | None, limit: int) -> list[dict[str, Any]]:
-        """Newest first, stopping before ``until``, at most ``limit``."""
+    def record_history(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
+                       accounts: Sequence[str], inner: Sequence[dict[str, Any]] = (), failed: bool = False) -> None:
+        """An older transaction (a history loader's): like :meth:`record`, never trimmed by ``keep``;
+        ``failed``: a slippage failure (``err`` set, its logs ending in the failure, event included)."""
+        keep, self.keep = self.keep, 1 << 62
+        try:
+            self.record(signature, slot, block_time, logs, accounts, inner)
+        finally:
+            self.keep = keep
+        if failed:
+            self.mark_failed(signature)
+
+    def mark_failed(self, signature: str) -> None:
+        """Make an archived transaction a failed one (custom program error 6001, slippage exceeded)."""
+        tx = self.by_signature[signature]
+        err = {"InstructionError": [0, {"Custom": 6001}]}
+        meta = tx["meta"]
+        meta["err"], meta["status"] = err, {"Err": err}
+        logs = meta["logMessages"]
+        if logs and logs[-1].endswith(" success"):
+            program = logs[-1].split()[1]
+            logs[-1] = f"Program {program} failed: custom program error: 0x1771"
+
+    def signatures_page(self, address: str, before: str | None, until: str | None,
+                        limit: int) -> list[dict[str, Any]]:
+        """``getSignaturesForAddress``: newest first (slot, then signature), after ``before``,
+        stopping before ``until``, at most ``limit`` (see the module docstring)."""
+        if self.history_loader is not None and address not in self._history_loaded:
+            self._history_loaded.add(address)
+            self.history_loader(address)
+        known = [s for s in self.by_address.get(address, ()) if s in self.by_signature]
+        known.sort(key=lambda s: (self.by_signature[s]["slot"], s), reverse=True)
+        start = 0
+        if before is not None:
+            start = next((i + 1 for i, s in enumerate(known) if s == before), len(known))
         out: list[dict[str, Any]] = []
-        for sig in reversed(self.by_address.get(address, ())):
+        for sig in known[start:]:
             if sig == until or len(out) >= limit:
                 break
-            tx = self.by_signature.get(sig)
-            if tx is not None:
-                out.append({"signature": sig, "slot": tx["slot"], "err": None, "memo": None,
-                            "blockTime": tx["blockTime"], "confirmationStatus": "confirmed"})
+            tx = self.by_signature[sig]
+            out.append({"signature": sig, "slot": tx["slot"], "err": tx["meta"]["err"], "memo": None,
+                        "blockTime": tx["blockTime"], "confirmationStatus": "confirmed"})
         return out
 
 
@@ -824,8 +873,9 @@ class RpcFakeServer:
             limit = cfg.get("limit") or 1000
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
                 raise RpcParamError("Invalid limit; max 1000")
-            until = cfg.get("until")
-            return self.chain.archive.signatures(address, until if isinstance(until, str) else None, limit)
+            until, before = cfg.get("until"), cfg.get("before")
+            return self.chain.archive.signatures_page(address, before if isinstance(before, str) else None,
+                                                      until if isinstance(until, str) else None, limit)
         if method == "getTransaction":
             if not params or not isinstance(params[0], str):
                 raise RpcParamError("Invalid params: missing signature")
