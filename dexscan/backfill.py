@@ -13,7 +13,8 @@ Why it is built this way:
   layer, whose budgets pace them; the run's request count is reported in its summary.
 * **Fail soft.** One token's bad data never aborts the run: the token is skipped with a reason.
 
-``--from-files DIR`` imports local CSV/Parquet files instead (:mod:`dexscan.ohlcv_files`).
+``--from-files DIR`` imports local CSV/Parquet files instead (:mod:`dexscan.ohlcv_files`);
+``--source chain`` builds 1m and 5m bars from the pools' own transactions (:mod:`dexscan.chain.history`).
 """
 
 from __future__ import annotations
@@ -526,8 +527,29 @@ async def backfill(
             return await runner.run(mints, start, end, summary)
 
 
+async def backfill_from_chain(settings: Settings, store: Store, clock: Clock, mints: Sequence[str], days: float,
+                              console: Console | None = None, summary: BackfillSummary | None = None
+                              ) -> BackfillSummary:
+    """``--source chain``: 1m and 5m bars from the pools' transactions (:mod:`dexscan.chain.history`)."""
+    from dexscan.chain.history import CHAIN, chain_backfill, describe_counts
+
+    start, end = history_range(clock.now(), days)
+    summary = summary if summary is not None else BackfillSummary(CHAIN, start, end)
+    wall0, clock0 = time.perf_counter(), clock.now()
+    console = console or Console(stderr=True)
+    try:
+        with make_progress(console) as progress:
+            summary, runner = await chain_backfill(settings, store, clock, mints, start, end, progress, summary)
+        console.print(describe_counts(runner.counts.values()))
+    finally:
+        summary.wall_s = time.perf_counter() - wall0
+        summary.clock_s = clock.now() - clock0
+    return summary
+
+
 async def _demo_backfill(settings: Settings, store: Store, demo: DemoLauncher, tokens: Sequence[str] | None,
-                         days: float, console: Console, summary: BackfillSummary) -> BackfillSummary:
+                         days: float, console: Console, summary: BackfillSummary,
+                         source_name: str = GECKOTERMINAL) -> BackfillSummary:
     """Backfill the demo world's simulated market (its history up to the live period) through the
     real GeckoTerminal client and the loopback fake.
 
@@ -536,8 +558,11 @@ async def _demo_backfill(settings: Settings, store: Store, demo: DemoLauncher, t
     run costs no real waiting and its ``clock_s`` is the time the same requests take against the
     real GeckoTerminal within its documented budget.
     """
-    async with demo.world(settings, history_days=days, at_history_end=True) as world:
+    chain = source_name == "chain"
+    async with demo.world(settings, history_days=days, at_history_end=True, chain_history=chain) as world:
         mints = list(tokens or world.tokens)
+        if chain:
+            return await backfill_from_chain(world.settings, store, world.clock, mints, days, console, summary)
         return await backfill(world.settings, store, world.clock, mints, days, GECKOTERMINAL, console, summary)
 
 
@@ -559,13 +584,17 @@ async def run_backfill(settings: Settings, args: argparse.Namespace, demo: DemoL
                                          [Timeframe.from_label(t) for t in settings.backfill.timeframes])
         elif use_demo:
             assert demo is not None
-            summary = await _demo_backfill(settings, store, demo, args.tokens, days, console, partial)
+            summary = await _demo_backfill(settings, store, demo, args.tokens, days, console, partial,
+                                           source_name if source_name == "chain" else GECKOTERMINAL)
         else:
             mints = list(args.tokens or await _universe_mints(store))
             if not mints:
                 raise InputError("no tokens to backfill: pass --tokens MINT..., run `dexscan scan` first to build "
                                  "the universe, or try `dexscan backfill --demo`")
-            summary = await backfill(settings, store, RealClock(), mints, days, source_name, summary=partial)
+            if source_name == "chain":
+                summary = await backfill_from_chain(settings, store, RealClock(), mints, days, summary=partial)
+            else:
+                summary = await backfill(settings, store, RealClock(), mints, days, source_name, summary=partial)
     except (asyncio.CancelledError, KeyboardInterrupt):
         console.print(f"interrupted after {partial.requests} requests; {partial.bars_written} bars of "
                       f"{len(partial.tokens)} token(s) are stored. Run the same command again: it fetches only "

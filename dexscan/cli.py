@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--days", type=_positive_float, default=None, help="how far back (default 30)")
     bf.add_argument("--tokens", nargs="+", type=_mint, metavar="MINT", help="these mints instead of the universe")
     bf.add_argument("--from-files", type=_path, metavar="DIR", help="import local OHLCV CSV/Parquet files instead")
-    bf.add_argument("--source", choices=["geckoterminal", "birdeye"], default=None,
-                    help="history provider (default geckoterminal; birdeye needs DEXSCAN_BIRDEYE_API_KEY)")
+    bf.add_argument("--source", choices=["geckoterminal", "birdeye", "chain"], default=None,
+                    help="history provider (default geckoterminal; birdeye needs DEXSCAN_BIRDEYE_API_KEY; chain "
+                         "builds 1m and 5m bars from the main pool's transactions through your RPC endpoints, "
+                         "one getTransaction per swap, SOL-quoted pools priced at today's SOL/USD)")
     bf.add_argument("--demo", action="store_true", help="fetch from the built-in simulated market")
     bf.add_argument("--db", type=_path, metavar="PATH", help=_DB_HELP)
 

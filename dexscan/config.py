@@ -317,6 +317,8 @@ class StreamSettings(_Section):
     discovery_programs: list[DiscoveryProgram] = Field(default_factory=lambda: list[DiscoveryProgram](["pumpfun"]))
     discovery_max_per_round: int = Field(20, ge=0, le=10_000)  # tokens gated at once per round; 0: none
     dlmm_transactions_per_minute: int = Field(60, ge=0, le=100_000)  # getTransaction of DLMM swaps; 0: polled
+    # getTransaction of Raydium v4 Inits (their initialize2 names pool and mints); 0: only counted
+    raydium_init_transactions_per_minute: int = Field(30, ge=0, le=100_000)
 
 
 class Secrets(_Section):

@@ -49,7 +49,8 @@ class DemoEntry:
     @contextlib.asynccontextmanager
     async def _open(self, settings: Settings, *, db: Path | None = None, telegram: bool = False,
                     rpc_endpoints: int = 3, public_rpc: bool = True, history_days: float | None = None,
-                    at_history_end: bool = False) -> AsyncIterator[tuple[DemoWorld, DemoSetup]]:
+                    at_history_end: bool = False, chain_history: bool = False
+                    ) -> AsyncIterator[tuple[DemoWorld, DemoSetup]]:
         config = demo_sim_config()
         if history_days is not None and history_days > config.history_days:
             config = dataclasses.replace(config, history_days=float(history_days))
@@ -62,6 +63,10 @@ class DemoEntry:
             assert world.clock is not None and world.chain is not None and world.market is not None
             tokens = world.sim.tokens
             labels = world.chain.add_demo_mints()
+            if chain_history:  # the asked days (and a 4H window of margin), not the whole simulated history
+                now = world.clock.now()
+                days = history_days if history_days is not None else world.config.history_days
+                world.serve_chain_history(max(world.config.start_ts, now - days * 86_400 - 14_400), now)
             labels.update({f"sim {t.symbol}": t.mint for t in tokens[:LABELLED_TOKENS]})
             yield world, DemoSetup(
                 settings=world.apply(settings), clock=world.clock, tokens=tuple(t.mint for t in tokens),
@@ -71,9 +76,10 @@ class DemoEntry:
     @contextlib.asynccontextmanager
     async def world(self, settings: Settings, *, db: Path | None = None, telegram: bool = False,
                     rpc_endpoints: int = 3, public_rpc: bool = True, history_days: float | None = None,
-                    at_history_end: bool = False) -> AsyncIterator[DemoSetup]:
+                    at_history_end: bool = False, chain_history: bool = False) -> AsyncIterator[DemoSetup]:
         async with self._open(settings, db=db, telegram=telegram, rpc_endpoints=rpc_endpoints, public_rpc=public_rpc,
-                              history_days=history_days, at_history_end=at_history_end) as (_, setup):
+                              history_days=history_days, at_history_end=at_history_end,
+                              chain_history=chain_history) as (_, setup):
             yield setup
 
     async def bot_chat(self, settings: Settings, duration: float | None, db: str | None) -> int:

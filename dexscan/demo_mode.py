@@ -92,7 +92,7 @@ class DemoLauncher(Protocol):
 
     def world(self, settings: Settings, *, db: Path | None = None, telegram: bool = False,
               rpc_endpoints: int = 3, public_rpc: bool = True, history_days: float | None = None,
-              at_history_end: bool = False) -> AbstractAsyncContextManager[DemoSetup]:
+              at_history_end: bool = False, chain_history: bool = False) -> AbstractAsyncContextManager[DemoSetup]:
         """Start the demo world for the time of the ``async with``.
 
         ``db``: the run's database: the clock resumes where the last run on it stopped, and the Bot
@@ -100,7 +100,9 @@ class DemoLauncher(Protocol):
         endpoints serve the chain; the first plays the public endpoint (it refuses holder lists of
         SPL Token mints) unless ``public_rpc`` is false. ``history_days``: at least this much
         simulated history (``backfill --days``); ``at_history_end``: the clock starts where the
-        history ends and the live period begins (a backfill fetches only history).
+        history ends and the live period begins (a backfill fetches only history). ``chain_history``:
+        the RPC fake also serves the pools' simulated history as transactions (``getSignaturesForAddress``
+        / ``getTransaction``, for ``backfill --source chain``).
         """
         ...
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from solana.rpc.core import RPCException
 from solders.account import Account
@@ -152,19 +152,30 @@ def _body_or_raise(raw: str | bytes, method: str, parser: Any) -> Mapping[str, A
     return body
 
 
-def decode_signatures(raw: str | bytes) -> list[tuple[str, bool]]:
-    """``(signature, failed)`` rows of a ``getSignaturesForAddress`` answer, newest first."""
+class SignatureRow(NamedTuple):
+    """One row of a ``getSignaturesForAddress`` answer: ``err`` non-null is ``failed``; ``block_time``
+    is None when the node does not know it."""
+
+    signature: str
+    failed: bool
+    block_time: int | None
+
+
+def decode_signatures(raw: str | bytes) -> list[SignatureRow]:
+    """The rows of a ``getSignaturesForAddress`` answer, newest first."""
     from solders.rpc.responses import GetSignaturesForAddressResp
 
     method = GET_SIGNATURES_FOR_ADDRESS
     body = _body_or_raise(raw, method, GetSignaturesForAddressResp)
-    rows: list[tuple[str, bool]] = []
+    rows: list[SignatureRow] = []
     for i, entry in enumerate(_list(body.get("result"), method, "result")):
         rec = _obj(entry, method, f"result[{i}]")
         sig = rec.get("signature")
         if not isinstance(sig, str) or not 64 <= len(sig) <= 90 or not sig.isalnum():
             raise RpcBadAnswer(method, f"result[{i}].signature", f"expected a base58 signature, got {_show(sig)}")
-        rows.append((sig, rec.get("err") is not None))
+        block_time = rec.get("blockTime")
+        known = isinstance(block_time, int) and not isinstance(block_time, bool)
+        rows.append(SignatureRow(sig, rec.get("err") is not None, block_time if known else None))
     return rows
 
 

@@ -26,9 +26,15 @@ are not streamed.
 universe's gates (the engine checks them at once, in the on-demand rounds ``/watch`` uses, at most
 ``stream.discovery_max_per_round`` per round; the rest wait, due, for the next round): a graduation
 (pump.fun ``CompleteEvent`` / ``CompletePumpAmmMigrationEvent``) and a pool creation (PumpSwap
-``CreatePoolEvent``, Raydium v4 ``Init`` when it names its mint). A pump.fun ``CreateEvent`` is
-counted, not gated: a token on its bonding curve cannot pass the liquidity gate, and its graduation
-is streamed. Events that name no mint (Raydium v4 ``Init`` in logs) are counted
+``CreatePoolEvent``, Raydium v4 ``Init``). A pump.fun ``CreateEvent`` is counted, not gated: a token
+on its bonding curve cannot pass the liquidity gate, and its graduation is streamed. A Raydium v4
+``Init`` in logs names neither pool nor mint: its transaction is fetched (``getTransaction``, at most
+``stream.raydium_init_transactions_per_minute``, the same budgeted fetch as DLMM swaps) and its
+``initialize2`` instruction (top-level or inner) names them (amm at account 4, coin and pc mints at 8
+and 9): the non-quote mint goes to the gates with its pool. Counted per outcome:
+``raydium_init_transactions`` (fetched), ``raydium_init_skipped_budget``, ``raydium_init_no_initialize2``,
+``raydium_init_no_quote`` (neither mint a known quote), ``raydium_init_failed_tx``,
+``raydium_init_fetch_errors``, ``raydium_init_not_found``. Other events that name no mint are counted
 (``pool_events_without_mint``).
 """
 
@@ -38,10 +44,10 @@ import asyncio
 import logging
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dexscan.chain.events import PROGRAM_IDS, Event, PoolEvent, Swap
+from dexscan.chain.events import PROGRAM_IDS, Decoded, Event, PoolEvent, Swap
 from dexscan.chain.stream import LogStream, StreamOptions, from_settings
 from dexscan.chain.trades import KNOWN_DECIMALS, PoolMints, SolUsd, Trade, to_trade
 from dexscan.domain import SOL_MINT, DiscoveredToken, PairSnapshot
@@ -103,12 +109,31 @@ class FeedStatus:
                 f"rc {self.reconnects} · drop {self.dropped}")
 
 
+@dataclass(slots=True)
+class FetchBudget:
+    """``getTransaction`` s of one kind allowed per sliding minute (``per_minute``; 0: none)."""
+
+    per_minute: int
+    fetched_at: deque[float] = field(default_factory=deque)  # clock times of the last minute's fetches
+    waiting: int = 0  # requests queued, not yet fetched
+
+    def take(self, now: float) -> bool:
+        """Spend one fetch at ``now``; False when the minute's budget is spent."""
+        while self.fetched_at and now - self.fetched_at[0] >= 60.0:
+            self.fetched_at.popleft()
+        if len(self.fetched_at) >= self.per_minute:
+            return False
+        self.fetched_at.append(now)
+        return True
+
+
 class ChainFeed:
     """Stream subscriptions of the tracked tokens' pools; decoded swaps -> trades."""
 
     def __init__(self, endpoints: Sequence[str], options: StreamOptions, clock: Clock, *, inspector: Any = None,
                  queue_size: int = 10_000, stats_refresh_s: float = 300.0, sol_refresh_s: float = 60.0,
-                 discovery_programs: Sequence[str] = (), dlmm_transactions_per_minute: int = 0) -> None:
+                 discovery_programs: Sequence[str] = (), dlmm_transactions_per_minute: int = 0,
+                 raydium_init_transactions_per_minute: int = 0) -> None:
         self.clock = clock
         self.options = options
         self.inspector = inspector
@@ -118,10 +143,11 @@ class ChainFeed:
         self.discovery_programs = [PROGRAM_IDS[name] for name in discovery_programs]
         self.stream = LogStream(endpoints, self.discovery_programs, queue=self.queue, options=options, now=clock.now,
                                 on_fetch=self._fetch_later)
-        self.dlmm_per_minute = dlmm_transactions_per_minute
-        self._to_fetch: deque[tuple[str, str]] = deque()  # (signature, pool) for getTransaction
+        #: per kind of fetched transaction: "dlmm" (a DLMM pool's swaps), "raydium_init" (a new v4 pool)
+        self._budgets = {"dlmm": FetchBudget(dlmm_transactions_per_minute),
+                         "raydium_init": FetchBudget(raydium_init_transactions_per_minute)}
+        self._to_fetch: deque[tuple[str, str, str | None]] = deque()  # (kind, signature, pool) for getTransaction
         self._fetch_wake = asyncio.Event()
-        self._fetched_at: deque[float] = deque()  # clock times of the last minute's fetches
         self.pools: dict[str, PoolMints] = {}
         self.pool_of: dict[str, str] = {}  # mint -> pool
         self._unstreamable: set[str] = set()
@@ -153,7 +179,8 @@ class ChainFeed:
         return cls(endpoints, options, clock, inspector=inspector, queue_size=st.queue_size,
                    stats_refresh_s=st.stats_refresh_s, sol_refresh_s=st.sol_refresh_s,
                    discovery_programs=st.discovery_programs,
-                   dlmm_transactions_per_minute=st.dlmm_transactions_per_minute)
+                   dlmm_transactions_per_minute=st.dlmm_transactions_per_minute,
+                   raydium_init_transactions_per_minute=st.raydium_init_transactions_per_minute)
 
     # -- which pools -----------------------------------------------------------------------------
 
@@ -164,7 +191,7 @@ class ChainFeed:
         if pair.pair_address in self._unstreamable:
             return False
         program = program_of(pair)
-        if program == "meteora_dlmm" and self.dlmm_per_minute <= 0:
+        if program == "meteora_dlmm" and self._budgets["dlmm"].per_minute <= 0:
             program = None
         if program is None:
             self._unstreamable.add(pair.pair_address)
@@ -300,18 +327,30 @@ class ChainFeed:
             if ev.program == "pumpfun" and ev.event == "CreateEvent":
                 self.counts["curve_creations"] += 1  # on a bonding curve: gated when it graduates
                 continue
+            key = (ev.signature, ev.index)
             if ev.mint is None:
+                if ev.program == "raydium_amm_v4" and ev.event == "Init" \
+                        and self._budgets["raydium_init"].per_minute > 0:
+                    # its initialize2 names pool and mints: fetched, and the named Init comes back here
+                    if self._first((f"fetch {ev.signature}", ev.index)):
+                        self._request("raydium_init", ev.signature, None)
+                    continue
                 self.counts["pool_events_without_mint"] += 1
                 continue
-            key = (ev.signature, ev.index)
-            if key in self._seen:
+            if not self._first(key):
                 continue
-            self._seen[key] = None
-            if len(self._seen) > TRADE_DEDUPE:
-                self._seen.popitem(last=False)
             self.counts["graduations" if ev.kind == "graduated" else "pools_created"] += 1
             out.setdefault(ev.mint, DiscoveredToken(ev.mint, f"chain:{ev.program}", ev.symbol, ev.name))
         return list(out.values())
+
+    def _first(self, key: tuple[str, int]) -> bool:
+        """Whether ``key`` (a signature and an event index) is new; remembered from now on."""
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > TRADE_DEDUPE:
+            self._seen.popitem(last=False)
+        return True
 
     # -- gaps ------------------------------------------------------------------------------------
 
@@ -343,7 +382,7 @@ class ChainFeed:
                 self.counts["gap_fill_errors"] += 1
                 log.warning("gap fill of pool %s: %s", pool, exc)
                 continue
-            for sig, failed in reversed(rows):
+            for sig, failed, _ in reversed(rows):
                 if failed:
                     continue
                 if budget <= 0:
@@ -366,19 +405,27 @@ class ChainFeed:
         self.counts["gap_trades"] += len(trades)
         return trades
 
-    # -- pools whose swaps only getTransaction shows (Meteora DLMM) --------------------------------
+    # -- transactions the logs do not tell enough of: getTransaction, budgeted ---------------------
+    # (Meteora DLMM swaps, only in a self-CPI; Raydium v4 Init, whose initialize2 names pool and mints)
 
     def _fetch_later(self, signature: str, pool: str) -> None:
-        if len(self._to_fetch) >= self.dlmm_per_minute:  # more than a minute's budget waiting: late anyway
-            self.counts["dlmm_skipped_budget"] += 1
+        """The stream's sink for the notified transactions of DLMM pools."""
+        self._request("dlmm", signature, pool)
+
+    def _request(self, kind: str, signature: str, pool: str | None) -> None:
+        budget = self._budgets[kind]
+        if budget.waiting >= budget.per_minute:  # more than a minute's budget waiting: late anyway
+            self.counts[f"{kind}_skipped_budget"] += 1
             return
-        self._to_fetch.append((signature, pool))
+        budget.waiting += 1
+        self._to_fetch.append((kind, signature, pool))
         self._fetch_wake.set()
 
     async def fetch_loop(self, rpc: Any) -> None:
-        """``getTransaction`` of each notified transaction of a DLMM pool, at most
-        ``dlmm_transactions_per_minute`` (a sliding minute); its Swap events join the stream's queue.
-        Over the budget a transaction is skipped and counted (``dlmm_skipped_budget``)."""
+        """``getTransaction`` of each requested transaction, at most ``dlmm_transactions_per_minute``
+        (DLMM pools' swaps: they join the stream's queue) and ``raydium_init_transactions_per_minute``
+        (Raydium v4 Inits: the ``Init`` with its pool and mints joins the queue, for the gates), each a
+        sliding minute. Over a budget a transaction is skipped and counted (``<kind>_skipped_budget``)."""
         from dexscan.chain.events import decode_transaction
         from dexscan.errors import RpcError
 
@@ -386,33 +433,54 @@ class ChainFeed:
             await self._fetch_wake.wait()
             self._fetch_wake.clear()
             while self._to_fetch:
-                signature, pool = self._to_fetch.popleft()
-                now = self.clock.now()
-                while self._fetched_at and now - self._fetched_at[0] >= 60.0:
-                    self._fetched_at.popleft()
-                if len(self._fetched_at) >= self.dlmm_per_minute:
-                    self.counts["dlmm_skipped_budget"] += 1
+                kind, signature, pool = self._to_fetch.popleft()
+                budget = self._budgets[kind]
+                budget.waiting -= 1
+                if not budget.take(self.clock.now()):
+                    self.counts[f"{kind}_skipped_budget"] += 1
                     continue
-                self._fetched_at.append(now)
                 try:
                     tx = (await rpc.get_transaction(signature)).value
                 except RpcError as exc:
-                    self.counts["dlmm_fetch_errors"] += 1
-                    log.warning("DLMM transaction %s of pool %s: %s", signature[:12], pool, exc)
+                    self.counts[f"{kind}_fetch_errors"] += 1
+                    log.warning("%s transaction %s (pool %s): %s", kind, signature[:12], pool, exc)
                     continue
                 if tx is None:  # not (yet) served by that endpoint
-                    self.counts["dlmm_not_found"] += 1
+                    self.counts[f"{kind}_not_found"] += 1
                     continue
-                self.counts["dlmm_transactions"] += 1
+                self.counts[f"{kind}_transactions"] += 1
                 decoded = decode_transaction(tx)
+                if kind == "raydium_init":
+                    self._enqueue(self._raydium_init(decoded))
+                    continue
                 for r in decoded.rejections:
                     self.rejected[f"dlmm_{r.reason}"] += 1
-                for ev in decoded.events:
-                    if isinstance(ev, Swap) and ev.pool == pool:
-                        try:
-                            self.queue.put_nowait(ev)
-                        except asyncio.QueueFull:
-                            self.stream.stats.counts["dropped"] += 1
+                self._enqueue(ev for ev in decoded.events if isinstance(ev, Swap) and ev.pool == pool)
+
+    def _raydium_init(self, decoded: Decoded) -> list[Event]:
+        """The Raydium v4 ``Init`` of a fetched transaction, with the pool and the token its
+        ``initialize2`` names; none (counted why) when the transaction failed, has no initialize2, or
+        pairs no known quote."""
+        if decoded.failed:
+            self.counts["raydium_init_failed_tx"] += 1
+            return []
+        inits = [ev for ev in decoded.events
+                 if isinstance(ev, PoolEvent) and ev.program == "raydium_amm_v4" and ev.event == "Init"]
+        named = [ev for ev in inits if ev.pool is not None]
+        if not named:
+            self.counts["raydium_init_no_initialize2"] += 1
+            return []
+        found = [ev for ev in named if ev.mint is not None]
+        if not found:
+            self.counts["raydium_init_no_quote"] += 1
+        return list(found)
+
+    def _enqueue(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            try:
+                self.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                self.stream.stats.counts["dropped"] += 1
 
     # -- loops -------------------------------------------------------------------------------------
 

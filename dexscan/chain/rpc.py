@@ -63,6 +63,7 @@ from solders.pubkey import Pubkey
 
 from dexscan.breaker import BreakerState
 from dexscan.chain.answers import (
+    SignatureRow,
     decode_largest_accounts,
     decode_multiple_accounts,
     decode_signatures,
@@ -499,16 +500,18 @@ class RpcPool:
         log.warning("rpc %s and %s disagree on %d mint%s (%s); %s unverified until they agree",
                     first, second, mints, "" if mints == 1 else "s", example, "it stays" if mints == 1 else "they stay")
 
-    async def get_signatures_for_address(self, address: Pubkey, until: str | None = None,
-                                         limit: int = 100) -> Served[list[tuple[str, bool]]]:
-        """``(signature, failed)`` of the confirmed transactions mentioning ``address``, newest first,
-        back to ``until`` (excluded), at most ``limit`` (1,000 at most)."""
+    async def get_signatures_for_address(self, address: Pubkey, until: str | None = None, limit: int = 100,
+                                         before: str | None = None) -> Served[list[SignatureRow]]:
+        """The confirmed transactions mentioning ``address`` (signature, failed, block time), newest
+        first: older than ``before`` (excluded; default the newest), back to ``until`` (excluded), at
+        most ``limit`` (1,000 at most)."""
         from solders.signature import Signature
 
         stop = Signature.from_string(until) if until is not None else None
+        start = Signature.from_string(before) if before is not None else None
 
-        async def fn(client: AsyncClient) -> list[tuple[str, bool]]:
-            body = client._get_signatures_for_address_body(address, None, stop, min(limit, 1000), Confirmed)
+        async def fn(client: AsyncClient) -> list[SignatureRow]:
+            body = client._get_signatures_for_address_body(address, start, stop, min(limit, 1000), Confirmed)
             return decode_signatures(await client._provider.make_request_unparsed(body))
 
         return await self.call("getSignaturesForAddress", fn)

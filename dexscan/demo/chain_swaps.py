@@ -11,6 +11,8 @@ mainnet: its Swap is a self-CPI); :func:`dlmm_inner_instructions` gives the ``ge
 inner instruction that holds it (the 137-byte layout). Bonding curves are not encoded.
 :func:`launch_logs` encodes a pool's opening: PumpSwap ``CreatePoolEvent``, under pump.fun's ``migrate`` with its
 ``CompletePumpAmmMigrationEvent`` when a token graduates from its bonding curve.
+:func:`raydium_init_transaction` encodes a Raydium AMM v4 pool's creation (the simulator opens none:
+tests do): its ``ray_log`` ``InitLog`` and the ``initialize2`` instruction ``getTransaction`` shows.
 """
 
 from __future__ import annotations
@@ -231,3 +233,51 @@ def launch_logs(launch: SimPoolLaunch) -> tuple[list[str], list[str]]:
     return ([f"Program {pumpfun} invoke [1]", "Program log: Instruction: Migrate", *create, _data(migration),
              f"Program {pumpfun} consumed 171234 of 400000 compute units", f"Program {pumpfun} success"],
             [*mentions, launch.curve, pumpfun])
+
+
+#: Raydium AMM v4 ``initialize2``'s 21 accounts (``program/src/instruction.rs``); the amm (the pool) is
+#: account 4, the coin and pc mints 8 and 9, the user wallet (signer, payer) 17
+RAYDIUM_INITIALIZE2_ACCOUNTS = (
+    "token_program", "associated_token_program", "system_program", "rent", "amm", "amm_authority",
+    "amm_open_orders", "lp_mint", "coin_mint", "pc_mint", "coin_vault", "pc_vault", "target_orders", "amm_config",
+    "create_pool_fee", "market_program", "market", "user_wallet", "user_token_coin", "user_token_pc",
+    "user_token_lp")
+_RAYDIUM_FIXED = {
+    "token_program": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+    "associated_token_program": "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
+    "system_program": "11111111111111111111111111111111",
+    "rent": "SysvarRent111111111111111111111111111111111",
+    "amm_authority": "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1",
+    "amm_config": "9DCxsMizn3H1hprZ7xWe6LDzeUeZBksYFpBWBtSf1PQX",
+    "create_pool_fee": "7YttLkHDoNj9wyDur5pM1ejNaAvT9X4eqaYcHQqtj2G5",
+    "market_program": "srmqPvymJeFKQ4zGQed1GFppgkRHL9kaELCbyksJtPX",
+}
+
+
+def raydium_init_transaction(launch: SimPoolLaunch) -> tuple[list[str], list[str], list[dict[str, object]]]:
+    """(log lines, account keys, top-level instructions) of a Raydium AMM v4 pool's creation as
+    ``getTransaction`` (json) shows it: one ``initialize2`` (tag 1: nonce, open_time, init_pc_amount,
+    init_coin_amount) over :data:`RAYDIUM_INITIALIZE2_ACCOUNTS` with the token as the coin and the quote
+    as the pc, and its ``ray_log`` ``InitLog`` (75 bytes: the amounts and the market, no pool, no mint),
+    which is all ``logsNotification`` shows of it."""
+    ray = PROGRAM_IDS["raydium_amm_v4"]
+    named = {**_RAYDIUM_FIXED, "amm": launch.pool, "coin_mint": launch.mint, "pc_mint": launch.quote_mint,
+             "user_wallet": launch.creator}
+    for role in RAYDIUM_INITIALIZE2_ACCOUNTS:
+        named.setdefault(role, b58encode(_digest("raydium-init", role, launch.pool)))
+    keys = [launch.creator, ray]  # the fee payer first, as in every transaction
+    for role in RAYDIUM_INITIALIZE2_ACCOUNTS:
+        if named[role] not in keys:
+            keys.append(named[role])
+    data = struct.pack("<BBQQQ", 1, 254, 0, launch.quote_raw, launch.base_raw)
+    instruction: dict[str, object] = {"programIdIndex": 1, "accounts": [keys.index(named[r])
+                                                                         for r in RAYDIUM_INITIALIZE2_ACCOUNTS],
+                                      "data": b58encode(data), "stackHeight": None}
+    init_log = struct.pack("<BQBBQQQQ32s", 0, launch.ts, launch.quote_decimals, launch.decimals, 1, 1,
+                           launch.quote_raw, launch.base_raw, b58decode(named["market"]))
+    logs = [f"Program {ray} invoke [1]",
+            f"Program log: initialize2: InitializeInstruction2 {{ nonce: 254, open_time: 0, init_pc_amount: "
+            f"{launch.quote_raw}, init_coin_amount: {launch.base_raw} }}",
+            f"Program log: ray_log: {base64.b64encode(init_log).decode()}",
+            f"Program {ray} consumed 91234 of 400000 compute units", f"Program {ray} success"]
+    return logs, keys, [instruction]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from dexscan.chain.events.codec import b58encode
 from dexscan.clock import LoopClock
 from dexscan.config import Settings
 from dexscan.demo.chain_swaps import (
@@ -34,6 +36,7 @@ from dexscan.demo.chain_swaps import (
     dlmm_inner_instructions,
     dlmm_swap_event,
     launch_logs,
+    raydium_init_transaction,
     swap_logs,
     swap_program,
 )
@@ -58,6 +61,8 @@ LADDER_HISTORY_S = 16 * 3600
 #: Simulated seconds between two publications of the chain stream: each carries the swaps whose block
 #: time fell in the slice before it (the stream's latency is at most this, as a node's is a few slots).
 STREAM_SLICE_S = 2.0
+#: ``archive_history``: one failed attempt (slippage) before every this-many-th historical swap.
+FAILED_EVERY = 7
 #: USD value and decimals of the quotes the simulated main pools use.
 _QUOTE_USD = {SOL_MINT: (SOL_USD, 9), USDC_MINT: (USDC_USD, 6), USD1_MINT: (USDC_USD, 6)}
 
@@ -288,6 +293,18 @@ class DemoWorld:
         self.launches_published.append(launch)
         return await self.chain_ws.publish(launch.signature, launch.slot, logs, mentions)
 
+    async def publish_raydium_init(self, launch: SimPoolLaunch) -> int:
+        """Publish a Raydium AMM v4 pool's creation: its logs (the ``ray_log`` ``Init``, naming no pool
+        nor mint) to the subscriptions it mentions, its ``initialize2`` to the archive, where
+        ``getTransaction`` finds it. The simulator opens no v4 pool (its Raydium pools are CPMM and CLMM):
+        tests publish one."""
+        assert self.chain_ws is not None
+        logs, keys, instructions = raydium_init_transaction(launch)
+        if self.chain is not None:
+            self.chain.archive.record(launch.signature, launch.slot, launch.ts, logs, keys, (), instructions)
+        self.launches_published.append(launch)
+        return await self.chain_ws.publish(launch.signature, launch.slot, logs, keys)
+
     async def publish_launches(self, start: float, end: float) -> int:
         """The PumpSwap pools that open in ``[start, end)`` (graduations from a bonding curve among
         them), as their creation transactions: the scanner discovers them from the stream."""
@@ -300,6 +317,53 @@ class DemoWorld:
                                                               None if curve is None else curve.address))
         return sent
 
+    def encoded_swaps(self, pool: str, start: float, end: float
+                      ) -> list[tuple[float, str, int, list[str], str, str, str, list[dict[str, object]]]]:
+        """The swaps of ``pool`` in ``[start, end)`` as the chain states them: (block time, signature,
+        slot, logs, pool, signer, program, DLMM inner instructions); none for a pool the stream
+        cannot carry or quoted in something else than SOL/USDC/USD1."""
+        sim = self.sim
+        p = sim.pool(pool)
+        quote = _QUOTE_USD.get(p.quote_mint)
+        if quote is None:
+            return []
+        tok = sim.token(p.base_mint)
+        program = swap_program(p.dex_id, p.labels)
+        out = []
+        for swap in sim.swaps(pool, start, end):
+            logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
+            if logs is not None:
+                inner = [] if p.dex_id != "meteora" else dlmm_inner_instructions(
+                    dlmm_swap_event(swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1]))
+                out.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer, program, inner))
+        return out
+
+    def archive_history(self, pool: str, start: float, end: float, failed_every: int = FAILED_EVERY) -> int:
+        """Archive the swaps of ``pool`` in ``[start, end)`` for the RPC fake's history methods
+        (``backfill --source chain``), and before every ``failed_every``-th one a failed attempt of
+        the same swap (same logs, ``err`` set: it must not count); how many swaps were archived."""
+        if self.chain is None or not self.sim.has_pool(pool):
+            return 0
+        archive = self.chain.archive
+        swaps = self.encoded_swaps(pool, start, end)
+        for i, (ts, sig, slot, logs, pool_, signer, program, inner) in enumerate(swaps):
+            accounts = [signer, pool_, program, DLMM_EVENT_AUTHORITY] if inner else [signer, pool_]
+            if failed_every > 0 and i % failed_every == 0:
+                failed_sig = b58encode(hashlib.sha256(b"failed:" + sig.encode()).digest() * 2)
+                archive.record_history(failed_sig, slot, int(ts), logs, accounts, inner, failed=True)
+            archive.record_history(sig, slot, int(ts), logs, accounts, inner)
+        return len(swaps)
+
+    def serve_chain_history(self, start: float, end: float) -> None:
+        """Let the RPC fake answer ``getSignaturesForAddress`` / ``getTransaction`` for every pool's
+        swaps of ``[start, end)`` (archived at the pool's first lookup, :meth:`archive_history`)."""
+        assert self.chain is not None, "DemoWorld is not started"
+
+        def load(address: str) -> None:
+            self.archive_history(address, start, end)
+
+        self.chain.archive.history_loader = load
+
     async def publish_swaps(self, start: float, end: float) -> int:
         """Publish the swaps of ``[start, end)`` of the pools someone subscribed to (and archive those
         of every pool ever subscribed, for the RPC fake's gap-fill methods); how many were archived."""
@@ -310,20 +374,8 @@ class DemoWorld:
         self._streamed_pools |= {pk for client in ws.clients for pk in client.subs.values()}
         batch = []
         for pool in sorted(self._streamed_pools):  # once subscribed, archived even while nobody listens
-            if not sim.has_pool(pool):
-                continue
-            p = sim.pool(pool)
-            quote = _QUOTE_USD.get(p.quote_mint)
-            if quote is None or not sim.pool_open(pool, start):
-                continue
-            tok = sim.token(p.base_mint)
-            program = swap_program(p.dex_id, p.labels)
-            for swap in sim.swaps(pool, start, end):
-                logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
-                if logs is not None:
-                    inner = [] if p.dex_id != "meteora" else dlmm_inner_instructions(
-                        dlmm_swap_event(swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1]))
-                    batch.append((swap.ts, swap.signature, swap.slot, logs, pool, swap.signer, program, inner))
+            if sim.has_pool(pool) and sim.pool_open(pool, start):
+                batch += self.encoded_swaps(pool, start, end)
         batch.sort(key=lambda b: (b[0], b[1]))
         for ts, sig, slot, logs, pool, signer, program, inner in batch:
             if self.chain is not None:  # for getSignaturesForAddress / getTransaction (gap fills, DLMM swaps)

@@ -156,3 +156,51 @@ async def test_a_graduation_and_a_new_pool_are_gated_from_the_stream_within_seco
     at, reason = out["rejected"][unsafe.mint]
     assert out["unsafe_published"] == 1 and out["unsafe_at"] <= at <= out["unsafe_at"] + 15
     assert reason.startswith("mint_authority fail")
+
+
+async def test_a_raydium_v4_init_is_fetched_and_its_token_gated_within_seconds(tmp_path: Path) -> None:
+    """A Raydium AMM v4 pool created for a token that kept its mint authority: its ray_log Init (no
+    pool, no mint) reaches the scanner's Raydium v4 subscription, the transaction is fetched from the
+    RPC fake (getTransaction), its initialize2 names the token, and the gates reject it for its mint
+    authority seconds later, with the fetch counted once."""
+    from dexscan.chain.events import PROGRAM_IDS
+
+    out: dict[str, Any] = {}
+    async with DemoWorld(seed=7, n_tokens=20, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.chain_ws is not None
+        clock = world.clock
+        unsafe = next(t for t in world.sim.tokens if t.mint_authority and not t.young
+                      and t.main_pool.quote_mint == "So11111111111111111111111111111111111111112")
+        engines: list[Engine] = []
+
+        async def publish() -> None:
+            await clock.sleep(600.0)
+            out["published"] = await world.publish_raydium_init(world.launch(unsafe.main_pool.address, clock.now()))
+            out["at"] = clock.now()
+
+        async def stopped(engine: Engine) -> None:
+            out["feed"] = dict(engine.feed.counts) if engine.feed is not None else {}
+            out["rejected"] = {row.mint: (row.at, row.reason) for row in engine.status().rejected}
+            out["verdicts"] = [(str(r[0]), str(r[1])) for r in await engine.store.db.execute_fetchall(
+                "SELECT gate, status FROM gate_verdicts WHERE mint = ? AND checked_at >= ?", (unsafe.mint, out["at"]))]
+            out["subscribed"] = list(world.chain_ws.subscribed) if world.chain_ws is not None else []
+
+        opts = ScanOptions(demo=True, run_for=900, dashboard=False, quiet=True)
+        preload(opts, telegram=False)
+        settings = world.apply(load_settings()).with_overrides({
+            "app.log_file": str(tmp_path / "scan.log"), "stream.discovery_programs": ["pumpfun", "raydium_amm_v4"]})
+        publisher = asyncio.create_task(publish())
+        assert await scan(settings, opts, world.clock, tmp_path / "raydium.db", mode="demo",
+                          ready=engines.append, stopped=stopped) == 0
+        await publisher
+
+    assert PROGRAM_IDS["raydium_amm_v4"] in out["subscribed"]
+    assert out["published"] == 1
+    at, reason = out["rejected"][unsafe.mint]
+    assert out["at"] <= at <= out["at"] + 15  # seconds, not a discovery round
+    assert reason.startswith("mint_authority fail")
+    assert ("mint_authority", "fail") in out["verdicts"]
+    feed = out["feed"]
+    assert (feed["raydium_init_transactions"], feed.get("raydium_init_skipped_budget", 0),
+            feed.get("raydium_init_no_initialize2", 0), feed.get("raydium_init_failed_tx", 0),
+            feed.get("pool_events_without_mint", 0)) == (1, 0, 0, 0, 0)

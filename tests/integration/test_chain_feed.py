@@ -184,3 +184,74 @@ async def test_dlmm_swaps_are_fetched_with_get_transaction_within_the_budget(per
         finally:
             await rpc.close()
             await http.__aexit__(None, None, None)
+
+
+async def test_a_raydium_v4_init_is_fetched_and_its_token_discovered_within_the_budget() -> None:
+    """A Raydium AMM v4 pool's creation reaches the feed's program subscription as a ray_log Init that
+    names neither pool nor mint; its transaction is fetched from the RPC fake (getTransaction, its
+    initialize2 at the top level) and the Init, now naming pool and token, comes back as a discovery.
+    With one fetch a minute a second Init at once is skipped and counted; later, a transaction the
+    node does not serve and one without initialize2 are counted too, each outcome exactly once."""
+    from dataclasses import replace
+
+    from dexscan.chain.events import PROGRAM_IDS
+    from dexscan.demo.chain_swaps import raydium_init_transaction
+    from dexscan.domain import DiscoveredToken
+
+    async with DemoWorld(seed=7, n_tokens=12, rpc_endpoints=1) as world:
+        assert world.clock is not None and world.chain_ws is not None and world.chain is not None
+        clock = world.clock
+        settings = world.apply(load_settings(env={})).with_overrides(
+            {"stream.discovery_programs": ["raydium_amm_v4"], "stream.raydium_init_transactions_per_minute": 1})
+        sol = "So11111111111111111111111111111111111111112"
+        first, second, third, fourth = [t for t in world.sim.tokens if t.main_pool.quote_mint == sol][:4]
+        rpc = RpcPool.from_settings(settings, clock)
+        try:
+            feed = ChainFeed.from_settings(settings, clock)
+            assert feed is not None
+            runner = asyncio.create_task(feed.run())
+            fetcher = asyncio.create_task(feed.fetch_loop(rpc))
+            await until(lambda: world.chain_ws is not None and world.chain_ws.active_subscriptions == 1)
+            assert PROGRAM_IDS["raydium_amm_v4"] in world.chain_ws.subscribed
+
+            async def discovered(n_events: int) -> list[DiscoveredToken]:
+                out: list[DiscoveredToken] = []
+                for _ in range(n_events):
+                    out += feed.discoveries(await asyncio.wait_for(feed.next_events(), 30.0))
+                return out
+
+            launch = world.launch(first.main_pool.address, clock.now())
+            assert await world.publish_raydium_init(launch) == 1
+            assert await world.publish_raydium_init(world.launch(second.main_pool.address, clock.now())) == 1
+            at = clock.now()
+            # the two log Inits (one batch or two), then the fetched one with its mint
+            got: list[DiscoveredToken] = []
+            while not got:
+                got = await discovered(1)
+            assert got == [DiscoveredToken(first.mint, "chain:raydium_amm_v4")]
+            assert clock.now() - at < 5.0
+            c = feed.counts
+            assert (c["raydium_init_transactions"], c["raydium_init_skipped_budget"], c["pools_created"]) == (1, 1, 1)
+
+            await clock.sleep(61.0)  # a new minute's fetch each
+            unserved = world.launch(third.main_pool.address, clock.now())
+            logs, keys, _ = raydium_init_transaction(unserved)
+            await world.chain_ws.publish(unserved.signature, unserved.slot, logs, keys)  # not in the archive
+            assert await discovered(1) == []
+            await until(lambda: feed.counts["raydium_init_not_found"] == 1)
+            await clock.sleep(61.0)
+            bare = replace(world.launch(fourth.main_pool.address, clock.now()), ts=int(clock.now()) + 1)
+            logs, keys, _ = raydium_init_transaction(bare)
+            world.chain.archive.record(bare.signature, bare.slot, bare.ts, logs, keys)  # no instructions
+            await world.chain_ws.publish(bare.signature, bare.slot, logs, keys)
+            assert await discovered(1) == []
+            await until(lambda: feed.counts["raydium_init_no_initialize2"] == 1)
+            assert {k: v for k, v in feed.counts.items() if k.startswith("raydium_init_")} == {
+                "raydium_init_transactions": 2, "raydium_init_skipped_budget": 1, "raydium_init_not_found": 1,
+                "raydium_init_no_initialize2": 1}
+            assert feed.counts["pools_created"] == 1 and feed.counts.get("pool_events_without_mint", 0) == 0
+            fetcher.cancel()
+            await feed.stream.stop()
+            await runner
+        finally:
+            await rpc.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -128,12 +128,16 @@ class TxArchive:
         self.keep = keep
         self.by_signature: dict[str, dict[str, Any]] = {}
         self.by_address: dict[str, deque[str]] = {}
+        self.history_loader: Callable[[str], None] | None = None
+        self._history_loaded: set[str] = set()
 
     def record(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
-               accounts: Sequence[str], inner: Sequence[dict[str, Any]] = ()) -> None:
+               accounts: Sequence[str], inner: Sequence[dict[str, Any]] = (),
+               instructions: Sequence[dict[str, Any]] = ()) -> None:
         """``inner``: ``meta.innerInstructions`` groups as the node lists them (``{"index": top-level
         instruction, "instructions": [{"programIdIndex", "accounts", "data" (base58), "stackHeight"}]}``):
-        where self-CPI events live, Meteora DLMM's Swap among them."""
+        where self-CPI events live, Meteora DLMM's Swap among them. ``instructions``: the top-level
+        ones, same shape (a Raydium v4 ``initialize2``, whose accounts name the new pool and mints)."""
         if signature in self.by_signature:
             return
         self.by_signature[signature] = {
@@ -146,7 +150,7 @@ class TxArchive:
                 "header": {"numRequiredSignatures": 1, "numReadonlySignedAccounts": 0,
                            "numReadonlyUnsignedAccounts": 1},
                 "accountKeys": list(accounts), "recentBlockhash": "11111111111111111111111111111111",
-                "instructions": []}},
+                "instructions": list(instructions)}},
         }
         for address in accounts:
             ring = self.by_address.setdefault(address, deque())
@@ -154,16 +158,48 @@ class TxArchive:
             if len(ring) > self.keep:
                 self.by_signature.pop(ring.popleft(), None)
 
-    def signatures(self, address: str, until: str | None, limit: int) -> list[dict[str, Any]]:
-        """Newest first, stopping before ``until``, at most ``limit``."""
+    def record_history(self, signature: str, slot: int, block_time: int, logs: Sequence[str],
+                       accounts: Sequence[str], inner: Sequence[dict[str, Any]] = (), failed: bool = False) -> None:
+        """An older transaction (a history loader's): like :meth:`record`, never trimmed by ``keep``;
+        ``failed``: a slippage failure (``err`` set, its logs ending in the failure, event included)."""
+        keep, self.keep = self.keep, 1 << 62
+        try:
+            self.record(signature, slot, block_time, logs, accounts, inner)
+        finally:
+            self.keep = keep
+        if failed:
+            self.mark_failed(signature)
+
+    def mark_failed(self, signature: str) -> None:
+        """Make an archived transaction a failed one (custom program error 6001, slippage exceeded)."""
+        tx = self.by_signature[signature]
+        err = {"InstructionError": [0, {"Custom": 6001}]}
+        meta = tx["meta"]
+        meta["err"], meta["status"] = err, {"Err": err}
+        logs = meta["logMessages"]
+        if logs and logs[-1].endswith(" success"):
+            program = logs[-1].split()[1]
+            logs[-1] = f"Program {program} failed: custom program error: 0x1771"
+
+    def signatures_page(self, address: str, before: str | None, until: str | None,
+                        limit: int) -> list[dict[str, Any]]:
+        """``getSignaturesForAddress``: newest first (slot, then signature), after ``before``,
+        stopping before ``until``, at most ``limit`` (the contract in :mod:`dexscan.demo.servers.rpc`)."""
+        if self.history_loader is not None and address not in self._history_loaded:
+            self._history_loaded.add(address)
+            self.history_loader(address)
+        known = [s for s in self.by_address.get(address, ()) if s in self.by_signature]
+        known.sort(key=lambda s: (self.by_signature[s]["slot"], s), reverse=True)
+        start = 0
+        if before is not None:
+            start = next((i + 1 for i, s in enumerate(known) if s == before), len(known))
         out: list[dict[str, Any]] = []
-        for sig in reversed(self.by_address.get(address, ())):
+        for sig in known[start:]:
             if sig == until or len(out) >= limit:
                 break
-            tx = self.by_signature.get(sig)
-            if tx is not None:
-                out.append({"signature": sig, "slot": tx["slot"], "err": None, "memo": None,
-                            "blockTime": tx["blockTime"], "confirmationStatus": "confirmed"})
+            tx = self.by_signature[sig]
+            out.append({"signature": sig, "slot": tx["slot"], "err": tx["meta"]["err"], "memo": None,
+                        "blockTime": tx["blockTime"], "confirmationStatus": "confirmed"})
         return out
 
 

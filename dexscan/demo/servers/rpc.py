@@ -5,19 +5,19 @@ whose mints are made by real transactions) over HTTP on 127.0.0.1 (several serve
 share a chain, as several RPC providers share mainnet) with the real answer and error shapes:
 ``getHealth``, ``getSlot``, ``getVersion``, ``getAccountInfo`` and ``getMultipleAccounts`` (base64
 and jsonParsed), ``getTokenLargestAccounts``, and for the DEX transactions the demo streamed
-(:class:`~dexscan.demo.servers.fake_chain.TxArchive`) ``getSignaturesForAddress`` (newest first, ``until``,
-``limit`` <= 1000) and
-``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event
-is; ``null`` for an unknown signature); ``-32005`` "Node is behind by N slots" with
-``data.numSlotsBehind``, the rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100",
-``-32602`` "Invalid param: WrongSize", ``value: null`` for missing accounts. Faults are injected at
-run time: ``down`` (connection refused; open connections closed), ``slow``, ``lagging``, ``stale``,
-``rate_limited``, ``oversized``, ``gzip_bomb``, and two lying endpoints: ``slot_lead`` (every slot it
-tells, ``getSlot`` and every answer's ``context.slot``, is N above the chain's, while ``getHealth``
-says ok) and ``lie_renounced`` (every mint account it serves, base64 and jsonParsed, has its mint and
+(:class:`~dexscan.demo.servers.fake_chain.TxArchive`) ``getSignaturesForAddress`` (see the history contract below) and
+``getTransaction`` (json encoding with inner instructions, where a Meteora DLMM swap's event is, and
+the top-level instructions when recorded, a Raydium v4 ``initialize2`` with its accounts; ``null``
+for an unknown signature); ``-32005`` "Node is behind by N slots" with ``data.numSlotsBehind``, the
+rpcpool HTTP 429 body, ``-32602`` "Too many inputs provided; max 100", ``-32602`` "Invalid param:
+WrongSize", ``value: null`` for missing accounts. Faults are injected at run time: ``down``
+(connection refused; open connections closed), ``slow``, ``lagging``, ``stale``, ``rate_limited``,
+``oversized``, ``gzip_bomb``, and two lying endpoints: ``slot_lead`` (every slot it tells,
+``getSlot`` and every answer's ``context.slot``, is N above the chain's, while ``getHealth`` says
+ok) and ``lie_renounced`` (every mint account it serves, base64 and jsonParsed, has its mint and
 freeze authority cut to none; the bytes are otherwise the chain's). It also enforces the public
-mainnet limits (100 requests and 40 per method per 10 s by default) with HTTP 429, so tests can prove
-dexscan never causes one.
+mainnet limits (100 requests and 40 per method per 10 s by default) with HTTP 429, so tests can
+prove dexscan never causes one.
 
 Real behaviours modelled (``reference/external-apis.md`` §5):
 
@@ -26,6 +26,21 @@ Real behaviours modelled (``reference/external-apis.md`` §5):
   this RPC method unavailable for key" (§5.1); Token-2022 mints are served. The demo's first endpoint
   (``"rpc-1"``, :data:`PUBLIC_LIKE_NAMES`) plays the public endpoint by default.
 * ``disabled_methods``: methods a provider switched off answer ``-32601`` "Method not found" (§5.1).
+
+The transaction history contract (:class:`~dexscan.demo.servers.fake_chain.TxArchive`), as mainnet nodes answer it:
+
+* ``getSignaturesForAddress(address, {before, until, limit})``: rows ``{signature, slot, err, memo,
+  blockTime, confirmationStatus}``, **newest first** (by slot, then signature), starting after
+  ``before`` (excluded; an unknown ``before`` gives ``[]``), stopping at ``until`` (excluded), at most
+  ``limit`` (1..1000, default 1000; else ``-32602`` "Invalid limit; max 1000"). A failed transaction
+  is listed like the others with ``err`` non-null (``{"InstructionError": [0, {"Custom": 6001}]}``,
+  a slippage failure), and its ``getTransaction`` has the same ``meta.err``, ``meta.status.Err`` and
+  logs ending in ``failed: custom program error: 0x1771``; its logs still carry the event the
+  program wrote before failing, which a reader must not count.
+* History: an archive may be given a ``history_loader`` (the demo world's, for ``backfill --source
+  chain``): it is called once per address, at the first ``getSignaturesForAddress`` of it, and
+  records that address's older transactions (the simulated swaps of a pool since the start of the
+  simulated history); they are kept whatever ``keep`` says.
 """
 
 from __future__ import annotations
@@ -424,8 +439,9 @@ class RpcFakeServer:
             limit = cfg.get("limit") or 1000
             if not isinstance(limit, int) or not 1 <= limit <= 1000:
                 raise RpcParamError("Invalid limit; max 1000")
-            until = cfg.get("until")
-            return self.chain.archive.signatures(address, until if isinstance(until, str) else None, limit)
+            until, before = cfg.get("until"), cfg.get("before")
+            return self.chain.archive.signatures_page(address, before if isinstance(before, str) else None,
+                                                      until if isinstance(until, str) else None, limit)
         if method == "getTransaction":
             if not params or not isinstance(params[0], str):
                 raise RpcParamError("Invalid params: missing signature")
