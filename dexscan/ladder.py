@@ -84,15 +84,20 @@ def true_ranges(candles: Sequence[Candle]) -> list[float]:
         return out
     pc = prev.close
     for c in it:
-        h, lo = c.high, c.low
-        tr = h - lo
-        if h - pc > tr:
-            tr = h - pc
-        if pc - lo > tr:
-            tr = pc - lo
-        out.append(tr)
+        out.append(true_range(c, pc))
         pc = c.close
     return out
+
+
+def true_range(c: Candle, prev_close: float) -> float:
+    """The largest of the candle's range and its high's and low's distances from ``prev_close``."""
+    h, lo = c.high, c.low
+    tr = h - lo
+    if h - prev_close > tr:
+        tr = h - prev_close
+    if prev_close - lo > tr:
+        tr = prev_close - lo
+    return tr
 
 
 def wilder_atr_series(candles: Sequence[Candle], period: int = 14) -> list[float]:
@@ -205,13 +210,7 @@ class WilderAtr:
         self._count += 1
         self._prev_close = candle.close
         if pc is not None:
-            h, lo = candle.high, candle.low
-            tr = h - lo
-            if h - pc > tr:
-                tr = h - pc
-            if pc - lo > tr:
-                tr = pc - lo
-            self._tr(tr)
+            self._tr(true_range(candle, pc))
         self._undo = undo
 
     def replace_last(self, candle: Candle) -> None:

@@ -41,10 +41,10 @@ import logging
 import math
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -58,7 +58,7 @@ from dexscan.domain import Outcome, Signal
 from dexscan.domain_events import DomainEvent, OutcomeChanged, SignalStored
 from dexscan.errors import InputError
 from dexscan.plugins import STRATEGIES
-from dexscan.status import SOURCE_DOWN_STATES, ScannerStatus
+from dexscan.status import SOURCE_DOWN_STATES, RpcEndpointStatus, ScannerStatus, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -314,49 +314,60 @@ class _StatusCollector(Collector):
         yield from _status_metrics(st)
 
 
+_Row = TypeVar("_Row", SourceStatus, RpcEndpointStatus)
+
+
+def _per_row(label: str, rows: Sequence[_Row],
+             specs: Sequence[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str,
+                                   Callable[[_Row], float | None]]]) -> Iterable[Metric]:
+    """One metric family per spec (kind, name, help, value), labelled ``label`` = each row's name;
+    a row whose value is ``None`` (not known) has no sample."""
+    for kind, name, doc, value in specs:
+        family = kind(name, doc, labels=[label])
+        for row in rows:
+            v = value(row)
+            if v is not None:
+                family.add_metric([row.name], v)
+        yield family
+
+
 def _status_metrics(st: ScannerStatus) -> Iterable[Metric]:
     def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
         g = GaugeMetricFamily(name, doc)
         g.add_metric([], value)
         return g
 
-    s_up = GaugeMetricFamily("dexscan_source_up", "1 when the provider serves data (ok or degraded)", labels=["source"])
+    sources = st.sources
+    yield from _per_row("source", sources, [
+        (GaugeMetricFamily, "dexscan_source_up", "1 when the provider serves data (ok or degraded)",
+         lambda s: 0 if s.state in SOURCE_DOWN_STATES else 1),
+    ])
     s_state = GaugeMetricFamily("dexscan_source_state", "1 for the provider's current state",
                                 labels=["source", "state"])
-    s_req = CounterMetricFamily("dexscan_source_requests", "Requests sent to the provider", labels=["source"])
-    s_err = CounterMetricFamily("dexscan_source_errors", "Failed requests and bad payloads", labels=["source"])
-    s_429 = CounterMetricFamily("dexscan_source_rate_limited", "HTTP 429 answers", labels=["source"])
-    s_lat = GaugeMetricFamily("dexscan_source_latency_seconds", "Recent typical latency", labels=["source"])
-    s_used = GaugeMetricFamily("dexscan_source_budget_used", "Requests spent in the budget window", labels=["source"])
-    s_limit = GaugeMetricFamily("dexscan_source_budget_limit", "Requests allowed per budget window", labels=["source"])
-    for s in st.sources:
-        s_up.add_metric([s.name], 0 if s.state in SOURCE_DOWN_STATES else 1)
+    for s in sources:
         s_state.add_metric([s.name, s.state], 1)
-        s_req.add_metric([s.name], s.requests)
-        s_err.add_metric([s.name], s.errors)
-        s_429.add_metric([s.name], s.rate_limited)
-        if s.latency_ms is not None:
-            s_lat.add_metric([s.name], s.latency_ms / 1000)
-        s_used.add_metric([s.name], s.budget_used)
-        s_limit.add_metric([s.name], s.budget_limit)
-    yield from (s_up, s_state, s_req, s_err, s_429, s_lat, s_used, s_limit)
-
-    r_up = GaugeMetricFamily("dexscan_rpc_up", "1 when the RPC endpoint is healthy", labels=["endpoint"])
-    r_active = GaugeMetricFamily("dexscan_rpc_active", "1 for the endpoint currently preferred", labels=["endpoint"])
-    r_req = CounterMetricFamily("dexscan_rpc_requests", "RPC calls sent to the endpoint", labels=["endpoint"])
-    r_fail = CounterMetricFamily("dexscan_rpc_failures", "RPC calls that failed", labels=["endpoint"])
-    r_lat = GaugeMetricFamily("dexscan_rpc_latency_seconds", "Recent typical RPC latency", labels=["endpoint"])
-    r_lag = GaugeMetricFamily("dexscan_rpc_slot_lag", "Slots behind the best endpoint", labels=["endpoint"])
-    for e in st.rpc:
-        r_up.add_metric([e.name], 1 if e.healthy else 0)
-        r_active.add_metric([e.name], 1 if e.name == st.active_rpc else 0)
-        r_req.add_metric([e.name], e.requests)
-        r_fail.add_metric([e.name], e.failures)
-        if e.latency_ms is not None:
-            r_lat.add_metric([e.name], e.latency_ms / 1000)
-        if e.slot_lag is not None:
-            r_lag.add_metric([e.name], e.slot_lag)
-    yield from (r_up, r_active, r_req, r_fail, r_lat, r_lag)
+    yield s_state
+    yield from _per_row("source", sources, [
+        (CounterMetricFamily, "dexscan_source_requests", "Requests sent to the provider", lambda s: s.requests),
+        (CounterMetricFamily, "dexscan_source_errors", "Failed requests and bad payloads", lambda s: s.errors),
+        (CounterMetricFamily, "dexscan_source_rate_limited", "HTTP 429 answers", lambda s: s.rate_limited),
+        (GaugeMetricFamily, "dexscan_source_latency_seconds", "Recent typical latency",
+         lambda s: None if s.latency_ms is None else s.latency_ms / 1000),
+        (GaugeMetricFamily, "dexscan_source_budget_used", "Requests spent in the budget window",
+         lambda s: s.budget_used),
+        (GaugeMetricFamily, "dexscan_source_budget_limit", "Requests allowed per budget window",
+         lambda s: s.budget_limit),
+    ])
+    yield from _per_row("endpoint", st.rpc, [
+        (GaugeMetricFamily, "dexscan_rpc_up", "1 when the RPC endpoint is healthy", lambda e: 1 if e.healthy else 0),
+        (GaugeMetricFamily, "dexscan_rpc_active", "1 for the endpoint currently preferred",
+         lambda e: 1 if e.name == st.active_rpc else 0),
+        (CounterMetricFamily, "dexscan_rpc_requests", "RPC calls sent to the endpoint", lambda e: e.requests),
+        (CounterMetricFamily, "dexscan_rpc_failures", "RPC calls that failed", lambda e: e.failures),
+        (GaugeMetricFamily, "dexscan_rpc_latency_seconds", "Recent typical RPC latency",
+         lambda e: None if e.latency_ms is None else e.latency_ms / 1000),
+        (GaugeMetricFamily, "dexscan_rpc_slot_lag", "Slots behind the best endpoint", lambda e: e.slot_lag),
+    ])
 
     yield gauge("dexscan_universe_tokens", "Tokens in the universe (all gates passed)", st.universe_size)
     gates = GaugeMetricFamily("dexscan_gate_tokens", "Tokens by gate result in the last discovery cycle",

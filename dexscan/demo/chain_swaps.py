@@ -42,8 +42,19 @@ MAX_SWAPS_PER_MINUTE = 6
 WALLETS = 64
 
 
+class _AtSlot:
+    """Something simulated at ``ts``, in the slot a notification of it states."""
+
+    __slots__ = ()
+    ts: float
+
+    @property
+    def slot(self) -> int:
+        return int((self.ts - SLOT_EPOCH) / SLOT_S)
+
+
 @dataclass(frozen=True, slots=True)
-class SimSwap:
+class SimSwap(_AtSlot):
     """One simulated swap of a pool: the token bought or sold, in UI units and USD."""
 
     pool: str
@@ -53,10 +64,6 @@ class SimSwap:
     volume_usd: float
     signer: str
     signature: str
-
-    @property
-    def slot(self) -> int:
-        return int((self.ts - SLOT_EPOCH) / SLOT_S)
 
 
 def _digest(*parts: object) -> bytes:
@@ -180,7 +187,7 @@ def dlmm_inner_instructions(event: bytes) -> list[dict[str, object]]:
 
 
 @dataclass(frozen=True, slots=True)
-class SimPoolLaunch:
+class SimPoolLaunch(_AtSlot):
     """A pool that opens in the simulated market: a new pool (``kind`` "pool_created") or a token's
     graduation from its pump.fun bonding curve to its PumpSwap pool ("graduated")."""
 
@@ -195,10 +202,6 @@ class SimPoolLaunch:
     quote_raw: int
     decimals: int
     quote_decimals: int
-
-    @property
-    def slot(self) -> int:
-        return int((self.ts - SLOT_EPOCH) / SLOT_S)
 
     @property
     def signature(self) -> str:

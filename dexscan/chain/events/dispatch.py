@@ -16,6 +16,7 @@ were truncated). Every function here is pure and total: bad input becomes a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -163,9 +164,13 @@ def _int_or_none(v: Any) -> int | None:
 def decode_notification(msg: Any) -> Decoded:
     """A ``logsNotification`` message exactly as the WebSocket sends it (``params.result`` with
     ``context.slot`` and ``value`` {signature, err, logs}), or its ``params.result``, or its ``value``."""
+    return _decode_safely(_notification, msg)
+
+
+def _decode_safely(decode: Callable[[Any, Decoded], None], raw: Any) -> Decoded:
     out = Decoded()
     try:
-        _notification(msg, out)
+        decode(raw, out)
     except Exception as exc:  # a safety net: the decoders are total, the fuzz test proves it
         out.events.clear()
         out.reject("internal_error", f"{type(exc).__name__}: {exc}")
@@ -205,13 +210,7 @@ def _notification(msg: Any, out: Decoded) -> None:
 def decode_transaction(answer: Any) -> Decoded:
     """A ``getTransaction`` answer: the whole JSON-RPC response or its ``result``; encodings
     ``json`` and ``jsonParsed`` (and ``base64``, whose logs are still decoded)."""
-    out = Decoded()
-    try:
-        _transaction(answer, out)
-    except Exception as exc:  # a safety net, as above
-        out.events.clear()
-        out.reject("internal_error", f"{type(exc).__name__}: {exc}")
-    return out
+    return _decode_safely(_transaction, answer)
 
 
 def _transaction(answer: Any, out: Decoded) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from dexscan.chain.events.codec import b58encode
-from dexscan.chain.events.model import Rejection, Swap, TxContext
+from dexscan.chain.events.model import Rejection, Swap, TxContext, unreadable
 
 PROGRAM_ID = "LBUZKhRxPF3XUpBCjp4YzTKgLccjZhTSDM9YuVaPwxo"
 NAME = "meteora_dlmm"
@@ -22,10 +22,8 @@ MIN_SIZE = 113  # fields through protocol_fee; fee_bps and host_fee (to 137) are
 
 
 def decode_swap(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
-    if len(p) < MIN_SIZE:
-        return Rejection("short_payload", f"Swap has {len(p)} bytes, needs {MIN_SIZE}", NAME)
-    if p[96] > 1:
-        return Rejection("bad_field", f"Swap swap_for_y byte {p[96]}", NAME)
+    if (bad := unreadable(p, NAME, "Swap", MIN_SIZE, "swap_for_y", 96)) is not None:
+        return bad
     pair_b, from_b, _start, _end, amount_in, amount_out, swap_for_y, _fee, _pfee = _V1.unpack_from(p, 8)
     return Swap(ctx.signature, ctx.slot, ctx.block_time, NAME, "Swap", index, b58encode(pair_b), None,
                 amount_in, amount_out, signer=b58encode(from_b), layout_size=len(p), direction=int(swap_for_y))

@@ -119,6 +119,16 @@ class Rejection:
     program: str | None = None
 
 
+def unreadable(p: bytes, program: str, event: str, min_size: int, flag: str, flag_at: int) -> Rejection | None:
+    """Why a fixed-layout event payload cannot be read: fewer than ``min_size`` bytes, or its boolean
+    ``flag`` byte (at offset ``flag_at``) is neither 0 nor 1; ``None`` when it can be read."""
+    if len(p) < min_size:
+        return Rejection("short_payload", f"{event} has {len(p)} bytes, needs {min_size}", program)
+    if p[flag_at] > 1:
+        return Rejection("bad_field", f"{event} {flag} byte {p[flag_at]}", program)
+    return None
+
+
 @dataclass(slots=True)
 class Decoded:
     """Everything one input (a notification, a transaction) gave: events, rejections, and whether

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 from dexscan.chain.events.codec import b58encode
-from dexscan.chain.events.model import Rejection, Swap, TxContext
+from dexscan.chain.events.model import Rejection, Swap, TxContext, unreadable
 
 PROGRAM_ID = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
 NAME = "orca_whirlpool"
@@ -20,10 +20,8 @@ V1_SIZE = 121
 
 
 def decode_traded(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
-    if len(p) < V1_SIZE:
-        return Rejection("short_payload", f"Traded has {len(p)} bytes, needs {V1_SIZE}", NAME)
-    if p[40] > 1:
-        return Rejection("bad_field", f"Traded a_to_b byte {p[40]}", NAME)
+    if (bad := unreadable(p, NAME, "Traded", V1_SIZE, "a_to_b", 40)) is not None:
+        return bad
     f = _V1.unpack_from(p, 8)
     pool_b, a_to_b, amount_in, amount_out = f[0], f[1], f[6], f[7]
     return Swap(ctx.signature, ctx.slot, ctx.block_time, NAME, "Traded", index, b58encode(pool_b), None,

@@ -17,7 +17,7 @@ import struct
 from functools import lru_cache
 
 from dexscan.chain.events.codec import WSOL_MINT, b58decode, b58encode, find_program_address, pubkey, read_string
-from dexscan.chain.events.model import PoolEvent, Rejection, Swap, TxContext
+from dexscan.chain.events.model import PoolEvent, Rejection, Swap, TxContext, unreadable
 
 PROGRAM_ID = "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"
 NAME = "pumpfun"
@@ -40,11 +40,9 @@ def bonding_curve(mint: bytes) -> str:
 
 
 def decode_trade(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
-    if len(p) < TRADE_MIN:
-        return Rejection("short_payload", f"TradeEvent has {len(p)} bytes, needs {TRADE_MIN}", NAME)
+    if (bad := unreadable(p, NAME, "TradeEvent", TRADE_MIN, "is_buy", 56)) is not None:
+        return bad
     mint_b, sol, tokens, is_buy, user_b, ts, v_sol, v_tok, _r_sol, _r_tok = _TRADE.unpack_from(p, 8)
-    if p[56] > 1:
-        return Rejection("bad_field", f"TradeEvent is_buy byte {p[56]}", NAME)
     mint, curve = b58encode(mint_b), bonding_curve(mint_b)
     block_time = ctx.block_time if ctx.block_time is not None else ts
     if is_buy:  # SOL went into the curve, tokens came out; reserves are after the trade

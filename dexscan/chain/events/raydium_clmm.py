@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from dexscan.chain.events.codec import b58encode
-from dexscan.chain.events.model import Rejection, Swap, TxContext
+from dexscan.chain.events.model import Rejection, Swap, TxContext, unreadable
 
 PROGRAM_ID = "CAMMCzo5YL8w4VFF8KVHrK22GGUsp5VTaW7grrKgrWqK"
 NAME = "raydium_clmm"
@@ -22,10 +22,8 @@ V1_SIZE = 205
 
 
 def decode_swap(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
-    if len(p) < V1_SIZE:
-        return Rejection("short_payload", f"SwapEvent has {len(p)} bytes, needs {V1_SIZE}", NAME)
-    if p[168] > 1:
-        return Rejection("bad_field", f"SwapEvent zero_for_one byte {p[168]}", NAME)
+    if (bad := unreadable(p, NAME, "SwapEvent", V1_SIZE, "zero_for_one", 168)) is not None:
+        return bad
     pool_b, sender_b, amount_0, _fee_0, amount_1, _fee_1, zero_for_one = _V1.unpack_from(p, 8)
     amount_in, amount_out = (amount_0, amount_1) if zero_for_one else (amount_1, amount_0)
     return Swap(ctx.signature, ctx.slot, ctx.block_time, NAME, "SwapEvent", index, b58encode(pool_b), None,

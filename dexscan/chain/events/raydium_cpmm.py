@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from dexscan.chain.events.codec import b58encode, side_from_mints
-from dexscan.chain.events.model import Rejection, Side, Swap, TxContext
+from dexscan.chain.events.model import Rejection, Side, Swap, TxContext, unreadable
 
 PROGRAM_ID = "CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C"
 NAME = "raydium_cpmm"
@@ -23,10 +23,8 @@ V1_SIZE, V2_SIZE = 89, 170
 
 
 def decode_swap(p: bytes, ctx: TxContext, index: int) -> Swap | Rejection:
-    if len(p) < V1_SIZE:
-        return Rejection("short_payload", f"SwapEvent has {len(p)} bytes, needs {V1_SIZE}", NAME)
-    if p[88] > 1:
-        return Rejection("bad_field", f"SwapEvent base_input byte {p[88]}", NAME)
+    if (bad := unreadable(p, NAME, "SwapEvent", V1_SIZE, "base_input", 88)) is not None:
+        return bad
     pool_b, in_before, out_before, amount_in, amount_out, _fee_in, _fee_out, base_input = _V1.unpack_from(p, 8)
     mint_in: str | None = None
     mint_out: str | None = None

@@ -433,12 +433,7 @@ class FakeTelegram:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._target_chat(params)
-        text = str(params.get("text", ""))
-        plain, entities = self._parse(text, params.get("parse_mode"))
-        if not plain.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if utf16_len(plain) > MAX_TEXT:
-            raise _ApiError(400, "Bad Request: message is too long")
+        text, plain, entities = self._message_text(params)
         return self._store(chat, params, plain, text, entities, None)
 
     async def _m_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -473,12 +468,7 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: message can't be edited")
         if msg.photo is not None:
             raise _ApiError(400, "Bad Request: there is no text in the message to edit")
-        text = str(params.get("text", ""))
-        plain, entities = self._parse(text, params.get("parse_mode"))
-        if not plain.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if utf16_len(plain) > MAX_TEXT:
-            raise _ApiError(400, "Bad Request: message is too long")
+        text, plain, entities = self._message_text(params)
         markup = _markup(params)
         if plain == msg.text and entities == msg.entities and markup == msg.markup:
             raise _ApiError(400, NOT_MODIFIED)
@@ -554,6 +544,17 @@ class FakeTelegram:
             raise _ApiError(429, "Too Many Requests: retry after 1", 1)
         chat.tokens -= 1.0
         self._global_tokens -= 1.0
+
+    def _message_text(self, params: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+        """A message's ``text`` as sent, as shown (plain) and its entities; refused when it shows
+        nothing or is longer than Telegram allows."""
+        text = str(params.get("text", ""))
+        plain, entities = self._parse(text, params.get("parse_mode"))
+        if not plain.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(plain) > MAX_TEXT:
+            raise _ApiError(400, "Bad Request: message is too long")
+        return text, plain, entities
 
     def _parse(self, text: str, parse_mode: Any) -> tuple[str, list[dict[str, Any]]]:
         if str(parse_mode or "").upper() != "HTML":
