@@ -30,8 +30,9 @@ from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock
 from dexscan.config import load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.fake_chain import FakeChain
 from dexscan.demo.servers.market import MarketFakes, gzip_bomb
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.domain import SOL_MINT
 from dexscan.errors import RpcUnavailable, SourceUnavailable
 from dexscan.sources import build_clients

@@ -41,8 +41,9 @@ from dexscan.demo.chain_swaps import (
     swap_program,
 )
 from dexscan.demo.market_sim import CANDLE_S, SOL_USD, USDC_USD, MarketSim, PlantedEvent, SimConfig
+from dexscan.demo.servers.fake_chain import FakeChain
 from dexscan.demo.servers.market import MarketFakes
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.demo.servers.rpc_ws import RpcWsFake
 from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
 from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT

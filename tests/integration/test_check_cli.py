@@ -13,7 +13,8 @@ import pytest
 from solders.keypair import Keypair
 
 from dexscan.cli import main
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.fake_chain import FakeChain
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.domain import GateStatus
 from dexscan.store import Store
 

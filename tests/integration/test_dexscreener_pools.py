@@ -18,8 +18,9 @@ from dexscan.check import as_json, check_mints
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.fake_chain import FakeChain
 from dexscan.demo.servers.market import MarketFakes
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.domain import SOL_MINT, USD1_MINT, main_pool
 from dexscan.sources import HttpLayer, build_clients
 from dexscan.universe import Universe

@@ -128,7 +128,8 @@ async def test_a_rejected_birdeye_key_is_named() -> None:
 
 
 async def test_rpc_trust_a_slot_inflating_endpoint_is_unhealthy_and_a_lone_one_is_not_cross_checked() -> None:
-    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+    from dexscan.demo.servers.fake_chain import FakeChain
+    from dexscan.demo.servers.rpc import RpcFakeServer
 
     chain = FakeChain()
     off = {f"sources.{s}.enabled": False for s in ("jupiter", "dexscreener", "geckoterminal", "birdeye")}

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from dexscan.demo.servers.rpc import FakeChain
+from dexscan.demo.servers.fake_chain import FakeChain
 
 
 def test_litesvm_leaves_this_threads_float_state_alone() -> None:

@@ -20,7 +20,8 @@ from dexscan.chain.mint import MintInspector
 from dexscan.chain.rpc import RpcPool
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.fake_chain import FakeChain
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.domain import GateStatus
 from dexscan.errors import RpcUnavailable
 from dexscan.gates import GateInput, evaluate_gates

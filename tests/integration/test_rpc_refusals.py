@@ -20,7 +20,8 @@ from dexscan.chain.rpc import RpcMethodRefused, RpcPool
 from dexscan.check import as_json, check_mints
 from dexscan.clock import SimClock
 from dexscan.config import Settings, load_settings
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.fake_chain import FakeChain
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.doctor import check_rpc
 from dexscan.domain import GateStatus
 from dexscan.gates import GateInput, evaluate_gates

@@ -217,7 +217,8 @@ async def test_standalone_bot_check_runs_the_real_gates_on_the_litesvm_chain_whe
     """The standalone `dexscan bot`'s /check: a 2-hour-old PASS is stale, so the gates of
     `dexscan check` run on the chain now and the mint, which kept its authority, fails."""
     from dexscan.backend import standalone_backend
-    from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+    from dexscan.demo.servers.fake_chain import FakeChain
+    from dexscan.demo.servers.rpc import RpcFakeServer
 
     chain = FakeChain()
     unsafe = chain.create_mint(b"telegram-unsafe", mint_authority=True, holders=(1_000_000,))

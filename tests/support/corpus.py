@@ -63,8 +63,9 @@ from dexscan.chain.rpc import RpcPool
 from dexscan.clock import Clock, SimClock
 from dexscan.config import Settings, load_settings
 from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.servers.fake_chain import FakeChain
 from dexscan.demo.servers.market import MarketFakes
-from dexscan.demo.servers.rpc import FakeChain, RpcFakeServer
+from dexscan.demo.servers.rpc import RpcFakeServer
 from dexscan.demo.servers.telegram import FakeTelegram
 from dexscan.domain import Candle, DiscoveredToken, MintFacts, PairSnapshot, PoolRef, PriceQuote, Timeframe, TokenInfo
 from dexscan.errors import BadPayload, DexscanError, RpcBadAnswer

@@ -15,7 +15,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dexscan.demo.market_sim import _REAL_TICKERS, MarketSim, SimConfig
+from dexscan.demo.market_sim import MarketSim, SimConfig
+from dexscan.demo.market_sim.universe import _REAL_TICKERS
 from dexscan.demo.realism import EventProfile, event_profile, four_hour_moves, rejection
 from dexscan.demo.world import demo_sim_config
 from dexscan.domain import Timeframe

@@ -21,7 +21,7 @@ from dexscan.chain.mint import (
     settled,
     token_account_owner,
 )
-from dexscan.demo.servers.rpc import DEMO_HOOK_PROGRAM, FakeChain, FakeChainError
+from dexscan.demo.servers.fake_chain import DEMO_HOOK_PROGRAM, FakeChain, FakeChainError
 from dexscan.domain import MintExtension, MintFacts
 
 SYSTEM = "11111111111111111111111111111111"
