@@ -48,6 +48,8 @@ from dexscan.demo.servers.rpc_ws import RpcWsFake
 from dexscan.demo.servers.telegram import DEMO_CHAT, FakeTelegram
 from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT
 
+#: The largest amount a u64 field of an event can state (pool launch reserves are capped at it).
+U64_MAX = 2**64 - 1
 #: Simulated seconds between the clock's start and the first planted ignition: enough for the
 #: first discovery, the gates and the history of the universe (about 2 simulated minutes at 40 tokens).
 DEFAULT_LEAD_S = 600
@@ -280,9 +282,13 @@ class DemoWorld:
         quote_usd, quote_decimals = _QUOTE_USD.get(p.quote_mint, (SOL_USD, 9))
         price = sim.token_price(tok.mint, max(at, tok.listed_at)) or tok.initial_price
         half = p.liquidity_usd / 2
+
+        def raw(amount: float) -> int:  # a u64 on chain: a simulated price far below any real one is capped
+            return min(U64_MAX, max(1, round(amount)))
+
         return SimPoolLaunch(int(at), "graduated" if curve is not None else "pool_created", pool, tok.mint,
-                             p.quote_mint, curve, tok.dev, max(1, round(half / price * 10 ** tok.decimals)),
-                             max(1, round(half / quote_usd * 10 ** quote_decimals)), tok.decimals, quote_decimals)
+                             p.quote_mint, curve, tok.dev, raw(half / price * 10 ** tok.decimals),
+                             raw(half / quote_usd * 10 ** quote_decimals), tok.decimals, quote_decimals)
 
     async def publish_launch(self, launch: SimPoolLaunch) -> int:
         """Publish one pool launch (its transaction's logs) to the subscriptions it mentions."""

@@ -130,7 +130,7 @@ def test_config_show_prints_the_packaged_defaults(fresh: FreshInstall) -> None:
     assert shown["gates"]["min_liquidity_usd"] == 50_000.0
     assert shown["gates"]["min_volume_24h_usd"] == 100_000.0
     assert shown["app"]["timezone"] == "Asia/Kolkata"
-    assert shown["detector"]["ignition"] == {"rise_pct": 2.0, "volume_mult": 3.0, "sma_bars": 20}
+    assert shown["strategies"]["ignition"] == {"rise_pct": 2.0, "volume_mult": 3.0, "sma_bars": 20}
     assert shown["ladder"]["tp_r"] == [1.5, 3.0, 5.0]
     assert shown["secrets"]["DEXSCAN_TELEGRAM_TOKEN"] == "(not set)"
 
