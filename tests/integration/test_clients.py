@@ -247,7 +247,9 @@ async def test_an_outage_is_source_unavailable(env: Env) -> None:
 async def test_200_requests_at_once_meet_zero_429s(sim: MarketSim, provider: str, limit: int) -> None:
     clock = QuietSimClock(sim.live_start + 1830)
     t0 = clock.now()
-    async with market(sim, clock=clock) as e:
+    # The budget paces the burst on the simulated clock; the per-request timeout is real seconds, so
+    # it is set far above what 200 loopback answers take on a loaded machine (this is no timeout test).
+    async with market(sim, {"http.timeout_s": 60.0}, clock=clock) as e:
         mint = e.listed()[0]
         calls = ([e.clients.jupiter.prices([mint]) for _ in range(200)] if provider == JUPITER
                  else [e.clients.dexscreener.latest_profiles() for _ in range(200)])
