@@ -1,6 +1,6 @@
 """The alert outbox and the Telegram message ids the sender needs to deliver it exactly once.
 
-Outbox delivery and the bot's message-id bookkeeping (dexscan/alerts/telegram.py). Each write is
+Outbox delivery and the bot's message-id bookkeeping (dexscan/alerts/telegram/outbox.py). Each write is
 one statement, so it is atomic even on a connection shared with the engine.
 """
 

@@ -73,7 +73,7 @@ class Signals(Database):
         Returns ``(signal_id, created)``; a signal already stored (same natural key) is left as it
         is and gets no new alerts, which is what makes replays and restarts duplicate-free.
         ``kind`` is ``signal`` for a new move's alert, ``join`` for a strategy joining a move already
-        alerted (the sender edits the move's message; dexscan/alerts/telegram.py).
+        alerted (the sender edits the move's message; dexscan/alerts/telegram/outbox.py).
         """
         if kind not in ("signal", "join"):
             raise ValueError(f"outbox kind for a signal is 'signal' or 'join', not {kind!r}")
