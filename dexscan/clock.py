@@ -73,19 +73,23 @@ class SimClock:
         await asyncio.sleep(0)
 
 
-async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event | None = None) -> None:
-    """Sleep ``seconds`` of ``clock`` time, or until ``wake`` is set (then clear it)."""
-    if wake is None:
-        await clock.sleep(seconds)
-        return
-    if wake.is_set():
-        wake.clear()
-        return
+async def sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> bool:
+    """Sleep ``seconds`` of ``clock`` time unless ``event`` is set first; True when it was."""
     sleeper = asyncio.ensure_future(clock.sleep(max(seconds, 0.0)))
-    waiter = asyncio.ensure_future(wake.wait())
+    waiter = asyncio.ensure_future(event.wait())
     try:
         await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         sleeper.cancel()
         waiter.cancel()
+    return event.is_set()
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep ``seconds`` of ``clock`` time, or until ``wake`` is set (then clear it)."""
+    if wake is None:
+        await clock.sleep(seconds)
+        return
+    if not wake.is_set():
+        await sleep_unless(clock, seconds, wake)
     wake.clear()

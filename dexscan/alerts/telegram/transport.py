@@ -52,7 +52,7 @@ from pydantic import ValidationError
 
 from dexscan.alerts.format import AlertMessage
 from dexscan.budget import Budget
-from dexscan.clock import Clock, RealClock
+from dexscan.clock import Clock, RealClock, sleep_unless
 from dexscan.config import Settings, mask_text, mask_url, url_origin
 from dexscan.errors import ConfigError
 from dexscan.store import Store
@@ -359,7 +359,7 @@ class UpdatePoller:
                 log.error("telegram: another process polls this bot (409); run only one dexscan bot per token")
             else:
                 log.warning("telegram: getUpdates failed: %s", scrub(describe_error(exc), self.bot.token))
-            if await _stopped_within(stop, self.clock, wait):
+            if await sleep_unless(self.clock, wait, stop):
                 return
             delay = min(delay * 2, 60.0)
 
@@ -380,18 +380,6 @@ _START_FAILURES = (TelegramAPIError, ClientDecodeError, UnicodeDecodeError)
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g}s"
-
-
-async def _stopped_within(stop: asyncio.Event, clock: Clock, seconds: float) -> bool:
-    """Sleep ``seconds`` of clock time unless ``stop`` is set first; True when it was."""
-    sleeper = asyncio.ensure_future(clock.sleep(max(seconds, 0.0)))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
-    return stop.is_set()
 
 
 async def start_up(bot: Bot, settings: Settings, stop: asyncio.Event, clock: Clock,
@@ -427,7 +415,7 @@ async def start_up(bot: Bot, settings: Settings, stop: asyncio.Event, clock: Clo
                 log.info("telegram: the bot token is accepted again")
             log.info("telegram: bot @%s up; alerts for %d chat(s)", me.username, len(settings.telegram.chat_ids))
             break
-        if await _stopped_within(stop, clock, wait):
+        if await sleep_unless(clock, wait, stop):
             return False
     else:
         return False
