@@ -154,8 +154,12 @@ class OutboxSender:
     #: Backoff after a transient failure: the base doubles per attempt up to the maximum, ±20% jitter.
     backoff_base_s = 2.0
     backoff_max_s = 60.0
-    #: Longest wait between two looks at the outbox when no new row wakes the sender.
+    #: Longest wait between two looks at the outbox when no new row wakes the sender, while another
+    #: process writes the rows (``dexscan bot`` next to a scanner).
     idle_s = 1.0
+    #: The same inside ``dexscan scan``, whose engine wakes the sender on every row it writes: the
+    #: look then only catches a row another process wrote.
+    woken_idle_s = 30.0
 
     def __init__(self, store: Store, bot: Bot, settings: Settings, clock: Clock | None = None,
                  *, chart_renderer: Callable[..., bytes] = render_chart) -> None:
@@ -177,20 +181,25 @@ class OutboxSender:
         """New rows were written: look now instead of at the next idle tick."""
         self._wake.set()
 
+    def woken_by_writer(self) -> Callable[[], None]:
+        """:meth:`wake`, for the writer of the rows in this process to call on each row it writes;
+        the idle tick is then only a safety net (:attr:`woken_idle_s`)."""
+        self.idle_s = self.woken_idle_s
+        return self.wake
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set; a delivery problem is logged, never raised."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
             wait = self.idle_s
+            self._wake.clear()  # before the look: a row written during it wakes the next one
             try:
-                await self.drain_once(stop)
-                heads = await self.store.outbox_heads()
+                _, heads = await self._drain(stop)
                 if heads:
-                    soonest = min(int(h["next_attempt_at"]) for h in heads)
+                    soonest = min(float(h["next_attempt_at"]) for h in heads)
                     wait = min(wait, max(0.0, soonest - self.clock.now()))
             except Exception as exc:
                 log.error("telegram outbox: delivery pass failed: %s", self._scrub(describe_error(exc)))
-            self._wake.clear()
             waiters = [asyncio.ensure_future(self.clock.sleep(max(wait, 0.01))),
                        asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -199,15 +208,23 @@ class OutboxSender:
 
     async def drain_once(self, stop: asyncio.Event | None = None) -> int:
         """Deliver every row that is due now, chats in parallel; returns the rows settled."""
+        settled, _ = await self._drain(stop)
+        return settled
+
+    async def _drain(self, stop: asyncio.Event | None) -> tuple[int, list[dict[str, Any]]]:
+        """:meth:`drain_once`, and the chats' heads it read last (none of them due then): one look
+        at the outbox per idle tick, not two."""
         settled = 0
+        heads: list[dict[str, Any]] = []
         while stop is None or not stop.is_set():
             now = self.clock.now()
-            due = [h for h in await self.store.outbox_heads() if h["next_attempt_at"] <= now]
+            heads = await self.store.outbox_heads()
+            due = [h for h in heads if h["next_attempt_at"] <= now]
             if not due:
                 break
             results = await asyncio.gather(*(self._deliver_head(h) for h in due))
             settled += sum(results)
-        return settled
+        return settled, heads
 
     # -- one row -----------------------------------------------------------------------------
 

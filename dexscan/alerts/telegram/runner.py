@@ -66,7 +66,7 @@ def alongside_scanner(engine: Engine, db: Path, clock: Clock, stop: asyncio.Even
         stack.push_async_callback(sender_store.close)
 
         def keep(sender: OutboxSender) -> None:
-            engine.wake_outbox_with(sender.wake)
+            engine.wake_outbox_with(sender.woken_by_writer())
 
         # A rejected token pauses Telegram with one error line; the scanner keeps running.
         await run_telegram(engine.settings, sender_store, LiveBackend(engine, sender_store, clock), stop,
