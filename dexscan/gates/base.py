@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
-from dexscan.params import Plugin, PluginParams
+from dexscan.params import P, Plugin, PluginParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def usd(value: float) -> str:
     return f"${value:,.0f}"
 
 
-class GateBase(Plugin):
+class GateBase(Plugin[P]):
     """Base of gate classes: ``Params`` (its ``[gates]`` keys), enabled whenever configured unless
     :meth:`enabled` says otherwise."""
 

@@ -68,7 +68,7 @@ def test_an_old_detector_table_is_read_as_its_strategy_table_with_one_notice(
     s = load_settings(f, env={})
     assert (s.strategies.ignition.rise_pct, s.strategies.ignition.sma_bars) == (5.0, 25)  # the new table wins
     assert s.strategies.ignition.volume_mult == 3.0 and s.strategies.confirmation.rise_pct == 12.0
-    assert Ignition.from_settings(s).rise_pct == 5.0
+    assert Ignition.from_settings(s).params.rise_pct == 5.0
     assert capsys.readouterr().err == (
         f"dexscan: note: {f}: [detector.ignition] is now [strategies.ignition]; [detector.confirmation] is now "
         "[strategies.confirmation]: still read for now, please rename them\n")
