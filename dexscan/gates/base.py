@@ -17,9 +17,10 @@ says so in :meth:`GateBase.enabled`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
 from dexscan.params import P, Plugin, PluginParams
@@ -81,6 +82,20 @@ def failed(gate: str, inp: GateInput, reason: str, **details: Any) -> GateVerdic
 
 def unverified(gate: str, inp: GateInput, reason: str, **details: Any) -> GateVerdict:
     return verdict(gate, inp, GateStatus.UNVERIFIED, reason, **details)
+
+
+Comparison = Literal[">=", ">", "<=", "<"]
+_HOLDS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+_OPPOSITE: dict[Comparison, Comparison] = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+
+
+def compared(gate: str, inp: GateInput, value: float, op: Comparison, limit: float, text: str, shown_limit: str,
+             **details: Any) -> GateVerdict:
+    """A threshold check: PASS when ``value op limit`` holds, reason ``"<text> <op> <shown_limit>"``;
+    else FAIL with the opposite operator (``liquidity $42,310 < $50,000``)."""
+    if _HOLDS[op](value, limit):
+        return passed(gate, inp, f"{text} {op} {shown_limit}", **details)
+    return failed(gate, inp, f"{text} {_OPPOSITE[op]} {shown_limit}", **details)
 
 
 def usd(value: float) -> str:

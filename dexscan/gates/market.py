@@ -15,7 +15,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from dexscan.domain import GateVerdict, PairSnapshot, is_bonding_curve, main_pool
-from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified, usd
+from dexscan.gates.base import GateBase, GateInput, compared, failed, unverified, usd
 from dexscan.params import P, PluginParams
 
 
@@ -76,10 +76,8 @@ class LiquidityGate(MarketGate["LiquidityGate.Params"]):
                    "liquidity_usd": mp.liquidity_usd, "min_liquidity_usd": minimum}
         if mp.liquidity_usd is None:
             return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity", **details)
-        text = f"liquidity {usd(mp.liquidity_usd)}"
-        if mp.liquidity_usd >= minimum:
-            return passed(self.name, inp, f"{text} >= {usd(minimum)}", **details)
-        return failed(self.name, inp, f"{text} < {usd(minimum)}", **details)
+        return compared(self.name, inp, mp.liquidity_usd, ">=", minimum, f"liquidity {usd(mp.liquidity_usd)}",
+                        usd(minimum), **details)
 
 
 class Volume24hGate(MarketGate["Volume24hGate.Params"]):
@@ -98,14 +96,13 @@ class Volume24hGate(MarketGate["Volume24hGate.Params"]):
                    "pools": len(pools), "pools_without_volume": missing}
         threshold = usd(minimum)
         over = f"over {len(pools)} pool{'s' if len(pools) != 1 else ''}"
-        if total >= minimum:
-            return passed(self.name, inp, f"24h volume {usd(total)} >= {threshold} {over}", **details)
-        if missing:
+        if missing and total < minimum:
             return unverified(
                 self.name, inp,
                 f"24h volume {usd(total)} from {len(known)} of {len(pools)} pools < {threshold}; "
                 f"{missing} report no volume", **details)
-        return failed(self.name, inp, f"24h volume {usd(total)} < {threshold} {over}", **details)
+        return compared(self.name, inp, total, ">=", minimum, f"24h volume {usd(total)}", f"{threshold} {over}",
+                        **details)
 
 
 class PriceImpactGate(MarketGate["PriceImpactGate.Params"]):
@@ -128,7 +125,5 @@ class PriceImpactGate(MarketGate["PriceImpactGate.Params"]):
         impact = price_impact_pct(size, mp.liquidity_usd)
         details = {"pair": mp.pair_address, "impact_pct": impact, "size_usd": size,
                    "max_price_impact_pct": limit, "liquidity_usd": mp.liquidity_usd}
-        text = f"price impact of a {usd(size)} buy {impact:.2f}%"
-        if impact < limit:
-            return passed(self.name, inp, f"{text} < {limit:.2f}%", **details)
-        return failed(self.name, inp, f"{text} >= {limit:.2f}%", **details)
+        return compared(self.name, inp, impact, "<", limit, f"price impact of a {usd(size)} buy {impact:.2f}%",
+                        f"{limit:.2f}%", **details)

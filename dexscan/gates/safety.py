@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import Field, create_model
 
 from dexscan.domain import GateVerdict, MintFacts
-from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified
+from dexscan.gates.base import GateBase, GateInput, compared, failed, passed, unverified
 from dexscan.params import P, PluginParams
 
 SPL_TOKEN = "spl-token"
@@ -197,7 +197,5 @@ class Top10HoldersGate(ChainGate["Top10HoldersGate.Params"]):
                               holders_unavailable=facts.holders_unavailable, **details)
         if share is None:
             return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
-        text = f"top-10 holders hold {share:.1f}%"
-        if share <= limit:
-            return passed(self.name, inp, f"{text} <= {limit:.1f}%", **details)
-        return failed(self.name, inp, f"{text} > {limit:.1f}%", **details)
+        return compared(self.name, inp, share, "<=", limit, f"top-10 holders hold {share:.1f}%", f"{limit:.1f}%",
+                        **details)

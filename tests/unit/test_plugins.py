@@ -115,6 +115,28 @@ def test_every_plugin_describes_its_parameters() -> None:
         ("impact_size_usd", 0.01, None, None), ("max_price_impact_pct", None, 0, 100)]
 
 
+def test_a_plugin_keeps_its_own_params_and_refuses_another_plugins() -> None:
+    from dexscan.gates.safety import FreezeAuthorityGate, MintAuthorityGate
+    from dexscan.strategies import GodCandle
+
+    assert Ignition().params == Ignition.Params()
+    tuned = Ignition.Params(rise_pct=4.0)
+    assert Ignition(tuned).params is tuned
+    with pytest.raises(TypeError) as err:
+        Ignition(GodCandle.Params())  # type: ignore[arg-type]
+    assert str(err.value) == "strategy ignition: parameters must be Ignition.Params, got GodCandle.Params"
+    assert [(g.Params.__qualname__, _fields(g.Params)) for g in (MintAuthorityGate, FreezeAuthorityGate)] == [
+        ("MintAuthorityGate.Params",
+         [("require_mint_renounced", True, "run this gate (false: a set mint authority passes)")]),
+        ("FreezeAuthorityGate.Params",
+         [("require_freeze_renounced", True, "run this gate (false: a set freeze authority passes)")])]
+    assert MintAuthorityGate.enabled(MintAuthorityGate.Params(require_mint_renounced=False)) is False
+
+
+def _fields(model: type[PluginParams]) -> list[tuple[str, Any, str | None]]:
+    return [(key, info.default, info.description) for key, info in model.model_fields.items()]
+
+
 def test_an_evaluation_says_which_gates_it_could_only_judge_as_of_now() -> None:
     """``point_in_time_safe`` is read: strategies that are not are left out of the replay (and listed),
     gates that are not are named in the report, the enabled ones only."""
