@@ -5,6 +5,10 @@ nested ``Params`` model: each field with its default, its bounds (``Field(gt=...
 meaning (``description``). :mod:`dexscan.config` builds the ``[strategies.<name>]`` tables and the
 ``[gates]`` table from these models, so a setting's default and range exist in one place.
 
+:class:`Plugin` is generic over that model: ``class Ignition(Strategy["Ignition.Params"])`` stores
+the validated ``Params`` instance once, as ``self.params`` (typed as the plugin's own model), and the
+plugin reads ``self.params.rise_pct``; it copies nothing field by field.
+
 The model's configuration is the one every settings section uses (:data:`SECTION_CONFIG`): unknown
 keys are refused, values are frozen, and no setting means anything as NaN or infinity.
 """
@@ -12,7 +16,7 @@ keys are refused, values are frozen, and no setting means anything as NaN or inf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -84,9 +88,14 @@ def describe_params(model: type[PluginParams]) -> list[dict[str, Any]]:
     return out
 
 
-class Plugin:
+class Plugin(Generic[P]):
     """What strategies and gates share: a name, a meaning, one ``Params`` model, and whether it can
-    judge history (``point_in_time_safe``: it only uses what a replay of stored data can show it)."""
+    judge history (``point_in_time_safe``: it only uses what a replay of stored data can show it).
+
+    A subclass names its ``Params`` model twice, once as the type argument (so ``self.params`` has
+    the model's type) and once by defining it: ``class MyGate(GateBase["MyGate.Params"])`` with a
+    nested ``class Params(PluginParams)``. ``self.params`` is that model's instance, its defaults
+    when none is given."""
 
     kind: ClassVar[str]  # "strategy" or "gate", for messages
     name: ClassVar[str]
@@ -94,8 +103,13 @@ class Plugin:
     point_in_time_safe: ClassVar[bool] = True
     Params: ClassVar[type[PluginParams]] = PluginParams
 
-    def __init__(self, params: PluginParams | None = None) -> None:
-        self.params = self.Params() if params is None else params
+    def __init__(self, params: P | None = None) -> None:
+        if params is None:
+            params = cast(P, self.Params())
+        elif not isinstance(params, self.Params):
+            raise TypeError(f"{self.kind} {self.name}: parameters must be {self.Params.__qualname__}, "
+                            f"got {type(params).__qualname__}")
+        self.params: P = params
 
     @classmethod
     def configured(cls: type[_PL], **values: Any) -> _PL:

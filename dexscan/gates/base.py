@@ -17,12 +17,13 @@ says so in :meth:`GateBase.enabled`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from dexscan.domain import GateStatus, GateVerdict, MintFacts, PairSnapshot
-from dexscan.params import Plugin, PluginParams
+from dexscan.params import P, Plugin, PluginParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +84,26 @@ def unverified(gate: str, inp: GateInput, reason: str, **details: Any) -> GateVe
     return verdict(gate, inp, GateStatus.UNVERIFIED, reason, **details)
 
 
+Comparison = Literal[">=", ">", "<=", "<"]
+_HOLDS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+_OPPOSITE: dict[Comparison, Comparison] = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+
+
+def compared(gate: str, inp: GateInput, value: float, op: Comparison, limit: float, text: str, shown_limit: str,
+             **details: Any) -> GateVerdict:
+    """A threshold check: PASS when ``value op limit`` holds, reason ``"<text> <op> <shown_limit>"``;
+    else FAIL with the opposite operator (``liquidity $42,310 < $50,000``)."""
+    if _HOLDS[op](value, limit):
+        return passed(gate, inp, f"{text} {op} {shown_limit}", **details)
+    return failed(gate, inp, f"{text} {_OPPOSITE[op]} {shown_limit}", **details)
+
+
 def usd(value: float) -> str:
     """Whole dollars with thousands separators: ``$42,310``."""
     return f"${value:,.0f}"
 
 
-class GateBase(Plugin):
+class GateBase(Plugin[P]):
     """Base of gate classes: ``Params`` (its ``[gates]`` keys), enabled whenever configured unless
     :meth:`enabled` says otherwise."""
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from dexscan.domain import GateVerdict, PairSnapshot, is_bonding_curve, main_pool
-from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified, usd
-from dexscan.params import PluginParams
+from dexscan.gates.base import GateBase, GateInput, compared, failed, unverified, usd
+from dexscan.params import P, PluginParams
 
 
 def token_pools(inp: GateInput) -> list[PairSnapshot]:
@@ -42,7 +42,7 @@ def bonding_curve(inp: GateInput, pools: list[PairSnapshot]) -> PairSnapshot | N
     return next((p for p in pools if p.base_mint == inp.mint and is_bonding_curve(p)), None)
 
 
-class MarketGate(GateBase):
+class MarketGate(GateBase[P]):
     """A gate on the token's pools: without any, it is unverified; else :meth:`judge` decides."""
 
     def evaluate(self, inp: GateInput) -> GateVerdict:
@@ -55,7 +55,7 @@ class MarketGate(GateBase):
         raise NotImplementedError
 
 
-class LiquidityGate(MarketGate):
+class LiquidityGate(MarketGate["LiquidityGate.Params"]):
     name = "liquidity"
     description = ("Liquidity (USD) of the main pool: the deepest pool with the token as base quoted in SOL or a USD "
                    "stablecoin (USDC, USDT, USD1, PYUSD).")
@@ -63,12 +63,8 @@ class LiquidityGate(MarketGate):
     class Params(PluginParams):
         min_liquidity_usd: float = Field(50_000.0, ge=0, description="minimum main-pool liquidity in USD")
 
-    def __init__(self, params: LiquidityGate.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.min_liquidity_usd = p.min_liquidity_usd
-
     def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
+        minimum = self.params.min_liquidity_usd
         mp = main_pool(pools, inp.mint)
         if mp is None:
             curve = bonding_curve(inp, pools)
@@ -77,46 +73,39 @@ class LiquidityGate(MarketGate):
             return failed(self.name, inp, f"no SOL/USDC/USDT pool with this token as base ({len(pools)} other pools)",
                           pools=len(pools))
         details = {"pair": mp.pair_address, "dex": mp.dex_id, "quote": mp.quote_symbol,
-                   "liquidity_usd": mp.liquidity_usd, "min_liquidity_usd": self.min_liquidity_usd}
+                   "liquidity_usd": mp.liquidity_usd, "min_liquidity_usd": minimum}
         if mp.liquidity_usd is None:
             return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity", **details)
-        text = f"liquidity {usd(mp.liquidity_usd)}"
-        if mp.liquidity_usd >= self.min_liquidity_usd:
-            return passed(self.name, inp, f"{text} >= {usd(self.min_liquidity_usd)}", **details)
-        return failed(self.name, inp, f"{text} < {usd(self.min_liquidity_usd)}", **details)
+        return compared(self.name, inp, mp.liquidity_usd, ">=", minimum, f"liquidity {usd(mp.liquidity_usd)}",
+                        usd(minimum), **details)
 
 
-class Volume24hGate(MarketGate):
+class Volume24hGate(MarketGate["Volume24hGate.Params"]):
     name = "volume_24h"
     description = "24h trading volume (USD) summed over all of the token's pools."
 
     class Params(PluginParams):
         min_volume_24h_usd: float = Field(100_000.0, ge=0, description="minimum 24h volume in USD over all pools")
 
-    def __init__(self, params: Volume24hGate.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.min_volume_24h_usd = p.min_volume_24h_usd
-
     def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
+        minimum = self.params.min_volume_24h_usd
         known = [p.volume.h24 for p in pools if p.volume.h24 is not None]
         total = float(sum(known))
         missing = len(pools) - len(known)
-        details = {"volume_24h_usd": total, "min_volume_24h_usd": self.min_volume_24h_usd,
+        details = {"volume_24h_usd": total, "min_volume_24h_usd": minimum,
                    "pools": len(pools), "pools_without_volume": missing}
-        threshold = usd(self.min_volume_24h_usd)
+        threshold = usd(minimum)
         over = f"over {len(pools)} pool{'s' if len(pools) != 1 else ''}"
-        if total >= self.min_volume_24h_usd:
-            return passed(self.name, inp, f"24h volume {usd(total)} >= {threshold} {over}", **details)
-        if missing:
+        if missing and total < minimum:
             return unverified(
                 self.name, inp,
                 f"24h volume {usd(total)} from {len(known)} of {len(pools)} pools < {threshold}; "
                 f"{missing} report no volume", **details)
-        return failed(self.name, inp, f"24h volume {usd(total)} < {threshold} {over}", **details)
+        return compared(self.name, inp, total, ">=", minimum, f"24h volume {usd(total)}", f"{threshold} {over}",
+                        **details)
 
 
-class PriceImpactGate(MarketGate):
+class PriceImpactGate(MarketGate["PriceImpactGate.Params"]):
     name = "price_impact"
     description = "Estimated price impact of a reference buy in the main pool: size / (liquidity/2 + size)."
 
@@ -124,13 +113,8 @@ class PriceImpactGate(MarketGate):
         impact_size_usd: float = Field(500.0, ge=0.01, description="reference buy size in USD")
         max_price_impact_pct: float = Field(2.0, gt=0, le=100, description="the impact must stay below this (percent)")
 
-    def __init__(self, params: PriceImpactGate.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.impact_size_usd = p.impact_size_usd
-        self.max_price_impact_pct = p.max_price_impact_pct
-
     def judge(self, inp: GateInput, pools: list[PairSnapshot]) -> GateVerdict:
+        size, limit = self.params.impact_size_usd, self.params.max_price_impact_pct
         mp = main_pool(pools, inp.mint)
         if mp is None:
             if bonding_curve(inp, pools) is not None:
@@ -138,10 +122,8 @@ class PriceImpactGate(MarketGate):
             return failed(self.name, inp, "no SOL/USDC/USDT pool to buy from")
         if mp.liquidity_usd is None:
             return unverified(self.name, inp, f"main pool {mp.pair_address} reports no liquidity")
-        impact = price_impact_pct(self.impact_size_usd, mp.liquidity_usd)
-        details = {"pair": mp.pair_address, "impact_pct": impact, "size_usd": self.impact_size_usd,
-                   "max_price_impact_pct": self.max_price_impact_pct, "liquidity_usd": mp.liquidity_usd}
-        text = f"price impact of a {usd(self.impact_size_usd)} buy {impact:.2f}%"
-        if impact < self.max_price_impact_pct:
-            return passed(self.name, inp, f"{text} < {self.max_price_impact_pct:.2f}%", **details)
-        return failed(self.name, inp, f"{text} >= {self.max_price_impact_pct:.2f}%", **details)
+        impact = price_impact_pct(size, mp.liquidity_usd)
+        details = {"pair": mp.pair_address, "impact_pct": impact, "size_usd": size,
+                   "max_price_impact_pct": limit, "liquidity_usd": mp.liquidity_usd}
+        return compared(self.name, inp, impact, "<", limit, f"price impact of a {usd(size)} buy {impact:.2f}%",
+                        f"{limit:.2f}%", **details)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from dexscan.domain import GateVerdict, MintFacts
-from dexscan.gates.base import GateBase, GateInput, failed, passed, unverified
-from dexscan.params import PluginParams
+from dexscan.gates.base import GateBase, GateInput, compared, failed, passed, unverified
+from dexscan.params import P, PluginParams
 
 SPL_TOKEN = "spl-token"
 SPL_TOKEN_2022 = "spl-token-2022"
@@ -57,7 +57,7 @@ def transfer_fee_bps(state: Mapping[str, Any]) -> int:
     return max(int(fee.get("transferFeeBasisPoints") or 0) for fee in fees)
 
 
-class ChainGate(GateBase):
+class ChainGate(GateBase[P]):
     """A gate on the on-chain mint: without usable facts :func:`facts_problem` answers; else :meth:`judge`.
     It sees the chain as it is now, so it is not point-in-time safe."""
 
@@ -74,16 +74,26 @@ class ChainGate(GateBase):
         raise NotImplementedError
 
 
-class AuthorityGate(ChainGate):
+class AuthorityGate(ChainGate[PluginParams]):
     """The mint's ``<authority>_authority`` must be renounced (null); ``require_<authority>_renounced``
-    switches the gate."""
+    switches the gate. A subclass names the authority and what a set one can do; its ``Params`` (that
+    one switch, on by default) is made here, so the key, its meaning and :meth:`enabled` agree."""
 
     authority: ClassVar[str]  # "mint" or "freeze"
     consequence: ClassVar[str]  # what a set authority can do
+    switch: ClassVar[str]  # require_<authority>_renounced
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.switch = f"require_{cls.authority}_renounced"
+        field: dict[str, Any] = {cls.switch: (bool, Field(
+            True, description=f"run this gate (false: a set {cls.authority} authority passes)"))}
+        cls.Params = create_model("Params", __base__=PluginParams, __module__=cls.__module__,
+                                  __qualname__=f"{cls.__qualname__}.Params", **field)
 
     @classmethod
     def enabled(cls, params: PluginParams) -> bool:
-        return bool(getattr(params, f"require_{cls.authority}_renounced"))
+        return bool(getattr(params, cls.switch))
 
     def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
         key = f"{self.authority}_authority"
@@ -100,9 +110,6 @@ class MintAuthorityGate(AuthorityGate):
     authority = "mint"
     consequence = "supply can be inflated"
 
-    class Params(PluginParams):
-        require_mint_renounced: bool = Field(True, description="run this gate (false: a set mint authority passes)")
-
 
 class FreezeAuthorityGate(AuthorityGate):
     name = "freeze_authority"
@@ -110,12 +117,8 @@ class FreezeAuthorityGate(AuthorityGate):
     authority = "freeze"
     consequence = "holders can be frozen"
 
-    class Params(PluginParams):
-        require_freeze_renounced: bool = Field(True,
-                                               description="run this gate (false: a set freeze authority passes)")
 
-
-class Token2022ExtensionsGate(ChainGate):
+class Token2022ExtensionsGate(ChainGate["Token2022ExtensionsGate.Params"]):
     name = "token2022_extensions"
     description = (
         "Rejects Token-2022 extensions that let someone take, block or tax holders' tokens: permanent delegate, "
@@ -127,16 +130,12 @@ class Token2022ExtensionsGate(ChainGate):
         max_transfer_fee_bps: int = Field(100, ge=0, le=10_000,
                                           description="highest acceptable transfer fee (basis points)")
 
-    def __init__(self, params: Token2022ExtensionsGate.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.max_transfer_fee_bps = p.max_transfer_fee_bps
-
     def judge(self, inp: GateInput, f: MintFacts) -> GateVerdict:
         risks: list[str] = []
         notes: list[str] = []
         unknown: list[str] = []
         fee: int | None = None
+        max_fee = self.params.max_transfer_fee_bps
         for ext in f.extensions:
             s = ext.state
             if ext.name == "permanentDelegate" and s.get("delegate"):
@@ -152,15 +151,15 @@ class Token2022ExtensionsGate(ChainGate):
                 risks.append(f"token is pausable{paused}")
             elif ext.name == "transferFeeConfig":
                 fee = transfer_fee_bps(s)
-                if fee > self.max_transfer_fee_bps:
-                    risks.append(f"transfer fee {fee} bps > {self.max_transfer_fee_bps} bps")
+                if fee > max_fee:
+                    risks.append(f"transfer fee {fee} bps > {max_fee} bps")
                 else:
-                    notes.append(f"transfer fee {fee} bps <= {self.max_transfer_fee_bps} bps")
+                    notes.append(f"transfer fee {fee} bps <= {max_fee} bps")
             elif ext.name == "unparseableExtension":
                 unknown.append(str(s.get("type", "?")))
         names = [e.name for e in f.extensions]
         details = {"owner_program": f.owner_program, "extensions": names, "transfer_fee_bps": fee,
-                   "max_transfer_fee_bps": self.max_transfer_fee_bps, "top10_share_pct": f.top10_share_pct,
+                   "max_transfer_fee_bps": max_fee, "top10_share_pct": f.top10_share_pct,
                    "slot": f.slot}
         if f.holders_unavailable:
             details["holders_unavailable"] = f.holders_unavailable
@@ -177,7 +176,7 @@ class Token2022ExtensionsGate(ChainGate):
         return passed(self.name, inp, "no risky extensions; " + "; ".join(parts), **details)
 
 
-class Top10HoldersGate(ChainGate):
+class Top10HoldersGate(ChainGate["Top10HoldersGate.Params"]):
     name = "top10_holders"
     description = "Share of supply held by the 10 largest holders, pool vaults and bonding curves excluded."
 
@@ -186,24 +185,17 @@ class Top10HoldersGate(ChainGate):
             "highest acceptable top-10 share in percent (0-100); below 0 (-1) the gate is off and the share "
             "is only reported"))
 
-    def __init__(self, params: Top10HoldersGate.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.max_top10_pct = p.max_top10_pct
-
     @classmethod
     def enabled(cls, params: PluginParams) -> bool:
         return isinstance(params, cls.Params) and params.max_top10_pct >= 0
 
     def judge(self, inp: GateInput, facts: MintFacts) -> GateVerdict:
-        share = facts.top10_share_pct
-        details = {"top10_share_pct": share, "max_top10_pct": self.max_top10_pct}
+        share, limit = facts.top10_share_pct, self.params.max_top10_pct
+        details = {"top10_share_pct": share, "max_top10_pct": limit}
         if share is None and facts.holders_unavailable:
             return unverified(self.name, inp, f"top-10 holder share unknown: {facts.holders_unavailable}",
                               holders_unavailable=facts.holders_unavailable, **details)
         if share is None:
             return unverified(self.name, inp, "top-10 holder share unknown (largest accounts not read)", **details)
-        text = f"top-10 holders hold {share:.1f}%"
-        if share <= self.max_top10_pct:
-            return passed(self.name, inp, f"{text} <= {self.max_top10_pct:.1f}%", **details)
-        return failed(self.name, inp, f"{text} > {self.max_top10_pct:.1f}%", **details)
+        return compared(self.name, inp, share, "<=", limit, f"top-10 holders hold {share:.1f}%", f"{limit:.1f}%",
+                        **details)

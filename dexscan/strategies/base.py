@@ -5,7 +5,7 @@ A strategy is a self-describing class: ``name``, ``description``, ``layer``, one
 it) and ``point_in_time_safe`` (True when it only uses what a bar replay can show it: ``evaluate``
 replays only those and lists the others). Adding a strategy is one file::
 
-    class MyStrategy(Strategy):
+    class MyStrategy(Strategy["MyStrategy.Params"]):
         name = "my_strategy"
         description = "..."
         bar_timeframes = frozenset({Timeframe.M5})
@@ -13,11 +13,7 @@ replays only those and lists the others). Adding a strategy is one file::
         class Params(PluginParams):
             threshold: float = Field(5.0, gt=0, description="what it means")
 
-        def __init__(self, params: MyStrategy.Params | None = None) -> None:
-            super().__init__(params)
-            ...
-
-        def on_bar(self, tm, tf, bar, at): ...
+        def on_bar(self, tm, tf, bar, at): ...  # reads self.params.threshold
 
 plus its line in :data:`dexscan.plugins.STRATEGIES` (and its table in ``default.toml``). Strategies
 never veto each other: the detector runs every enabled one and tags each :class:`Detection` with the
@@ -45,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dexscan.domain import Candle, Layer, Reason, Timeframe
-from dexscan.params import Plugin, PluginParams
+from dexscan.params import P, Plugin
 
 if TYPE_CHECKING:
     from dexscan.config import Settings
@@ -102,7 +98,7 @@ class Detection:
 _S = TypeVar("_S", bound="Strategy")
 
 
-class Strategy(Plugin):
+class Strategy(Plugin[P]):
     """Base class of every strategy plugin. Subclasses set the class attributes, ``Params`` and a hook."""
 
     kind = "strategy"
@@ -112,7 +108,7 @@ class Strategy(Plugin):
     #: True when :meth:`on_price` wants every price observation.
     observes_price: ClassVar[bool] = False
 
-    def __init__(self, params: PluginParams | None = None) -> None:
+    def __init__(self, params: P | None = None) -> None:
         super().__init__(params)
         self._fired: dict[str, int] = {}
 

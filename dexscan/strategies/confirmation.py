@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dexscan.market import TokenMarket
 
 
-class Confirmation(Strategy):
+class Confirmation(Strategy["Confirmation.Params"]):
     name = "confirmation"
     description = "Certain layer: the 4H candle closed at least rise_pct% above its open."
     layer = "confirmation"
@@ -29,15 +29,10 @@ class Confirmation(Strategy):
         rise_pct: float = Field(10.0, gt=0, le=10_000,
                                 description="close over open of the completed 4H candle, percent (>=)")
 
-    def __init__(self, params: Confirmation.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.rise_pct = p.rise_pct
-        self._rise_factor = 1.0 + self.rise_pct / 100.0
-
     def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
-        if not bar.open > 0 or not meets(bar.close, bar.open * self._rise_factor):
+        rise_pct = self.params.rise_pct
+        if not bar.open > 0 or not meets(bar.close, bar.open * (1.0 + rise_pct / 100.0)):
             return None
         rise = (bar.close / bar.open - 1.0) * 100.0
-        return self.bar_detection(bar, at, (Reason("close_vs_4h_open", rise, ">=", self.rise_pct, "%"),),
+        return self.bar_detection(bar, at, (Reason("close_vs_4h_open", rise, ">=", rise_pct, "%"),),
                                   rise_pct=rise)

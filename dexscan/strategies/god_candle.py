@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dexscan.market import TokenMarket
 
 
-class GodCandle(Strategy):
+class GodCandle(Strategy["GodCandle.Params"]):
     name = "god_candle"
     description = ("A 5m bar with volume >= volume_mult x its volume_bars mean, a close above the prior "
                    "breakout_bars high, a rise >= rise_pct% within window_bars bars, and no long upper wick.")
@@ -48,57 +48,51 @@ class GodCandle(Strategy):
             0.6, ge=0, le=1, description="reject when the upper wick is more than this share of the range")
 
     def __init__(self, params: GodCandle.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.rise_pct = p.rise_pct
-        self.window_bars = p.window_bars
-        self.volume_mult = p.volume_mult
-        self.volume_bars = p.volume_bars
-        self.breakout_bars = p.breakout_bars
-        self.max_upper_wick_frac = p.max_upper_wick_frac
-        self._need = max(self.volume_bars, self.breakout_bars, self.window_bars - 1)
+        super().__init__(params)
+        self._need = max(self.params.volume_bars, self.params.breakout_bars, self.params.window_bars - 1)
 
     def bars_needed(self) -> int:
         return self._need
 
     def volume_windows(self) -> tuple[int, ...]:
-        return (self.volume_bars,)
+        return (self.params.volume_bars,)
 
     def volume_gate(self) -> VolumeGate:
-        return VolumeGate(self.volume_bars, self.volume_mult)
+        return VolumeGate(self.params.volume_bars, self.params.volume_mult)
 
     def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
         v = bar.volume
         if tm.count5 < self._need or not v > 0:
             return None
-        mean = tm.volumes[self.volume_bars].total / self.volume_bars
-        threshold = self.volume_mult * mean
+        p = self.params
+        mean = tm.volumes[p.volume_bars].total / p.volume_bars
+        threshold = p.volume_mult * mean
         if v < threshold - REL_TOL * threshold:
             return None
         m5 = tm.m5
         n = len(m5)
-        prior_high = max(m5[i].high for i in range(n - self.breakout_bars, n))
+        prior_high = max(m5[i].high for i in range(n - p.breakout_bars, n))
         if not exceeds(bar.close, prior_high):
             return None
         low = bar.low
-        for i in range(n - (self.window_bars - 1), n):
+        for i in range(n - (p.window_bars - 1), n):
             if m5[i].low < low:
                 low = m5[i].low
-        if not low > 0 or not meets(bar.close, low * (1.0 + self.rise_pct / 100.0)):
+        if not low > 0 or not meets(bar.close, low * (1.0 + p.rise_pct / 100.0)):
             return None
         rng = bar.high - bar.low
         wick = (bar.high - max(bar.open, bar.close)) / rng if rng > 0 else 0.0
-        if exceeds(wick, self.max_upper_wick_frac) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
+        if exceeds(wick, p.max_upper_wick_frac) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
             return None
         rise = (bar.close / low - 1.0) * 100.0
         ratio = v / mean if mean > 0 else None
-        volume_reason = (Reason(f"volume_vs_mean{self.volume_bars}", ratio, ">=", self.volume_mult, "x")
+        volume_reason = (Reason(f"volume_vs_mean{p.volume_bars}", ratio, ">=", p.volume_mult, "x")
                          if ratio is not None else Reason("volume_after_empty_bars", v, ">", 0.0, " USD"))
         reasons = (
-            Reason(f"rise_in_{self.window_bars}_bars", rise, ">=", self.rise_pct, "%"),
+            Reason(f"rise_in_{p.window_bars}_bars", rise, ">=", p.rise_pct, "%"),
             volume_reason,
-            Reason(f"close_vs_prior_{self.breakout_bars}_bar_high", bar.close, ">", prior_high),
-            Reason("upper_wick_share", wick, "<=", self.max_upper_wick_frac),
+            Reason(f"close_vs_prior_{p.breakout_bars}_bar_high", bar.close, ">", prior_high),
+            Reason("upper_wick_share", wick, "<=", p.max_upper_wick_frac),
         )
         return self.bar_detection(bar, at, reasons, volume_ratio=ratio,
                                   extras={"window_rise_pct": rise, "upper_wick_share": wick})

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from dexscan.market import TokenMarket
 
 
-class Ignition(Strategy):
+class Ignition(Strategy["Ignition.Params"]):
     name = "ignition"
     description = ("Early layer: the forming 4H candle is up rise_pct% over its open while the 5m volume "
                    "exceeds volume_mult x the SMA of the previous sma_bars completed 5m bars; once per candle.")
@@ -44,28 +44,26 @@ class Ignition(Strategy):
                               description="completed 5m bars in the volume SMA (and the warm-up length)")
 
     def __init__(self, params: Ignition.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.rise_pct = p.rise_pct
-        self.volume_mult = p.volume_mult
-        self.sma_bars = p.sma_bars
-        self._rise_factor = 1.0 + self.rise_pct / 100.0
+        super().__init__(params)
+        self._rise_factor = 1.0 + self.params.rise_pct / 100.0
 
     def bars_needed(self) -> int:
-        return self.sma_bars
+        return self.params.sma_bars
 
     def volume_windows(self) -> tuple[int, ...]:
-        return (self.sma_bars,)
+        return (self.params.sma_bars,)
 
     def price_gate(self) -> float:
         return self._rise_factor
 
     def volume_gate(self) -> VolumeGate:
-        return VolumeGate(self.sma_bars, self.volume_mult)
+        return VolumeGate(self.params.sma_bars, self.params.volume_mult)
 
     def on_price(self, tm: TokenMarket, ts: int, price: float, volume_5m: float | None) -> Detection | None:
         f = tm.h4.forming
-        if f is None or volume_5m is None or tm.count5 < self.sma_bars:
+        p = self.params
+        sma_bars = p.sma_bars
+        if f is None or volume_5m is None or tm.count5 < sma_bars:
             return None
         open_ = f.open
         if not open_ > 0:
@@ -73,14 +71,14 @@ class Ignition(Strategy):
         price_threshold = open_ * self._rise_factor
         if price < price_threshold - REL_TOL * price_threshold:
             return None
-        sma = tm.volumes[self.sma_bars].total / self.sma_bars
-        volume_threshold = self.volume_mult * sma
+        sma = tm.volumes[sma_bars].total / sma_bars
+        volume_threshold = p.volume_mult * sma
         if not volume_5m > volume_threshold + REL_TOL * volume_threshold or not self.once_per_window(tm.mint, f.ts):
             return None
         rise = (price / open_ - 1.0) * 100.0
         if sma > 0:
             ratio: float | None = volume_5m / sma
-            volume_reason = Reason(f"volume_5m_vs_sma{self.sma_bars}", volume_5m / sma, ">", self.volume_mult, "x")
+            volume_reason = Reason(f"volume_5m_vs_sma{sma_bars}", volume_5m / sma, ">", p.volume_mult, "x")
         else:
             ratio = None
             volume_reason = Reason("volume_5m_after_empty_bars", volume_5m, ">", 0.0, " USD")
@@ -94,7 +92,7 @@ class Ignition(Strategy):
             candle_ts=f.ts,
             ts=ts,
             price=price,
-            reasons=(Reason("rise_vs_4h_open", rise, ">=", self.rise_pct, "%"), volume_reason),
+            reasons=(Reason("rise_vs_4h_open", rise, ">=", p.rise_pct, "%"), volume_reason),
             signal_low=low,
             rise_pct=rise,
             volume_ratio=ratio,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dexscan.market import TokenMarket
 
 
-class VolumeSurge(Strategy):
+class VolumeSurge(Strategy["VolumeSurge.Params"]):
     name = "volume_surge"
     description = ("A 5m bar with volume >= mean + sigmas x std of the previous bars bars, closing in the "
                    "upper close_in_top_frac of its range.")
@@ -35,28 +35,25 @@ class VolumeSurge(Strategy):
                                          description="the close must lie in this top share of the bar's range")
 
     def __init__(self, params: VolumeSurge.Params | None = None) -> None:
-        p = params or self.Params()
-        super().__init__(p)
-        self.sigmas = p.sigmas
-        self.bars = p.bars
-        self.close_in_top_frac = p.close_in_top_frac
-        self._min_position = 1.0 - self.close_in_top_frac
+        super().__init__(params)
+        self._min_position = 1.0 - self.params.close_in_top_frac
 
     def bars_needed(self) -> int:
-        return self.bars
+        return self.params.bars
 
     def volume_windows(self) -> tuple[int, ...]:
-        return (self.bars,)
+        return (self.params.bars,)
 
     def volume_gate(self) -> VolumeGate:
-        return VolumeGate(self.bars, 1.0, self.sigmas)
+        return VolumeGate(self.params.bars, 1.0, self.params.sigmas)
 
     def on_bar(self, tm: TokenMarket, tf: Timeframe, bar: Candle, at: int) -> Detection | None:
-        if tm.count5 < self.bars:
+        p = self.params
+        if tm.count5 < p.bars:
             return None
-        window = tm.volumes[self.bars]
+        window = tm.volumes[p.bars]
         v = bar.volume
-        mean = window.total / self.bars
+        mean = window.total / p.bars
         if not v > mean + REL_TOL * mean:
             return None
         rng = bar.high - bar.low
@@ -66,14 +63,14 @@ class VolumeSurge(Strategy):
         if not meets(position, self._min_position):
             return None
         std = window.pstdev()
-        if not meets(v, mean + self.sigmas * std) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
+        if not meets(v, mean + p.sigmas * std) or not self.once_per_window(tm.mint, bar.ts - bar.ts % H4):
             return None
         if std > 0:
             z = (v - mean) / std
-            volume_reason = Reason(f"volume_z{self.bars}", z, ">=", self.sigmas, "σ")
+            volume_reason = Reason(f"volume_z{p.bars}", z, ">=", p.sigmas, "σ")
         else:
             z = None
-            volume_reason = Reason(f"volume_vs_flat_mean{self.bars}", v, ">", mean, " USD")
+            volume_reason = Reason(f"volume_vs_flat_mean{p.bars}", v, ">", mean, " USD")
         extras = {"close_position": position} if z is None else {"close_position": position, "volume_z": z}
         return self.bar_detection(bar, at, (volume_reason, Reason("close_position_in_range", position, ">=",
                                                                   self._min_position)),

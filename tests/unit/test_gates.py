@@ -231,9 +231,9 @@ def test_build_gates_follows_settings() -> None:
     gates = {g.name: g for g in build_gates(custom)}
     assert list(gates) == ["liquidity", "volume_24h", "price_impact", "mint_authority", "token2022_extensions",
                            "top10_holders"]
-    assert gates["liquidity"].min_liquidity_usd == 10_000.0  # type: ignore[attr-defined]
-    assert gates["top10_holders"].max_top10_pct == 35.0  # type: ignore[attr-defined]
-    assert gates["token2022_extensions"].max_transfer_fee_bps == 250  # type: ignore[attr-defined]
+    assert gates["liquidity"].params.min_liquidity_usd == 10_000.0  # type: ignore[attr-defined]
+    assert gates["top10_holders"].params.max_top10_pct == 35.0  # type: ignore[attr-defined]
+    assert gates["token2022_extensions"].params.max_transfer_fee_bps == 250  # type: ignore[attr-defined]
 
 
 def test_every_registered_gate_describes_itself() -> None:
@@ -247,7 +247,7 @@ def test_every_registered_gate_describes_itself() -> None:
 
 def test_param_validation() -> None:
     gate = Token2022ExtensionsGate.configured
-    assert gate(max_transfer_fee_bps=250.0).max_transfer_fee_bps == 250
+    assert gate(max_transfer_fee_bps=250.0).params.max_transfer_fee_bps == 250
     with pytest.raises(ConfigError, match="gate token2022_extensions: parameter max_transfer_fee_bps: 20000 is above "
                                           "the maximum 10000"):
         gate(max_transfer_fee_bps=20_000)

@@ -68,7 +68,7 @@ def test_an_old_detector_table_is_read_as_its_strategy_table_with_one_notice(
     s = load_settings(f, env={})
     assert (s.strategies.ignition.rise_pct, s.strategies.ignition.sma_bars) == (5.0, 25)  # the new table wins
     assert s.strategies.ignition.volume_mult == 3.0 and s.strategies.confirmation.rise_pct == 12.0
-    assert Ignition.from_settings(s).rise_pct == 5.0
+    assert Ignition.from_settings(s).params.rise_pct == 5.0
     assert capsys.readouterr().err == (
         f"dexscan: note: {f}: [detector.ignition] is now [strategies.ignition]; [detector.confirmation] is now "
         "[strategies.confirmation]: still read for now, please rename them\n")
@@ -113,6 +113,28 @@ def test_every_plugin_describes_its_parameters() -> None:
     price_impact = d["gates"][2]["params"]
     assert [(p["name"], p.get("ge"), p.get("gt"), p.get("le")) for p in price_impact] == [
         ("impact_size_usd", 0.01, None, None), ("max_price_impact_pct", None, 0, 100)]
+
+
+def test_a_plugin_keeps_its_own_params_and_refuses_another_plugins() -> None:
+    from dexscan.gates.safety import FreezeAuthorityGate, MintAuthorityGate
+    from dexscan.strategies import GodCandle
+
+    assert Ignition().params == Ignition.Params()
+    tuned = Ignition.Params(rise_pct=4.0)
+    assert Ignition(tuned).params is tuned
+    with pytest.raises(TypeError) as err:
+        Ignition(GodCandle.Params())  # type: ignore[arg-type]
+    assert str(err.value) == "strategy ignition: parameters must be Ignition.Params, got GodCandle.Params"
+    assert [(g.Params.__qualname__, _fields(g.Params)) for g in (MintAuthorityGate, FreezeAuthorityGate)] == [
+        ("MintAuthorityGate.Params",
+         [("require_mint_renounced", True, "run this gate (false: a set mint authority passes)")]),
+        ("FreezeAuthorityGate.Params",
+         [("require_freeze_renounced", True, "run this gate (false: a set freeze authority passes)")])]
+    assert MintAuthorityGate.enabled(MintAuthorityGate.Params(require_mint_renounced=False)) is False
+
+
+def _fields(model: type[PluginParams]) -> list[tuple[str, Any, str | None]]:
+    return [(key, info.default, info.description) for key, info in model.model_fields.items()]
 
 
 def test_an_evaluation_says_which_gates_it_could_only_judge_as_of_now() -> None:

@@ -275,8 +275,8 @@ def test_registry_and_build_follow_the_enabled_list(settings: Settings) -> None:
 def test_parameters_come_from_settings_and_are_validated(settings: Settings) -> None:
     tuned = settings.with_overrides({"strategies.ignition.rise_pct": 5.0, "strategies.god_candle.window_bars": 6})
     ign = Ignition.from_settings(tuned)
-    assert (ign.rise_pct, ign.volume_mult, ign.sma_bars) == (5.0, 3.0, 20)
-    assert GodCandle.from_settings(tuned).window_bars == 6
+    assert (ign.params.rise_pct, ign.params.volume_mult, ign.params.sma_bars) == (5.0, 3.0, 20)
+    assert GodCandle.from_settings(tuned).params.window_bars == 6
     with pytest.raises(ConfigError, match="strategy ignition: parameter sma_bars: expected a whole number"):
         Ignition.configured(sma_bars=2.5)
     with pytest.raises(ConfigError, match="unknown parameter"):
