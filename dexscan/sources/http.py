@@ -89,20 +89,22 @@ class HttpStatusError(SourceUnavailable):
     def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
         self.status = status
         self.detail = detail
-        super().__init__(provider, endpoint, f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}")
+        super().__init__(provider, endpoint, self.describe(status, detail))
+
+    @staticmethod
+    def describe(status: int, detail: str) -> str:
+        """The message after ``provider endpoint:``: the status, the provider's own words, a hint."""
+        return f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}"
 
 
 class CloudflareBlocked(HttpStatusError):
     """Cloudflare's block page instead of the API's answer (HTTP 403, "Error 1020 Access denied"): the
     provider's firewall refuses this IP or client. Not a payload to parse and not worth a retry now."""
 
-    def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
-        super().__init__(provider, endpoint, status, detail)
-        self.args = (f"{provider} {endpoint}: HTTP {status}: blocked by Cloudflare ({detail}); the provider's "
-                     "firewall refuses this IP or client: wait, or use another network or proxy",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+    @staticmethod
+    def describe(status: int, detail: str) -> str:
+        return (f"HTTP {status}: blocked by Cloudflare ({detail}); the provider's firewall refuses this IP or "
+                "client: wait, or use another network or proxy")
 
 
 class RedirectRefused(SourceUnavailable):
