@@ -91,32 +91,45 @@ class HttpSettings(_Section):
     max_body_bytes: int = Field(16 << 20, ge=1024, le=1 << 30)
 
 
-class JupiterSettings(_Section):
+class SourceSettings(_Section):
+    """What every market-data source's table holds: the switch and the API's address (each source
+    sets its own default URL). Each source adds its documented budget(s) and per-call caps."""
+
     enabled: bool = True
+    base_url: HttpUrl
+
+
+#: A provider's documented request budget per minute.
+PerMinute = Annotated[float, Field(gt=0, le=100_000)]
+
+
+def _per_call(api_max: int) -> Any:
+    """Items per call (mints, ids, rows): 1 to the API's own maximum, which is also the default."""
+    return Field(api_max, ge=1, le=api_max)
+
+
+class JupiterSettings(SourceSettings):
     base_url: HttpUrl = "https://api.jup.ag"
-    requests_per_minute: float = Field(30, gt=0, le=100_000)
-    search_batch: int = Field(100, ge=1, le=100)
-    price_batch: int = Field(50, ge=1, le=50)
+    requests_per_minute: PerMinute = 30
+    search_batch: int = _per_call(100)
+    price_batch: int = _per_call(50)
 
 
-class DexScreenerSettings(_Section):
-    enabled: bool = True
+class DexScreenerSettings(SourceSettings):
     base_url: HttpUrl = "https://api.dexscreener.com"
     ws_url: WsUrl = "wss://api.dexscreener.com"
-    pairs_per_minute: float = Field(300, gt=0, le=100_000)
-    profiles_per_minute: float = Field(60, gt=0, le=100_000)
-    tokens_batch: int = Field(30, ge=1, le=30)
+    pairs_per_minute: PerMinute = 300
+    profiles_per_minute: PerMinute = 60
+    tokens_batch: int = _per_call(30)
 
 
-class GeckoTerminalSettings(_Section):
-    enabled: bool = True
+class GeckoTerminalSettings(SourceSettings):
     base_url: HttpUrl = "https://api.geckoterminal.com/api/v2"
-    requests_per_minute: float = Field(25, gt=0, le=100_000)
-    ohlcv_page_limit: int = Field(1000, ge=1, le=1000)
+    requests_per_minute: PerMinute = 25
+    ohlcv_page_limit: int = _per_call(1000)
 
 
-class BirdeyeSettings(_Section):
-    enabled: bool = True
+class BirdeyeSettings(SourceSettings):
     base_url: HttpUrl = "https://public-api.birdeye.so"
     requests_per_second: float = Field(1, gt=0, le=10_000)
 

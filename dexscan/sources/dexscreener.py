@@ -27,13 +27,7 @@ from typing import Any
 from dexscan.config import Settings
 from dexscan.domain import DiscoveredToken, PairSnapshot, TxnCounts, Window4, main_pool  # noqa: F401 (re-exported)
 from dexscan.errors import InputError
-from dexscan.sources.http import (
-    HttpLayer,
-    ParamValue,
-    ProviderSpec,
-    batches,
-    gather_batches,
-)
+from dexscan.sources.http import HttpLayer, ParamValue, ProviderSpec, by_address_batches
 from dexscan.sources.parse import (
     MAX_PRICE_USD,
     MAX_USD_AMOUNT,
@@ -95,12 +89,10 @@ class DexScreenerClient:
         whenever DexScreener's pick agrees with :func:`main_pool`; never the list of its pools."""
         ctx = self._ctx(TOKENS)
 
-        async def one(batch: list[str]) -> list[PairSnapshot]:
-            wanted = set(batch)
-            data = await self._get(PAIRS_BUCKET, TOKENS, {"mints": ",".join(batch)})
-            return [p for p in self._pairs(data, ctx) if p.base_mint in wanted]
+        async def fetch(ids: str) -> list[PairSnapshot]:
+            return self._pairs(await self._get(PAIRS_BUCKET, TOKENS, {"mints": ids}), ctx)
 
-        return await gather_batches(one, batches(valid_addresses(mints, ctx, "mints"), self._cfg.tokens_batch))
+        return await by_address_batches(mints, self._cfg.tokens_batch, ctx, "mints", fetch, lambda p: p.base_mint)
 
     async def token_pairs(self, mint: str) -> list[PairSnapshot]:
         """Every pool of a token, including pools where it is the quote (sum volumes over these)."""
@@ -128,15 +120,14 @@ class DexScreenerClient:
         """Pairs by pool address, up to 30 per call."""
         ctx = self._ctx(PAIRS)
 
-        async def one(batch: list[str]) -> list[PairSnapshot]:
-            data = as_object(await self._get(PAIRS_BUCKET, PAIRS, {"pairs": ",".join(batch)}), ctx)
+        async def fetch(ids: str) -> list[PairSnapshot]:
+            data = as_object(await self._get(PAIRS_BUCKET, PAIRS, {"pairs": ids}), ctx)
             records = data.get("pairs")
             if records is None and data.get("pair") is not None:
                 records = [data["pair"]]
             return self._pairs(records, ctx, "pairs")
 
-        good = valid_addresses(pair_addresses, ctx, "pairs")
-        return await gather_batches(one, batches(good, self._cfg.tokens_batch))
+        return await by_address_batches(pair_addresses, self._cfg.tokens_batch, ctx, "pairs", fetch)
 
     async def search(self, query: str) -> list[PairSnapshot]:
         """Free-text pair search (all chains on the server side; Solana pairs kept)."""

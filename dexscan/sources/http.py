@@ -56,6 +56,7 @@ from dexscan.sources.bounded import (
     UnsupportedEncoding,
     describe_bytes,
 )
+from dexscan.sources.parse import ParseContext, valid_addresses
 from dexscan.sources.transport import describe_client_error, one_send_per_attempt, retry_after_s
 
 log = logging.getLogger(__name__)
@@ -89,20 +90,22 @@ class HttpStatusError(SourceUnavailable):
     def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
         self.status = status
         self.detail = detail
-        super().__init__(provider, endpoint, f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}")
+        super().__init__(provider, endpoint, self.describe(status, detail))
+
+    @staticmethod
+    def describe(status: int, detail: str) -> str:
+        """The message after ``provider endpoint:``: the status, the provider's own words, a hint."""
+        return f"HTTP {status}{': ' + detail if detail else ''}{_hint(status)}"
 
 
 class CloudflareBlocked(HttpStatusError):
     """Cloudflare's block page instead of the API's answer (HTTP 403, "Error 1020 Access denied"): the
     provider's firewall refuses this IP or client. Not a payload to parse and not worth a retry now."""
 
-    def __init__(self, provider: str, endpoint: str, status: int, detail: str) -> None:
-        super().__init__(provider, endpoint, status, detail)
-        self.args = (f"{provider} {endpoint}: HTTP {status}: blocked by Cloudflare ({detail}); the provider's "
-                     "firewall refuses this IP or client: wait, or use another network or proxy",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+    @staticmethod
+    def describe(status: int, detail: str) -> str:
+        return (f"HTTP {status}: blocked by Cloudflare ({detail}); the provider's firewall refuses this IP or "
+                "client: wait, or use another network or proxy")
 
 
 class RedirectRefused(SourceUnavailable):
@@ -627,3 +630,22 @@ async def gather_batches(fetch: Callable[[list[str]], Awaitable[list[T]]], group
             raise r
         out.extend(r)
     return out
+
+
+async def by_address_batches(addresses: Sequence[str], size: int, ctx: ParseContext, field: str,
+                             fetch: Callable[[str], Awaitable[list[T]]],
+                             address_of: Callable[[T], str] | None = None) -> list[T]:
+    """A lookup that takes up to ``size`` comma-joined addresses a call (Jupiter search and prices,
+    DexScreener tokens and pairs): the Solana addresses among ``addresses`` (each other one dropped,
+    counted under ``field`` and logged), each once, in batches fetched concurrently
+    (:func:`gather_batches`). With ``address_of``, of each answer only the records whose address is
+    one of that batch's are kept (a search also answers tokens that merely match)."""
+
+    async def one(batch: list[str]) -> list[T]:
+        found = await fetch(",".join(batch))
+        if address_of is None:
+            return found
+        wanted = set(batch)
+        return [item for item in found if address_of(item) in wanted]
+
+    return await gather_batches(one, batches(valid_addresses(addresses, ctx, field), size))

@@ -14,7 +14,7 @@ from typing import Any
 from dexscan.config import Settings
 from dexscan.domain import PriceQuote, SwapStats, TokenAudit, TokenInfo
 from dexscan.errors import InputError
-from dexscan.sources.http import DEFAULT_BUCKET, HttpLayer, ParamValue, ProviderSpec, batches, gather_batches
+from dexscan.sources.http import DEFAULT_BUCKET, HttpLayer, ParamValue, ProviderSpec, by_address_batches
 from dexscan.sources.parse import (
     MAX_PRICE_USD,
     MAX_USD_AMOUNT,
@@ -34,7 +34,6 @@ from dexscan.sources.parse import (
     req_float,
     str_or,
     to_address,
-    valid_addresses,
 )
 
 JUPITER = "jupiter"
@@ -77,14 +76,8 @@ class JupiterClient:
 
     async def search(self, mints: Sequence[str]) -> list[TokenInfo]:
         """Metadata for mints, ``search_batch`` (≤ 100) comma-joined mints per call."""
-
-        async def one(batch: list[str]) -> list[TokenInfo]:
-            wanted = set(batch)
-            found = await self._tokens(SEARCH, params={"query": ",".join(batch)})
-            return [t for t in found if t.mint in wanted]
-
-        good = valid_addresses(mints, self._ctx(SEARCH), "query")
-        return await gather_batches(one, batches(good, self._cfg.search_batch))
+        return await by_address_batches(mints, self._cfg.search_batch, self._ctx(SEARCH), "query",
+                                     lambda ids: self._tokens(SEARCH, params={"query": ids}), lambda t: t.mint)
 
     async def search_text(self, query: str) -> list[TokenInfo]:
         """Search by symbol or name (the API returns at most 20 matches)."""
@@ -115,13 +108,11 @@ class JupiterClient:
         """USD prices, ``price_batch`` (≤ 50) ids per call. Unpriced mints are absent from the result."""
         ctx = self._ctx(PRICE)
 
-        async def one(batch: list[str]) -> list[PriceQuote]:
-            data = await self._get(PRICE, params={"ids": ",".join(batch)})
-            wanted = set(batch)
-            quotes = parse_entries(data, lambda mint, rec: parse_price(mint, rec, ctx), ctx)
-            return [q for m, q in quotes.items() if m in wanted]
+        async def fetch(ids: str) -> list[PriceQuote]:
+            data = await self._get(PRICE, params={"ids": ids})
+            return list(parse_entries(data, lambda mint, rec: parse_price(mint, rec, ctx), ctx).values())
 
-        found = await gather_batches(one, batches(valid_addresses(mints, ctx, "ids"), self._cfg.price_batch))
+        found = await by_address_batches(mints, self._cfg.price_batch, ctx, "ids", fetch, lambda q: q.mint)
         return {q.mint: q for q in found}
 
 
