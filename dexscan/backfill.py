@@ -295,6 +295,41 @@ class BackfillSummary:
         }
 
 
+async def backfill_each_token(
+    mints: Sequence[str], summary: BackfillSummary, token_step: Callable[[TokenReport, TaskID | None], Awaitable[None]],
+    request_count: Callable[[], int], progress: Progress | None, *, skip_on: tuple[type[Exception], ...],
+    logger: logging.Logger, what: str,
+) -> None:
+    """The run of every backfill over its tokens, one :class:`TokenReport` each, added to ``summary`` as
+    it starts (a caller cancelled midway still reports what was stored).
+
+    ``token_step(report, overall)`` backfills one token (``overall``: the "all tokens" progress task,
+    which it may advance within the token). An error of ``skip_on`` skips the token with the error as
+    its reason (logged as ``"<what>: <mint> skipped: <error>"``) and the run goes on. A token's requests
+    and bars, and the run's requests (``request_count`` before and after), are counted even when it
+    fails or the run is cancelled.
+    """
+    req0 = request_count()
+    overall = progress.add_task("all tokens", total=len(mints)) if progress is not None else None
+    try:
+        for done, mint in enumerate(mints, 1):
+            report = TokenReport(mint)
+            summary.tokens.append(report)
+            r0 = request_count()
+            try:
+                await token_step(report, overall)
+            except skip_on as exc:
+                report.skipped = str(exc)
+                logger.warning("%s: %s skipped: %s", what, mint, exc)
+            finally:
+                report.requests = request_count() - r0
+                summary.bars_written += report.bars
+            if progress is not None and overall is not None:
+                progress.update(overall, completed=done)
+    finally:
+        summary.requests = request_count() - req0
+
+
 class Backfiller:
     """Fetches the missing ranges of each token's main pool, one page per request, and records
     coverage after every page (what makes an interrupted run resumable)."""
@@ -316,25 +351,12 @@ class Backfiller:
         that is cancelled midway can still report what was stored)."""
         summary = summary if summary is not None else BackfillSummary(self.source.name, start, end)
         summary.source, summary.start, summary.end = self.source.name, start, end
-        wall0, clock0, req0 = time.perf_counter(), self.clock.now(), self._requests()
-        overall = self.progress.add_task("all tokens", total=len(mints)) if self.progress else None
+        wall0, clock0 = time.perf_counter(), self.clock.now()
         try:
-            for mint in mints:
-                report = TokenReport(mint)
-                summary.tokens.append(report)
-                r0 = self._requests()
-                try:
-                    await self._token(report, start, end, overall)
-                except SourceError as exc:
-                    report.skipped = str(exc)
-                    log.warning("backfill: %s skipped: %s", mint, exc)
-                finally:
-                    report.requests = self._requests() - r0
-                    summary.bars_written += report.bars
-                if self.progress is not None and overall is not None:
-                    self.progress.update(overall, completed=len(summary.tokens))
+            await backfill_each_token(
+                mints, summary, partial(self._token, start=start, end=end), self._requests, self.progress,
+                skip_on=(SourceError,), logger=log, what="backfill")
         finally:
-            summary.requests = self._requests() - req0
             summary.wall_s = time.perf_counter() - wall0
             summary.clock_s = self.clock.now() - clock0
         return summary
@@ -373,7 +395,7 @@ class Backfiller:
                                          pair_created_at=p.created_at)
         return pools
 
-    async def _token(self, report: TokenReport, start: int, end: int, overall: TaskID | None) -> None:
+    async def _token(self, report: TokenReport, overall: TaskID | None, *, start: int, end: int) -> None:
         pools = await self._pools(report.mint)
         row = await self.store.token_row(report.mint)
         report.symbol = str(row["symbol"]) if row else ""

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dexscan.chain.trades import TradeFacts
 from dexscan.domain import Candle, Signal, Timeframe
 from dexscan.engine_ports import SignalDetector
 from dexscan.market import M5
@@ -43,27 +44,15 @@ _TAPE_COLUMNS = "rowid, signature, idx, pool, mint, block_time, side, base_amoun
 
 
 @dataclass(frozen=True, slots=True)
-class TapeTrade:
-    """One row of the tape, as the detector was given it."""
+class TapeTrade(TradeFacts):
+    """One row of the tape, as the detector was given it: a trade a bar took, always priced in USD."""
 
     rowid: int
-    signature: str
-    index: int
-    pool: str
-    mint: str
-    block_time: int
-    side: str
-    base_amount: float
     price_usd: float
-    signer: str | None
 
     @property
     def volume_usd(self) -> float:
         return self.base_amount * self.price_usd  # as Trade.volume_usd computes it
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.signature, self.index
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +75,9 @@ class BootstrapNote:
 
 
 def _row(r: Sequence[Any]) -> TapeTrade:
-    return TapeTrade(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), int(r[5]), str(r[6]), float(r[7]),
-                     float(r[8]), None if r[9] is None else str(r[9]))
+    return TapeTrade(rowid=int(r[0]), signature=str(r[1]), index=int(r[2]), pool=str(r[3]), mint=str(r[4]),
+                     block_time=int(r[5]), side=r[6], base_amount=float(r[7]), price_usd=float(r[8]),
+                     signer=None if r[9] is None else str(r[9]))
 
 
 async def _query(store: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.progress import Progress
 
-from dexscan.backfill import BackfillSummary, TokenReport, missing_ranges, resample
+from dexscan.backfill import BackfillSummary, TokenReport, backfill_each_token, missing_ranges, resample
 from dexscan.chain.events import Swap, decode_transaction
 from dexscan.chain.trades import KNOWN_DECIMALS, PoolMints, SolUsd, Trade, to_trade
 from dexscan.domain import SOL_MINT, USD_STABLECOINS, Candle, Timeframe, main_pool
@@ -122,25 +122,9 @@ class ChainBackfill:
 
     async def run(self, mints: Sequence[str], start: int, end: int, summary: BackfillSummary) -> BackfillSummary:
         summary.source, summary.start, summary.end = CHAIN, start, end
-        req0 = self._requests()
-        overall = self.progress.add_task("all tokens", total=len(mints)) if self.progress is not None else None
-        try:
-            for mint in mints:
-                report = TokenReport(mint)
-                summary.tokens.append(report)
-                r0 = self._requests()
-                try:
-                    await self._token(report, start, end)
-                except (SourceError, RpcError) as exc:
-                    report.skipped = str(exc)
-                    log.warning("backfill --source chain: %s skipped: %s", mint, exc)
-                finally:
-                    report.requests = self._requests() - r0
-                    summary.bars_written += report.bars
-                if self.progress is not None and overall is not None:
-                    self.progress.advance(overall)
-        finally:
-            summary.requests = self._requests() - req0
+        await backfill_each_token(mints, summary, lambda report, _overall: self._token(report, start, end),
+                                  self._requests, self.progress, skip_on=(SourceError, RpcError), logger=log,
+                                  what="backfill --source chain")
         return summary
 
     async def _main_pool(self, mint: str) -> tuple[str, str] | None:

@@ -69,30 +69,37 @@ class PoolMints:
 
 
 @dataclass(frozen=True, slots=True)
-class Trade:
-    """One swap of a watched pool, in the tracked token's terms (amounts with decimals applied)."""
+class TradeFacts:
+    """What a trade of the tracked token states wherever it is read from (a decoded swap, a row of the
+    tape): its identity, pool, token, time, side, amount and signer."""
 
-    pool: str
-    mint: str
-    program: str
     signature: str
     index: int  # the event's position in its transaction: (signature, index) is the trade's identity
-    slot: int | None
+    pool: str
+    mint: str
     block_time: int
     side: Side
     base_amount: float
-    quote_amount: float
-    price_quote: float  # quote per token
-    price_usd: float | None
     signer: str | None
-
-    @property
-    def volume_usd(self) -> float | None:
-        return None if self.price_usd is None else self.base_amount * self.price_usd
 
     @property
     def key(self) -> tuple[str, int]:
         return self.signature, self.index
+
+
+@dataclass(frozen=True, slots=True)
+class Trade(TradeFacts):
+    """One swap of a watched pool, in the tracked token's terms (amounts with decimals applied)."""
+
+    program: str
+    slot: int | None
+    quote_amount: float
+    price_quote: float  # quote per token
+    price_usd: float | None
+
+    @property
+    def volume_usd(self) -> float | None:
+        return None if self.price_usd is None else self.base_amount * self.price_usd
 
 
 def _first_in(swap: Swap) -> bool | None:
@@ -146,8 +153,10 @@ def to_trade(swap: Swap, pool: PoolMints | None, quote_usd: float | None) -> Tra
     quote = quote_raw / 10 ** pool.quote_decimals
     price = quote / base
     usd = price * quote_usd if quote_usd is not None and quote_usd > 0 else None
-    return Trade(pool.pool, pool.base_mint, swap.program, swap.signature, swap.index, swap.slot, swap.block_time,
-                 "sell" if base_in else "buy", base, quote, price, usd, swap.signer)
+    return Trade(signature=swap.signature, index=swap.index, pool=pool.pool, mint=pool.base_mint,
+                 block_time=swap.block_time, side="sell" if base_in else "buy", base_amount=base,
+                 signer=swap.signer, program=swap.program, slot=swap.slot, quote_amount=quote, price_quote=price,
+                 price_usd=usd)
 
 
 class SolUsd:

@@ -127,7 +127,9 @@ async def test_the_trade_tape_keeps_each_trade_once_in_time_order_and_prunes(sto
     from dexscan.chain.trades import Trade
 
     def trade(sig: str, idx: int, ts: int, side: str = "buy", price: float | None = 0.5) -> Trade:
-        return Trade("Pool", "Mint", "pumpswap", sig, idx, 100 + ts, ts, side, 2.0, 0.01, 0.005, price, "Signer")  # type: ignore[arg-type]
+        return Trade(signature=sig, index=idx, pool="Pool", mint="Mint", block_time=ts, side=side,  # type: ignore[arg-type]
+                     base_amount=2.0, signer="Signer", program="pumpswap", slot=100 + ts, quote_amount=0.01,
+                     price_quote=0.005, price_usd=price)
 
     batch = [trade("s2", 0, 20), trade("s1", 1, 10, "sell"), trade("s1", 0, 10), trade("s3", 0, 30, price=None)]
     assert await store.save_trades(batch) == 3  # no USD price: not a tape row

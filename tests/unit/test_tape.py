@@ -15,8 +15,9 @@ T0 = 1_769_846_400  # a 4H boundary
 
 
 def _trade(sig: str, idx: int, ts: int, base: float, price: float, side: str = "buy") -> Trade:
-    return Trade(POOL, MINT, "raydium_amm_v4", sig, idx, 1, ts, side, base, base * price / 200.0,  # type: ignore[arg-type]
-                 price / 200.0, price, "Signer1")
+    return Trade(signature=sig, index=idx, pool=POOL, mint=MINT, block_time=ts, side=side,  # type: ignore[arg-type]
+                 base_amount=base, signer="Signer1", program="raydium_amm_v4", slot=1,
+                 quote_amount=base * price / 200.0, price_quote=price / 200.0, price_usd=price)
 
 
 def _bars(n: int, start: int) -> list[Candle]:
