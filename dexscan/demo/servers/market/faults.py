@@ -1,13 +1,17 @@
-"""Fault switches of the market fakes and the record/bar mutations they apply (see :class:`FaultSwitches`)."""
+"""Fault switches of the market fakes, the record/bar mutations they apply (see :class:`FaultSwitches`), and
+the oversized / gzip-bomb answer writer every fake uses (:func:`stream_huge_answer`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from aiohttp import web
 
 from dexscan.clock import Clock
 from dexscan.demo.servers.market.providers import PROVIDERS
@@ -51,6 +55,40 @@ def gzip_bomb(size: int) -> bytes:
         parts.append(comp.flush())
         cached = _bomb_cache[size] = b"".join(parts)
     return cached
+
+
+async def stream_huge_answer(request: web.Request, kind: str, size: int, *, opening: bytes,
+                             closing: bytes = b"") -> web.StreamResponse:
+    """The answer of an ``oversized`` or a ``gzip_bomb`` (``kind``) fault, as every fake sends it.
+
+    ``oversized``: a 200 of exactly ``size`` bytes, ``opening`` (a JSON-valid prefix), spaces, then
+    ``closing``, chunked (no length said up front). ``gzip_bomb``: a 200 with ``Content-Encoding: gzip``
+    and its ``Content-Length``, inflating to ``size`` zero bytes. A client that hangs up early ends it quietly.
+    """
+    headers = {"Content-Type": "application/json"}
+    body = b""
+    if kind == "gzip_bomb":
+        body = await asyncio.to_thread(gzip_bomb, size)
+        headers["Content-Encoding"] = "gzip"
+    resp = web.StreamResponse(status=200, headers=headers)
+    if kind == "gzip_bomb":
+        resp.content_length = len(body)
+    try:
+        await resp.prepare(request)
+        if kind == "gzip_bomb":
+            for i in range(0, len(body), 64 * 1024):
+                await resp.write(body[i:i + 64 * 1024])
+        else:
+            await resp.write(opening)
+            block, left = b" " * (256 * 1024), size - len(opening) - len(closing)
+            while left > 0:
+                await resp.write(block[:min(left, len(block))])
+                left -= len(block)
+            await resp.write(closing)
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    return resp
 
 
 @dataclass
