@@ -23,10 +23,11 @@ Real behaviours modelled by default (``reference/external-apis.md``):
 * Cloudflare block pages (HTTP 403, "Error 1020") as the ``cloudflare`` fault (§3.1: over-limit and
   error bodies may be Cloudflare pages); DexScreener's 429 is Cloudflare's 1015 page.
 
-"Another host" for the ``redirect`` fault is a fifth server, :attr:`MarketFakes.elsewhere_url`: its own
-port, addressed as ``localhost`` (not 127.0.0.1), so it differs from every provider fake in host *and*
-port. It records every request it gets, headers and query included (:attr:`MarketFakes.elsewhere_requests`),
-and answers 404: a test sees exactly what a client would have handed to a stranger.
+"Another host" for the ``redirect`` fault is a fifth server, :attr:`MarketFakes.elsewhere` (an
+:class:`~dexscan.demo.servers.elsewhere.ElsewhereHost`, as the Telegram fake's): its own port, addressed as
+``localhost`` (not 127.0.0.1), so it differs from every provider fake in host *and* port. It records every
+request it gets, headers and query included (``elsewhere.requests``), and answers 404: a
+test sees exactly what a client would have handed to a stranger.
 
 Layout: :mod:`.common` (the request pipeline every provider shares), :mod:`.faults` (fault switches, the
 mutations they apply and the oversized/gzip-bomb answer writer the RPC fake shares), :mod:`.providers` (names,
@@ -38,7 +39,7 @@ limits, hosts), and one module of routes per provider (:mod:`.jupiter`, :mod:`.d
 from __future__ import annotations
 
 from dexscan.demo.servers.market.birdeye import BirdeyeRoutes
-from dexscan.demo.servers.market.common import FakeStats, RequestRecord, SeenRequest
+from dexscan.demo.servers.market.common import FakeStats, RequestRecord
 from dexscan.demo.servers.market.dexscreener import DexScreenerRoutes
 from dexscan.demo.servers.market.faults import (
     FAULT_KINDS,
@@ -59,7 +60,7 @@ from dexscan.demo.servers.market.providers import DEFAULT_LIMITS, PROVIDERS
 __all__ = [
     "DEFAULT_LIMITS", "FAULT_KINDS", "GZIP_BOMB_BYTES", "HUGE_ID", "LONG_PAIR_ADDRESS", "MISALIGNED_BY_S",
     "OVERSIZED_BYTES", "PROVIDERS", "FakeStats", "FaultKind", "FaultSwitches", "MarketFakes", "RequestRecord",
-    "SeenRequest", "gzip_bomb", "stream_huge_answer",
+    "gzip_bomb", "stream_huge_answer",
 ]
 
 

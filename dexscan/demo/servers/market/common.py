@@ -24,6 +24,7 @@ from dexscan.demo.market_sim import (
     MarketSim,
     SimToken,
 )
+from dexscan.demo.servers.elsewhere import ElsewhereHost
 from dexscan.demo.servers.market.faults import (
     _RECORD_FAULTS,
     GZIP_BOMB_BYTES,
@@ -76,16 +77,6 @@ class RequestRecord:
     route: str
     status: int
     bucket: str
-
-
-@dataclass(frozen=True, slots=True)
-class SeenRequest:
-    """A request as the ``elsewhere`` server got it: everything a client sent there."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
 
 
 @dataclass
@@ -241,9 +232,8 @@ class MarketFakesBase:
         self.fixture_pairs: dict[str, list[dict[str, Any]]] = {}
         self._runners: list[web.AppRunner] = []
         self.urls: dict[str, str] = {}
-        #: "Another host" for the ``redirect`` fault, and what it was sent (see the module docstring).
-        self.elsewhere_url = ""
-        self.elsewhere_requests: list[SeenRequest] = []
+        #: "Another host" for the ``redirect`` fault (see the module docstring).
+        self.elsewhere = ElsewhereHost({"error": "not found"})
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -271,26 +261,13 @@ class MarketFakesBase:
             self._runners.append(runner)
             base = f"http://127.0.0.1:{port}"
             self.urls[provider] = base + GECKO_PREFIX if provider == GECKOTERMINAL else base
-        elsewhere = web.Application()
-        elsewhere.router.add_route("*", "/{tail:.*}", self._elsewhere)
-        runner = web.AppRunner(elsewhere, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
-        self._runners.append(runner)
-        self.elsewhere_url = f"http://localhost:{port}"
-
-    async def _elsewhere(self, request: web.Request) -> web.Response:
-        self.elsewhere_requests.append(SeenRequest(request.method, request.path, request.query_string,
-                                                   dict(request.headers)))
-        return web.json_response({"error": "not found"}, status=404)
+        await self.elsewhere.start()
 
     async def stop(self) -> None:
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
+        await self.elsewhere.stop()
 
     def stats(self, provider: str) -> FakeStats:
         if provider not in self._stats:
@@ -338,7 +315,7 @@ class MarketFakesBase:
             return self._drop(request, stats, now, route, bucket, reset=True)
         if head is not None and head.kind in ("redirect", "redirect_same"):
             self.faults._consume(provider)
-            target = request.rel_url if head.kind == "redirect_same" else f"{self.elsewhere_url}{request.rel_url}"
+            target = request.rel_url if head.kind == "redirect_same" else f"{self.elsewhere.url}{request.rel_url}"
             reply = _Reply(302 if head.kind == "redirect" else 307, text="", content_type="text/plain",
                            headers={"Location": str(target)})
             return self._respond(provider, stats, now, route, bucket, reply, window)

@@ -116,7 +116,7 @@ class FaultSwitches:
     addresses (Jupiter ``id`` / price key :data:`HUGE_ID`, DexScreener ``pairAddress``
     :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact;
     ``"redirect"``: that many ``302 Found`` answers whose ``Location`` is the same path and query on
-    another host (:attr:`MarketFakes.elsewhere_url`), as a provider that moved (or a hostile proxy)
+    another host (:attr:`MarketFakes.elsewhere`), as a provider that moved (or a hostile proxy)
     answers, before any key check; ``"redirect_same"``: that many ``307`` answers to the very same URL
     on the same host (the next request is then served as usual); ``"key_echo"``: that many ``401``
     answers in the provider's error shape whose message repeats the ``X-API-KEY`` it was sent
@@ -197,15 +197,13 @@ def _malformed(value: Any, i: int) -> Any:
 
 def _add_bad_id_record(data: Any) -> bool:
     """Insert a copy of one record of ``data`` whose address fields are not addresses."""
-    target = _record_collection(data)
-    if target is None:
+    found = _middle_record(data)
+    if found is None:
         return False
+    target, key, record = found
     if isinstance(target, dict):
-        key = list(target)[len(target) // 2]
-        target[HUGE_ID] = json.loads(json.dumps(target[key]))
+        target[HUGE_ID] = json.loads(json.dumps(record))
         return True
-    i = len(target) // 2
-    record = target[i]
     if not isinstance(record, dict):
         return False
     bad = json.loads(json.dumps(record))
@@ -217,7 +215,7 @@ def _add_bad_id_record(data: Any) -> bool:
         bad["tokenAddress"] = HUGE_ID
     if isinstance(bad.get("attributes"), dict) and "address" in bad["attributes"]:
         bad["attributes"]["address"] = LONG_PAIR_ADDRESS
-    target.insert(i, bad)
+    target.insert(key, bad)
     return True
 
 
@@ -263,20 +261,24 @@ def _bad_bars(data: Any, how: str) -> bool:
 
 def _poison_one_record(data: Any) -> bool:
     """Replace one record of the first list answer in ``data`` with a fully malformed one."""
+    found = _middle_record(data)
+    if found is None:
+        return False
+    target, key, record = found
+    if isinstance(record, list):  # a bar row
+        target[key] = [_MALFORMED_BY_TYPE[float][j % 5] if j else "NaN" for j in range(len(record))]
+    else:
+        target[key] = _malformed(record, 0)
+    return True
+
+
+def _middle_record(data: Any) -> tuple[list[Any] | dict[str, Any], Any, Any] | None:
+    """(the records of an answer, the index or key of the middle one, that record), or None without records."""
     target = _record_collection(data)
     if target is None:
-        return False
-    if isinstance(target, dict):
-        key = list(target)[len(target) // 2]
-        target[key] = _malformed(target[key], 0)
-        return True
-    i = len(target) // 2
-    record = target[i]
-    if isinstance(record, list):
-        target[i] = [_MALFORMED_BY_TYPE[float][j % 5] if j else "NaN" for j in range(len(record))]
-    else:
-        target[i] = _malformed(record, 0)
-    return True
+        return None
+    key: Any = list(target)[len(target) // 2] if isinstance(target, dict) else len(target) // 2
+    return target, key, target[key]
 
 
 def _record_collection(data: Any) -> list[Any] | dict[str, Any] | None:
