@@ -1,5 +1,5 @@
-"""What the four market fakes share: the request pipeline (rate limits, faults, error shapes),
-counters, and small formatting helpers."""
+"""What the four market fakes share: the request pipeline (rate limits, faults, error shapes), the
+route declaration (:func:`serves`), counters, and small formatting helpers."""
 
 from __future__ import annotations
 
