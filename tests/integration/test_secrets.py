@@ -49,12 +49,12 @@ async def test_cross_host_redirect_is_refused_and_the_key_never_reaches_the_othe
         mint = env.sim.tokens[0].mint
         with pytest.raises(RedirectRefused) as info:
             await env.clients.birdeye.token_overview(mint)
-        port = env.fakes.elsewhere_url.rsplit(":", 1)[1]
+        port = env.fakes.elsewhere.url.rsplit(":", 1)[1]
         assert str(info.value) == (
             f"birdeye /defi/token_overview: HTTP 302 redirect to another host (http://localhost:{port}/***), not "
             "followed so that no key leaves the provider's host; if birdeye moved, set sources.birdeye.base_url "
             "to the new address")
-        assert env.fakes.elsewhere_requests == []  # not one byte went to the other host
+        assert env.fakes.elsewhere.requests == []  # not one byte went to the other host
         stats = env.http.stats()[BIRDEYE]
         assert stats.errors == {"redirect": 1}
         assert (stats.requests, stats.retries, stats.breaker) == (1, 0, "closed")

@@ -159,10 +159,10 @@ async def test_a_redirect_to_another_host_never_carries_the_token(
                 await run_telegram(settings_for(fake), store, StoreBackend(store), stop, clock, TOKEN, 1)
         finally:
             await store.close()
-        assert fake.elsewhere_requests == []  # nothing, the token least of all, reached the other host
+        assert fake.elsewhere.requests == []  # nothing, the token least of all, reached the other host
         assert get_me_times(fake) == [(0.0, 307), (1.0, 307), (3.0, 200)]
         assert len(fake.sent(CHAT)) == 1  # then Telegram answered and /help was served
-        port = fake.elsewhere_url.rsplit(":", 1)[1]
+        port = fake.elsewhere.url.rsplit(":", 1)[1]
         assert [r.getMessage() for r in caplog.records] == [
             f"telegram: getMe failed (TelegramNetworkError: ClientConnectionError: redirect to "
             f"another host (http://localhost:{port}/***) not followed, so that the bot token stays with "

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from solders.keypair import Keypair
@@ -93,6 +94,17 @@ def _unit(*parts: object) -> float:
     """A deterministic number in [0, 1) from its parts (cheap per-token jitter)."""
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+_V = TypeVar("_V")
+
+
+def _known(table: Mapping[str, _V], key: str, what: str) -> _V:
+    """``table[key]``, or a KeyError that names the unknown simulated ``what`` (mint, pool)."""
+    try:
+        return table[key]
+    except KeyError:
+        raise KeyError(f"unknown simulated {what} {key!r}") from None
 
 
 class SimUniverse:
@@ -327,19 +339,13 @@ class SimUniverse:
     # ------------------------------------------------------------------ lookups
 
     def token(self, mint: str) -> SimToken:
-        try:
-            return self._by_mint[mint]
-        except KeyError:
-            raise KeyError(f"unknown simulated mint {mint!r}") from None
+        return _known(self._by_mint, mint, "mint")
 
     def has_token(self, mint: str) -> bool:
         return mint in self._by_mint
 
     def pool(self, address: str) -> SimPool:
-        try:
-            return self._pools[address]
-        except KeyError:
-            raise KeyError(f"unknown simulated pool {address!r}") from None
+        return _known(self._pools, address, "pool")
 
     def has_pool(self, address: str) -> bool:
         return address in self._pools

@@ -69,7 +69,7 @@ from dexscan.chain.mint import (
 )
 from dexscan.clock import Clock, RealClock
 from dexscan.demo.servers.fake_chain import U64_MAX, FakeChain
-from dexscan.demo.servers.market import gzip_bomb
+from dexscan.demo.servers.market import stream_huge_answer
 
 API_VERSION = "2.2.14"
 RPCPOOL_METHOD_LIMIT = "Too many requests for a specific RPC call, contact your app developer or support@rpcpool.com."
@@ -202,30 +202,6 @@ class RpcServerStats:
 FAULTS = ("down", "slow", "lagging", "stale", "rate_limited", "oversized", "gzip_bomb", "slot_lead", "lie_renounced")
 
 
-async def _huge_answer(request: web.Request, kind: str, size: int) -> web.StreamResponse:
-    """An answer of ``size`` bytes (spaces after ``{``), or a gzip body inflating to ``size`` bytes."""
-    headers = {"Content-Type": "application/json"}
-    if kind == "gzip_bomb":
-        body = await asyncio.to_thread(gzip_bomb, size)
-        headers["Content-Encoding"] = "gzip"
-    resp = web.StreamResponse(status=200, headers=headers)
-    try:
-        await resp.prepare(request)
-        if kind == "gzip_bomb":
-            for i in range(0, len(body), 64 * 1024):
-                await resp.write(body[i:i + 64 * 1024])
-        else:
-            block, left = b" " * (256 * 1024), size
-            await resp.write(b"{")
-            while left > 0:
-                await resp.write(block[:min(left, len(block))])
-                left -= len(block)
-        await resp.write_eof()
-    except ConnectionError:
-        pass
-    return resp
-
-
 class RpcFakeServer:
     """Async context manager: ``async with RpcFakeServer(chain) as srv: srv.url``."""
 
@@ -333,7 +309,7 @@ class RpcFakeServer:
         raw = await request.read()
         for kind in ("oversized", "gzip_bomb"):
             if kind in self._faults:
-                return await _huge_answer(request, kind, int(self._faults[kind]))
+                return await stream_huge_answer(request, kind, int(self._faults[kind]), opening=b"{")
         try:
             body = json.loads(raw)
         except ValueError:

@@ -29,7 +29,8 @@ bot has to survive (external-apis §6, §7.1):
   token included, as a proxy's error page does — not the Bot API's JSON envelope;
 * a redirect to another host (:meth:`FakeTelegram.redirect_elsewhere`): the next calls of a method
   get ``307 Temporary Redirect`` to the same path (bot token included) on a second server, ``localhost``
-  on another port, which records whatever reaches it (:attr:`FakeTelegram.elsewhere_requests`);
+  on another port (:attr:`FakeTelegram.elsewhere`, an :class:`~dexscan.demo.servers.elsewhere.ElsewhereHost`),
+  which records whatever reaches it (``elsewhere.requests``);
 * a poison update (:meth:`FakeTelegram.inject_poison_update`): an update whose ``update_id`` is fine
   but whose message breaks the contract (wrong types, a chat that is not an object), queued like any
   other update, so ``getUpdates`` serves it until an offset past it confirms it.
@@ -62,6 +63,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from dexscan.clock import Clock, RealClock
+from dexscan.demo.servers.elsewhere import ElsewhereHost
 from dexscan.demo.servers.telegram_html import HtmlParseError, parse_telegram_html, utf16_len
 
 DownMode = Literal["refuse", "reset", "accept_then_reset"]
@@ -163,10 +165,8 @@ class FakeTelegram:
         self._forced: list[tuple[int | None, int]] = []
         self._html_errors: dict[str, list[int]] = {}  # method (lower case) -> statuses of the next answers
         self._redirects: dict[str, int] = {}  # method (lower case) -> how many of its next calls are redirected
-        #: "Another host" for :meth:`redirect_elsewhere`, and every request path that reached it.
-        self.elsewhere_url = ""
-        self.elsewhere_requests: list[str] = []
-        self._elsewhere: web.AppRunner | None = None
+        #: "Another host" for :meth:`redirect_elsewhere` (a server on ``localhost``, another port).
+        self.elsewhere = ElsewhereHost({"ok": False, "error_code": 404, "description": "Not Found"})
         self._global_tokens = global_per_s
         self._global_refilled: float | None = None
         self._down: DownMode | None = None
@@ -198,17 +198,8 @@ class FakeTelegram:
         await self._site.start()
         server: Any = self._site._server
         self.port = int(server.sockets[0].getsockname()[1])
-        elsewhere = web.Application()
-        elsewhere.router.add_route("*", "/{tail:.*}", self._elsewhere_handler)
-        self._elsewhere = web.AppRunner(elsewhere, access_log=None)
-        await self._elsewhere.setup()
-        await web.TCPSite(self._elsewhere, "127.0.0.1", 0).start()
-        self.elsewhere_url = f"http://localhost:{self._elsewhere.addresses[0][1]}"
+        await self.elsewhere.start()
         return self.base_url
-
-    async def _elsewhere_handler(self, request: web.Request) -> web.Response:
-        self.elsewhere_requests.append(f"{request.method} {request.path}")
-        return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
 
     async def stop(self) -> None:
         if self._poller is not None and not self._poller.done():
@@ -216,9 +207,7 @@ class FakeTelegram:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._elsewhere is not None:
-            await self._elsewhere.cleanup()
-            self._elsewhere = None
+        await self.elsewhere.stop()
         self.close_journal()
 
     def close_journal(self) -> None:
@@ -301,7 +290,7 @@ class FakeTelegram:
         self._html_errors.setdefault(method.lower(), []).extend([status] * times)
 
     def redirect_elsewhere(self, method: str = "getMe", times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` get a 307 to the same path on :attr:`elsewhere_url`."""
+        """The next ``times`` calls of ``method`` get a 307 to the same path on :attr:`elsewhere`."""
         self._redirects[method.lower()] = self._redirects.get(method.lower(), 0) + times
 
     async def set_down(self, mode: DownMode | None) -> None:
@@ -383,7 +372,7 @@ class FakeTelegram:
         if self._redirects.get(method, 0) > 0:
             self._redirects[method] -= 1
             self.requests.append(RequestRecord(method, None, 307, self.clock.now(), "redirect"))
-            return web.Response(status=307, headers={"Location": f"{self.elsewhere_url}{request.path}"})
+            return web.Response(status=307, headers={"Location": f"{self.elsewhere.url}{request.path}"})
         html_errors = self._html_errors.get(method)
         if html_errors:
             status = html_errors.pop(0)

@@ -23,24 +23,23 @@ Real behaviours modelled by default (``reference/external-apis.md``):
 * Cloudflare block pages (HTTP 403, "Error 1020") as the ``cloudflare`` fault (§3.1: over-limit and
   error bodies may be Cloudflare pages); DexScreener's 429 is Cloudflare's 1015 page.
 
-"Another host" for the ``redirect`` fault is a fifth server, :attr:`MarketFakes.elsewhere_url`: its own
-port, addressed as ``localhost`` (not 127.0.0.1), so it differs from every provider fake in host *and*
-port. It records every request it gets, headers and query included (:attr:`MarketFakes.elsewhere_requests`),
-and answers 404: a test sees exactly what a client would have handed to a stranger.
+"Another host" for the ``redirect`` fault is a fifth server, :attr:`MarketFakes.elsewhere` (an
+:class:`~dexscan.demo.servers.elsewhere.ElsewhereHost`, as the Telegram fake's): its own port, addressed as
+``localhost`` (not 127.0.0.1), so it differs from every provider fake in host *and* port. It records every
+request it gets, headers and query included (``elsewhere.requests``), and answers 404: a
+test sees exactly what a client would have handed to a stranger.
 
-Layout: :mod:`.common` (the request pipeline every provider shares), :mod:`.faults` (fault switches and
-the mutations they apply), :mod:`.providers` (names, limits, hosts), and one module of routes per provider
-(:mod:`.jupiter`, :mod:`.dexscreener`, :mod:`.geckoterminal`, :mod:`.birdeye`), joined in :class:`MarketFakes`.
+Layout: :mod:`.common` (the request pipeline every provider shares), :mod:`.faults` (fault switches, the
+mutations they apply and the oversized/gzip-bomb answer writer the RPC fake shares), :mod:`.providers` (names,
+limits, hosts), and one module of routes per provider (:mod:`.jupiter`, :mod:`.dexscreener`,
+:mod:`.geckoterminal`, :mod:`.birdeye`: each handler says its path with :func:`.common.serves`), joined in
+:class:`MarketFakes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from aiohttp import web
-
 from dexscan.demo.servers.market.birdeye import BirdeyeRoutes
-from dexscan.demo.servers.market.common import FakeStats, RequestRecord, SeenRequest
+from dexscan.demo.servers.market.common import FakeStats, RequestRecord
 from dexscan.demo.servers.market.dexscreener import DexScreenerRoutes
 from dexscan.demo.servers.market.faults import (
     FAULT_KINDS,
@@ -52,29 +51,18 @@ from dexscan.demo.servers.market.faults import (
     FaultKind,
     FaultSwitches,
     gzip_bomb,
+    stream_huge_answer,
 )
 from dexscan.demo.servers.market.geckoterminal import GeckoTerminalRoutes
 from dexscan.demo.servers.market.jupiter import JupiterRoutes
-from dexscan.demo.servers.market.providers import (
-    BIRDEYE,
-    DEFAULT_LIMITS,
-    DEXSCREENER,
-    GECKO_PREFIX,
-    GECKOTERMINAL,
-    JUPITER,
-    PROVIDERS,
-)
+from dexscan.demo.servers.market.providers import DEFAULT_LIMITS, PROVIDERS
 
 __all__ = [
-    "BIRDEYE", "DEFAULT_LIMITS", "DEXSCREENER", "FAULT_KINDS", "GECKOTERMINAL", "GECKO_PREFIX", "GZIP_BOMB_BYTES",
-    "HUGE_ID", "JUPITER", "LONG_PAIR_ADDRESS", "MISALIGNED_BY_S", "OVERSIZED_BYTES", "PROVIDERS", "FakeStats",
-    "FaultKind", "FaultSwitches", "MarketFakes", "RequestRecord", "SeenRequest", "gzip_bomb",
+    "DEFAULT_LIMITS", "FAULT_KINDS", "GZIP_BOMB_BYTES", "HUGE_ID", "LONG_PAIR_ADDRESS", "MISALIGNED_BY_S",
+    "OVERSIZED_BYTES", "PROVIDERS", "FakeStats", "FaultKind", "FaultSwitches", "MarketFakes", "RequestRecord",
+    "gzip_bomb", "stream_huge_answer",
 ]
 
 
 class MarketFakes(JupiterRoutes, DexScreenerRoutes, GeckoTerminalRoutes, BirdeyeRoutes):
     """The four market-data fakes, started and stopped together (an async context manager)."""
-
-    def _route_builders(self) -> dict[str, Callable[[web.Application], None]]:
-        return {JUPITER: self._jupiter_routes, DEXSCREENER: self._dexscreener_routes,
-                GECKOTERMINAL: self._gecko_routes, BIRDEYE: self._birdeye_routes}

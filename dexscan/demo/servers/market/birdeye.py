@@ -17,6 +17,7 @@ from dexscan.demo.servers.market.common import (
     _looks_like_address,
     _opt_int_param,
     _round,
+    serves,
 )
 from dexscan.demo.servers.market.providers import BIRDEYE
 from dexscan.domain import Candle, Timeframe
@@ -30,15 +31,6 @@ _BIRDEYE_FRAMES = {"1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "4h
 
 
 class BirdeyeRoutes(MarketFakesBase):
-    def _birdeye_routes(self, app: web.Application) -> None:
-        for route, fn in (
-            ("/defi/ohlcv", self._be_ohlcv_v1),
-            ("/defi/v3/ohlcv", self._be_ohlcv_v3),
-            ("/defi/token_overview", self._be_overview),
-            ("/defi/token_security", self._be_security),
-        ):
-            self._add(app, BIRDEYE, "default", route, fn)
-
     def _be_address(self, request: web.Request) -> str:
         address = request.query.get("address", "").strip()
         if not address:
@@ -95,6 +87,7 @@ class BirdeyeRoutes(MarketFakesBase):
         div = SOL_USD if currency == "native" else 1.0
         return [(b, div, b.volume / share) for b in bars]
 
+    @serves(BIRDEYE, "/defi/ohlcv")
     def _be_ohlcv_v1(self, request: web.Request, now: float) -> dict[str, Any]:
         address, type_, currency, bars, share = self._be_candles(request, now, 1000, padding=True)
         items = [{"o": b.open / d, "h": b.high / d, "l": b.low / d, "c": b.close / d, "v": round(v / b.close, 6),
@@ -102,6 +95,7 @@ class BirdeyeRoutes(MarketFakesBase):
                  for b, d, v in self._be_scale(currency, bars, share)]
         return {"success": True, "data": {"isScaledUiToken": False, "items": items}}
 
+    @serves(BIRDEYE, "/defi/v3/ohlcv")
     def _be_ohlcv_v3(self, request: web.Request, now: float) -> dict[str, Any]:
         padding = request.query.get("padding", "false").lower() == "true"
         address, type_, currency, bars, share = self._be_candles(request, now, 5000, padding=padding)
@@ -110,6 +104,7 @@ class BirdeyeRoutes(MarketFakesBase):
                  for b, d, v in self._be_scale(currency, bars, share)]
         return {"success": True, "data": {"is_scaled_ui_token": False, "items": items}}
 
+    @serves(BIRDEYE, "/defi/token_overview")
     def _be_overview(self, request: web.Request, now: float) -> dict[str, Any]:
         address = self._be_address(request)
         if not self.sim.has_token(address) or not self.sim.listed(address, now):
@@ -150,6 +145,7 @@ class BirdeyeRoutes(MarketFakesBase):
             })
         return {"success": True, "data": data}
 
+    @serves(BIRDEYE, "/defi/token_security")
     def _be_security(self, request: web.Request, now: float) -> dict[str, Any]:
         address = self._be_address(request)
         if not self.sim.has_token(address):

@@ -1,5 +1,5 @@
-"""What the four market fakes share: the request pipeline (rate limits, faults, error shapes),
-counters, and small formatting helpers."""
+"""What the four market fakes share: the request pipeline (rate limits, faults, error shapes), the
+route declaration (:func:`serves`), counters, and small formatting helpers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from types import FunctionType, TracebackType
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -24,12 +24,13 @@ from dexscan.demo.market_sim import (
     MarketSim,
     SimToken,
 )
+from dexscan.demo.servers.elsewhere import ElsewhereHost
 from dexscan.demo.servers.market.faults import (
     _RECORD_FAULTS,
     GZIP_BOMB_BYTES,
     OVERSIZED_BYTES,
     FaultSwitches,
-    gzip_bomb,
+    stream_huge_answer,
 )
 from dexscan.demo.servers.market.providers import (
     _HOSTS,
@@ -76,16 +77,6 @@ class RequestRecord:
     route: str
     status: int
     bucket: str
-
-
-@dataclass(frozen=True, slots=True)
-class SeenRequest:
-    """A request as the ``elsewhere`` server got it: everything a client sent there."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
 
 
 @dataclass
@@ -145,6 +136,26 @@ class _SlidingWindow:
         oldest = self._times[0] if self._times else now
         return len(self._times), oldest + self.window_s
 Handler = Callable[[web.Request, float], _Reply | Any]
+_HandlerMethod = TypeVar("_HandlerMethod", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    provider: str
+    path: str  # the route template, as counted in ``FakeStats.by_route``
+    bucket: str  # the rate-limit bucket: "default", or DexScreener's "pairs" / "profiles"
+
+
+_ROUTE_OF: dict[Callable[..., Any], _Route] = {}
+
+
+def serves(provider: str, path: str, bucket: str = "default") -> Callable[[_HandlerMethod], _HandlerMethod]:
+    """Marks a method of a provider's routes mixin as the handler of ``GET path`` on that provider's fake
+    (called with the request and the clock's now; returns the JSON answer, or a ``_Reply``)."""
+    def register(method: _HandlerMethod) -> _HandlerMethod:
+        _ROUTE_OF[method] = _Route(provider, path, bucket)
+        return method
+    return register
 
 
 def _iso(ts: float) -> str:
@@ -221,9 +232,8 @@ class MarketFakesBase:
         self.fixture_pairs: dict[str, list[dict[str, Any]]] = {}
         self._runners: list[web.AppRunner] = []
         self.urls: dict[str, str] = {}
-        #: "Another host" for the ``redirect`` fault, and what it was sent (see the module docstring).
-        self.elsewhere_url = ""
-        self.elsewhere_requests: list[SeenRequest] = []
+        #: "Another host" for the ``redirect`` fault (see the module docstring).
+        self.elsewhere = ElsewhereHost({"error": "not found"})
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -236,9 +246,11 @@ class MarketFakesBase:
     async def start(self) -> None:
         if self._runners:
             return
-        for provider, build in self._route_builders().items():
+        routes = self._routes()
+        for provider in PROVIDERS:
             app = web.Application()
-            build(app)
+            for route, name in routes[provider]:
+                self._add(app, route, getattr(self, name))
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
             await runner.setup()
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -249,26 +261,13 @@ class MarketFakesBase:
             self._runners.append(runner)
             base = f"http://127.0.0.1:{port}"
             self.urls[provider] = base + GECKO_PREFIX if provider == GECKOTERMINAL else base
-        elsewhere = web.Application()
-        elsewhere.router.add_route("*", "/{tail:.*}", self._elsewhere)
-        runner = web.AppRunner(elsewhere, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
-        self._runners.append(runner)
-        self.elsewhere_url = f"http://localhost:{port}"
-
-    async def _elsewhere(self, request: web.Request) -> web.Response:
-        self.elsewhere_requests.append(SeenRequest(request.method, request.path, request.query_string,
-                                                   dict(request.headers)))
-        return web.json_response({"error": "not found"}, status=404)
+        await self.elsewhere.start()
 
     async def stop(self) -> None:
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
+        await self.elsewhere.stop()
 
     def stats(self, provider: str) -> FakeStats:
         if provider not in self._stats:
@@ -279,13 +278,24 @@ class MarketFakesBase:
         """Dotted keys for ``Settings.with_overrides`` pointing every market client at these fakes."""
         return {f"sources.{p}.base_url": url for p, url in self.urls.items()}
 
-    def _add(self, app: web.Application, provider: str, bucket: str, route: str, fn: Handler) -> None:
-        prefix = GECKO_PREFIX if provider == GECKOTERMINAL else ""
+    def _routes(self) -> dict[str, list[tuple[_Route, str]]]:
+        """The :func:`serves` handlers of this class and its mixins (route and method name) by provider,
+        in the order they are defined."""
+        routes: dict[str, list[tuple[_Route, str]]] = {p: [] for p in PROVIDERS}
+        for cls in reversed(type(self).__mro__):
+            for name, member in vars(cls).items():
+                if isinstance(member, FunctionType) and member in _ROUTE_OF:
+                    route = _ROUTE_OF[member]
+                    routes[route.provider].append((route, name))
+        return routes
+
+    def _add(self, app: web.Application, route: _Route, fn: Handler) -> None:
+        prefix = GECKO_PREFIX if route.provider == GECKOTERMINAL else ""
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await self._serve(provider, bucket, route, fn, request)
+            return await self._serve(route.provider, route.bucket, route.path, fn, request)
 
-        app.router.add_get(prefix + route, handler)
+        app.router.add_get(prefix + route.path, handler)
 
     async def _serve(self, provider: str, bucket: str, route: str, fn: Handler,
                      request: web.Request) -> web.StreamResponse:
@@ -305,7 +315,7 @@ class MarketFakesBase:
             return self._drop(request, stats, now, route, bucket, reset=True)
         if head is not None and head.kind in ("redirect", "redirect_same"):
             self.faults._consume(provider)
-            target = request.rel_url if head.kind == "redirect_same" else f"{self.elsewhere_url}{request.rel_url}"
+            target = request.rel_url if head.kind == "redirect_same" else f"{self.elsewhere.url}{request.rel_url}"
             reply = _Reply(302 if head.kind == "redirect" else 307, text="", content_type="text/plain",
                            headers={"Location": str(target)})
             return self._respond(provider, stats, now, route, bucket, reply, window)
@@ -331,7 +341,8 @@ class MarketFakesBase:
         if head is not None and head.kind in ("oversized", "gzip_bomb"):
             self.faults._consume(provider)
             self._record(stats, now, route, bucket, 200)
-            return await self._huge(request, head.kind)
+            size = self.gzip_bomb_bytes if head.kind == "gzip_bomb" else self.oversized_bytes
+            return await stream_huge_answer(request, head.kind, size, opening=b"[", closing=b"]")
 
         try:
             result = fn(request, now)
@@ -357,34 +368,6 @@ class MarketFakesBase:
             elif head.kind in _RECORD_FAULTS and _RECORD_FAULTS[head.kind](reply.data):
                 self.faults._consume(provider)
         return self._respond(provider, stats, now, route, bucket, reply, window)
-
-    async def _huge(self, request: web.Request, kind: str) -> web.StreamResponse:
-        """Stream an oversized body or a gzip bomb; a client that hangs up early ends it quietly."""
-        if kind == "gzip_bomb":
-            body = await asyncio.to_thread(gzip_bomb, self.gzip_bomb_bytes)
-            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-            size = len(body)
-        else:
-            body, headers, size = b"", {"Content-Type": "application/json"}, self.oversized_bytes
-        resp = web.StreamResponse(status=200, headers=headers)
-        if kind == "gzip_bomb":
-            resp.content_length = size  # the oversized body is chunked: no length said up front
-        try:
-            await resp.prepare(request)
-            if kind == "gzip_bomb":
-                for i in range(0, len(body), 64 * 1024):
-                    await resp.write(body[i:i + 64 * 1024])
-            else:
-                await resp.write(b"[")
-                block, left = b" " * (256 * 1024), size - 2
-                while left > 0:
-                    await resp.write(block[:min(left, len(block))])
-                    left -= len(block)
-                await resp.write(b"]")
-            await resp.write_eof()
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass
-        return resp
 
     def _drop(self, request: web.Request, stats: FakeStats, now: float, route: str, bucket: str, *,
               reset: bool) -> web.StreamResponse:
@@ -457,6 +440,3 @@ class MarketFakesBase:
     @staticmethod
     def _young(tok: SimToken, now: float) -> bool:
         return now - tok.listed_at < 2 * 86_400
-
-    def _route_builders(self) -> dict[str, Callable[[web.Application], None]]:
-        raise NotImplementedError

@@ -11,7 +11,7 @@ from aiohttp import web
 from dexscan.demo.market_sim import (
     SimPool,
 )
-from dexscan.demo.servers.market.common import _QUOTES, _STABLE_QUOTES, MarketFakesBase, _HttpError, _plain
+from dexscan.demo.servers.market.common import _QUOTES, _STABLE_QUOTES, MarketFakesBase, _HttpError, _plain, serves
 from dexscan.demo.servers.market.providers import DEXSCREENER
 from dexscan.domain import BONDING_CURVE_DEXES
 
@@ -27,19 +27,6 @@ def _fixture_pick(records: list[dict[str, Any]], mint: str) -> dict[str, Any] | 
 
 
 class DexScreenerRoutes(MarketFakesBase):
-    def _dexscreener_routes(self, app: web.Application) -> None:
-        for route, bucket, fn in (
-            ("/latest/dex/tokens/{addresses}", "pairs", self._ds_latest_tokens),
-            ("/tokens/v1/{chain}/{addresses}", "pairs", self._ds_tokens_v1),
-            ("/token-pairs/v1/{chain}/{address}", "pairs", self._ds_token_pairs),
-            ("/latest/dex/pairs/{chain}/{pairs}", "pairs", self._ds_pairs),
-            ("/latest/dex/search", "pairs", self._ds_search),
-            ("/token-profiles/latest/v1", "profiles", self._ds_profiles),
-            ("/token-boosts/latest/v1", "profiles", self._ds_boosts_latest),
-            ("/token-boosts/top/v1", "profiles", self._ds_boosts_top),
-        ):
-            self._add(app, DEXSCREENER, bucket, route, fn)
-
     def _ds_addresses(self, raw: str) -> list[str]:
         addrs = list(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
         if len(addrs) > 30:
@@ -63,10 +50,12 @@ class DexScreenerRoutes(MarketFakesBase):
                         out.append(pair)
         return out
 
+    @serves(DEXSCREENER, "/latest/dex/tokens/{addresses}", bucket="pairs")
     def _ds_latest_tokens(self, request: web.Request, now: float) -> dict[str, Any]:
         pairs = self._ds_pairs_of_tokens(self._ds_addresses(request.match_info["addresses"]), now)
         return {"schemaVersion": "1.0.0", "pairs": pairs or None}
 
+    @serves(DEXSCREENER, "/tokens/v1/{chain}/{addresses}", bucket="pairs")
     def _ds_tokens_v1(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         """One pair per token: DexScreener's pick of its main pair (``reference/external-apis.md`` §3.2)."""
         addrs = self._ds_addresses(request.match_info["addresses"])
@@ -101,11 +90,13 @@ class DexScreenerRoutes(MarketFakesBase):
                 best, picked = key, p
         return picked
 
+    @serves(DEXSCREENER, "/token-pairs/v1/{chain}/{address}", bucket="pairs")
     def _ds_token_pairs(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         if request.match_info["chain"] != "solana":
             return []
         return self._ds_pairs_of_tokens([request.match_info["address"]], now)
 
+    @serves(DEXSCREENER, "/latest/dex/pairs/{chain}/{pairs}", bucket="pairs")
     def _ds_pairs(self, request: web.Request, now: float) -> dict[str, Any]:
         addrs = self._ds_addresses(request.match_info["pairs"])
         out = []
@@ -118,6 +109,7 @@ class DexScreenerRoutes(MarketFakesBase):
                         out.append(pair)
         return {"schemaVersion": "1.0.0", "pairs": out or None, "pair": out[0] if out else None}
 
+    @serves(DEXSCREENER, "/latest/dex/search", bucket="pairs")
     def _ds_search(self, request: web.Request, now: float) -> dict[str, Any]:
         query = request.query.get("q", "").strip()
         if not query:
@@ -137,6 +129,7 @@ class DexScreenerRoutes(MarketFakesBase):
                       {"label": "Website", "url": f"https://{slug}.example"}],
         }
 
+    @serves(DEXSCREENER, "/token-profiles/latest/v1", bucket="profiles")
     def _ds_profiles(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         return [self._ds_profile(m) for m in self.sim.profiles(now)]
 
@@ -144,9 +137,11 @@ class DexScreenerRoutes(MarketFakesBase):
         return [{**self._ds_profile(b.mint), "amount": b.amount, "totalAmount": b.total_amount}
                 for b in self.sim.boosts(now, top=top)]
 
+    @serves(DEXSCREENER, "/token-boosts/latest/v1", bucket="profiles")
     def _ds_boosts_latest(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         return self._ds_boosts(now, top=False)
 
+    @serves(DEXSCREENER, "/token-boosts/top/v1", bucket="profiles")
     def _ds_boosts_top(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         return self._ds_boosts(now, top=True)
 

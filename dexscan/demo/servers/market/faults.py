@@ -1,13 +1,17 @@
-"""Fault switches of the market fakes and the record/bar mutations they apply (see :class:`FaultSwitches`)."""
+"""Fault switches of the market fakes, the record/bar mutations they apply (see :class:`FaultSwitches`), and
+the oversized / gzip-bomb answer writer every fake uses (:func:`stream_huge_answer`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from aiohttp import web
 
 from dexscan.clock import Clock
 from dexscan.demo.servers.market.providers import PROVIDERS
@@ -53,6 +57,40 @@ def gzip_bomb(size: int) -> bytes:
     return cached
 
 
+async def stream_huge_answer(request: web.Request, kind: str, size: int, *, opening: bytes,
+                             closing: bytes = b"") -> web.StreamResponse:
+    """The answer of an ``oversized`` or a ``gzip_bomb`` (``kind``) fault, as every fake sends it.
+
+    ``oversized``: a 200 of exactly ``size`` bytes, ``opening`` (a JSON-valid prefix), spaces, then
+    ``closing``, chunked (no length said up front). ``gzip_bomb``: a 200 with ``Content-Encoding: gzip``
+    and its ``Content-Length``, inflating to ``size`` zero bytes. A client that hangs up early ends it quietly.
+    """
+    headers = {"Content-Type": "application/json"}
+    body = b""
+    if kind == "gzip_bomb":
+        body = await asyncio.to_thread(gzip_bomb, size)
+        headers["Content-Encoding"] = "gzip"
+    resp = web.StreamResponse(status=200, headers=headers)
+    if kind == "gzip_bomb":
+        resp.content_length = len(body)
+    try:
+        await resp.prepare(request)
+        if kind == "gzip_bomb":
+            for i in range(0, len(body), 64 * 1024):
+                await resp.write(body[i:i + 64 * 1024])
+        else:
+            await resp.write(opening)
+            block, left = b" " * (256 * 1024), size - len(opening) - len(closing)
+            while left > 0:
+                await resp.write(block[:min(left, len(block))])
+                left -= len(block)
+            await resp.write(closing)
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    return resp
+
+
 @dataclass
 class _Fault:
     kind: str
@@ -78,7 +116,7 @@ class FaultSwitches:
     addresses (Jupiter ``id`` / price key :data:`HUGE_ID`, DexScreener ``pairAddress``
     :data:`LONG_PAIR_ADDRESS`, GeckoTerminal ``attributes.address``), the others intact;
     ``"redirect"``: that many ``302 Found`` answers whose ``Location`` is the same path and query on
-    another host (:attr:`MarketFakes.elsewhere_url`), as a provider that moved (or a hostile proxy)
+    another host (:attr:`MarketFakes.elsewhere`), as a provider that moved (or a hostile proxy)
     answers, before any key check; ``"redirect_same"``: that many ``307`` answers to the very same URL
     on the same host (the next request is then served as usual); ``"key_echo"``: that many ``401``
     answers in the provider's error shape whose message repeats the ``X-API-KEY`` it was sent
@@ -159,15 +197,13 @@ def _malformed(value: Any, i: int) -> Any:
 
 def _add_bad_id_record(data: Any) -> bool:
     """Insert a copy of one record of ``data`` whose address fields are not addresses."""
-    target = _record_collection(data)
-    if target is None:
+    found = _middle_record(data)
+    if found is None:
         return False
+    target, key, record = found
     if isinstance(target, dict):
-        key = list(target)[len(target) // 2]
-        target[HUGE_ID] = json.loads(json.dumps(target[key]))
+        target[HUGE_ID] = json.loads(json.dumps(record))
         return True
-    i = len(target) // 2
-    record = target[i]
     if not isinstance(record, dict):
         return False
     bad = json.loads(json.dumps(record))
@@ -179,7 +215,7 @@ def _add_bad_id_record(data: Any) -> bool:
         bad["tokenAddress"] = HUGE_ID
     if isinstance(bad.get("attributes"), dict) and "address" in bad["attributes"]:
         bad["attributes"]["address"] = LONG_PAIR_ADDRESS
-    target.insert(i, bad)
+    target.insert(key, bad)
     return True
 
 
@@ -225,20 +261,24 @@ def _bad_bars(data: Any, how: str) -> bool:
 
 def _poison_one_record(data: Any) -> bool:
     """Replace one record of the first list answer in ``data`` with a fully malformed one."""
+    found = _middle_record(data)
+    if found is None:
+        return False
+    target, key, record = found
+    if isinstance(record, list):  # a bar row
+        target[key] = [_MALFORMED_BY_TYPE[float][j % 5] if j else "NaN" for j in range(len(record))]
+    else:
+        target[key] = _malformed(record, 0)
+    return True
+
+
+def _middle_record(data: Any) -> tuple[list[Any] | dict[str, Any], Any, Any] | None:
+    """(the records of an answer, the index or key of the middle one, that record), or None without records."""
     target = _record_collection(data)
     if target is None:
-        return False
-    if isinstance(target, dict):
-        key = list(target)[len(target) // 2]
-        target[key] = _malformed(target[key], 0)
-        return True
-    i = len(target) // 2
-    record = target[i]
-    if isinstance(record, list):
-        target[i] = [_MALFORMED_BY_TYPE[float][j % 5] if j else "NaN" for j in range(len(record))]
-    else:
-        target[i] = _malformed(record, 0)
-    return True
+        return None
+    key: Any = list(target)[len(target) // 2] if isinstance(target, dict) else len(target) // 2
+    return target, key, target[key]
 
 
 def _record_collection(data: Any) -> list[Any] | dict[str, Any] | None:

@@ -21,6 +21,7 @@ from dexscan.demo.servers.market.common import (
     _int_param,
     _iso,
     _plain,
+    serves,
 )
 from dexscan.demo.servers.market.providers import GECKOTERMINAL
 from dexscan.domain import Candle, Timeframe
@@ -42,18 +43,11 @@ def _gt_txns(w: WindowStats | None) -> dict[str, int]:
 
 
 class GeckoTerminalRoutes(MarketFakesBase):
-    def _gecko_routes(self, app: web.Application) -> None:
-        for route, fn in (
-            ("/networks/{network}/pools/{pool}/ohlcv/{timeframe}", self._gt_ohlcv),
-            ("/networks/{network}/tokens/{token}/pools", self._gt_token_pools),
-            ("/networks/{network}/pools/{pool}", self._gt_pool),
-        ):
-            self._add(app, GECKOTERMINAL, "default", route, fn)
-
     def _gt_network(self, request: web.Request) -> None:
         if request.match_info["network"] != "solana":
             raise _HttpError(404, "Not Found")
 
+    @serves(GECKOTERMINAL, "/networks/{network}/pools/{pool}/ohlcv/{timeframe}")
     def _gt_ohlcv(self, request: web.Request, now: float) -> dict[str, Any]:
         self._gt_network(request)
         address = request.match_info["pool"]
@@ -139,6 +133,7 @@ class GeckoTerminalRoutes(MarketFakesBase):
                                               include_forming=forming, include_empty=True)}
         return [replace(own[b.ts], volume=b.volume) for b in rows if b.ts in own]
 
+    @serves(GECKOTERMINAL, "/networks/{network}/tokens/{token}/pools")
     def _gt_token_pools(self, request: web.Request, now: float) -> dict[str, Any]:
         self._gt_network(request)
         mint = request.match_info["token"]
@@ -157,6 +152,7 @@ class GeckoTerminalRoutes(MarketFakesBase):
             out["included"] = self._gt_included(chunk, include)
         return out
 
+    @serves(GECKOTERMINAL, "/networks/{network}/pools/{pool}")
     def _gt_pool(self, request: web.Request, now: float) -> dict[str, Any]:
         self._gt_network(request)
         address = request.match_info["pool"]

@@ -20,6 +20,7 @@ from dexscan.demo.servers.market.common import (
     _looks_like_address,
     _round,
     _slot,
+    serves,
 )
 from dexscan.demo.servers.market.providers import JUPITER
 from dexscan.domain import SOL_MINT
@@ -40,16 +41,7 @@ def _static_mint_information(mint: str, now: float) -> dict[str, Any]:
 
 
 class JupiterRoutes(MarketFakesBase):
-    def _jupiter_routes(self, app: web.Application) -> None:
-        for route, fn in (
-            ("/tokens/v2/search", self._jup_search),
-            ("/tokens/v2/tag", self._jup_tag),
-            ("/tokens/v2/recent", self._jup_recent),
-            ("/tokens/v2/{category}/{interval}", self._jup_top),
-            ("/price/v3", self._jup_price),
-        ):
-            self._add(app, JUPITER, "default", route, fn)
-
+    @serves(JUPITER, "/tokens/v2/search")
     def _jup_search(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         query = request.query.get("query", "").strip()
         if not query:
@@ -67,6 +59,7 @@ class JupiterRoutes(MarketFakesBase):
         found = [t for t in self.sim.find(query) if self.sim.listed(t.mint, now)][:20]
         return [r for t in found if (r := self._mint_information(t.mint, now)) is not None]
 
+    @serves(JUPITER, "/tokens/v2/tag")
     def _jup_tag(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         tag = request.query.get("query", "")
         if tag not in ("verified", "lst", "stocks"):
@@ -81,9 +74,11 @@ class JupiterRoutes(MarketFakesBase):
                 out.append(self._jup_record(tok, info, now))
         return out
 
+    @serves(JUPITER, "/tokens/v2/recent")
     def _jup_recent(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         return [r for m in self.sim.recent(now) if (r := self._mint_information(m, now)) is not None]
 
+    @serves(JUPITER, "/tokens/v2/{category}/{interval}")
     def _jup_top(self, request: web.Request, now: float) -> list[dict[str, Any]]:
         category = request.match_info["category"]
         interval = request.match_info["interval"]
@@ -97,6 +92,7 @@ class JupiterRoutes(MarketFakesBase):
         mints = self.sim.discovery(category, interval, now, limit)  # type: ignore[arg-type]
         return [r for m in mints if (r := self._mint_information(m, now)) is not None]
 
+    @serves(JUPITER, "/price/v3")
     def _jup_price(self, request: web.Request, now: float) -> dict[str, Any]:
         ids = [i.strip() for i in request.query.get("ids", "").split(",") if i.strip()]
         if not ids:
