@@ -164,10 +164,12 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     from dexscan.logs import setup_logging
     from dexscan.sources import HttpLayer, build_clients
     from dexscan.store import Store
+    from dexscan.store.connection import LockWait
 
+    lock_wait = LockWait(give_up_after_s=settings.store.lock_wait_s)
     # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
     # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
-    await (await Store.open(db)).close()
+    await (await Store.open(db, lock_wait)).close()
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)
@@ -180,7 +182,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
         async with AsyncExitStack() as stack:
             stores = []
             for _ in range(4):
-                s = await Store.open(db)
+                s = await Store.open(db, lock_wait)
                 stack.push_async_callback(s.close)
                 stores.append(s)
             store, history_store, universe_store, side_store = stores
