@@ -127,19 +127,21 @@ async def run_scan(settings: Settings, args: argparse.Namespace, demo: DemoLaunc
     if opts.demo and demo is None:
         raise ConfigError("scan --demo: no demo world was handed over (run it as `dexscan scan --demo`)")
     db = _db_path(opts, settings)
+    if not opts.demo:  # no source answers: say so, and leave no database behind
+        problems = await unreachable_sources(settings)
+        enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
+                                  settings.sources.geckoterminal) if s.enabled)
+        if len(problems) >= enabled:
+            print(unreachable_message(problems), file=sys.stderr)
+            return 1
     # A database that cannot be written (a full disk) is refused at once, before the seconds of
     # imports below (aiogram alone takes several) and before the demo world starts.
     await _open_and_close(db, settings)
-    preload(opts, telegram=opts.demo or (settings.secrets.telegram_token is not None
-                                         and bool(settings.telegram.chat_ids)))
+    # One cycle (--once) runs no Telegram task: it needs neither aiogram nor the charts.
+    preload(opts, telegram=not opts.once and (opts.demo or (settings.secrets.telegram_token is not None
+                                                            and bool(settings.telegram.chat_ids))))
     if opts.demo and demo is not None:  # (without one it was refused above)
         return await _run_demo(settings, opts, demo, db)
-    problems = await unreachable_sources(settings)
-    enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
-                              settings.sources.geckoterminal) if s.enabled)
-    if len(problems) >= enabled:
-        print(unreachable_message(problems), file=sys.stderr)
-        return 1
     return await scan(settings, opts, RealClock(), db, mode="live")
 
 
