@@ -45,7 +45,7 @@ async def test_a_replayed_live_session_gives_the_same_raw_scores(tmp_path: Path)
         return (len(engine.stored) >= ENOUGH_SIGNALS
                 and {s.signal.strategy for s in engine.stored} >= NEEDED_STRATEGIES)
 
-    # Checked every 10 minutes: the bars after the last signal are stored by then, as the replay needs.
+    # Checked every 10 simulated minutes; the stop may fall at any moment, as run_for's did.
     stop_when = StopWhen(enough, every_s=600.0)
     opts = ScanOptions(demo=True, run_for=8 * 3600 + LEAD_S, dashboard=False, quiet=True)
     preload(opts, telegram=False)
