@@ -126,13 +126,16 @@ class DiscoveryFeeds(BarQueries):
         first = int(start) - int(start) % 60
         minutes = range(first, int(end) - int(end) % 60 + 60, 60)
         cache = self._minute_swaps
-        missing = [m for m in minutes if (pool, m) not in cache]
+        kept = [cache.get((pool, m)) for m in minutes]
+        missing = [m for m, swaps in zip(minutes, kept, strict=True) if swaps is None]
         if missing:
             size = self.tokens[self.pool(pool).token_index].trade_size_usd
             bars = {bar.ts: bar for bar in self.bars(pool, Timeframe.M1, missing[0], missing[-1] + 60,
                                                      include_empty=False)}
-            for m in missing:
-                cache[(pool, m)] = minute_swaps(pool, bars[m], size) if m in bars else []
+            made = {m: minute_swaps(pool, bars[m], size) if m in bars else [] for m in missing}
+            for m, swaps in made.items():
+                cache[(pool, m)] = swaps
             while len(cache) > MINUTE_SWAPS_KEPT:
                 cache.popitem(last=False)
-        return [s for m in minutes for s in cache[(pool, m)] if start <= s.ts < end]
+            kept = [made[m] if swaps is None else swaps for m, swaps in zip(minutes, kept, strict=True)]
+        return [s for swaps in kept if swaps for s in swaps if start <= s.ts < end]
