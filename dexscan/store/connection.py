@@ -108,6 +108,11 @@ class _Connection(aiosqlite.Connection):
         finally:
             cur.close()
 
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sqlite3_connection, *args)`` on the connection's thread: several statements, one trip."""
+        result: T = await self._execute(fn, self._conn, *args)
+        return result
+
     async def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """``executemany`` in its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on an error, so a
         failed attempt changed nothing); the rows it changed."""
