@@ -5,6 +5,9 @@ The simulator starts one young token on a pump.fun bonding curve (DexScreener: `
 plants a pump in the candle after. The scanner must keep it out while it is on the curve, with a reason
 that says so, look at it every round, take it in on its new pool, fetch that pool's history, and
 signal the pump: an ignition and a confirmation on the PumpSwap pool.
+
+The scanner starts three discovery rounds before the migration (enough to see it looked at the token
+every round while on the curve) and stops as soon as the pump's confirmation is stored.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from dexscan.config import load_settings
 from dexscan.demo.world import DemoWorld
 from dexscan.engine import Engine
 from dexscan.scan_command import ScanOptions, preload, scan
+from tests.support.scan_stop import StopWhen
 
 LEAD_S = 600
 H4 = 14_400
+ROUND_S = 600  # scan.discovery_interval_s: the token is looked at once a round
+ROUNDS_ON_CURVE = 3  # discovery rounds the scanner sees before the migration
 
 pytestmark = [pytest.mark.slow, pytest.mark.virtual_time]
 
@@ -47,23 +53,36 @@ async def test_the_migrating_token_is_tracked_across_its_migration_and_its_pump_
         pump = next(e for e in sim.planted_events(sim.live_start, sim.live_end) if e.mint == tok.mint)
         assert (pump.kind, pump.pool, pump.eligible) == ("pump", tok.main_pool.address, True)
         assert pump.candle_ts == tok.migrated_at + H4
-        start = sim.live_start - LEAD_S
+        # Three rounds on the curve, not the whole 4H of the live period before the migration: each
+        # round repeats the same verdict, and the new pool's history is fetched when it is picked.
+        start = tok.migrated_at - ROUNDS_ON_CURVE * ROUND_S
+        assert start >= sim.live_start - LEAD_S
         world.clock.advance(start - world.clock.now())
         end = pump.candle_ts + H4 + 1800  # the pump's 4H candle has closed: its confirmation is out
+
+        def confirmed(engine: Engine) -> bool:
+            return any((s.signal.mint, s.signal.strategy, s.signal.candle_ts) == (tok.mint, "confirmation",
+                                                                                   pump.candle_ts)
+                       for s in engine.stored)
+
+        stop_when = StopWhen(confirmed, every_s=60.0)
         opts = ScanOptions(demo=True, run_for=end - start, dashboard=False, quiet=True)
         preload(opts, telegram=False)
         log_file = tmp_path / "scan.log"
         settings = world.apply(load_settings()).with_overrides({
             "scan.hot_refresh_s": 60.0, "scan.cold_refresh_s": 120.0, "app.log_file": str(log_file)})
-        assert await scan(settings, opts, world.clock, tmp_path / "migration.db", mode="demo", stopped=inspect) == 0
+        assert settings.universe.discovery_interval_s == ROUND_S
+        assert await scan(settings, opts, world.clock, tmp_path / "migration.db", mode="demo", ready=stop_when,
+                          stopped=inspect, stop=stop_when.stop) == 0
+        assert stop_when.stopped_at is not None and stop_when.stopped_at < end  # stopped on the confirmation
 
     curve_reason = "on the pump.fun bonding curve, no pool liquidity yet"
     before = [(t, st, why) for t, st, why in results["verdicts"] if t < tok.migrated_at]
     after = [(t, st, why) for t, st, why in results["verdicts"] if t >= tok.migrated_at]
-    assert before and all((st, why) == ("fail", curve_reason) for _, st, why in before)
+    assert len(before) >= ROUNDS_ON_CURVE and all((st, why) == ("fail", curve_reason) for _, st, why in before)
     gaps = [b[0] - a[0] for a, b in pairwise(before)]
-    assert gaps and max(gaps) <= 600  # looked at every discovery round while on the curve
-    assert after and after[0][1] == "pass" and after[0][0] - tok.migrated_at <= 600
+    assert max(gaps) <= ROUND_S  # looked at every discovery round while on the curve
+    assert after and after[0][1] == "pass" and after[0][0] - tok.migrated_at <= ROUND_S
     assert results["view"] == (tok.main_pool.address, True, True)  # in the universe, on its new pool
     by_strategy = {(s.strategy, s.candle_ts): s for s in results["signals"]}
     ignition = by_strategy[("ignition", pump.candle_ts)]
