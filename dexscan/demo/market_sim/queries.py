@@ -23,7 +23,6 @@ from dexscan.demo.market_sim.model import (
 )
 from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT, TxnCounts, Window4
 
-
 #: Answers of :meth:`PointQueries.token_info` kept (a few scan rounds of every provider's tokens).
 TOKEN_INFOS_KEPT = 1024
 
