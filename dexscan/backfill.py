@@ -42,6 +42,7 @@ from dexscan.sources import BirdeyeClient, GeckoTerminalClient, HttpLayer, build
 from dexscan.sources.birdeye import BIRDEYE
 from dexscan.sources.geckoterminal import GECKOTERMINAL
 from dexscan.store import Store
+from dexscan.store.connection import LockWait
 
 log = logging.getLogger(__name__)
 
@@ -599,7 +600,7 @@ async def run_backfill(settings: Settings, args: argparse.Namespace, demo: DemoL
     from_files = _from_files_dir(args)
     console = Console()
     partial = BackfillSummary(source_name, 0, 0)
-    store = await Store.open(db_path)
+    store = await Store.open(db_path, LockWait(give_up_after_s=settings.store.lock_wait_s))
     try:
         if from_files is not None:
             summary = await import_files(store, from_files, int(time.time()),

@@ -78,6 +78,14 @@ class AppSettings(_Section):
         return v
 
 
+class StoreSettings(_Section):
+    """The SQLite file's use (:mod:`dexscan.store`)."""
+
+    # a write that finds the file locked by another connection waits this long, then gives up
+    # (dexscan.store.connection.LockWait.give_up_after_s); at most a week
+    lock_wait_s: float = Field(1800.0, gt=0, le=7 * 86_400)
+
+
 class HttpSettings(_Section):
     timeout_s: float = Field(15.0, gt=0, le=300)
     retries: int = Field(4, ge=0, le=20)
@@ -345,6 +353,7 @@ class Secrets(_Section):
 
 class Settings(_Section):
     app: AppSettings = AppSettings()
+    store: StoreSettings = StoreSettings()
     http: HttpSettings = HttpSettings()
     sources: SourcesSettings = SourcesSettings()
     rpc: RpcSettings = RpcSettings()

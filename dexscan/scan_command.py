@@ -38,6 +38,7 @@ from dexscan.probe import unreachable_message, unreachable_sources
 if TYPE_CHECKING:
     from dexscan.chain.mint import MintInspector
     from dexscan.store import Store
+    from dexscan.store.connection import LockWait
     from dexscan.universe import DiscoveryClients, Universe
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,6 @@ def preload(opts: ScanOptions, telegram: bool) -> None:
 async def run_scan(settings: Settings, args: argparse.Namespace, demo: DemoLauncher | None = None) -> int:
     """``dexscan scan`` (and ``dexscan`` with no arguments); ``--demo`` runs on ``demo``'s world."""
     opts = ScanOptions.from_args(args)
-    preload(opts, telegram=opts.demo or (settings.secrets.telegram_token is not None
-                                         and bool(settings.telegram.chat_ids)))
     if opts.serve:
         from dexscan.service import parse_listen
 
@@ -125,22 +124,28 @@ async def run_scan(settings: Settings, args: argparse.Namespace, demo: DemoLaunc
             problem = address_problem(mint)
             if problem is not None:
                 raise InputError(f"--tokens {mint!r}: not a Solana address ({problem})")
-    if opts.demo:
-        if demo is None:
-            raise ConfigError("scan --demo: no demo world was handed over (run it as `dexscan scan --demo`)")
-        return await _run_demo(settings, opts, demo)
+    if opts.demo and demo is None:
+        raise ConfigError("scan --demo: no demo world was handed over (run it as `dexscan scan --demo`)")
     db = _db_path(opts, settings)
-    problems = await unreachable_sources(settings)
-    enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
-                              settings.sources.geckoterminal) if s.enabled)
-    if len(problems) >= enabled:
-        print(unreachable_message(problems), file=sys.stderr)
-        return 1
+    if not opts.demo:  # no source answers: say so, and leave no database behind
+        problems = await unreachable_sources(settings)
+        enabled = sum(1 for s in (settings.sources.jupiter, settings.sources.dexscreener,
+                                  settings.sources.geckoterminal) if s.enabled)
+        if len(problems) >= enabled:
+            print(unreachable_message(problems), file=sys.stderr)
+            return 1
+    # A database that cannot be written (a full disk) is refused at once, before the seconds of
+    # imports below (aiogram alone takes several) and before the demo world starts.
+    await _open_and_close(db, settings)
+    # One cycle (--once) runs no Telegram task: it needs neither aiogram nor the charts.
+    preload(opts, telegram=not opts.once and (opts.demo or (settings.secrets.telegram_token is not None
+                                                            and bool(settings.telegram.chat_ids))))
+    if opts.demo and demo is not None:  # (without one it was refused above)
+        return await _run_demo(settings, opts, demo, db)
     return await scan(settings, opts, RealClock(), db, mode="live")
 
 
-async def _run_demo(settings: Settings, opts: ScanOptions, demo: DemoLauncher) -> int:
-    db = _db_path(opts, settings)
+async def _run_demo(settings: Settings, opts: ScanOptions, demo: DemoLauncher, db: Path) -> int:
     async with demo.world(settings, db=db, telegram=True) as world:
         run = world.settings
         if not opts.db and not settings.app.log_file:
@@ -167,7 +172,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
 
     # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
     # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
-    await (await Store.open(db)).close()
+    lock_wait = await _open_and_close(db, settings)
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)
@@ -180,7 +185,7 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
         async with AsyncExitStack() as stack:
             stores = []
             for _ in range(4):
-                s = await Store.open(db)
+                s = await Store.open(db, lock_wait)
                 stack.push_async_callback(s.close)
                 stores.append(s)
             store, history_store, universe_store, side_store = stores
@@ -244,6 +249,17 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
         for sig in installed:
             loop.remove_signal_handler(sig)
     return 0
+
+
+async def _open_and_close(db: Path, settings: Settings) -> LockWait:
+    """Open (creating and migrating) the database and close it again: :class:`StoreError` in one line
+    when it cannot be written. The lock budget of ``settings``, for the run's own connections."""
+    from dexscan.store import Store
+    from dexscan.store.connection import LockWait
+
+    lock_wait = LockWait(give_up_after_s=settings.store.lock_wait_s)
+    await (await Store.open(db, lock_wait)).close()
+    return lock_wait
 
 
 def _db_path(opts: ScanOptions, settings: Settings) -> Path:

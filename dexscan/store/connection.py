@@ -45,7 +45,7 @@ class LockWait:
     dexscan.vtime): ``first_pause_s``, doubling up to ``max_pause_s``, until the pauses add up to
     ``give_up_after_s``. The default rides out a lock of half an hour (367 attempts: pauses of 0.05 s
     doubling to 3.2 s, then 5 s), so a backup or a short shell session costs nothing; a lock held
-    longer is no passing one.
+    longer is no passing one. The commands take ``give_up_after_s`` from the setting ``store.lock_wait_s``.
     """
 
     busy_timeout_ms: int = 100

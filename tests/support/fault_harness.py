@@ -616,7 +616,7 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
     user = FakeTelegram(chats=[DEMO_CHAT], journal=journal)
     user.inject_user_message(DEMO_CHAT, "/start")  # a private chat begins with the user
     user.close_journal()
-    zygote = await Zygote.start(env, REPO_ROOT)
+    zygote = await Zygote.start(env, REPO_ROOT, limit_s=600.0)  # imports take long on a busy machine
     try:
         state = DbState.read(db)
         shown: set[tuple[str, str, int]] = set()
@@ -663,10 +663,8 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
         deadline = time.monotonic() + drain_limit_s
         while True:
             await asyncio.sleep(0.2)
-            now_state = DbState.read(db)
-            states = {row[4] for row in now_state.outbox}
-            clock = _demo_clock(db) or 0.0
-            if (first_clock is not None and clock >= first_clock + FINAL_CLOCK_S and now_state.signals
+            clock, signals, states = _progress(db)  # the full read (integrity check) comes once, below
+            if (first_clock is not None and clock >= first_clock + FINAL_CLOCK_S and signals
                     and states <= {"sent", "digested", "failed"}):
                 break
             assert time.monotonic() < deadline, f"alerts still undelivered: {sorted(states)}; see {err}"
@@ -706,6 +704,20 @@ async def run_kill_cycles(work: Path, cycles: int, seed: int, *, speed: float = 
         report.sim_hours = round((last_clock - first_clock) / 3600, 2)
     report.wall_s = round(time.perf_counter() - t0, 1)
     return report
+
+
+def _progress(db: Path) -> tuple[float, int, set[str]]:
+    """(demo clock or 0, signals stored, alert outbox states) of a running scanner's database: three
+    cheap reads, where :meth:`DbState.read` checks the whole file's integrity (0.16 s of CPU on a 24 MB
+    database, five times a second while the last run drains, competing with the scanner for the cores)."""
+    clock = _demo_clock(db) or 0.0
+    con = sqlite3.connect(db, timeout=30.0)
+    try:
+        (signals,) = con.execute("SELECT count(*) FROM signals").fetchone()
+        states = {str(r[0]) for r in con.execute("SELECT DISTINCT state FROM alert_outbox")}
+    finally:
+        con.close()
+    return clock, int(signals), states
 
 
 def _demo_clock(db: Path) -> float | None:

@@ -28,6 +28,7 @@ def test_defaults_carry_the_spec_numbers() -> None:
     assert s.universe.discovery_interval_s == 600 and s.universe.exit_after_s == 3600
     assert s.scoring.min_calibration_samples == 500
     assert s.evaluate.embargo_days == 1.0
+    assert s.store.lock_wait_s == 1800.0  # half an hour: tests/unit/test_store.py counts its 367 attempts
     assert not s.gates.top10_gate_enabled
 
 
@@ -47,6 +48,7 @@ def test_user_file_layers_over_defaults(tmp_path: Path) -> None:
         ("[ladder]\nsl_floor_frac = 1.5\n", "ladder.sl_floor_frac: Input should be less than 1"),
         ("[ladder]\ntp_r = [3.0, 1.5, 5.0]\n", "ladder.tp_r: Value error, needs three increasing"),
         ("[app]\ntimezone = 'Mars/Base'\n", "app.timezone: Value error, unknown IANA time zone"),
+        ("[store]\nlock_wait_s = 0\n", "store.lock_wait_s: Input should be greater than 0 (got 0)"),
     ],
 )
 def test_bad_values_name_the_key_and_the_file(tmp_path: Path, body: str, expected: str) -> None:

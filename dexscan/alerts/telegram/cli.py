@@ -16,6 +16,7 @@ from dexscan.errors import ConfigError
 from dexscan.logs import setup_logging
 from dexscan.scoring import Scorer
 from dexscan.store import Store
+from dexscan.store.connection import LockWait
 
 
 async def run_bot(settings: Settings, args: Any, demo: DemoLauncher | None = None) -> int:
@@ -30,7 +31,8 @@ async def run_bot(settings: Settings, args: Any, demo: DemoLauncher | None = Non
     if problem is not None or token is None:
         raise ConfigError(problem or "telegram: no token")
     setup_logging(settings.app.log_level, settings.app.log_format, secrets=settings.secret_values())
-    store = await Store.open(getattr(args, "db", None) or settings.db_file())
+    store = await Store.open(getattr(args, "db", None) or settings.db_file(),
+                             LockWait(give_up_after_s=settings.store.lock_wait_s))
     try:
         stop = _stop_event(duration)
         from dexscan.calibrator_loading import load_calibrator

@@ -16,6 +16,7 @@ from dexscan.backend import LiveBackend, ScannerBackend
 from dexscan.clock import Clock, RealClock
 from dexscan.config import Settings
 from dexscan.store import Store
+from dexscan.store.connection import LockWait
 
 if TYPE_CHECKING:
     from dexscan.engine import Engine
@@ -62,7 +63,7 @@ def alongside_scanner(engine: Engine, db: Path, clock: Clock, stop: asyncio.Even
     scanner, :class:`~dexscan.backend.LiveBackend`), on their own connection to the same database file."""
 
     async def telegram() -> None:
-        sender_store = await Store.open(db)
+        sender_store = await Store.open(db, LockWait(give_up_after_s=engine.settings.store.lock_wait_s))
         stack.push_async_callback(sender_store.close)
 
         def keep(sender: OutboxSender) -> None:
