@@ -5,12 +5,31 @@ Dependency-free, so the parsing edge of every provider client and the chain code
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 
 
+#: Longest text whose decoding is cached: an address (32 bytes) is 32 to 44 characters.
+_CACHED_LEN = 44
+
+
 def b58decode(text: str) -> bytes:
-    """Bitcoin-alphabet base58, as Solana uses for addresses; ``ValueError`` names a bad character."""
+    """Bitcoin-alphabet base58, as Solana uses for addresses; ``ValueError`` names a bad character.
+    Addresses (up to 44 characters) are cached, as pools, mints and wallets repeat; longer text
+    (instruction data) is decoded each time."""
+    if len(text) <= _CACHED_LEN:
+        return _b58decode_cached(text)
+    return _b58decode(text)
+
+
+@lru_cache(maxsize=65_536)
+def _b58decode_cached(text: str) -> bytes:
+    return _b58decode(text)
+
+
+def _b58decode(text: str) -> bytes:
     n = 0
     for c in text:
         digit = _B58_INDEX.get(c)

@@ -333,10 +333,13 @@ class DemoWorld:
         quote = _QUOTE_USD.get(p.quote_mint)
         if quote is None:
             return []
+        swaps = sim.swaps(pool, start, end)
+        if not swaps:  # most pools in most stream slices
+            return []
         tok = sim.token(p.base_mint)
         program = swap_program(p.dex_id, p.labels)
         out = []
-        for swap in sim.swaps(pool, start, end):
+        for swap in swaps:
             logs = swap_logs(p.dex_id, p.labels, swap, tok.mint, p.quote_mint, tok.decimals, quote[0], quote[1])
             if logs is not None:
                 inner = [] if p.dex_id != "meteora" else dlmm_inner_instructions(

@@ -17,15 +17,14 @@ class Bars(Database):
         rows = [(pool, int(tf), c.ts, c.open, c.high, c.low, c.close, c.volume) for c in candles]
         if not rows:
             return 0
-        async with self.transaction():
-            await self.db.executemany(
-                """INSERT INTO candles(pool, timeframe, ts, open, high, low, close, volume)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(pool, timeframe, ts) DO UPDATE SET open = excluded.open,
-                     high = excluded.high, low = excluded.low, close = excluded.close,
-                     volume = excluded.volume""",
-                rows,
-            )
+        await self._write_many(
+            """INSERT INTO candles(pool, timeframe, ts, open, high, low, close, volume)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(pool, timeframe, ts) DO UPDATE SET open = excluded.open,
+                 high = excluded.high, low = excluded.low, close = excluded.close,
+                 volume = excluded.volume""",
+            rows,
+        )
         return len(rows)
 
     async def candles(

@@ -19,11 +19,11 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
@@ -32,6 +32,7 @@ from dexscan.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 from dexscan.vtime import thread_work
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,45 @@ class _Connection(aiosqlite.Connection):
         with thread_work():  # also waits for the thread to stop, outside ``_execute``
             await super().close()
 
+    # Each call below is one hand-off to the connection's thread (aiosqlite's cursor calls are one
+    # each: execute, fetch, close), which is what a query costs the event loop.
 
-def _connect(path: str) -> aiosqlite.Connection:
+    async def fetch_one(self, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+        """The first row of a query (the cursor closed, so no read stays open)."""
+        return await self._execute(self._fetch_one, sql, params)
+
+    def _fetch_one(self, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
+        cur = self._conn.execute(sql, params)
+        try:
+            row: sqlite3.Row | None = cur.fetchone()
+            return row
+        finally:
+            cur.close()
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(sqlite3_connection, *args)`` on the connection's thread: several statements, one trip."""
+        result: T = await self._execute(fn, self._conn, *args)
+        return result
+
+    async def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """``executemany`` in its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on an error, so a
+        failed attempt changed nothing); the rows it changed."""
+        return int(await self._execute(self._write_many, sql, rows))
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return conn.total_changes - before
+
+
+def _connect(path: str) -> _Connection:
     """``aiosqlite.connect(path, isolation_level=None)`` with :class:`_Connection`."""
     return _Connection(lambda: sqlite3.connect(path, isolation_level=None), iter_chunk_size=64)
 
@@ -122,7 +160,7 @@ class Database:
     that finds the file locked by another connection waits it out (:meth:`_when_unlocked`).
     """
 
-    def __init__(self, db: aiosqlite.Connection, path: Path, lock_wait: LockWait = LockWait()) -> None:
+    def __init__(self, db: _Connection, path: Path, lock_wait: LockWait = LockWait()) -> None:
         self.db = db
         self.path = path
         self.lock_wait = lock_wait
@@ -138,7 +176,8 @@ class Database:
         try:
             if str(p) != ":memory:":
                 p.parent.mkdir(parents=True, exist_ok=True)
-            db = await _connect(str(p))
+            db = _connect(str(p))
+            await db  # starts its thread and opens the file
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(_cannot_open(p, exc)) from None
         try:
@@ -200,7 +239,19 @@ class Database:
         async with self._writing():
             return await self._when_unlocked(sql, params)
 
+    async def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement over many rows, all committed together or none (one transaction, one trip to
+        the connection's thread), waiting out another connection's lock like every write; the rows
+        it changed."""
+        async with self._writing():
+            return await self._when_unlocked_do(lambda: self.db.write_many(sql, rows))
+
     async def _when_unlocked(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        """Run a statement that takes the write lock, waiting while another connection holds it (see
+        :meth:`_when_unlocked_do`)."""
+        return await self._when_unlocked_do(lambda: self.db.execute(sql, params))
+
+    async def _when_unlocked_do(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run a statement that takes the write lock, waiting while another connection holds it.
 
         SQLite waits ``busy_timeout_ms`` in its thread; a longer lock ends in "database is locked",
@@ -214,7 +265,7 @@ class Database:
         attempts = 0
         while True:
             try:
-                return await self.db.execute(sql, params)
+                return await attempt()
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise
@@ -241,9 +292,9 @@ class Database:
                 await self.db.execute("COMMIT")
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        """The rows of a query (one trip to the connection's thread)."""
+        return list(await self.db.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cur:
-            return await cur.fetchone()
+        """The first row of a query, or None (one trip to the connection's thread)."""
+        return await self.db.fetch_one(sql, params)

@@ -31,12 +31,11 @@ class Gates(Database):
             (v.mint, v.gate, v.checked_at, v.status.value, v.reason, dumps(dict(v.details)))
             for v in verdicts
         ]
-        async with self.transaction():
-            await self.db.executemany(
-                """INSERT OR REPLACE INTO gate_verdicts(mint, gate, checked_at, status, reason, details)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
+        await self._write_many(
+            """INSERT OR REPLACE INTO gate_verdicts(mint, gate, checked_at, status, reason, details)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
 
     async def latest_verdicts(self, mint: str) -> list[GateVerdict]:
         rows = await self._all(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from dexscan.store.connection import Database, dumps
@@ -15,20 +16,11 @@ class Tokens(Database):
         self, mint: str, now: int, symbol: str = "", name: str = "", decimals: int | None = None,
         source: str | None = None,
     ) -> None:
-        row = await self._one("SELECT sources FROM tokens WHERE mint = ?", (mint,))
-        sources = set(json.loads(row["sources"])) if row else set()
-        if source:
-            sources.add(source)
-        await self._write(
-            """INSERT INTO tokens(mint, symbol, name, decimals, sources, first_seen, last_seen)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(mint) DO UPDATE SET
-                 symbol = CASE WHEN excluded.symbol != '' THEN excluded.symbol ELSE tokens.symbol END,
-                 name = CASE WHEN excluded.name != '' THEN excluded.name ELSE tokens.name END,
-                 decimals = COALESCE(excluded.decimals, tokens.decimals),
-                 sources = excluded.sources, last_seen = excluded.last_seen""",
-            (mint, symbol, name, decimals, dumps(sorted(sources)), now, now),
-        )
+        """Add or refresh a token's row, adding ``source`` to the sources it was seen in (read and
+        written in one trip to the connection's thread, under the write lock like every write)."""
+        async with self._writing():
+            await self._when_unlocked_do(
+                lambda: self.db.call(_upsert_token, mint, now, symbol, name, decimals, source))
 
     async def set_universe_membership(
         self, mint: str, in_universe: bool, now: int, failing_since: int | None, main_pool: str | None = None
@@ -113,3 +105,27 @@ class Tokens(Database):
                ORDER BY volume_h24_usd IS NULL, volume_h24_usd DESC, mint LIMIT ?""",
             (limit,),
         )]
+
+
+def _upsert_token(conn: sqlite3.Connection, mint: str, now: int, symbol: str, name: str, decimals: int | None,
+                  source: str | None) -> None:
+    """:meth:`Tokens.upsert_token` on the connection's thread: the sources read, the row written
+    (one autocommit statement: it changes nothing when it fails on a lock)."""
+    cur = conn.execute("SELECT sources FROM tokens WHERE mint = ?", (mint,))
+    try:
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    sources = set(json.loads(row[0])) if row else set()
+    if source:
+        sources.add(source)
+    conn.execute(
+        """INSERT INTO tokens(mint, symbol, name, decimals, sources, first_seen, last_seen)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(mint) DO UPDATE SET
+             symbol = CASE WHEN excluded.symbol != '' THEN excluded.symbol ELSE tokens.symbol END,
+             name = CASE WHEN excluded.name != '' THEN excluded.name ELSE tokens.name END,
+             decimals = COALESCE(excluded.decimals, tokens.decimals),
+             sources = excluded.sources, last_seen = excluded.last_seen""",
+        (mint, symbol, name, decimals, dumps(sorted(sources)), now, now),
+    ).close()

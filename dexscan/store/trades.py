@@ -18,14 +18,11 @@ class Trades(Database):
                  t.quote_amount, t.price_usd, t.signer) for t in trades if t.price_usd is not None]
         if not rows:
             return 0
-        async with self.transaction():
-            before = self.db.total_changes
-            await self.db.executemany(
-                """INSERT OR IGNORE INTO trades(signature, idx, pool, mint, slot, block_time, side, base_amount,
-                   quote_amount, price_usd, signer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
-            return int(self.db.total_changes - before)
+        return await self._write_many(
+            """INSERT OR IGNORE INTO trades(signature, idx, pool, mint, slot, block_time, side, base_amount,
+               quote_amount, price_usd, signer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
 
     async def trades(self, pool: str, start: int, end: int) -> list[tuple[Any, ...]]:
         """The tape of ``pool`` with ``start <= block_time < end``, oldest first: (signature, idx, slot,
@@ -39,7 +36,7 @@ class Trades(Database):
         return [tuple(r) for r in rows]
 
     async def prune_trades(self, before: int) -> int:
-        """Drop tape rows older than ``before`` (retention). Returns rows removed."""
-        async with self.transaction():
-            cur = await self.db.execute("DELETE FROM trades WHERE block_time < ?", (before,))
-            return int(cur.rowcount or 0)
+        """Drop tape rows older than ``before`` (retention; one statement, so all of them or none).
+        Returns rows removed."""
+        cur = await self._write("DELETE FROM trades WHERE block_time < ?", (before,))
+        return int(cur.rowcount or 0)

@@ -32,6 +32,7 @@ from dexscan.chain.events.codec import (
     WSOL_MINT,
     b58decode,
     b58encode,
+    b58encode_pure,
     find_program_address,
     on_curve,
 )
@@ -148,6 +149,11 @@ def test_program_derived_addresses_match_solders() -> None:
         assert on_curve(raw) == Pubkey(raw).is_on_curve()
     for raw in (b"\0" * 32, key(1), bytes(range(32)), b"\0\0\x01" + b"\xff" * 29):  # both base58 encoders
         assert b58decode(b58encode.__wrapped__(raw)) == raw
+    # 64 bytes (a signature): solders' encoder once loaded (the derivations above load it), same text
+    for raw in (b"\0" * 64, key(1) + key(2), bytes(range(64)), b"\0\0\x01" + b"\xff" * 61, b"\xff" * 64):
+        assert b58encode.__wrapped__(raw) == b58encode_pure(raw)
+        assert b58decode(b58encode.__wrapped__(raw)) == raw
+    assert b58encode.__wrapped__(b"\0" * 63 + b"\x01") == "1" * 63 + "2"
 
 
 #: TradeEvent versions (IDL commit dates) -> size of a buy (a sell's ix_name is one byte longer)

@@ -201,3 +201,44 @@ async def test_a_lock_held_past_the_budget_ends_in_database_locked(tmp_path: Pat
     finally:
         holder.close()
         await store.close()
+
+
+async def test_upsert_token_adds_each_source_once_and_keeps_known_fields(store: Store) -> None:
+    await store.upsert_token("M", 100, symbol="AAA", name="Alpha", decimals=6, source="jupiter:recent")
+    await store.upsert_token("M", 200, source="dexscreener:profiles")
+    await store.upsert_token("M", 300, symbol="AAB", source="jupiter:recent")
+    row = await store.token_row("M")
+    assert row is not None
+    assert (row["symbol"], row["name"], row["decimals"], row["sources"], row["first_seen"], row["last_seen"]) == (
+        "AAB", "Alpha", 6, '["dexscreener:profiles","jupiter:recent"]', 100, 300)
+
+
+@pytest.mark.virtual_time
+async def test_one_trip_writes_wait_out_a_short_lock_like_the_others(tmp_path: Path) -> None:
+    """save_trades (BEGIN IMMEDIATE + executemany + COMMIT in one trip) and upsert_token (read and
+    write in one trip) pause and try again as every write does; nothing is half written."""
+    from dexscan.chain.trades import Trade
+
+    db = tmp_path / "locked.db"
+    store = await Store.open(db, LockWait(busy_timeout_ms=TEST_BUSY_TIMEOUT_MS))
+    loop = asyncio.get_running_loop()
+    trades = [Trade(signature=f"s{i}", index=0, pool="Pool", mint="Mint", block_time=10 + i, side="buy",
+                    base_amount=2.0, signer="Signer", program="pumpswap", slot=100 + i, quote_amount=0.01,
+                    price_quote=0.005, price_usd=0.5) for i in range(3)]
+    holder = _hold_write_lock(db)
+    try:
+        loop.call_later(10.0, holder.commit)
+        started = loop.time()
+        assert await store.save_trades(trades) == 3
+        assert round(loop.time() - started, 6) == 11.35  # the same pauses as test_a_write_waits_out_a_short_lock
+        holder.execute("BEGIN EXCLUSIVE")
+        loop.call_later(1.0, holder.commit)
+        started = loop.time()
+        await store.upsert_token("Mint", 7, symbol="TOK", source="chain")
+        assert round(loop.time() - started, 6) == 1.55  # 0.05 + 0.1 + 0.2 + 0.4 + 0.8
+        row = await store.token_row("Mint")
+        assert row is not None and (row["symbol"], row["sources"]) == ("TOK", '["chain"]')
+        assert [r[0] for r in await store.trades("Pool", 0, 100)] == ["s0", "s1", "s2"]
+    finally:
+        holder.close()
+        await store.close()

@@ -26,15 +26,25 @@ QUOTE_MINTS = frozenset({WSOL_MINT, USDC_MINT, USDT_MINT})
 
 _U32 = struct.Struct("<I")
 _solders: Any = None  # solders.pubkey, once loaded (see _load_solders)
+_signature: Any = None  # solders.signature, loaded with it
 
 
 @lru_cache(maxsize=65_536)
 def b58encode(raw: bytes) -> str:
     """Bitcoin-alphabet base58 (Solana addresses and signatures); cached, as pools and mints repeat.
     Once solders is loaded (the first program-derived address loads it) its Rust encoder does
-    32-byte keys; the pure-Python one does the rest."""
-    if _solders is not None and len(raw) == 32:
-        return str(_solders.Pubkey(raw))
+    32-byte keys and 64-byte signatures (the same text, ~25 times faster); the pure-Python one does
+    the rest."""
+    if _solders:
+        if len(raw) == 32:
+            return str(_solders.Pubkey(raw))
+        if len(raw) == 64:
+            return str(_signature.Signature(raw))
+    return b58encode_pure(raw)
+
+
+def b58encode_pure(raw: bytes) -> str:
+    """:func:`b58encode` in Python alone (the reference the Rust encoders must match)."""
     n = int.from_bytes(raw, "big")
     out = []
     while n:
@@ -102,13 +112,15 @@ def on_curve(raw: bytes) -> bool:
 
 def _load_solders() -> bool:
     """Load solders (Rust; ~0.7 s once) for addresses: a derivation there takes ~10 us, not ~110."""
-    global _solders
+    global _solders, _signature
     if _solders is None:
         try:
             import solders.pubkey as pubkey_module
+            import solders.signature as signature_module
         except ImportError:  # pragma: no cover - solders is a dependency; the pure path stays correct
             _solders = False
             return False
+        _signature = signature_module
         _solders = pubkey_module
     return bool(_solders)
 

@@ -3,6 +3,7 @@ launches, and the individual swaps of a pool that the chain stream publishes."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING
 
@@ -107,15 +108,19 @@ class DiscoveryFeeds(BarQueries):
         """Pools opening in ``[start, end)`` (their ``created_at``), in time order, each with the
         bonding curve it replaces when it is a token's graduation (its main pool opening as the curve
         closes), else None: what the chain shows as pool-creation and migration events."""
-        out = []
-        for tok in self.tokens:
-            for p in tok.pools:
-                if start <= p.created_at < end:
+        launches = self._launches
+        if launches is None:  # every pool's opening, in time order, once (the stream asks every slice)
+            launches = []
+            for tok in self.tokens:
+                for p in tok.pools:
                     curve = tok.curve if tok.curve is not None and p.is_main and p.created_at == tok.migrated_at \
                         else None
-                    out.append((p, curve))
-        out.sort(key=lambda pc: (pc[0].created_at, pc[0].address))
-        return out
+                    launches.append((p, curve))
+            launches.sort(key=lambda pc: (pc[0].created_at, pc[0].address))
+            self._launches = launches
+            self._launch_times = [p.created_at for p, _ in launches]
+        times = self._launch_times
+        return launches[bisect.bisect_left(times, start):bisect.bisect_left(times, end)]
 
     def swaps(self, pool: str, start: float, end: float) -> list[SimSwap]:
         """The individual swaps of ``pool`` with ``start <= ts < end``, in time order: each one-minute
@@ -126,13 +131,16 @@ class DiscoveryFeeds(BarQueries):
         first = int(start) - int(start) % 60
         minutes = range(first, int(end) - int(end) % 60 + 60, 60)
         cache = self._minute_swaps
-        missing = [m for m in minutes if (pool, m) not in cache]
+        kept = [cache.get((pool, m)) for m in minutes]
+        missing = [m for m, swaps in zip(minutes, kept, strict=True) if swaps is None]
         if missing:
             size = self.tokens[self.pool(pool).token_index].trade_size_usd
             bars = {bar.ts: bar for bar in self.bars(pool, Timeframe.M1, missing[0], missing[-1] + 60,
                                                      include_empty=False)}
-            for m in missing:
-                cache[(pool, m)] = minute_swaps(pool, bars[m], size) if m in bars else []
+            made = {m: minute_swaps(pool, bars[m], size) if m in bars else [] for m in missing}
+            for m, swaps in made.items():
+                cache[(pool, m)] = swaps
             while len(cache) > MINUTE_SWAPS_KEPT:
                 cache.popitem(last=False)
-        return [s for m in minutes for s in cache[(pool, m)] if start <= s.ts < end]
+            kept = [made[m] if swaps is None else swaps for m, swaps in zip(minutes, kept, strict=True)]
+        return [s for swaps in kept if swaps for s in swaps if start <= s.ts < end]

@@ -298,6 +298,7 @@ class _CandleData(NamedTuple):
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray  # token level (all pools), USD
+    cum_volume: np.ndarray  # ``np.cumsum(volume)``: the volume up to and including each minute
 
     def opens(self) -> np.ndarray:
         out = np.empty_like(self.close)
@@ -310,4 +311,4 @@ class _CandleData(NamedTuple):
 
     def volume_before(self, m: int) -> float:
         """Volume of the minutes before minute ``m`` (summed in order, so totals are reproducible)."""
-        return float(np.cumsum(self.volume[:m])[-1]) if m > 0 else 0.0
+        return float(self.cum_volume[m - 1]) if m > 0 else 0.0

@@ -203,9 +203,10 @@ class PricePaths(EventSchedule):
         self._add_spikes(tok, c, open0, close, high, low, volume, ev)
         if ev is not None and ev.kind != "rug":
             self._size_ignition(ti, c, ev, volume)
-        for arr in (high, low, close, volume):
+        cum_volume = np.cumsum(volume)
+        for arr in (high, low, close, volume, cum_volume):
             arr.flags.writeable = False
-        return _CandleData(open0, high, low, close, volume)
+        return _CandleData(open0, high, low, close, volume, cum_volume)
 
     def _event_path(self, ev: _Event, active: np.ndarray, steps: np.ndarray, volume: np.ndarray,
                     noise: np.ndarray, base: float, x_end: float) -> np.ndarray:

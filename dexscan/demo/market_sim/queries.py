@@ -23,6 +23,9 @@ from dexscan.demo.market_sim.model import (
 )
 from dexscan.domain import SOL_MINT, USD1_MINT, USDC_MINT, TxnCounts, Window4
 
+#: Answers of :meth:`PointQueries.token_info` kept (a few scan rounds of every provider's tokens).
+TOKEN_INFOS_KEPT = 1024
+
 
 class PointQueries(BarQueries):
     """Prices, volumes and the providers' stats of a pool or token at a time ``t``."""
@@ -127,7 +130,18 @@ class PointQueries(BarQueries):
                 and t - tok.listed_at >= YOUNG_AGE_S)
 
     def token_info(self, mint: str, t: float) -> SimTokenInfo | None:
-        """Jupiter's view of a token at ``t``; None before its first pool trades."""
+        """Jupiter's view of a token at ``t``; None before its first pool trades. A pure function of
+        the seed, ``mint`` and ``t``: the last :data:`TOKEN_INFOS_KEPT` answers are kept."""
+        key = (mint, t)
+        cache = self._token_infos
+        if key in cache:
+            return cache[key]
+        info = cache[key] = self._token_info(mint, t)
+        if len(cache) > TOKEN_INFOS_KEPT:
+            cache.popitem(last=False)
+        return info
+
+    def _token_info(self, mint: str, t: float) -> SimTokenInfo | None:
         tok = self.token(mint)
         if t < tok.listed_at:
             return None

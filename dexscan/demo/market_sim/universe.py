@@ -22,6 +22,7 @@ from dexscan.demo.market_sim.model import (
     SimConfig,
     SimPool,
     SimToken,
+    SimTokenInfo,
     TokenKind,
     _CandleData,
     _Path,
@@ -129,6 +130,11 @@ class SimUniverse:
         self._boost_amounts: dict[tuple[int, int], float] = {}
         # (pool, minute) -> its swaps: the stream asks for every 2 s slice, a minute's bar is split once
         self._minute_swaps: OrderedDict[tuple[str, int], list[SimSwap]] = OrderedDict()
+        # (mint, t) -> Jupiter's view of the token then: the fakes ask for the same tokens at one
+        # instant again and again (every category and interval of a scan round, each provider)
+        self._launches: list[tuple[SimPool, SimPool | None]] | None = None  # (pool, curve) by opening time
+        self._launch_times: list[int] = []
+        self._token_infos: OrderedDict[tuple[str, float], SimTokenInfo | None] = OrderedDict()
         self._build_tokens()
         self._live_plan = self._plan_live()
 

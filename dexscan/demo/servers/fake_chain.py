@@ -204,10 +204,15 @@ class TxArchive:
 
 
 class FakeChain:
-    """One LiteSVM world shared by several :class:`~dexscan.demo.servers.rpc.RpcFakeServer` instances."""
+    """One LiteSVM world shared by several :class:`~dexscan.demo.servers.rpc.RpcFakeServer` instances.
+
+    Its slot moves only by :meth:`advance_slots` (LiteSVM's clock stands still between warps), so
+    :attr:`slot` is kept here rather than asked of the LiteSVM thread on every RPC answer.
+    """
 
     def __init__(self) -> None:
         self.svm = SvmThread()
+        self._slot = START_SLOT
         self.svm.warp_to_slot(START_SLOT)
         self.authority = Keypair.from_seed(hashlib.sha256(b"dexscan-fakechain:authority").digest())
         self._airdrop(self.authority.pubkey(), 10**13)
@@ -219,10 +224,12 @@ class FakeChain:
 
     @property
     def slot(self) -> int:
-        return int(self.svm.get_clock().slot)
+        """The chain's slot (LiteSVM's clock: every warp goes through :meth:`advance_slots`)."""
+        return self._slot
 
     def advance_slots(self, n: int) -> None:
-        self.svm.warp_to_slot(self.slot + n)
+        self.svm.warp_to_slot(self._slot + n)
+        self._slot += n
 
     def account(self, address: str | Pubkey) -> Account | None:
         key = address if isinstance(address, Pubkey) else Pubkey.from_string(address)
