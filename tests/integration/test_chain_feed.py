@@ -8,15 +8,18 @@ Virtual time: timeouts and the demo's publication slices are simulated seconds."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
 from dexscan.chain.feed import ChainFeed, program_of
 from dexscan.chain.mint import MintInspector
 from dexscan.chain.rpc import RpcPool
-from dexscan.config import load_settings
+from dexscan.config import Settings, load_settings
 from dexscan.demo.world import DemoWorld
+from dexscan.domain import PairSnapshot
 from dexscan.sources import HttpLayer, build_clients
 
 pytestmark = pytest.mark.virtual_time
@@ -26,6 +29,46 @@ async def until(pred: Callable[[], bool], seconds: float = 300.0) -> None:
     async with asyncio.timeout(seconds):
         while not pred():  # noqa: ASYNC110 - state across client and fake, no event to await
             await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def watching(world: DemoWorld, settings: Settings, mint: str, pool: str,
+                   fetch: bool = False) -> AsyncIterator[tuple[ChainFeed, RpcPool, PairSnapshot]]:
+    """A feed running on the demo world and streaming ``pool`` (its pair as DexScreener lists it),
+    SOL priced by Jupiter, and with ``fetch`` its getTransaction loop; stopped and closed after."""
+    assert world.clock is not None and world.chain_ws is not None
+    clock, ws = world.clock, world.chain_ws
+    http = HttpLayer(settings, clock)
+    await http.__aenter__()
+    rpc = RpcPool.from_settings(settings, clock)
+    try:
+        clients = build_clients(settings, http)
+        (pair,) = await clients.dexscreener.pairs([pool])
+        feed = ChainFeed.from_settings(settings, clock, MintInspector(rpc, settings, clock))
+        assert feed is not None
+        runner = asyncio.create_task(feed.run())
+        helpers = [asyncio.create_task(feed.sol_usd_loop(clients.jupiter))]
+        if fetch:
+            helpers.append(asyncio.create_task(feed.fetch_loop(rpc)))
+        await until(lambda: feed.sol.source == "jupiter")
+        assert await feed.watch(mint, pair)
+        await until(lambda: ws.active_subscriptions == 1)
+        yield feed, rpc, pair
+        for task in helpers:
+            task.cancel()
+        await feed.stream.stop()
+        await runner
+    finally:
+        await rpc.close()
+        await http.__aexit__(None, None, None)
+
+
+def drain(feed: ChainFeed) -> list[Any]:
+    """The events the feed has queued so far."""
+    events = []
+    while not feed.queue.empty():
+        events.append(feed.queue.get_nowait())
+    return events
 
 
 async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
@@ -40,26 +83,13 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
                                                                                                 "pumpswap")
                    and sim.pool_open(t.main_pool.address, now))
         pool = tok.main_pool.address
-        http = HttpLayer(settings, clock)
-        await http.__aenter__()
-        clients = build_clients(settings, http)
-        (pair,) = await clients.dexscreener.pairs([pool])
-        rpc = RpcPool.from_settings(settings, clock)
-        try:
-            feed = ChainFeed.from_settings(settings, clock, MintInspector(rpc, settings, clock))
-            assert feed is not None and program_of(pair) is not None
-            runner = asyncio.create_task(feed.run())
-            pricing = asyncio.create_task(feed.sol_usd_loop(clients.jupiter))
-            await until(lambda: feed.sol.source == "jupiter")
-            assert await feed.watch(tok.mint, pair)
+        async with watching(world, settings, tok.mint, pool) as (feed, rpc, pair):
+            assert program_of(pair) is not None
             assert feed.pools[pool].base_decimals == tok.decimals
-            await until(lambda: world.chain_ws is not None and world.chain_ws.active_subscriptions == 1)
             start = clock.now() + 2.0
             start -= start % 2.0  # the first publication slice wholly after the subscription
             await clock.sleep(start + 180.0 - clock.now())
-            events = []
-            while not feed.queue.empty():
-                events.append(feed.queue.get_nowait())
+            events = drain(feed)
             trades = [t for t in feed.trades(events) if t.block_time >= start]
             want = [s for s in sim.swaps(pool, start, start + 178.0)]
             assert len(want) >= 3
@@ -89,9 +119,7 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
             await clock.sleep(0.5)
             end = clock.now() - clock.now() % 2.0
             gap = await feed.fill_gaps(rpc, 500)
-            events = []
-            while not feed.queue.empty():
-                events.append(feed.queue.get_nowait())
+            events = drain(feed)
             after = feed.trades(events)
             swaps = sim.swaps(pool, start, end)
             missed = swaps[[s.signature for s in swaps].index(last_seen) + 1:]
@@ -110,12 +138,6 @@ async def test_demo_swaps_arrive_as_trades_and_a_dead_stream_is_seen() -> None:
             assert not feed.up() and feed.counts["fallbacks"] == 2
             assert feed.sol.value(clock.now()) == 150.0
             assert feed.counts["trades"] == len(trades) + len(gap) + len(after)
-            pricing.cancel()
-            await feed.stream.stop()
-            await runner
-        finally:
-            await rpc.close()
-            await http.__aexit__(None, None, None)
 
 
 @pytest.mark.parametrize("per_minute", [600, 2])
@@ -136,26 +158,12 @@ async def test_dlmm_swaps_are_fetched_with_get_transaction_within_the_budget(per
                                            "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
                       and len(sim.swaps(p.address, now, now + 600)) >= 6)
         pool = p.address
-        http = HttpLayer(settings, clock)
-        await http.__aenter__()
-        clients = build_clients(settings, http)
-        (pair,) = await clients.dexscreener.pairs([pool])
-        rpc = RpcPool.from_settings(settings, clock)
-        try:
-            feed = ChainFeed.from_settings(settings, clock, MintInspector(rpc, settings, clock))
-            assert feed is not None and program_of(pair) == "meteora_dlmm"
-            runner = asyncio.create_task(feed.run())
-            fetcher = asyncio.create_task(feed.fetch_loop(rpc))
-            pricing = asyncio.create_task(feed.sol_usd_loop(clients.jupiter))
-            await until(lambda: feed.sol.source == "jupiter")
-            assert await feed.watch(tok.mint, pair)
-            await until(lambda: world.chain_ws is not None and world.chain_ws.active_subscriptions == 1)
+        async with watching(world, settings, tok.mint, pool, fetch=True) as (feed, _, pair):
+            assert program_of(pair) == "meteora_dlmm"
             start = clock.now() + 2.0
             start -= start % 2.0
             await clock.sleep(start + 600.0 - clock.now())
-            events = []
-            while not feed.queue.empty():
-                events.append(feed.queue.get_nowait())
+            events = drain(feed)
             trades = [t for t in feed.trades(events) if t.block_time >= start]
             want = sim.swaps(pool, start, start + 598.0)
             c = feed.counts
@@ -177,13 +185,6 @@ async def test_dlmm_swaps_are_fetched_with_get_transaction_within_the_budget(per
                 sigs = {s.signature for s in sim.swaps(pool, start - 60, start + 600)}
                 assert all(t.signature in sigs for t in trades)
             assert feed.streaming(tok.mint)
-            for task in (pricing, fetcher):
-                task.cancel()
-            await feed.stream.stop()
-            await runner
-        finally:
-            await rpc.close()
-            await http.__aexit__(None, None, None)
 
 
 async def test_a_raydium_v4_init_is_fetched_and_its_token_discovered_within_the_budget() -> None:
