@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,7 @@ async def test_a_graduation_and_a_new_pool_are_gated_from_the_stream_within_seco
         sim = world.sim
         tok = next(t for t in sim.tokens if t.curve is not None)
         assert tok.migrated_at is not None and tok.safe and tok.main_pool.dex_id == "pumpswap"
+        migrated_at = tok.migrated_at
         unsafe = next(t for t in sim.tokens if t.mint_authority and not t.young)
         start = tok.migrated_at - 900
         world.clock.advance(start - world.clock.now())
@@ -128,22 +130,9 @@ async def test_a_graduation_and_a_new_pool_are_gated_from_the_stream_within_seco
                                                                               clock.now()))
             out["unsafe_at"] = clock.now()
 
-        async def stopped(engine: Engine) -> None:
-            out["feed"] = dict(engine.feed.counts) if engine.feed is not None else {}
-            out["stream_rounds"] = engine.counters.stream_discovery_rounds
-            out["rejected"] = {row.mint: (row.at, row.reason) for row in engine.status().rejected}
-            out["verdicts"] = [(str(r[0]), str(r[1])) for r in await engine.store.db.execute_fetchall(
-                "SELECT gate, status FROM gate_verdicts WHERE mint = ? AND checked_at >= ?",
-                (tok.mint, tok.migrated_at))]
-            out["subscribed"] = list(world.chain_ws.subscribed) if world.chain_ws is not None else []
-
-        opts = ScanOptions(demo=True, run_for=1200, dashboard=False, quiet=True)
-        preload(opts, telegram=False)
-        settings = world.apply(load_settings()).with_overrides({
-            "app.log_file": str(tmp_path / "scan.log"), "stream.discovery_programs": ["pumpfun", "pumpswap"]})
         watcher = asyncio.create_task(watch())
-        assert await scan(settings, opts, world.clock, tmp_path / "discovery.db", mode="demo",
-                          ready=engines.append, stopped=stopped) == 0
+        out.update(await _discovery_scan(world, tmp_path, ["pumpfun", "pumpswap"], 1200, engines.append,
+                                         tok.mint, lambda: migrated_at))
         await watcher
 
     assert {PROGRAM_IDS["pumpfun"], PROGRAM_IDS["pumpswap"]} <= set(out["subscribed"])  # discovery subscriptions
@@ -178,20 +167,9 @@ async def test_a_raydium_v4_init_is_fetched_and_its_token_gated_within_seconds(t
             out["published"] = await world.publish_raydium_init(world.launch(unsafe.main_pool.address, clock.now()))
             out["at"] = clock.now()
 
-        async def stopped(engine: Engine) -> None:
-            out["feed"] = dict(engine.feed.counts) if engine.feed is not None else {}
-            out["rejected"] = {row.mint: (row.at, row.reason) for row in engine.status().rejected}
-            out["verdicts"] = [(str(r[0]), str(r[1])) for r in await engine.store.db.execute_fetchall(
-                "SELECT gate, status FROM gate_verdicts WHERE mint = ? AND checked_at >= ?", (unsafe.mint, out["at"]))]
-            out["subscribed"] = list(world.chain_ws.subscribed) if world.chain_ws is not None else []
-
-        opts = ScanOptions(demo=True, run_for=900, dashboard=False, quiet=True)
-        preload(opts, telegram=False)
-        settings = world.apply(load_settings()).with_overrides({
-            "app.log_file": str(tmp_path / "scan.log"), "stream.discovery_programs": ["pumpfun", "raydium_amm_v4"]})
         publisher = asyncio.create_task(publish())
-        assert await scan(settings, opts, world.clock, tmp_path / "raydium.db", mode="demo",
-                          ready=engines.append, stopped=stopped) == 0
+        out.update(await _discovery_scan(world, tmp_path, ["pumpfun", "raydium_amm_v4"], 900, engines.append,
+                                         unsafe.mint, lambda: float(out["at"])))
         await publisher
 
     assert PROGRAM_IDS["raydium_amm_v4"] in out["subscribed"]
@@ -204,3 +182,28 @@ async def test_a_raydium_v4_init_is_fetched_and_its_token_gated_within_seconds(t
     assert (feed["raydium_init_transactions"], feed.get("raydium_init_skipped_budget", 0),
             feed.get("raydium_init_no_initialize2", 0), feed.get("raydium_init_failed_tx", 0),
             feed.get("pool_events_without_mint", 0)) == (1, 0, 0, 0, 0)
+
+
+async def _discovery_scan(world: DemoWorld, tmp_path: Path, programs: list[str], run_for: float,
+                          ready: Callable[[Engine], None], mint: str, since: Callable[[], float]) -> dict[str, Any]:
+    """``dexscan scan --demo`` for ``run_for`` simulated seconds subscribed to the discovery
+    ``programs``; returns what the engine saw when it stopped: the feed's counts, the stream's
+    discovery rounds, the rejections, ``mint``'s gate verdicts from ``since()`` on, the subscriptions."""
+    out: dict[str, Any] = {}
+
+    async def stopped(engine: Engine) -> None:
+        out["feed"] = dict(engine.feed.counts) if engine.feed is not None else {}
+        out["stream_rounds"] = engine.counters.stream_discovery_rounds
+        out["rejected"] = {row.mint: (row.at, row.reason) for row in engine.status().rejected}
+        out["verdicts"] = [(str(r[0]), str(r[1])) for r in await engine.store.db.execute_fetchall(
+            "SELECT gate, status FROM gate_verdicts WHERE mint = ? AND checked_at >= ?", (mint, since()))]
+        out["subscribed"] = list(world.chain_ws.subscribed) if world.chain_ws is not None else []
+
+    opts = ScanOptions(demo=True, run_for=run_for, dashboard=False, quiet=True)
+    preload(opts, telegram=False)
+    settings = world.apply(load_settings()).with_overrides({
+        "app.log_file": str(tmp_path / "scan.log"), "stream.discovery_programs": programs})
+    assert world.clock is not None
+    assert await scan(settings, opts, world.clock, tmp_path / "discovery.db", mode="demo", ready=ready,
+                      stopped=stopped) == 0
+    return out
