@@ -600,7 +600,7 @@ async def run_backfill(settings: Settings, args: argparse.Namespace, demo: DemoL
     from_files = _from_files_dir(args)
     console = Console()
     partial = BackfillSummary(source_name, 0, 0)
-    store = await Store.open(db_path, LockWait(give_up_after_s=settings.store.lock_wait_s))
+    store = await Store.open(db_path, LockWait.of(settings))
     try:
         if from_files is not None:
             summary = await import_files(store, from_files, int(time.time()),

@@ -217,7 +217,7 @@ async def run_check(settings: Settings, args: argparse.Namespace, demo: DemoLaun
     console = Console(width=None if sys.stdout.isatty() else 140)
     db = getattr(args, "db", None)
     async with contextlib.AsyncExitStack() as stack:
-        store = await Store.open(db, LockWait(give_up_after_s=settings.store.lock_wait_s)) if db else None
+        store = await Store.open(db, LockWait.of(settings)) if db else None
         if store is not None:
             stack.push_async_callback(store.close)
         if getattr(args, "demo", False):  # the demo world; one RPC endpoint, a private one (holders shown)

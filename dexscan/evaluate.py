@@ -101,7 +101,7 @@ def tape_section(session: TapeReplay, live: Sequence[Signal]) -> dict[str, Any]:
 
 async def run_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """``dexscan evaluate``: replay stored history through the detector; write reports/<run>/."""
-    store = await Store.open(_db(settings, args), LockWait(give_up_after_s=settings.store.lock_wait_s))
+    store = await Store.open(_db(settings, args), LockWait.of(settings))
     try:
         out = _user_path(args.out) if getattr(args, "out", None) else None
         out_dir, m = await evaluate(settings, store, getattr(args, "tokens", None), out)
@@ -150,7 +150,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
     """
     db = _db(settings, args)
     world = world_of(settings, db)
-    store = await Store.open(db, LockWait(give_up_after_s=settings.store.lock_wait_s))
+    store = await Store.open(db, LockWait.of(settings))
     console = Console()
     try:
         replay, notes = await replay_store(settings, store, None)

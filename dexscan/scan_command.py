@@ -257,7 +257,7 @@ async def _open_and_close(db: Path, settings: Settings) -> LockWait:
     from dexscan.store import Store
     from dexscan.store.connection import LockWait
 
-    lock_wait = LockWait(give_up_after_s=settings.store.lock_wait_s)
+    lock_wait = LockWait.of(settings)
     await (await Store.open(db, lock_wait)).close()
     return lock_wait
 

@@ -23,13 +23,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 
 from dexscan.errors import DatabaseLocked, StoreError
 from dexscan.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 from dexscan.vtime import thread_work
+
+if TYPE_CHECKING:
+    from dexscan.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +66,11 @@ class LockWait:
             yield step / 1000
             left_ms -= step
             pause_ms = min(pause_ms * 2, cap_ms)
+
+    @classmethod
+    def of(cls, settings: Settings) -> LockWait:
+        """The wait a command's writers get: ``store.lock_wait_s`` in all, the rest as above."""
+        return cls(give_up_after_s=settings.store.lock_wait_s)
 
 
 def dumps(obj: Any) -> str:

@@ -32,7 +32,7 @@ async def run_bot(settings: Settings, args: Any, demo: DemoLauncher | None = Non
         raise ConfigError(problem or "telegram: no token")
     setup_logging(settings.app.log_level, settings.app.log_format, secrets=settings.secret_values())
     store = await Store.open(getattr(args, "db", None) or settings.db_file(),
-                             LockWait(give_up_after_s=settings.store.lock_wait_s))
+                             LockWait.of(settings))
     try:
         stop = _stop_event(duration)
         from dexscan.calibrator_loading import load_calibrator

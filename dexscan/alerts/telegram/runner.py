@@ -63,7 +63,7 @@ def alongside_scanner(engine: Engine, db: Path, clock: Clock, stop: asyncio.Even
     scanner, :class:`~dexscan.backend.LiveBackend`), on their own connection to the same database file."""
 
     async def telegram() -> None:
-        sender_store = await Store.open(db, LockWait(give_up_after_s=engine.settings.store.lock_wait_s))
+        sender_store = await Store.open(db, LockWait.of(engine.settings))
         stack.push_async_callback(sender_store.close)
 
         def keep(sender: OutboxSender) -> None:
