@@ -38,7 +38,6 @@ from dexscan.probe import unreachable_message, unreachable_sources
 if TYPE_CHECKING:
     from dexscan.chain.mint import MintInspector
     from dexscan.store import Store
-    from dexscan.store.connection import LockWait
     from dexscan.universe import DiscoveryClients, Universe
 
 log = logging.getLogger(__name__)
@@ -169,10 +168,12 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     from dexscan.logs import setup_logging
     from dexscan.sources import HttpLayer, build_clients
     from dexscan.store import Store
+    from dexscan.store.connection import LockWait
 
     # The database first: one it cannot write (a full disk) is a one-line StoreError (exit 2) before
     # the log file is made, and a failed open leaves no thread behind (issue 17 point 8).
-    lock_wait = await _open_and_close(db, settings)
+    await _open_and_close(db, settings)
+    lock_wait = LockWait.of(settings)
     log_file = settings.log_path() if settings.app.log_file else db.with_suffix(".log")
     setup_logging(settings.app.log_level, settings.app.log_format, file=log_file, secrets=settings.secret_values())
     log.info("dexscan scan (%s) starting; database %s", mode, db)
@@ -251,15 +252,13 @@ async def scan(settings: Settings, opts: ScanOptions, clock: Clock, db: Path, mo
     return 0
 
 
-async def _open_and_close(db: Path, settings: Settings) -> LockWait:
+async def _open_and_close(db: Path, settings: Settings) -> None:
     """Open (creating and migrating) the database and close it again: :class:`StoreError` in one line
-    when it cannot be written. The lock budget of ``settings``, for the run's own connections."""
+    when it cannot be written."""
     from dexscan.store import Store
     from dexscan.store.connection import LockWait
 
-    lock_wait = LockWait.of(settings)
-    await (await Store.open(db, lock_wait)).close()
-    return lock_wait
+    await (await Store.open(db, LockWait.of(settings))).close()
 
 
 def _db_path(opts: ScanOptions, settings: Settings) -> Path:
